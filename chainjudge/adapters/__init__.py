@@ -1,0 +1,89 @@
+"""Trace adapters: each turns a file's records into `Trace` models.
+
+Every adapter module exposes `NAME`, `sniff(record) -> bool` and `parse(record, source, record_label) ->
+Trace` (raising `ValueError` with a reason for a bad record).  `read_traces` does the shared work once:
+loading JSON or JSONL, choosing the format, turning each bad record into a `RecordError` (file, record,
+reason) while the good ones still come through, and optional splitting of free text into steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+from pydantic import ValidationError
+
+from chainjudge.adapters import history, native, openai_chat
+from chainjudge.adapters.loading import Record, iter_records
+from chainjudge.schema import RecordError, Trace
+from chainjudge.segment import SplitMode
+from chainjudge.adapters.splitting import split_trace
+
+ADAPTERS: dict[str, ModuleType] = {m.NAME: m for m in (native, openai_chat, history)}
+FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)
+
+
+class UnknownFormat(ValueError):
+    pass
+
+
+def sniff(record: object) -> str | None:
+    for name, adapter in ADAPTERS.items():
+        if adapter.sniff(record):
+            return name
+    return None
+
+
+def describe_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err["loc"]) or "(record)"
+            parts.append(f"{loc}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc) or type(exc).__name__
+
+
+def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") -> Iterator[Trace | RecordError]:
+    """Read one file; yields a Trace per good record and a RecordError per bad one."""
+    source = str(path)
+    if fmt != "auto" and fmt not in ADAPTERS:
+        raise UnknownFormat(f"unknown trace format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    chosen = None if fmt == "auto" else ADAPTERS[fmt]
+    for record in iter_records(path):
+        if record.error is not None:
+            yield RecordError(source=source, record=record.label, reason=record.error)
+            continue
+        adapter = chosen
+        if adapter is None:
+            name = sniff(record.value)
+            if name is None:
+                yield RecordError(
+                    source=source,
+                    record=record.label,
+                    reason="format not recognised (tried: "
+                    + ", ".join(f"{n}: {a.EXPECTS}" for n, a in ADAPTERS.items())
+                    + "); pass --format",
+                )
+                continue
+            adapter = chosen = ADAPTERS[name]  # one file, one format: sniff once
+        try:
+            trace = adapter.parse(record.value, source, record.label)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            yield RecordError(source=source, record=record.label, reason=describe_error(exc))
+            continue
+        yield split_trace(trace, split) if split != "none" else trace
+
+
+def read_traces(
+    paths: Iterable[str | Path], fmt: str = "auto", split: SplitMode = "none"
+) -> Iterator[Trace | RecordError]:
+    for path in paths:
+        path = Path(path)
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl")) if path.is_dir() else [path]
+        for file in files:
+            yield from read_file(file, fmt, split)
+
+
+__all__ = ["ADAPTERS", "FORMATS", "Record", "read_file", "read_traces", "sniff", "UnknownFormat"]

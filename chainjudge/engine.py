@@ -1,0 +1,167 @@
+"""Plan the work, skip what is stored, run the rest with bounded concurrency, store each result at once.
+
+`plan` is pure: (traces, rubric, judge settings) -> work items, each carrying its cache keys.  `execute`
+is the one async edge: a fixed pool of workers pulls items, asks the judge, and writes every judgment to
+the store as soon as it arrives, so an interrupted run loses only the calls in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chainjudge.prompts import build_messages, cache_key, prompt_hash
+from chainjudge.rubric import rubric_hash
+from chainjudge.schema import Judgment, JudgeSettings, Rubric, Trace, WorkItem
+
+
+class Judge(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def judge(self, item: WorkItem) -> list[Judgment]: ...
+
+
+class JudgmentSink(Protocol):
+    def stored_keys(self, run: str) -> dict[str, bool]: ...
+    def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]: ...
+    def add_judgments(self, judgments: Sequence[Judgment]) -> None: ...
+
+
+def plan(
+    traces: Iterable[Trace],
+    rubric: Rubric,
+    settings: JudgeSettings,
+    run: str,
+    limit: int | None = None,
+) -> list[WorkItem]:
+    """Every (step, applicable criteria) pair, as single-criterion or batched work items."""
+    version = rubric_hash(rubric)
+    items: list[WorkItem] = []
+    for trace in traces:
+        for step in trace.steps:
+            applicable = tuple(c for c in rubric.criteria if step.kind in c.applies_to)
+            if not applicable:
+                continue
+            groups = [applicable] if settings.batch else [(c,) for c in applicable]
+            for criteria in groups:
+                messages = build_messages(trace, step, criteria, settings)
+                p_hash = prompt_hash(messages)
+                items.append(
+                    WorkItem(
+                        run=run,
+                        trace_id=trace.id,
+                        step=step,
+                        criteria=criteria,
+                        messages=messages,
+                        prompt_hash=p_hash,
+                        cache_keys={c.id: cache_key(settings, version, c.id, p_hash) for c in criteria},
+                        rubric_id=rubric.id,
+                        rubric_hash=version,
+                    )
+                )
+                if limit is not None and len(items) >= limit:
+                    return items
+    return items
+
+
+@dataclass
+class Progress:
+    """Counters the CLI shows while a run goes; passed to the `on_progress` callback after each call."""
+
+    total: int = 0
+    done: int = 0
+    reused: int = 0
+    skipped: int = 0
+    calls: int = 0
+    errors: int = 0
+    cost_usd: float = 0.0
+    error_kinds: Counter = field(default_factory=Counter)
+    aborted: str | None = None
+
+
+def split_done(items: Sequence[WorkItem], stored: dict[str, bool], retry_errors: bool) -> list[WorkItem]:
+    """Items with at least one criterion not yet stored (or stored as an error, when retrying errors)."""
+    todo = []
+    for item in items:
+        for key in item.cache_keys.values():
+            if key not in stored or (retry_errors and not stored[key]):
+                todo.append(item)
+                break
+    return todo
+
+
+async def execute(
+    items: Sequence[WorkItem],
+    judge: Judge,
+    sink: JudgmentSink,
+    concurrency: int = 8,
+    retry_errors: bool = True,
+    on_progress: Callable[[Progress], None] | None = None,
+    max_consecutive_connection_errors: int = 8,
+) -> Progress:
+    progress = Progress(total=len(items))
+    run_names = {item.run for item in items}
+    stored: dict[str, bool] = {}
+    for name in run_names:
+        stored.update(sink.stored_keys(name))
+    todo = split_done(items, stored, retry_errors)
+    progress.skipped = len(items) - len(todo)
+    progress.done = progress.skipped
+
+    # work done before under another run name (same cache key) is copied, never asked again
+    reusable = sink.find_scored([k for item in todo for k in item.cache_keys.values()])
+    to_call: list[WorkItem] = []
+    for item in todo:
+        if all(k in reusable for k in item.cache_keys.values()):
+            sink.add_judgments(
+                [
+                    reusable[k].model_copy(update={"run": item.run, "reused": True, "trace_id": item.trace_id})
+                    for k in item.cache_keys.values()
+                ]
+            )
+            progress.reused += 1
+            progress.done += 1
+        else:
+            to_call.append(item)
+    if on_progress:
+        on_progress(progress)
+
+    queue: asyncio.Queue[WorkItem] = asyncio.Queue()
+    for item in to_call:
+        queue.put_nowait(item)
+    consecutive_connection_errors = 0
+
+    async def worker() -> None:
+        nonlocal consecutive_connection_errors
+        while progress.aborted is None:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            judgments = await judge.judge(item)
+            sink.add_judgments(judgments)
+            progress.calls += 1
+            progress.done += 1
+            failed = [j for j in judgments if j.error]
+            progress.errors += len(failed)
+            for j in failed:
+                progress.error_kinds[j.error.split(":", 1)[0]] += 1
+            progress.cost_usd += sum(j.usage.cost_usd for j in judgments)
+            if failed and all(j.error.startswith("connection") for j in failed):
+                consecutive_connection_errors += 1
+                if consecutive_connection_errors >= max_consecutive_connection_errors and progress.aborted is None:
+                    progress.aborted = (
+                        f"judge unreachable: {consecutive_connection_errors} calls in a row failed to connect "
+                        f"({failed[0].error}); the rest was not attempted"
+                    )
+            else:
+                consecutive_connection_errors = 0
+            if on_progress:
+                on_progress(progress)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(to_call) or 1)))))
+    return progress

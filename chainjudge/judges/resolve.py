@@ -1,0 +1,94 @@
+"""Turn what a user typed (`--judge local`, `openai/gpt-4o-mini`, `--api-base`) into a running judge.
+
+Called only at the edges (CLI, demo).  Checks the things a user would otherwise meet as a stack trace:
+a missing API key, a missing local-judge install, a server that does not answer.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from chainjudge.judges.litellm_judge import LiteLLMJudge
+from chainjudge.judges.retry import RetryPolicy
+from chainjudge.schema import JudgeSettings
+
+LOCAL = "local"
+API_KEY_ENV = "CHAINJUDGE_API_KEY"  # key for an OpenAI-compatible --api-base server, if it wants one
+
+
+class JudgeSetupError(RuntimeError):
+    """A judge that cannot be used as asked; the message says what to do."""
+
+
+def missing_key_message(model: str) -> str | None:
+    import litellm
+
+    try:
+        env = litellm.validate_environment(model=model)
+    except Exception:
+        return None
+    missing = env.get("missing_keys") or []
+    if env.get("keys_in_environment") or not missing:
+        return None
+    return f"judge {model!r} needs an API key: set {' or '.join(missing)} in the environment"
+
+
+def check_reachable(api_base: str, timeout_s: float = 5.0) -> None:
+    url = api_base.rstrip("/") + "/models"
+    try:
+        urllib.request.urlopen(url, timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return  # it answered; auth or routing is the server's business
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise JudgeSetupError(f"judge server at {api_base} is unreachable ({reason}); is it running?") from None
+
+
+@contextmanager
+def open_judge(
+    spec: str,
+    api_base: str | None = None,
+    mode: str | None = None,
+    batch: bool = False,
+    retry: RetryPolicy | None = None,
+    temperature: float = 0.0,
+    log_dir: Path | None = None,
+) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
+    if spec == LOCAL:
+        from chainjudge.judges.local import LOCAL_MODEL_STRING, LocalJudgeUnavailable, LocalServer, ensure_model
+
+        try:
+            model_path = ensure_model()
+            log_path = (log_dir / "local-judge-server.log") if log_dir else None
+            if log_dir:
+                log_dir.mkdir(parents=True, exist_ok=True)
+            with LocalServer(model_path, log_path=log_path) as server:
+                # llama-cpp-python's server forces a tool call's arguments to its JSON schema (grammar);
+                # it rejects response_format json_schema.  The 1.5B model invents quotes, so no evidence,
+                # and a short context keeps prompts near ~35 tokens/s territory.
+                settings = JudgeSettings(
+                    model=LOCAL_MODEL_STRING, api_base=server.api_base, mode=mode or "tools", batch=batch,
+                    temperature=temperature, ask_evidence=False, max_reasks=1,
+                    max_context_chars=1200, max_step_chars=1500,
+                )
+                yield settings, LiteLLMJudge(settings, retry=retry, api_key="local")
+        except LocalJudgeUnavailable as exc:
+            raise JudgeSetupError(str(exc)) from None
+        return
+    if api_base:
+        check_reachable(api_base)
+        chosen_mode = mode or "json_schema"
+        api_key = os.environ.get(API_KEY_ENV)
+    else:
+        problem = missing_key_message(spec)
+        if problem:
+            raise JudgeSetupError(problem)
+        chosen_mode = mode or ("json_schema" if spec.startswith(("hosted_vllm/", "ollama/", "ollama_chat/")) else "tools")
+        api_key = None
+    settings = JudgeSettings(model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature)  # type: ignore[arg-type]
+    yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)

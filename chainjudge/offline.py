@@ -1,0 +1,21 @@
+"""Offline settings applied before litellm or sentence-transformers are imported anywhere.
+
+Without them litellm fetches a price map over the network at import, and a hub lookup for an
+embedding model stalls for over a minute before failing.  Users may still override each variable.
+"""
+
+import os
+
+OFFLINE_DEFAULTS = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_OFFLINE_MODE": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def apply() -> None:
+    for name, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(name, value)

@@ -1,0 +1,78 @@
+"""One judging run from files to stored judgments: the sync edge shared by the CLI and the demo.
+
+Reads traces (collecting bad records instead of stopping), stores them, plans the work against what the
+store already holds, and executes it with the given judge.  `asyncio.run` lives here, at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chainjudge.adapters import read_traces
+from chainjudge.engine import Judge, Progress, execute, plan
+from chainjudge.rubric import rubric_hash
+from chainjudge.schema import JudgeSettings, RecordError, Rubric, Run, Trace, WorkItem
+from chainjudge.segment import SplitMode
+from chainjudge.store import Store
+
+
+@dataclass
+class LoadedTraces:
+    traces: list[Trace] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode = "none") -> LoadedTraces:
+    loaded = LoadedTraces()
+    seen: set[str] = set()
+    for item in read_traces(paths, fmt, split):
+        if isinstance(item, RecordError):
+            loaded.errors.append(item)
+        elif item.id in seen:
+            loaded.errors.append(
+                RecordError(source=item.source or "?", record=item.id, reason=f"duplicate trace id {item.id!r}; kept the first")
+            )
+        else:
+            seen.add(item.id)
+            loaded.traces.append(item)
+    return loaded
+
+
+@dataclass
+class RunOutcome:
+    run: Run
+    progress: Progress
+    planned: int
+
+
+def judge_traces(
+    traces: Sequence[Trace],
+    rubric: Rubric,
+    settings: JudgeSettings,
+    judge: Judge,
+    store: Store,
+    run_name: str,
+    sources: Sequence[str] = (),
+    concurrency: int = 8,
+    limit: int | None = None,
+    retry_errors: bool = True,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
+) -> RunOutcome:
+    run = store.save_run(
+        Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), judge=settings, sources=list(sources))
+    )
+    store.save_traces(traces)
+    items = plan(traces, rubric, settings, run_name, limit=limit)
+    if select is not None:
+        items = select(items)
+    if on_start:
+        on_start(len(items))
+    progress = asyncio.run(
+        execute(items, judge, store, concurrency=concurrency, retry_errors=retry_errors, on_progress=on_progress)
+    )
+    return RunOutcome(run=run, progress=progress, planned=len(items))

@@ -1,0 +1,318 @@
+"""The one schema: every model that crosses a boundary (file, LLM, database, UI) lives here.
+
+Keeping them in one module means a change to what a trace, a rubric or a judgment *is* happens in one
+place, and every adapter, judge, store and report agrees on it.  The judge model fills only `Verdict`
+(rationale first, so it reasons before it labels); code adds all provenance in `Judgment`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StepKind(str, enum.Enum):
+    """What a step of a trace is; rubric criteria say which kinds they apply to."""
+
+    system = "system"  # instructions given to the agent (context, rarely judged)
+    user = "user"  # what the user or the environment said (context)
+    reasoning = "reasoning"  # free-text thinking of the agent
+    tool_call = "tool_call"  # the agent asks a tool for something
+    tool_result = "tool_result"  # what the tool answered
+    decision = "decision"  # the agent's final decision / answer
+    message = "message"  # an agent message to the user that is not the final decision
+    structure = "structure"  # an agent / chain span kept for the tree, with no text of its own
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    name: str
+    arguments: str = Field("", description="Arguments as the agent wrote them (usually a JSON string).")
+
+
+class Step(BaseModel):
+    """One unit of a trace that can be judged.
+
+    `index` is the 0-based position in the trace; `ref` is a stable pointer to where the step came from
+    (a message index, a span id) so labels recorded elsewhere can point at it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    ref: str
+    kind: StepKind
+    text: str = ""
+    name: str | None = Field(None, description="Tool or agent name where the format has one.")
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = Field(None, description="For a tool_result: the id of the call it answers.")
+    parent_ref: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def render(self) -> str:
+        """The step as the judge reads it: its text, then any tool calls."""
+        parts = [self.text] if self.text else []
+        for call in self.tool_calls:
+            parts.append(f"[tool call] {call.name}({call.arguments})")
+        if self.kind is StepKind.tool_result and self.name:
+            parts.insert(0, f"[result of {self.name}]")
+        return "\n".join(parts)
+
+
+class Trace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    steps: list[Step]
+    source: str | None = Field(None, description="File (and record) the trace was read from.")
+    format: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _indices_are_positions(self) -> "Trace":
+        for position, step in enumerate(self.steps):
+            if step.index != position:
+                raise ValueError(f"steps[{position}].index is {step.index}; it must equal its position")
+        refs = [s.ref for s in self.steps]
+        if len(set(refs)) != len(refs):
+            dup = next(r for r in refs if refs.count(r) > 1)
+            raise ValueError(f"step ref {dup!r} appears more than once")
+        return self
+
+
+class RecordError(BaseModel):
+    """A record an adapter could not read. Results as data: the caller reports it and goes on."""
+
+    source: str
+    record: str = Field(description="Line number, list index or id of the bad record.")
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: record {self.record}: {self.reason}"
+
+
+# ---------------------------------------------------------------- rubrics
+
+
+class BinaryScale(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["binary"] = "binary"
+
+    @property
+    def labels(self) -> list[str]:
+        return ["pass", "fail"]
+
+    def passes(self, label: str) -> bool:
+        return label == "pass"
+
+    def describe(self) -> str:
+        return 'label is "pass" or "fail"'
+
+
+class LikertScale(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["likert"] = "likert"
+    min: int = 1
+    max: int = 5
+    pass_threshold: int = Field(description="Scores at or above this pass.")
+    anchors: dict[int, str] = Field(default_factory=dict, description="Optional meaning of some scores.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LikertScale":
+        if not self.min < self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if not self.min <= self.pass_threshold <= self.max:
+            raise ValueError(f"pass_threshold {self.pass_threshold} is outside {self.min}..{self.max}")
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(v) for v in range(self.min, self.max + 1)]
+
+    def passes(self, label: str) -> bool:
+        return int(label) >= self.pass_threshold
+
+    def describe(self) -> str:
+        anchors = "; ".join(f"{k} = {v}" for k, v in sorted(self.anchors.items()))
+        text = f"label is an integer score from {self.min} to {self.max}"
+        return f"{text} ({anchors})" if anchors else text
+
+
+class LabelScale(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["labels"] = "labels"
+    labels: list[str] = Field(min_length=2)
+    failing: list[str] = Field(min_length=1, description="Labels that count as a failure.")
+    meanings: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _failing_known(self) -> "LabelScale":
+        unknown = [f for f in self.failing if f not in self.labels]
+        if unknown:
+            raise ValueError(f"failing labels {unknown} are not among labels {self.labels}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be distinct")
+        return self
+
+    def passes(self, label: str) -> bool:
+        return label not in self.failing
+
+    def describe(self) -> str:
+        names = ", ".join(f'"{lab}"' + (f" ({self.meanings[lab]})" if lab in self.meanings else "") for lab in self.labels)
+        return f"label is one of {names}"
+
+
+Scale = Annotated[Union[BinaryScale, LikertScale, LabelScale], Field(discriminator="type")]
+
+
+class Example(BaseModel):
+    """A few-shot example shown to the judge."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: str
+    label: str
+    rationale: str
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    question: str = Field(min_length=1)
+    applies_to: list[StepKind] = Field(min_length=1)
+    scale: Scale = Field(default_factory=BinaryScale)
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    examples: list[Example] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _examples_on_scale(self) -> "Criterion":
+        for i, ex in enumerate(self.examples):
+            if ex.label not in self.scale.labels:
+                raise ValueError(f"examples[{i}].label {ex.label!r} is not on the scale {self.scale.labels}")
+        return self
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    criteria: list[Criterion] = Field(min_length=1)
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_ids(cls, criteria: list[Criterion]) -> list[Criterion]:
+        ids = [c.id for c in criteria]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"criterion ids must be unique; repeated: {dup}")
+        return criteria
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        for c in self.criteria:
+            if c.id == criterion_id:
+                return c
+        raise KeyError(criterion_id)
+
+
+# ---------------------------------------------------------------- judging
+
+
+class Verdict(BaseModel):
+    """What a judge model returns for one criterion: rationale first, then the label.
+
+    The judge path builds a subclass per criterion whose `label` only admits that criterion's scale.
+    """
+
+    rationale: str = Field(description="One or two sentences: why this label.")
+    label: str
+    evidence: str | None = Field(None, description="A short exact quote from the step supporting the label.")
+    confidence: float | None = Field(None, ge=0, le=1)
+
+
+class Usage(BaseModel):
+    prompt_tokens: float = 0
+    completion_tokens: float = 0
+    cost_usd: float = 0
+
+
+class Judgment(BaseModel):
+    """One criterion judged on one step, by a model or a deterministic check, with its provenance.
+
+    Either `verdict` or `error` is set: a failed judgment is kept as data, counted as unscored.
+    """
+
+    run: str
+    trace_id: str
+    step_index: int
+    step_ref: str
+    criterion_id: str
+    verdict: Verdict | None = None
+    passed: bool | None = None
+    error: str | None = None
+    judge: str = Field(description="The model string, or check:<name> for a deterministic check.")
+    rubric_id: str
+    rubric_hash: str
+    prompt_hash: str
+    cache_key: str
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0
+    attempts: int = 1
+    criteria_in_call: int = 1
+    reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def scored(self) -> bool:
+        return self.verdict is not None and self.error is None
+
+
+class JudgeSettings(BaseModel):
+    """Everything about a judge that changes its answers; part of every cache key."""
+
+    model: str
+    api_base: str | None = None
+    mode: Literal["json_schema", "json", "tools", "md_json"] = "json_schema"
+    batch: bool = Field(False, description="All criteria of a step in one call.")
+    temperature: float = 0.0
+    max_tokens: int = 400
+    max_reasks: int = Field(2, description="instructor re-asks on a schema-invalid answer.")
+    ask_evidence: bool = Field(True, description="Ask for an evidence quote (checked against the step).")
+    max_context_chars: int = 2000
+    max_step_chars: int = 4000
+
+
+class Run(BaseModel):
+    name: str
+    rubric_id: str
+    rubric_hash: str
+    judge: JudgeSettings
+    sources: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class WorkItem(BaseModel):
+    """One judge call's worth of work: a step and the criteria to judge on it, prompt already built.
+
+    The prompt is built at planning time because its hash is part of the cache key: work already done
+    is recognised before any call is made.
+    """
+
+    run: str
+    trace_id: str
+    step: Step
+    criteria: tuple[Criterion, ...]
+    messages: list[dict[str, str]]
+    prompt_hash: str
+    cache_keys: dict[str, str] = Field(description="criterion id -> cache key")
+    rubric_id: str
+    rubric_hash: str

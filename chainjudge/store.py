@@ -1,0 +1,293 @@
+"""SQLite store (WAL) for runs, traces and judgments, with append-only named migrations.
+
+Why SQLite: one file the user owns, safe for several readers and one writer at a time, resumable by
+construction: every judgment is committed as it arrives and keyed by (run, cache key), so re-running a
+command makes only the judgments that are missing and never duplicates one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chainjudge.schema import Judgment, Run, Trace, utc_now
+
+DEFAULT_DB = Path(".chainjudge") / "chainjudge.db"
+
+# Append-only: never edit a migration that has shipped; add a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_runs_traces_judgments",
+        """
+        CREATE TABLE runs (
+            name TEXT PRIMARY KEY,
+            rubric_id TEXT NOT NULL,
+            rubric_hash TEXT NOT NULL,
+            judge TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE traces (
+            id TEXT PRIMARY KEY,
+            source TEXT,
+            format TEXT,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE judgments (
+            id INTEGER PRIMARY KEY,
+            run TEXT NOT NULL REFERENCES runs(name),
+            cache_key TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            step_index INTEGER NOT NULL,
+            step_ref TEXT NOT NULL,
+            criterion_id TEXT NOT NULL,
+            judge TEXT NOT NULL,
+            label TEXT,
+            passed INTEGER,
+            error TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (run, cache_key)
+        );
+        CREATE INDEX judgments_key ON judgments (cache_key) WHERE error IS NULL;
+        CREATE INDEX judgments_run_criterion ON judgments (run, criterion_id);
+        CREATE INDEX judgments_trace ON judgments (trace_id, step_ref);
+        """,
+    ),
+]
+
+
+def resolve_db_path(db: str | os.PathLike | None) -> Path:
+    """--db beats CHAINJUDGE_DB beats .chainjudge/chainjudge.db in the working directory."""
+    if db:
+        return Path(db)
+    env = os.environ.get("CHAINJUDGE_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+class RunMismatch(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    name: str
+    rubric_id: str
+    judge: str
+    created_at: str
+    judgments: int
+    scored: int
+    passed: int
+    errors: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class CriterionSummary:
+    criterion_id: str
+    judgments: int
+    scored: int
+    passed: int
+    errors: int
+    cost_usd: float
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.scored if self.scored else None
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- migrations
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    for statement in filter(str.strip, sql.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # -- runs
+    def save_run(self, run: Run) -> Run:
+        """Create the run, or return the stored one; a run name is bound to one rubric version and judge."""
+        row = self._db.execute("SELECT data FROM runs WHERE name = ?", (run.name,)).fetchone()
+        if row:
+            existing = Run.model_validate_json(row[0])
+            if existing.rubric_hash != run.rubric_hash or existing.judge.model != run.judge.model:
+                raise RunMismatch(
+                    f"run {run.name!r} was judged with rubric {existing.rubric_id}@{existing.rubric_hash} by "
+                    f"{existing.judge.model}; this command uses {run.rubric_id}@{run.rubric_hash} by "
+                    f"{run.judge.model}. Give a new --run name."
+                )
+            return existing
+        self._db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+            (run.name, run.rubric_id, run.rubric_hash, run.judge.model, run.model_dump_json(), run.created_at.isoformat()),
+        )
+        return run
+
+    def get_run(self, name: str) -> Run | None:
+        row = self._db.execute("SELECT data FROM runs WHERE name = ?", (name,)).fetchone()
+        return Run.model_validate_json(row[0]) if row else None
+
+    def runs(self) -> list[RunSummary]:
+        rows = self._db.execute(
+            """
+            SELECT r.name, r.rubric_id, r.judge, r.created_at, COUNT(j.id),
+                   COALESCE(SUM(j.error IS NULL), 0), COALESCE(SUM(j.passed = 1), 0),
+                   COALESCE(SUM(j.error IS NOT NULL), 0), COALESCE(SUM(j.cost_usd), 0)
+            FROM runs r LEFT JOIN judgments j ON j.run = r.name
+            GROUP BY r.name ORDER BY r.created_at
+            """
+        )
+        return [RunSummary(*row) for row in rows]
+
+    # -- traces
+    def save_traces(self, traces: Sequence[Trace]) -> None:
+        now = utc_now().isoformat()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO traces VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "source=excluded.source, format=excluded.format, data=excluded.data, updated_at=excluded.updated_at",
+                [(t.id, t.source, t.format, t.model_dump_json(), now) for t in traces],
+            )
+
+    def get_trace(self, trace_id: str) -> Trace | None:
+        row = self._db.execute("SELECT data FROM traces WHERE id = ?", (trace_id,)).fetchone()
+        return Trace.model_validate_json(row[0]) if row else None
+
+    def trace_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT id FROM traces ORDER BY id")]
+
+    # -- judgments
+    def stored_keys(self, run: str) -> dict[str, bool]:
+        """cache key -> scored? for every judgment of the run."""
+        return {
+            key: error is None
+            for key, error in self._db.execute("SELECT cache_key, error FROM judgments WHERE run = ?", (run,))
+        }
+
+    def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]:
+        found: dict[str, Judgment] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, data in self._db.execute(
+                f"SELECT cache_key, data FROM judgments WHERE error IS NULL AND cache_key IN ({marks})", chunk
+            ):
+                found.setdefault(key, Judgment.model_validate_json(data))
+        return found
+
+    def add_judgments(self, judgments: Sequence[Judgment]) -> None:
+        """Insert; an existing row is replaced only when it holds an error and the new one does not."""
+        if not judgments:
+            return
+        rows = [
+            (
+                j.run,
+                j.cache_key,
+                j.trace_id,
+                j.step_index,
+                j.step_ref,
+                j.criterion_id,
+                j.judge,
+                j.verdict.label if j.verdict else None,
+                None if j.passed is None else int(j.passed),
+                j.error,
+                j.usage.cost_usd,
+                j.model_dump_json(),
+                j.created_at.isoformat(),
+            )
+            for j in judgments
+        ]
+        with self._transaction():
+            self._db.executemany(
+                """
+                INSERT INTO judgments (run, cache_key, trace_id, step_index, step_ref, criterion_id, judge,
+                                       label, passed, error, cost_usd, data, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run, cache_key) DO UPDATE SET
+                    label=excluded.label, passed=excluded.passed, error=excluded.error,
+                    cost_usd=excluded.cost_usd, data=excluded.data, created_at=excluded.created_at
+                WHERE judgments.error IS NOT NULL AND excluded.error IS NULL
+                """,
+                rows,
+            )
+
+    def judgments(self, run: str) -> Iterator[Judgment]:
+        for (data,) in self._db.execute(
+            "SELECT data FROM judgments WHERE run = ? ORDER BY trace_id, step_index, criterion_id", (run,)
+        ):
+            yield Judgment.model_validate_json(data)
+
+    def criterion_summaries(self, run: str) -> list[CriterionSummary]:
+        rows = self._db.execute(
+            """
+            SELECT criterion_id, COUNT(*), SUM(error IS NULL), SUM(passed = 1), SUM(error IS NOT NULL),
+                   SUM(cost_usd)
+            FROM judgments WHERE run = ? GROUP BY criterion_id ORDER BY criterion_id
+            """,
+            (run,),
+        )
+        return [CriterionSummary(*row) for row in rows]
+
+    def error_counts(self, run: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT substr(error, 1, instr(error, ':') - 1), COUNT(*) FROM judgments "
+            "WHERE run = ? AND error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+            (run,),
+        )
+        return {kind or "error": count for kind, count in rows}
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *rest) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
