@@ -46,7 +46,27 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+_CONNECTION_NAMES = {"APIConnectionError", "ConnectError", "ConnectionRefusedError", "RemoteProtocolError", "ReadError", "ConnectionResetError"}
+_TIMEOUT_NAMES = {"Timeout", "APITimeoutError", "ReadTimeout", "ConnectTimeout", "TimeoutError"}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found, current = [], exc
+    while current is not None and all(current is not f for f in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
 def error_kind(exc: BaseException) -> str:
+    """A short category for an exception: rate_limit, server, connection, timeout, auth, invalid_answer ..."""
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    # litellm reports a refused connection as InternalServerError("Connection error."): look underneath
+    if names & _TIMEOUT_NAMES:
+        return "timeout"
+    if names & _CONNECTION_NAMES or any("Connection error" in str(e) for e in chain):
+        return "connection"
     cause = root_cause(exc)
     name = type(cause).__name__
     if name in TRANSIENT_NAMES:
@@ -104,7 +124,7 @@ class RetryPolicy:
     request_timeout_s: float = 180.0
 
     def _wait(self, retry_state) -> float:
-        backoff = wait_exponential_jitter(initial=self.initial_wait_s, max=self.max_wait_s, jitter=self.jitter_s)
+        backoff = wait_exponential_jitter(multiplier=self.initial_wait_s, max=self.max_wait_s, jitter=self.jitter_s)
         wait = backoff(retry_state) if self.initial_wait_s or self.jitter_s else 0.0
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if self.honour_retry_after and exc is not None:

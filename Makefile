@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:  make demo   and   make test
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.chainjudge-installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first: the CPU build on this machine's disk; a plain requirement would pull ~3 GB of CUDA wheels
+	$(BIN)/pip install --quiet torch==2.13.0
+	# [local] compiles llama-cpp-python (~13 min the first time on 2 cores; pip caches the wheel)
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/chainjudge demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/judge_throughput.py
+
+clean:
+	rm -rf $(VENV) .chainjudge .pytest_cache

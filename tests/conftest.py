@@ -1,0 +1,59 @@
+"""Shared fixtures: a real HTTP fake judge per test, a temporary store, the shared data paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.rubric import parse_rubric
+from chainjudge.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+TAU_BENCH = SHARED / "tau-bench" / "gpt-4o-airline.json"
+HOTPOTQA = SHARED / "agentprocessbench" / "hotpotqa.jsonl"
+BUNDLED_SAMPLE = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"
+
+# no test may reach the internet: litellm must not fetch its price map, hubs must not be asked
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["COLUMNS"] = "200"  # rich tables at a width where cell text is not wrapped
+for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CHAINJUDGE_DB", "CHAINJUDGE_API_KEY"):
+    os.environ.pop(name, None)
+
+
+@pytest.fixture
+def fake_judge():
+    with FakeJudgeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "test.db") as s:
+        yield s
+
+
+@pytest.fixture
+def rubric():
+    return parse_rubric(
+        {
+            "id": "test",
+            "criteria": [
+                {
+                    "id": "step_correct",
+                    "question": "Is the step correct?",
+                    "applies_to": ["tool_call", "decision"],
+                    "scale": {"type": "labels", "labels": ["correct", "neutral", "error"], "failing": ["error"]},
+                },
+                {"id": "grounded", "question": "Is the answer grounded?", "applies_to": ["decision"]},
+            ],
+        }
+    )
+
+
+def shared_data_available() -> bool:
+    return TAU_BENCH.exists() and HOTPOTQA.exists()

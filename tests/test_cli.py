@@ -1,0 +1,136 @@
+"""The `chainjudge` command as a user types it (in-process through typer's runner)."""
+
+import csv
+import io
+import json
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from chainjudge.cli import app
+from chainjudge.store import Store
+
+from conftest import BUNDLED_SAMPLE, ROOT
+
+RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
+
+
+@pytest.fixture
+def cli():
+    return CliRunner()
+
+
+@pytest.fixture
+def two_traces_and_a_bad_line(tmp_path):
+    lines = BUNDLED_SAMPLE.read_text().splitlines()[:2]
+    path = tmp_path / "traces.jsonl"
+    path.write_text(lines[0] + "\n" + '{"messages": [' + "\n" + lines[1] + "\n")
+    return path
+
+
+def judge_args(traces, server, db, *extra):
+    return ["judge", str(traces), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", server.url,
+            "--db", str(db), "--run", "t", *extra]
+
+
+def test_bad_record_named_others_judged_exit_nonzero(cli, fake_judge, tmp_path, two_traces_and_a_bad_line):
+    db = tmp_path / "cj.db"
+    result = cli.invoke(app, judge_args(two_traces_and_a_bad_line, fake_judge, db))
+    assert result.exit_code == 1, result.output
+    assert f"{two_traces_and_a_bad_line}: record line 2: invalid JSON" in result.output
+    assert "1 record(s) skipped" in result.output
+    with Store(db) as store:
+        judged_traces = {j.trace_id for j in store.judgments("t")}
+    assert len(judged_traces) == 2
+
+
+def test_judge_show_export_and_resume(cli, fake_judge, tmp_path):
+    db = tmp_path / "cj.db"
+    result = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6", "--concurrency", "3"))
+    assert result.exit_code == 0, result.output
+    assert "6 judge calls" in result.output
+    again = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6"))
+    assert "0 judge calls, 6 already stored" in again.output
+    assert len(fake_judge.requests) == 6
+
+    shown = cli.invoke(app, ["show", "t", "--db", str(db)])
+    assert shown.exit_code == 0 and "step_correct" in shown.output and "100.0%" in shown.output
+    listed = cli.invoke(app, ["runs", "--db", str(db)])
+    assert "t" in listed.output and "openai/fake" in listed.output
+
+    exported = cli.invoke(app, ["export", "t", "--db", str(db), "--format", "jsonl"])
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(rows) == 6
+    assert {"trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "judge", "error"} <= rows[0].keys()
+    out = tmp_path / "j.csv"
+    cli.invoke(app, ["export", "t", "--db", str(db), "--format", "csv", "--out", str(out)])
+    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 6
+
+
+def test_db_from_environment(cli, fake_judge, tmp_path, monkeypatch):
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("CHAINJUDGE_DB", str(db))
+    args = ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", fake_judge.url, "--limit", "2", "--run", "e"]
+    assert cli.invoke(app, args).exit_code == 0
+    assert db.exists()
+    assert "e" in cli.invoke(app, ["runs"]).output
+
+
+def test_malformed_rubric_names_field(cli, fake_judge, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: r\ncriteria:\n  - id: c\n    question: q\n    applies_to: [decision]\n    severity: huge\n")
+    result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(bad), "--judge", "openai/fake", "--api-base", fake_judge.url])
+    assert result.exit_code == 2
+    assert "criteria[0].severity" in result.output and str(bad) in result.output
+
+
+def test_missing_api_key_names_the_variable(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/gpt-4o-mini", "--db", str(tmp_path / "k.db")])
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_judge_is_a_clear_message(cli, tmp_path):
+    from chainjudge.judges.local import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/x", "--api-base", url, "--db", str(tmp_path / "u.db")])
+    assert result.exit_code == 2
+    assert "unreachable" in result.output and url in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_run_is_a_clear_message(cli, tmp_path):
+    result = cli.invoke(app, ["show", "nope", "--db", str(tmp_path / "n.db")])
+    assert result.exit_code == 2 and "no run named 'nope'" in result.output
+
+
+def test_schema_commands_print_usable_json_schema(cli):
+    trace_schema = json.loads(cli.invoke(app, ["schema", "trace"]).stdout)
+    line = BUNDLED_SAMPLE.read_text().splitlines()[0]
+    from chainjudge.adapters import read_file
+
+    trace = next(iter(read_file(BUNDLED_SAMPLE)))
+    jsonschema.validate(json.loads(trace.model_dump_json()), trace_schema)
+    assert line  # the schema validates what the adapters produce
+    rubric_schema = json.loads(cli.invoke(app, ["schema", "rubric"]).stdout)
+    assert rubric_schema["title"] == "chainjudge rubric"
+
+
+def test_rubric_check(cli, tmp_path):
+    ok = cli.invoke(app, ["rubric", "check", str(RUBRIC)])
+    assert ok.exit_code == 0 and "step-quality@" in ok.output and "step_correct" in ok.output
+    bad = tmp_path / "b.yaml"
+    bad.write_text("id: x\n")
+    result = cli.invoke(app, ["rubric", "check", str(bad)])
+    assert result.exit_code == 2 and "criteria" in result.output
+
+
+def test_help_explains(cli):
+    result = cli.invoke(app, ["judge", "--help"])
+    assert result.exit_code == 0
+    for words in ("--rubric", "--judge", "--api-base", "--concurrency", "--run", "--db", "--format", "--limit", "resume"):
+        assert words in result.output

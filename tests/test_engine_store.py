@@ -1,0 +1,135 @@
+"""Planning, execution against the store, resume, cache reuse, and the store's own guarantees."""
+
+import asyncio
+
+import pytest
+
+from chainjudge.engine import execute, plan
+from chainjudge.fakejudge import Action
+from chainjudge.judges.litellm_judge import LiteLLMJudge
+from chainjudge.judges.local import free_port
+from chainjudge.judges.retry import NO_WAIT, RetryPolicy
+from chainjudge.runner import judge_traces, load_traces
+from chainjudge.schema import JudgeSettings, Run
+from chainjudge.store import MIGRATIONS, RunMismatch, Store, resolve_db_path
+
+from conftest import BUNDLED_SAMPLE
+
+
+@pytest.fixture
+def traces():
+    return load_traces([BUNDLED_SAMPLE]).traces[:5]
+
+
+def settings_for(server, **kw):
+    return JudgeSettings(model="openai/fake-judge", api_base=server.url, **kw)
+
+
+def run(traces, rubric, settings, store, name="r1", **kw):
+    judge = LiteLLMJudge(settings, retry=NO_WAIT)
+    return judge_traces(traces, rubric, settings, judge, store, name, concurrency=4, **kw)
+
+
+def test_run_stores_every_judgment_once(fake_judge, store, traces, rubric):
+    outcome = run(traces, rubric, settings_for(fake_judge), store)
+    stored = list(store.judgments("r1"))
+    assert outcome.planned == len(stored) == len(fake_judge.requests) > 0
+    assert len({j.cache_key for j in stored}) == len(stored)
+    assert all(j.scored for j in stored)
+    assert store.get_trace(traces[0].id) == traces[0]
+
+
+def test_rerun_of_finished_run_makes_zero_calls(fake_judge, store, traces, rubric):
+    run(traces, rubric, settings_for(fake_judge), store)
+    calls = len(fake_judge.requests)
+    outcome = run(traces, rubric, settings_for(fake_judge), store)
+    assert len(fake_judge.requests) == calls
+    assert outcome.progress.calls == 0 and outcome.progress.skipped == outcome.planned
+
+
+def test_same_cache_key_under_new_run_name_is_reused_not_asked(fake_judge, store, traces, rubric):
+    run(traces, rubric, settings_for(fake_judge), store, name="first")
+    calls = len(fake_judge.requests)
+    outcome = run(traces, rubric, settings_for(fake_judge), store, name="second")
+    assert len(fake_judge.requests) == calls
+    second = list(store.judgments("second"))
+    assert len(second) == outcome.planned and all(j.reused for j in second)
+
+
+def test_changed_rubric_or_model_is_judged_again(fake_judge, store, traces, rubric):
+    run(traces, rubric, settings_for(fake_judge), store, name="a")
+    calls = len(fake_judge.requests)
+    edited = rubric.model_copy(deep=True)
+    edited.criteria[0].question += " Be strict."
+    run(traces, edited, settings_for(fake_judge), store, name="b")
+    assert len(fake_judge.requests) == 2 * calls
+
+
+def test_errors_are_stored_then_retried_and_replaced_on_resume(fake_judge, store, traces, rubric):
+    settings = settings_for(fake_judge)
+    items = plan(traces, rubric, settings, "r1")
+    fake_judge.enqueue(*[Action(content="garbage")] * 3)  # the first item exhausts its re-asks
+    policy = RetryPolicy(max_attempts=1)
+    store.save_run(Run(name="r1", rubric_id=rubric.id, rubric_hash=items[0].rubric_hash, judge=settings))
+    progress = asyncio.run(execute(items, LiteLLMJudge(settings, retry=policy), store, concurrency=1))
+    assert progress.errors == 1 and progress.error_kinds["invalid_answer"] == 1
+    errors = [j for j in store.judgments("r1") if j.error]
+    assert len(errors) == 1
+    progress = asyncio.run(execute(items, LiteLLMJudge(settings, retry=policy), store, concurrency=1))
+    assert progress.calls == 1
+    stored = list(store.judgments("r1"))
+    assert len(stored) == len(items) and all(j.scored for j in stored)
+
+
+def test_keep_errors_does_not_retry(fake_judge, store, traces, rubric):
+    settings = settings_for(fake_judge)
+    items = plan(traces, rubric, settings, "r1")[:2]
+    fake_judge.enqueue(*[Action(content="garbage")] * 3)
+    store.save_run(Run(name="r1", rubric_id=rubric.id, rubric_hash=items[0].rubric_hash, judge=settings))
+    asyncio.run(execute(items, LiteLLMJudge(settings, retry=NO_WAIT), store, concurrency=1))
+    progress = asyncio.run(execute(items, LiteLLMJudge(settings, retry=NO_WAIT), store, retry_errors=False))
+    assert progress.calls == 0
+
+
+def test_unreachable_judge_stops_early_and_says_so(store, traces, rubric):
+    settings = JudgeSettings(model="openai/fake", api_base=f"http://127.0.0.1:{free_port()}/v1")
+    items = plan(traces, rubric, settings, "r1")
+    store.save_run(Run(name="r1", rubric_id=rubric.id, rubric_hash=items[0].rubric_hash, judge=settings))
+    policy = RetryPolicy(max_attempts=1)
+    progress = asyncio.run(execute(items, LiteLLMJudge(settings, retry=policy), store, concurrency=2, max_consecutive_connection_errors=3))
+    assert progress.aborted and "unreachable" in progress.aborted
+    assert progress.calls < len(items)
+
+
+def test_run_name_bound_to_rubric_version(fake_judge, store, traces, rubric):
+    run(traces, rubric, settings_for(fake_judge), store, name="x")
+    edited = rubric.model_copy(deep=True)
+    edited.criteria[0].question += "!"
+    with pytest.raises(RunMismatch, match="new --run name"):
+        run(traces, edited, settings_for(fake_judge), store, name="x")
+
+
+def test_store_is_wal_and_migrations_apply_once(tmp_path):
+    path = tmp_path / "s.db"
+    with Store(path) as s:
+        assert s._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Store(path) as s:
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+        assert s.integrity_ok()
+
+
+def test_db_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("CHAINJUDGE_DB", raising=False)
+    assert str(resolve_db_path(None)) == ".chainjudge/chainjudge.db"
+    monkeypatch.setenv("CHAINJUDGE_DB", str(tmp_path / "env.db"))
+    assert resolve_db_path(None) == tmp_path / "env.db"
+    assert resolve_db_path(tmp_path / "flag.db") == tmp_path / "flag.db"
+
+
+def test_limit_and_summaries(fake_judge, store, traces, rubric):
+    outcome = run(traces, rubric, settings_for(fake_judge), store, limit=3)
+    assert outcome.planned == 3
+    (summary,) = store.runs()
+    assert summary.judgments == 3 and summary.scored == 3
+    rows = {r.criterion_id: r for r in store.criterion_summaries("r1")}
+    assert sum(r.judgments for r in rows.values()) == 3
