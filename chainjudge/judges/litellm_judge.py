@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from chainjudge.judges.retry import RetryPolicy, error_kind
-from chainjudge.judges.verdicts import batch_model, unpack, verdict_model
+from chainjudge.judges.verdicts import STEP_TEXT, batch_model, unpack, verdict_model
 from chainjudge.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
@@ -69,7 +69,6 @@ class LiteLLMJudge:
             "temperature": s.temperature,
             "max_tokens": s.max_tokens * len(item.criteria),
             "timeout": self.retry.request_timeout_s,
-            "context": {"step_text": item.step.render()},
         }
         if s.api_base:
             kwargs["api_base"] = s.api_base
@@ -79,14 +78,18 @@ class LiteLLMJudge:
             kwargs["api_key"] = "not-needed"  # OpenAI-compatible servers still want a key header
         return kwargs
 
-    def _cost(self, raw: Any) -> float:
+    @staticmethod
+    def _cost(raw: Any) -> float:
+        """litellm has already priced the response (hidden params); pricing it again costs ~1.7 ms."""
+        cost = (getattr(raw, "_hidden_params", None) or {}).get("response_cost")
         try:
-            return float(self._litellm.completion_cost(completion_response=raw) or 0.0)
-        except Exception:  # unknown model prices are normal for local servers
+            return float(cost or 0.0)
+        except (TypeError, ValueError):
             return 0.0
 
     async def judge(self, item: WorkItem) -> list[Judgment]:
         kwargs = self._request(item)
+        STEP_TEXT.set(item.step.render())
         started = time.perf_counter()
         attempts = 0
         answer = raw = None

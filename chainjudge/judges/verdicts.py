@@ -7,26 +7,60 @@ batched judging one model holds a verdict per criterion id.
 
 from __future__ import annotations
 
+import copy
 import re
+from contextvars import ContextVar
 from functools import lru_cache
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from instructor import OpenAISchema
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from chainjudge.schema import Criterion, LikertScale, Verdict
 
 _SPACE = re.compile(r"\s+")
+
+# The judged step's text, for the evidence check.  A ContextVar rather than instructor's `context=`:
+# that argument renders every message as a Jinja template, which would let trace content run template
+# code and would alter what the judge sees.  Each judging task sets its own value.
+STEP_TEXT: ContextVar[str | None] = ContextVar("chainjudge_step_text", default=None)
 
 
 def _normal(text: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-class _CheckedVerdict(Verdict):
+# Response models subclass instructor's OpenAISchema so instructor uses them as they are instead of
+# building a wrapper model on every call (~1.3 ms of client CPU each).
+
+
+_SCHEMAS: dict[type, dict] = {}
+
+
+class _Schema(OpenAISchema):
+    """instructor asks for the JSON schema on every call; compute it once per model class."""
+
+    _hidden_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        if cls not in _SCHEMAS:
+            schema = super().model_json_schema()
+            for name in cls._hidden_fields:
+                schema.get("properties", {}).pop(name, None)
+            _SCHEMAS[cls] = schema
+        return copy.deepcopy(_SCHEMAS[cls])
+
+
+class _CheckedVerdict(Verdict, _Schema):
+    """Verdict on one criterion."""
+
     @field_validator("evidence")
     @classmethod
-    def _evidence_in_step(cls, value: str | None, info: ValidationInfo) -> str | None:
-        step_text = (info.context or {}).get("step_text")
+    def _evidence_in_step(cls, value: str | None) -> str | None:
+        step_text = STEP_TEXT.get()
         if not value or step_text is None:
             return value or None
         if _normal(value) not in _normal(step_text):
@@ -45,20 +79,16 @@ def _safe(name: str) -> str:
     return "c_" + re.sub(r"\W", "_", name)
 
 
-class _LabelOnly(BaseModel):
-    """For judges too weak to quote reliably (the local one): no evidence field to invent."""
+class _LabelOnly(_Schema):
+    """Verdict on one criterion."""
+
+    # for judges too weak to quote reliably (the local one): no evidence field to invent
+    _hidden_fields: ClassVar[tuple[str, ...]] = ("evidence", "confidence")
 
     rationale: str = Field(description="One or two sentences: why this label.")
     label: str
     evidence: None = Field(None, exclude=True)
     confidence: None = Field(None, exclude=True)
-
-    @classmethod
-    def model_json_schema(cls, *args, **kwargs):  # keep the excluded fields out of the schema sent
-        schema = super().model_json_schema(*args, **kwargs)
-        for name in ("evidence", "confidence"):
-            schema.get("properties", {}).pop(name, None)
-        return schema
 
 
 @lru_cache(maxsize=256)
@@ -67,6 +97,7 @@ def _verdict_model_for(criterion_json: str, with_evidence: bool) -> type[BaseMod
     return create_model(
         f"Verdict_{_safe(criterion.id)}",
         __base__=_CheckedVerdict if with_evidence else _LabelOnly,
+        __doc__="Verdict on one criterion.",
         label=(_label_type(criterion), Field(description=criterion.scale.describe())),
     )
 
@@ -81,9 +112,12 @@ def _batch_model_for(criteria_json: tuple[str, ...], with_evidence: bool) -> typ
     fields = {
         _safe(c.id): (verdict_model(c, with_evidence), Field(alias=c.id, description=c.question)) for c in criteria
     }
-    return create_model(
-        "StepVerdicts", __config__=ConfigDict(populate_by_name=True), **fields  # type: ignore[call-overload]
-    )
+    class _Batch(_Schema):
+        """One verdict per criterion id."""
+
+        model_config = ConfigDict(populate_by_name=True)
+
+    return create_model("StepVerdicts", __base__=_Batch, __doc__="One verdict per criterion id.", **fields)  # type: ignore[call-overload]
 
 
 def batch_model(criteria: tuple[Criterion, ...], with_evidence: bool = True) -> type[BaseModel]:

@@ -1,0 +1,85 @@
+"""Shared helpers for the benchmarks: a fake judge in its own process, synthetic traces, CPU clocks."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import time
+
+from chainjudge.fakejudge import Faults, FakeJudgeServer
+from chainjudge.rubric import parse_rubric
+from chainjudge.schema import Trace
+
+
+def _serve(latency_s: float, faults: Faults | None, conn) -> None:
+    with FakeJudgeServer(latency_s=latency_s, faults=faults) as server:
+        conn.send(server.url)
+        conn.recv()  # until told to stop
+        conn.send(len(server.requests))
+
+
+class FakeJudgeProcess:
+    """The fake judge in a separate process, so the client's CPU figures are the client's alone."""
+
+    def __init__(self, latency_s: float, faults: Faults | None = None) -> None:
+        self.latency_s, self.faults = latency_s, faults
+
+    def __enter__(self) -> "FakeJudgeProcess":
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(self.latency_s, self.faults, child), daemon=True)
+        self._process.start()
+        self.url = self._conn.recv()
+        return self
+
+    def stop(self) -> int:
+        """Stop the server; returns how many requests it received."""
+        self._conn.send("stop")
+        count = self._conn.recv()
+        self._process.join(timeout=10)
+        return count
+
+    def __exit__(self, *exc) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+
+
+def synthetic_traces(n: int, prefix: str = "bench") -> list[Trace]:
+    return [
+        Trace(
+            id=f"{prefix}-{i}",
+            steps=[
+                {"index": 0, "ref": "0", "kind": "user", "text": f"User {i}: lapsed {i % 90} days, market TH, consent email only."},
+                {"index": 1, "ref": "1", "kind": "decision", "text": f"Send the win-back email at {9 + i % 8}:00 local time."},
+            ],
+        )
+        for i in range(n)
+    ]
+
+
+ONE_CRITERION = parse_rubric(
+    {"id": "bench", "criteria": [{"id": "decision_ok", "question": "Is the decision right for this user?", "applies_to": ["decision"]}]}
+)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(fn):
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return result, time.perf_counter() - wall0, cpu_seconds() - cpu0
