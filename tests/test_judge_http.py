@@ -168,3 +168,15 @@ def test_other_structured_output_modes(fake_judge, rubric, mode):
     assert j.verdict.label == "neutral"
     body = fake_judge.requests[0]["body"]
     assert ("tools" in body) == (mode == "tools")
+
+
+def test_template_syntax_in_trace_reaches_the_judge_verbatim(fake_judge, rubric):
+    text = "Send {{ 7*7 }} coupons {% for x in range(3) %}now{% endfor %} {{ config }}"
+    trace = Trace(id="tpl", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": text}])
+    settings = JudgeSettings(model="openai/fake-judge", api_base=fake_judge.url)
+    item = plan([trace], rubric, settings, "r")[0]
+    fake_judge.enqueue(Action(content={"rationale": "r", "label": "correct", "evidence": "{{ 7*7 }} coupons"}))
+    (j,) = asyncio.run(LiteLLMJudge(settings, retry=NO_WAIT).judge(item))
+    sent = fake_judge.requests[0]["body"]["messages"][1]["content"]
+    assert text in sent and "49" not in sent
+    assert j.scored and j.verdict.evidence == "{{ 7*7 }} coupons"
