@@ -31,8 +31,10 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="Print JSON Schemas so editors and other tools can check chainjudge files.", no_args_is_help=True)
 rubric_app = typer.Typer(help="Work with rubric files.", no_args_is_help=True)
+labels_app = typer.Typer(help="Labels from people, ground truth or other judges.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(rubric_app, name="rubric")
+app.add_typer(labels_app, name="labels")
 
 out = Console()
 err = Console(stderr=True)
@@ -276,6 +278,184 @@ def demo(
 
     code = run_demo(out, err, judge_spec=judge_model, api_base=api_base, sample=sample, db=db)
     raise typer.Exit(code)
+
+
+class LabelKind(str, Enum):
+    human = "human"
+    judge = "judge"
+    ground_truth = "ground-truth"
+
+
+@labels_app.command("import")
+def labels_import(
+    files: Annotated[list[Path], typer.Argument(help="Label files: JSONL / JSON / CSV rows, or AgentProcessBench records.")],
+    annotator: Annotated[Optional[str], typer.Option(help="Annotator id for rows that carry none (or to override).")] = None,
+    kind: Annotated[Optional[LabelKind], typer.Option(help="human, judge or ground-truth.")] = None,
+    criterion: Annotated[Optional[str], typer.Option(help="Criterion id for rows that carry none (AgentProcessBench step labels: 'step').")] = None,
+    value_map: Annotated[Optional[list[str]], typer.Option("--map", help="Value mapping, repeatable: --map 1=correct --map 0=neutral --map -1=error.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Import labels. Importing the same file twice changes nothing; a changed label is a new row (newest counts).
+
+    Rows: {trace_id, step_ref | step_index, criterion, label, annotator, kind, note, time}; a row
+    without a step is a trace-level label. Labels need no ingested traces: items are matched by trace
+    id and step ref.
+    """
+    from chainjudge.labels import ImportOptions, parse_value_map, read_labels
+    from chainjudge.schema import Label
+
+    try:
+        options = ImportOptions(annotator=annotator, kind=kind.value if kind else None, criterion=criterion,
+                                value_map=parse_value_map(value_map or []))
+    except ValueError as exc:
+        fail(str(exc))
+    bad = 0
+    with open_store(db) as store:
+        for file in files:
+            batch: list[Label] = []
+            for item in read_labels(file, options):
+                if isinstance(item, Label):
+                    batch.append(item)
+                else:
+                    bad += 1
+                    err.print(f"[yellow]skipped[/] {item}", highlight=False)
+            added = store.add_labels(batch)
+            out.print(f"{file}: {len(batch)} labels read, {added} new, {len(batch) - added} already stored", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@labels_app.command("list")
+def labels_list(db: DbOption = None) -> None:
+    """Annotators, their kind, criteria and label counts."""
+    with open_store(db) as store:
+        rows = store.label_summary()
+    table = Table("annotator", "kind", "criterion", "labels")
+    for annotator, kind, criterion, count in rows:
+        table.add_row(annotator, kind, criterion, str(count))
+    out.print(table if rows else "no labels yet: chainjudge labels import FILE")
+
+
+def _annotator_labels(store: Store, name: str, criterion: str):
+    """Labels of an annotator, or of a stored run's judgments when the name is run:NAME."""
+    from chainjudge.schema import Label
+
+    if name.startswith("run:"):
+        run_name = name[4:]
+        if store.get_run(run_name) is None:
+            fail(f"no run named {run_name!r} in {store.path}; see: chainjudge runs")
+        return [
+            Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=j.criterion_id,
+                  value=j.verdict.label, annotator=name, kind="judge")
+            for j in store.judgments(run_name) if j.criterion_id == criterion and j.verdict is not None
+        ]
+    return store.labels(criterion=criterion, annotators=[name])
+
+
+def _fmt(estimate) -> str:
+    if estimate.value is None:
+        return "-"
+    if estimate.low is None:
+        return f"{estimate.value:.3f}"
+    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+
+
+@app.command()
+def agreement(
+    reference: Annotated[str, typer.Option("--reference", help="Reference annotator (e.g. the human labels).")],
+    against: Annotated[list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")],
+    criterion: Annotated[str, typer.Option(help="Criterion id (as stored in the labels / the rubric).")] = "step",
+    order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")] = None,
+    failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated (default: error/fail/-1/...).")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    trusted_kappa: Annotated[float, typer.Option(help="Kappa lower bound at or above which a criterion is trusted.")] = 0.6,
+    review_kappa: Annotated[float, typer.Option(help="Kappa lower bound at or above which it needs review (below: unreliable).")] = 0.4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
+
+    Step accuracy is micro-averaged over reference-labelled steps; first-error accuracy compares the
+    earliest failing step of each trace ("no failing step" is a value). Intervals resample traces.
+    Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
+    """
+    from chainjudge.calibrate import agreement as compute
+
+    with open_store(db) as store:
+        ref_labels = _annotator_labels(store, reference, criterion)
+        if not ref_labels:
+            fail(f"no labels from {reference!r} on criterion {criterion!r}; see: chainjudge labels list")
+        reports = []
+        for name in against:
+            cand = _annotator_labels(store, name, criterion)
+            if not cand:
+                fail(f"no labels from {name!r} on criterion {criterion!r}; see: chainjudge labels list")
+            try:
+                report = compute(ref_labels, cand, reference, name, criterion,
+                        failing=failing.split(",") if failing else None, order=order.split(",") if order else None,
+                        ordinal=order is not None, bootstrap=bootstrap, seed=seed,
+                        trusted_kappa=trusted_kappa, review_kappa=review_kappa)
+            except ValueError as exc:
+                fail(f"{name}: {exc}")
+            reports.append(report)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
+        return
+    first = reports[0]
+    out.print(
+        f"criterion [bold]{criterion}[/], reference {reference}: {first.reference_items} labelled steps in "
+        f"{first.traces} traces; labels {first.labels} (failing: {first.failing}); 95% intervals resample traces",
+        highlight=False,
+    )
+    table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "alpha", "fail recall", "fail precision", "trust")
+    for r in reports:
+        table.add_row(
+            r.candidate, _fmt(r.step_accuracy), _fmt(r.first_error_accuracy), _fmt(r.cohen_kappa),
+            "-" if r.krippendorff_alpha is None else f"{r.krippendorff_alpha:.3f}",
+            "-" if r.fail_recall is None else f"{r.fail_recall:.3f}",
+            "-" if r.fail_precision is None else f"{r.fail_precision:.3f}", r.trust,
+        )
+    for b in first.baselines:
+        table.add_row(
+            f"[dim]baseline: {b.name} ({b.label})[/]", "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
+            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)", "", "", "", "",
+        )
+    out.print(table)
+    out.print(f"trust: from the lower bound of each Cohen's kappa 95% interval (trusted >= {trusted_kappa}, needs review >= {review_kappa}, else unreliable)", highlight=False)
+
+
+@app.command()
+def passk(
+    traces: Annotated[list[Path], typer.Argument(help="Trace files whose records carry a task id and a success reward.")],
+    task_field: Annotated[str, typer.Option(help="Metadata field naming the task.")] = "task_id",
+    success_field: Annotated[str, typer.Option(help="Metadata field holding success (1/true or reward 1.0).")] = "reward",
+    fmt: Annotated[str, typer.Option("--format", help=f"Trace format: {', '.join(FORMATS)}.")] = "auto",
+) -> None:
+    """pass^k over repeated trials of each task (tau-bench's definition: mean over tasks of C(c,k)/C(n,k))."""
+    from collections import defaultdict
+
+    from chainjudge.calibrate import pass_hat_k
+    from chainjudge.runner import load_traces
+
+    loaded = load_traces(traces, fmt)
+    for problem in loaded.errors:
+        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    outcomes: dict[str, list[bool]] = defaultdict(list)
+    for trace in loaded.traces:
+        if task_field not in trace.metadata or success_field not in trace.metadata:
+            err.print(f"[yellow]skipped[/] {trace.id}: no {task_field!r} or {success_field!r} in its metadata")
+            continue
+        value = trace.metadata[success_field]
+        outcomes[str(trace.metadata[task_field])].append(value is True or (isinstance(value, (int, float)) and value >= 1))
+    if not outcomes:
+        fail("no trace carries both fields")
+    n = min(len(v) for v in outcomes.values())
+    table = Table("k", "pass^k")
+    for k in range(1, n + 1):
+        table.add_row(str(k), f"{pass_hat_k([sum(v) for v in outcomes.values()], [len(v) for v in outcomes.values()], k):.3f}")
+    out.print(f"{len(outcomes)} tasks, {sum(len(v) for v in outcomes.values())} trials")
+    out.print(table)
 
 
 def main() -> None:

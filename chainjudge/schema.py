@@ -316,3 +316,75 @@ class WorkItem(BaseModel):
     cache_keys: dict[str, str] = Field(description="criterion id -> cache key")
     rubric_id: str
     rubric_hash: str
+
+
+class Label(BaseModel):
+    """One label from a person, a ground truth or another judge, on a step or (without a step) a trace.
+
+    Labels need no ingested trace: they are matched to judgments and to each other by trace id and
+    step ref (or index).  Corrections are new rows; the newest row per annotator and item counts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = Field(min_length=1)
+    step_ref: str | None = None
+    step_index: int | None = Field(None, ge=0)
+    criterion: str = Field(min_length=1)
+    value: str
+    annotator: str = Field(min_length=1)
+    kind: Literal["human", "judge", "ground-truth"] = "human"
+    note: str | None = None
+    created_at: datetime | None = None
+    source: str | None = None
+
+    @property
+    def step_key(self) -> str:
+        """How items are matched: the ref when known, else '#<index>', '' for a trace-level label."""
+        if self.step_ref is not None:
+            return self.step_ref
+        if self.step_index is not None:
+            return f"#{self.step_index}"
+        return ""
+
+
+class Estimate(BaseModel):
+    """A figure with its bootstrap 95% interval (resampling traces, not steps)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+class Baseline(BaseModel):
+    name: str
+    label: str | None
+    step_accuracy: float | None
+    first_error_accuracy: float | None
+
+
+class AgreementReport(BaseModel):
+    """How far a candidate annotator (a judge, a run) agrees with a reference one on one criterion."""
+
+    reference: str
+    candidate: str
+    criterion: str
+    labels: list[str]
+    failing: list[str]
+    traces: int
+    reference_items: int
+    paired_items: int
+    step_accuracy: Estimate
+    first_error_accuracy: Estimate
+    cohen_kappa: Estimate
+    weighted_kappa: float | None = None
+    krippendorff_alpha: float | None = None
+    spearman: float | None = None
+    kendall: float | None = None
+    fail_precision: float | None = None
+    fail_recall: float | None = None
+    true_negative_rate: float | None = None
+    confusion: list[list[int]] = Field(description="rows: reference label, columns: candidate label (order of `labels`)")
+    baselines: list[Baseline]
+    trust: Literal["trusted", "needs review", "unreliable"]
+    trust_basis: str

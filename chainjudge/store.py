@@ -7,13 +7,14 @@ command makes only the judgments that are missing and never duplicates one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chainjudge.schema import Judgment, Run, Trace, utc_now
+from chainjudge.schema import Judgment, Label, Run, Trace, utc_now
 
 DEFAULT_DB = Path(".chainjudge") / "chainjudge.db"
 
@@ -57,6 +58,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX judgments_key ON judgments (cache_key) WHERE error IS NULL;
         CREATE INDEX judgments_run_criterion ON judgments (run, criterion_id);
         CREATE INDEX judgments_trace ON judgments (trace_id, step_ref);
+        """,
+    ),
+    (
+        "002_labels",
+        """
+        CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            content_hash TEXT NOT NULL UNIQUE,
+            trace_id TEXT NOT NULL,
+            step_key TEXT NOT NULL,
+            criterion TEXT NOT NULL,
+            value TEXT NOT NULL,
+            annotator TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX labels_criterion_annotator ON labels (criterion, annotator);
+        CREATE INDEX labels_item ON labels (trace_id, step_key)
         """,
     ),
 ]
@@ -274,6 +294,51 @@ class Store:
             (run,),
         )
         return {kind or "error": count for kind, count in rows}
+
+    # -- labels (append-only: a correction is a new row; the newest per annotator and item counts)
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        """Insert labels; an identical row already stored is ignored. Returns how many were new."""
+        now = utc_now().isoformat()
+        rows = []
+        for label in labels:
+            data = label.model_dump_json(exclude={"source"})
+            rows.append(
+                (hashlib.sha256(data.encode()).hexdigest(), label.trace_id, label.step_key, label.criterion,
+                 label.value, label.annotator, label.kind, label.model_dump_json(),
+                 (label.created_at.isoformat() if label.created_at else now))
+            )
+        before = self._db.total_changes
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO labels (content_hash, trace_id, step_key, criterion, value, annotator, kind, "
+                "data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return self._db.total_changes - before
+
+    def labels(self, criterion: str | None = None, annotators: Sequence[str] | None = None) -> list[Label]:
+        """The newest label per (annotator, trace, step, criterion)."""
+        query = (
+            "SELECT data FROM labels l WHERE id = (SELECT id FROM labels m WHERE m.annotator = l.annotator AND "
+            "m.trace_id = l.trace_id AND m.step_key = l.step_key AND m.criterion = l.criterion "
+            "ORDER BY m.created_at DESC, m.id DESC LIMIT 1)"
+        )
+        params: list = []
+        if criterion is not None:
+            query += " AND criterion = ?"
+            params.append(criterion)
+        if annotators is not None:
+            query += f" AND annotator IN ({','.join('?' * len(annotators))})"
+            params.extend(annotators)
+        return [Label.model_validate_json(row[0]) for row in self._db.execute(query, params)]
+
+    def label_summary(self) -> list[tuple[str, str, str, int]]:
+        """(annotator, kind, criterion, rows) for every annotator and criterion."""
+        return list(
+            self._db.execute(
+                "SELECT annotator, kind, criterion, COUNT(*) FROM labels GROUP BY 1, 2, 3 ORDER BY 1, 3"
+            )
+        )
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
