@@ -6,7 +6,6 @@ intervals come from a bootstrap that resamples *traces* (steps of one trace are 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
@@ -118,40 +117,14 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
 # ---------------------------------------------------------------- aligning labels
 
 
-def _step_order(key: str, index: int | None) -> tuple:
+def _step_order(key: str, index: int | None) -> float:
+    """Position of a step inside its trace: the index, else a numeric ref; other refs sort after."""
     if index is not None:
-        return (0, index, key)
+        return float(index)
     try:
-        return (0, int(key), key)
+        return float(int(key))
     except ValueError:
-        return (1, 0, key)
-
-
-@dataclass
-class _Trace:
-    items: list[tuple[tuple, str, str | None]]  # (order, reference value, candidate value or None)
-    candidate_failures: list[tuple]  # order of every step the candidate marked failing
-
-
-def _group(reference: Sequence[Label], candidate: Sequence[Label], failing: set[str]) -> dict[str, _Trace]:
-    cand = {(l.trace_id, l.step_key): l for l in candidate if l.step_key}
-    traces: dict[str, _Trace] = {}
-    for label in reference:
-        if not label.step_key:
-            continue
-        other = cand.get((label.trace_id, label.step_key))
-        trace = traces.setdefault(label.trace_id, _Trace([], []))
-        trace.items.append((_step_order(label.step_key, label.step_index), label.value, other.value if other else None))
-    seen_traces = set(traces)
-    for (trace_id, key), label in cand.items():
-        if trace_id in seen_traces and label.value in failing:
-            traces[trace_id].candidate_failures.append(_step_order(key, label.step_index))
-    return traces
-
-
-def _first_error(orders_and_values: list[tuple[tuple, str]], failing: set[str]) -> tuple | None:
-    errors = [order for order, value in orders_and_values if value in failing]
-    return min(errors) if errors else None
+        return float("nan")
 
 
 def order_labels(values: set[str], order: Sequence[str] | None) -> list[str]:
@@ -164,6 +137,62 @@ def order_labels(values: set[str], order: Sequence[str] | None) -> list[str]:
         return sorted(values, key=float)
     except ValueError:
         return sorted(values)
+
+
+@dataclass
+class _Aligned:
+    """Reference-labelled steps as flat arrays (one row per step), traces as integer ids."""
+
+    trace_ids: list[str]
+    trace: np.ndarray  # trace number of each reference-labelled step
+    ref: np.ndarray  # label code
+    cand: np.ndarray  # label code, -1 where the candidate gave none
+    order: np.ndarray  # position of the step inside its trace
+    ref_first_error: np.ndarray  # per trace: order of the earliest failing step (inf: none)
+    cand_first_error: np.ndarray
+
+
+def _align(reference: Sequence[Label], candidate: Sequence[Label], code: dict[str, int], fail: set[str]) -> _Aligned:
+    cand = {(l.trace_id, l.step_key): l for l in candidate if l.step_key}
+    trace_number: dict[str, int] = {}
+    trace, ref, cand_code, order, unordered = [], [], [], [], {}
+    for label in reference:
+        key = label.step_key
+        if not key:
+            continue
+        t = trace_number.setdefault(label.trace_id, len(trace_number))
+        other = cand.get((label.trace_id, key))
+        trace.append(t)
+        ref.append(code[label.value])
+        cand_code.append(code[other.value] if other is not None else -1)
+        position = _step_order(key, label.step_index)
+        if position != position:  # NaN: a non-numeric ref, ordered by text after numeric ones
+            position = 1e12 + unordered.setdefault(key, len(unordered))
+        order.append(position)
+    n = len(trace_number)
+    trace_a = np.asarray(trace, dtype=np.int64)
+    ref_a = np.asarray(ref, dtype=np.int64)
+    cand_a = np.asarray(cand_code, dtype=np.int64)
+    order_a = np.asarray(order, dtype=float)
+    fail_codes = np.array(sorted(code[v] for v in fail if v in code), dtype=np.int64)
+    ref_first = np.full(n, np.inf)
+    failing_rows = np.isin(ref_a, fail_codes)
+    np.minimum.at(ref_first, trace_a[failing_rows], order_a[failing_rows])
+    cand_first = np.full(n, np.inf)
+    for (trace_id, key), label in cand.items():
+        t = trace_number.get(trace_id)
+        if t is not None and label.value in fail:
+            position = _step_order(key, label.step_index)
+            if position != position:
+                position = 1e12 + unordered.setdefault(key, len(unordered))
+            cand_first[t] = min(cand_first[t], position)
+    return _Aligned(list(trace_number), trace_a, ref_a, cand_a, order_a, ref_first, cand_first)
+
+
+def _resample_weights(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    """count bootstrap resamples of n traces, as how often each trace was drawn (count x n)."""
+    draws = rng.integers(0, n, size=(count, n)) + (np.arange(count)[:, None] * n)
+    return np.bincount(draws.ravel(), minlength=count * n).reshape(count, n).astype(float)
 
 
 # ---------------------------------------------------------------- the report
@@ -186,42 +215,37 @@ def agreement(
     values = {l.value for l in reference if l.step_key} | {l.value for l in candidate if l.step_key}
     labels = order_labels(values, order)
     fail = set(failing) if failing else {v for v in labels if v.lower() in DEFAULT_FAILING}
-    traces = _group(reference, candidate, fail)
-    trace_ids = sorted(traces)
     code = {v: i for i, v in enumerate(labels)}
     k = len(labels)
+    a = _align(reference, candidate, code, fail)
+    n_traces = len(a.trace_ids)
 
-    # per-trace arrays, so the bootstrap resamples traces
-    n_items = np.array([len(traces[t].items) for t in trace_ids], dtype=float)
-    n_correct = np.array([sum(c == r for _, r, c in traces[t].items) for t in trace_ids], dtype=float)
-    first_ok = np.array(
-        [
-            _first_error([(o, r) for o, r, _ in traces[t].items], fail)
-            == (min(traces[t].candidate_failures) if traces[t].candidate_failures else None)
-            for t in trace_ids
-        ],
-        dtype=float,
-    )
-    per_trace_conf = np.zeros((len(trace_ids), k, k))
-    ref_codes, cand_codes = [], []
-    for i, t in enumerate(trace_ids):
-        for _, r, c in traces[t].items:
-            if c is not None:
-                per_trace_conf[i, code[r], code[c]] += 1
-                ref_codes.append(code[r])
-                cand_codes.append(code[c])
+    # per-trace sums, so the bootstrap resamples traces
+    n_items = np.bincount(a.trace, minlength=n_traces).astype(float)
+    n_correct = np.bincount(a.trace, weights=(a.cand == a.ref).astype(float), minlength=n_traces)
+    first_ok = (a.ref_first_error == a.cand_first_error).astype(float)
+    paired = a.cand >= 0
+    cells = (a.trace[paired] * k + a.ref[paired]) * k + a.cand[paired]
+    per_trace_conf = np.bincount(cells, minlength=n_traces * k * k).reshape(n_traces, k, k).astype(float)
     conf = per_trace_conf.sum(0)
+    ref_codes, cand_codes = a.ref[paired], a.cand[paired]
 
-    step_acc = n_correct.sum() / n_items.sum() if n_items.sum() else None
-    fe_acc = float(first_ok.mean()) if len(first_ok) else None
+    step_acc = float(n_correct.sum() / n_items.sum()) if n_items.sum() else None
+    fe_acc = float(first_ok.mean()) if n_traces else None
     kappa = kappa_from_confusion(conf)
     step_ci = fe_ci = kappa_ci = (None, None)
-    if bootstrap and len(trace_ids) > 1:
+    if bootstrap and n_traces > 1:
         rng = np.random.default_rng(seed)
-        weights = rng.multinomial(len(trace_ids), np.full(len(trace_ids), 1 / len(trace_ids)), size=bootstrap).astype(float)
-        step_ci = _interval((weights @ n_correct) / np.maximum(weights @ n_items, 1))
-        fe_ci = _interval((weights @ first_ok) / len(trace_ids))
-        kappa_ci = _interval(_kappas_batch(np.einsum("bt,tij->bij", weights, per_trace_conf)))
+        steps, firsts, kappas = [], [], []
+        flat_conf = per_trace_conf.reshape(n_traces, k * k)
+        for start in range(0, bootstrap, 100):  # chunks bound memory on large label sets
+            w = _resample_weights(rng, n_traces, min(100, bootstrap - start))
+            steps.append((w @ n_correct) / np.maximum(w @ n_items, 1))
+            firsts.append((w @ first_ok) / n_traces)
+            kappas.append(_kappas_batch((w @ flat_conf).reshape(-1, k, k)))
+        step_ci = _interval(np.concatenate(steps))
+        fe_ci = _interval(np.concatenate(firsts))
+        kappa_ci = _interval(np.concatenate(kappas))
 
     fail_codes = [code[v] for v in labels if v in fail]
     pass_codes = [code[v] for v in labels if v not in fail]
@@ -231,13 +255,15 @@ def agreement(
     tn = conf[np.ix_(pass_codes, pass_codes)].sum()
 
     spearman = kendall = weighted = None
-    if ordinal and len(set(ref_codes)) > 1 and len(set(cand_codes)) > 1:
+    if ordinal and len(set(ref_codes.tolist())) > 1 and len(set(cand_codes.tolist())) > 1:
         spearman = float(stats.spearmanr(ref_codes, cand_codes).statistic)
         kendall = float(stats.kendalltau(ref_codes, cand_codes).statistic)
         weighted = kappa_from_confusion(conf, "linear")
     alpha = None
-    if ref_codes:
+    if ref_codes.size:
         alpha = krippendorff_alpha(np.array([ref_codes, cand_codes], dtype=float), "ordinal" if ordinal else "nominal")
+
+    threshold, threshold_score = suggest_threshold(a, labels, fail)
 
     low = kappa_ci[0]
     if low is not None and low >= trusted_kappa:
@@ -256,7 +282,7 @@ def agreement(
         criterion=criterion,
         labels=labels,
         failing=sorted(fail),
-        traces=len(trace_ids),
+        traces=n_traces,
         reference_items=int(n_items.sum()),
         paired_items=int(conf.sum()),
         step_accuracy=Estimate(value=step_acc, low=step_ci[0], high=step_ci[1]),
@@ -270,10 +296,33 @@ def agreement(
         fail_recall=_ratio(tp, tp + fn),
         true_negative_rate=_ratio(tn, tn + fp),
         confusion=conf.astype(int).tolist(),
-        baselines=_baselines(traces, trace_ids, labels, fail),
+        baselines=_baselines(a, labels, fail),
+        suggested_pass_threshold=threshold,
+        threshold_balanced_accuracy=threshold_score,
         trust=trust,
         trust_basis=basis,
     )
+
+
+def suggest_threshold(a: _Aligned, labels: list[str], fail: set[str]) -> tuple[int | None, float | None]:
+    """For integer (Likert) labels: the pass threshold on the candidate's scores that best separates the
+    reference's passing from failing steps (balanced accuracy, so a rare failing class still counts)."""
+    try:
+        scores = np.array([int(v) for v in labels])
+    except ValueError:
+        return None, None
+    paired = a.cand >= 0
+    ref_pass = ~np.isin(a.ref[paired], [labels.index(v) for v in fail if v in labels])
+    cand_scores = scores[a.cand[paired]]
+    if ref_pass.all() or not ref_pass.any():
+        return None, None
+    best: tuple[int | None, float | None] = (None, None)
+    for t in sorted(set(scores.tolist())):
+        predicted = cand_scores >= t
+        score = 0.5 * (predicted[ref_pass].mean() + (~predicted[~ref_pass]).mean())
+        if best[1] is None or score > best[1]:
+            best = (int(t), float(score))
+    return best
 
 
 def _interval(samples: np.ndarray) -> tuple[float | None, float | None]:
@@ -287,31 +336,92 @@ def _ratio(a: float, b: float) -> float | None:
     return float(a / b) if b else None
 
 
-def _baselines(traces: dict[str, _Trace], trace_ids: list[str], labels: list[str], fail: set[str]) -> list[Baseline]:
-    counts: dict[str, int] = defaultdict(int)
-    for t in trace_ids:
-        for _, r, _ in traces[t].items:
-            counts[r] += 1
-    total = sum(counts.values())
-    majority = max(counts, key=counts.get) if counts else None
-    passing = [v for v in labels if v not in fail]
-    always_pass = max(passing, key=lambda v: counts.get(v, 0)) if passing else None
+def _baselines(a: _Aligned, labels: list[str], fail: set[str]) -> list[Baseline]:
+    """Constant annotators on the same items: what a judge must beat before its figures mean anything."""
+    counts = np.bincount(a.ref, minlength=len(labels))
+    total = int(counts.sum())
+    majority = labels[int(counts.argmax())] if total else None
+    passing = [i for i, v in enumerate(labels) if v not in fail]
+    always_pass = labels[max(passing, key=lambda i: counts[i])] if passing else None
     always_fail = next((v for v in labels if v in fail), None)
     result = []
     for name, constant in (("majority label", majority), ("always pass", always_pass), ("always fail", always_fail)):
         if constant is None or not total:
             result.append(Baseline(name=name, label=constant, step_accuracy=None, first_error_accuracy=None))
             continue
-        hits = 0
-        for t in trace_ids:
-            items = traces[t].items
-            ref_first = _first_error([(o, r) for o, r, _ in items], fail)
-            mine = min(o for o, _, _ in items) if constant in fail else None
-            hits += ref_first == mine
+        if constant in fail:
+            # a constant failing annotator's first error is each trace's first reference-labelled step
+            mine = np.full(len(a.trace_ids), np.inf)
+            np.minimum.at(mine, a.trace, a.order)
+        else:
+            mine = np.full(len(a.trace_ids), np.inf)
         result.append(
             Baseline(
-                name=name, label=constant, step_accuracy=counts.get(constant, 0) / total,
-                first_error_accuracy=hits / len(trace_ids),
+                name=name, label=constant, step_accuracy=float(counts[labels.index(constant)] / total),
+                first_error_accuracy=float((a.ref_first_error == mine).mean()),
             )
         )
     return result
+
+
+# ---------------------------------------------------------------- judge panels
+
+
+def aggregate_panel(panel: Sequence[Sequence[Label]], labels: list[str], fail: set[str], method: str, name: str) -> list[Label]:
+    """One label per step from several judges: majority (ties go to the stricter label), mean of the
+    ordinal codes (rounded), or strictest (a failing label if any judge fails it, else the lowest)."""
+    code = {v: i for i, v in enumerate(labels)}
+    strictness = sorted(range(len(labels)), key=lambda i: (labels[i] not in fail, i))  # failing first, then low
+    rank = {c: r for r, c in enumerate(strictness)}
+    by_item: dict[tuple[str, str], list[Label]] = {}
+    for judge in panel:
+        for label in judge:
+            if label.step_key and label.value in code:
+                by_item.setdefault((label.trace_id, label.step_key), []).append(label)
+    out = []
+    for (trace_id, _), votes in by_item.items():
+        codes = [code[v.value] for v in votes]
+        if method == "majority":
+            counts = np.bincount(codes, minlength=len(labels))
+            best = counts.max()
+            chosen = min((c for c in range(len(labels)) if counts[c] == best), key=rank.get)
+        elif method == "mean":
+            chosen = int(np.floor(np.mean(codes) + 0.5))
+        elif method == "strictest":
+            chosen = min(codes, key=rank.get)
+        else:
+            raise ValueError(f"unknown aggregation {method!r}; choose majority, mean or strictest")
+        first = votes[0]
+        out.append(Label(trace_id=trace_id, step_ref=first.step_ref, step_index=first.step_index,
+                         criterion=first.criterion, value=labels[chosen], annotator=name, kind="judge"))
+    return out
+
+
+def error_correlation(panel: Sequence[Sequence[Label]], reference: Sequence[Label]) -> tuple[np.ndarray, float | None]:
+    """Pairwise correlation of judges' errors (label != reference) on the steps all of them labelled,
+    and the effective number of independent judges n / (1 + (n - 1) * mean correlation)."""
+    truth = {(l.trace_id, l.step_key): l.value for l in reference if l.step_key}
+    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
+    common = [item for item in truth if all(item in m for m in maps)]
+    n = len(panel)
+    if not common or n < 2:
+        return np.full((n, n), np.nan), None
+    errors = np.array([[m[item] != truth[item] for item in common] for m in maps], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(errors)
+    off = corr[~np.eye(n, dtype=bool)]
+    off = off[~np.isnan(off)]
+    if off.size == 0:
+        return corr, None
+    mean_rho = float(off.mean())
+    return corr, float(n / (1 + (n - 1) * mean_rho))
+
+
+def unanimity(panel: Sequence[Sequence[Label]]) -> float | None:
+    """Share of steps labelled by every member on which all members gave the same label
+    (self-consistency when the members are samples of one judge at temperature > 0)."""
+    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
+    common = set(maps[0]).intersection(*maps[1:]) if maps else set()
+    if not common:
+        return None
+    return sum(len({m[i] for m in maps}) == 1 for i in common) / len(common)

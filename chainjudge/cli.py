@@ -72,15 +72,16 @@ class ModeChoice(str, Enum):
 def judge(
     traces: Annotated[list[Path], typer.Argument(help="Trace files or directories (JSON / JSONL).", exists=True)],
     rubric: Annotated[Path, typer.Option("--rubric", "-r", help="Rubric YAML file.")],
-    judge_model: Annotated[
-        str,
+    judge_models: Annotated[
+        Optional[list[str]],
         typer.Option(
             "--judge",
             "-j",
             help="'local' (offline Qwen2.5-Coder-1.5B, needs chainjudge[local]) or any litellm model string: "
-            "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1, hosted_vllm/NAME ...",
+            "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1, hosted_vllm/NAME ... "
+            "Repeat for a judge panel (one run per judge; compare with chainjudge panel). Default: local.",
         ),
-    ] = "local",
+    ] = None,
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, LM Studio ...).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=512, help="Judge calls in flight at once.")] = 8,
     run: Annotated[Optional[str], typer.Option("--run", help="Run name; re-use it to resume. Default: <rubric>-<time>.")] = None,
@@ -91,11 +92,14 @@ def judge(
     batch: Annotated[bool, typer.Option("--batch/--one-per-criterion", help="All criteria of a step in one call.")] = False,
     mode: Annotated[Optional[ModeChoice], typer.Option(help="Structured-output mode (default: json_schema for servers, tools for hosted APIs).")] = None,
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--keep-errors", help="On resume, ask again for judgments stored as errors.")] = True,
+    samples: Annotated[int, typer.Option(min=1, help="Samples per judge (self-consistency; use with --temperature > 0).")] = 1,
+    temperature: Annotated[float, typer.Option(min=0, max=2, help="Judge sampling temperature.")] = 0.0,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
     Interrupt it at any time and run the same command with the same --run to resume: only missing
     judgments are made, and a judgment already stored under the same cache key is never asked again.
+    With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
     from chainjudge.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.progress import live_progress
@@ -107,42 +111,59 @@ def judge(
         fail(str(exc))
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if samples > 1 and temperature == 0:
+        fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
+    specs = judge_models or ["local"]
     loaded = load_traces(traces, fmt, split.value)  # type: ignore[arg-type]
     for problem in loaded.errors:
         err.print(f"[yellow]skipped[/] {problem}", highlight=False)
     if not loaded.traces:
         fail("no readable traces", 1 if loaded.errors else 2)
-    run_name = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    panel = len(specs) > 1 or samples > 1
     store = open_store(db)
-    try:
-        with open_judge(judge_model, api_base=api_base, mode=mode.value if mode else None, batch=batch, log_dir=store.path.parent) as (settings, model_judge):
-            with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
-                outcome = judge_traces(
-                    loaded.traces, rubric_model, settings, model_judge, store, run_name,
-                    sources=[str(p) for p in traces], concurrency=concurrency, limit=limit,
-                    retry_errors=retry_errors, on_start=on_start, on_progress=on_progress,
-                )
-    except JudgeSetupError as exc:
-        fail(str(exc))
-    except RunMismatch as exc:
-        fail(str(exc))
-    p = outcome.progress
-    out.print(
-        f"run [bold]{run_name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
-        f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
-        f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
-        highlight=False,
-    )
-    if p.error_kinds:
-        out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
-    if p.aborted:
-        err.print(f"[bold red]stopped:[/] {p.aborted}")
+    failed = aborted = False
+    run_names = []
+    for spec in specs:
+        for sample in range(samples):
+            name = base
+            if panel:
+                name += "." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "")
+            run_names.append(name)
+            try:
+                with open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
+                                temperature=temperature, sample=sample, log_dir=store.path.parent) as (settings, model_judge):
+                    with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
+                        outcome = judge_traces(
+                            loaded.traces, rubric_model, settings, model_judge, store, name,
+                            sources=[str(p) for p in traces], concurrency=concurrency, limit=limit,
+                            retry_errors=retry_errors, on_start=on_start, on_progress=on_progress,
+                        )
+            except (JudgeSetupError, RunMismatch) as exc:
+                fail(str(exc))
+            p = outcome.progress
+            out.print(
+                f"run [bold]{name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
+                f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
+                f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
+                highlight=False,
+            )
+            if p.error_kinds:
+                out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
+            if p.aborted:
+                err.print(f"[bold red]stopped:[/] {p.aborted}")
+            failed |= bool(p.errors)
+            aborted |= bool(p.aborted)
     if loaded.errors:
         err.print(f"[yellow]{len(loaded.errors)} record(s) skipped[/] (listed above); the rest were judged.")
-    out.print(f"see: chainjudge show {run_name}" + (f" --db {db}" if db else ""))
-    if p.aborted:
+    db_flag = f" --db {db}" if db else ""
+    if panel:
+        out.print(f"compare the panel: chainjudge panel {' '.join(run_names)} --criterion CRITERION{db_flag}")
+    else:
+        out.print(f"see: chainjudge show {run_names[0]}{db_flag}")
+    if aborted:
         raise typer.Exit(2)
-    if loaded.errors or p.errors:
+    if loaded.errors or failed:
         raise typer.Exit(1)
 
 
@@ -352,6 +373,26 @@ def _annotator_labels(store: Store, name: str, criterion: str):
     return store.labels(criterion=criterion, annotators=[name])
 
 
+def _panel_alpha(annotators: list[list], order: list[str]) -> float | None:
+    """Krippendorff's alpha over several annotators' step labels (units = steps, missing allowed)."""
+    import numpy as np
+
+    from chainjudge.calibrate import krippendorff_alpha
+
+    units: dict[tuple[str, str], int] = {}
+    for labels in annotators:
+        for label in labels:
+            if label.step_key:
+                units.setdefault((label.trace_id, label.step_key), len(units))
+    data = np.full((len(annotators), len(units)), np.nan)
+    code = {v: i for i, v in enumerate(order)}
+    for row, labels in enumerate(annotators):
+        for label in labels:
+            if label.step_key and label.value in code:
+                data[row, units[(label.trace_id, label.step_key)]] = code[label.value]
+    return krippendorff_alpha(data, "nominal")
+
+
 def _fmt(estimate) -> str:
     if estimate.value is None:
         return "-"
@@ -387,6 +428,7 @@ def agreement(
         if not ref_labels:
             fail(f"no labels from {reference!r} on criterion {criterion!r}; see: chainjudge labels list")
         reports = []
+        everyone: list = []
         for name in against:
             cand = _annotator_labels(store, name, criterion)
             if not cand:
@@ -399,9 +441,12 @@ def agreement(
             except ValueError as exc:
                 fail(f"{name}: {exc}")
             reports.append(report)
+            everyone.append(cand)
+        panel_alpha = _panel_alpha([ref_labels, *everyone], reports[0].labels)
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
         return
+    panel_alpha = panel_alpha if panel_alpha is not None else float("nan")
     first = reports[0]
     out.print(
         f"criterion [bold]{criterion}[/], reference {reference}: {first.reference_items} labelled steps in "
@@ -422,7 +467,69 @@ def agreement(
             "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)", "", "", "", "",
         )
     out.print(table)
+    for r in reports:
+        if r.suggested_pass_threshold is not None:
+            out.print(f"{r.candidate}: suggested pass threshold >= {r.suggested_pass_threshold} "
+                      f"(balanced accuracy {r.threshold_balanced_accuracy:.3f} against {reference}'s pass / fail)")
+    if len(reports) > 1:
+        out.print(f"Krippendorff's alpha across all {len(reports) + 1} annotators (nominal, missing labels allowed): {panel_alpha:.3f}")
     out.print(f"trust: from the lower bound of each Cohen's kappa 95% interval (trusted >= {trusted_kappa}, needs review >= {review_kappa}, else unreliable)", highlight=False)
+
+
+class Aggregation(str, Enum):
+    majority = "majority"
+    mean = "mean"
+    strictest = "strictest"
+
+
+@app.command()
+def panel(
+    runs_or_annotators: Annotated[list[str], typer.Argument(help="Runs (or label annotators) forming the panel.")],
+    criterion: Annotated[str, typer.Option(help="Criterion id.")],
+    aggregate: Annotated[Aggregation, typer.Option(help="How the panel's labels become one.")] = Aggregation.majority,
+    reference: Annotated[Optional[str], typer.Option(help="Reference annotator (e.g. human labels) to score the judges and the panel against.")] = None,
+    order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated.")] = None,
+    failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated.")] = None,
+    db: DbOption = None,
+) -> None:
+    """A judge panel: inter-judge alpha, unanimity (self-consistency for samples of one judge), the
+    aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
+    error correlation and the effective number of independent judges."""
+    from chainjudge.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
+    from chainjudge.calibrate import agreement as compute
+
+    with open_store(db) as store:
+        members = []
+        for name in runs_or_annotators:
+            labels = _annotator_labels(store, name if name.startswith("run:") or store.get_run(name) is None else f"run:{name}", criterion)
+            if not labels:
+                fail(f"no labels from {name!r} on criterion {criterion!r}")
+            members.append(labels)
+        ref_labels = _annotator_labels(store, reference, criterion) if reference else []
+    values = {l.value for m in members for l in m} | {l.value for l in ref_labels}
+    try:
+        ordered = order_labels(values, order.split(",") if order else None)
+    except ValueError as exc:
+        fail(str(exc))
+    fail_set = set(failing.split(",")) if failing else {v for v in ordered if v.lower() in DEFAULT_FAILING}
+    combined = aggregate_panel(members, ordered, fail_set, aggregate.value, f"panel:{aggregate.value}")
+    alpha = _panel_alpha(members, ordered)
+    agree = unanimity(members)
+    out.print(f"panel of {len(members)} on [bold]{criterion}[/]: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
+              f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled", highlight=False)
+    if not ref_labels:
+        out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
+        return
+    table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
+    for name, labels in [*zip(runs_or_annotators, members), (f"panel ({aggregate.value})", combined)]:
+        r = compute(ref_labels, labels, reference, name, criterion, failing=sorted(fail_set), order=ordered, bootstrap=500)
+        table.add_row(name, _fmt(r.step_accuracy), _fmt(r.first_error_accuracy), _fmt(r.cohen_kappa), r.trust)
+    out.print(table)
+    corr, n_eff = error_correlation(members, ref_labels)
+    out.print("pairwise correlation of errors: " + "; ".join(
+        f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}"
+        for i in range(len(members)) for j in range(i + 1, len(members))))
+    out.print(f"effective number of independent judges: {'-' if n_eff is None else f'{n_eff:.2f}'} of {len(members)}")
 
 
 @app.command()

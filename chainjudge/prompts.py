@@ -110,6 +110,10 @@ def prompt_hash(messages: list[dict]) -> str:
 
 def cache_key(settings: JudgeSettings, rubric_hash: str, criterion_id: str, messages_hash: str) -> str:
     """Same model, parameters, rubric, criterion and prompt -> same key -> never asked twice."""
-    params = settings.model_dump(include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence"})
+    params = settings.model_dump(
+        include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample"}
+    )
+    if not params["sample"]:
+        params.pop("sample")  # keys made before samples existed stay valid
     material = json.dumps([params, rubric_hash, criterion_id, messages_hash], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:32]

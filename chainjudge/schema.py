@@ -287,6 +287,7 @@ class JudgeSettings(BaseModel):
     max_tokens: int = 400
     max_reasks: int = Field(2, description="instructor re-asks on a schema-invalid answer.")
     ask_evidence: bool = Field(True, description="Ask for an evidence quote (checked against the step).")
+    sample: int = Field(0, ge=0, description="Sample number, for self-consistency runs at temperature > 0.")
     max_context_chars: int = 2000
     max_step_chars: int = 4000
 
@@ -386,5 +387,9 @@ class AgreementReport(BaseModel):
     true_negative_rate: float | None = None
     confusion: list[list[int]] = Field(description="rows: reference label, columns: candidate label (order of `labels`)")
     baselines: list[Baseline]
+    suggested_pass_threshold: int | None = Field(
+        None, description="For numeric (Likert) candidate labels: the score at or above which a step should pass, "
+        "chosen to maximise balanced accuracy against the reference's pass / fail")
+    threshold_balanced_accuracy: float | None = None
     trust: Literal["trusted", "needs review", "unreliable"]
     trust_basis: str

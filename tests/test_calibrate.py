@@ -188,3 +188,62 @@ def test_run_judgments_compared_with_imported_labels(tmp_path, fake_judge):
     always_pass = {b["name"]: b for b in report["baselines"]}["always pass"]
     assert report["step_accuracy"]["value"] == pytest.approx(always_pass["step_accuracy"])
     assert report["reference_items"] == 55
+
+
+def test_panel_aggregation_rules():
+    from chainjudge.calibrate import aggregate_panel
+
+    order = ["error", "neutral", "correct"]
+    a = labels("a", [("t", "1", "correct"), ("t", "2", "error"), ("t", "3", "neutral")])
+    b = labels("b", [("t", "1", "correct"), ("t", "2", "correct"), ("t", "3", "correct")])
+    c = labels("c", [("t", "1", "neutral"), ("t", "2", "correct"), ("t", "3", "error")])
+    pick = lambda method: {l.step_ref: l.value for l in aggregate_panel([a, b, c], order, {"error"}, method, "p")}  # noqa: E731
+    assert pick("majority") == {"1": "correct", "2": "correct", "3": "error"}  # 3: three-way tie -> strictest
+    assert pick("strictest") == {"1": "neutral", "2": "error", "3": "error"}
+    assert pick("mean") == {"1": "correct", "2": "neutral", "3": "neutral"}  # codes 2,2,1 -> 1.67 -> 2
+
+
+def test_error_correlation_and_effective_judges():
+    from chainjudge.calibrate import error_correlation, unanimity
+
+    truth = labels("h", [("t", str(i), "pass") for i in range(6)])
+    same_errors = labels("a", [("t", str(i), "fail" if i < 3 else "pass") for i in range(6)])
+    copy = labels("b", [(l.trace_id, l.step_ref, l.value) for l in same_errors])
+    corr, n_eff = error_correlation([same_errors, copy], truth)
+    assert corr[0, 1] == pytest.approx(1.0) and n_eff == pytest.approx(1.0)  # two copies are one judge
+    other = labels("c", [("t", str(i), "fail" if i >= 3 else "pass") for i in range(6)])
+    corr, n_eff = error_correlation([same_errors, other], truth)
+    assert corr[0, 1] == pytest.approx(-1.0) and n_eff > 2
+    assert unanimity([same_errors, copy]) == 1.0 and unanimity([same_errors, other]) == 0.0
+
+
+def test_judge_panel_and_samples_from_the_cli(tmp_path, fake_judge):
+    from conftest import BUNDLED_SAMPLE, ROOT
+
+    db = tmp_path / "p.db"
+    cli = CliRunner()
+    common = [str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"), "--api-base", fake_judge.url,
+              "--db", str(db), "--limit", "5"]
+    result = cli.invoke(app, ["judge", *common, "--judge", "openai/judge-a", "--judge", "openai/judge-b", "--run", "p"])
+    assert result.exit_code == 0, result.output
+    assert "chainjudge panel p.judge-a p.judge-b" in result.output
+    models = {r["body"]["model"] for r in fake_judge.requests}
+    assert models == {"judge-a", "judge-b"} and len(fake_judge.requests) == 10
+    refused = cli.invoke(app, ["judge", *common, "--judge", "openai/judge-a", "--samples", "3", "--run", "s"])
+    assert refused.exit_code == 2 and "--temperature" in refused.output
+    sampled = cli.invoke(app, ["judge", *common, "--judge", "openai/judge-a", "--samples", "3", "--temperature", "0.7", "--run", "s"])
+    assert sampled.exit_code == 0, sampled.output
+    assert len(fake_judge.requests) == 25  # 3 samples are 3 different cache keys
+    assert {r["body"]["temperature"] for r in fake_judge.requests[10:]} == {0.7}
+    shown = cli.invoke(app, ["panel", "s.judge-a.s0", "s.judge-a.s1", "s.judge-a.s2", "--criterion", "step_correct", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "unanimous on 100.0%" in shown.output
+
+
+def test_likert_pass_threshold_suggested():
+    # reference fails steps 0-3; the judge scores those 1-3 and the passing ones 3-5
+    human = labels("h", [("t", str(i), "1" if i < 4 else "5") for i in range(10)])
+    judge = labels("j", [("t", str(i), str(s)) for i, s in enumerate([1, 2, 3, 3, 4, 4, 5, 5, 4, 3])])
+    r = agreement(human, judge, "h", "j", "c", failing=["1", "2"], bootstrap=0)
+    assert r.suggested_pass_threshold == 4
+    assert r.threshold_balanced_accuracy == pytest.approx(0.5 * (5 / 6 + 1.0))

@@ -57,6 +57,7 @@ def open_judge(
     batch: bool = False,
     retry: RetryPolicy | None = None,
     temperature: float = 0.0,
+    sample: int = 0,
     log_dir: Path | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
     if spec == LOCAL:
@@ -73,7 +74,7 @@ def open_judge(
                 # and a short context keeps prompts near ~35 tokens/s territory.
                 settings = JudgeSettings(
                     model=LOCAL_MODEL_STRING, api_base=server.api_base, mode=mode or "tools", batch=batch,
-                    temperature=temperature, ask_evidence=False, max_reasks=1,
+                    temperature=temperature, sample=sample, ask_evidence=False, max_reasks=1,
                     max_context_chars=1200, max_step_chars=1500,
                 )
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local")
@@ -90,5 +91,7 @@ def open_judge(
             raise JudgeSetupError(problem)
         chosen_mode = mode or ("json_schema" if spec.startswith(("hosted_vllm/", "ollama/", "ollama_chat/")) else "tools")
         api_key = None
-    settings = JudgeSettings(model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature)  # type: ignore[arg-type]
+    settings = JudgeSettings(
+        model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature, sample=sample  # type: ignore[arg-type]
+    )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)
