@@ -94,6 +94,8 @@ def judge(
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--keep-errors", help="On resume, ask again for judgments stored as errors.")] = True,
     samples: Annotated[int, typer.Option(min=1, help="Samples per judge (self-consistency; use with --temperature > 0).")] = 1,
     temperature: Annotated[float, typer.Option(min=0, max=2, help="Judge sampling temperature.")] = 0.0,
+    redact: Annotated[Optional[bool], typer.Option("--redact/--no-redact", help="Replace PII (e-mail, phones, national ids, cards) with placeholders before anything is sent. Default: on for judges not on this machine.")] = None,
+    redact_pattern: Annotated[Optional[list[str]], typer.Option("--redact-pattern", help="Extra PII pattern KIND=REGEX, repeatable (e.g. CUSTOMER_ID='CUST-\\d{6}').")] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -114,6 +116,7 @@ def judge(
     if samples > 1 and temperature == 0:
         fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
     specs = judge_models or ["local"]
+    redactor = _redactor(redact_pattern or [])
     loaded = load_traces(traces, fmt, split.value)  # type: ignore[arg-type]
     for problem in loaded.errors:
         err.print(f"[yellow]skipped[/] {problem}", highlight=False)
@@ -132,12 +135,12 @@ def judge(
             run_names.append(name)
             try:
                 with open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
-                                temperature=temperature, sample=sample, log_dir=store.path.parent) as (settings, model_judge):
+                                temperature=temperature, sample=sample, redact=redact, log_dir=store.path.parent) as (settings, model_judge):
                     with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
                         outcome = judge_traces(
                             loaded.traces, rubric_model, settings, model_judge, store, name,
                             sources=[str(p) for p in traces], concurrency=concurrency, limit=limit,
-                            retry_errors=retry_errors, on_start=on_start, on_progress=on_progress,
+                            retry_errors=retry_errors, on_start=on_start, on_progress=on_progress, redactor=redactor,
                         )
             except (JudgeSetupError, RunMismatch) as exc:
                 fail(str(exc))
@@ -150,6 +153,8 @@ def judge(
             )
             if p.error_kinds:
                 out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
+            if p.rate_limited:
+                out.print(f"the judge rate-limited {p.rate_limited} calls (retried); concurrency backed off to {p.lowest_concurrency} at lowest")
             if p.aborted:
                 err.print(f"[bold red]stopped:[/] {p.aborted}")
             failed |= bool(p.errors)
@@ -165,6 +170,23 @@ def judge(
         raise typer.Exit(2)
     if loaded.errors or failed:
         raise typer.Exit(1)
+
+
+def _redactor(patterns: list[str]):
+    import re
+
+    from chainjudge.redact import DEFAULT_PATTERNS, Redactor, custom_pattern
+
+    extra = []
+    for spec in patterns:
+        kind, sep, regex = spec.partition("=")
+        if not sep or not kind or not regex:
+            fail(f"--redact-pattern takes KIND=REGEX; got {spec!r}")
+        try:
+            extra.append(custom_pattern(kind, regex))
+        except re.error as exc:
+            fail(f"--redact-pattern {kind}: invalid regular expression: {exc}")
+    return Redactor((*DEFAULT_PATTERNS, *extra))
 
 
 @app.command()

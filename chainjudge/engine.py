@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chainjudge.prompts import build_messages, cache_key, prompt_hash
+from chainjudge.injection import detect
+from chainjudge.limiter import AdaptiveLimiter
+from chainjudge.prompts import build_messages, cache_key, prompt_hash, truncate
 from chainjudge.rubric import rubric_hash
 from chainjudge.schema import Judgment, JudgeSettings, Rubric, Trace, WorkItem
 
@@ -22,7 +24,7 @@ class Judge(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def judge(self, item: WorkItem) -> list[Judgment]: ...
+    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]: ...
 
 
 class JudgmentSink(Protocol):
@@ -47,11 +49,13 @@ def plan(
             if not applicable:
                 continue
             groups = [applicable] if settings.batch else [(c,) for c in applicable]
+            flags = detect(truncate(step.render(), settings.max_step_chars))  # what the judge will see
             for criteria in groups:
                 messages = build_messages(trace, step, criteria, settings)
                 p_hash = prompt_hash(messages)
                 items.append(
                     WorkItem(
+                        flags=flags,
                         run=run,
                         trace_id=trace.id,
                         step=step,
@@ -81,6 +85,8 @@ class Progress:
     cost_usd: float = 0.0
     error_kinds: Counter = field(default_factory=Counter)
     aborted: str | None = None
+    rate_limited: int = 0  # 429 answers seen (each retried)
+    lowest_concurrency: int | None = None  # how far the adaptive limiter backed off
 
 
 def split_done(items: Sequence[WorkItem], stored: dict[str, bool], retry_errors: bool) -> list[WorkItem]:
@@ -134,6 +140,7 @@ async def execute(
     for item in to_call:
         queue.put_nowait(item)
     consecutive_connection_errors = 0
+    limiter = AdaptiveLimiter(concurrency)
 
     async def worker() -> None:
         nonlocal consecutive_connection_errors
@@ -142,7 +149,9 @@ async def execute(
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            judgments = await judge.judge(item)
+            judgments = await judge.judge(item, limiter)
+            progress.rate_limited = limiter.rate_limited
+            progress.lowest_concurrency = limiter.lowest
             sink.add_judgments(judgments)
             progress.calls += 1
             progress.done += 1

@@ -64,7 +64,7 @@ def system_message(criteria: tuple[Criterion, ...], ask_evidence: bool = True) -
 
 
 def _excerpt(step: Step, limit: int) -> str:
-    text = " ".join(step.render().split())
+    text = " ".join(step.render()[: limit * 4].split())  # never normalise a huge step whole
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"[{step.ref} {step.kind.value}] {text}"
@@ -72,12 +72,13 @@ def _excerpt(step: Step, limit: int) -> str:
 
 def context_text(trace: Trace, step: Step, max_chars: int) -> str:
     """The task (first user message) and the steps just before this one, newest kept first when cut."""
-    earlier = trace.steps[: step.index]
-    first_user = next((s for s in earlier if s.kind in _CONTEXT_KINDS_ALWAYS), None)
+    steps = trace.steps
+    first_user = next((s for s in steps[: min(step.index, 20)] if s.kind in _CONTEXT_KINDS_ALWAYS), None)
     per_step = max(120, max_chars // 6)
     lines: list[str] = []
     budget = max_chars
-    for previous in reversed(earlier):
+    for position in range(step.index - 1, -1, -1):  # newest first; no copy of a long trace per step
+        previous = steps[position]
         if previous is first_user or previous.kind is StepKind.system:
             continue
         line = _excerpt(previous, per_step)

@@ -15,6 +15,7 @@ from chainjudge.adapters import read_traces
 from chainjudge.engine import Judge, Progress, execute, plan
 from chainjudge.rubric import rubric_hash
 from chainjudge.schema import JudgeSettings, RecordError, Rubric, Run, Trace, WorkItem
+from chainjudge.redact import Redactor
 from chainjudge.segment import SplitMode
 from chainjudge.store import Store
 
@@ -41,6 +42,17 @@ def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode
     return loaded
 
 
+def redact_all(traces: Sequence[Trace], redactor: Redactor, store: Store) -> list[Trace]:
+    """What the judge will see: PII replaced by placeholders; the mapping kept in the local store."""
+    redacted = []
+    for trace in traces:
+        clean, redaction = redactor.redact_trace(trace)
+        if redaction.mapping:
+            store.save_redactions(trace.id, redaction.mapping)
+        redacted.append(clean)
+    return redacted
+
+
 @dataclass
 class RunOutcome:
     run: Run
@@ -62,11 +74,14 @@ def judge_traces(
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
+    redactor: Redactor | None = None,
 ) -> RunOutcome:
     run = store.save_run(
         Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), judge=settings, sources=list(sources))
     )
     store.save_traces(traces)
+    if settings.redact_pii:
+        traces = redact_all(traces, redactor or Redactor(), store)
     items = plan(traces, rubric, settings, run_name, limit=limit)
     if select is not None:
         items = select(items)

@@ -269,6 +269,7 @@ class Judgment(BaseModel):
     attempts: int = 1
     criteria_in_call: int = 1
     reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
+    flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
     created_at: datetime = Field(default_factory=utc_now)
 
     @property
@@ -288,6 +289,7 @@ class JudgeSettings(BaseModel):
     max_reasks: int = Field(2, description="instructor re-asks on a schema-invalid answer.")
     ask_evidence: bool = Field(True, description="Ask for an evidence quote (checked against the step).")
     sample: int = Field(0, ge=0, description="Sample number, for self-consistency runs at temperature > 0.")
+    redact_pii: bool = Field(False, description="Replace PII with placeholders before prompts are built.")
     max_context_chars: int = 2000
     max_step_chars: int = 4000
 
@@ -317,6 +319,7 @@ class WorkItem(BaseModel):
     cache_keys: dict[str, str] = Field(description="criterion id -> cache key")
     rubric_id: str
     rubric_hash: str
+    flags: list[str] = Field(default_factory=list, description="Possible prompt injection found in the step.")
 
 
 class Label(BaseModel):

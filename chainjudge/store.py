@@ -79,6 +79,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX labels_item ON labels (trace_id, step_key)
         """,
     ),
+    (
+        "003_redactions",
+        """
+        CREATE TABLE redactions (
+            trace_id TEXT NOT NULL,
+            placeholder TEXT NOT NULL,
+            original TEXT NOT NULL,
+            PRIMARY KEY (trace_id, placeholder)
+        )
+        """,
+    ),
 ]
 
 
@@ -206,6 +217,17 @@ class Store:
                 "source=excluded.source, format=excluded.format, data=excluded.data, updated_at=excluded.updated_at",
                 [(t.id, t.source, t.format, t.model_dump_json(), now) for t in traces],
             )
+
+    def save_redactions(self, trace_id: str, mapping: dict[str, str]) -> None:
+        """The placeholder -> original map of one trace; it stays in this local file, never sent anywhere."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO redactions VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET original = excluded.original",
+                [(trace_id, k, v) for k, v in mapping.items()],
+            )
+
+    def redactions(self, trace_id: str) -> dict[str, str]:
+        return dict(self._db.execute("SELECT placeholder, original FROM redactions WHERE trace_id = ?", (trace_id,)))
 
     def get_trace(self, trace_id: str) -> Trace | None:
         row = self._db.execute("SELECT data FROM traces WHERE id = ?", (trace_id,)).fetchone()

@@ -1,13 +1,21 @@
-"""Kill a judging process mid-run (SIGKILL, no chance to clean up), resume it, and check the result."""
+"""Kill a judging process mid-run (SIGKILL, no chance to clean up), resume it, and check the result:
+the same judgments as a clean run, in count and keys, no duplicates, an intact database."""
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
+import pytest
+
+from chainjudge.engine import plan
 from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.rubric import load_rubric
+from chainjudge.runner import load_traces
+from chainjudge.schema import JudgeSettings
 from chainjudge.store import Store
 
 from conftest import BUNDLED_SAMPLE, ROOT
@@ -28,13 +36,18 @@ def command(server, db):
             "--judge", "openai/fake", "--api-base", server.url, "--db", str(db), "--run", "resume", "--concurrency", "3"]
 
 
-def test_kill_minus_nine_then_resume_makes_only_missing_judgments(tmp_path):
-    db = tmp_path / "resume.db"
-    with FakeJudgeServer(latency_s=0.1) as server:
+def expected_keys(server) -> set[str]:
+    settings = JudgeSettings(model="openai/fake", api_base=server.url, redact_pii=False)
+    items = plan(load_traces([BUNDLED_SAMPLE]).traces, load_rubric(RUBRIC), settings, "resume")
+    return {k for item in items for k in item.cache_keys.values()}
+
+
+def kill_and_resume(db, kill_at: int) -> None:
+    with FakeJudgeServer(latency_s=0.05) as server:
         process = subprocess.Popen(command(server, db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while stored_count(db) < 12 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
+        while stored_count(db) < kill_at and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
         assert process.poll() is None, "run finished before it could be killed"
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
@@ -47,9 +60,21 @@ def test_kill_minus_nine_then_resume_makes_only_missing_judgments(tmp_path):
         with Store(db) as store:
             judgments = list(store.judgments("resume"))
             assert store.integrity_ok()
-        planned = len(judgments)
-        assert planned == 74  # every (step, criterion) of the bundled sample, once
-        assert len({j.cache_key for j in judgments}) == planned
+        keys = [j.cache_key for j in judgments]
+        assert len(keys) == len(set(keys)) == 74  # every (step, criterion) of the bundled sample, once
+        assert set(keys) == expected_keys(server)  # the same judgments a clean run makes
+        assert all(j.scored for j in judgments)
         # the resumed process asked only for what was not stored when the first was killed
-        assert len(server.requests) - requests_before == planned - after_kill
-        assert f"{planned - after_kill} judge calls, {after_kill} already stored" in " ".join(resumed.stdout.split())
+        assert len(server.requests) - requests_before == 74 - after_kill
+        assert f"{74 - after_kill} judge calls, {after_kill} already stored" in " ".join(resumed.stdout.split())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kill_minus_nine_then_resume(tmp_path, seed):
+    kill_and_resume(tmp_path / "resume.db", random.Random(seed).randint(1, 60))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(100, 120))
+def test_kill_minus_nine_at_random_points_twenty_trials(tmp_path, seed):
+    kill_and_resume(tmp_path / "resume.db", random.Random(seed).randint(1, 70))

@@ -24,7 +24,14 @@ def _looks_like_message(value: object) -> bool:
 
 
 def iter_records(path: str | Path) -> Iterator[Record]:
-    path = Path(path)
+    """Records of a file; a file that is not UTF-8 text ends in one error record naming where."""
+    try:
+        yield from _iter_records(Path(path))
+    except UnicodeDecodeError as exc:
+        yield Record(label=f"byte {exc.start}", error=f"not UTF-8 text ({exc.reason})")
+
+
+def _iter_records(path: Path) -> Iterator[Record]:
     try:
         handle = path.open("r", encoding="utf-8")
     except OSError as exc:

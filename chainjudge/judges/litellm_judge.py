@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from chainjudge.judges.retry import RetryPolicy, error_kind
+from chainjudge.limiter import AdaptiveLimiter
 from chainjudge.judges.verdicts import STEP_TEXT, batch_model, unpack, verdict_model
 from chainjudge.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
 
@@ -55,6 +56,19 @@ class LiteLLMJudge:
     def name(self) -> str:
         return self.settings.model
 
+    async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None):
+        if limiter is None:
+            return await self._client.chat.completions.create_with_completion(**kwargs)
+        async with limiter.slot():
+            try:
+                result = await self._client.chat.completions.create_with_completion(**kwargs)
+            except Exception as exc:
+                if error_kind(exc) == "rate_limit":
+                    limiter.on_rate_limit()
+                raise
+        limiter.on_success()
+        return result
+
     def _request(self, item: WorkItem) -> dict[str, Any]:
         s = self.settings
         if len(item.criteria) == 1:
@@ -87,7 +101,7 @@ class LiteLLMJudge:
         except (TypeError, ValueError):
             return 0.0
 
-    async def judge(self, item: WorkItem) -> list[Judgment]:
+    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
         kwargs = self._request(item)
         STEP_TEXT.set(item.step.render())
         started = time.perf_counter()
@@ -98,7 +112,7 @@ class LiteLLMJudge:
             async for attempt in self.retry.retrying():
                 with attempt:
                     attempts += 1
-                    answer, raw = await self._client.chat.completions.create_with_completion(**kwargs)
+                    answer, raw = await self._call(kwargs, limiter)
         except Exception as exc:  # every failure becomes data
             error = f"{error_kind(exc)}: {_short(exc)}"
         latency = time.perf_counter() - started
@@ -133,6 +147,7 @@ class LiteLLMJudge:
                     latency_s=latency,
                     attempts=attempts,
                     criteria_in_call=k,
+                    flags=item.flags,
                 )
             )
         return judgments

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 from chainjudge.judges.litellm_judge import LiteLLMJudge
 from chainjudge.judges.retry import RetryPolicy
@@ -49,6 +50,13 @@ def check_reachable(api_base: str, timeout_s: float = 5.0) -> None:
         raise JudgeSetupError(f"judge server at {api_base} is unreachable ({reason}); is it running?") from None
 
 
+def is_loopback(api_base: str | None) -> bool:
+    if not api_base:
+        return False
+    host = urlparse(api_base).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 @contextmanager
 def open_judge(
     spec: str,
@@ -58,6 +66,7 @@ def open_judge(
     retry: RetryPolicy | None = None,
     temperature: float = 0.0,
     sample: int = 0,
+    redact: bool | None = None,
     log_dir: Path | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
     if spec == LOCAL:
@@ -74,7 +83,7 @@ def open_judge(
                 # and a short context keeps prompts near ~35 tokens/s territory.
                 settings = JudgeSettings(
                     model=LOCAL_MODEL_STRING, api_base=server.api_base, mode=mode or "tools", batch=batch,
-                    temperature=temperature, sample=sample, ask_evidence=False, max_reasks=1,
+                    temperature=temperature, sample=sample, ask_evidence=False, max_reasks=1, redact_pii=bool(redact),
                     max_context_chars=1200, max_step_chars=1500,
                 )
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local")
@@ -91,7 +100,10 @@ def open_judge(
             raise JudgeSetupError(problem)
         chosen_mode = mode or ("json_schema" if spec.startswith(("hosted_vllm/", "ollama/", "ollama_chat/")) else "tools")
         api_key = None
+    if redact is None:  # on by default whenever the judge is not on this machine
+        redact = not is_loopback(api_base)
     settings = JudgeSettings(
-        model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature, sample=sample  # type: ignore[arg-type]
+        model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature, sample=sample,  # type: ignore[arg-type]
+        redact_pii=redact,
     )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)
