@@ -17,7 +17,7 @@ def _serve(latency_s: float, faults: Faults | None, conn) -> None:
     with FakeJudgeServer(latency_s=latency_s, faults=faults) as server:
         conn.send(server.url)
         conn.recv()  # until told to stop
-        conn.send(len(server.requests))
+        conn.send((len(server.requests), dict(server.injected)))
 
 
 class FakeJudgeProcess:
@@ -35,9 +35,9 @@ class FakeJudgeProcess:
         return self
 
     def stop(self) -> int:
-        """Stop the server; returns how many requests it received."""
+        """Stop the server; returns how many requests it received (faults injected: self.injected)."""
         self._conn.send("stop")
-        count = self._conn.recv()
+        count, self.injected = self._conn.recv()
         self._process.join(timeout=10)
         return count
 

@@ -213,6 +213,7 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
             fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
         rows = store.criterion_summaries(run)
         errors = store.error_counts(run)
+        flagged = store.flagged_count(run)
     out.print(f"run [bold]{run}[/]: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
     table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $")
     for r in rows:
@@ -221,12 +222,15 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     out.print(table)
     if errors:
         out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
+    if flagged:
+        out.print(f"[yellow]{flagged} judgments are on steps flagged as possible prompt injection[/]: a person should "
+                  "check them (export: the 'flags' column)")
 
 
 EXPORT_FIELDS = [
     "run", "trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "evidence",
     "confidence", "judge", "error", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
-    "rubric_hash", "prompt_hash", "cache_key", "created_at",
+    "rubric_hash", "prompt_hash", "cache_key", "flags", "created_at",
 ]
 
 
@@ -272,7 +276,8 @@ def _export_row(j) -> dict:
         "confidence": v.confidence if v else None, "judge": j.judge, "error": j.error,
         "prompt_tokens": j.usage.prompt_tokens, "completion_tokens": j.usage.completion_tokens,
         "cost_usd": j.usage.cost_usd, "latency_s": round(j.latency_s, 3), "rubric_hash": j.rubric_hash,
-        "prompt_hash": j.prompt_hash, "cache_key": j.cache_key, "created_at": j.created_at.isoformat(),
+        "prompt_hash": j.prompt_hash, "cache_key": j.cache_key, "flags": "; ".join(j.flags),
+        "created_at": j.created_at.isoformat(),
     }
 
 

@@ -12,7 +12,7 @@ import json
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +81,11 @@ def request_schema(body: dict) -> dict | None:
     return None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # clients that time out and hang up are normal here
+        pass
+
+
 class FakeJudgeServer:
     def __init__(
         self,
@@ -93,6 +98,7 @@ class FakeJudgeServer:
         self.faults = faults
         self.script: deque[Action] = deque()
         self.requests: list[dict] = []
+        self.injected: Counter = Counter()  # faults injected at random, by kind
         self._lock = threading.Lock()
         self._rng = random.Random(faults.seed if faults else 0)
         self._server: ThreadingHTTPServer | None = None
@@ -115,16 +121,17 @@ class FakeJudgeServer:
             if self.faults is None:
                 return Action()
             f, r = self.faults, self._rng.random()
-            for rate, action in (
-                (f.rate_429, Action(status=429, headers={"Retry-After": "1"})),
-                (f.rate_429_no_header, Action(status=429)),
-                (f.rate_5xx, Action(status=self._rng.choice([500, 502, 503]))),
-                (f.rate_drop, Action(drop=True)),
-                (f.rate_slow, Action(delay_s=f.slow_s)),
-                (f.rate_truncated, Action(truncate=True)),
-                (f.rate_invalid, Action(content={"unexpected": "shape"})),
+            for kind, rate, action in (
+                ("429 with Retry-After", f.rate_429, Action(status=429, headers={"Retry-After": "1"})),
+                ("429 without Retry-After", f.rate_429_no_header, Action(status=429)),
+                ("500/502/503", f.rate_5xx, Action(status=self._rng.choice([500, 502, 503]))),
+                ("connection reset", f.rate_drop, Action(drop=True)),
+                ("very slow answer", f.rate_slow, Action(delay_s=f.slow_s)),
+                ("truncated JSON", f.rate_truncated, Action(truncate=True)),
+                ("schema-invalid JSON", f.rate_invalid, Action(content={"unexpected": "shape"})),
             ):
                 if r < rate:
+                    self.injected[kind] += 1
                     return action
                 r -= rate
             return Action()
@@ -220,7 +227,7 @@ class FakeJudgeServer:
                     return
                 self._send(200, payload, action.headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

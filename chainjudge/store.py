@@ -362,6 +362,14 @@ class Store:
             )
         )
 
+    def flagged_count(self, run: str) -> int:
+        """Judgments whose step looked like an attempt to steer the judge."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM judgments WHERE run = ? AND json_array_length(json_extract(data, '$.flags')) > 0",
+            (run,),
+        ).fetchone()
+        return row[0]
+
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -14,13 +14,17 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from chainjudge.adapters import history, native, openai_chat
+from chainjudge.adapters import history, langfuse, langsmith, native, openai_chat, openinference, otel
+from chainjudge.adapters.linear import atif, openhands, swe_agent
 from chainjudge.adapters.loading import Record, iter_records
 from chainjudge.schema import RecordError, Trace
 from chainjudge.segment import SplitMode
 from chainjudge.adapters.splitting import split_trace
 
-ADAPTERS: dict[str, ModuleType] = {m.NAME: m for m in (native, openai_chat, history)}
+# sniffed in this order: the most specific shapes first
+ADAPTERS: dict[str, ModuleType] = {
+    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, openai_chat, history)  # type: ignore[misc]
+}
 FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)
 
 
@@ -51,7 +55,23 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
     if fmt != "auto" and fmt not in ADAPTERS:
         raise UnknownFormat(f"unknown trace format {fmt!r}; choose one of {', '.join(FORMATS)}")
     chosen = None if fmt == "auto" else ADAPTERS[fmt]
-    for record in iter_records(path):
+    if chosen is None or hasattr(chosen, "parse_many"):
+        records = list(iter_records(path))
+        good = [r for r in records if r.error is None]
+        if chosen is None and good:
+            name = sniff(good[0].value)
+            chosen = ADAPTERS[name] if name and hasattr(ADAPTERS[name], "parse_many") else None
+        if chosen is not None and hasattr(chosen, "parse_many"):
+            for record in records:
+                if record.error is not None:
+                    yield RecordError(source=source, record=record.label, reason=record.error)
+            for item in chosen.parse_many([(r.label, r.value) for r in good], source):
+                yield split_trace(item, split) if isinstance(item, Trace) and split != "none" else item
+            return
+        stream = iter(records)
+    else:
+        stream = iter_records(path)
+    for record in stream:
         if record.error is not None:
             yield RecordError(source=source, record=record.label, reason=record.error)
             continue
@@ -68,6 +88,9 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
                 )
                 continue
             adapter = chosen = ADAPTERS[name]  # one file, one format: sniff once
+            if hasattr(adapter, "parse_many"):
+                yield RecordError(source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file")
+                continue
         try:
             trace = adapter.parse(record.value, source, record.label)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -81,7 +104,7 @@ def read_traces(
 ) -> Iterator[Trace | RecordError]:
     for path in paths:
         path = Path(path)
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl")) if path.is_dir() else [path]
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".traj")) if path.is_dir() else [path]
         for file in files:
             yield from read_file(file, fmt, split)
 

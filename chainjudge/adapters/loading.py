@@ -23,6 +23,21 @@ def _looks_like_message(value: object) -> bool:
     return isinstance(value, dict) and "role" in value
 
 
+_SPAN_KEYS = ("spanId", "span_id", "context", "traceId")
+_EVENT_KEYS = ("action", "observation")
+
+
+def _one_document(items: list) -> bool:
+    """A JSON list that is one trace (messages, spans, events), not a list of traces."""
+    if not items or not all(isinstance(v, dict) for v in items):
+        return False
+    return (
+        all(_looks_like_message(v) for v in items)
+        or all(any(k in v for k in _SPAN_KEYS) for v in items)
+        or all("source" in v and any(k in v for k in _EVENT_KEYS) for v in items)
+    )
+
+
 def iter_records(path: str | Path) -> Iterator[Record]:
     """Records of a file; a file that is not UTF-8 text ends in one error record naming where."""
     try:
@@ -84,7 +99,7 @@ def _json_document(text: str) -> Iterator[Record]:
     except json.JSONDecodeError as exc:
         yield Record(label=f"line {exc.lineno}", error=f"invalid JSON: {exc.msg} at column {exc.colno}")
         return
-    if isinstance(value, list) and not (value and all(_looks_like_message(v) for v in value)):
+    if isinstance(value, list) and not _one_document(value):
         for index, item in enumerate(value):
             yield Record(label=f"item {index}", value=item)
     else:

@@ -1,0 +1,145 @@
+"""A span tree (OpenTelemetry, OpenInference, Langfuse, LangSmith) -> a Trace of typed steps.
+
+Each format adapter only turns its records into `Span`s (id, parent, time, kind, messages in/out, tool
+name/arguments/result); this module does the rest once: time order, parent links kept (a parent that
+never arrives, a cycle, a duplicated id is reported and repaired), transport noise dropped, messages
+already shown by an earlier call not repeated, tool calls paired with their results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import JsonValue
+
+from chainjudge.adapters.messages import Call, Msg
+from chainjudge.schema import Step, StepKind, ToolCall, Trace
+
+
+@dataclass
+class Span:
+    id: str
+    parent_id: str | None
+    name: str
+    kind: str  # llm | tool | agent | chain | other | noise
+    start: float = 0.0
+    inputs: list[Msg] = field(default_factory=list)
+    outputs: list[Msg] = field(default_factory=list)
+    tool_name: str | None = None
+    tool_arguments: str = ""
+    tool_result: str | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, JsonValue] = field(default_factory=dict)
+    order: int = 0  # position in the file, to break ties in time
+
+
+@dataclass
+class SpanTrace:
+    trace: Trace
+    problems: list[str]  # repaired anomalies, reported per span id
+
+
+def _repair(spans: list[Span]) -> tuple[list[Span], list[str]]:
+    problems: list[str] = []
+    unique: dict[str, Span] = {}
+    for span in spans:
+        if span.id in unique:
+            problems.append(f"span {span.id}: duplicated span id; kept the first")
+            continue
+        unique[span.id] = span
+    for span in unique.values():
+        if span.parent_id and span.parent_id not in unique:
+            problems.append(f"span {span.id}: parent {span.parent_id} never arrived; kept at the top")
+            span.parent_id = None
+    for span in unique.values():  # break cycles: walk up, drop the link that closes a loop
+        seen = {span.id}
+        current = span
+        while current.parent_id:
+            if current.parent_id in seen:
+                problems.append(f"span {current.id}: parent link to {current.parent_id} makes a cycle; dropped")
+                current.parent_id = None
+                break
+            seen.add(current.parent_id)
+            current = unique[current.parent_id]
+    return sorted(unique.values(), key=lambda s: (s.start, s.order)), problems
+
+
+def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadata: dict | None = None) -> SpanTrace:
+    ordered, problems = _repair([s for s in spans if s.kind != "noise"])
+    steps: list[Step] = []
+    seen_messages: set[str] = set()
+    open_calls: dict[str, str] = {}  # tool call id -> ref of the step that made it
+    open_by_name: dict[str, list[str]] = {}  # tool name -> refs of calls not yet answered (no ids)
+    used_refs: set[str] = set()
+
+    def add(ref: str, kind: StepKind, **fields) -> Step:
+        base, n = ref, 1
+        while ref in used_refs:
+            n += 1
+            ref = f"{base}#{n}"
+        used_refs.add(ref)
+        step = Step(index=len(steps), ref=ref, kind=kind, **fields)
+        steps.append(step)
+        return step
+
+    def add_calls(ref: str, text: str, calls: list[Call], parent: str | None) -> None:
+        step = add(ref, StepKind.tool_call, text=text, parent_ref=parent,
+                   tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
+        for call in calls:
+            if call.id:
+                open_calls[call.id] = step.ref
+            open_by_name.setdefault(call.name, []).append(step.ref)
+
+    def add_result(ref: str, text: str, name: str | None, call_id: str | None, parent: str | None) -> None:
+        owner = open_calls.pop(call_id, None) if call_id else None
+        if owner is None and name and open_by_name.get(name):
+            owner = open_by_name[name].pop(0)
+        elif owner is not None and name and owner in open_by_name.get(name, []):
+            open_by_name[name].remove(owner)
+        add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent)
+
+    for span in ordered:
+        parent = span.parent_id
+        if span.kind in ("agent", "chain"):
+            add(span.id, StepKind.structure, text=span.name, name=span.name, parent_ref=parent, metadata=span.metadata)
+            continue
+        if span.kind == "llm":
+            for i, msg in enumerate(span.inputs):
+                fp = msg.fingerprint()
+                if fp in seen_messages:
+                    continue
+                seen_messages.add(fp)
+                ref = f"{span.id}:in{i}"
+                if msg.role == "system":
+                    add(ref, StepKind.system, text=msg.text, parent_ref=span.id)
+                elif msg.role == "user":
+                    add(ref, StepKind.user, text=msg.text, parent_ref=span.id)
+                elif msg.role == "tool":
+                    add_result(ref, msg.text, msg.name, msg.tool_call_id, span.id)
+                elif msg.calls:
+                    add_calls(ref, msg.text, msg.calls, span.id)
+                else:
+                    add(ref, StepKind.message, text=msg.text, parent_ref=span.id)
+            for i, msg in enumerate(span.outputs):
+                seen_messages.add(msg.fingerprint())
+                ref = span.id if len(span.outputs) == 1 else f"{span.id}:out{i}"
+                if msg.calls:
+                    add_calls(ref, msg.text, msg.calls, parent)
+                elif msg.text:
+                    add(ref, StepKind.message, text=msg.text, parent_ref=parent, metadata=span.metadata)
+            continue
+        if span.kind == "tool":
+            name = span.tool_name or span.name
+            known = (span.tool_call_id and span.tool_call_id in open_calls) or open_by_name.get(name)
+            if not known:  # the call was not recorded by an LLM span: the tool span is both
+                add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], parent)
+            add_result(span.id, span.tool_result or "", name, span.tool_call_id, parent)
+    # the agent's last message is its decision
+    for step in reversed(steps):
+        if step.kind is StepKind.message:
+            steps[step.index] = step.model_copy(update={"kind": StepKind.decision})
+            break
+        if step.kind in (StepKind.tool_call, StepKind.tool_result):
+            break
+    trace = Trace(id=trace_id, steps=steps, source=source, format=fmt, metadata=metadata or {})
+    return SpanTrace(trace=trace, problems=problems)
