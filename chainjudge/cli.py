@@ -32,6 +32,8 @@ app = typer.Typer(
 schema_app = typer.Typer(help="Print JSON Schemas so editors and other tools can check chainjudge files.", no_args_is_help=True)
 rubric_app = typer.Typer(help="Work with rubric files.", no_args_is_help=True)
 labels_app = typer.Typer(help="Labels from people, ground truth or other judges.", no_args_is_help=True)
+traces_app = typer.Typer(help="Look at traces as chainjudge reads them.", no_args_is_help=True)
+app.add_typer(traces_app, name="traces")
 app.add_typer(schema_app, name="schema")
 app.add_typer(rubric_app, name="rubric")
 app.add_typer(labels_app, name="labels")
@@ -326,6 +328,51 @@ def demo(
 
     code = run_demo(out, err, judge_spec=judge_model, api_base=api_base, sample=sample, db=db)
     raise typer.Exit(code)
+
+
+@traces_app.command("show")
+def traces_show(
+    files: Annotated[list[Path], typer.Argument(help="Trace files or directories.", exists=True)],
+    fmt: Annotated[str, typer.Option("--format", help=f"Trace format: {', '.join(FORMATS)}.")] = "auto",
+    split: Annotated[SplitChoice, typer.Option(help="Split free-text agent messages into steps.")] = SplitChoice.none,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Trace models as JSON lines.")] = False,
+) -> None:
+    """How each trace was decomposed: the step tree with kind, ref, parent, an excerpt and tool pairing,
+    so you see what the judge will see before paying for a run."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from chainjudge.adapters import read_traces
+    from chainjudge.schema import RecordError
+
+    problems = 0
+    for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
+        if isinstance(item, RecordError):
+            problems += 1
+            err.print(f"[yellow]problem[/] {escape(str(item))}", highlight=False)
+            continue
+        if as_json:
+            print(item.model_dump_json())
+            continue
+        calls = {c.id: s.ref for s in item.steps for c in s.tool_calls if c.id}
+        root = Tree(f"[bold]{escape(item.id)}[/]  ({item.format}, {len(item.steps)} steps, from {escape(item.source or '?')})")
+        nodes: dict[str, Tree] = {}
+        for step in item.steps:
+            excerpt = " ".join(step.render().split())
+            excerpt = excerpt[:100] + ("…" if len(excerpt) > 100 else "")
+            pairing = ""
+            if step.kind.value == "tool_call":
+                names = ", ".join(c.name for c in step.tool_calls)
+                pairing = f" calls {names}"
+            elif step.kind.value == "tool_result":
+                pairing = f" ← result of {step.parent_ref}" if step.parent_ref and step.parent_ref in {s.ref for s in item.steps} else " (unpaired)"
+            label = f"[cyan]{step.index}[/] [bold]{step.kind.value}[/] ref={escape(step.ref)}{escape(pairing)}: {escape(excerpt)}"
+            parent = nodes.get(step.parent_ref) if step.kind.value != "tool_result" else None
+            nodes[step.ref] = (parent or root).add(label)
+        _ = calls
+        out.print(root)
+    if problems:
+        raise typer.Exit(1)
 
 
 class LabelKind(str, Enum):

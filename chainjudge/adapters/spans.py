@@ -8,6 +8,7 @@ already shown by an earlier call not repeated, tool calls paired with their resu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue
@@ -64,12 +65,19 @@ def _repair(spans: list[Span]) -> tuple[list[Span], list[str]]:
     return sorted(unique.values(), key=lambda s: (s.start, s.order)), problems
 
 
+def _is_tool_definition(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict) and "parameters" in value["function"]
+
+
 def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadata: dict | None = None) -> SpanTrace:
     ordered, problems = _repair([s for s in spans if s.kind != "noise"])
     steps: list[Step] = []
     seen_messages: set[str] = set()
-    open_calls: dict[str, str] = {}  # tool call id -> ref of the step that made it
-    open_by_name: dict[str, list[str]] = {}  # tool name -> refs of calls not yet answered (no ids)
+    pending: list[dict] = []  # tool calls not yet answered: {id, name, ref}, oldest first
     used_refs: set[str] = set()
 
     def add(ref: str, kind: StepKind, **fields) -> Step:
@@ -85,17 +93,25 @@ def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadat
     def add_calls(ref: str, text: str, calls: list[Call], parent: str | None) -> None:
         step = add(ref, StepKind.tool_call, text=text, parent_ref=parent,
                    tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
-        for call in calls:
-            if call.id:
-                open_calls[call.id] = step.ref
-            open_by_name.setdefault(call.name, []).append(step.ref)
+        pending.extend({"id": c.id, "name": c.name, "ref": step.ref} for c in calls)
 
-    def add_result(ref: str, text: str, name: str | None, call_id: str | None, parent: str | None) -> None:
-        owner = open_calls.pop(call_id, None) if call_id else None
-        if owner is None and name and open_by_name.get(name):
-            owner = open_by_name[name].pop(0)
-        elif owner is not None and name and owner in open_by_name.get(name, []):
-            open_by_name[name].remove(owner)
+    def answer(call_id: str | None, name: str | None, any_open: bool) -> str | None:
+        """The ref of the call this result answers (by id, else by name, else the oldest), marked answered."""
+        for match in (
+            lambda c: call_id is not None and c["id"] == call_id,
+            lambda c: name is not None and c["name"] == name and (call_id is None or c["id"] is None),
+            lambda c: any_open and call_id is None,
+        ):
+            for call in pending:
+                if match(call):
+                    pending.remove(call)
+                    return call["ref"]
+        return None
+
+    def add_result(ref: str, text: str, name: str | None, call_id: str | None, parent: str | None, replayed: bool = False) -> None:
+        owner = answer(call_id, name, any_open=replayed)
+        if replayed and owner is None:
+            return  # a later call's input replays a result already recorded: not a new step
         add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent)
 
     for span in ordered:
@@ -115,7 +131,9 @@ def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadat
                 elif msg.role == "user":
                     add(ref, StepKind.user, text=msg.text, parent_ref=span.id)
                 elif msg.role == "tool":
-                    add_result(ref, msg.text, msg.name, msg.tool_call_id, span.id)
+                    if _is_tool_definition(msg.text):
+                        continue  # LangChain lists the tools offered as "tool" messages
+                    add_result(ref, msg.text, msg.name, msg.tool_call_id, span.id, replayed=True)
                 elif msg.calls:
                     add_calls(ref, msg.text, msg.calls, span.id)
                 else:
@@ -130,7 +148,7 @@ def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadat
             continue
         if span.kind == "tool":
             name = span.tool_name or span.name
-            known = (span.tool_call_id and span.tool_call_id in open_calls) or open_by_name.get(name)
+            known = any(c["id"] == span.tool_call_id if span.tool_call_id else c["name"] == name for c in pending)
             if not known:  # the call was not recorded by an LLM span: the tool span is both
                 add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], parent)
             add_result(span.id, span.tool_result or "", name, span.tool_call_id, parent)
