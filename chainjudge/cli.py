@@ -375,6 +375,39 @@ def traces_show(
         raise typer.Exit(1)
 
 
+@app.command()
+def collect(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")] = "127.0.0.1:4318",
+    max_body_mb: Annotated[float, typer.Option(help="Refuse larger export bodies with 413.")] = 16.0,
+    db: DbOption = None,
+) -> None:
+    """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
+    traces for judging. Point an exporter at http://HOST:PORT/v1/traces; Ctrl-C stops."""
+    from chainjudge.collect import Collector, make_server
+    from chainjudge.judges.resolve import is_loopback
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        fail(f"--listen takes HOST:PORT; got {listen!r}")
+    if not is_loopback(f"http://{host}:{port}"):
+        err.print(f"[yellow]warning:[/] listening on {host}, reachable from other machines; traces may hold customer data")
+    store = open_store(db)
+    collector = Collector(store)
+    try:
+        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024))
+    except OSError as exc:
+        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+    out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.path} (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        out.print(f"received {collector.spans} spans in {collector.trace_count()} traces")
+        store.close()
+
+
 class LabelKind(str, Enum):
     human = "human"
     judge = "judge"

@@ -90,6 +90,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        "004_otlp_spans",
+        """
+        CREATE TABLE otlp_spans (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            data TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        )
+        """,
+    ),
 ]
 
 
@@ -217,6 +229,23 @@ class Store:
                 "source=excluded.source, format=excluded.format, data=excluded.data, updated_at=excluded.updated_at",
                 [(t.id, t.source, t.format, t.model_dump_json(), now) for t in traces],
             )
+
+    def add_spans(self, rows: Sequence[tuple[str, str, str]]) -> int:
+        """Raw OTLP spans (trace id, span id, JSON) as received; a span id seen before is ignored."""
+        now = utc_now().isoformat()
+        before = self._db.total_changes
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows]
+            )
+        return self._db.total_changes - before
+
+    def span_trace_count(self) -> int:
+        return self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0]
+
+    def spans_of(self, trace_id: str) -> list[str]:
+        return [row[0] for row in self._db.execute(
+            "SELECT data FROM otlp_spans WHERE trace_id = ? ORDER BY rowid", (trace_id,))]
 
     def save_redactions(self, trace_id: str, mapping: dict[str, str]) -> None:
         """The placeholder -> original map of one trace; it stays in this local file, never sent anywhere."""
