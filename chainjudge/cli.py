@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from chainjudge.adapters import FORMATS
 from chainjudge.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
 from chainjudge.schema import Trace
-from chainjudge.store import RunMismatch, Store, resolve_db_path
+from chainjudge.store import RunMismatch, Store
 
 app = typer.Typer(
     help="chainjudge: judge recorded LLM-agent traces step by step, offline, before they touch a customer.",
@@ -38,22 +37,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(rubric_app, name="rubric")
 app.add_typer(labels_app, name="labels")
 
-out = Console()
-err = Console(stderr=True)
-
-DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="SQLite store. Default: $CHAINJUDGE_DB, else .chainjudge/chainjudge.db here."),
-]
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def open_store(db: Path | None) -> Store:
-    return Store(resolve_db_path(db))
+from chainjudge.cli_support import DbOption, err, fail, open_store, out  # noqa: E402
 
 
 class SplitChoice(str, Enum):
@@ -670,6 +654,13 @@ def passk(
         table.add_row(str(k), f"{pass_hat_k([sum(v) for v in outcomes.values()], [len(v) for v in outcomes.values()], k):.3f}")
     out.print(f"{len(outcomes)} tasks, {sum(len(v) for v in outcomes.values())} trials")
     out.print(table)
+
+
+from chainjudge.cli_modes import cluster as _cluster, modes_app, regress_app  # noqa: E402
+
+app.command("cluster")(_cluster)
+app.add_typer(modes_app, name="modes")
+app.add_typer(regress_app, name="regress")
 
 
 def main() -> None:

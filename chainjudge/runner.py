@@ -77,7 +77,7 @@ def judge_traces(
     redactor: Redactor | None = None,
 ) -> RunOutcome:
     run = store.save_run(
-        Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), judge=settings, sources=list(sources))
+        Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings, sources=list(sources))
     )
     store.save_traces(traces)
     if settings.redact_pii:

@@ -298,6 +298,7 @@ class Run(BaseModel):
     name: str
     rubric_id: str
     rubric_hash: str
+    rubric: "Rubric | None" = None
     judge: JudgeSettings
     sources: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utc_now)
@@ -396,3 +397,44 @@ class AgreementReport(BaseModel):
     threshold_balanced_accuracy: float | None = None
     trust: Literal["trusted", "needs review", "unreliable"]
     trust_basis: str
+
+
+class Exemplar(BaseModel):
+    """A failing step that shows what a failure mode looks like."""
+
+    run: str
+    trace_id: str
+    step_ref: str
+    step_index: int
+    criterion_id: str
+    text: str
+
+
+class FailureMode(BaseModel):
+    id: str = Field(pattern=r"^FM-\d{3,}$")
+    name: str
+    description: str = ""
+    status: Literal["open", "fixed", "accepted", "merged"] = "open"
+    merged_into: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list, description="Trace metadata segments it touches, when traces carry one.")
+    first_seen: str = Field(description="Run in which the mode first appeared.")
+    last_seen: str
+    counts: dict[str, int] = Field(default_factory=dict, description="Failing steps per run (recurrence).")
+    exemplars: list[Exemplar] = Field(default_factory=list)
+    centroid: str = Field(description="Mean embedding of its failures (float16, base64), to match new clusters.")
+
+
+class Catalogue(BaseModel):
+    """The failure-mode catalogue: a YAML file in the user's project, versioned with it."""
+
+    version: int = 0
+    embedding_model: str = "all-MiniLM-L6-v2"
+    modes: list[FailureMode] = Field(default_factory=list)
+
+    def mode(self, mode_id: str) -> FailureMode:
+        for mode in self.modes:
+            if mode.id == mode_id:
+                return mode
+        raise KeyError(mode_id)

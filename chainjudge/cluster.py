@@ -1,0 +1,101 @@
+"""Cluster failure descriptions into modes (pure over vectors and texts).
+
+Default method: sentence-transformers' community detection on cosine similarity.  Each community is
+anchored on one central point and holds only points within the threshold of it, so unrelated failures
+cannot be chained together through intermediate ones (single linkage's failure mode); whatever no
+community takes is an outlier.  Deterministic, and ~2 s on 10,000 vectors on 2 cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Cluster:
+    members: list[int]  # indices into the input
+    medoids: list[int]  # the most central members, best first
+    keywords: list[str]
+    centroid: np.ndarray
+
+
+@dataclass
+class Clustering:
+    clusters: list[Cluster]
+    outliers: list[int]
+    silhouette: float | None
+
+
+def communities(vectors: np.ndarray, threshold: float, min_size: int) -> list[list[int]]:
+    if len(vectors) < max(2, min_size):
+        return []
+    from sentence_transformers.util import community_detection
+
+    found = community_detection(np.asarray(vectors, dtype=np.float32), threshold=threshold,
+                                min_community_size=min_size, batch_size=1024)
+    return [sorted(int(i) for i in c) for c in found]
+
+
+def medoids(vectors: np.ndarray, members: Sequence[int], k: int = 3) -> list[int]:
+    block = vectors[list(members)]
+    centrality = (block @ block.T).mean(axis=1)
+    return [members[i] for i in np.argsort(-centrality)[:k]]
+
+
+def keywords(texts: Sequence[str], groups: Sequence[Sequence[int]], top: int = 5) -> list[list[str]]:
+    """c-TF-IDF: words frequent in a cluster and rare across clusters name it."""
+    if not groups:
+        return []
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    documents = [" ".join(texts[i] for i in group) for group in groups]
+    try:
+        vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b", ngram_range=(1, 2), min_df=1)
+        counts = vectorizer.fit_transform(documents).toarray().astype(float)
+    except ValueError:  # no usable words (e.g. only digits)
+        return [[] for _ in groups]
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    idf = np.log(1 + counts.sum(axis=1).mean() / np.maximum(counts.sum(axis=0), 1))
+    scores = tf * idf
+    vocabulary = vectorizer.get_feature_names_out()
+    result = []
+    for row in scores:
+        chosen: list[str] = []
+        for index in np.argsort(-row):
+            word = vocabulary[index]
+            if row[index] <= 0 or len(chosen) >= top:
+                break
+            if any(word in c or c in word for c in chosen):
+                continue  # skip 'consent' when 'consent ignored' is already in
+            chosen.append(word)
+        result.append(chosen)
+    return result
+
+
+def silhouette(vectors: np.ndarray, groups: Sequence[Sequence[int]]) -> float | None:
+    if len(groups) < 2:
+        return None
+    from sklearn.metrics import silhouette_score
+
+    index = [i for g in groups for i in g]
+    labels = [k for k, g in enumerate(groups) for _ in g]
+    if len(index) <= len(groups):
+        return None
+    return float(silhouette_score(vectors[index], labels, metric="cosine"))
+
+
+def cluster_failures(vectors: np.ndarray, texts: Sequence[str], threshold: float = 0.6, min_size: int = 3) -> Clustering:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    groups = communities(vectors, threshold, min_size) if len(vectors) else []
+    taken = {i for g in groups for i in g}
+    names = keywords(texts, groups)
+    clusters = []
+    for group, words in zip(groups, names):
+        centroid = vectors[group].mean(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
+        clusters.append(Cluster(members=group, medoids=medoids(vectors, group), keywords=words, centroid=centroid))
+    return Clustering(clusters=clusters, outliers=[i for i in range(len(vectors)) if i not in taken],
+                      silhouette=silhouette(vectors, groups) if groups else None)
