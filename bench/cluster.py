@@ -1,0 +1,98 @@
+"""Failure clustering at scale and on real judge rationales.
+
+1. 10,000 failing steps embedded (all-MiniLM-L6-v2, CPU) and clustered: time and peak memory (RSS), then
+   a re-run with the embeddings cached in the store.  The texts are real: the per-step explanations the
+   20 AgentProcessBench judges wrote for the steps they marked as errors or neutral, each prefixed with
+   its judge and record so 10,000 distinct texts exist (the judges wrote ~2,300 distinct ones).
+2. Quality on the real failing-step explanations alone (steps judged -1): number of modes, outlier
+   share, silhouette (cosine), and the top modes with their exemplars.
+
+    python bench/cluster.py [--n 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine  # noqa: E402
+
+from chainjudge.cluster import cluster_failures  # noqa: E402
+from chainjudge.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
+from chainjudge.store import Store  # noqa: E402
+
+JUDGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "agentprocessbench" / "judges"
+
+
+def explanations(labels: tuple[int, ...]) -> list[tuple[str, str, str]]:
+    rows = []
+    for path in sorted(JUDGES.glob("*.jsonl")):
+        for line in path.open():
+            record = json.loads(line)
+            steps = (record.get("explanations") or {}).get("steps") or {}
+            for ref, label in record["step_labels"].items():
+                if label in labels and steps.get(ref):
+                    rows.append((path.stem, f"{record['record_id']}:{ref}", steps[ref]))
+    return rows
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scale(n: int) -> None:
+    rows = explanations((-1, 0))
+    texts = [f"[{judge}] {text} (record {rid})" for judge, rid, text in rows]
+    while len(texts) < n:  # the rest: the same explanations under another criterion name, still distinct texts
+        texts += [f"[answer_grounded/{len(texts) // len(rows)}] {t}" for t in texts[: n - len(texts)]]
+    texts = texts[:n]
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "c.db") as store:
+        started = time.perf_counter()
+        embedder = SentenceTransformerEmbedder()
+        vectors = embed_cached(texts, embedder, store)
+        embedded = time.perf_counter()
+        result = cluster_failures(vectors, texts, threshold=0.6, min_size=5)
+        done = time.perf_counter()
+        again_start = time.perf_counter()
+        vectors2 = embed_cached(texts, embedder, store)
+        cluster_failures(vectors2, texts, threshold=0.6, min_size=5)
+        again = time.perf_counter() - again_start
+    print(f"scale: {n:,} failing steps -> {len(result.clusters)} modes, {len(result.outliers) / n:.0%} outliers")
+    print(f"  first run: {done - started:.1f} s (model load + embedding {embedded - started:.1f} s, clustering {done - embedded:.1f} s), "
+          f"peak RSS {peak_rss_mb():,.0f} MB")
+    print(f"  re-run with cached embeddings: {again:.1f} s")
+
+
+def quality() -> None:
+    rows = explanations((-1,))
+    texts = [text for _, _, text in rows]
+    embedder = SentenceTransformerEmbedder()
+    vectors = embedder.encode(texts)
+    result = cluster_failures(vectors, texts, threshold=0.6, min_size=5)
+    sil = "-" if result.silhouette is None else f"{result.silhouette:.3f}"
+    print(f"quality: {len(texts)} real failing-step explanations from 20 judges -> {len(result.clusters)} modes, "
+          f"{len(result.outliers) / len(texts):.1%} outliers, silhouette {sil} (cosine, outliers excluded)")
+    for cluster in sorted(result.clusters, key=lambda c: -len(c.members))[:6]:
+        print(f"  {len(cluster.members):4d}  {' / '.join(cluster.keywords[:4])}")
+        for i in cluster.medoids[:2]:
+            print(f"        e.g. {rows[i][0]}: {texts[i][:150]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=10_000)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    scale(args.n)
+    quality()
+
+
+if __name__ == "__main__":
+    main()
