@@ -656,6 +656,59 @@ def passk(
     out.print(table)
 
 
+@app.command("review")
+def review_app(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8501,
+    catalogue: Annotated[Path, typer.Option(help="Failure-mode catalogue shown in the app.")] = Path("failure-modes.yaml"),
+    db: DbOption = None,
+) -> None:
+    """Start the review app (Streamlit, headless, on 127.0.0.1, usage stats off) and print its address.
+    Set CHAINJUDGE_REVIEW_TOKEN to make reviewers give a token; Ctrl-C stops."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from chainjudge.judges.local import free_port
+    from chainjudge.store import resolve_db_path
+
+    app_file = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+    if not app_file.exists():
+        fail(f"the review app is missing: {app_file}")
+    db_path = resolve_db_path(db).resolve()
+    Store(db_path).close()  # create and migrate before the app opens it
+    port = port or free_port()
+    env = {**os.environ, "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
+           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(address + "/_stcore/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        if process.poll() is not None:
+            fail(f"the review app did not start: {(process.stderr.read() if process.stderr else '')[-500:]}")
+        out.print(f"review app: {address}  (store {db_path}; Ctrl-C stops)", highlight=False)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 from chainjudge.cli_modes import cluster as _cluster, modes_app, regress_app  # noqa: E402
 
 app.command("cluster")(_cluster)

@@ -124,6 +124,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        "007_review",
+        """
+        CREATE TABLE review_queue (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            run TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            step_ref TEXT NOT NULL,
+            step_index INTEGER NOT NULL,
+            criterion_id TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            priority REAL NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX review_queue_open ON review_queue (done, priority DESC, id);
+        CREATE INDEX review_queue_kind ON review_queue (done, kind, priority DESC);
+        CREATE TABLE review_leases (
+            item_id TEXT PRIMARY KEY,
+            reviewer TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX labels_lookup ON labels (trace_id, step_key, criterion, kind)
+        """,
+    ),
 ]
 
 
@@ -452,6 +479,14 @@ class Store:
             (run,),
         ).fetchone()
         return row[0]
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For modules that own their own tables (the review queue): plain SQL on this store."""
+        return self._db
+
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,152 @@
+"""The review queue and adjudication: ranking, leases, append-only labels, eight concurrent reviewers,
+the Streamlit app through AppTest, and the token gate."""
+
+import multiprocessing as mp
+import os
+
+import pytest
+
+from chainjudge import review
+from chainjudge.store import Store
+
+from review_fixture import build_review_db
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def review_db(tmp_path_factory):
+    return build_review_db(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture
+def fresh_db(review_db, tmp_path):
+    copy = tmp_path / "review.db"
+    with Store(review_db) as source:
+        source.connection.execute("VACUUM INTO ?", (str(copy),))
+    return copy
+
+
+def test_queue_holds_what_needs_a_person_ranked(fresh_db):
+    with Store(fresh_db) as store:
+        open_items = review.refresh_queue(store)
+        counts = review.queue_counts(store)
+        page = review.queue_page(store, size=500)
+        judged = {(j.trace_id, j.step_ref): j.verdict.label for j in store.judgments("nightly")
+                  if j.criterion_id == "step_correct" and j.verdict}
+        disagreements = sum(1 for l in store.labels(criterion="step_correct", annotators=["apb-human"])
+                            if (l.trace_id, l.step_key) in judged and judged[(l.trace_id, l.step_key)] != l.value)
+    assert disagreements > 10 and counts["judge_vs_human"] == disagreements  # people did not call these "correct"
+    assert counts["judge_error"] == 1 and counts["injection"] == 2
+    assert open_items == sum(counts.values()) == len(page)
+    assert [i.priority for i in page] == sorted((i.priority for i in page), reverse=True)
+    assert page[0].severity in ("critical", "high")
+
+
+def test_refresh_keeps_done_items_done(fresh_db):
+    with Store(fresh_db) as store:
+        review.refresh_queue(store)
+        item = review.claim_next(store, "ana")
+        review.adjudicate(store, item, "ana", "error", "contradicts the search result")
+        before = review.queue_counts(store)
+        review.refresh_queue(store)
+        assert review.queue_counts(store) == before
+
+
+def test_two_reviewers_never_hold_the_same_item(fresh_db):
+    with Store(fresh_db) as store:
+        review.refresh_queue(store)
+        a = review.claim_next(store, "ana")
+        b = review.claim_next(store, "ben")
+        assert a.id != b.id
+        again = review.claim_next(store, "ana")  # asking again moves ana on, never onto ben's item
+        assert again.id != b.id
+
+
+def test_adjudication_is_a_new_label_row_that_feeds_calibration(fresh_db):
+    with Store(fresh_db) as store:
+        review.refresh_queue(store)
+        item = review.claim_next(store, "ana", kind="judge_vs_human")
+        before = store.labels(criterion="step_correct", annotators=["ana"])
+        review.adjudicate(store, item, "ana", "error", "wrong city")
+        review.adjudicate(store, item, "ana", "neutral", "changed my mind")  # never overwrites
+        rows = store.connection.execute("SELECT COUNT(*) FROM labels WHERE annotator = 'ana'").fetchone()[0]
+        latest = store.labels(criterion="step_correct", annotators=["ana"])
+    assert before == [] and rows == 2
+    assert [(l.value, l.note) for l in latest] == [("neutral", "changed my mind")]
+
+
+def _reviewer(db, name, done):
+    with Store(db) as store:
+        while True:
+            item = review.claim_next(store, name)
+            if item is None:
+                return
+            review.adjudicate(store, item, name, "error", f"{name} was here")
+            done.put(item.id)
+
+
+def test_eight_concurrent_reviewers_lose_nothing(fresh_db):
+    with Store(fresh_db) as store:
+        total = review.refresh_queue(store)
+        items = {(i.trace_id, i.step_ref, i.criterion_id) for i in review.queue_page(store, size=1000)}
+    ctx = mp.get_context("spawn")
+    done = ctx.Queue()
+    workers = [ctx.Process(target=_reviewer, args=(str(fresh_db), f"r{k}", done)) for k in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    with Store(fresh_db) as store:
+        assert review.queue_counts(store) == {}
+        rows = store.connection.execute(
+            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3").fetchall()
+        assert store.integrity_ok()
+    assert {(t, s, c) for t, s, c, _ in rows} == items  # every item adjudicated ...
+    assert all(n == 1 for *_, n in rows)  # ... exactly once
+    assert total >= len(items)
+
+
+def _app(db, token=None):
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["CHAINJUDGE_DB"] = str(db)
+    if token:
+        os.environ["CHAINJUDGE_REVIEW_TOKEN"] = token
+    else:
+        os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
+    return AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60)
+
+
+def test_app_sign_in_and_adjudicate(fresh_db):
+    at = _app(fresh_db).run()
+    assert not at.exception
+    at.text_input(key="name").input("carla")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("carla" in m.value for m in at.sidebar.markdown)
+    choice = at.radio(key="choice")
+    assert len(choice.options) >= 2
+    picked = choice.options[-1]
+    choice.set_value(picked)
+    at.text_input(key="note").input("answer contradicts the evidence")
+    at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
+    assert not at.exception, at.exception
+    with Store(fresh_db) as store:
+        labels = store.labels(annotators=["carla"])
+    assert [(l.value, l.note) for l in labels] == [(picked, "answer contradicts the evidence")]
+
+
+def test_app_with_token_shows_nothing_without_it(fresh_db):
+    try:
+        at = _app(fresh_db, token="s3cret").run()
+        at.text_input(key="name").input("dan")
+        at.text_input(key="token").input("wrong")
+        at.button[0].click().run()
+        assert any("Wrong access token" in e.value for e in at.error)
+        assert len(at.tabs) == 0 and len(at.dataframe) == 0
+        at.text_input(key="token").input("s3cret")
+        at.button[0].click().run()
+        assert len(at.tabs) == 5
+    finally:
+        os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
