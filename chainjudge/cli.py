@@ -712,6 +712,10 @@ def review_app(
 from chainjudge.cli_modes import cluster as _cluster, modes_app, regress_app  # noqa: E402
 
 app.command("cluster")(_cluster)
+from chainjudge.cli_cep import decisions as _decisions, scenarios as _scenarios  # noqa: E402
+
+app.command("decisions")(_decisions)
+app.command("scenarios")(_scenarios)
 app.add_typer(modes_app, name="modes")
 app.add_typer(regress_app, name="regress")
 

@@ -1,0 +1,76 @@
+"""CLI for the CEP decision pack: `decisions` and `scenarios`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chainjudge.cli_support import DbOption, err, fail, open_store, out
+
+
+def decisions(
+    source: Annotated[list[str], typer.Argument(help="A stored run name, or trace files / directories.")],
+    expected: Annotated[Path, typer.Option("--expected", help="Scenarios with expected actions (JSONL of {user, expected}).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Decision correctness: each trace's final decision against the expected action, field by field
+    (action, channel, content language, offer), with Wilson 95% intervals overall and by segment,
+    market, channel and perturbation, and the mismatches."""
+    from chainjudge.cep.decisions import load_scenarios, score
+    from chainjudge.runner import load_traces
+
+    try:
+        scenarios = load_scenarios(expected)
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
+    if len(source) == 1 and not Path(source[0]).exists():
+        with open_store(db) as store:
+            if store.get_run(source[0]) is None:
+                fail(f"{source[0]!r} is neither a file nor a run in {store.path}")
+            ids = sorted({j.trace_id for j in store.judgments(source[0])})
+            traces = [t for t in (store.get_trace(i) for i in ids) if t is not None]
+    else:
+        loaded = load_traces(source)
+        for problem in loaded.errors:
+            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        traces = loaded.traces
+    report = score(traces, scenarios)
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json")))
+        return
+    o = report.overall
+    out.print(f"decision accuracy: [bold]{o.accuracy:.1%}[/] ({o.correct}/{o.total}), 95% Wilson interval [{o.low:.1%}, {o.high:.1%}]")
+    table = Table("by", "value", "correct", "accuracy", "95% interval")
+    for dimension, values in report.by.items():
+        for value, rate in values.items():
+            table.add_row(dimension, value, f"{rate.correct}/{rate.total}", f"{rate.accuracy:.0%}", f"[{rate.low:.0%}, {rate.high:.0%}]")
+    out.print(table)
+    out.print("by field: " + ", ".join(f"{f} {r.accuracy:.0%}" for f, r in report.field_accuracy.items()))
+    if report.mismatches:
+        mism = Table("trace", "field", "expected", "decided", title="mismatches")
+        for m in report.mismatches[:50]:
+            mism.add_row(m.trace_id, m.field, str(m.expected), str(m.decided))
+        out.print(mism)
+    if report.missing_decision:
+        err.print(f"[yellow]{len(report.missing_decision)} traces have no readable decision[/] (counted wrong): {', '.join(report.missing_decision[:10])}")
+    if report.unknown_scenario:
+        err.print(f"[yellow]{len(report.unknown_scenario)} traces match no scenario[/] (not counted): {', '.join(report.unknown_scenario[:10])}")
+
+
+def scenarios(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the scenarios (JSONL).")] = Path("scenarios.jsonl"),
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
+) -> None:
+    """Generate CEP user-state scenarios (pairwise coverage plus a third adversarial variants) with the
+    expected action the contact policy derives for each."""
+    from chainjudge.cep.generator import generate
+
+    generated = generate(seed=seed)
+    out_file.write_text("\n".join(s.model_dump_json() for s in generated) + "\n", encoding="utf-8")
+    adversarial = sum(1 for s in generated if s.user.perturbations)
+    out.print(f"{len(generated)} scenarios ({adversarial} adversarial) written to {out_file}")
