@@ -304,7 +304,7 @@ def rubric_check(files: Annotated[list[Path], typer.Argument(help="Rubric YAML f
 def demo(
     judge_model: Annotated[str, typer.Option("--judge", "-j", help="'local' (default) or any litellm model string.")] = "local",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
-    sample: Annotated[int, typer.Option(min=0, help="Steps judged live by the model (small: the local judge takes ~10-30 s per step).")] = 4,
+    sample: Annotated[int, typer.Option(min=0, help="Decisions judged live by the model (small: the local judge takes ~10-30 s each).")] = 3,
     db: Annotated[Optional[Path], typer.Option("--db", help="Store for the demo (default: .chainjudge/demo.db).")] = None,
 ) -> None:
     """The main job on bundled data, end to end, finishing with a readable summary."""
@@ -712,10 +712,11 @@ def review_app(
 from chainjudge.cli_modes import cluster as _cluster, modes_app, regress_app  # noqa: E402
 
 app.command("cluster")(_cluster)
-from chainjudge.cli_cep import decisions as _decisions, scenarios as _scenarios  # noqa: E402
+from chainjudge.cli_cep import decisions as _decisions, record as _record, scenarios as _scenarios  # noqa: E402
 
 app.command("decisions")(_decisions)
 app.command("scenarios")(_scenarios)
+app.command("record")(_record)
 app.add_typer(modes_app, name="modes")
 app.add_typer(regress_app, name="regress")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -74,3 +74,50 @@ def scenarios(
     out_file.write_text("\n".join(s.model_dump_json() for s in generated) + "\n", encoding="utf-8")
     adversarial = sum(1 for s in generated if s.user.perturbations)
     out.print(f"{len(generated)} scenarios ({adversarial} adversarial) written to {out_file}")
+
+
+def record(
+    agent: Annotated[str, typer.Option("--agent", help="module:callable honouring the agent contract (see chainjudge.cep.recording).")],
+    scenarios_file: Annotated[Path, typer.Option("--scenarios", help="Scenarios (JSONL of {user, expected}).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Native trace JSONL; appended to, scenarios already recorded are skipped.")] = Path("traces/cep/traces.jsonl"),
+    model: Annotated[str, typer.Option(help="'local' (the offline model) or any litellm model string.")] = "local",
+    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --model.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Record at most N scenarios.")] = None,
+    timeout_s: Annotated[float, typer.Option(help="Per-scenario time limit; past it the trace is marked failed.")] = 600.0,
+) -> None:
+    """Run an agent over scenarios and write native traces with its tool calls, reasoning and final
+    decision, the model and the date in each. Resumable: re-running skips recorded scenarios."""
+    import os
+    from contextlib import nullcontext
+
+    from chainjudge.cep.decisions import load_scenarios
+    from chainjudge.cep.recording import LLMConfig, load_agent
+    from chainjudge.cep.recording import record as run_recording
+    from chainjudge.schema import Trace
+
+    try:
+        callable_agent = load_agent(agent)
+        scenarios = load_scenarios(scenarios_file)
+    except (ImportError, ValueError, OSError) as exc:
+        fail(str(exc))
+    done = set()
+    if out_file.exists():
+        done = {Trace.model_validate_json(line).metadata.get("scenario_id") for line in out_file.read_text().splitlines() if line.strip()}
+    todo = [s for sid, s in scenarios.items() if sid not in done][: limit or None]
+    out.print(f"{len(todo)} scenarios to record ({len(done)} already in {out_file})")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    if model == "local":
+        from chainjudge.judges.local import MODEL_ALIAS, LocalServer, ensure_model
+
+        server_context = LocalServer(ensure_model(), log_path=out_file.parent / "agent-server.log")
+    else:
+        server_context = nullcontext()
+    with server_context as server:
+        llm = LLMConfig(model=f"openai/{MODEL_ALIAS}" if model == "local" else model,
+                        api_base=server.api_base if model == "local" else api_base,
+                        api_key=os.environ.get("CHAINJUDGE_API_KEY"))
+        with out_file.open("a", encoding="utf-8") as handle:
+            for n, trace in enumerate(run_recording(todo, callable_agent, llm, timeout_s=timeout_s), start=1):
+                handle.write(trace.model_dump_json() + "\n")
+                handle.flush()
+                out.print(f"[{n}/{len(todo)}] {trace.id}: {trace.metadata.get('status')} ({len(trace.steps)} steps)")

@@ -1,58 +1,61 @@
-"""`chainjudge demo`: the main job on bundled data, end to end, in a few minutes on a laptop CPU.
+"""`chainjudge demo`: the main job on the bundled CEP pack, end to end, in a few minutes on a laptop CPU.
 
-Bundled: 20 real tool-using agent trajectories with human step labels (AgentProcessBench HotPotQA) and
-the step-quality rubric.  The demo ingests them all, judges a small sample live with the offline local
-judge (or any --judge), compares each verdict with the human label beside a trivial baseline, and says
-how to judge the rest.  A second run makes no judge calls: every judgment is found in the store.
+Bundled: CEP traces recorded from the example next-best-action agent over generated user-state
+scenarios (model and date in each trace), the scenarios with their expected actions, and the CEP rubric.
+The demo runs the deterministic policy checks on every decision, scores decision correctness against the
+expected actions, judges a small sample live with the offline local judge, measures that judge against
+the ground truth the scenarios carry, queues disagreements for people, and says how to judge the rest.
+A second run makes no judge calls: every judgment is found in the store.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from chainjudge.schema import Judgment, StepKind, Trace, WorkItem
+from chainjudge.schema import StepKind, WorkItem
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_TRACES = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"
-DEMO_RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
+DEMO_TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
+DEMO_SCENARIOS = ROOT / "traces" / "cep" / "scenarios.jsonl"
+DEMO_RUBRIC = ROOT / "rubrics" / "cep" / "cep.yaml"
 DEMO_DB = Path(".chainjudge") / "demo.db"
-HUMAN_LABELS = {1: "correct", 0: "neutral", -1: "error"}
-LABELLED_CRITERION = "step_correct"
+SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
+RUN = "demo-cep"
 
 
-def human_label(trace: Trace, ref: str) -> str | None:
-    labels = trace.metadata.get("step_labels")
-    if not isinstance(labels, dict) or ref not in labels:
-        return None
-    return HUMAN_LABELS.get(labels[ref])  # type: ignore[arg-type]
-
-
-def pick_sample(items: list[WorkItem], traces: dict[str, Trace], n: int) -> list[WorkItem]:
-    """n human-labelled step_correct items, spread over traces, alternating tool calls and final answers."""
-    labelled = [
-        i for i in items
-        if i.criteria[0].id == LABELLED_CRITERION and human_label(traces[i.trace_id], i.step.ref) is not None
-    ]
-    calls = [i for i in labelled if i.step.kind is StepKind.tool_call]
-    answers = [i for i in labelled if i.step.kind is StepKind.decision]
-    chosen: list[WorkItem] = []
-    used_traces: set[str] = set()
-    while len(chosen) < n and (calls or answers):
-        for pool in (answers, calls):
+def pick_sample(items: list[WorkItem], n: int) -> list[WorkItem]:
+    """n decision-step items on criteria with ground truth, one trace each, alternating criteria."""
+    pools = {c: [i for i in items if i.criteria[0].id == c and i.step.kind is StepKind.decision] for c in SAMPLED_CRITERIA}
+    chosen, used = [], set()
+    while len(chosen) < n and any(pools.values()):
+        for criterion in SAMPLED_CRITERIA:
+            pool = pools[criterion]
             while pool and len(chosen) < n:
                 item = pool.pop(0)
-                if item.trace_id not in used_traces or not any(p.trace_id not in used_traces for p in pool):
+                if item.trace_id not in used:
                     chosen.append(item)
-                    used_traces.add(item.trace_id)
+                    used.add(item.trace_id)
                     break
     return chosen
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
+    from chainjudge import review
+    from chainjudge.calibrate import agreement
+    from chainjudge.cep.decisions import load_scenarios, score
+    from chainjudge.cep.groundtruth import ANNOTATOR, ground_truth_labels
     from chainjudge.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.progress import live_progress
     from chainjudge.rubric import load_rubric
@@ -60,87 +63,85 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     from chainjudge.store import Store
 
     db_path = db or DEMO_DB
-    out.print(Panel.fit(
-        "chainjudge demo: 20 recorded tool-using agent traces (AgentProcessBench HotPotQA, with human step labels)\n"
-        f"rubric {DEMO_RUBRIC.relative_to(ROOT)}; judge: {judge_spec}; store: {db_path}",
-        title="chainjudge",
-    ))
     rubric = load_rubric(DEMO_RUBRIC)
     loaded = load_traces([DEMO_TRACES])
-    by_id = {t.id: t for t in loaded.traces}
-    steps = sum(len(t.steps) for t in loaded.traces)
-    out.print(f"1. ingested {len(loaded.traces)} traces, {steps} steps ({len(loaded.errors)} bad records)")
-    if judge_spec == "local":
-        out.print("2. starting the offline local judge (Qwen2.5-Coder-1.5B, llama.cpp on this CPU: ~10-30 s per step)")
-    else:
-        out.print(f"2. judge: {judge_spec}")
+    scenarios = load_scenarios(DEMO_SCENARIOS)
+    traces = [t for t in loaded.traces if t.metadata.get("status") == "ok"]
+    models = Counter(str(t.metadata.get("agent_model")) for t in loaded.traces)
+    dates = sorted(str(t.metadata.get("recorded_at"))[:10] for t in loaded.traces)
+    adversarial = sum(1 for t in traces if t.metadata.get("perturbations"))
+    out.print(Panel.fit(
+        f"chainjudge demo: {len(loaded.traces)} recorded CEP agent traces ({adversarial} on adversarial scenarios), "
+        f"recorded by {', '.join(models)} on {dates[0] if dates else '?'}..{dates[-1] if dates else '?'}\n"
+        f"rubric {_shown(DEMO_RUBRIC)}; judge: {judge_spec}; store: {db_path}", title="chainjudge"))
+    failed = len(loaded.traces) - len(traces)
+    out.print(f"1. ingested {len(traces)} traces ({failed} recordings marked failed, {len(loaded.errors)} bad records), "
+              f"{len(scenarios)} scenarios with expected actions")
     store = Store(db_path)
     try:
         with open_judge(judge_spec, api_base=api_base, log_dir=db_path.parent) as (settings, judge):
-            run_name = f"demo-{settings.model.split('/')[-1]}"
-            with live_progress(out, f"   judging a sample of {sample} steps") as (on_start, on_progress):
-                outcome = judge_traces(
-                    loaded.traces, rubric, settings, judge, store, run_name, sources=[str(DEMO_TRACES)],
-                    concurrency=1 if judge_spec == "local" else 8, on_start=on_start, on_progress=on_progress,
-                    select=lambda items: pick_sample(items, by_id, sample),
-                )
+            with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):
+                outcome = judge_traces(traces, rubric, settings, judge, store, RUN, sources=[str(DEMO_TRACES)],
+                                       concurrency=1 if judge_spec == "local" else 8, on_start=on_start,
+                                       on_progress=on_progress, select=lambda items: pick_sample(items, sample))
     except JudgeSetupError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         return 2
-    p = outcome.progress
-    out.print(
-        f"   {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors"
-    )
-    judged = [j for j in store.judgments(run_name) if j.criterion_id == LABELLED_CRITERION]
-    _agreement_table(out, judged, by_id)
-    plan_size = sum(
-        1 for t in loaded.traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to
-    )
-    out.print(Panel(
-        "The local judge is a 1.5B model quantised to 4 bits: on 75 human-labelled AgentProcessBench steps it "
-        "scored BELOW a judge that calls every step correct. Treat its verdicts as untrusted; the demo shows "
-        "the harness measuring that, not a judge you should believe.",
-        title="read this", border_style="yellow",
-    ))
-    db_flag = f" --db {db_path}"
-    traces_arg, rubric_arg = _shown(DEMO_TRACES), _shown(DEMO_RUBRIC)
-    out.print(
-        f"results: {db_path}   (chainjudge show {run_name}{db_flag} · chainjudge export {run_name}{db_flag} --format csv)\n"
-        f"judge the rest ({plan_size} work items): chainjudge judge {traces_arg} "
-        f"--rubric {rubric_arg}{db_flag} --run demo-full --judge local   "
-        "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)",
-        highlight=False,
-    )
-    return 1 if p.errors else 0
-
-
-def _shown(path: Path) -> str:
-    """A path as the user can type it from where they are."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _agreement_table(out: Console, judged: list[Judgment], traces: dict[str, Trace]) -> None:
-    table = Table("trace", "step", "kind", "judge", "human", "", "judge's rationale", title="3. judge vs human step labels")
-    agree = baseline = scored = 0
-    for j in judged:
-        trace = traces[j.trace_id]
-        human = human_label(trace, j.step_ref)
-        label = j.verdict.label if j.verdict else "(error)"
-        if j.verdict and human:
-            scored += 1
-            agree += label == human
-            baseline += human == "correct"
-        mark = "[green]=[/]" if label == human else "[red]≠[/]"
-        rationale = (j.verdict.rationale if j.verdict else j.error or "")[:60]
-        kind = trace.steps[j.step_index].kind.value
-        table.add_row(j.trace_id.split(":", 1)[-1], j.step_ref, kind, label, human or "-", mark, rationale)
+    judgments = list(store.judgments(RUN))
+    checks = [j for j in judgments if j.judge.startswith("check:")]
+    table = Table("policy check (no model, all decisions)", "severity", "pass rate", "failed", title="2. deterministic policy checks")
+    for criterion in (c for c in rubric.criteria if c.check):
+        mine = [j for j in checks if j.criterion_id == criterion.id and j.passed is not None]
+        failed_n = sum(1 for j in mine if not j.passed)
+        table.add_row(criterion.id, criterion.severity, f"{(len(mine) - failed_n) / len(mine):.0%}" if mine else "-", str(failed_n))
     out.print(table)
-    if scored:
-        out.print(
-            f"   agreement with humans on these {scored} steps: judge {agree}/{scored} = {agree / scored:.0%}; "
-            f"a judge that always says 'correct' would get {baseline}/{scored} = {baseline / scored:.0%}. "
-            "A sample this small proves nothing either way: see the calibration figures in the README."
-        )
+
+    report = score(traces, scenarios)
+    o = report.overall
+    out.print(f"3. decision correctness against the expected actions: [bold]{o.accuracy:.0%}[/] ({o.correct}/{o.total}), "
+              f"95% interval [{o.low:.0%}, {o.high:.0%}]; by field: "
+              + ", ".join(f"{f} {r.accuracy:.0%}" for f, r in report.field_accuracy.items()))
+    by = Table("by", "value", "accuracy", "95% interval", "n")
+    for dimension in ("segment", "perturbation"):
+        for value, rate in report.by.get(dimension, {}).items():
+            by.add_row(dimension, value, f"{rate.accuracy:.0%}", f"[{rate.low:.0%}, {rate.high:.0%}]", str(rate.total))
+    out.print(by)
+
+    p = outcome.progress
+    out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
+    store.add_labels(ground_truth_labels(traces, scenarios))
+    model = [j for j in judgments if not j.judge.startswith("check:") and j.verdict]
+    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
+    for criterion in SAMPLED_CRITERIA:
+        mine = [j for j in model if j.criterion_id == criterion]
+        reference = store.labels(criterion=criterion, annotators=[ANNOTATOR])
+        if not mine or not reference:
+            continue
+        from chainjudge.schema import Label
+
+        candidate = [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=criterion,
+                           value=j.verdict.label, annotator="local-judge", kind="judge") for j in mine]
+        judged_keys = {(j.trace_id, j.step_ref) for j in mine}
+        on_items = [l for l in reference if (l.trace_id, l.step_key) in judged_keys]
+        r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)
+        base = {b.name: b for b in r.baselines}["always pass"].step_accuracy
+        calib.add_row(criterion, str(r.paired_items), f"{r.step_accuracy.value:.0%}",
+                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust)
+    out.print(calib)
+    queued = review.refresh_queue(store)
+    kinds = review.queue_counts(store)
+    out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
+              + f"): chainjudge review --db {db_path}")
+    out.print(Panel(
+        "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
+        "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
+        "are carried by the deterministic checks above, and disagreements go to people.",
+        title="read this", border_style="yellow"))
+    plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.check)
+    out.print(f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
+              f"--expected {_shown(DEMO_SCENARIOS)})\n"
+              f"judge the rest ({plan_size} model work items, ~15-30 s each locally): chainjudge judge {_shown(DEMO_TRACES)} "
+              f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
+              "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)", highlight=False)
+    store.close()
+    return 1 if p.errors else 0

@@ -17,7 +17,8 @@ from chainjudge.schema import Judgment, Label, utc_now
 from chainjudge.store import Store
 
 SEVERITY_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0}
-KINDS = ("judge_vs_human", "judge_vs_ground_truth", "panel_split", "check_vs_model", "judge_error", "injection", "low_confidence")
+KINDS = ("judge_vs_human", "judge_vs_ground_truth", "panel_split", "check_vs_model", "judge_error", "check_error",
+         "injection", "low_confidence")
 LOW_CONFIDENCE = 0.5
 LEASE_S = 300.0
 
@@ -60,12 +61,12 @@ def refresh_queue(store: Store) -> int:
         rows.append((f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
                      detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
 
-    for run, trace_id, ref, index, criterion, label, error, conf, flags in db.execute(
-        "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, "
+    for run, trace_id, ref, index, criterion, label, error, judge, conf, flags in db.execute(
+        "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge, "
         "json_extract(data, '$.verdict.confidence'), json_array_length(json_extract(data, '$.flags')) FROM judgments"
     ):
         if error is not None:
-            add("judge_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
+            add("check_error" if judge.startswith("check:") else "judge_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
             continue
         if flags:
             add("injection", run, trace_id, ref, index, criterion, "step flagged as possible prompt injection", 0.9)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chainjudge.adapters import read_traces
+from chainjudge.checks import run_checks
 from chainjudge.engine import Judge, Progress, execute, plan
 from chainjudge.rubric import rubric_hash
 from chainjudge.schema import JudgeSettings, RecordError, Rubric, Run, Trace, WorkItem
@@ -58,6 +59,7 @@ class RunOutcome:
     run: Run
     progress: Progress
     planned: int
+    checked: int = 0  # judgments made by deterministic checks
 
 
 def judge_traces(
@@ -80,6 +82,9 @@ def judge_traces(
         Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings, sources=list(sources))
     )
     store.save_traces(traces)
+    checked = run_checks(traces, rubric, run_name)  # deterministic checks: on everything, no model, no cost
+    if checked:
+        store.add_judgments(checked)
     if settings.redact_pii:
         traces = redact_all(traces, redactor or Redactor(), store)
     items = plan(traces, rubric, settings, run_name, limit=limit)
@@ -90,4 +95,4 @@ def judge_traces(
     progress = asyncio.run(
         execute(items, judge, store, concurrency=concurrency, retry_errors=retry_errors, on_progress=on_progress)
     )
-    return RunOutcome(run=run, progress=progress, planned=len(items))
+    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(checked))

@@ -192,6 +192,7 @@ class Criterion(BaseModel):
     scale: Scale = Field(default_factory=BinaryScale)
     severity: Literal["low", "medium", "high", "critical"] = "medium"
     examples: list[Example] = Field(default_factory=list)
+    check: str | None = Field(None, description="Name of a deterministic check that judges this criterion instead of a model.")
 
     @model_validator(mode="after")
     def _examples_on_scale(self) -> "Criterion":

@@ -30,18 +30,19 @@ def test_demo_judges_a_live_sample_then_resumes_from_the_store(tmp_path):
         capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
     )
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "2 judge calls made" in first.stdout
-    assert "agreement with humans" in first.stdout and "untrusted" in first.stdout
+    text = " ".join(first.stdout.split())
+    assert "2 judge calls made" in text
+    assert "decision correctness" in text and "untrusted" in text and "queued for people" in text
     with Store(db) as store:
         (run,) = store.runs()
-        judgments = list(store.judgments(run.name))
+        judgments = [j for j in store.judgments(run.name) if not j.judge.startswith("check:")]
     assert run.judge == LOCAL_MODEL_STRING
     assert len(judgments) == 2
-    assert all(j.verdict is not None and j.verdict.label in ("correct", "neutral", "error") for j in judgments)
+    assert all(j.verdict is not None and j.verdict.label in ("pass", "fail") for j in judgments)
     assert all(j.usage.prompt_tokens > 0 and j.verdict.rationale for j in judgments)
 
     again = subprocess.run(
         [sys.executable, "-m", "chainjudge.cli", "demo", "--sample", "2", "--db", str(db)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
     )
-    assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in again.stdout
+    assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in " ".join(again.stdout.split())

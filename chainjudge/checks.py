@@ -1,0 +1,75 @@
+"""Deterministic checks: named, tested functions that judge a criterion without a model.
+
+A rubric criterion with `check: NAME` is judged by the function registered under NAME; it produces the
+same Judgment records as the model judge (judge = "check:NAME"), so pass rates, calibration, the review
+queue and failure modes treat both alike.  The CEP checks read the user state the trace carries in its
+metadata (`user_state`) and the agent's decision (the JSON in its decision step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chainjudge.rubric import rubric_hash
+from chainjudge.schema import Criterion, Judgment, Rubric, Step, Trace, Verdict
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    rationale: str
+
+
+Check = Callable[[Trace, Step], CheckResult]
+CHECKS: dict[str, Check] = {}
+
+
+def register(name: str) -> Callable[[Check], Check]:
+    def wrap(fn: Check) -> Check:
+        CHECKS[name] = fn
+        return fn
+
+    return wrap
+
+
+class CheckInputMissing(ValueError):
+    pass
+
+
+def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str) -> list[Judgment]:
+    """Judgments for every criterion of the rubric that names a check, on every step it applies to."""
+    criteria = [c for c in rubric.criteria if c.check]
+    if not criteria:
+        return []
+    version = rubric_hash(rubric)
+    judgments = []
+    for trace in traces:
+        for step in trace.steps:
+            for criterion in criteria:
+                if step.kind not in criterion.applies_to:
+                    continue
+                judgments.append(_judge(trace, step, criterion, run, rubric.id, version))
+    return judgments
+
+
+def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str) -> Judgment:
+    material = json.dumps([criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str)
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
+                  judge=f"check:{criterion.check}", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
+    check = CHECKS.get(criterion.check or "")
+    if check is None:
+        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(CHECKS)}")
+    try:
+        result = check(trace, step)
+    except CheckInputMissing as exc:
+        return Judgment(**fields, error=f"check_input: {exc}")
+    label = "pass" if result.passed else "fail"
+    return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
+
+
+# importing the CEP checks registers them
+from chainjudge.cep import checks as _cep_checks  # noqa: E402,F401

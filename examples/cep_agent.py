@@ -1,0 +1,78 @@
+"""A CEP next-best-action agent for recording traces: tools, step-by-step reasoning, a decision.
+
+Its tools (profile lookup, journey state, suppression check, channel rules) are called by the agent's
+own code in a fixed order, each recorded as a tool call and its result; the LLM (any litellm model,
+the offline local one by default) then reasons step by step over the results and writes the decision.
+Small local models do better with this fixed order than with choosing tools themselves.
+
+Record with:  chainjudge record --agent examples.cep_agent:agent --scenarios traces/cep/scenarios.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from chainjudge.cep.policy import channel_blockers, load_policy, local_now
+from chainjudge.cep.recording import LLMConfig, step
+from chainjudge.cep.scenario import UserState
+from chainjudge.schema import Step, StepKind, ToolCall
+
+SYSTEM = (
+    "You are the decision agent of a customer engagement platform. For one user you decide the next "
+    "action: send now, wait, or suppress; the channel (push, email, in_app, sms, line, whatsapp); the content "
+    "language; the send window in local time; and any win-back offer. Respect unsubscribes, complaints, "
+    "conversions, consent, quiet hours (21:00-08:00 local, 22:00 in SG), frequency caps (2 a day, 5 a week), "
+    "the market's channel preference, and the user's languages. Think in short numbered steps using only the "
+    "tool results, then write one line: DECISION: {\"action\": ..., \"channel\": ..., \"content_language\": ..., "
+    "\"send_window\": [\"HH:MM\", \"HH:MM\"], \"offer\": ..., \"reason\": ...}"
+)
+
+
+def tools(user: UserState) -> list[tuple[str, dict, dict]]:
+    policy = load_policy()
+    now = local_now(user)
+    profile = {"user": user.id, "market": user.market, "local_time": now.strftime("%Y-%m-%d %H:%M"),
+               "lifecycle": user.lifecycle, "days_since_active": user.days_since_active, "ltv_segment": user.ltv_segment,
+               "languages": user.languages}
+    journey = {"journey": user.journey, "step": user.journey_step,
+               "last_touch": user.last_touch.model_dump(mode="json") if user.last_touch else None,
+               "devices": [d.model_dump(mode="json") for d in user.devices], "shared_account": user.shared_account}
+    suppression = {"global_unsubscribe": user.global_unsubscribe, "recent_complaint": user.recent_complaint,
+                   "converted_in_window": user.converted_in_window, "sent_today": user.sent_today,
+                   "sent_this_week": user.sent_this_week}
+    channels = {"preference": policy.channel_preference[user.market],
+                "campaign": user.campaign.model_dump(mode="json"),
+                "channels": {c: ("ok" if not channel_blockers(user, c, policy) else "; ".join(channel_blockers(user, c, policy)))
+                             for c in policy.channel_preference[user.market]}}
+    return [("profile_lookup", {"user": user.id}, profile), ("journey_state", {"user": user.id}, journey),
+            ("suppression_check", {"user": user.id}, suppression), ("channel_rules", {"user": user.id, "market": user.market}, channels)]
+
+
+def agent(user: UserState, llm: LLMConfig) -> list[Step]:
+    import litellm
+
+    litellm.suppress_debug_info = True
+    steps: list[Step] = [step(0, StepKind.user, f"Decide the next action for user {user.id} in campaign '{user.campaign.name}'.")]
+    results = []
+    for name, arguments, result in tools(user):
+        call_id = f"call_{name}"
+        steps.append(step(len(steps), StepKind.tool_call, tool_calls=[ToolCall(id=call_id, name=name, arguments=json.dumps(arguments))]))
+        steps.append(step(len(steps), StepKind.tool_result, json.dumps(result, ensure_ascii=False), name=name,
+                          tool_call_id=call_id, parent_ref=steps[-1].ref))
+        results.append(f"{name}: {json.dumps(result, ensure_ascii=False)}")
+    response = litellm.completion(
+        model=llm.model, api_base=llm.api_base, api_key=llm.api_key or "local", temperature=llm.temperature,
+        max_tokens=llm.max_tokens, num_retries=0,
+        messages=[{"role": "system", "content": SYSTEM},
+                  {"role": "user", "content": "Tool results:\n" + "\n".join(results)
+                   + "\n\nFirst write your reasoning as numbered steps (1. 2. 3. ...), one short line each, "
+                   "then the DECISION line."}],
+    )
+    text = response.choices[0].message.content or ""
+    reasoning, _, decision = text.partition("DECISION:")
+    if reasoning.strip():
+        steps.append(step(len(steps), StepKind.reasoning, reasoning.strip()))
+    match = re.search(r"\{.*\}", decision or text, re.S)
+    steps.append(step(len(steps), StepKind.decision, match.group(0) if match else (decision or text).strip()))
+    return steps

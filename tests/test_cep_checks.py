@@ -1,0 +1,88 @@
+"""Deterministic CEP checks: they agree with the policy engine, catch each violation, and produce the
+same Judgment records as the model judge without calling one."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chainjudge.cep.generator import generate
+from chainjudge.checks import CHECKS, run_checks
+from chainjudge.cli import app
+from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.rubric import load_rubric
+from chainjudge.schema import Trace
+from chainjudge.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+RUBRIC = load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml")
+CHECKED = [c.id for c in RUBRIC.criteria if c.check]
+SCENARIOS = generate()
+
+
+def trace(scenario, decision: dict) -> Trace:
+    return Trace(id=f"t-{scenario.user.id}", metadata={"scenario_id": scenario.user.id, "user_state": scenario.user.model_dump(mode="json")},
+                 steps=[{"index": 0, "ref": "0", "kind": "user", "text": "decide"},
+                        {"index": 1, "ref": "1", "kind": "decision", "text": json.dumps(decision)}])
+
+
+def verdicts(t: Trace) -> dict[str, bool]:
+    return {j.criterion_id: j.passed for j in run_checks([t], RUBRIC, "r")}
+
+
+def test_every_check_of_the_rubric_exists():
+    assert set(c.check for c in RUBRIC.criteria if c.check) <= set(CHECKS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.user.id)
+def test_the_policys_own_decision_passes_every_check(scenario):
+    decision = scenario.expected.model_dump(include={"action", "channel", "content_language", "offer", "send_window"})
+    result = verdicts(trace(scenario, decision))
+    assert set(result) == set(CHECKED) and all(result.values()), result
+
+
+def first(predicate):
+    return next(s for s in SCENARIOS if predicate(s))
+
+
+def test_each_violation_is_caught():
+    unsub = first(lambda s: s.user.global_unsubscribe)
+    assert verdicts(trace(unsub, {"action": "send", "channel": "email", "content_language": unsub.user.languages[0]}))["suppression_honoured"] is False
+    sender = first(lambda s: s.expected.action == "send" and not s.user.channels["sms"].consent)
+    assert verdicts(trace(sender, {**sender.expected.model_dump(), "channel": "sms"}))["consent_respected"] is False
+    quiet = first(lambda s: s.expected.action == "wait" and "quiet_hours" in s.expected.rules)
+    assert verdicts(trace(quiet, {**quiet.expected.model_dump(), "action": "send"}))["quiet_hours_respected"] is False
+    capped = first(lambda s: s.user.sent_today >= 2 and s.user.campaign.kind != "transactional")
+    assert verdicts(trace(capped, {"action": "send", "channel": "push", "content_language": capped.user.languages[0]}))["frequency_cap_respected"] is False
+    foreign = first(lambda s: s.expected.action == "send")
+    wrong_language = next(l for l in ("zz", "en", "th") if l not in foreign.user.languages)
+    assert verdicts(trace(foreign, {**foreign.expected.model_dump(), "content_language": wrong_language}))["language_match"] is False
+    vn = first(lambda s: s.user.market == "VN" and s.expected.action == "send")
+    data = vn.user.model_dump(mode="json")
+    data["channels"]["line"] = {"consent": True, "reachable": True}
+    vn_line = trace(vn, {**vn.expected.model_dump(), "channel": "line"}).model_copy(update={"metadata": {"user_state": data}})
+    assert verdicts(vn_line)["channel_constraints"] is False  # LINE is not offered in VN
+
+
+def test_a_trace_without_user_state_gets_an_error_not_a_verdict():
+    bare = Trace(id="bare", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": '{"action": "send"}'}])
+    judgments = run_checks([bare], RUBRIC, "r")
+    assert judgments and all(j.error and j.error.startswith("check_input") for j in judgments)
+
+
+def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
+    traces = tmp_path / "t.jsonl"
+    chosen = SCENARIOS[:5]
+    traces.write_text("\n".join(trace(s, s.expected.model_dump()).model_dump_json() for s in chosen) + "\n")
+    db = tmp_path / "c.db"
+    with FakeJudgeServer() as server:
+        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(ROOT / "rubrics" / "cep" / "cep.yaml"),
+                                          "--judge", "openai/j", "--api-base", server.url, "--db", str(db), "--run", "c"])
+        assert result.exit_code == 0, result.output
+        model_criteria_on_decisions = sum(1 for c in RUBRIC.criteria if not c.check and "decision" in [k.value for k in c.applies_to])
+        assert len(server.requests) == 5 * model_criteria_on_decisions  # checks never reach the model
+    with Store(db) as store:
+        judged = list(store.judgments("c"))
+    checks = [j for j in judged if j.judge.startswith("check:")]
+    assert len(checks) == 5 * len(CHECKED) and all(j.passed for j in checks)

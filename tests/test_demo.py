@@ -1,0 +1,52 @@
+"""The demo on the bundled CEP pack, with a scripted judge in place of the local model (the real
+local model runs the same demo in test_local_judge.py)."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from chainjudge.cep.decisions import load_scenarios
+from chainjudge.cli import app
+from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.schema import Trace
+from chainjudge.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
+SCENARIOS = ROOT / "traces" / "cep" / "scenarios.jsonl"
+
+
+def bundled():
+    return [Trace.model_validate_json(line) for line in TRACES.read_text().splitlines() if line.strip()]
+
+
+def test_bundle_is_recorded_real_and_annotated():
+    traces = bundled()
+    scenarios = load_scenarios(SCENARIOS)
+    assert len(traces) >= 60 and TRACES.stat().st_size < 5_000_000
+    assert sum(1 for t in traces if t.metadata["perturbations"]) * 3 >= len(traces) - 3
+    for t in traces:
+        assert t.metadata["agent_model"] and t.metadata["recorded_at"] and t.metadata["scenario_id"] in scenarios
+        if t.metadata["status"] == "ok":
+            assert [s.kind.value for s in t.steps[1:9]] == ["tool_call", "tool_result"] * 4
+            assert t.steps[-1].kind.value == "decision"
+
+
+def test_demo_runs_end_to_end_and_resumes(tmp_path):
+    db = tmp_path / "demo.db"
+    cli = CliRunner()
+    with FakeJudgeServer(answer=lambda body: {"rationale": "looks fine", "label": "pass"}) as server:
+        first = cli.invoke(app, ["demo", "--judge", "openai/fake", "--api-base", server.url, "--db", str(db), "--sample", "4"])
+        assert first.exit_code == 0, first.output
+        calls = len(server.requests)
+        again = cli.invoke(app, ["demo", "--judge", "openai/fake", "--api-base", server.url, "--db", str(db), "--sample", "4"])
+        assert again.exit_code == 0 and len(server.requests) == calls == 4
+    text = " ".join(first.output.split())
+    for part in ("deterministic policy checks", "decision correctness", "ground truth", "queued for people", "untrusted", "judge the rest"):
+        assert part in text, part
+    assert "0 judge calls made, 4 already in the store" in " ".join(again.output.split())
+    with Store(db) as store:
+        judged = list(store.judgments("demo-cep"))
+    ok = [t for t in bundled() if t.metadata["status"] == "ok"]
+    assert sum(1 for j in judged if j.judge.startswith("check:")) == 6 * len(ok)  # every decision, every check
