@@ -717,6 +717,11 @@ from chainjudge.cli_cep import decisions as _decisions, record as _record, scena
 app.command("decisions")(_decisions)
 app.command("scenarios")(_scenarios)
 app.command("record")(_record)
+from chainjudge.cli_golive import coverage_cmd, gate_cmd, report_cmd  # noqa: E402
+
+app.command("coverage")(coverage_cmd)
+app.command("report")(report_cmd)
+app.command("gate")(gate_cmd)
 app.add_typer(modes_app, name="modes")
 app.add_typer(regress_app, name="regress")
 

@@ -439,3 +439,48 @@ class Catalogue(BaseModel):
             if mode.id == mode_id:
                 return mode
         raise KeyError(mode_id)
+
+
+class SpaceDimension(BaseModel):
+    field: str = Field(description="Trace metadata key holding the value (a list for multi-valued dimensions).")
+    values: list[str] = Field(min_length=1)
+    weights: dict[str, float] = Field(default_factory=dict, description="Weight per value (default 1).")
+    adversarial: bool = False
+
+
+class ScenarioSpace(BaseModel):
+    id: str
+    min_traces_per_cell: int = Field(1, ge=1)
+    grid: list[str] = Field(min_length=1)
+    dimensions: dict[str, SpaceDimension]
+
+    @model_validator(mode="after")
+    def _grid_known(self) -> "ScenarioSpace":
+        unknown = [g for g in self.grid if g not in self.dimensions]
+        if unknown:
+            raise ValueError(f"grid names unknown dimensions {unknown}")
+        return self
+
+
+class ScoreTerm(BaseModel):
+    name: str
+    value: float = Field(description="0..1, higher is better")
+    low: float
+    high: float
+    weight: float
+    explanation: str
+
+
+class GoLiveScore(BaseModel):
+    score: float
+    low: float
+    high: float
+    terms: list[ScoreTerm]
+
+
+class GatePolicy(BaseModel):
+    min_score: float = 0.8
+    min_high_weight_coverage: float = 0.9
+    high_weight: float = 2.0
+    max_critical_failures: int = 0
+    no_recurring_failure_modes: bool = True
