@@ -132,6 +132,14 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     kinds = review.queue_counts(store)
     out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
               + f"): chainjudge review --db {db_path}")
+    from chainjudge.golive import collect, load_space
+
+    evidence = collect(store, RUN, load_space(ROOT / "rubrics" / "cep" / "space.yaml"), DEMO_SCENARIOS, Path("failure-modes.yaml"))
+    sc = evidence.score
+    out.print(f"7. go-live confidence: [bold]{sc.score:.2f}[/] (range {sc.low:.2f}-{sc.high:.2f}) = "
+              + ", ".join(f"{t.name} {t.value:.2f}" for t in sc.terms)
+              + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells. Full report: chainjudge report {RUN} --db {db_path} "
+              f"--expected {_shown(DEMO_SCENARIOS)} --out report/")
     out.print(Panel(
         "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "

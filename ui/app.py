@@ -199,6 +199,32 @@ def runs_tab(store: Store) -> None:
         st.warning("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
 
 
+def golive_tab(store: Store) -> None:
+    from chainjudge.golive import collect, load_space
+
+    summaries = store.runs()
+    if not summaries:
+        st.info("No runs yet.")
+        return
+    root = Path(__file__).resolve().parents[1]
+    name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
+    space = Path(st.text_input("Scenario space", value=str(root / "rubrics" / "cep" / "space.yaml"), key="space"))
+    expected = st.text_input("Scenarios with expected actions (optional)", value=os.environ.get("CHAINJUDGE_SCENARIOS", ""), key="expected")
+    evidence = collect(store, name, load_space(space), Path(expected) if expected else None,
+                       Path(os.environ.get("CHAINJUDGE_CATALOGUE", "failure-modes.yaml")))
+    s = evidence.score
+    st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
+    terms = pd.DataFrame([{"term": t.name, "value": t.value, "weight": t.weight, "how": t.explanation} for t in s.terms])
+    st.altair_chart(alt.Chart(terms).mark_bar().encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])), y="term:N", tooltip=["how"]), use_container_width=True)
+    st.dataframe(terms, hide_index=True, use_container_width=True)
+    grid = evidence.space.grid
+    if len(grid) >= 2:
+        cells = pd.DataFrame([{grid[0]: c[0], grid[1]: c[1], "traces": n} for c, n in evidence.coverage.cells.items()])
+        st.altair_chart(alt.Chart(cells).mark_rect().encode(x=f"{grid[1]}:N", y=f"{grid[0]}:N", color="traces:Q", tooltip=["traces"]), use_container_width=True)
+    if evidence.coverage.open_edge_cases:
+        st.warning("Open edge cases: " + ", ".join(evidence.coverage.open_edge_cases))
+
+
 def main() -> None:
     reviewer = sign_in()
     if reviewer is None:
@@ -210,7 +236,7 @@ def main() -> None:
     st.sidebar.markdown(f"Signed in as **{reviewer}**")
     if st.sidebar.button("Refresh queue", key="refresh"):
         review.refresh_queue(store)
-    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs"])
+    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live"])
     with tabs[0]:
         review_tab(store, reviewer)
     with tabs[1]:
@@ -221,6 +247,8 @@ def main() -> None:
         modes_tab(store)
     with tabs[4]:
         runs_tab(store)
+    with tabs[5]:
+        golive_tab(store)
 
 
 main()
