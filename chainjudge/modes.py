@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,16 +49,9 @@ def save_catalogue(catalogue: Catalogue, path: str | Path) -> None:
     tmp.replace(path)  # never a half-written catalogue
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One failing judgment as clustering sees it."""
+class Failure(Exemplar):
+    """One failing judgment as clustering sees it: an exemplar-to-be, with the segment it touches."""
 
-    run: str
-    trace_id: str
-    step_ref: str
-    step_index: int
-    criterion_id: str
-    text: str
     segment: str | None = None
 
 
@@ -95,8 +87,7 @@ def update_catalogue(
                 if live[best].id not in taken:
                     mode = live[best]
                     break
-        exemplars = [Exemplar(**{k: getattr(failures[i], k) for k in ("run", "trace_id", "step_ref", "step_index", "criterion_id", "text")})
-                     for i in c.medoids[:exemplars_per_mode]]
+        exemplars = [Exemplar(**failures[i].model_dump(exclude={"segment"})) for i in c.medoids[:exemplars_per_mode]]
         criteria = sorted({f.criterion_id for f in members})
         segments = sorted({f.segment for f in members if f.segment})
         if mode is None:

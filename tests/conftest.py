@@ -57,3 +57,20 @@ def rubric():
 
 def shared_data_available() -> bool:
     return TAU_BENCH.exists() and HOTPOTQA.exists()
+
+
+def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:
+    """Poll url until it answers; fail early if the process serving it has exited."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -17,6 +16,7 @@ from chainjudge.judges.local import free_port
 from chainjudge.schema import StepKind
 from chainjudge.store import Store
 
+from conftest import wait_for_http
 from test_trace_formats import AGENT_SPANS, otlp
 
 
@@ -109,13 +109,7 @@ def test_collect_command_listens_on_loopback_and_reports(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_for_http(url + "/health", process, timeout_s=30)
         assert post(url, json.dumps(otlp(AGENT_SPANS)).encode())[0] == 200
     finally:
         process.send_signal(signal.SIGINT)

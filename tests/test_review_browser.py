@@ -6,13 +6,13 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 from chainjudge.judges.local import free_port
 from chainjudge.store import Store
 
+from conftest import wait_for_http
 from review_fixture import build_review_db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,14 +25,7 @@ def app_url(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stdout.read()
-            time.sleep(0.5)
+    wait_for_http(url + "/_stcore/health", process)
     yield url, db
     process.terminate()
     process.wait(timeout=20)
