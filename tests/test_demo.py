@@ -1,7 +1,6 @@
 """The demo on the bundled CEP pack, with a scripted judge in place of the local model (the real
 local model runs the same demo in test_local_judge.py)."""
 
-import json
 from pathlib import Path
 
 from typer.testing import CliRunner
