@@ -180,3 +180,29 @@ def test_template_syntax_in_trace_reaches_the_judge_verbatim(fake_judge, rubric)
     sent = fake_judge.requests[0]["body"]["messages"][1]["content"]
     assert text in sent and "49" not in sent
     assert j.scored and j.verdict.evidence == "{{ 7*7 }} coupons"
+
+
+def test_batched_partial_answer_reasks_only_what_is_missing(fake_judge, rubric):
+    settings = JudgeSettings(model="openai/fake-judge", api_base=fake_judge.url, batch=True)
+    item = [i for i in plan([TRACE], rubric, settings, "r") if i.step.ref == "1"][0]
+    fake_judge.enqueue(
+        Action(content={"step_correct": {"rationale": "fine", "label": "correct"}, "grounded": {"rationale": "?", "label": "maybe"}}),
+        Action(content={"rationale": "the offer is invented", "label": "fail"}),
+    )
+    judgments = {j.criterion_id: j for j in asyncio.run(LiteLLMJudge(settings, retry=NO_WAIT).judge(item))}
+    assert len(fake_judge.requests) == 2
+    second = fake_judge.requests[1]["body"]
+    assert list(second["response_format"]["json_schema"]["schema"]["properties"]) == ["rationale", "label", "evidence", "confidence"]
+    assert "grounded" in second["messages"][-1]["content"] and "step_correct" not in second["messages"][-1]["content"]
+    assert judgments["step_correct"].verdict.label == "correct" and judgments["grounded"].verdict.label == "fail"
+    sent = [max(1, sum(len(str(m.get("content", ""))) for m in r["body"]["messages"]) // 4) for r in fake_judge.requests]
+    assert judgments["grounded"].usage.prompt_tokens == judgments["step_correct"].usage.prompt_tokens == sum(sent) / 2  # both calls, shared
+
+
+def test_batched_answer_that_stays_invalid_keeps_the_good_verdicts(fake_judge, rubric):
+    settings = JudgeSettings(model="openai/fake-judge", api_base=fake_judge.url, batch=True, max_reasks=1)
+    item = [i for i in plan([TRACE], rubric, settings, "r") if i.step.ref == "1"][0]
+    fake_judge.enqueue(Action(content={"step_correct": {"rationale": "fine", "label": "correct"}}), Action(content="nonsense"))
+    judgments = {j.criterion_id: j for j in asyncio.run(LiteLLMJudge(settings, retry=NO_WAIT).judge(item))}
+    assert judgments["step_correct"].scored
+    assert judgments["grounded"].verdict is None and judgments["grounded"].error.startswith("invalid_answer")

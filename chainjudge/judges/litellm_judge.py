@@ -12,7 +12,7 @@ from typing import Any
 
 from chainjudge.judges.retry import RetryPolicy, error_kind
 from chainjudge.limiter import AdaptiveLimiter
-from chainjudge.judges.verdicts import STEP_TEXT, batch_model, unpack, verdict_model
+from chainjudge.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
 from chainjudge.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
@@ -92,6 +92,48 @@ class LiteLLMJudge:
             kwargs["api_key"] = "not-needed"  # OpenAI-compatible servers still want a key header
         return kwargs
 
+    async def _judge_batch(self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list) -> tuple[dict[str, Verdict], int, str | None]:
+        """All criteria in one call; criteria whose verdict is missing or invalid are re-asked, alone."""
+        s = self.settings
+        kwargs = {**kwargs, "response_model": lenient_batch_model(item.criteria, s.ask_evidence), "max_retries": 1}
+        answer, raw, attempts, error = await self._ask(kwargs, limiter)
+        raws.append(raw)
+        if answer is None:
+            return {}, attempts, error
+        verdicts, problems = salvage(answer, item.criteria, s.ask_evidence)
+        rounds = 0
+        while problems and rounds < s.max_reasks:
+            rounds += 1
+            missing = tuple(c for c in item.criteria if c.id in problems)
+            note = "; ".join(f"{cid}: {why}" for cid, why in problems.items())
+            follow_up = [
+                *item.messages,
+                {"role": "assistant", "content": answer.model_dump_json(by_alias=True, exclude_none=True)},
+                {"role": "user", "content": f"These verdicts were missing or invalid ({note}). Answer again for only: {', '.join(problems)}."},
+            ]
+            response_model = verdict_model(missing[0], s.ask_evidence) if len(missing) == 1 else batch_model(missing, s.ask_evidence)
+            answer2, raw2, more, error = await self._ask({**kwargs, "messages": follow_up, "response_model": response_model,
+                                                         "max_retries": 0}, limiter)
+            attempts += more
+            raws.append(raw2)
+            if answer2 is None:
+                break
+            verdicts.update(unpack(answer2, missing))
+            problems = {cid: why for cid, why in problems.items() if cid not in verdicts}
+        if problems and error is None:
+            error = "invalid_answer: " + "; ".join(f"{cid}: {why}" for cid, why in problems.items())
+        return verdicts, attempts, error
+
+    def _usage(self, raws: list, k: int) -> Usage:
+        """The calls' token usage and cost, shared evenly by the criteria they judged."""
+        usage = Usage()
+        for raw in raws:
+            if raw is not None and getattr(raw, "usage", None) is not None:
+                usage.prompt_tokens += (raw.usage.prompt_tokens or 0) / k
+                usage.completion_tokens += (raw.usage.completion_tokens or 0) / k
+                usage.cost_usd += self._cost(raw) / k
+        return usage
+
     @staticmethod
     def _cost(raw: Any) -> float:
         """litellm has already priced the response (hidden params); pricing it again costs ~1.7 ms."""
@@ -101,30 +143,32 @@ class LiteLLMJudge:
         except (TypeError, ValueError):
             return 0.0
 
-    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
-        kwargs = self._request(item)
-        STEP_TEXT.set(item.step.render())
-        started = time.perf_counter()
+    async def _ask(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None) -> tuple[Any, Any, int, str | None]:
+        """One structured call under the retry policy: (answer, raw completion, attempts, error)."""
         attempts = 0
-        answer = raw = None
-        error: str | None = None
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
                     attempts += 1
                     answer, raw = await self._call(kwargs, limiter)
+            return answer, raw, attempts, None
         except Exception as exc:  # every failure becomes data
-            error = f"{error_kind(exc)}: {_short(exc)}"
-        latency = time.perf_counter() - started
+            return None, None, attempts, f"{error_kind(exc)}: {_short(exc)}"
+
+    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
+        kwargs = self._request(item)
+        STEP_TEXT.set(item.step.render())
+        started = time.perf_counter()
         k = len(item.criteria)
-        verdicts: dict[str, Verdict] = unpack(answer, item.criteria) if answer is not None else {}
-        usage = Usage()
-        if raw is not None and getattr(raw, "usage", None) is not None:
-            usage = Usage(
-                prompt_tokens=(raw.usage.prompt_tokens or 0) / k,
-                completion_tokens=(raw.usage.completion_tokens or 0) / k,
-                cost_usd=self._cost(raw) / k,
-            )
+        raws: list[Any] = []
+        if k == 1:
+            answer, raw, attempts, error = await self._ask(kwargs, limiter)
+            verdicts: dict[str, Verdict] = unpack(answer, item.criteria) if answer is not None else {}
+            raws.append(raw)
+        else:
+            verdicts, attempts, error = await self._judge_batch(item, kwargs, limiter, raws)
+        latency = time.perf_counter() - started
+        usage = self._usage(raws, k)
         judgments = []
         for criterion in item.criteria:
             verdict = verdicts.get(criterion.id)

@@ -135,3 +135,45 @@ def unpack(answer: BaseModel, criteria: tuple[Criterion, ...]) -> dict[str, Verd
         cid: Verdict(rationale=v.rationale, label=str(v.label), evidence=v.evidence, confidence=v.confidence)
         for cid, v in verdicts.items()
     }
+
+
+@lru_cache(maxsize=64)
+def _lenient_batch_for(criteria_json: tuple[str, ...], with_evidence: bool) -> type[BaseModel]:
+    strict = _batch_model_for(criteria_json, with_evidence)
+    criteria = [Criterion.model_validate_json(c) for c in criteria_json]
+
+    class _Lenient(_Schema):
+        """One verdict per criterion id."""
+
+        model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+        @classmethod
+        def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
+            return strict.model_json_schema(*args, **kwargs)  # the judge is asked for the strict shape
+
+    fields = {_safe(c.id): (dict | None, Field(None, alias=c.id)) for c in criteria}
+    return create_model("StepVerdictsLenient", __base__=_Lenient, **fields)  # type: ignore[call-overload]
+
+
+def lenient_batch_model(criteria: tuple[Criterion, ...], with_evidence: bool = True) -> type[BaseModel]:
+    """Accepts any object; each criterion's verdict is validated on its own afterwards, so one bad
+    verdict costs a re-ask of that criterion only, not of the whole step."""
+    return _lenient_batch_for(tuple(c.model_dump_json() for c in criteria), with_evidence)
+
+
+def salvage(answer: BaseModel, criteria: tuple[Criterion, ...], with_evidence: bool) -> tuple[dict[str, Verdict], dict[str, str]]:
+    """Valid verdicts of a lenient batched answer, and why each other criterion is missing or invalid."""
+    good: dict[str, Verdict] = {}
+    problems: dict[str, str] = {}
+    for criterion in criteria:
+        value = getattr(answer, _safe(criterion.id), None)
+        if value is None:
+            problems[criterion.id] = "missing"
+            continue
+        try:
+            verdict = verdict_model(criterion, with_evidence).model_validate(value)
+        except ValueError as exc:
+            problems[criterion.id] = " ".join(str(exc).split())[:300]
+            continue
+        good.update(unpack(verdict, (criterion,)))
+    return good, problems
