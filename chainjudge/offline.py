@@ -22,3 +22,12 @@ OFFLINE_DEFAULTS = {
 def apply() -> None:
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        # token counting: tiktoken downloads its encodings unless pointed at litellm's bundled copies
+        import importlib.util
+
+        spec = importlib.util.find_spec("litellm")
+        if spec and spec.submodule_search_locations:
+            bundled = os.path.join(list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers")
+            if os.path.isdir(bundled):
+                os.environ["TIKTOKEN_CACHE_DIR"] = bundled
