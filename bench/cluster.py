@@ -85,13 +85,52 @@ def quality() -> None:
             print(f"        e.g. {rows[i][0]}: {texts[i][:150]}")
 
 
+def cep_known_faults() -> None:
+    """Purity and ARI on the bundled CEP traces, where the kind of each fault is known: every failing
+    deterministic check names the policy rule the agent broke."""
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score
+
+    from chainjudge.checks import run_checks
+    from chainjudge.cli_modes import failure_text
+    from chainjudge.rubric import load_rubric
+    from chainjudge.schema import Trace
+
+    root = Path(__file__).resolve().parents[1]
+    rubric = load_rubric(root / "rubrics" / "cep" / "cep.yaml")
+    traces = [Trace.model_validate_json(l) for l in (root / "traces" / "cep" / "traces.jsonl").read_text().splitlines() if l.strip()]
+    by_id = {t.id: t for t in traces}
+    failing = [j for j in run_checks(traces, rubric, "bench") if j.passed is False]
+    kinds = [j.criterion_id for j in failing]
+    embedder = SentenceTransformerEmbedder()
+    print(f"CEP known faults: {len(failing)} failing checks of {len(set(kinds))} kinds {dict(sorted(__import__('collections').Counter(kinds).items()))} "
+          f"in {len(traces)} bundled traces")
+    for with_step in (True, False):
+        texts = [failure_text(j.criterion_id, j.verdict.rationale, by_id[j.trace_id].steps[j.step_index].render(), with_step) for j in failing]
+        result = cluster_failures(embedder.encode(texts), texts, threshold=0.6, min_size=3)
+        labels = np.full(len(texts), -1)
+        for c, cluster in enumerate(result.clusters):
+            labels[cluster.members] = c
+        clustered = labels >= 0
+        purity = sum(max(np.unique([kinds[i] for i in c.members], return_counts=True)[1]) for c in result.clusters) / max(1, clustered.sum())
+        ari = adjusted_rand_score(np.array(kinds)[clustered], labels[clustered]) if clustered.sum() else float("nan")
+        print(f"  {'rationale + step' if with_step else 'rationale only'}: {len(result.clusters)} modes, {1 - clustered.mean():.0%} outliers, "
+              f"purity {purity:.2f}, adjusted Rand index {ari:.2f} (clustered items)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--parts", default="cep,scale,quality", help="which parts to run, comma-separated")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     print(f"machine: {machine()}")
-    scale(args.n)
-    quality()
+    if "cep" in parts:
+        cep_known_faults()
+    if "scale" in parts:
+        scale(args.n)
+    if "quality" in parts:
+        quality()
 
 
 if __name__ == "__main__":

