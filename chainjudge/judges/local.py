@@ -145,7 +145,9 @@ class LocalServer:
             "--model", str(self.model_path), "--model_alias", MODEL_ALIAS,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
-            "--cache", "true",  # keep the shared prompt prefix between judgments
+            # no --cache: llama-cpp-python's RAM prompt cache grew the server past 22 GB over ~50 long
+            # prompts here (OOM-killed); the built-in prefix match already reuses the shared prefix
+            # of consecutive prompts ("prefix-match hit" in the server log)
         ]
         self._process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True,
                                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
