@@ -60,3 +60,11 @@ def test_decisions_command(tmp_path):
     assert "decision accuracy" in result.output and "market" in result.output and "mismatches" in result.output
     as_json = CliRunner().invoke(app, ["decisions", str(traces), "--expected", str(scenarios), "--json"])
     assert json.loads(as_json.stdout)["overall"]["total"] == 11
+
+
+def test_field_accuracy_counts_only_the_fields_judged():
+    report = score(fixture(), SCENARIOS)
+    action = report.field_accuracy["action"]
+    assert action.total == 11 and action.correct == 11 - 2 - 1  # two wrong actions, one trace without a decision
+    compared_channels = sum(1 for s in SCENARIOS.values() if s.expected.action != "suppress") + 1  # + the undecided copy of ids[0]
+    assert report.field_accuracy["channel"].total == compared_channels

@@ -75,15 +75,7 @@ def final_decision(trace: Trace) -> dict | None:
 
 
 def _compare(expected: dict, decided: dict) -> list[str]:
-    wrong = []
-    for field in FIELDS:
-        if field in ("channel", "content_language") and expected["action"] == "suppress":
-            continue
-        if field == "offer" and expected["action"] != "send":
-            continue
-        if (expected.get(field) or None) != (decided.get(field) or None):
-            wrong.append(field)
-    return wrong
+    return [f for f in _compared(expected) if (expected.get(f) or None) != (decided.get(f) or None)]
 
 
 def _rate(correct: int, total: int) -> Rate:
@@ -111,9 +103,8 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionRe
         wrong = _compare(expected, decided)
         ok = not wrong
         outcomes.append(ok)
-        for field in FIELDS:
-            if field in wrong or field not in _skipped(expected):
-                fields[field].append(field not in wrong)
+        for field in _compared(expected):
+            fields[field].append(field not in wrong)
         for field in wrong:
             mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=_s(decided.get(field))))
         user = scenario.user
@@ -130,13 +121,14 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionRe
     )
 
 
-def _skipped(expected: dict) -> set[str]:
+def _compared(expected: dict) -> list[str]:
+    """The fields a decision is judged on: no channel or language for a suppression, no offer unless sending."""
     skipped = set()
     if expected["action"] == "suppress":
         skipped |= {"channel", "content_language"}
     if expected["action"] != "send":
         skipped.add("offer")
-    return set(FIELDS) - skipped
+    return [f for f in FIELDS if f not in skipped]
 
 
 def _s(value: object) -> str | None:
