@@ -37,6 +37,19 @@ def _normal(text: str) -> str:
 _SCHEMAS: dict[type, dict] = {}
 
 
+def _lean(node: object) -> object:
+    """Drop what costs prompt tokens and tells the judge nothing: titles (the property names say it) and
+    the criterion questions repeated on batch fields (the system message already has them)."""
+    if isinstance(node, dict):
+        lean = {k: _lean(v) for k, v in node.items() if k != "title"}
+        if "$ref" in lean:
+            lean.pop("description", None)
+        return lean
+    if isinstance(node, list):
+        return [_lean(v) for v in node]
+    return node
+
+
 class _Schema(OpenAISchema):
     """instructor asks for the JSON schema on every call; compute it once per model class."""
 
@@ -50,7 +63,8 @@ class _Schema(OpenAISchema):
             schema = super().model_json_schema()
             for name in cls._hidden_fields:
                 schema.get("properties", {}).pop(name, None)
-            _SCHEMAS[cls] = schema
+            title = schema.get("title")
+            _SCHEMAS[cls] = {**_lean(schema), "title": title}  # the top-level title names the tool in TOOLS mode
         return copy.deepcopy(_SCHEMAS[cls])
 
 
