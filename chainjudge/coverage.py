@@ -3,7 +3,8 @@
 Coverage: which cells of the declared scenario space have at least k evaluated traces, weighted and
 unweighted, the heaviest empty cells, and adversarial perturbations without passing evidence.
 
-The score is a weighted mean of terms in [0, 1], each shown with how it was computed.  Every term is
+The score is a weighted geometric mean of terms in [0, 1], each shown with how it was computed: a
+very weak term (say, decisions mostly wrong) cannot be averaged away by strong coverage.  Every term is
 a lower-is-worse quantity and enters with a positive weight, so a worse term can never raise the score;
 evidence the harness cannot trust (a model-judged critical criterion that calibration does not mark
 trusted) counts as unknown, i.e. as no evidence, never as passed.
@@ -12,6 +13,7 @@ trusted) counts as unknown, i.e. as no evidence, never as passed.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from chainjudge.schema import GoLiveScore, ScenarioSpace, ScoreTerm, Trace
 
 DEFAULT_WEIGHTS = {"decision_accuracy": 3.0, "critical_pass_rate": 3.0, "judge_reliability": 1.0,
                    "coverage": 2.0, "consistency": 1.0, "open_failure_modes": 1.0}
+FLOOR = 1e-3  # a term of 0 (no evidence) makes the score ~0 rather than undefined
 SEVERITY_PENALTY = {"low": 0.02, "medium": 0.05, "high": 0.1, "critical": 0.25}
 
 
@@ -113,5 +116,9 @@ def go_live_score(
     terms.append(ScoreTerm(name="open_failure_modes", value=1 - penalty, low=1 - penalty, high=1 - penalty, weight=w["open_failure_modes"],
                            explanation=f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}"))
     total = sum(t.weight for t in terms)
-    mean = lambda attr: sum(getattr(t, attr) * t.weight for t in terms) / total  # noqa: E731
+
+    def mean(attr: str) -> float:
+        # weighted geometric mean: one very weak term drags the score down instead of being averaged away
+        return math.exp(sum(t.weight * math.log(max(getattr(t, attr), FLOOR)) for t in terms) / total)
+
     return GoLiveScore(score=mean("value"), low=mean("low"), high=mean("high"), terms=terms)

@@ -55,6 +55,7 @@ def refresh_queue(store: Store) -> int:
     severity = _severities(store)
     db = store.connection
     rows: list[tuple] = []
+    check_errors: set[tuple[str, str, str]] = set()
 
     def add(kind, run, trace_id, ref, index, criterion, detail, uncertainty):
         level = severity.get((run, criterion), "medium")
@@ -66,7 +67,13 @@ def refresh_queue(store: Store) -> int:
         "json_extract(data, '$.verdict.confidence'), json_array_length(json_extract(data, '$.flags')) FROM judgments"
     ):
         if error is not None:
-            add("check_error" if judge.startswith("check:") else "judge_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
+            if judge.startswith("check:"):
+                if (run, trace_id, ref) in check_errors:
+                    continue  # one item per step: the checks fail together when the step gives them no input
+                check_errors.add((run, trace_id, ref))
+                add("check_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
+            else:
+                add("judge_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
             continue
         if flags:
             add("injection", run, trace_id, ref, index, criterion, "step flagged as possible prompt injection", 0.9)

@@ -2,6 +2,7 @@
 judges never help, the report renders in a real browser without console errors, and the gate."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_score_by_hand():
     terms = {x.name: x.value for x in s.terms}
     assert terms["judge_reliability"] == 0.5 and terms["coverage"] == 0.5 and terms["open_failure_modes"] == pytest.approx(0.9)
     assert terms["decision_accuracy"] == pytest.approx(0.4902, abs=1e-3)  # Wilson lower bound of 8/10
-    assert s.score == pytest.approx(sum(terms.values()) / 5)
+    assert s.score == pytest.approx(math.prod(terms.values()) ** (1 / 5))  # weighted geometric mean, equal weights
     assert s.low <= s.score <= s.high
 
 
