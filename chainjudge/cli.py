@@ -338,7 +338,6 @@ def traces_show(
         if as_json:
             print(item.model_dump_json())
             continue
-        calls = {c.id: s.ref for s in item.steps for c in s.tool_calls if c.id}
         root = Tree(f"[bold]{escape(item.id)}[/]  ({item.format}, {len(item.steps)} steps, from {escape(item.source or '?')})")
         nodes: dict[str, Tree] = {}
         for step in item.steps:
@@ -353,7 +352,6 @@ def traces_show(
             label = f"[cyan]{step.index}[/] [bold]{step.kind.value}[/] ref={escape(step.ref)}{escape(pairing)}: {escape(excerpt)}"
             parent = nodes.get(step.parent_ref) if step.kind.value != "tool_result" else None
             nodes[step.ref] = (parent or root).add(label)
-        _ = calls
         out.print(root)
     if problems:
         raise typer.Exit(1)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from chainjudge.schema import StepKind, WorkItem
+from chainjudge.schema import Label, StepKind, WorkItem
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
@@ -117,8 +117,6 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         reference = store.labels(criterion=criterion, annotators=[ANNOTATOR])
         if not mine or not reference:
             continue
-        from chainjudge.schema import Label
-
         candidate = [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=criterion,
                            value=j.verdict.label, annotator="local-judge", kind="judge") for j in mine]
         judged_keys = {(j.trace_id, j.step_ref) for j in mine}
