@@ -682,7 +682,14 @@ def review_app(
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
                "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    import signal
+
+    from chainjudge.judges.local import die_with_parent
+
+    # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=die_with_parent if sys.platform == "linux" else None)
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -60,3 +60,27 @@ def test_sign_in_and_adjudicate_in_chromium(app_url, tmp_path):
         browser.close()
     assert len(labels) == 1 and labels[0].note == "checked in a real browser"
     assert (tmp_path / "review-app.png").stat().st_size > 10_000
+
+
+def test_stopping_review_stops_the_app(tmp_path):
+    import signal
+    import urllib.request
+
+    from chainjudge.store import Store as _Store
+
+    _Store(tmp_path / "empty.db").close()
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(tmp_path / "empty.db")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}/_stcore/health"
+    wait_for_http(url, process)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            time.sleep(0.3)
+        except OSError:
+            return  # the app went down with the command
+    raise AssertionError("the Streamlit app kept running after `chainjudge review` was stopped")

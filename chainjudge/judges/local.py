@@ -108,13 +108,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when chainjudge dies, even by kill -9, so no 2.7 GB orphan is left."""
+def die_with_parent() -> None:
+    """Linux, in the child before exec: it is killed when chainjudge dies, even by kill -9, so no 2.7 GB
+    server (or review app) is left behind.  SIGKILL, because a server shutting down gracefully
+    finishes the generation in flight first, which took minutes here."""
     import ctypes
     import signal
 
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -150,7 +152,7 @@ class LocalServer:
             # of consecutive prompts ("prefix-match hit" in the server log)
         ]
         self._process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True,
-                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                         preexec_fn=die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
