@@ -56,7 +56,7 @@ def main() -> None:
             t0 = time.perf_counter()
             review.queue_counts(store)
             review.queue_page(store, page=0, size=50)
-            review.queue_page(store, page=40, size=50, kind="low_confidence", criterion="c1")
+            review.queue_page(store, page=40, size=50, kind="low_confidence", criterion="c1", rubric="r")
             loads.append(time.perf_counter() - t0)
     print(f"machine: {machine()}")
     print(f"store: {args.judgments:,} judgments, {queued:,} queued items")

@@ -35,9 +35,14 @@ class QueueItem:
     detail: str
     severity: str
     priority: float
+    rubric_id: str | None = None
+    segment: str | None = None
+    mode_id: str | None = None
 
 
 _COLUMNS = "id, kind, run, trace_id, step_ref, step_index, criterion_id, detail, severity, priority"
+_READ = _COLUMNS + ", rubric_id, segment, mode_id"
+FACETS = ("kind", "criterion_id", "run", "rubric_id", "segment", "mode_id")
 
 
 def _severities(store: Store) -> dict[tuple[str, str], str]:
@@ -101,6 +106,15 @@ def refresh_queue(store: Store) -> int:
             "ON CONFLICT(id) DO UPDATE SET detail = excluded.detail, priority = excluded.priority, severity = excluded.severity",
             [(*r, now) for r in rows],
         )
+        # facets to filter by: the run's rubric, the trace's segment, the failure mode the judgment fell into
+        db.execute("UPDATE review_queue SET rubric_id = (SELECT rubric_id FROM runs WHERE runs.name = review_queue.run)")
+        db.execute("UPDATE review_queue SET segment = (SELECT json_extract(data, '$.metadata.segment') FROM traces "
+                   "WHERE traces.id = review_queue.trace_id)")
+        db.execute(
+            "UPDATE review_queue SET mode_id = (SELECT fa.mode_id FROM judgments j JOIN failure_assignments fa "
+            "ON fa.run = j.run AND fa.cache_key = j.cache_key WHERE j.run = review_queue.run AND j.trace_id = review_queue.trace_id "
+            "AND j.step_ref = review_queue.step_ref AND j.criterion_id = review_queue.criterion_id LIMIT 1)"
+        )
         # a step a reviewer has settled stays settled, whatever new disagreement the refresh found on it
         db.execute(
             "UPDATE review_queue SET done = 1 WHERE done = 0 AND EXISTS (SELECT 1 FROM review_queue d WHERE d.done = 1 "
@@ -110,19 +124,24 @@ def refresh_queue(store: Store) -> int:
     return db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0]
 
 
-def _filters(kind: str | None, criterion: str | None, run: str | None) -> tuple[str, list]:
+def _filters(filters: dict[str, str | None]) -> tuple[str, list]:
+    """WHERE clauses for the queue's facets: kind, criterion, run, rubric, segment, failure mode."""
     clauses, params = [], []
-    for column, value in (("kind", kind), ("criterion_id", criterion), ("run", run)):
+    for name, value in filters.items():
+        column = {"criterion": "criterion_id", "rubric": "rubric_id", "mode": "mode_id"}.get(name, name)
+        if column not in FACETS:
+            raise ValueError(f"unknown queue filter {name!r}")
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
     return (" AND " + " AND ".join(clauses)) if clauses else "", params
 
 
-def queue_page(store: Store, page: int = 0, size: int = 50, kind: str | None = None, criterion: str | None = None, run: str | None = None) -> list[QueueItem]:
-    where, params = _filters(kind, criterion, run)
+def queue_page(store: Store, page: int = 0, size: int = 50, **filters: str | None) -> list[QueueItem]:
+    """One page of open items, most urgent first; filters: kind, criterion, run, rubric, segment, mode."""
+    where, params = _filters(filters)
     rows = store.connection.execute(
-        f"SELECT {_COLUMNS} FROM review_queue WHERE done = 0{where} ORDER BY priority DESC, id LIMIT ? OFFSET ?",
+        f"SELECT {_READ} FROM review_queue WHERE done = 0{where} ORDER BY priority DESC, id LIMIT ? OFFSET ?",
         [*params, size, page * size],
     )
     return [QueueItem(*row) for row in rows]
@@ -132,13 +151,13 @@ def queue_counts(store: Store) -> dict[str, int]:
     return dict(store.connection.execute("SELECT kind, COUNT(*) FROM review_queue WHERE done = 0 GROUP BY kind"))
 
 
-def claim_next(store: Store, reviewer: str, lease_s: float = LEASE_S, kind: str | None = None, criterion: str | None = None, run: str | None = None) -> QueueItem | None:
+def claim_next(store: Store, reviewer: str, lease_s: float = LEASE_S, **filters: str | None) -> QueueItem | None:
     """The highest-priority open item nobody else holds, leased to this reviewer."""
-    where, params = _filters(kind, criterion, run)
+    where, params = _filters(filters)
     now = time.time()
     with store.transaction():
         row = store.connection.execute(
-            f"SELECT {_COLUMNS} FROM review_queue q WHERE done = 0{where} AND NOT EXISTS ("
+            f"SELECT {_READ} FROM review_queue q WHERE done = 0{where} AND NOT EXISTS ("
             "SELECT 1 FROM review_leases l WHERE l.item_id = q.id AND l.expires_at > ? AND l.reviewer != ?) "
             "ORDER BY priority DESC, id LIMIT 1",
             [*params, now, reviewer],

@@ -151,6 +151,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX labels_lookup ON labels (trace_id, step_key, criterion, kind)
         """,
     ),
+    (
+        "008_review_facets",
+        """
+        ALTER TABLE review_queue ADD COLUMN rubric_id TEXT;
+        ALTER TABLE review_queue ADD COLUMN segment TEXT;
+        ALTER TABLE review_queue ADD COLUMN mode_id TEXT
+        """,
+    ),
 ]
 
 

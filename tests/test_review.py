@@ -150,3 +150,24 @@ def test_app_with_token_shows_nothing_without_it(fresh_db):
         assert len(at.tabs) == 6
     finally:
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
+
+
+def test_queue_filters_by_rubric_segment_and_failure_mode(fresh_db):
+    with Store(fresh_db) as store:
+        review.refresh_queue(store)
+        everything = review.queue_page(store, size=1000)
+        assert {i.rubric_id for i in everything} == {"step-quality"}
+        assert review.queue_page(store, size=1000, rubric="step-quality") == everything
+        assert review.queue_page(store, size=1000, rubric="other") == []
+        item = next(i for i in everything if i.kind == "judge_vs_human")
+        key = next(j.cache_key for j in store.judgments(item.run) if j.trace_id == item.trace_id
+                   and j.step_ref == item.step_ref and j.criterion_id == item.criterion_id)
+        store.set_assignments(item.run, [(key, "FM-007")])
+        store.connection.execute("UPDATE traces SET data = json_set(data, '$.metadata.segment', 'vip') WHERE id = ?", (item.trace_id,))
+        review.refresh_queue(store)
+        assert {i.id for i in review.queue_page(store, size=1000, mode="FM-007")} == {item.id}
+        vip = review.queue_page(store, size=1000, segment="vip")
+        assert vip and all(i.trace_id == item.trace_id for i in vip)
+        assert review.claim_next(store, "ana", mode="FM-007").id == item.id
+        with pytest.raises(ValueError):
+            review.queue_page(store, colour="red")

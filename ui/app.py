@@ -55,8 +55,13 @@ def queue_tab(store: Store) -> None:
     kind = c1.selectbox("Disagreement kind", ["(all)", *review.KINDS], key="f_kind")
     criterion = c2.text_input("Criterion", key="f_criterion")
     run = c3.text_input("Run", key="f_run")
+    c4, c5, c6 = st.columns(3)
+    rubric = c4.text_input("Rubric", key="f_rubric")
+    segment = c5.text_input("Segment", key="f_segment")
+    mode = c6.text_input("Failure mode (FM-...)", key="f_mode")
     page = st.number_input("Page", min_value=0, value=0, step=1, key="f_page")
-    items = review.queue_page(store, int(page), 50, None if kind == "(all)" else kind, criterion or None, run or None)
+    items = review.queue_page(store, int(page), 50, kind=None if kind == "(all)" else kind, criterion=criterion or None,
+                              run=run or None, rubric=rubric or None, segment=segment or None, mode=mode or None)
     st.dataframe(pd.DataFrame([i.__dict__ for i in items]), use_container_width=True, hide_index=True)
 
 
