@@ -11,9 +11,8 @@ overwrite, and feeds the calibration figures at once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
-from chainjudge.schema import Judgment, Label, utc_now
+from chainjudge.schema import Judgment, Label, QueueItem, utc_now
 from chainjudge.store import Store
 
 SEVERITY_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0}
@@ -23,25 +22,13 @@ LOW_CONFIDENCE = 0.5
 LEASE_S = 300.0
 
 
-@dataclass(frozen=True)
-class QueueItem:
-    id: str
-    kind: str
-    run: str
-    trace_id: str
-    step_ref: str
-    step_index: int
-    criterion_id: str
-    detail: str
-    severity: str
-    priority: float
-    rubric_id: str | None = None
-    segment: str | None = None
-    mode_id: str | None = None
-
-
 _COLUMNS = "id, kind, run, trace_id, step_ref, step_index, criterion_id, detail, severity, priority"
 _READ = _COLUMNS + ", rubric_id, segment, mode_id"
+_FIELDS = [c.strip() for c in _READ.split(",")]
+
+
+def _item(row: tuple) -> QueueItem:
+    return QueueItem(**dict(zip(_FIELDS, row)))
 FACETS = ("kind", "criterion_id", "run", "rubric_id", "segment", "mode_id")
 
 
@@ -144,7 +131,7 @@ def queue_page(store: Store, page: int = 0, size: int = 50, **filters: str | Non
         f"SELECT {_READ} FROM review_queue WHERE done = 0{where} ORDER BY priority DESC, id LIMIT ? OFFSET ?",
         [*params, size, page * size],
     )
-    return [QueueItem(*row) for row in rows]
+    return [_item(row) for row in rows]
 
 
 def queue_counts(store: Store) -> dict[str, int]:
@@ -166,7 +153,7 @@ def claim_next(store: Store, reviewer: str, lease_s: float = LEASE_S, **filters:
             return None
         store.connection.execute("DELETE FROM review_leases WHERE reviewer = ?", (reviewer,))  # one item at a time
         store.connection.execute("INSERT OR REPLACE INTO review_leases VALUES (?, ?, ?)", (row[0], reviewer, now + lease_s))
-    return QueueItem(*row)
+    return _item(row)
 
 
 def adjudicate(store: Store, item: QueueItem, reviewer: str, label: str, note: str | None = None) -> None:

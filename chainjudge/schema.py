@@ -484,3 +484,23 @@ class GatePolicy(BaseModel):
     high_weight: float = 2.0
     max_critical_failures: int = 0
     no_recurring_failure_modes: bool = True
+
+
+class QueueItem(BaseModel):
+    """One thing a person should look at, as the review queue and app show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    run: str
+    trace_id: str
+    step_ref: str
+    step_index: int
+    criterion_id: str
+    detail: str
+    severity: str
+    priority: float
+    rubric_id: str | None = None
+    segment: str | None = None
+    mode_id: str | None = None

@@ -62,7 +62,7 @@ def queue_tab(store: Store) -> None:
     page = st.number_input("Page", min_value=0, value=0, step=1, key="f_page")
     items = review.queue_page(store, int(page), 50, kind=None if kind == "(all)" else kind, criterion=criterion or None,
                               run=run or None, rubric=rubric or None, segment=segment or None, mode=mode or None)
-    st.dataframe(pd.DataFrame([i.__dict__ for i in items]), use_container_width=True, hide_index=True)
+    st.dataframe(pd.DataFrame([i.model_dump() for i in items]), use_container_width=True, hide_index=True)
 
 
 def review_tab(store: Store, reviewer: str) -> None:
