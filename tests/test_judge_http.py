@@ -151,6 +151,30 @@ def test_batched_call_judges_all_criteria_of_a_step(fake_judge, rubric):
     assert total_prompt["messages"][0]["content"].count("[") >= 2
 
 
+def test_batched_schema_defines_each_verdict_shape_once_and_nothing_the_prompt_already_says(fake_judge):
+    """Criteria on one scale share one verdict definition; titles, descriptions and null defaults are
+    not sent on every call (the system message states the criteria and scales)."""
+    from chainjudge.rubric import parse_rubric
+
+    shared = {"applies_to": ["decision"]}
+    rubric = parse_rubric({"id": "three", "criteria": [
+        {"id": "a", "question": "A?", **shared}, {"id": "b", "question": "B?", **shared},
+        {"id": "c", "question": "C?", "scale": {"type": "likert", "min": 1, "max": 3, "pass_threshold": 2}, **shared},
+        {"id": "d", "question": "D?", **shared},
+    ]})
+    settings = JudgeSettings(model="openai/fake-judge", api_base=fake_judge.url, batch=True)
+    item = plan([TRACE], rubric, settings, "r")[0]
+    judgments = asyncio.run(LiteLLMJudge(settings, retry=NO_WAIT).judge(item))
+    assert [j.error for j in judgments] == [None] * 4
+    schema = fake_judge.requests[0]["body"]["response_format"]["json_schema"]["schema"]
+    assert sorted(schema["$defs"]) == ["Verdict_1_to_3", "Verdict_pass_or_fail"]
+    refs = {name: prop["$ref"].rsplit("/", 1)[-1] for name, prop in schema["properties"].items()}
+    assert refs == {"a": "Verdict_pass_or_fail", "b": "Verdict_pass_or_fail", "c": "Verdict_1_to_3", "d": "Verdict_pass_or_fail"}
+    assert schema["$defs"]["Verdict_1_to_3"]["properties"]["label"]["enum"] == [1, 2, 3]
+    text = json.dumps(schema)
+    assert '"description"' not in text and '"default"' not in text and text.count('"title"') == 1
+
+
 def test_api_key_sent_as_bearer(fake_judge, rubric):
     judge_one(fake_judge, rubric, api_key="sk-sentinel")
     headers = {k.lower(): v for k, v in fake_judge.requests[0]["headers"].items()}

@@ -14,11 +14,12 @@ from functools import lru_cache
 from typing import ClassVar, Literal
 
 from instructor import OpenAISchema
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, field_validator
 
-from chainjudge.schema import Criterion, LikertScale, Verdict
+from chainjudge.schema import Criterion, LikertScale, Scale, Verdict
 
 _SPACE = re.compile(r"\s+")
+_SCALE: TypeAdapter = TypeAdapter(Scale)
 
 # The judged step's text, for the evidence check.  A ContextVar rather than instructor's `context=`:
 # that argument renders every message as a Jinja template, which would let trace content run template
@@ -38,13 +39,11 @@ _SCHEMAS: dict[type, dict] = {}
 
 
 def _lean(node: object) -> object:
-    """Drop what costs prompt tokens and tells the judge nothing: titles (the property names say it) and
-    the criterion questions repeated on batch fields (the system message already has them)."""
+    """Drop what costs prompt tokens on every call and tells the judge nothing new: titles (the property
+    names say it), descriptions (the system message states each criterion, its scale and how to answer)
+    and null defaults."""
     if isinstance(node, dict):
-        lean = {k: _lean(v) for k, v in node.items() if k != "title"}
-        if "$ref" in lean:
-            lean.pop("description", None)
-        return lean
+        return {k: _lean(v) for k, v in node.items() if k not in ("title", "description") and not (k == "default" and v is None)}
     if isinstance(node, list):
         return [_lean(v) for v in node]
     return node
@@ -82,8 +81,7 @@ class _CheckedVerdict(Verdict, _Schema):
         return value
 
 
-def _label_type(criterion: Criterion):
-    scale = criterion.scale
+def _label_type(scale):
     if isinstance(scale, LikertScale):
         return Literal[tuple(range(scale.min, scale.max + 1))]  # type: ignore[misc]
     return Literal[tuple(scale.labels)]  # type: ignore[misc]
@@ -105,19 +103,27 @@ class _LabelOnly(_Schema):
     confidence: None = Field(None, exclude=True)
 
 
+def _scale_name(scale) -> str:
+    if isinstance(scale, LikertScale):
+        return f"{scale.min}_to_{scale.max}"
+    return "_or_".join(re.sub(r"\W", "_", str(label)) for label in scale.labels)[:48]
+
+
 @lru_cache(maxsize=256)
-def _verdict_model_for(criterion_json: str, with_evidence: bool) -> type[BaseModel]:
-    criterion = Criterion.model_validate_json(criterion_json)
+def _verdict_model_for(scale_json: str, with_evidence: bool) -> type[BaseModel]:
+    scale = _SCALE.validate_json(scale_json)
     return create_model(
-        f"Verdict_{_safe(criterion.id)}",
+        f"Verdict_{_scale_name(scale)}",
         __base__=_CheckedVerdict if with_evidence else _LabelOnly,
         __doc__="Verdict on one criterion.",
-        label=(_label_type(criterion), Field(description=criterion.scale.describe())),
+        label=(_label_type(scale), Field(description=scale.describe())),
     )
 
 
 def verdict_model(criterion: Criterion, with_evidence: bool = True) -> type[BaseModel]:
-    return _verdict_model_for(criterion.model_dump_json(), with_evidence)
+    """The response model for one criterion.  Criteria on the same scale share one model, so a batched
+    schema defines the verdict shape once, however many criteria it holds."""
+    return _verdict_model_for(criterion.scale.model_dump_json(), with_evidence)
 
 
 @lru_cache(maxsize=64)
