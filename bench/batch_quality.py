@@ -6,7 +6,7 @@ in one call and with one call per criterion, each compared with the labels the d
 - CEP pack (bundled): decision steps, criteria grounded_in_tools + offer_fits + language_and_tone;
   the last two compared with the scenarios' ground truth.
 
-    python bench/batch_quality.py [--hotpot 12] [--cep 8]
+    python bench/batch_quality.py [--hotpot 20] [--cep 15]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine  # noqa: E402
 
+from chainjudge.calibrate import wilson_interval  # noqa: E402
 from chainjudge.cep.decisions import load_scenarios  # noqa: E402
 from chainjudge.cep.groundtruth import ground_truth_labels  # noqa: E402
 from chainjudge.engine import plan  # noqa: E402
@@ -43,7 +44,7 @@ def judge_all(judge, items) -> tuple[dict, int, float]:
 
 
 def compare(name, traces, rubric, truth, steps_wanted, n):
-    results = {}
+    results, labels = {}, {}
     for batch in (True, False):
         with open_judge("local", batch=batch) as (settings, judge):
             items = [i for i in plan(traces, rubric, settings, "q") if i.step.kind is StepKind.decision]
@@ -53,15 +54,21 @@ def compare(name, traces, rubric, truth, steps_wanted, n):
         agree = [verdicts[k] == v for k, v in truth.items() if k in verdicts and k[2] in steps_wanted]
         errors = sum(1 for v in verdicts.values() if v is None)
         results[batch] = (sum(agree), len(agree), calls, seconds, errors)
+        labels[batch] = verdicts
     for batch, (ok, total, calls, seconds, errors) in results.items():
         mode = "batched      " if batch else "one per crit."
-        print(f"  {name} {mode}: agreement {ok}/{total} = {ok / max(1, total):.0%}, {calls} calls, {seconds:.0f} s, {errors} judgments with errors")
+        low, high = wilson_interval(ok, total)
+        print(f"  {name} {mode}: agreement {ok}/{total} = {ok / max(1, total):.0%} (95% CI {low:.0%}-{high:.0%}), "
+              f"{calls} calls, {seconds:.0f} s, {errors} judgments with errors", flush=True)
+    shared = [k for k in labels[True] if k in labels[False] and k[2] in steps_wanted]
+    same = sum(labels[True][k] == labels[False][k] for k in shared)
+    print(f"  {name}: the two modes gave the same label on {same}/{len(shared)} judgments", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hotpot", type=int, default=12)
-    parser.add_argument("--cep", type=int, default=8)
+    parser.add_argument("--hotpot", type=int, default=20, help="HotPotQA traces (the bundled sample has 20)")
+    parser.add_argument("--cep", type=int, default=15, help="CEP traces with a decision")
     args = parser.parse_args()
     print(f"machine: {machine()}; judge: the offline local model")
     hotpot = load_traces([ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"]).traces
