@@ -11,6 +11,7 @@ A second run makes no judge calls: every judgment is found in the store.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +27,23 @@ DEMO_RUBRIC = ROOT / "rubrics" / "cep" / "cep.yaml"
 DEMO_DB = Path(".chainjudge") / "demo.db"
 SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
 RUN = "demo-cep"
+
+
+class _NoCallsJudge:
+    """Stands in for the local judge when the store already holds everything sampled: never called."""
+
+    name = "local (not started)"
+
+    async def judge(self, item, limiter=None):
+        raise AssertionError("nothing should be judged when the sample is already in the store")
+
+
+def _sample_already_judged(traces, rubric, store, sample: int) -> bool:
+    from chainjudge.engine import plan, split_done
+    from chainjudge.judges.resolve import local_settings
+
+    items = pick_sample(plan(traces, rubric, local_settings(batch=False), RUN), sample)
+    return bool(items) and not split_done(items, store.stored_keys(RUN), retry_errors=True)
 
 
 def pick_sample(items: list[WorkItem], n: int) -> list[WorkItem]:
@@ -56,7 +74,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     from chainjudge.calibrate import agreement
     from chainjudge.cep.decisions import load_scenarios, score
     from chainjudge.cep.groundtruth import ANNOTATOR, ground_truth_labels
-    from chainjudge.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.judges.resolve import JudgeSetupError, local_settings, open_judge
     from chainjudge.progress import live_progress
     from chainjudge.rubric import load_rubric
     from chainjudge.runner import judge_traces, load_traces
@@ -79,7 +97,12 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
               f"{len(scenarios)} scenarios with expected actions")
     store = Store(db_path)
     try:
-        with open_judge(judge_spec, api_base=api_base, log_dir=db_path.parent) as (settings, judge):
+        # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
+        opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
+        if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
+            opened = nullcontext((local_settings(batch=False), _NoCallsJudge()))  # a re-run: no server to start
+            out.print("   every sampled judgment is already in the store; the local judge is not started")
+        with opened as (settings, judge):
             with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):
                 outcome = judge_traces(traces, rubric, settings, judge, store, RUN, sources=[str(DEMO_TRACES)],
                                        concurrency=1 if judge_spec == "local" else 8, on_start=on_start,

@@ -81,6 +81,13 @@ def request_schema(body: dict) -> dict | None:
     return None
 
 
+def _per_criterion(content: object, schema: dict | None) -> object:
+    """A scripted single verdict answers every criterion of a batched request (one property per criterion)."""
+    if isinstance(content, dict) and "label" in content and schema and "label" not in schema.get("properties", {"label": 1}):
+        return {name: dict(content) for name in schema.get("properties", {})}
+    return content
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request, client_address) -> None:  # clients that time out and hang up are normal here
         pass
@@ -139,7 +146,7 @@ class FakeJudgeServer:
     def _completion(self, body: dict, action: Action) -> dict:
         if action.content is None:
             if self.answer is not None:
-                content = self.answer(body)
+                content = _per_criterion(self.answer(body), request_schema(body))
             else:
                 schema = request_schema(body)
                 content = synthesise(schema) if schema else "ok"

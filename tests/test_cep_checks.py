@@ -81,7 +81,10 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
                                           "--judge", "openai/j", "--api-base", server.url, "--db", str(db), "--run", "c"])
         assert result.exit_code == 0, result.output
         model_criteria_on_decisions = sum(1 for c in RUBRIC.criteria if not c.check and "decision" in [k.value for k in c.applies_to])
-        assert len(server.requests) == 5 * model_criteria_on_decisions  # checks never reach the model
+        # one batched call per decision (the default for API judges) holding the model criteria only: checks never reach the model
+        assert len(server.requests) == 5
+        asked = server.requests[0]["body"]["response_format"]["json_schema"]["schema"]["properties"]
+        assert len(asked) == model_criteria_on_decisions and not {c.id for c in RUBRIC.criteria if c.check} & set(asked)
     with Store(db) as store:
         judged = list(store.judgments("c"))
     checks = [j for j in judged if j.judge.startswith("check:")]

@@ -47,10 +47,10 @@ def test_bad_record_named_others_judged_exit_nonzero(cli, fake_judge, tmp_path, 
 
 def test_judge_show_export_and_resume(cli, fake_judge, tmp_path):
     db = tmp_path / "cj.db"
-    result = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6", "--concurrency", "3"))
+    result = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6", "--concurrency", "3", "--one-per-criterion"))
     assert result.exit_code == 0, result.output
     assert "6 judge calls" in result.output
-    again = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6"))
+    again = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, db, "--limit", "6", "--one-per-criterion"))
     assert "0 judge calls, 6 already stored" in again.output
     assert len(fake_judge.requests) == 6
 
@@ -66,6 +66,20 @@ def test_judge_show_export_and_resume(cli, fake_judge, tmp_path):
     out = tmp_path / "j.csv"
     cli.invoke(app, ["export", "t", "--db", str(db), "--format", "csv", "--out", str(out)])
     assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 6
+
+
+def test_api_judges_batch_criteria_by_default_and_can_ask_one_at_a_time(cli, fake_judge, tmp_path):
+    batched = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, tmp_path / "b.db"))
+    assert batched.exit_code == 0, batched.output
+    with Store(tmp_path / "b.db") as store:
+        judgments = list(store.judgments("t"))
+    calls = len(fake_judge.requests)
+    assert calls < len(judgments)  # a step's criteria share one request
+    assert {len(r["body"]["response_format"]["json_schema"]["schema"]["properties"]) for r in fake_judge.requests} == {2, 4}
+    single = cli.invoke(app, judge_args(BUNDLED_SAMPLE, fake_judge, tmp_path / "s.db", "--one-per-criterion"))
+    assert single.exit_code == 0, single.output
+    assert len(fake_judge.requests) - calls == len(judgments)  # one request per criterion
+    assert fake_judge.requests[-1]["body"]["response_format"]["json_schema"]["schema"]["required"] == ["rationale", "label"]
 
 
 def test_db_from_environment(cli, fake_judge, tmp_path, monkeypatch):

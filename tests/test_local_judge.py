@@ -45,4 +45,6 @@ def test_demo_judges_a_live_sample_then_resumes_from_the_store(tmp_path):
         [sys.executable, "-m", "chainjudge.cli", "demo", "--sample", "2", "--db", str(db)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
     )
-    assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in " ".join(again.stdout.split())
+    again_text = " ".join(again.stdout.split())
+    assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in again_text
+    assert "the local judge is not started" in again_text  # nothing to ask, so no model is loaded

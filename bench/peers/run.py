@@ -162,6 +162,7 @@ def main() -> None:
                 print(f"{stats['requests']} requests, {result.get('wall_s', float('nan')):.1f} s" if "error" not in result else f"FAILED: {result['error'][-400:]}", flush=True)
     judge.stop()
     print_table(rows, args.latency)
+    print_targets(rows)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1, default=str))
 
@@ -181,6 +182,36 @@ def print_table(rows: list[dict], latency: float) -> None:
         print(f"| {r['level']} | {r['k']} | {r['tool']} | {r['setting']} | {r['requests'] / n:.2f} | {r['prompt_tokens'] / n:.0f} (+{r['schema_tokens'] / n:.0f}) | "
               f"{r['completion_tokens'] / n:.0f} | {res['wall_s']:.1f} | {r.get('wall_over_ideal', float('nan')):.2f} ({conc}) | {cpu} | "
               f"{res['scores']}/{n} | {'-' if r['rerun_requests'] is None else r['rerun_requests']} |")
+
+
+TARGETS = (  # (figure, how to read it from a row, target, lower is better)
+    ("requests per judged criterion", lambda r: r["requests"] / r["judged"], None),
+    ("prompt tokens per criterion", lambda r: r["prompt_tokens"] / r["judged"], 150),
+    ("prompt + schema tokens per criterion", lambda r: (r["prompt_tokens"] + r["schema_tokens"]) / r["judged"], None),
+    ("wall / ideal", lambda r: r["wall_over_ideal"], 1.2),
+    ("client CPU ms per criterion", lambda r: r["cpu_ms_per_criterion"], 3.0),
+)
+
+
+def print_targets(rows: list[dict]) -> None:
+    """chainjudge (batched at K > 1) against the best peer in this run, per level and K."""
+    ok = [r for r in rows if "error" not in r["result"] and r.get("wall_over_ideal")]
+    print("\n| level | K | figure | chainjudge | best peer | target |")
+    print("|---|---|---|---|---|---|")
+    for level, k in sorted({(r["level"], r["k"]) for r in ok}):
+        here = [r for r in ok if r["level"] == level and r["k"] == k]
+        ours = next((r for r in here if r["tool"] == "chainjudge" and (k == 1 or r["setting"] == "batched")), None)
+        peers = [r for r in here if r["tool"] != "chainjudge"]
+        if ours is None or not peers:
+            continue
+        for name, read, target in TARGETS:
+            best = min(peers, key=read)
+            verdict = "" if target is None else (" (met)" if read(ours) <= target else f" (missed by {read(ours) / target:.2f}x)")
+            print(f"| {level} | {k} | {name} | {read(ours):.2f}{verdict} | {read(best):.2f} ({best['tool']}) | {target if target is not None else '-'} |")
+        rerun = next((r["rerun_requests"] for r in here if r["tool"] == "chainjudge" and r["rerun_requests"] is not None), None)
+        if rerun is not None:
+            print(f"| {level} | {k} | requests on a re-run | {rerun} | "
+                  + ", ".join(f"{r['tool']} {r['rerun_requests']}" for r in peers if r["rerun_requests"] is not None) + " | 0 |")
 
 
 if __name__ == "__main__":

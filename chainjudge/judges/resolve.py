@@ -19,6 +19,11 @@ from chainjudge.judges.retry import RetryPolicy
 from chainjudge.schema import JudgeSettings
 
 LOCAL = "local"
+# One request per step for all its criteria is the default: it divides requests, prompt tokens and
+# client CPU per criterion by the number of criteria.  The 1.5B local judge is the exception measured in
+# bench/batch_quality.py (README, "Batching on the local judge"): it keeps the mode that agreed better.
+API_BATCH_DEFAULT = True
+LOCAL_BATCH_DEFAULT = False
 API_KEY_ENV = "CHAINJUDGE_API_KEY"  # key for an OpenAI-compatible --api-base server, if it wants one
 
 
@@ -57,12 +62,30 @@ def is_loopback(api_base: str | None) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def local_settings(
+    api_base: str | None = None, mode: str | None = None, batch: bool | None = None, temperature: float = 0.0,
+    sample: int = 0, redact: bool | None = None,
+) -> JudgeSettings:
+    """The offline local judge's settings.  They decide its prompts and cache keys, so work already in a
+    store can be recognised without starting the server (api_base is not part of a cache key)."""
+    from chainjudge.judges.local import LOCAL_MODEL_STRING
+
+    # llama-cpp-python's server forces a tool call's arguments to its JSON schema (grammar); it rejects
+    # response_format json_schema.  The 1.5B model invents quotes, so no evidence, and a short context
+    # keeps prompts near ~35 tokens/s territory.
+    return JudgeSettings(
+        model=LOCAL_MODEL_STRING, api_base=api_base, mode=mode or "tools", batch=LOCAL_BATCH_DEFAULT if batch is None else batch,
+        temperature=temperature,
+        sample=sample, ask_evidence=False, max_reasks=1, redact_pii=bool(redact), max_context_chars=1200, max_step_chars=1500,
+    )
+
+
 @contextmanager
 def open_judge(
     spec: str,
     api_base: str | None = None,
     mode: str | None = None,
-    batch: bool = False,
+    batch: bool | None = None,
     retry: RetryPolicy | None = None,
     temperature: float = 0.0,
     sample: int = 0,
@@ -70,7 +93,7 @@ def open_judge(
     log_dir: Path | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
     if spec == LOCAL:
-        from chainjudge.judges.local import LOCAL_MODEL_STRING, LocalJudgeUnavailable, LocalServer, ensure_model
+        from chainjudge.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
 
         try:
             model_path = ensure_model()
@@ -78,14 +101,7 @@ def open_judge(
             if log_dir:
                 log_dir.mkdir(parents=True, exist_ok=True)
             with LocalServer(model_path, log_path=log_path) as server:
-                # llama-cpp-python's server forces a tool call's arguments to its JSON schema (grammar);
-                # it rejects response_format json_schema.  The 1.5B model invents quotes, so no evidence,
-                # and a short context keeps prompts near ~35 tokens/s territory.
-                settings = JudgeSettings(
-                    model=LOCAL_MODEL_STRING, api_base=server.api_base, mode=mode or "tools", batch=batch,
-                    temperature=temperature, sample=sample, ask_evidence=False, max_reasks=1, redact_pii=bool(redact),
-                    max_context_chars=1200, max_step_chars=1500,
-                )
+                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact)
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local")
         except LocalJudgeUnavailable as exc:
             raise JudgeSetupError(str(exc)) from None
@@ -103,7 +119,8 @@ def open_judge(
     if redact is None:  # on by default whenever the judge is not on this machine
         redact = not is_loopback(api_base)
     settings = JudgeSettings(
-        model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature, sample=sample,  # type: ignore[arg-type]
+        model=spec, api_base=api_base, mode=chosen_mode, batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
+        temperature=temperature, sample=sample,
         redact_pii=redact,
     )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)

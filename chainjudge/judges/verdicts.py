@@ -7,7 +7,7 @@ batched judging one model holds a verdict per criterion id.
 
 from __future__ import annotations
 
-import copy
+import json
 import re
 from contextvars import ContextVar
 from functools import lru_cache
@@ -35,7 +35,7 @@ def _normal(text: str) -> str:
 # building a wrapper model on every call (~1.3 ms of client CPU each).
 
 
-_SCHEMAS: dict[type, dict] = {}
+_SCHEMAS: dict[type, str] = {}  # model class -> its lean JSON schema, serialised
 
 
 def _lean(node: object) -> object:
@@ -63,8 +63,8 @@ class _Schema(OpenAISchema):
             for name in cls._hidden_fields:
                 schema.get("properties", {}).pop(name, None)
             title = schema.get("title")
-            _SCHEMAS[cls] = {**_lean(schema), "title": title}  # the top-level title names the tool in TOOLS mode
-        return copy.deepcopy(_SCHEMAS[cls])
+            _SCHEMAS[cls] = json.dumps({**_lean(schema), "title": title})  # the top-level title names the tool in TOOLS mode
+        return json.loads(_SCHEMAS[cls])  # a fresh copy each time (callers may change it), faster than deepcopy
 
 
 class _CheckedVerdict(Verdict, _Schema):
