@@ -18,6 +18,9 @@ from chainjudge.schema import AgreementReport, Baseline, Estimate, Label
 DEFAULT_FAILING = ("error", "fail", "-1", "incorrect", "wrong")
 TRUSTED_KAPPA = 0.6
 REVIEW_KAPPA = 0.4
+# Fewer paired labels than this never make a judge trusted, whatever its kappa: two agreeing labels
+# would otherwise give a perfect, and meaningless, interval.
+MIN_TRUST_ITEMS = 20
 
 
 # ---------------------------------------------------------------- basic statistics
@@ -211,6 +214,7 @@ def agreement(
     seed: int = 0,
     trusted_kappa: float = TRUSTED_KAPPA,
     review_kappa: float = REVIEW_KAPPA,
+    min_items: int = MIN_TRUST_ITEMS,
 ) -> AgreementReport:
     values = {l.value for l in reference if l.step_key} | {l.value for l in candidate if l.step_key}
     labels = order_labels(values, order)
@@ -266,15 +270,23 @@ def agreement(
     threshold, threshold_score = suggest_threshold(a, labels, fail)
 
     low = kappa_ci[0]
-    if low is not None and low >= trusted_kappa:
+    n_paired = int(paired.sum())
+    if n_paired < min_items:
+        trust = "unreliable"
+        basis = f"only {n_paired} paired labels; trusting a judge takes at least {min_items}"
+    elif len(set(ref_codes.tolist())) < 2:
+        trust = "unreliable"
+        basis = "the reference labels hold one class only, so agreement cannot be told from chance (kappa is undefined)"
+    elif low is not None and low >= trusted_kappa:
         trust = "trusted"
     elif low is not None and low >= review_kappa:
         trust = "needs review"
     else:
         trust = "unreliable"
-    basis = (
-        f"lower bound of Cohen's kappa 95% interval {low:.2f}" if low is not None else "too few traces for an interval"
-    ) + f" (trusted >= {trusted_kappa}, needs review >= {review_kappa})"
+    if n_paired >= min_items and len(set(ref_codes.tolist())) >= 2:
+        basis = (
+            f"lower bound of Cohen's kappa 95% interval {low:.2f}" if low is not None else "too few traces for an interval"
+        ) + f" (trusted >= {trusted_kappa}, needs review >= {review_kappa})"
 
     return AgreementReport(
         reference=reference_name,

@@ -165,6 +165,15 @@ def test_trust_follows_the_lower_bound():
     assert r.trust == "unreliable"
 
 
+def test_too_few_labels_or_one_reference_class_is_never_trusted():
+    two = [("t0", "1", "pass"), ("t1", "1", "pass")]
+    r = agreement(labels("h", two), labels("j", two), "h", "j", "c", bootstrap=200)
+    assert r.trust == "unreliable" and "only 2 paired labels" in r.trust_basis
+    all_pass = [(f"t{t}", "1", "pass") for t in range(40)]
+    r = agreement(labels("h", all_pass), labels("j", all_pass), "h", "j", "c", bootstrap=200)
+    assert r.trust == "unreliable" and "one class only" in r.trust_basis
+
+
 def test_wilson_interval():
     low, high = wilson_interval(8, 10)
     assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
