@@ -208,32 +208,34 @@ class FakeJudgeServer:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     body = {}
+                record = {"path": self.path, "headers": dict(self.headers), "body": body, "time": time.monotonic()}
                 with server_ref._lock:
-                    server_ref.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body, "time": time.monotonic()}
-                    )
-                action = server_ref._next_action()
-                if server_ref.latency_s:
-                    time.sleep(server_ref.latency_s)
-                if action.delay_s:
-                    time.sleep(action.delay_s)
-                if action.drop:
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(2)
-                    except OSError:
-                        pass
-                    return
-                if action.status != 200:
-                    error = {"error": {"message": f"fake judge says {action.status}", "type": "fake", "code": action.status}}
-                    self._send(action.status, json.dumps(error).encode(), action.headers)
-                    return
-                payload = json.dumps(server_ref._completion(body, action)).encode()
-                if action.truncate:
-                    payload = payload[: len(payload) // 2]
+                    server_ref.requests.append(record)
+                try:
+                    action = server_ref._next_action()
+                    if server_ref.latency_s:
+                        time.sleep(server_ref.latency_s)
+                    if action.delay_s:
+                        time.sleep(action.delay_s)
+                    if action.drop:
+                        self.close_connection = True
+                        try:
+                            self.connection.shutdown(2)
+                        except OSError:
+                            pass
+                        return
+                    if action.status != 200:
+                        error = {"error": {"message": f"fake judge says {action.status}", "type": "fake", "code": action.status}}
+                        self._send(action.status, json.dumps(error).encode(), action.headers)
+                        return
+                    payload = json.dumps(server_ref._completion(body, action)).encode()
+                    if action.truncate:
+                        payload = payload[: len(payload) // 2]
+                        self._send(200, payload, action.headers)
+                        return
                     self._send(200, payload, action.headers)
-                    return
-                self._send(200, payload, action.headers)
+                finally:
+                    record["answered"] = time.monotonic()  # with "time": how long it was in flight
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

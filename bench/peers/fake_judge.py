@@ -1,8 +1,10 @@
-"""The one fake judge every tool in the peer benchmark talks to: OpenAI-compatible HTTP on 127.0.0.1.
+"""The one fake judge every tool in the peer benchmark talks to: chainjudge's own FakeJudgeServer
+(OpenAI-compatible HTTP on 127.0.0.1) with answers in each tool's format and per-run accounting.
 
 Each tool gets its own base URL, `http://127.0.0.1:PORT/<tag>/v1`, so requests, tokens and concurrency
-are counted per run without trusting any tool's own accounting.  Every request waits `latency_s`, then
-gets an answer in the form that tool asked for:
+are counted per run from the server's own record, without trusting any tool's accounting; tokens are
+counted afterwards, off the timed path.  Every request waits `latency_s`, then gets an answer in the form
+that tool asked for:
 
 - a JSON schema (`response_format`) or a forced tool call: an instance of that schema, with the same
   one-sentence reason every tool gets;
@@ -17,10 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
-from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from chainjudge.fakejudge import FakeJudgeServer, request_schema
 
 REASON = "The decision follows from the user's consent, local time and recent contact history, so it meets the criterion."
 STEPS = [
@@ -47,14 +47,8 @@ def message_text(message: dict) -> str:
     return str(text)
 
 
-def schema_of(body: dict) -> dict | None:
-    fmt = body.get("response_format") or {}
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        return fmt.get("json_schema", {}).get("schema") or {}
-    tools = body.get("tools") or []
-    if tools:
-        return tools[0].get("function", {}).get("parameters") or {}
-    return None
+def prompt_of(body: dict) -> str:
+    return "\n".join(message_text(m) for m in body.get("messages") or [])
 
 
 def instance(schema: dict, defs: dict, name: str = "") -> object:
@@ -91,7 +85,7 @@ def instance(schema: dict, defs: dict, name: str = "") -> object:
     return REASON if any(w in name for w in ("reason", "rational", "explan", "evidence", "thought")) else "ok"
 
 
-def text_answer(tag: str, prompt: str) -> str:
+def text_answer(prompt: str) -> str:
     """The free-text answer a tool's own prompt asks for."""
     if "GRADE:" in prompt:  # Inspect's model_graded_qa
         return f"{REASON}\n\nGRADE: C"
@@ -106,144 +100,58 @@ def text_answer(tag: str, prompt: str) -> str:
     return REASON
 
 
-class Tally:
-    """What one tag's requests cost: counts, tokens, the distinct prompts, peak concurrency."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.prompt_tokens = 0
-        self.schema_tokens = 0
-        self.completion_tokens = 0
-        self.prompts: set[int] = set()
-        self.in_flight = 0
-        self.peak = 0
-        self.first = self.last = 0.0
-        self.paths: dict[str, int] = defaultdict(int)
-
-    def as_dict(self) -> dict:
-        return {"requests": self.requests, "prompt_tokens": self.prompt_tokens, "schema_tokens": self.schema_tokens,
-                "completion_tokens": self.completion_tokens, "distinct_prompts": len(self.prompts), "peak_in_flight": self.peak,
-                "judge_phase_s": max(0.0, self.last - self.first), "paths": dict(self.paths)}
+def answer(body: dict) -> object:
+    """What the fake judge says: an instance of the schema asked for, else the text the prompt asks for."""
+    schema = request_schema(body)
+    if schema is not None:
+        return instance(schema, schema.get("$defs", schema.get("definitions", {})))
+    return text_answer(prompt_of(body))
 
 
 class PeerJudge:
-    def __init__(self, latency_s: float = 0.2, log_bodies: str | None = None) -> None:
-        self.latency_s = latency_s
-        self.tallies: dict[str, Tally] = defaultdict(Tally)
-        self.lock = threading.Lock()
-        self.log_bodies = log_bodies
+    def __init__(self, latency_s: float = 0.2) -> None:
+        self.server = FakeJudgeServer(latency_s=latency_s, answer=answer)
         self.encoder = _encoder()
-        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> "PeerJudge":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
 
     def url(self, tag: str) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{tag}/v1"
+        return self.server.url.removesuffix("/v1") + f"/{tag}/v1"
 
-    def stats(self, tag: str) -> dict:
-        with self.lock:
-            return self.tallies[tag].as_dict()
+    def requests(self, tag: str) -> list[dict]:
+        return [r for r in list(self.server.requests) if r["path"].startswith(f"/{tag}/")]
 
     def tokens(self, text: str) -> int:
         return len(self.encoder.encode(text, disallowed_special=()))
 
-    def answer(self, tag: str, body: dict) -> tuple[dict, int, int, int]:
-        messages = body.get("messages") or []
-        prompt = "\n".join(message_text(m) for m in messages)
-        schema = schema_of(body)
-        schema_tokens = 0
-        if schema is not None:
-            schema_tokens = self.tokens(json.dumps(body.get("response_format") or body.get("tools")))
-            text = json.dumps(instance(schema, schema.get("$defs", schema.get("definitions", {}))))
-        else:
-            text = text_answer(tag, prompt)
-        message: dict = {"role": "assistant", "content": text}
-        if body.get("tools") and schema is not None:
-            name = body["tools"][0]["function"]["name"]
-            message = {"role": "assistant", "content": None,
-                       "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": text}}]}
-        prompt_tokens, completion_tokens = self.tokens(prompt), self.tokens(text)
-        n = max(1, int(body.get("n") or 1))
-        completion = {
-            "id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "fake"), "system_fingerprint": "fake",
-            "choices": [{"index": i, "message": message, "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-                         "logprobs": None} for i in range(n)],
-            "usage": {"prompt_tokens": prompt_tokens + schema_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + schema_tokens + completion_tokens},
-        }
-        return completion, prompt_tokens, schema_tokens, completion_tokens * n
+    def stats(self, tag: str) -> dict:
+        """Requests, tokens (prompt, schema apart, completion), distinct prompts and peak concurrency of one tag."""
+        done = [r for r in self.requests(tag) if "answered" in r]
+        prompt = schema = completion = 0
+        for r in done:
+            body = r["body"]
+            prompt += self.tokens(prompt_of(body))
+            if request_schema(body) is not None:
+                schema += self.tokens(json.dumps(body.get("response_format") or body.get("tools")))
+            said = answer(body)
+            completion += self.tokens(said if isinstance(said, str) else json.dumps(said))
+        edges = sorted([(r["time"], 1) for r in done] + [(r["answered"], -1) for r in done], key=lambda e: (e[0], e[1]))
+        peak = level = 0
+        for _, step in edges:
+            level += step
+            peak = max(peak, level)
+        return {"requests": len(done), "prompt_tokens": prompt, "schema_tokens": schema, "completion_tokens": completion,
+                "distinct_prompts": len({json.dumps(r["body"].get("messages"), sort_keys=True) for r in done}),
+                "peak_in_flight": peak,
+                "judge_phase_s": (max(r["answered"] for r in done) - min(r["time"] for r in done)) if done else 0.0}
 
-    def start(self) -> "PeerJudge":
-        judge = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else headers and body, written apart, wait out a delayed ACK (~40 ms)
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
-                else:
-                    self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                tag = self.path.strip("/").split("/", 1)[0]
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    body = {}
-                tally = judge.tallies[tag]
-                with judge.lock:
-                    now = time.monotonic()
-                    tally.first = tally.first or now
-                    tally.in_flight += 1
-                    tally.peak = max(tally.peak, tally.in_flight)
-                    tally.paths[self.path.split("/v1", 1)[-1]] += 1
-                try:
-                    time.sleep(judge.latency_s)
-                    if not self.path.endswith("/chat/completions"):
-                        self._send(404, {"error": {"message": f"the fake judge only serves chat completions, not {self.path}"}})
-                        return
-                    completion, prompt, schema, completion_tokens = judge.answer(tag, body)
-                    with judge.lock:
-                        tally.requests += 1
-                        tally.prompt_tokens += prompt
-                        tally.schema_tokens += schema
-                        tally.completion_tokens += completion_tokens
-                        tally.prompts.add(hash(json.dumps(body.get("messages"), sort_keys=True)))
-                        if judge.log_bodies:
-                            with open(judge.log_bodies, "a") as log:
-                                log.write(json.dumps({"tag": tag, "request": body, "answer": completion["choices"][0]["message"]}) + "\n")
-                    self._send(200, completion)
-                finally:
-                    with judge.lock:
-                        tally.in_flight -= 1
-                        tally.last = time.monotonic()
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256
-
-            def handle_error(self, request, client_address) -> None:
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def dump(self, path: str) -> None:
+        """Every request and the answer it got, as JSONL (for looking at what each tool really sends)."""
+        with open(path, "w") as out:
+            for r in list(self.server.requests):
+                out.write(json.dumps({"path": r["path"], "request": r["body"], "answer": answer(r["body"])}) + "\n")

@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--peers-dir", type=Path, default=Path.home() / ".cache" / "chainjudge" / "peers")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run before it counts as failed")
     parser.add_argument("--out", type=Path, default=None, help="also write every figure as JSON here")
-    parser.add_argument("--log-bodies", type=Path, default=None, help="append every request and answer here (JSONL)")
+    parser.add_argument("--log-bodies", type=Path, default=None, help="write every request and its answer here (JSONL)")
     args = parser.parse_args()
     tools = args.tools.split(",")
     commands = install(args.peers_dir, tools)
@@ -115,7 +115,7 @@ def main() -> None:
 
     import items  # the project venv builds the items (it needs chainjudge)
 
-    judge = PeerJudge(args.latency, str(args.log_bodies) if args.log_bodies else None).start()
+    judge = PeerJudge(args.latency).start()
     rows: list[dict] = []
     scratch = Path(tempfile.mkdtemp(prefix="chainjudge-peers-"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; fake judge {args.latency * 1000:.0f} ms; "
@@ -161,6 +161,8 @@ def main() -> None:
                 rows.append(row)
                 print(f"{stats['requests']} requests, {result.get('wall_s', float('nan')):.1f} s" if "error" not in result else f"FAILED: {result['error'][-400:]}", flush=True)
     judge.stop()
+    if args.log_bodies:
+        judge.dump(str(args.log_bodies))
     print_table(rows, args.latency)
     print_targets(rows)
     if args.out:
