@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import get_args
+
 from chainjudge.cep.decisions import final_decision
 from chainjudge.cep.policy import channel_blockers, in_quiet_hours, load_policy, local_now
-from chainjudge.cep.scenario import UserState
+from chainjudge.cep.scenario import Channel, UserState
 from chainjudge.checks import CheckInputMissing, CheckResult, register
 from chainjudge.schema import Step, Trace
 
-_POLICY = None
-
-
+@lru_cache(maxsize=1)
 def _policy():
-    global _POLICY
-    if _POLICY is None:
-        _POLICY = load_policy()
-    return _POLICY
+    return load_policy()
 
 
 def _inputs(trace: Trace, step: Step) -> tuple[UserState, dict]:
@@ -30,6 +28,10 @@ def _inputs(trace: Trace, step: Step) -> tuple[UserState, dict]:
 
 def _contacts(decision: dict) -> bool:
     return str(decision.get("action", "")).lower() not in ("suppress", "none", "no_action")
+
+
+def _sends_now(decision: dict) -> bool:
+    return str(decision.get("action", "")).lower().startswith("send")
 
 
 @register("suppression_honoured")
@@ -62,7 +64,7 @@ def quiet_hours_respected(trace: Trace, step: Step) -> CheckResult:
     policy = _policy()
     quiet = policy.quiet_hours.get(user.market) or policy.quiet_hours["default"]
     now = local_now(user)
-    if str(decision.get("action", "")).lower().startswith("send") and in_quiet_hours(now.time(), quiet):
+    if _sends_now(decision) and in_quiet_hours(now.time(), quiet):
         return CheckResult(False, f"sends at {now:%H:%M} local, inside quiet hours {quiet.start}-{quiet.end}")
     return CheckResult(True, f"{now:%H:%M} local is outside quiet hours or nothing is sent now")
 
@@ -73,7 +75,7 @@ def channel_constraints(trace: Trace, step: Step) -> CheckResult:
     channel = decision.get("channel")
     if not _contacts(decision) or not channel:
         return CheckResult(True, "no channel used")
-    if channel not in user.channels and channel not in ("push", "email", "in_app", "sms", "line", "whatsapp"):
+    if channel not in user.channels and channel not in get_args(Channel):
         return CheckResult(False, f"unknown channel {channel!r}")
     blockers = [b for b in channel_blockers(user, channel, _policy()) if b not in ("no consent",)]
     if blockers:
@@ -86,7 +88,7 @@ def frequency_cap_respected(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     caps = _policy().frequency_caps
     over = user.sent_today >= caps["per_day"] or user.sent_this_week >= caps["per_week"]
-    if over and user.campaign.kind not in caps.get("exempt_kinds", []) and str(decision.get("action", "")).lower().startswith("send"):
+    if over and user.campaign.kind not in caps.get("exempt_kinds", []) and _sends_now(decision):
         return CheckResult(False, f"sends although {user.sent_today} today / {user.sent_this_week} this week reach the cap")
     return CheckResult(True, "within frequency caps")
 
@@ -97,7 +99,7 @@ def language_match(trace: Trace, step: Step) -> CheckResult:
     language = decision.get("content_language")
     if not _contacts(decision):
         return CheckResult(True, "nothing sent")
-    if language is None and not str(decision.get("action", "")).lower().startswith("send"):
+    if language is None and not _sends_now(decision):
         return CheckResult(True, "no content chosen yet (waiting)")
     if language not in user.languages:
         return CheckResult(False, f"content in {language!r}; the user reads {user.languages}")
