@@ -2,17 +2,22 @@
 
 Accepts `POST /v1/traces` as protobuf or JSON, optionally gzip-compressed, stores every span as it
 arrives (so spans of one trace may come in many exports, in any order) and rebuilds each touched trace
-from all its stored spans, ready for `chainjudge judge --db ...`.  Bound to loopback by default;
-bodies over the limit get 413 before they are read.
+from all its stored spans, ready for `chainjudge judge --db ...`.
+
+It is written to face hostile clients: bound to loopback by default; a request must declare its length
+(411 without one, 400 for a negative or non-numeric one) and exactly that many bytes are read, each read
+under a socket timeout; a body over the limit gets 413 before it is read; a compressed body is inflated
+as a stream and the same limit applies to what comes out (a gzip bomb gets 413 after at most the limit
+plus one chunk in memory); and at most `max_concurrent` requests are worked on at once (503 past that).
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import re
 import threading
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,11 +26,60 @@ from chainjudge.adapters.spans import build_trace
 from chainjudge.store import Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_CONCURRENT = 8
+READ_TIMEOUT_S = 30.0
+_CHUNK = 64 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class BadRequest(ValueError):
     pass
+
+
+class TooLarge(ValueError):
+    """The body, as sent or once inflated, is over the limit."""
+
+
+class LengthRefused(ValueError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_length(header: str | None, limit: int) -> int:
+    """The declared Content-Length, or an HTTP status that refuses the request: 411 when it is missing,
+    400 when it is not a non-negative decimal number, 413 when it is over the limit."""
+    if header is None:
+        raise LengthRefused(411, "a Content-Length header is required (chunked bodies are not accepted)")
+    text = header.strip()
+    if not text.isdigit() or not text.isascii() or len(text) > 19:
+        raise LengthRefused(400, f"Content-Length {header[:40]!r} is not a non-negative number")
+    length = int(text)
+    if length > limit:
+        raise LengthRefused(413, f"body of {length} bytes is over the {limit}-byte limit")
+    return length
+
+
+def inflate(body: bytes, limit: int) -> bytes:
+    """gzip / zlib body -> bytes, inflated as a stream: past `limit` output bytes it raises TooLarge
+    (so a 200 KB bomb that would inflate to 200 MB is refused holding at most `limit` + one chunk)."""
+    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+    parts, size, pending = [], 0, body
+    try:
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, _CHUNK)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"the body inflates past the {limit}-byte limit")
+            parts.append(chunk)
+    except zlib.error as exc:
+        raise BadRequest(f"bad gzip body: {exc}") from None
+    if not inflater.eof:
+        raise BadRequest("bad gzip body: truncated")
+    return b"".join(parts)
 
 
 def _hex_id(value: object) -> str | None:
@@ -41,13 +95,13 @@ def _hex_id(value: object) -> str | None:
         return text
 
 
-def decode_request(body: bytes, content_type: str, content_encoding: str = "") -> dict:
+def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES) -> dict:
     """An OTLP export request body -> the OTLP JSON structure (hex ids)."""
-    if "gzip" in (content_encoding or "").lower():
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as exc:
-            raise BadRequest(f"bad gzip body: {exc}") from None
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        body = inflate(body, limit)
+    elif encoding not in ("", "identity"):
+        raise BadRequest(f"unsupported Content-Encoding {content_encoding[:40]!r}; send gzip or none")
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
@@ -108,9 +162,15 @@ class Collector:
             return self.store.span_trace_count()
 
 
-def make_server(collector: Collector, host: str = "127.0.0.1", port: int = 4318, max_body: int = MAX_BODY_BYTES) -> ThreadingHTTPServer:
+def make_server(
+    collector: Collector, host: str = "127.0.0.1", port: int = 4318, max_body: int = MAX_BODY_BYTES,
+    max_concurrent: int = MAX_CONCURRENT, read_timeout_s: float = READ_TIMEOUT_S,
+) -> ThreadingHTTPServer:
+    slots = threading.BoundedSemaphore(max_concurrent)
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = read_timeout_s  # every read from the socket, headers included, gives up after this
 
         def log_message(self, *args) -> None:
             pass
@@ -133,16 +193,53 @@ def make_server(collector: Collector, host: str = "127.0.0.1", port: int = 4318,
             if self.path.rstrip("/") != "/v1/traces":
                 self._reply(404, {"error": "POST OTLP traces to /v1/traces"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > max_body:
+            if not slots.acquire(blocking=False):
                 self.close_connection = True
-                self._reply(413, {"error": f"body of {length} bytes is over the {max_body}-byte limit"})
+                self._reply(503, {"error": f"busy: {max_concurrent} exports are being received; retry"})
                 return
-            body = self.rfile.read(length)
+            try:
+                self._receive()
+            finally:
+                slots.release()
+
+        def _refuse(self, status: int, message: str) -> None:
+            self.close_connection = True  # the unread body (if any) must not be parsed as the next request
+            self._reply(status, {"error": message})
+
+        def _read_exactly(self, length: int) -> bytes | None:
+            parts, left = [], length
+            while left:
+                chunk = self.rfile.read(min(left, _CHUNK))
+                if not chunk:
+                    return None
+                parts.append(chunk)
+                left -= len(chunk)
+            return b"".join(parts)
+
+        def _receive(self) -> None:
+            if self.headers.get("Transfer-Encoding"):
+                self._refuse(411, "chunked bodies are not accepted; send a Content-Length")
+                return
+            try:
+                length = parse_length(self.headers.get("Content-Length"), max_body)
+            except LengthRefused as exc:
+                self._refuse(exc.status, str(exc))
+                return
+            try:
+                body = self._read_exactly(length)
+            except TimeoutError:
+                self._refuse(408, f"the body did not arrive within {read_timeout_s:g} s")
+                return
+            if body is None:
+                self.close_connection = True
+                return  # the client went away before sending what it declared
             content_type = self.headers.get("Content-Type", "")
             try:
-                document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""))
+                document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), max_body)
                 collector.ingest(document)
+            except TooLarge as exc:
+                self._refuse(413, str(exc))
+                return
             except BadRequest as exc:
                 self._reply(400, {"error": str(exc)})
                 return
