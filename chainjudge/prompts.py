@@ -34,11 +34,15 @@ def defang(text: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
+    """Head and tail of an over-long text with a visible note between them, at most `limit` characters
+    long, so cutting twice (redaction cuts before the prompt does) changes nothing."""
     if len(text) <= limit:
         return text
-    head = text[: limit * 2 // 3]
-    tail = text[-(limit // 3) :]
-    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters truncated by chainjudge ...]\n{tail}"
+    note = f"\n[... {len(text)} characters, cut to {limit} by chainjudge ...]\n"
+    room = max(0, limit - len(note))
+    head = text[: room * 2 // 3]
+    tail = text[len(text) - (room - len(head)) :] if room > len(head) else ""
+    return f"{head}{note}{tail}"
 
 
 def fence(label: str, text: str) -> str:

@@ -4,6 +4,11 @@ team adds.  Each distinct value becomes a stable placeholder ([EMAIL_1], [PHONE_
 order of first appearance within a trace, so prompts stay reproducible (and cacheable) and the judge
 can still see that two mentions are the same person.  The mapping never leaves the machine: it is
 kept in the local store so authorised reviewers can see the original.
+
+Every default pattern is linear in its input: quantifiers are bounded and each pattern may only start
+where a token starts (a look-behind), so a 1 MB token without spaces costs one pass, not a scan from every
+position (the unbounded e-mail pattern took 35 s on an 80k-character token).  Redaction sees only the
+text a prompt can show: each step is first cut to the judge's step budget, the way the prompt cuts it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ _B = r"(?<![\w+])"  # not inside a longer token
 _E = r"(?![\w])"
 
 DEFAULT_PATTERNS: tuple[PiiPattern, ...] = (
-    PiiPattern("EMAIL", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    # local part <= 64 and labels <= 63 characters (RFC 5321); starts only where a token starts
+    PiiPattern("EMAIL", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}(?![\w-])")),
     # card numbers: 13-19 digits, optionally grouped by spaces or dashes, Luhn-valid
     PiiPattern("CARD", re.compile(_B + r"\d(?:[ -]?\d){12,18}" + _E), luhn_ok),
     # national ids
@@ -98,18 +104,28 @@ class Redactor:
             text = pattern.regex.sub(replace, text)
         return text
 
-    def redact_trace(self, trace: Trace) -> tuple[Trace, Redaction]:
+    def redact_trace(self, trace: Trace, max_chars: int | None = None) -> tuple[Trace, Redaction]:
+        """The trace with PII replaced.  With max_chars (the judge's step budget), each text is first cut
+        the way the prompt cuts it, so only what can be sent is scanned and kept."""
         redaction = Redaction()
         steps = []
         for step in trace.steps:
-            update: dict = {"text": self.redact_text(step.text, redaction)}
+            update: dict = {"text": self.redact_text(_sent(step.text, max_chars), redaction)}
             if step.tool_calls:
                 update["tool_calls"] = [
-                    call.model_copy(update={"arguments": self.redact_text(call.arguments, redaction)})
+                    call.model_copy(update={"arguments": self.redact_text(_sent(call.arguments, max_chars), redaction)})
                     for call in step.tool_calls
                 ]
             steps.append(step.model_copy(update=update))
         return trace.model_copy(update={"steps": steps}), redaction
+
+
+def _sent(text: str, max_chars: int | None) -> str:
+    if max_chars is None:
+        return text
+    from chainjudge.prompts import truncate
+
+    return truncate(text, max_chars)
 
 
 def restore(text: str, mapping: dict[str, str]) -> str:

@@ -43,11 +43,11 @@ def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode
     return loaded
 
 
-def redact_all(traces: Sequence[Trace], redactor: Redactor, store: Store) -> list[Trace]:
+def redact_all(traces: Sequence[Trace], redactor: Redactor, store: Store, max_chars: int | None = None) -> list[Trace]:
     """What the judge will see: PII replaced by placeholders; the mapping kept in the local store."""
     redacted = []
     for trace in traces:
-        clean, redaction = redactor.redact_trace(trace)
+        clean, redaction = redactor.redact_trace(trace, max_chars)
         if redaction.mapping:
             store.save_redactions(trace.id, redaction.mapping)
         redacted.append(clean)
@@ -86,7 +86,7 @@ def judge_traces(
     if checked:
         store.add_judgments(checked)
     if settings.redact_pii:
-        traces = redact_all(traces, redactor or Redactor(), store)
+        traces = redact_all(traces, redactor or Redactor(), store, settings.max_step_chars)
     items = plan(traces, rubric, settings, run_name, limit=limit)
     if select is not None:
         items = select(items)

@@ -33,7 +33,7 @@ def test_defang_only_touches_markers():
 def test_truncation_is_visible():
     text = "x" * 10_000
     cut = truncate(text, 900)
-    assert len(cut) < 1_100 and "characters truncated by chainjudge" in cut
+    assert len(cut) < 1_100 and "by chainjudge ...]" in cut
 
 
 def test_static_prefix_identical_across_steps(rubric):
