@@ -20,7 +20,7 @@ from rich.table import Table
 from chainjudge.adapters import FORMATS
 from chainjudge.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
 from chainjudge.schema import Trace
-from chainjudge.store import RunMismatch, Store
+from chainjudge.store import RunMismatch, Store, resolve_db_path
 
 app = typer.Typer(
     help="chainjudge: judge recorded LLM-agent traces step by step, offline, before they touch a customer.",
@@ -245,12 +245,24 @@ def export(
         else:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     finally:
         if output:
             handle.close()
     if output:
         err.print(f"wrote {len(rows)} judgments to {output}")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = __import__("re").compile(r"[+-]?\d{1,30}(?:\.\d{1,30})?")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or tab / CR) gets a leading
+    apostrophe, so trace text like `=HYPERLINK(...)` stays text. Plain numbers such as -1 are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _export_row(j) -> dict:
@@ -360,7 +372,8 @@ def traces_show(
 @app.command()
 def collect(
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")] = "127.0.0.1:4318",
-    max_body_mb: Annotated[float, typer.Option(help="Refuse larger export bodies with 413.")] = 16.0,
+    max_body_mb: Annotated[float, typer.Option(help="Refuse export bodies larger than this, as sent or once inflated, with 413.")] = 16.0,
+    max_concurrent: Annotated[int, typer.Option(min=1, max=256, help="Exports worked on at once; more get 503.")] = 8,
     db: DbOption = None,
 ) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
@@ -376,7 +389,7 @@ def collect(
     store = open_store(db)
     collector = Collector(store)
     try:
-        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024))
+        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024), max_concurrent=max_concurrent)
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.path} (Ctrl-C stops)", highlight=False)
@@ -658,60 +671,22 @@ def passk(
 def review_app(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8501,
     catalogue: Annotated[Path, typer.Option(help="Failure-mode catalogue shown in the app.")] = Path("failure-modes.yaml"),
+    space: Annotated[Optional[list[Path]], typer.Option(help="Scenario-space file(s) the Go-live tab may use, repeatable (default: the bundled CEP space).")] = None,
+    scenarios: Annotated[Optional[list[Path]], typer.Option(help="Scenario files with expected actions the Go-live tab may use, repeatable.")] = None,
     db: DbOption = None,
 ) -> None:
     """Start the review app (Streamlit, headless, on 127.0.0.1, usage stats off) and print its address.
-    Set CHAINJUDGE_REVIEW_TOKEN to make reviewers give a token; Ctrl-C stops."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
-    from chainjudge.judges.local import free_port
-    from chainjudge.store import resolve_db_path
+    Reviewers sign in with a personal token (chainjudge reviewers add NAME); CHAINJUDGE_REVIEW_TOKEN sets
+    one shared token for a one-person set-up. The app reads only the files named here, never a path typed
+    in the browser. Its output and error details go to review-app.log next to the store. Ctrl-C stops."""
+    from chainjudge.review_server import ReviewServerError, serve
 
-    app_file = Path(__file__).resolve().parents[1] / "ui" / "app.py"
-    if not app_file.exists():
-        fail(f"the review app is missing: {app_file}")
-    db_path = resolve_db_path(db).resolve()
-    Store(db_path).close()  # create and migrate before the app opens it
-    port = port or free_port()
-    env = {**os.environ, "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    import signal
-
-    from chainjudge.judges.local import die_with_parent
-
-    # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=die_with_parent if sys.platform == "linux" else None)
-    address = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                urllib.request.urlopen(address + "/_stcore/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        if process.poll() is not None:
-            fail(f"the review app did not start: {(process.stderr.read() if process.stderr else '')[-500:]}")
-        out.print(f"review app: {address}  (store {db_path}; Ctrl-C stops)", highlight=False)
-        process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
+            f"review app: {url}  (store {resolve_db_path(db).resolve()}; log {log}; Ctrl-C stops)", highlight=False))
+    except ReviewServerError as exc:
+        fail(str(exc))
 
 
 from chainjudge.cli_modes import cluster as _cluster, modes_app, regress_app  # noqa: E402
@@ -728,6 +703,9 @@ app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)
 app.command("gate")(gate_cmd)
 app.add_typer(modes_app, name="modes")
+from chainjudge.cli_reviewers import reviewers_app  # noqa: E402
+
+app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(regress_app, name="regress")
 
 

@@ -156,15 +156,34 @@ def claim_next(store: Store, reviewer: str, lease_s: float = LEASE_S, **filters:
     return _item(row)
 
 
+class LeaseLost(RuntimeError):
+    """The reviewer no longer holds the item (the lease ran out and someone else took it, or it is done)."""
+
+
 def adjudicate(store: Store, item: QueueItem, reviewer: str, label: str, note: str | None = None) -> None:
-    """Store the reviewer's label as a new human label row, then close the item and its lease."""
-    store.add_labels([Label(trace_id=item.trace_id, step_ref=item.step_ref, step_index=item.step_index,
-                            criterion=item.criterion_id, value=label, annotator=reviewer, kind="human",
-                            note=note or None, created_at=utc_now(), source=f"review:{item.id}")])
+    """Store the reviewer's label as a new human label row and close the item, in ONE transaction that
+    first checks the reviewer still holds the item's lease; LeaseLost (nothing written) otherwise."""
+    now = time.time()
     with store.transaction():
+        held = store.connection.execute(
+            "SELECT 1 FROM review_leases l JOIN review_queue q ON q.id = l.item_id "
+            "WHERE l.item_id = ? AND l.reviewer = ? AND l.expires_at > ? AND q.done = 0",
+            (item.id, reviewer, now)).fetchone()
+        if held is None:
+            raise LeaseLost(f"{reviewer} no longer holds {item.trace_id} step {item.step_ref} ({item.criterion_id}): "
+                            "the lease ran out or the item was settled; nothing was saved")
+        store.add_labels([Label(trace_id=item.trace_id, step_ref=item.step_ref, step_index=item.step_index,
+                                criterion=item.criterion_id, value=label, annotator=reviewer, kind="human",
+                                note=note or None, created_at=utc_now(), source=f"review:{item.id}")])
         store.connection.execute("UPDATE review_queue SET done = 1 WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?",
-                          (item.trace_id, item.step_ref, item.criterion_id))
+                                 (item.trace_id, item.step_ref, item.criterion_id))
         store.connection.execute("DELETE FROM review_leases WHERE item_id = ?", (item.id,))
+
+
+def release(store: Store, reviewer: str) -> None:
+    """Give back whatever the reviewer holds (signing out, skipping)."""
+    with store.transaction():
+        store.connection.execute("DELETE FROM review_leases WHERE reviewer = ?", (reviewer,))
 
 
 def item_context(store: Store, item: QueueItem) -> dict:
@@ -184,5 +203,4 @@ def item_context(store: Store, item: QueueItem) -> dict:
         except KeyError:
             scale = None
     options = scale or sorted({j.verdict.label for j in judgments if j.verdict} | {l.value for l in labels}) or ["pass", "fail"]
-    return {"trace": trace, "judgments": judgments, "labels": labels, "options": options,
-            "redactions": store.redactions(item.trace_id)}
+    return {"trace": trace, "judgments": judgments, "labels": labels, "options": options}

@@ -11,7 +11,9 @@ import enum
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_serializer, field_validator, model_validator
+
+from chainjudge.scrub import scrub
 
 
 def utc_now() -> datetime:
@@ -273,6 +275,11 @@ class Judgment(BaseModel):
     flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
     created_at: datetime = Field(default_factory=utc_now)
 
+    @field_validator("error")
+    @classmethod
+    def _no_secrets_in_errors(cls, value: str | None) -> str | None:
+        return scrub(value)  # provider errors can quote the URL or key they were called with
+
     @property
     def scored(self) -> bool:
         return self.verdict is not None and self.error is None
@@ -293,6 +300,10 @@ class JudgeSettings(BaseModel):
     redact_pii: bool = Field(False, description="Replace PII with placeholders before prompts are built.")
     max_context_chars: int = 2000
     max_step_chars: int = 4000
+
+    @field_serializer("api_base")
+    def _stored_without_credentials(self, value: str | None) -> str | None:
+        return scrub(value)  # kept whole in memory (the judge needs it), written with *** for credentials
 
 
 class Run(BaseModel):

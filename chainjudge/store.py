@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE review_queue ADD COLUMN mode_id TEXT
         """,
     ),
+    (
+        "009_reviewers",
+        """
+        CREATE TABLE reviewers (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """,
+    ),
 ]
 
 
@@ -202,10 +214,16 @@ class CriterionSummary:
 
 
 class Store:
+    """One connection to one store file.  Safe to share between threads: every transaction holds the
+    store's lock (one at a time per connection), and `query` reads under it too.  The review app still
+    gives each browser session a Store of its own, so sessions never wait on each other's reads."""
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = _Locked(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False), self._lock)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -290,12 +308,12 @@ class Store:
     def add_spans(self, rows: Sequence[tuple[str, str, str]]) -> int:
         """Raw OTLP spans (trace id, span id, JSON) as received; a span id seen before is ignored."""
         now = utc_now().isoformat()
-        before = self._db.total_changes
         with self._transaction():
+            before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows]
             )
-        return self._db.total_changes - before
+            return self._db.total_changes - before
 
     def get_embeddings(self, model: str, hashes: Sequence[str]) -> dict:
         import numpy as np
@@ -410,11 +428,19 @@ class Store:
                 rows,
             )
 
-    def judgments(self, run: str) -> Iterator[Judgment]:
-        for (data,) in self._db.execute(
-            "SELECT data FROM judgments WHERE run = ? ORDER BY trace_id, step_index, criterion_id", (run,)
-        ):
-            yield Judgment.model_validate_json(data)
+    def judgments(self, run: str, page: int = 2000) -> Iterator[Judgment]:
+        """Every judgment of a run in (trace, step, criterion) order, read a page at a time (keyset)."""
+        after: tuple = ("", -1, "", -1)
+        while True:
+            rows = self._db.execute(
+                "SELECT trace_id, step_index, criterion_id, id, data FROM judgments WHERE run = ? AND "
+                "(trace_id, step_index, criterion_id, id) > (?, ?, ?, ?) "
+                "ORDER BY trace_id, step_index, criterion_id, id LIMIT ?", (run, *after, page))
+            for *_, data in rows:
+                yield Judgment.model_validate_json(data)
+            if len(rows) < page:
+                return
+            after = tuple(rows[-1][:4])
 
     def criterion_summaries(self, run: str) -> list[CriterionSummary]:
         rows = self._db.execute(
@@ -447,14 +473,14 @@ class Store:
                  label.value, label.annotator, label.kind, label.model_dump_json(),
                  (label.created_at.isoformat() if label.created_at else now))
             )
-        before = self._db.total_changes
         with self._transaction():
+            before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO labels (content_hash, trace_id, step_key, criterion, value, annotator, kind, "
                 "data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        return self._db.total_changes - before
+            return self._db.total_changes - before
 
     def labels(self, criterion: str | None = None, annotators: Sequence[str] | None = None) -> list[Label]:
         """The newest label per (annotator, trace, step, criterion)."""
@@ -489,26 +515,111 @@ class Store:
         return row[0]
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> "_Locked":
         """For modules that own their own tables (the review queue): plain SQL on this store."""
         return self._db
 
     def transaction(self) -> "_Transaction":
-        return _Transaction(self._db)
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception), holding the store's lock; a transaction
+        opened inside another on the same thread joins it, so library calls compose into one."""
+        return _Transaction(self)
+
+    def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        """Read rows under the store's lock (never interleaved with another thread's transaction)."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     def _transaction(self):
-        return _Transaction(self._db)
+        return _Transaction(self)
+
+    # -- reviewers (people who adjudicate; only a hash of each personal token is kept)
+    def add_reviewer(self, name: str, token_hash: str) -> None:
+        """Register a reviewer (or re-issue a revoked one a new token)."""
+        with self._transaction():
+            row = self._db.execute("SELECT revoked_at FROM reviewers WHERE name = ?", (name,)).fetchone()
+            if row and row[0] is None:
+                raise ValueError(f"a reviewer named {name!r} exists; revoke it first to issue a new token")
+            self._db.execute("DELETE FROM reviewers WHERE name = ?", (name,))
+            self._db.execute("INSERT INTO reviewers VALUES (?, ?, ?, NULL)", (name, token_hash, utc_now().isoformat()))
+
+    def revoke_reviewer(self, name: str) -> bool:
+        """The reviewer's token stops signing in; their adjudications stay, and the row stays as a record
+        that this store uses personal tokens (so revoking the last one never opens the app to names)."""
+        with self._transaction():
+            row = self._db.execute("SELECT 1 FROM reviewers WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone()
+            self._db.execute("UPDATE reviewers SET revoked_at = ? WHERE name = ?", (utc_now().isoformat(), name))
+        return row is not None
+
+    def reviewers(self) -> list[tuple[str, str]]:
+        """(name, created_at) of every reviewer who can sign in."""
+        return self.query("SELECT name, created_at FROM reviewers WHERE revoked_at IS NULL ORDER BY name")
+
+    def uses_personal_tokens(self) -> bool:
+        """True once any reviewer was ever registered (revoked ones included)."""
+        return bool(self.query("SELECT 1 FROM reviewers LIMIT 1"))
+
+    def reviewer_by_token_hash(self, token_hash: str) -> str | None:
+        rows = self.query("SELECT name FROM reviewers WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
+        return rows[0][0] if rows else None
+
+
+class _Rows(list):
+    """Rows already fetched, with the cursor methods callers use."""
+
+    def fetchone(self):
+        return self[0] if self else None
+
+    def fetchall(self):
+        return list(self)
+
+
+class _Locked:
+    """The connection, with every statement run and fully fetched under the store's lock: threads that
+    share a Store never interleave a statement with another's transaction (BEGIN inside BEGIN, a COMMIT
+    with a half-read cursor)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._raw = db
+        self._lock = lock
+
+    def execute(self, sql: str, params: Sequence = ()) -> _Rows:
+        with self._lock:
+            return _Rows(self._raw.execute(sql, params).fetchall())
+
+    def executemany(self, sql: str, rows) -> None:
+        with self._lock:
+            self._raw.executemany(sql, rows)
+
+    @property
+    def total_changes(self) -> int:
+        return self._raw.total_changes
+
+    def close(self) -> None:
+        with self._lock:
+            self._raw.close()
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.store._lock.acquire()
+        if self.store._depth == 0:
+            try:
+                self.store._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.store._lock.release()
+                raise
+        self.store._depth += 1
 
     def __exit__(self, exc_type, *rest) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.store._depth -= 1
+            if self.store._depth == 0:
+                self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store._lock.release()

@@ -69,7 +69,9 @@ def test_adjudication_is_a_new_label_row_that_feeds_calibration(fresh_db):
         item = review.claim_next(store, "ana", kind="judge_vs_human")
         before = store.labels(criterion="step_correct", annotators=["ana"])
         review.adjudicate(store, item, "ana", "error", "wrong city")
-        review.adjudicate(store, item, "ana", "neutral", "changed my mind")  # never overwrites
+        correction = store.labels(criterion="step_correct", annotators=["ana"])[0]
+        store.add_labels([correction.model_copy(update={"value": "neutral", "note": "changed my mind",
+                                                        "created_at": None})])  # a correction never overwrites
         rows = store.connection.execute("SELECT COUNT(*) FROM labels WHERE annotator = 'ana'").fetchone()[0]
         latest = store.labels(criterion="step_correct", annotators=["ana"])
     assert before == [] and rows == 2
@@ -86,7 +88,12 @@ def _reviewer(db, name, done):
             done.put(item.id)
 
 
-def test_eight_concurrent_reviewers_lose_nothing(fresh_db):
+def test_eight_concurrent_reviewers_lose_nothing(fresh_db, monkeypatch):
+    import sys
+
+    # spawned children re-import __main__ by path; after an AppTest ran in this process that is the app
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
     with Store(fresh_db) as store:
         total = review.refresh_queue(store)
         items = {(i.trace_id, i.step_ref, i.criterion_id) for i in review.queue_page(store, size=1000)}
@@ -124,7 +131,7 @@ def test_app_sign_in_and_adjudicate(fresh_db):
     at.text_input(key="name").input("carla")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert any("carla" in m.value for m in at.sidebar.markdown)
+    assert any("review:local:carla" in t.value for t in at.sidebar.text)
     choice = at.radio(key="choice")
     assert len(choice.options) >= 2
     picked = choice.options[-1]
@@ -133,7 +140,7 @@ def test_app_sign_in_and_adjudicate(fresh_db):
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
     assert not at.exception, at.exception
     with Store(fresh_db) as store:
-        labels = store.labels(annotators=["carla"])
+        labels = store.labels(annotators=["review:local:carla"])
     assert [(l.value, l.note) for l in labels] == [(picked, "answer contradicts the evidence")]
 
 

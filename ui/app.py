@@ -1,12 +1,14 @@
 """chainjudge review app: people adjudicate what the machine cannot settle.
 
-Started by `chainjudge review` (the store comes from CHAINJUDGE_DB).  Reads and writes only through
-the chainjudge library.  When CHAINJUDGE_REVIEW_TOKEN is set, nothing is shown before it is given.
+Started by `chainjudge review`, which decides what the app may read (CHAINJUDGE_DB, CHAINJUDGE_CATALOGUE,
+CHAINJUDGE_SPACES, CHAINJUDGE_SCENARIOS): the browser picks among those files by name and never gives a
+path.  Reads and writes only through the chainjudge library, with one store connection per browser
+session.  Reviewers sign in with a personal token (or the shared CHAINJUDGE_REVIEW_TOKEN); nothing is
+shown before.  Trace text, rationales and notes are hostile input: shown as text, never as Markdown.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 from pathlib import Path
 
@@ -14,32 +16,40 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from chainjudge import review
+from chainjudge import review, reviewers
 from chainjudge.store import Store, resolve_db_path
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
 
-@st.cache_resource
-def open_store(path: str) -> Store:
-    return Store(path)
+def session_store() -> Store:
+    """This browser session's own connection (a shared one interleaved sessions' transactions)."""
+    if "store" not in st.session_state:
+        st.session_state["store"] = Store(resolve_db_path(None).resolve())
+    return st.session_state["store"]
 
 
-def sign_in() -> str | None:
-    token = os.environ.get("CHAINJUDGE_REVIEW_TOKEN")
+def allowed_files(variable: str) -> list[Path]:
+    """The files `chainjudge review` allowed for this purpose (never a path from the browser)."""
+    return [Path(p) for p in os.environ.get(variable, "").split(os.pathsep) if p]
+
+
+def sign_in(store: Store) -> str | None:
     if st.session_state.get("reviewer"):
         return st.session_state["reviewer"]
+    shared = os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None
+    personal = store.uses_personal_tokens()
     st.title("chainjudge review")
     with st.form("sign-in"):
-        name = st.text_input("Your name", key="name")
-        given = st.text_input("Access token", type="password", key="token") if token else ""
+        token = st.text_input("Access token", type="password", key="token") if (shared or personal) else ""
+        name = st.text_input("Your name" + (" (with the shared token only)" if personal else ""), key="name") \
+            if (shared or not personal) else ""
         if st.form_submit_button("Sign in"):
-            if not name.strip():
-                st.error("Give your name: every adjudication is stored with it.")
-            elif token and not hmac.compare_digest(given.encode(), token.encode()):
-                st.error("Wrong access token.")
+            annotator, problem = reviewers.identify(store, token, name, shared)
+            if problem:
+                st.error(problem)
             else:
-                st.session_state["reviewer"] = name.strip()
+                st.session_state["reviewer"] = annotator
                 st.rerun()
     return None
 
@@ -74,8 +84,8 @@ def review_tab(store: Store, reviewer: str) -> None:
         st.success("The queue is empty.")
         return
     context = review.item_context(store, item)
-    st.subheader(f"{item.kind.replace('_', ' ')} · {item.criterion_id} · {item.severity}")
-    st.caption(f"run {item.run} · trace {item.trace_id} · step {item.step_ref} · {item.detail}")
+    st.subheader(f"{item.kind.replace('_', ' ')} · {item.severity}")
+    st.text(f"criterion {item.criterion_id} · run {item.run} · trace {item.trace_id} · step {item.step_ref}\n{item.detail}")
     left, right = st.columns([3, 2])
     with left:
         trace = context["trace"]
@@ -85,10 +95,10 @@ def review_tab(store: Store, reviewer: str) -> None:
             for step in trace.steps:
                 text = step.render()
                 if step.ref == item.step_ref:
-                    st.markdown(f"**▶ {step.index} · {step.kind.value} · ref {step.ref}**")
-                    st.info(text or "(empty)")
+                    st.markdown(f"**▶ step {step.index} · {step.kind.value}** (the one to judge)")
+                    st.text(text or "(empty)")
                 else:
-                    with st.expander(f"{step.index} · {step.kind.value} · {' '.join(text.split())[:80]}"):
+                    with st.expander(f"step {step.index} · {step.kind.value}"):
                         st.text(text)
             if trace.metadata:
                 with st.expander("User state / context"):
@@ -97,22 +107,32 @@ def review_tab(store: Store, reviewer: str) -> None:
         st.markdown("**Judges**")
         for j in context["judgments"]:
             verdict = j.verdict
-            st.markdown(f"- `{j.judge}` ({j.run}): **{verdict.label if verdict else 'error'}**"
-                        + (f" — {verdict.rationale}" if verdict else f" — {j.error}")
-                        + (f"  \n  evidence: “{verdict.evidence}”" if verdict and verdict.evidence else "")
-                        + (f"  \n  flags: {', '.join(j.flags)}" if j.flags else ""))
+            lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}",
+                     f"  {verdict.rationale if verdict else j.error}"]
+            if verdict and verdict.evidence:
+                lines.append(f"  evidence: “{verdict.evidence}”")
+            if j.flags:
+                lines.append(f"  flags: {', '.join(j.flags)}")
+            st.text("\n".join(lines))
         st.markdown("**Labels already given**")
         for label in context["labels"] or []:
-            st.markdown(f"- {label.annotator} ({label.kind}): **{label.value}**" + (f" — {label.note}" if label.note else ""))
+            st.text(f"{label.annotator} ({label.kind}): {label.value}" + (f" — {label.note}" if label.note else ""))
         if not context["labels"]:
             st.caption("none yet")
         with st.form("adjudicate", clear_on_submit=True):
-            choice = st.radio("Your label", context["options"], horizontal=True, key="choice")
+            # nothing pre-selected: a default would record a label nobody chose (anchoring the reference)
+            choice = st.radio("Your label", context["options"], index=None, horizontal=True, key="choice")
             note = st.text_input("Note (why)", key="note")
             if st.form_submit_button("Save and next"):
-                review.adjudicate(store, item, reviewer, choice, note)
+                if choice is None:
+                    st.error("Pick a label first: nothing was saved.")
+                    return
+                try:
+                    review.adjudicate(store, item, reviewer, choice, note)
+                    st.session_state["saved"] = f"saved {choice} for {item.trace_id} step {item.step_ref}"
+                except review.LeaseLost as exc:
+                    st.session_state["saved"] = str(exc)
                 st.session_state["item"] = review.claim_next(store, reviewer)
-                st.session_state["saved"] = f"saved {choice} for {item.trace_id} step {item.step_ref}"
                 st.rerun()
     if st.session_state.get("saved"):
         st.toast(st.session_state.pop("saved"))
@@ -161,17 +181,22 @@ def _run_labels(store: Store, run: str, criterion: str):
 def modes_tab(store: Store) -> None:
     from chainjudge.modes import load_catalogue
 
-    path = Path(st.text_input("Catalogue", value=os.environ.get("CHAINJUDGE_CATALOGUE", "failure-modes.yaml"), key="catalogue"))
+    choices = allowed_files("CHAINJUDGE_CATALOGUE")
+    if not choices:
+        st.info("No failure-mode catalogue given: chainjudge review --catalogue FILE")
+        return
+    path = choices[0]
     catalogue = load_catalogue(path)
     if not catalogue.modes:
-        st.info(f"No failure modes in {path} yet: chainjudge cluster RUN")
+        st.info(f"No failure modes in {path.name} yet: chainjudge cluster RUN")
         return
     frame = pd.DataFrame([{"mode": m.id, "name": m.name, "status": m.status, "failing steps": sum(m.counts.values())} for m in catalogue.modes])
     st.altair_chart(alt.Chart(frame).mark_bar().encode(x="failing steps:Q", y=alt.Y("mode:N", sort="-x"), color="status:N", tooltip=["name"]), use_container_width=True)
     for mode in catalogue.modes:
-        with st.expander(f"{mode.id} · {mode.name} · {mode.status}"):
+        with st.expander(f"{mode.id} · {mode.status}"):
+            st.text(mode.name)
             for e in mode.exemplars[:3]:
-                st.markdown(f"- `{e.trace_id}` step {e.step_ref} ({e.criterion_id}): {e.text[:300]}")
+                st.text(f"- {e.trace_id} step {e.step_ref} ({e.criterion_id}): {e.text[:300]}")
             if st.button(f"Promote {mode.id} to the regression suite", key=f"promote-{mode.id}"):
                 _promote(store, catalogue, mode.id)
 
@@ -201,7 +226,7 @@ def runs_tab(store: Store) -> None:
     st.dataframe(frame, hide_index=True, use_container_width=True)
     errors = store.error_counts(name)
     if errors:
-        st.warning("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+        st.text("errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
 
 
 def golive_tab(store: Store) -> None:
@@ -211,12 +236,16 @@ def golive_tab(store: Store) -> None:
     if not summaries:
         st.info("No runs yet.")
         return
-    root = Path(__file__).resolve().parents[1]
+    spaces = allowed_files("CHAINJUDGE_SPACES")
+    if not spaces:
+        st.info("No scenario space given: chainjudge review --space FILE")
+        return
     name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
-    space = Path(st.text_input("Scenario space", value=str(root / "rubrics" / "cep" / "space.yaml"), key="space"))
-    expected = st.text_input("Scenarios with expected actions (optional)", value=os.environ.get("CHAINJUDGE_SCENARIOS", ""), key="expected")
-    evidence = collect(store, name, load_space(space), Path(expected) if expected else None,
-                       Path(os.environ.get("CHAINJUDGE_CATALOGUE", "failure-modes.yaml")))
+    space = st.selectbox("Scenario space", spaces, format_func=lambda p: p.name, key="space")
+    expected = st.selectbox("Scenarios with expected actions", [None, *allowed_files("CHAINJUDGE_SCENARIOS")],
+                            format_func=lambda p: "(none)" if p is None else p.name, key="expected")
+    catalogues = allowed_files("CHAINJUDGE_CATALOGUE")
+    evidence = collect(store, name, load_space(space), expected, catalogues[0] if catalogues else None)
     s = evidence.score
     st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
     terms = pd.DataFrame([{"term": t.name, "value": t.value, "weight": t.weight, "how": t.explanation} for t in s.terms])
@@ -231,14 +260,14 @@ def golive_tab(store: Store) -> None:
 
 
 def main() -> None:
-    reviewer = sign_in()
+    store = session_store()
+    reviewer = sign_in(store)
     if reviewer is None:
         st.stop()
-    store = open_store(str(resolve_db_path(None).resolve()))
     if "queue_ready" not in st.session_state:
         review.refresh_queue(store)
         st.session_state["queue_ready"] = True
-    st.sidebar.markdown(f"Signed in as **{reviewer}**")
+    st.sidebar.text(f"Signed in as {reviewer}")
     if st.sidebar.button("Refresh queue", key="refresh"):
         review.refresh_queue(store)
     tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live"])

@@ -6,7 +6,9 @@ a missing API key, a missing local-judge install, a server that does not answer.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from urllib.parse import urlparse
 from chainjudge.judges.litellm_judge import LiteLLMJudge
 from chainjudge.judges.retry import RetryPolicy
 from chainjudge.schema import JudgeSettings
+from chainjudge.scrub import scrub
 
 LOCAL = "local"
 # One request per step for all its criteria is the default: it divides requests, prompt tokens and
@@ -52,14 +55,33 @@ def check_reachable(api_base: str, timeout_s: float = 5.0) -> None:
         return  # it answered; auth or routing is the server's business
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise JudgeSetupError(f"judge server at {api_base} is unreachable ({reason}); is it running?") from None
+        raise JudgeSetupError(f"judge server at {scrub(api_base)} is unreachable ({reason}); is it running?") from None
 
 
 def is_loopback(api_base: str | None) -> bool:
+    """True only when every address the host resolves to is a loopback address (decided by `ipaddress`,
+    never by how the name is spelt: `127.evil.com` is not local).  Anything unresolvable counts as remote,
+    so redaction stays on when in doubt."""
     if not api_base:
         return False
-    host = urlparse(api_base).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    try:
+        host = urlparse(api_base).hostname or ""
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+    except ValueError:
+        return False
 
 
 def local_settings(
