@@ -36,7 +36,14 @@ def register(name: str) -> Callable[[Check], Check]:
 
 
 class CheckInputMissing(ValueError):
-    pass
+    """The trace lacks what the check needs from the harness side (no user state): recorded as an error,
+    because the harness, not the agent, is at fault."""
+
+
+class AgentOutputUnusable(ValueError):
+    """The agent gave nothing the check can judge (no decision, an unparseable one): the criterion FAILS
+    with this reason.  An agent that decides nothing has not honoured the policy; counting it as unscored
+    would compute pass rates over the agents that managed to answer."""
 
 
 def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str) -> list[Judgment]:
@@ -65,8 +72,12 @@ def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: 
         return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(CHECKS)}")
     try:
         result = check(trace, step)
+    except AgentOutputUnusable as exc:
+        result = CheckResult(False, f"no usable agent output: {exc}")
     except CheckInputMissing as exc:
         return Judgment(**fields, error=f"check_input: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a crashing check is a harness failure, kept as data
+        return Judgment(**fields, error=f"check_crashed: {type(exc).__name__}: {exc}"[:500])
     label = "pass" if result.passed else "fail"
     return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
 

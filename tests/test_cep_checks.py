@@ -109,8 +109,9 @@ def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
         expected = scenarios[t.metadata["scenario_id"]].expected
         decided = final_decision(t)
         for j in run_checks([t], RUBRIC, "r"):
-            if j.error:
-                assert decided is None, j.error  # only a decision without JSON leaves a check without input
+            assert j.error is None, j.error  # only the harness's own faults are errors
+            if decided is None:  # no usable decision: every check fails, saying why
+                assert j.passed is False and j.verdict.rationale.startswith("no usable agent output")
                 continue
             checked += 1
             if j.passed is False:  # no false alarm: the policy's own answer differs where the check looked
@@ -118,4 +119,4 @@ def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
                 assert wrong, (t.id, j.criterion_id, j.verdict.rationale, decided, expected)
             if decided and all((decided.get(f) or None) == (getattr(expected, f) or None) for f in ("action", "channel", "content_language")):
                 assert j.passed, (t.id, j.criterion_id, j.verdict.rationale)  # the right decision passes every check
-    assert checked >= 6 * 45  # 49 of the 69 recorded decisions hold a JSON decision; the rest are check errors
+    assert checked >= 6 * 45  # 49 of the 69 recorded decisions hold a JSON decision; the rest fail every check

@@ -8,7 +8,7 @@ from typing import get_args
 from chainjudge.cep.decisions import final_decision
 from chainjudge.cep.policy import channel_blockers, in_quiet_hours, load_policy, local_now
 from chainjudge.cep.scenario import Channel, UserState
-from chainjudge.checks import CheckInputMissing, CheckResult, register
+from chainjudge.checks import AgentOutputUnusable, CheckInputMissing, CheckResult, register
 from chainjudge.schema import Step, Trace
 
 @lru_cache(maxsize=1)
@@ -22,7 +22,7 @@ def _inputs(trace: Trace, step: Step) -> tuple[UserState, dict]:
         raise CheckInputMissing("the trace carries no user_state in its metadata")
     decision = final_decision(trace.model_copy(update={"steps": trace.steps[: step.index + 1]}))
     if decision is None:
-        raise CheckInputMissing("the decision step holds no JSON decision")
+        raise AgentOutputUnusable("the decision step holds no parseable JSON decision")
     return UserState.model_validate(state), decision
 
 
