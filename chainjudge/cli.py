@@ -82,6 +82,8 @@ def judge(
     temperature: Annotated[float, typer.Option(min=0, max=2, help="Judge sampling temperature.")] = 0.0,
     redact: Annotated[Optional[bool], typer.Option("--redact/--no-redact", help="Replace PII (e-mail, phones, national ids, cards) with placeholders before anything is sent. Default: on for judges not on this machine.")] = None,
     redact_pattern: Annotated[Optional[list[str]], typer.Option("--redact-pattern", help="Extra PII pattern KIND=REGEX, repeatable (e.g. CUSTOMER_ID='CUST-\\d{6}').")] = None,
+    expected: Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions this run is judged against; kept with the run so gate, report and app score it alike.", exists=True, dir_okay=False)] = None,
+    space: Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML for coverage; kept with the run.", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -130,6 +132,10 @@ def judge(
                         )
             except (JudgeSetupError, RunMismatch) as exc:
                 fail(str(exc))
+            if expected or space:
+                from chainjudge.golive import attach_context
+
+                attach_context(store, name, space, expected)
             p = outcome.progress
             out.print(
                 f"run [bold]{name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
@@ -193,6 +199,9 @@ def runs(db: DbOption = None) -> None:
 @app.command()
 def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Pass rates per criterion, errors and cost of one run."""
+    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.golive import calibrate_run
+
     with open_store(db) as store:
         stored = store.get_run(run)
         if stored is None:
@@ -200,12 +209,28 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         rows = store.criterion_summaries(run)
         errors = store.error_counts(run)
         flagged = store.flagged_count(run)
+        calibrated = calibrate_run(store, run)
     out.print(f"run [bold]{run}[/]: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
-    table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $")
+    trust = {r["criterion"]: r["trust"] for r in calibrated.rows}
+    rates = {r.criterion: r for r in calibrated.corrected}
+    table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
     for r in rows:
         rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "-"
-        table.add_row(r.criterion_id, str(r.judgments), str(r.scored), str(r.passed), rate, str(r.errors), f"{r.cost_usd:.4f}")
+        table.add_row(r.criterion_id, str(r.judgments), str(r.scored), str(r.passed), rate, str(r.errors), f"{r.cost_usd:.4f}",
+                      trust.get(r.criterion_id, "-"))
     out.print(table)
+    if calibrated.reports:
+        checked = Table("criterion", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate",
+                        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR")
+        for criterion, report in calibrated.reports.items():
+            corrected = rates.get(criterion)
+            checked.add_row(criterion, fmt(report.tpr, 1, 2), fmt(report.tnr, 1, 2),
+                            fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
+                            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-")
+        out.print(checked)
+    for criterion, report in calibrated.reports.items():
+        if report.trust != "trusted":
+            out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)
     if errors:
         out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
     if flagged:
@@ -495,38 +520,55 @@ def _panel_alpha(annotators: list[list], order: list[str]) -> float | None:
     return krippendorff_alpha(data, "nominal")
 
 
-def _fmt(estimate) -> str:
-    if estimate.value is None:
-        return "-"
-    if estimate.low is None:
-        return f"{estimate.value:.3f}"
-    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+def _reference_or_annotator(store: Store, name: str, criterion: str, sources: str | None):
+    """`reference` is the one reference label per item (adjudication > ground truth > imported human by
+    default); any other name is an annotator, or run:NAME for a stored run's judgments."""
+    if name != "reference":
+        return _annotator_labels(store, name, criterion)
+    from chainjudge.reference import parse_precedence, reference_labels
+
+    try:
+        precedence = parse_precedence(sources)
+    except ValueError as exc:
+        fail(str(exc))
+    return reference_labels(store.labels(criterion=criterion), precedence)
 
 
 @app.command()
 def agreement(
-    reference: Annotated[str, typer.Option("--reference", help="Reference annotator (e.g. the human labels).")],
+    reference: Annotated[str, typer.Option("--reference", help="Reference: 'reference' (one label per item: adjudication > ground truth > imported human) or an annotator name.")],
     against: Annotated[list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")],
     criterion: Annotated[str, typer.Option(help="Criterion id (as stored in the labels / the rubric).")] = "step",
     order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")] = None,
     failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated (default: error/fail/-1/...).")] = None,
+    sources: Annotated[Optional[str], typer.Option(help="With --reference reference: sources most trusted first (default adjudication,ground-truth,human).")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    trusted_kappa: Annotated[float, typer.Option(help="Kappa lower bound at or above which a criterion is trusted.")] = 0.6,
-    review_kappa: Annotated[float, typer.Option(help="Kappa lower bound at or above which it needs review (below: unreliable).")] = 0.4,
+    min_failing_labels: Annotated[int, typer.Option(min=1, help="Trust needs at least this many failing reference labels ...")] = 10,
+    min_failing_traces: Annotated[int, typer.Option(min=1, help="... from at least this many traces.")] = 5,
+    min_answered: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the judge to answer this share of reference items.")] = 0.9,
+    min_tpr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TPR (failing class) lower bound at or above this.")] = 0.8,
+    min_tnr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TNR lower bound at or above this.")] = 0.8,
+    review_kappa: Annotated[float, typer.Option(help="Otherwise 'needs review' when kappa's lower bound reaches this.")] = 0.4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
     db: DbOption = None,
 ) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
 
     Step accuracy is micro-averaged over reference-labelled steps; first-error accuracy compares the
-    earliest failing step of each trace ("no failing step" is a value). Intervals resample traces.
+    earliest failing step of each trace ("no failing step" is a value). TPR is the share of reference
+    failures the judge also failed, TNR the share of passes it passed. Intervals resample traces. A
+    judge is trusted only with enough evidence: see the README's trust rule.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
     from chainjudge.calibrate import agreement as compute
+    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.schema import TrustPolicy
 
+    policy = TrustPolicy(min_failing_labels=min_failing_labels, min_failing_traces=min_failing_traces, min_answered=min_answered,
+                         min_tpr_low=min_tpr_low, min_tnr_low=min_tnr_low, review_kappa=review_kappa)
     with open_store(db) as store:
-        ref_labels = _annotator_labels(store, reference, criterion)
+        ref_labels = _reference_or_annotator(store, reference, criterion, sources)
         if not ref_labels:
             fail(f"no labels from {reference!r} on criterion {criterion!r}; see: chainjudge labels list")
         reports = []
@@ -538,8 +580,7 @@ def agreement(
             try:
                 report = compute(ref_labels, cand, reference, name, criterion,
                         failing=failing.split(",") if failing else None, order=order.split(",") if order else None,
-                        ordinal=order is not None, bootstrap=bootstrap, seed=seed,
-                        trusted_kappa=trusted_kappa, review_kappa=review_kappa)
+                        ordinal=order is not None, bootstrap=bootstrap, seed=seed, policy=policy)
             except ValueError as exc:
                 fail(f"{name}: {exc}")
             reports.append(report)
@@ -552,30 +593,33 @@ def agreement(
     first = reports[0]
     out.print(
         f"criterion [bold]{criterion}[/], reference {reference}: {first.reference_items} labelled steps in "
-        f"{first.traces} traces; labels {first.labels} (failing: {first.failing}); 95% intervals resample traces",
+        f"{first.traces} traces, {first.failing_reference_labels} failing in {first.failing_reference_traces} traces; "
+        f"labels {first.labels} (failing: {first.failing}); 95% intervals resample traces",
         highlight=False,
     )
-    table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "alpha", "fail recall", "fail precision", "trust")
+    small = policy.min_figure_items
+    table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "TPR (failing)", "TNR", "answered", "trust")
     for r in reports:
         table.add_row(
-            r.candidate, _fmt(r.step_accuracy), _fmt(r.first_error_accuracy), _fmt(r.cohen_kappa),
-            "-" if r.krippendorff_alpha is None else f"{r.krippendorff_alpha:.3f}",
-            "-" if r.fail_recall is None else f"{r.fail_recall:.3f}",
-            "-" if r.fail_precision is None else f"{r.fail_precision:.3f}", r.trust,
+            r.candidate, fmt(r.step_accuracy, small), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa, small),
+            fmt(r.tpr, 1), fmt(r.tnr, 1), "-" if r.answered_share is None else f"{r.answered_share:.0%}", r.trust,
         )
     for b in first.baselines:
         table.add_row(
             f"[dim]baseline: {b.name} ({b.label})[/]", "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
-            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)", "", "", "", "",
+            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)",
+            "1" if b.label in first.failing else "0", "0" if b.label in first.failing else "1", "", "",
         )
     out.print(table)
     for r in reports:
+        out.print(f"{r.candidate}: {r.trust} ({r.trust_rule}): {r.trust_basis}", highlight=False)
         if r.suggested_pass_threshold is not None:
             out.print(f"{r.candidate}: suggested pass threshold >= {r.suggested_pass_threshold} "
                       f"(balanced accuracy {r.threshold_balanced_accuracy:.3f} against {reference}'s pass / fail)")
     if len(reports) > 1:
         out.print(f"Krippendorff's alpha across all {len(reports) + 1} annotators (nominal, missing labels allowed): {panel_alpha:.3f}")
-    out.print(f"trust: from the lower bound of each Cohen's kappa 95% interval (trusted >= {trusted_kappa}, needs review >= {review_kappa}, else unreliable)", highlight=False)
+    out.print(f"trust needs >= {policy.min_failing_labels} failing reference labels from >= {policy.min_failing_traces} traces, "
+              f">= {policy.min_answered:.0%} answered, TPR and TNR lower bounds >= {policy.min_tpr_low} / {policy.min_tnr_low}", highlight=False)
 
 
 class Aggregation(str, Enum):
@@ -599,6 +643,7 @@ def panel(
     error correlation and the effective number of independent judges."""
     from chainjudge.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
     from chainjudge.calibrate import agreement as compute
+    from chainjudge.figures import format_estimate as fmt
 
     with open_store(db) as store:
         members = []
@@ -625,7 +670,7 @@ def panel(
     table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
     for name, labels in [*zip(runs_or_annotators, members), (f"panel ({aggregate.value})", combined)]:
         r = compute(ref_labels, labels, reference, name, criterion, failing=sorted(fail_set), order=ordered, bootstrap=500)
-        table.add_row(name, _fmt(r.step_accuracy), _fmt(r.first_error_accuracy), _fmt(r.cohen_kappa), r.trust)
+        table.add_row(name, fmt(r.step_accuracy), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa), r.trust)
     out.print(table)
     corr, n_eff = error_correlation(members, ref_labels)
     out.print("pairwise correlation of errors: " + "; ".join(
@@ -704,6 +749,11 @@ app.command("report")(report_cmd)
 app.command("gate")(gate_cmd)
 app.add_typer(modes_app, name="modes")
 from chainjudge.cli_reviewers import reviewers_app  # noqa: E402
+from chainjudge.cli_trust import labels_agreement, probe, traces_list  # noqa: E402
+
+app.command("probe")(probe)
+labels_app.command("agreement")(labels_agreement)
+traces_app.command("list")(traces_list)
 
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(regress_app, name="regress")

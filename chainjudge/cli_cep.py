@@ -33,7 +33,7 @@ def decisions(
             if store.get_run(source[0]) is None:
                 fail(f"{source[0]!r} is neither a file nor a run in {store.path}")
             ids = sorted({j.trace_id for j in store.judgments(source[0])})
-            traces = [t for t in (store.get_trace(i) for i in ids) if t is not None]
+            traces = [t for t in (store.get_trace(i, run=source[0]) for i in ids) if t is not None]
     else:
         loaded = load_traces(source)
         for problem in loaded.errors:

@@ -11,34 +11,64 @@ from rich.table import Table
 from chainjudge.cli_support import DbOption, err, fail, open_store, out
 
 ROOT = Path(__file__).resolve().parents[1]
-SpaceOption = Annotated[Path, typer.Option("--space", help="Scenario space YAML.")]
-ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (for decision accuracy).")]
+BUNDLED_SPACE = ROOT / "rubrics" / "cep" / "space.yaml"
+SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else the bundled CEP space).")]
+ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")]
 CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode catalogue.")]
 
 
-def _evidence(run: str, space: Path, expected: Path | None, catalogue: Path, db, high_weight: float = 2.0):
-    from chainjudge.golive import collect, load_space
+def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
+    from chainjudge.golive import collect, load_space, run_space
 
-    try:
-        loaded_space = load_space(space)
-    except (OSError, ValueError) as exc:
-        fail(f"{space}: {exc}")
     with open_store(db) as store:
         try:
-            return collect(store, run, loaded_space, expected, catalogue, high_weight)
+            loaded = load_space(space) if space else None
+            if loaded is None and store.get_run(run) is not None and run_space(store, run) is None:
+                loaded = load_space(BUNDLED_SPACE)
+            return collect(store, run, loaded, expected, catalogue, policy=policy)
         except KeyError:
             fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
+
+
+def score_line(evidence) -> str:
+    s = evidence.score
+    unknown = s.unknown
+    return (f"go-live confidence {s.score:.2f} (range {s.low:.2f}-{s.high:.2f})"
+            + (f"; unknown (counted at their low end): {', '.join(unknown)}" if unknown else ""))
+
+
+def print_evidence_tables(evidence) -> None:
+    """Trust per criterion (with TPR / TNR) and raw vs judge-error-corrected failure rates."""
+    from chainjudge.figures import format_estimate as fmt
+
+    table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate")
+    rates = {r.criterion: r for r in evidence.corrected}
+    for row in evidence.criteria:
+        report = evidence.calibration.get(row["criterion"])
+        rate = rates.get(row["criterion"])
+        table.add_row(row["criterion"], row["severity"], str(row["scored"]),
+                      f"{row['passed'] / row['scored']:.0%}" if row["scored"] else "-", row["trust"],
+                      fmt(report.tpr, 1, 2) if report else "-", fmt(report.tnr, 1, 2) if report else "-",
+                      fmt(rate.raw_failure_rate, 1, 2) if rate else "-", fmt(rate.corrected_failure_rate, 1, 2) if rate else "-")
+    out.print(table)
+    if evidence.probes:
+        probes = Table("bias probe", "criterion", "flips", "flip rate [95%]")
+        for p in evidence.probes:
+            probes.add_row(p.change, p.criterion, f"{p.flips}/{p.items}", fmt(p.flip_rate, 1, 2))
+        out.print(probes)
 
 
 def coverage_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    space: SpaceOption = ROOT / "rubrics" / "cep" / "space.yaml",
+    space: SpaceOption = None,
     expected: ExpectedOption = None,
     db: DbOption = None,
 ) -> None:
     """Which cells of the scenario space have evaluated traces: weighted and unweighted coverage, the
     heaviest empty cells, adversarial kinds without passing evidence, and a heatmap."""
-    evidence = _evidence(run, space, expected, Path("/nonexistent"), db)
+    evidence = _evidence(run, space, expected, None, db)
     cov, sp = evidence.coverage, evidence.space
     out.print(f"coverage: {cov.covered:.0%} of cells, {cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells "
               f"(at least {sp.min_traces_per_cell} trace per cell)")
@@ -57,43 +87,51 @@ def coverage_cmd(
 def report_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, summary.md and report.json.")] = Path("report"),
-    space: SpaceOption = ROOT / "rubrics" / "cep" / "space.yaml",
+    space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
+    policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML whose weights, trust rule and reference sources the report uses.")] = None,
     db: DbOption = None,
 ) -> None:
     """Write the go-live report: a self-contained HTML page (coverage heatmap, pass rates, decision
-    accuracy, calibration trust, failure modes, the score and its breakdown), a Markdown summary for a
-    pull-request comment, and JSON."""
+    accuracy, calibration trust with TPR / TNR, raw and judge-error-corrected failure rates, bias probes,
+    failure modes, the score and its breakdown), a Markdown summary for a pull-request comment, and JSON."""
     from chainjudge.report import write_report
 
-    evidence = _evidence(run, space, expected, catalogue, db)
+    evidence = _evidence(run, space, expected, catalogue, db, _policy(policy) if policy else None)
     paths = write_report(evidence, out_dir)
-    s = evidence.score
-    out.print(f"go-live confidence {s.score:.2f} (range {s.low:.2f}-{s.high:.2f}); written: {', '.join(str(p) for p in paths)}")
+    out.print(f"{score_line(evidence)}; written: {', '.join(str(p) for p in paths)}", highlight=False)
+
+
+def _policy(path: Path):
+    import yaml
+
+    from chainjudge.schema import GatePolicy
+
+    try:
+        return GatePolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: {' '.join(str(exc).split())}")
 
 
 def gate_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    policy: Annotated[Path, typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures ...).")] = ROOT / "rubrics" / "cep" / "gate.yaml",
-    space: SpaceOption = ROOT / "rubrics" / "cep" / "space.yaml",
+    policy: Annotated[Path, typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...).")] = ROOT / "rubrics" / "cep" / "gate.yaml",
+    space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
     db: DbOption = None,
 ) -> None:
-    """Exit non-zero, printing each reason, when the run is below the go-live policy."""
-    import yaml
-
+    """Exit non-zero, printing each reason, when the run is below the go-live policy. Fails closed: a
+    critical criterion with neither a trusted judge nor a deterministic check fails it (unless waived by
+    name), and an unknown score term counts at its low end."""
     from chainjudge.golive import gate_reasons
-    from chainjudge.schema import GatePolicy
 
-    try:
-        gate = GatePolicy.model_validate(yaml.safe_load(policy.read_text(encoding="utf-8")) or {})
-    except (OSError, ValueError) as exc:
-        fail(f"{policy}: {exc}")
-    evidence = _evidence(run, space, expected, catalogue, db, gate.high_weight)
+    gate = _policy(policy)
+    evidence = _evidence(run, space, expected, catalogue, db, gate)
     reasons = gate_reasons(evidence, gate)
-    out.print(f"go-live confidence {evidence.score.score:.2f} (range {evidence.score.low:.2f}-{evidence.score.high:.2f})")
+    out.print(score_line(evidence), highlight=False)
+    print_evidence_tables(evidence)
     if reasons:
         for reason in reasons:
             err.print(f"[bold red]gate:[/] {reason}", highlight=False)

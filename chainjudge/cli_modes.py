@@ -37,7 +37,7 @@ def _failures(store, run: str, with_step: bool = True):
         if j.passed is not False or j.verdict is None:
             continue
         if j.trace_id not in traces:
-            traces[j.trace_id] = store.get_trace(j.trace_id)
+            traces[j.trace_id] = store.get_trace(j.trace_id, run=run)
         trace = traces[j.trace_id]
         step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
         segment = trace.metadata.get("segment") if trace else None
@@ -220,7 +220,7 @@ def regress_add(
     with open_store(db) as store:
         for exemplar in mode.exemplars[:n]:
             run = store.get_run(exemplar.run)
-            trace = store.get_trace(exemplar.trace_id)
+            trace = store.get_trace(exemplar.trace_id, run=exemplar.run)
             if run is None or run.rubric is None or trace is None:
                 err.print(f"[yellow]skipped[/] {exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.path}")
                 continue

@@ -152,7 +152,7 @@ class Collector:
             for trace_id in touched:
                 spans = [otel.to_span(json.loads(raw), i)[1] for i, raw in enumerate(self.store.spans_of(trace_id))]
                 rebuilt.append(build_trace(spans, trace_id, "otlp", otel.NAME).trace)
-            self.store.save_traces(rebuilt)
+            self.store.save_traces(rebuilt, prune_unpinned=True)
             self.spans += added
         return added, len(touched)
 

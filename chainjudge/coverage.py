@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chainjudge.calibrate import wilson_interval
-from chainjudge.schema import GoLiveScore, ScenarioSpace, ScoreTerm, Trace
+from chainjudge.schema import GoLiveScore, ScenarioSpace, ScoreTerm, Trace, validate_weights
 
 DEFAULT_WEIGHTS = {"decision_accuracy": 3.0, "critical_pass_rate": 3.0, "judge_reliability": 1.0,
                    "coverage": 2.0, "consistency": 1.0, "open_failure_modes": 1.0}
@@ -81,37 +81,54 @@ def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bo
 
 def term(name: str, successes: int, total: int, weight: float, explanation: str) -> ScoreTerm:
     if total == 0:
-        return ScoreTerm(name=name, value=0.0, low=0.0, high=1.0, weight=weight, explanation=explanation + " (no evidence: counts as 0)")
+        return unknown_term(name, weight, explanation + ": no evidence")
     low, high = wilson_interval(successes, total)
     return ScoreTerm(name=name, value=low, low=low, high=high, weight=weight,
                      explanation=f"{explanation}: {successes}/{total}, lower bound of the 95% interval {low:.2f}")
 
 
+def unknown_term(name: str, weight: float, explanation: str, low: float = 0.0, high: float = 1.0) -> ScoreTerm:
+    """Missing or untrusted evidence: shown with its range, counted at its low end (fail closed)."""
+    return ScoreTerm(name=name, value=low, low=low, high=high, weight=weight, known=False,
+                     explanation=f"{explanation} (unknown: counts as {low:.2f}, could be up to {high:.2f})")
+
+
+@dataclass(frozen=True)
+class CriticalEvidence:
+    """Critical criteria of a run: scored items from trusted sources, and items whose judge is untrusted."""
+
+    passed: int = 0
+    total: int = 0
+    untrusted_items: int = 0
+    untrusted: tuple[str, ...] = ()
+    criteria: int = 0
+
+
 def go_live_score(
-    decision: tuple[int, int],
-    critical: tuple[int, int],
-    trusted_critical: tuple[int, int],
+    decision: tuple[int, int] | None,
+    critical: CriticalEvidence,
     coverage_weighted: float,
     consistency: float | None,
     open_modes: Sequence[str],
     weights: dict[str, float] | None = None,
 ) -> GoLiveScore:
-    """decision: (correct, total); critical: (passing, total) critical judgments from trusted sources only;
-    trusted_critical: (trusted, total) critical criteria; open_modes: severities of open failure modes."""
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    """decision: (correct, total), None when no expected actions are known; critical: what the critical
+    criteria show; open_modes: severities of open failure modes.  Missing evidence is an unknown term
+    counted at its low end, so it never raises the score."""
+    w = {**DEFAULT_WEIGHTS, **validate_weights(weights or {})}
+    if not sum(w.values()) > 0:
+        raise ValueError("score weights are all 0: at least one term must count")
     terms = [
-        term("decision_accuracy", *decision, w["decision_accuracy"], "decisions matching the expected action"),
-        term("critical_pass_rate", *critical, w["critical_pass_rate"], "critical criteria passed (trusted judges only)"),
-        ScoreTerm(name="judge_reliability", value=trusted_critical[0] / trusted_critical[1] if trusted_critical[1] else 0.0,
-                  low=trusted_critical[0] / trusted_critical[1] if trusted_critical[1] else 0.0,
-                  high=trusted_critical[0] / trusted_critical[1] if trusted_critical[1] else 1.0, weight=w["judge_reliability"],
-                  explanation=f"critical criteria with a trusted judge (deterministic check or calibrated model): {trusted_critical[0]}/{trusted_critical[1]}"),
+        term("decision_accuracy", *decision, w["decision_accuracy"], "decisions matching the expected action") if decision
+        else unknown_term("decision_accuracy", w["decision_accuracy"], "no expected actions for this run"),
+        _critical_term(critical, w["critical_pass_rate"]),
+        _reliability_term(critical, w["judge_reliability"]),
         ScoreTerm(name="coverage", value=coverage_weighted, low=coverage_weighted, high=coverage_weighted, weight=w["coverage"],
                   explanation=f"weighted coverage of the scenario space {coverage_weighted:.0%}"),
+        ScoreTerm(name="consistency", value=consistency, low=consistency, high=consistency, weight=w["consistency"],
+                  explanation=f"pass^k over repeated trials of a scenario {consistency:.2f}") if consistency is not None
+        else unknown_term("consistency", w["consistency"], "no scenario was run more than once"),
     ]
-    if consistency is not None:
-        terms.append(ScoreTerm(name="consistency", value=consistency, low=consistency, high=consistency, weight=w["consistency"],
-                               explanation=f"pass^k over repeated trials of a scenario {consistency:.2f}"))
     penalty = min(1.0, sum(SEVERITY_PENALTY.get(s, 0.05) for s in open_modes))
     terms.append(ScoreTerm(name="open_failure_modes", value=1 - penalty, low=1 - penalty, high=1 - penalty, weight=w["open_failure_modes"],
                            explanation=f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}"))
@@ -122,3 +139,23 @@ def go_live_score(
         return math.exp(sum(t.weight * math.log(max(getattr(t, attr), FLOOR)) for t in terms) / total)
 
     return GoLiveScore(score=mean("value"), low=mean("low"), high=mean("high"), terms=terms)
+
+
+def _critical_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
+    name, what = "critical_pass_rate", "critical criteria passed"
+    if c.criteria == 0:
+        return ScoreTerm(name=name, value=1.0, low=1.0, high=1.0, weight=weight, explanation="the rubric marks no criterion critical")
+    if not c.untrusted:
+        return term(name, c.passed, c.total, weight, what + " (trusted judges and checks)")
+    everything = c.total + c.untrusted_items
+    low = wilson_interval(c.passed, everything)[0] if everything else 0.0
+    high = wilson_interval(c.passed + c.untrusted_items, everything)[1] if everything else 1.0
+    return unknown_term(name, weight, f"{what}: {c.passed}/{c.total} from trusted sources; {c.untrusted_items} items of "
+                        f"{', '.join(c.untrusted)} have no trusted judge (counted as failing at the low end)", low, high)
+
+
+def _reliability_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
+    trusted = c.criteria - len(c.untrusted)
+    value = trusted / c.criteria if c.criteria else 1.0
+    return ScoreTerm(name="judge_reliability", value=value, low=value, high=value, weight=weight,
+                     explanation=f"critical criteria with a trusted judge (deterministic check or calibrated model): {trusted}/{c.criteria}")

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
 DEMO_SCENARIOS = ROOT / "traces" / "cep" / "scenarios.jsonl"
 DEMO_RUBRIC = ROOT / "rubrics" / "cep" / "cep.yaml"
+SPACE = ROOT / "rubrics" / "cep" / "space.yaml"
+GATE = ROOT / "rubrics" / "cep" / "gate.yaml"
 DEMO_DB = Path(".chainjudge") / "demo.db"
 SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
 RUN = "demo-cep"
@@ -43,7 +45,7 @@ def _sample_already_judged(traces, rubric, store, sample: int) -> bool:
     from chainjudge.judges.resolve import local_settings
 
     items = pick_sample(plan(traces, rubric, local_settings(batch=False), RUN), sample)
-    return bool(items) and not split_done(items, store.stored_keys(RUN), retry_errors=True)
+    return bool(items) and not split_done(items, store.stored_items(RUN), retry_errors=True)
 
 
 def pick_sample(items: list[WorkItem], n: int) -> list[WorkItem]:
@@ -110,6 +112,9 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     except JudgeSetupError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         return 2
+    from chainjudge.golive import attach_context
+
+    attach_context(store, RUN, SPACE, DEMO_SCENARIOS)  # the run carries what it is judged against
     judgments = list(store.judgments(RUN))
     checks = [j for j in judgments if j.judge.startswith("check:")]
     table = Table("policy check (no model, all decisions)", "severity", "pass rate", "failed", title="2. deterministic policy checks")
@@ -134,7 +139,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
     store.add_labels(ground_truth_labels(traces, scenarios))
     model = [j for j in judgments if not j.judge.startswith("check:") and j.verdict]
-    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
+    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", "why", title="5. the model judge against the scenarios' ground truth")
     for criterion in SAMPLED_CRITERIA:
         mine = [j for j in model if j.criterion_id == criterion]
         reference = store.labels(criterion=criterion, annotators=[ANNOTATOR])
@@ -147,20 +152,33 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)
         base = {b.name: b for b in r.baselines}["always pass"].step_accuracy
         calib.add_row(criterion, str(r.paired_items), f"{r.step_accuracy.value:.0%}",
-                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust)
+                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust,
+                      r.trust_basis)
     out.print(calib)
     queued = review.refresh_queue(store)
     kinds = review.queue_counts(store)
     out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
               + f"): chainjudge review --db {db_path}")
-    from chainjudge.golive import collect, load_space
+    import yaml
 
-    evidence = collect(store, RUN, load_space(ROOT / "rubrics" / "cep" / "space.yaml"), DEMO_SCENARIOS, Path("failure-modes.yaml"))
+    from chainjudge.golive import collect, gate_reasons
+    from chainjudge.schema import GatePolicy
+
+    policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
+    evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
     sc = evidence.score
     out.print(f"7. go-live confidence: [bold]{sc.score:.2f}[/] (range {sc.low:.2f}-{sc.high:.2f}) = "
-              + ", ".join(f"{t.name} {t.value:.2f}" for t in sc.terms)
-              + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells. Full report: chainjudge report {RUN} --db {db_path} "
-              f"--expected {_shown(DEMO_SCENARIOS)} --out report/")
+              + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
+              + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
+    untrusted = [r["criterion"] for r in evidence.criteria if not r["trust"].startswith("trusted")]
+    if untrusted:
+        out.print(f"   [yellow]untrusted judges[/] (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
+    reasons = gate_reasons(evidence, policy)
+    out.print(f"   gate ({_shown(GATE)}): " + ("[green]PASS[/]" if not reasons else "[bold red]FAIL[/]"), highlight=False)
+    for reason in reasons:
+        out.print(f"   - {reason}", highlight=False)
+    out.print(f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",
+              highlight=False)
     out.print(Panel(
         "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "

@@ -28,7 +28,7 @@ class Judge(Protocol):
 
 
 class JudgmentSink(Protocol):
-    def stored_keys(self, run: str) -> dict[str, bool]: ...
+    def stored_items(self, run: str) -> dict[tuple[str, int, str], bool]: ...
     def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]: ...
     def add_judgments(self, judgments: Sequence[Judgment]) -> None: ...
 
@@ -89,15 +89,36 @@ class Progress:
     lowest_concurrency: int | None = None  # how far the adaptive limiter backed off
 
 
-def split_done(items: Sequence[WorkItem], stored: dict[str, bool], retry_errors: bool) -> list[WorkItem]:
-    """Items with at least one criterion not yet stored (or stored as an error, when retrying errors)."""
+def split_done(items: Sequence[WorkItem], stored: dict[tuple[str, int, str], bool], retry_errors: bool) -> list[WorkItem]:
+    """Items with at least one criterion not yet stored for their (trace, step), or stored as an error
+    when retrying errors.  Items are identified by where they are, never by their cache key alone:
+    two traces with an identical step are two items."""
     todo = []
     for item in items:
-        for key in item.cache_keys.values():
-            if key not in stored or (retry_errors and not stored[key]):
+        for criterion in item.cache_keys:
+            done = stored.get((item.trace_id, item.step.index, criterion))
+            if done is None or (retry_errors and not done):
                 todo.append(item)
                 break
     return todo
+
+
+def _copy_for(item: WorkItem, judgment: Judgment) -> Judgment:
+    """A judgment made for an identical prompt, copied onto this item (no call made)."""
+    return judgment.model_copy(update={"run": item.run, "reused": True, "trace_id": item.trace_id,
+                                       "step_index": item.step.index, "step_ref": item.step.ref})
+
+
+def _group_identical(items: Sequence[WorkItem]) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
+    """One leader per set of identical cache keys (to call), and the items that copy its answer."""
+    leaders: dict[tuple[str, ...], WorkItem] = {}
+    followers: dict[int, list[WorkItem]] = {}
+    for item in items:
+        key = tuple(sorted(item.cache_keys.values()))
+        leader = leaders.setdefault(key, item)
+        if leader is not item:
+            followers.setdefault(id(leader), []).append(item)
+    return list(leaders.values()), followers
 
 
 async def execute(
@@ -111,9 +132,9 @@ async def execute(
 ) -> Progress:
     progress = Progress(total=len(items))
     run_names = {item.run for item in items}
-    stored: dict[str, bool] = {}
+    stored: dict[tuple[str, int, str], bool] = {}
     for name in run_names:
-        stored.update(sink.stored_keys(name))
+        stored.update(sink.stored_items(name))
     todo = split_done(items, stored, retry_errors)
     progress.skipped = len(items) - len(todo)
     progress.done = progress.skipped
@@ -123,16 +144,12 @@ async def execute(
     to_call: list[WorkItem] = []
     for item in todo:
         if all(k in reusable for k in item.cache_keys.values()):
-            sink.add_judgments(
-                [
-                    reusable[k].model_copy(update={"run": item.run, "reused": True, "trace_id": item.trace_id})
-                    for k in item.cache_keys.values()
-                ]
-            )
+            sink.add_judgments([_copy_for(item, reusable[k]) for k in item.cache_keys.values()])
             progress.reused += 1
             progress.done += 1
         else:
             to_call.append(item)
+    to_call, copies = _group_identical(to_call)  # identical prompts in this run: asked once, copied
     if on_progress:
         on_progress(progress)
 
@@ -153,6 +170,10 @@ async def execute(
             progress.rate_limited = limiter.rate_limited
             progress.lowest_concurrency = limiter.lowest
             sink.add_judgments(judgments)
+            for twin in copies.get(id(item), []):
+                sink.add_judgments([_copy_for(twin, j) for j in judgments])
+                progress.reused += 1
+                progress.done += 1
             progress.calls += 1
             progress.done += 1
             failed = [j for j in judgments if j.error]

@@ -7,7 +7,28 @@ import html
 import json
 from pathlib import Path
 
+from chainjudge.figures import format_estimate
 from chainjudge.golive import Evidence
+
+
+def _fmt(estimate, min_items: int = 1) -> str:
+    return format_estimate(estimate, min_items, 2)
+
+
+def _trust_rows(evidence: Evidence) -> list[list[str]]:
+    """criterion, trust, rule and basis, TPR, TNR, kappa, raw and corrected failure rates."""
+    rates = {r.criterion: r for r in evidence.corrected}
+    rows = []
+    for c in evidence.criteria:
+        report, rate = evidence.calibration.get(c["criterion"]), rates.get(c["criterion"])
+        rows.append([c["criterion"], c["trust"], report.trust_basis if report else "",
+                     _fmt(report.tpr) if report else "-", _fmt(report.tnr) if report else "-",
+                     _fmt(report.cohen_kappa, 20) if report else "-",
+                     _fmt(rate.raw_failure_rate) if rate else "-", _fmt(rate.corrected_failure_rate) if rate else "-"])
+    return rows
+
+
+TRUST_HEAD = ["criterion", "trust", "why", "TPR (failing)", "TNR", "Cohen's kappa", "raw failure rate", "corrected failure rate"]
 
 
 def _bar(value: float, colour: str = "#3b7dd8") -> str:
@@ -33,6 +54,10 @@ def to_json(evidence: Evidence) -> dict:
         "criteria": evidence.criteria, "critical_failures": evidence.critical_failures,
         "decisions": evidence.decision_report.model_dump() if evidence.decision_report is not None else None,
         "open_failure_modes": evidence.open_modes, "recurring_failure_modes": evidence.recurring_modes,
+        "untrusted_critical": evidence.untrusted_critical,
+        "calibration": {k: v.model_dump() for k, v in evidence.calibration.items()},
+        "corrected_failure_rates": [r.model_dump() for r in evidence.corrected],
+        "probes": [p.model_dump() for p in evidence.probes],
     }
 
 
@@ -42,8 +67,13 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
              f"**Go-live confidence: {s.score:.2f}** (range {s.low:.2f}-{s.high:.2f}) over {evidence.traces} traces", ""]
     if reasons is not None:
         lines += ["**Gate: PASS**" if not reasons else "**Gate: FAIL**", *[f"- {r}" for r in reasons], ""]
-    lines += ["| term | value | weight | how |", "|---|---|---|---|"]
-    lines += [f"| {t.name} | {t.value:.2f} | {t.weight:g} | {t.explanation} |" for t in s.terms]
+    lines += ["| term | value | range | weight | how |", "|---|---|---|---|---|"]
+    lines += [f"| {t.name}{'' if t.known else ' (unknown)'} | {t.value:.2f} | {t.low:.2f}-{t.high:.2f} | {t.weight:g} | {t.explanation} |" for t in s.terms]
+    lines += ["", "| " + " | ".join(TRUST_HEAD) + " |", "|" + "---|" * len(TRUST_HEAD)]
+    lines += ["| " + " | ".join(r.replace("|", "/") for r in row) + " |" for row in _trust_rows(evidence)]
+    if evidence.probes:
+        lines += ["", "| bias probe | criterion | flips | flip rate |", "|---|---|---|---|"]
+        lines += [f"| {p.change} | {p.criterion} | {p.flips}/{p.items} | {_fmt(p.flip_rate)} |" for p in evidence.probes]
     lines += ["", f"Coverage: {cov.covered:.0%} of cells ({cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells)."]
     if cov.empty_heaviest:
         lines.append("Heaviest uncovered cells: " + ", ".join(f"{'/'.join(c)} (w {w:g})" for c, w in cov.empty_heaviest[:5]))
@@ -68,9 +98,18 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
     if reasons is not None:
         verdict = "PASS" if not reasons else "FAIL"
         parts.append(f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons))
-    parts.append("<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>weight</th><th>how it was computed</th></tr>"
-                 + "".join(f"<tr><td>{e(t.name)}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>" for t in s.terms)
+    parts.append("<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>range</th><th>weight</th><th>how it was computed</th></tr>"
+                 + "".join(f"<tr><td>{e(t.name)}{'' if t.known else ' <b>(unknown)</b>'}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td>"
+                           f"<td>{t.low:.2f}-{t.high:.2f}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>" for t in s.terms)
                  + "</table>")
+    parts.append("<h2>Can the judges be trusted? Raw and judge-error-corrected failure rates</h2><table><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h in TRUST_HEAD) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in _trust_rows(evidence)) + "</table>")
+    if evidence.probes:
+        parts.append("<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
+                     "<th>flips</th><th>flip rate [95%]</th></tr>"
+                     + "".join(f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
+                               for p in evidence.probes) + "</table>")
     parts.append(f"<h2>Coverage of the scenario space</h2><p>{cov.covered:.0%} of cells covered ({cov.weighted:.0%} weighted; "
                  f"{cov.high_weight_coverage:.0%} of high-weight cells); a cell counts with at least {k} trace(s).</p>")
     if cols_dim:

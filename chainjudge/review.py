@@ -188,7 +188,7 @@ def release(store: Store, reviewer: str) -> None:
 
 def item_context(store: Store, item: QueueItem) -> dict:
     """Everything the item view shows: the trace, every judgment of the step on this criterion, labels."""
-    trace = store.get_trace(item.trace_id)
+    trace = store.get_trace(item.trace_id, run=item.run)  # the version the run judged
     judgments = [Judgment.model_validate_json(data) for (data,) in store.connection.execute(
         "SELECT data FROM judgments WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?",
         (item.trace_id, item.step_ref, item.criterion_id))]

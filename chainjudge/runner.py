@@ -81,7 +81,7 @@ def judge_traces(
     run = store.save_run(
         Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings, sources=list(sources))
     )
-    store.save_traces(traces)
+    store.pin_traces(run_name, store.save_traces(traces))  # a run keeps the versions it judged
     checked = run_checks(traces, rubric, run_name)  # deterministic checks: on everything, no model, no cost
     if checked:
         store.add_judgments(checked)

@@ -20,7 +20,7 @@ from chainjudge.schema import Judgment, Label, Run, Trace, utc_now
 DEFAULT_DB = Path(".chainjudge") / "chainjudge.db"
 
 # Append-only: never edit a migration that has shipped; add a new one.
-MIGRATIONS: list[tuple[str, str]] = [
+MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the connection
     (
         "001_runs_traces_judgments",
         """
@@ -171,7 +171,86 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # every (run, trace, step, criterion) keeps its judgment: keyed by the cache key alone, two traces
+        # with an identical step (same prompt) shared one row and the second judgment was dropped
+        "010_judgments_per_item",
+        """
+        CREATE TABLE judgments_v2 (
+            id INTEGER PRIMARY KEY,
+            run TEXT NOT NULL REFERENCES runs(name),
+            cache_key TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            step_index INTEGER NOT NULL,
+            step_ref TEXT NOT NULL,
+            criterion_id TEXT NOT NULL,
+            judge TEXT NOT NULL,
+            label TEXT,
+            passed INTEGER,
+            error TEXT,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (run, trace_id, step_index, criterion_id)
+        );
+        INSERT OR IGNORE INTO judgments_v2 SELECT * FROM judgments ORDER BY id;
+        CREATE TABLE judgments_superseded AS SELECT * FROM judgments WHERE id NOT IN (SELECT id FROM judgments_v2);
+        DROP TABLE judgments;
+        ALTER TABLE judgments_v2 RENAME TO judgments;
+        CREATE INDEX judgments_key ON judgments (cache_key) WHERE error IS NULL;
+        CREATE INDEX judgments_run_criterion ON judgments (run, criterion_id);
+        CREATE INDEX judgments_trace ON judgments (trace_id, step_ref)
+        """,
+    ),
+    ("011_trace_versions", lambda db: _trace_versions(db)),
+    (
+        # label times as UTC instants, so "newest" compares instants, not text with mixed offsets
+        "012_labels_utc",
+        """
+        UPDATE labels SET created_at = COALESCE(strftime('%Y-%m-%dT%H:%M:%f', created_at) || '+00:00', created_at)
+        """,
+    ),
+    (
+        # what a run was judged against (expected actions, scenario space), so every view scores it alike
+        "013_run_context",
+        """
+        CREATE TABLE run_context (
+            run TEXT NOT NULL REFERENCES runs(name),
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run, name)
+        )
+        """,
+    ),
 ]
+
+
+def trace_version(data: str) -> str:
+    """A trace's version: the hash of its stored JSON (same content, same version)."""
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _trace_versions(db) -> None:
+    """Every version of every trace, and which version each run judged (runs made before this point at
+    the only version known)."""
+    db.execute(
+        "CREATE TABLE trace_versions (id TEXT NOT NULL, version TEXT NOT NULL, source TEXT, format TEXT, "
+        "data TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (id, version))"
+    )
+    db.execute("CREATE TABLE run_traces (run TEXT NOT NULL, trace_id TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (run, trace_id))")
+    for trace_id, source, fmt, data, updated in db.execute("SELECT id, source, format, data, updated_at FROM traces").fetchall():
+        db.execute("INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)",
+                   (trace_id, trace_version(data), source, fmt, data, updated))
+    db.execute("INSERT OR IGNORE INTO run_traces SELECT DISTINCT j.run, j.trace_id, v.version FROM judgments j "
+               "JOIN trace_versions v ON v.id = j.trace_id")
+
+
+def _utc_text(stamp) -> str:
+    """An instant as UTC ISO text (naive times taken as UTC), so text order is time order."""
+    from datetime import timezone
+
+    stamp = stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
+    return stamp.isoformat()
 
 
 def resolve_db_path(db: str | os.PathLike | None) -> Path:
@@ -184,6 +263,11 @@ def resolve_db_path(db: str | os.PathLike | None) -> Path:
 
 class RunMismatch(ValueError):
     pass
+
+
+# the judge settings that change answers; a run keeps them for life (the address it reaches may change)
+FIXED_SETTINGS = ("mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "redact_pii",
+                  "max_context_chars", "max_step_chars")
 
 
 @dataclass(frozen=True)
@@ -249,8 +333,11 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
-                    for statement in filter(str.strip, sql.split(";")):
-                        self._db.execute(statement)
+                    if callable(sql):
+                        sql(self._db)
+                    else:
+                        for statement in filter(str.strip, sql.split(";")):
+                            self._db.execute(statement)
                     self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
                 self._db.execute("COMMIT")
             except Exception:
@@ -271,6 +358,13 @@ class Store:
                     f"run {run.name!r} was judged with rubric {existing.rubric_id}@{existing.rubric_hash} by "
                     f"{existing.judge.model}; this command uses {run.rubric_id}@{run.rubric_hash} by "
                     f"{run.judge.model}. Give a new --run name."
+                )
+            differing = [name for name in FIXED_SETTINGS if getattr(existing.judge, name) != getattr(run.judge, name)]
+            if differing:
+                changes = ", ".join(f"{n} {getattr(existing.judge, n)!r} -> {getattr(run.judge, n)!r}" for n in differing)
+                raise RunMismatch(
+                    f"run {run.name!r} was judged with other judge settings ({changes}); a run's settings are fixed, "
+                    "so its judgments stay comparable. Give a new --run name."
                 )
             return existing
         self._db.execute(
@@ -296,14 +390,55 @@ class Store:
         return [RunSummary(*row) for row in rows]
 
     # -- traces
-    def save_traces(self, traces: Sequence[Trace]) -> None:
+    def save_traces(self, traces: Sequence[Trace], prune_unpinned: bool = False) -> dict[str, str]:
+        """Store traces; a trace whose content changed under an old id is a new version (the old one is
+        kept for the runs that judged it).  Returns trace id -> version.  prune_unpinned drops older
+        versions no run judged (the OTLP receiver rebuilds a trace on every export)."""
         now = utc_now().isoformat()
+        rows = [(t.id, t.source, t.format, t.model_dump_json()) for t in traces]
+        versions = {trace_id: trace_version(data) for trace_id, _, _, data in rows}
         with self._transaction():
+            if prune_unpinned:
+                self._db.executemany(
+                    "DELETE FROM trace_versions WHERE id = ? AND version != ? AND version NOT IN "
+                    "(SELECT version FROM run_traces WHERE trace_id = ?)", [(i, v, i) for i, v in versions.items()])
+            self._db.executemany("INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(i, versions[i], src, fmt, data, now) for i, src, fmt, data in rows])
             self._db.executemany(
                 "INSERT INTO traces VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "source=excluded.source, format=excluded.format, data=excluded.data, updated_at=excluded.updated_at",
-                [(t.id, t.source, t.format, t.model_dump_json(), now) for t in traces],
+                [(i, src, fmt, data, now) for i, src, fmt, data in rows],
             )
+        return versions
+
+    def pin_traces(self, run: str, versions: dict[str, str]) -> None:
+        """Record which version of each trace a run judges; a resumed run given a changed trace is refused."""
+        with self._transaction():
+            pinned = dict(self._db.execute("SELECT trace_id, version FROM run_traces WHERE run = ?", (run,)))
+            changed = [i for i, v in versions.items() if pinned.get(i, v) != v]
+            if changed:
+                raise RunMismatch(
+                    f"run {run!r} judged another version of {len(changed)} trace(s) ({', '.join(changed[:3])}"
+                    f"{' ...' if len(changed) > 3 else ''}): their content changed since. A run keeps the traces it "
+                    "judged; give a new --run name to judge the new versions.")
+            self._db.executemany("INSERT OR IGNORE INTO run_traces VALUES (?, ?, ?)", [(run, i, v) for i, v in versions.items()])
+
+    def trace_versions(self) -> list[tuple[str, int, str, str]]:
+        """(trace id, versions, newest version's time, runs that judged any version) per trace."""
+        return self.query(
+            "SELECT v.id, COUNT(DISTINCT v.version), MAX(v.created_at), "
+            "(SELECT GROUP_CONCAT(r.run || '@' || r.version, ' ') FROM run_traces r WHERE r.trace_id = v.id) "
+            "FROM trace_versions v GROUP BY v.id ORDER BY v.id")
+
+    # -- what a run was judged against (expected actions, the scenario space), as text
+    def set_run_context(self, run: str, name: str, text: str) -> None:
+        with self._transaction():
+            self._db.execute("INSERT INTO run_context VALUES (?, ?, ?) ON CONFLICT (run, name) DO UPDATE SET data = excluded.data",
+                             (run, name, text))
+
+    def run_context(self, run: str, name: str) -> str | None:
+        rows = self.query("SELECT data FROM run_context WHERE run = ? AND name = ?", (run, name))
+        return rows[0][0] if rows else None
 
     def add_spans(self, rows: Sequence[tuple[str, str, str]]) -> int:
         """Raw OTLP spans (trace id, span id, JSON) as received; a span id seen before is ignored."""
@@ -365,7 +500,14 @@ class Store:
     def redactions(self, trace_id: str) -> dict[str, str]:
         return dict(self._db.execute("SELECT placeholder, original FROM redactions WHERE trace_id = ?", (trace_id,)))
 
-    def get_trace(self, trace_id: str) -> Trace | None:
+    def get_trace(self, trace_id: str, run: str | None = None) -> Trace | None:
+        """The newest version of a trace, or with run, the version that run judged."""
+        if run is not None:
+            row = self._db.execute(
+                "SELECT v.data FROM run_traces r JOIN trace_versions v ON v.id = r.trace_id AND v.version = r.version "
+                "WHERE r.run = ? AND r.trace_id = ?", (run, trace_id)).fetchone()
+            if row:
+                return Trace.model_validate_json(row[0])
         row = self._db.execute("SELECT data FROM traces WHERE id = ?", (trace_id,)).fetchone()
         return Trace.model_validate_json(row[0]) if row else None
 
@@ -373,11 +515,12 @@ class Store:
         return [row[0] for row in self._db.execute("SELECT id FROM traces ORDER BY id")]
 
     # -- judgments
-    def stored_keys(self, run: str) -> dict[str, bool]:
-        """cache key -> scored? for every judgment of the run."""
+    def stored_items(self, run: str) -> dict[tuple[str, int, str], bool]:
+        """(trace, step index, criterion) -> scored? for every judgment of the run."""
         return {
-            key: error is None
-            for key, error in self._db.execute("SELECT cache_key, error FROM judgments WHERE run = ?", (run,))
+            (trace_id, index, criterion): error is None
+            for trace_id, index, criterion, error in self._db.execute(
+                "SELECT trace_id, step_index, criterion_id, error FROM judgments WHERE run = ?", (run,))
         }
 
     def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]:
@@ -420,8 +563,8 @@ class Store:
                 INSERT INTO judgments (run, cache_key, trace_id, step_index, step_ref, criterion_id, judge,
                                        label, passed, error, cost_usd, data, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run, cache_key) DO UPDATE SET
-                    label=excluded.label, passed=excluded.passed, error=excluded.error,
+                ON CONFLICT (run, trace_id, step_index, criterion_id) DO UPDATE SET
+                    cache_key=excluded.cache_key, label=excluded.label, passed=excluded.passed, error=excluded.error,
                     cost_usd=excluded.cost_usd, data=excluded.data, created_at=excluded.created_at
                 WHERE judgments.error IS NOT NULL AND excluded.error IS NULL
                 """,
@@ -471,7 +614,7 @@ class Store:
             rows.append(
                 (hashlib.sha256(data.encode()).hexdigest(), label.trace_id, label.step_key, label.criterion,
                  label.value, label.annotator, label.kind, label.model_dump_json(),
-                 (label.created_at.isoformat() if label.created_at else now))
+                 _utc_text(label.created_at) if label.created_at else now)
             )
         with self._transaction():
             before = self._db.total_changes

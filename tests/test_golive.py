@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from chainjudge.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.coverage import coverage, go_live_score
+from chainjudge.coverage import CriticalEvidence, coverage, go_live_score
 from chainjudge.fakejudge import FakeJudgeServer
 from chainjudge.schema import ScenarioSpace, Trace
 
@@ -42,45 +42,79 @@ def test_coverage_by_hand():
 
 
 def test_score_by_hand():
-    s = go_live_score(decision=(8, 10), critical=(10, 10), trusted_critical=(1, 2), coverage_weighted=0.5,
-                      consistency=None, open_modes=["high"], weights={"decision_accuracy": 1, "critical_pass_rate": 1,
-                                                                       "judge_reliability": 1, "coverage": 1, "open_failure_modes": 1})
-    terms = {x.name: x.value for x in s.terms}
+    s = go_live_score(decision=(8, 10), critical=CriticalEvidence(passed=10, total=10, criteria=2, untrusted=("m",), untrusted_items=0),
+                      coverage_weighted=0.5, consistency=0.5, open_modes=["high"],
+                      weights={"decision_accuracy": 1, "critical_pass_rate": 1, "judge_reliability": 1, "coverage": 1,
+                               "consistency": 0, "open_failure_modes": 1})
+    terms = {x.name: x.value for x in s.terms if x.weight}
     assert terms["judge_reliability"] == 0.5 and terms["coverage"] == 0.5 and terms["open_failure_modes"] == pytest.approx(0.9)
     assert terms["decision_accuracy"] == pytest.approx(0.4902, abs=1e-3)  # Wilson lower bound of 8/10
+    assert terms["critical_pass_rate"] == pytest.approx(0.7225, abs=1e-3)  # unknown: counted at its low end
     assert s.score == pytest.approx(math.prod(terms.values()) ** (1 / 5))  # weighted geometric mean, equal weights
     assert s.low <= s.score <= s.high
 
 
+def test_missing_terms_are_unknown_with_their_range_not_dropped():
+    s = go_live_score(decision=None, critical=CriticalEvidence(), coverage_weighted=1.0, consistency=None, open_modes=[])
+    unknown = {t.name: t for t in s.terms if not t.known}
+    assert set(unknown) == {"decision_accuracy", "consistency"}  # consistency used to vanish silently
+    assert all(t.value == t.low == 0.0 and t.high == 1.0 for t in unknown.values())
+    assert s.score < s.high
+
+
+@pytest.mark.parametrize("weights, message", [({"coverage": -1}, ">= 0"), ({k: 0 for k in
+                         ("decision_accuracy", "critical_pass_rate", "judge_reliability", "coverage", "consistency", "open_failure_modes")}, "all 0"),
+                         ({"colour": 1}, "unknown score terms"), ({"coverage": float("nan")}, "finite")])
+def test_weights_are_validated(weights, message):
+    with pytest.raises(ValueError, match=message):
+        go_live_score(decision=(1, 1), critical=CriticalEvidence(), coverage_weighted=1.0, consistency=None, open_modes=[], weights=weights)
+
+
 inputs = st.fixed_dictionaries({
     "correct": st.integers(0, 50), "extra": st.integers(0, 50), "passing": st.integers(0, 50), "failing": st.integers(0, 50),
-    "trusted": st.integers(0, 5), "untrusted": st.integers(0, 5), "coverage": st.floats(0, 1), "modes": st.lists(st.sampled_from(["low", "medium", "high", "critical"]), max_size=6),
-    "consistency": st.one_of(st.none(), st.floats(0, 1)),
+    "untrusted_criteria": st.integers(0, 3), "untrusted_items": st.integers(0, 50), "trusted_criteria": st.integers(1, 3),
+    "coverage": st.floats(0, 1), "modes": st.lists(st.sampled_from(["low", "medium", "high", "critical"]), max_size=6),
+    "consistency": st.one_of(st.none(), st.floats(0, 1)), "decisions_known": st.booleans(),
+    "weights": st.fixed_dictionaries({k: st.floats(0, 5) for k in ("decision_accuracy", "critical_pass_rate", "judge_reliability",
+                                                                    "coverage", "consistency", "open_failure_modes")}),
 })
 
 
 def score(i):
-    return go_live_score(decision=(i["correct"], i["correct"] + i["extra"]), critical=(i["passing"], i["passing"] + i["failing"]),
-                         trusted_critical=(i["trusted"], i["trusted"] + i["untrusted"]), coverage_weighted=i["coverage"],
-                         consistency=i["consistency"], open_modes=i["modes"]).score
+    untrusted = tuple(f"u{k}" for k in range(i["untrusted_criteria"]))
+    critical = CriticalEvidence(passed=i["passing"], total=i["passing"] + i["failing"], untrusted=untrusted,
+                                untrusted_items=i["untrusted_items"] if untrusted else 0,
+                                criteria=i["trusted_criteria"] + len(untrusted))
+    weights = i["weights"] if sum(i["weights"].values()) > 0 else None
+    return go_live_score(decision=(i["correct"], i["correct"] + i["extra"]) if i["decisions_known"] else None, critical=critical,
+                         coverage_weighted=i["coverage"], consistency=i["consistency"], open_modes=i["modes"], weights=weights).score
 
 
-@given(inputs, st.sampled_from(["decision", "critical", "trust", "coverage", "modes", "consistency"]))
-@settings(max_examples=300, deadline=None)
-def test_a_worse_term_never_raises_the_score(i, which):
+@given(inputs, st.sampled_from(["decision", "critical", "trust", "coverage", "modes", "consistency", "consistency lost",
+                                "decisions lost", "labels removed"]))
+@settings(max_examples=400, deadline=None)
+def test_a_worse_input_never_raises_the_score(i, which):
     worse = dict(i)
     if which == "decision" and i["correct"]:
         worse["correct"], worse["extra"] = i["correct"] - 1, i["extra"] + 1
     elif which == "critical" and i["passing"]:
         worse["passing"], worse["failing"] = i["passing"] - 1, i["failing"] + 1
-    elif which == "trust" and i["trusted"]:
-        worse["trusted"], worse["untrusted"] = i["trusted"] - 1, i["untrusted"] + 1
+    elif which in ("trust", "labels removed") and i["trusted_criteria"] > 1:
+        # a judge loses its trust (fewer labels): its items move from evidence to unknown
+        worse["trusted_criteria"], worse["untrusted_criteria"] = i["trusted_criteria"] - 1, i["untrusted_criteria"] + 1
+        worse["untrusted_items"] = (i["untrusted_items"] if i["untrusted_criteria"] else 0) + i["passing"]
+        worse["passing"] = 0
+        worse["failing"] = i["failing"]
     elif which == "coverage":
         worse["coverage"] = i["coverage"] / 2
     elif which == "modes":
         worse["modes"] = [*i["modes"], "critical"]
     elif which == "consistency" and i["consistency"] is not None:
         worse["consistency"] = i["consistency"] / 2
+    elif which == "consistency lost":
+        worse["consistency"] = None
+    elif which == "decisions lost":
+        worse["decisions_known"] = False
     assert score(worse) <= score(i) + 1e-12
 
 
@@ -152,7 +186,20 @@ def test_gate_fails_with_reasons_and_passes_a_lenient_policy(tmp_path):
     assert strict.exit_code == 1 and "gate:" in strict.output and "coverage of high-weight cells" in strict.output
     lenient = tmp_path / "lenient.yaml"
     lenient.write_text(yaml.safe_dump({"min_score": 0.0, "min_high_weight_coverage": 0.0, "max_critical_failures": 0}))
+    closed = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(lenient)])
+    assert closed.exit_code == 1  # the critical model criterion has no trusted judge: missing evidence never passes
+    assert "critical criterion model_says_safe has no trusted judge" in closed.output and "no reference labels" in closed.output
+    lenient.write_text(yaml.safe_dump({"min_score": 0.0, "min_high_weight_coverage": 0.0, "max_critical_failures": 0,
+                                       "waive_untrusted": ["model_says_safe"]}))
     ok = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(lenient)])
     assert ok.exit_code == 0 and "gate passed" in ok.output
     cov = CliRunner().invoke(app, ["coverage", "g", "--db", str(db)])
     assert cov.exit_code == 0 and "traces per cell" in cov.output
+
+
+def test_gate_policy_weights_are_validated_and_used(tmp_path):
+    db, expected = judged_store(tmp_path, {"id": "r", "criteria": [CHECK]})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"weights": {"decision_accuracy": -1}}))
+    result = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(bad)])
+    assert result.exit_code == 2 and "bad.yaml" in result.output and ">= 0" in result.output

@@ -138,44 +138,49 @@ def review_tab(store: Store, reviewer: str) -> None:
         st.toast(st.session_state.pop("saved"))
 
 
+@st.cache_data(ttl=60, show_spinner="computing calibration ...")
+def _calibration(db_path: str, version: int) -> list[dict]:
+    """Per run and criterion: agreement with the ONE reference label per item (cached: the bootstrap is
+    not redone on every rerun; `version` changes when labels are added)."""
+    from chainjudge.golive import calibrate_run
+
+    rows = []
+    with Store(db_path) as store:
+        for run in store.runs():
+            for criterion, r in calibrate_run(store, run.name).reports.items():
+                rows.append({"run": run.name, "criterion": criterion, "report": r.model_dump()})
+    return rows
+
+
 def calibration_tab(store: Store) -> None:
-    from chainjudge.calibrate import agreement
+    from chainjudge.figures import format_estimate
+    from chainjudge.schema import AgreementReport, TrustPolicy
 
-    humans = sorted({a for a, kind, _, _ in store.label_summary() if kind in ("human", "ground-truth")})
-    rows, confusions = [], {}
-    for run in store.runs():
-        for summary in store.criterion_summaries(run.name):
-            reference = store.labels(criterion=summary.criterion_id, annotators=humans) if humans else []
-            if not reference:
-                continue
-            candidate = [review_label for review_label in _run_labels(store, run.name, summary.criterion_id)]
-            if not candidate:
-                continue
-            r = agreement(reference, candidate, "people", run.name, summary.criterion_id, bootstrap=300)
-            rows.append({"run": run.name, "criterion": summary.criterion_id, "kappa": r.cohen_kappa.value,
-                         "low": r.cohen_kappa.low, "high": r.cohen_kappa.high, "step accuracy": r.step_accuracy.value,
-                         "trust": r.trust, "items": r.paired_items})
-            confusions[(run.name, summary.criterion_id)] = (r.labels, r.confusion)
+    small = TrustPolicy().min_figure_items
+    version = store.query("SELECT COUNT(*), MAX(id) FROM labels")[0]
+    rows = [(row["run"], row["criterion"], AgreementReport.model_validate(row["report"]))
+            for row in _calibration(str(store.path), hash(version))]
     if not rows:
-        st.info("No human labels to compare with yet: adjudicate items or `chainjudge labels import`.")
+        st.info("No reference labels to compare with yet: adjudicate items or `chainjudge labels import`.")
         return
-    frame = pd.DataFrame(rows)
-    frame["item"] = frame["run"] + " · " + frame["criterion"]
-    points = alt.Chart(frame).mark_point(filled=True, size=80).encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
-    bars = alt.Chart(frame).mark_rule().encode(x="low:Q", x2="high:Q", y="item:N")
-    st.altair_chart(bars + points, use_container_width=True)
-    st.dataframe(frame.drop(columns=["item"]), hide_index=True, use_container_width=True)
-    for (run, criterion), (labels, matrix) in confusions.items():
-        with st.expander(f"confusion: {run} · {criterion} (rows: people, columns: judge)"):
-            st.dataframe(pd.DataFrame(matrix, index=labels, columns=labels))
-
-
-def _run_labels(store: Store, run: str, criterion: str):
-    from chainjudge.schema import Label
-
-    return [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=j.criterion_id,
-                  value=j.verdict.label, annotator=f"run:{run}", kind="judge")
-            for j in store.judgments(run) if j.criterion_id == criterion and j.verdict]
+    table = [{"run": run, "criterion": c, "trust": r.trust, "why": r.trust_basis,
+              "TPR (failing)": format_estimate(r.tpr, 1, 2), "TNR": format_estimate(r.tnr, 1, 2),
+              "kappa": format_estimate(r.cohen_kappa, small, 2), "step accuracy": format_estimate(r.step_accuracy, small, 2),
+              "reference items": r.reference_items, "judged of them": r.paired_items} for run, c, r in rows]
+    chartable = [{"item": f"{run} · {c}", "kappa": r.cohen_kappa.value, "low": r.cohen_kappa.low, "high": r.cohen_kappa.high,
+                  "trust": r.trust} for run, c, r in rows
+                 if r.cohen_kappa.value is not None and (r.cohen_kappa.n or 0) >= small]
+    if chartable:
+        frame = pd.DataFrame(chartable)
+        points = alt.Chart(frame).mark_point(filled=True, size=80).encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
+        bars = alt.Chart(frame).mark_rule().encode(x="low:Q", x2="high:Q", y="item:N")
+        st.altair_chart(bars + points, use_container_width=True)
+    st.caption(f"Each figure says over how many items it is computed; under {small} items it shows 'too few'. "
+               "The reference is one label per item: adjudication > ground truth > imported human.")
+    st.dataframe(pd.DataFrame(table), hide_index=True, use_container_width=True)
+    for run, criterion, r in rows:
+        with st.expander(f"confusion: {run} · {criterion} (rows: reference, columns: judge)"):
+            st.dataframe(pd.DataFrame(r.confusion, index=r.labels, columns=r.labels))
 
 
 def modes_tab(store: Store) -> None:
@@ -207,7 +212,7 @@ def _promote(store: Store, catalogue, mode_id: str) -> None:
     mode = catalogue.mode(mode_id)
     written = 0
     for exemplar in mode.exemplars[:3]:
-        run, trace = store.get_run(exemplar.run), store.get_trace(exemplar.trace_id)
+        run, trace = store.get_run(exemplar.run), store.get_trace(exemplar.trace_id, run=exemplar.run)
         if run and run.rubric and trace:
             write_case(make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), "fail"), Path("regressions"))
             written += 1
@@ -236,19 +241,25 @@ def golive_tab(store: Store) -> None:
     if not summaries:
         st.info("No runs yet.")
         return
-    spaces = allowed_files("CHAINJUDGE_SPACES")
-    if not spaces:
-        st.info("No scenario space given: chainjudge review --space FILE")
-        return
+    from chainjudge.golive import run_space
+
     name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
-    space = st.selectbox("Scenario space", spaces, format_func=lambda p: p.name, key="space")
+    own = run_space(store, name) is not None
+    spaces = ([None] if own else []) + allowed_files("CHAINJUDGE_SPACES")
+    if not spaces:
+        st.info("This run carries no scenario space and none was given: chainjudge review --space FILE")
+        return
+    space = st.selectbox("Scenario space", spaces, format_func=lambda p: "(the one the run was judged against)" if p is None else p.name, key="space")
     expected = st.selectbox("Scenarios with expected actions", [None, *allowed_files("CHAINJUDGE_SCENARIOS")],
-                            format_func=lambda p: "(none)" if p is None else p.name, key="expected")
+                            format_func=lambda p: "(the ones the run was judged against)" if p is None else p.name, key="expected")
     catalogues = allowed_files("CHAINJUDGE_CATALOGUE")
-    evidence = collect(store, name, load_space(space), expected, catalogues[0] if catalogues else None)
+    evidence = collect(store, name, load_space(space) if space else None, expected, catalogues[0] if catalogues else None)
     s = evidence.score
     st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
-    terms = pd.DataFrame([{"term": t.name, "value": t.value, "weight": t.weight, "how": t.explanation} for t in s.terms])
+    if s.unknown:
+        st.warning("Unknown (counted at their low end): " + ", ".join(s.unknown))
+    terms = pd.DataFrame([{"term": t.name, "value": t.value, "low": t.low, "high": t.high, "known": t.known, "weight": t.weight,
+                           "how": t.explanation} for t in s.terms])
     st.altair_chart(alt.Chart(terms).mark_bar().encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])), y="term:N", tooltip=["how"]), use_container_width=True)
     st.dataframe(terms, hide_index=True, use_container_width=True)
     grid = evidence.space.grid

@@ -43,13 +43,18 @@ class DecisionReport(BaseModel):
 
 
 def load_scenarios(path: str | Path) -> dict[str, Scenario]:
+    return parse_scenarios(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def parse_scenarios(text: str, source: str = "<scenarios>") -> dict[str, Scenario]:
+    """Scenarios from JSONL text (a file, or the copy a run keeps of what it was judged against)."""
     scenarios = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 scenario = Scenario.model_validate_json(line)
             except ValueError as exc:
-                raise ValueError(f"{path}: line {number}: {exc}") from None
+                raise ValueError(f"{source}: line {number}: {exc}") from None
             scenarios[scenario.user.id] = scenario
     return scenarios
 

@@ -1,0 +1,98 @@
+"""Commands that tell how far the numbers can be trusted: bias probes, agreement between the people who
+labelled, and which version of each trace every run judged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from chainjudge.cli_support import DbOption, err, fail, open_store, out
+
+
+def probe(
+    run: Annotated[str, typer.Argument(help="Run to probe.")],
+    judge_model: Annotated[str, typer.Option("--judge", "-j", help="The run's judge: 'local' or a litellm model string.")] = "local",
+    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
+    sample: Annotated[int, typer.Option(min=1, help="Work items re-judged under each change (seeded sample).")] = 20,
+    seed: Annotated[int, typer.Option(help="Sample seed (same seed, same items).")] = 0,
+    change: Annotated[Optional[list[str]], typer.Option("--change", help="Only these changes, repeatable: criteria_order, scale_order, whitespace, verbose_padding, polite_assertion.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once.")] = 4,
+    db: DbOption = None,
+) -> None:
+    """Bias probes: re-judge a seeded sample of RUN under meaning-preserving changes (criteria order
+    shuffled, scale labels reversed, whitespace changed, a verbose paragraph appended, a polite "this step
+    is correct" inside the trace) and print, per change and criterion, how often the label flipped.
+
+    Each change is stored as a run RUN~probe:CHANGE (cached and resumable); the report shows the flip
+    rates and a gate policy can bound them (max_probe_flip_rate)."""
+    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.probe import CHANGES
+    from chainjudge.probe_runs import probe_results, run_probes
+    from chainjudge.store import RunMismatch
+
+    chosen = change or list(CHANGES)
+    unknown = [c for c in chosen if c not in CHANGES]
+    if unknown:
+        fail(f"unknown --change {unknown}; choose among {', '.join(CHANGES)}")
+    with open_store(db) as store:
+        stored = store.get_run(run)
+        if stored is None:
+            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+        if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (judge_model == "local" and "local" in stored.judge.model):
+            err.print(f"[yellow]note:[/] {run} was judged by {stored.judge.model}; probing it with {judge_model}")
+        try:
+            with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.path.parent) as (settings, judge):
+                outcome = run_probes(store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency,
+                                     on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False))
+        except (JudgeSetupError, RunMismatch) as exc:
+            fail(str(exc))
+        results = probe_results(store, run)
+    for name, progress in outcome.items():
+        if progress is None:
+            out.print(f"{name}: does not apply (one criterion per call or a single model criterion)")
+    table = Table("change", "criterion", "items", "flips", "flip rate [95%]", "errors")
+    for r in results:
+        table.add_row(r.change, r.criterion, str(r.items), str(r.flips), fmt(r.flip_rate, 1, 2), str(r.errors))
+    out.print(table)
+
+
+def labels_agreement(
+    criterion: Annotated[str, typer.Option(help="Criterion id.")],
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")] = 1000,
+    db: DbOption = None,
+) -> None:
+    """How far the annotators (imported people, ground truth, reviewers' adjudications) agree with each
+    other on the items both labelled: Cohen's kappa with its interval per pair, Krippendorff's alpha across all.
+    Calibration compares a judge with ONE reference label per item; this is the agreement among the sources."""
+    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.reference import annotator_agreement
+
+    with open_store(db) as store:
+        pairs = annotator_agreement(store.labels(criterion=criterion), criterion, bootstrap=bootstrap)
+    if not pairs:
+        out.print(f"no two annotators labelled the same items on {criterion!r}")
+        return
+    table = Table("annotator", "annotator", "shared items", "traces", "Cohen's kappa [95%]")
+    for p in pairs:
+        table.add_row(p.first, p.second, str(p.items), str(p.traces), fmt(p.cohen_kappa, 1))
+    out.print(table)
+    alpha = pairs[0].alpha_all
+    out.print(f"Krippendorff's alpha across all annotators: {'-' if alpha is None else f'{alpha:.3f}'}")
+
+
+def traces_list(db: DbOption = None) -> None:
+    """Every stored trace with its versions: a trace whose content changed under the same id is a new
+    version, and each run keeps the version it judged (RUN@VERSION)."""
+    with open_store(db) as store:
+        rows = store.trace_versions()
+    if not rows:
+        out.print("no traces stored yet")
+        return
+    table = Table("trace", "versions", "newest", "judged by (run@version)")
+    for trace_id, versions, newest, runs in rows:
+        table.add_row(trace_id, str(versions), (newest or "")[:19], runs or "-")
+    out.print(table)
