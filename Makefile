@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.chainjudge-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chainjudge demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# the browser tests drive Debian's Chromium (Playwright never downloads a browser): installed when we can,
+# otherwise those tests are skipped with the command that installs it (under CI a missing browser fails)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: Chromium is not installed; browser tests will be skipped (install: sudo apt-get install -y chromium)"; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/judge_throughput.py

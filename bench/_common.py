@@ -8,7 +8,11 @@ import resource
 import statistics
 import time
 
-from chainjudge.fakejudge import Faults, FakeJudgeServer
+from chainjudge import offline
+
+offline.apply()  # benchmarks are entry points: never a network stall
+
+from chainjudge.fakejudge import Faults, FakeJudgeServer  # noqa: E402
 from chainjudge.rubric import parse_rubric
 from chainjudge.schema import Trace
 

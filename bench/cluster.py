@@ -28,7 +28,7 @@ from chainjudge.cluster import cluster_failures  # noqa: E402
 from chainjudge.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 from chainjudge.store import Store  # noqa: E402
 
-JUDGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "agentprocessbench" / "judges"
+JUDGES = Path(__file__).resolve().parents[1] / "tests" / "data" / "agentprocessbench" / "judges"
 
 
 def explanations(labels: tuple[int, ...]) -> list[tuple[str, str, str]]:

@@ -1,7 +1,8 @@
-"""chainjudge: an offline evaluation harness for LLM agents' recorded reasoning traces."""
+"""chainjudge: an offline evaluation harness for LLM agents' recorded reasoning traces.
 
-from chainjudge import offline as _offline
-
-_offline.apply()
+Importing chainjudge changes nothing in the host process: the offline settings (no price-map fetch by
+litellm, no hub lookups) are applied by the entry points, `chainjudge.cli.main()` and the review app, or
+by a library user calling `chainjudge.offline.apply()`.
+"""
 
 __version__ = "0.1.0"

@@ -24,15 +24,13 @@ class CheckResult:
 
 
 Check = Callable[[Trace, Step], CheckResult]
-CHECKS: dict[str, Check] = {}
 
 
-def register(name: str) -> Callable[[Check], Check]:
-    def wrap(fn: Check) -> Check:
-        CHECKS[name] = fn
-        return fn
+def known_checks(extra: dict[str, Check] | None = None) -> dict[str, Check]:
+    """Checks installed as `chainjudge.checks` plug-ins, plus any passed in (tests, scripts)."""
+    from chainjudge.plugins import checks
 
-    return wrap
+    return {**checks(), **(extra or {})}
 
 
 class CheckInputMissing(ValueError):
@@ -46,11 +44,12 @@ class AgentOutputUnusable(ValueError):
     would compute pass rates over the agents that managed to answer."""
 
 
-def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str) -> list[Judgment]:
+def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[str, Check] | None = None) -> list[Judgment]:
     """Judgments for every criterion of the rubric that names a check, on every step it applies to."""
     criteria = [c for c in rubric.criteria if c.check]
     if not criteria:
         return []
+    registry = known_checks(extra)
     version = rubric_hash(rubric)
     judgments = []
     for trace in traces:
@@ -58,18 +57,19 @@ def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str) -> list[Judgme
             for criterion in criteria:
                 if step.kind not in criterion.applies_to:
                     continue
-                judgments.append(_judge(trace, step, criterion, run, rubric.id, version))
+                judgments.append(_judge(trace, step, criterion, run, rubric.id, version, registry))
     return judgments
 
 
-def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str) -> Judgment:
+def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str,
+           registry: dict[str, Check]) -> Judgment:
     material = json.dumps([criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
     fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
                   judge=f"check:{criterion.check}", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
-    check = CHECKS.get(criterion.check or "")
+    check = registry.get(criterion.check or "")
     if check is None:
-        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(CHECKS)}")
+        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}")
     try:
         result = check(trace, step)
     except AgentOutputUnusable as exc:
@@ -81,6 +81,3 @@ def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: 
     label = "pass" if result.passed else "fail"
     return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
 
-
-# importing the CEP checks registers them
-from chainjudge.cep import checks as _cep_checks  # noqa: E402,F401

@@ -99,8 +99,10 @@ def judge(
         rubric_model = load_rubric(rubric)
     except RubricError as exc:
         fail(str(exc))
-    if fmt not in FORMATS:
-        fail(f"unknown --format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    from chainjudge.adapters import formats
+
+    if fmt not in formats():
+        fail(f"unknown --format {fmt!r}; choose one of {', '.join(formats())}")
     if samples > 1 and temperature == 0:
         fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
     specs = judge_models or ["local"]
@@ -760,6 +762,9 @@ app.add_typer(regress_app, name="regress")
 
 
 def main() -> None:
+    from chainjudge import offline
+
+    offline.apply()  # before anything imports litellm or sentence-transformers: never a network stall
     app()
 
 

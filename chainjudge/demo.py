@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from chainjudge.bundled import bundled
 from chainjudge.schema import Label, StepKind, WorkItem
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
-DEMO_SCENARIOS = ROOT / "traces" / "cep" / "scenarios.jsonl"
-DEMO_RUBRIC = ROOT / "rubrics" / "cep" / "cep.yaml"
-SPACE = ROOT / "rubrics" / "cep" / "space.yaml"
-GATE = ROOT / "rubrics" / "cep" / "gate.yaml"
+DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
+DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
+DEMO_RUBRIC = bundled("rubrics", "cep", "cep.yaml")
+SPACE = bundled("rubrics", "cep", "space.yaml")
+GATE = bundled("rubrics", "cep", "gate.yaml")
 DEMO_DB = Path(".chainjudge") / "demo.db"
 SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
 RUN = "demo-cep"
@@ -76,6 +76,8 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     from chainjudge.calibrate import agreement
     from chainjudge.cep.decisions import load_scenarios, score
     from chainjudge.cep.groundtruth import ANNOTATOR, ground_truth_labels
+    from chainjudge.figures import format_estimate
+    from chainjudge.schema import TrustPolicy
     from chainjudge.judges.resolve import JudgeSetupError, local_settings, open_judge
     from chainjudge.progress import live_progress
     from chainjudge.rubric import load_rubric
@@ -139,7 +141,8 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
     store.add_labels(ground_truth_labels(traces, scenarios))
     model = [j for j in judgments if not j.judge.startswith("check:") and j.verdict]
-    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", "why", title="5. the model judge against the scenarios' ground truth")
+    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
+    reasons: list[str] = []
     for criterion in SAMPLED_CRITERIA:
         mine = [j for j in model if j.criterion_id == criterion]
         reference = store.labels(criterion=criterion, annotators=[ANNOTATOR])
@@ -151,10 +154,12 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         on_items = [l for l in reference if (l.trace_id, l.step_key) in judged_keys]
         r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)
         base = {b.name: b for b in r.baselines}["always pass"].step_accuracy
-        calib.add_row(criterion, str(r.paired_items), f"{r.step_accuracy.value:.0%}",
-                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust,
-                      r.trust_basis)
+        calib.add_row(criterion, str(r.paired_items), format_estimate(r.step_accuracy, TrustPolicy().min_figure_items, 2),
+                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust)
+        reasons.append(f"   {criterion}: {r.trust} because {r.trust_basis}")
     out.print(calib)
+    for line in reasons:
+        out.print(line, highlight=False)
     queued = review.refresh_queue(store)
     kinds = review.queue_counts(store)
     out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())

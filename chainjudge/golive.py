@@ -16,9 +16,10 @@ from pathlib import Path
 from chainjudge.calibrate import DEFAULT_FAILING, agreement, pass_hat_k
 from chainjudge.corrected import corrected_failure_rate
 from chainjudge.coverage import Coverage, CriticalEvidence, coverage, go_live_score
+from chainjudge.plugins import score_decisions
 from chainjudge.probe_runs import probe_results
 from chainjudge.reference import reference_labels
-from chainjudge.schema import (AgreementReport, CorrectedRate, GatePolicy, GoLiveScore, Judgment, Label, ProbeResult,
+from chainjudge.schema import (AgreementReport, CorrectedRate, DecisionReport, GatePolicy, GoLiveScore, Judgment, Label, ProbeResult,
                                Rubric, ScenarioSpace)
 from chainjudge.store import Store
 
@@ -33,7 +34,7 @@ class Evidence:
     score: GoLiveScore
     coverage: Coverage
     space: ScenarioSpace
-    decision_report: object | None
+    decision_report: DecisionReport | None
     criteria: list[dict] = field(default_factory=list)  # per criterion: pass rate, severity, judge kind, trust
     critical_failures: int = 0
     recurring_modes: list[str] = field(default_factory=list)
@@ -143,8 +144,6 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
 
 def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, scenarios_path: Path | None = None,
             catalogue_path: Path | None = None, high_weight: float = 2.0, policy: GatePolicy | None = None) -> Evidence:
-    from chainjudge.cep.decisions import parse_scenarios, score
-
     policy = policy or GatePolicy(high_weight=high_weight)
     run = store.get_run(run_name)
     if run is None:
@@ -176,7 +175,9 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     consistency = None
     scenarios_text = Path(scenarios_path).read_text(encoding="utf-8") if scenarios_path else store.run_context(run_name, EXPECTED)
     if scenarios_text:
-        decision_report = score(traces, parse_scenarios(scenarios_text, str(scenarios_path or f"run {run_name}")))
+        decision_report = score_decisions(traces, scenarios_text)  # the installed pack that knows these
+        if decision_report is None:
+            raise ValueError(f"no installed pack understands the expected actions {scenarios_path or f'of run {run_name}'}")
         decision = (decision_report.overall.correct, decision_report.overall.total)
         wrong = {m.trace_id for m in decision_report.mismatches} | set(decision_report.missing_decision)
         passed_trace = {t.id: t.id not in wrong and t.id not in failing for t in traces}

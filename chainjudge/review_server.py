@@ -18,10 +18,11 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from chainjudge.bundled import bundled
 from chainjudge.store import Store, resolve_db_path
 
-APP_FILE = Path(__file__).resolve().parents[1] / "ui" / "app.py"
-BUNDLED_SPACE = Path(__file__).resolve().parents[1] / "rubrics" / "cep" / "space.yaml"
+APP_FILE = bundled("ui", "app.py")
+BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
 LOG_NAME = "review-app.log"
 # what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar
 # ("Deploy", rerun settings), usage statistics, file watching

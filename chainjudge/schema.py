@@ -471,6 +471,32 @@ class ProbeResult(BaseModel):
     flip_rate: Estimate
 
 
+class Mismatch(BaseModel):
+    trace_id: str
+    field: str
+    expected: str | None
+    decided: str | None
+
+
+class Rate(BaseModel):
+    correct: int
+    total: int
+    accuracy: float
+    low: float
+    high: float
+
+
+class DecisionReport(BaseModel):
+    """Decisions against expected actions (a pack scores them; the go-live score and report read this)."""
+
+    overall: Rate
+    by: dict[str, dict[str, Rate]]
+    field_accuracy: dict[str, Rate]
+    mismatches: list[Mismatch]
+    missing_decision: list[str]
+    unknown_scenario: list[str]
+
+
 class Exemplar(BaseModel):
     """A failing step that shows what a failure mode looks like."""
 

@@ -12,14 +12,16 @@ from chainjudge.rubric import parse_rubric
 from chainjudge.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT / "tests" / "data"  # public data kept in the repository (origins and licenses: its README.md)
 TAU_BENCH = SHARED / "tau-bench" / "gpt-4o-airline.json"
 HOTPOTQA = SHARED / "agentprocessbench" / "hotpotqa.jsonl"
 BUNDLED_SAMPLE = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"
 
-# no test may reach the internet: litellm must not fetch its price map, hubs must not be asked
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# no test may reach the internet: litellm must not fetch its price map, hubs must not be asked (the tests
+# are an entry point like the CLI; importing chainjudge itself sets nothing)
+from chainjudge import offline  # noqa: E402
+
+offline.apply()
 os.environ["COLUMNS"] = "200"  # rich tables at a width where cell text is not wrapped
 for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CHAINJUDGE_DB", "CHAINJUDGE_API_KEY"):
     os.environ.pop(name, None)
@@ -55,8 +57,21 @@ def rubric():
     )
 
 
-def shared_data_available() -> bool:
-    return TAU_BENCH.exists() and HOTPOTQA.exists()
+INSTALL_CHROMIUM = "apt-get install -y chromium"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium for the browser tests (Playwright must not download one).  Missing: skipped with
+    the command that installs it, except under CI, where a missing browser is a failure, never a skip."""
+    import shutil
+
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"Chromium is missing under CI; .ci/run must install it ({INSTALL_CHROMIUM})")
+    pytest.skip(f"Chromium is not installed; the browser tests need it: {INSTALL_CHROMIUM} (make test does this when it can)")
 
 
 def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:

@@ -21,7 +21,7 @@ from conftest import HOTPOTQA, SHARED, TAU_BENCH
 JUDGES = SHARED / "agentprocessbench" / "judges"
 MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
 
-# the paper's main table, HotPotQA columns (../shared/data/README.md)
+# the paper's main table, HotPotQA columns (tests/data/README.md)
 PUBLISHED = {
     "GPT-5.2": (72.1, 69.6), "GPT-5.2-Chat": (71.4, 70.0), "DeepSeek-V3.2": (74.4, 65.2),
     "Gemini-3-Flash-Preview": (76.7, 70.0), "Kimi-K2.5": (71.7, 67.2), "GPT-5.2-Thinking_medium": (72.3, 73.2),

@@ -3,7 +3,6 @@ judges never help, the report renders in a real browser without console errors, 
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -157,7 +156,7 @@ def test_an_untrusted_judge_lowers_the_score_rather_than_raising_it(tmp_path):
     assert with_untrusted < only_checks  # its 100% "pass" verdicts count for nothing; its presence lowers reliability
 
 
-def test_report_renders_in_chromium_without_console_errors(tmp_path):
+def test_report_renders_in_chromium_without_console_errors(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     db, expected = judged_store(tmp_path, {"id": "r", "criteria": [CHECK, MODEL]})
@@ -168,7 +167,7 @@ def test_report_renders_in_chromium_without_console_errors(tmp_path):
     assert (tmp_path / "rep" / "summary.md").read_text().startswith("## chainjudge go-live report")
     errors = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -2,7 +2,6 @@
 sign in, adjudicate one item, and the label row is in the database."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,6 @@ from chainjudge.store import Store
 from conftest import wait_for_http
 from review_fixture import build_review_db
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -31,13 +29,12 @@ def app_url(tmp_path):
     process.wait(timeout=20)
 
 
-def test_sign_in_and_adjudicate_in_chromium(app_url, tmp_path):
+def test_sign_in_and_adjudicate_in_chromium(app_url, tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
-    assert os.path.exists(CHROMIUM), "install Debian's chromium (apt-get install -y chromium); .ci/run does"
     url, db = app_url
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -86,7 +83,7 @@ def test_stopping_review_stops_the_app(tmp_path):
     raise AssertionError("the Streamlit app kept running after `chainjudge review` was stopped")
 
 
-def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path):
+def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chromium):
     """Four Chromium contexts, each signed in with a personal token, adjudicate the same queue of ONE
     `chainjudge review` server at the same time: no errors, no item adjudicated twice, nothing lost."""
     from playwright.sync_api import sync_playwright
@@ -95,7 +92,6 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path):
     from chainjudge import review
     from chainjudge.cli import app
 
-    assert os.path.exists(CHROMIUM), "install Debian's chromium (apt-get install -y chromium); .ci/run does"
     db = build_review_db(tmp_path)
     tokens = {}
     for name in ("ana", "ben", "chi", "dee"):
@@ -115,7 +111,7 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path):
     try:
         wait_for_http(url + "/_stcore/health", process)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
             pages = {}

@@ -1,4 +1,4 @@
-"""Every real trace file in ../shared/data/trace-formats ingests, with tool calls paired to results;
+"""Every real trace file in tests/data/trace-formats ingests, with tool calls paired to results;
 malformed span data is reported with file and id while the rest is ingested."""
 
 import json

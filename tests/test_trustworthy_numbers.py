@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chainjudge.cep.generator import generate
@@ -427,3 +429,76 @@ def content_reader(body: dict) -> dict:
 def test_probes_leave_a_content_reading_judge_alone(tmp_path):
     rates = _flip_rates(_probe_store(tmp_path, content_reader))
     assert rates and all(rate == 0.0 for rate in rates.values()), rates
+
+
+# ---------------------------------------------------------------- properties of the gate
+
+
+def test_a_bootstrap_resample_with_one_class_is_undefined_not_perfect():
+    import numpy as np
+
+    from chainjudge.calibrate import _kappas_batch
+
+    kappas = _kappas_batch(np.array([[[5, 0], [0, 0]], [[3, 1], [1, 3]]], dtype=float))
+    assert np.isnan(kappas[0]) and kappas[1] == pytest.approx(0.5)
+
+
+def _evidence(i: dict):
+    from chainjudge.coverage import Coverage, CriticalEvidence, go_live_score
+    from chainjudge.golive import Evidence
+    from chainjudge.schema import CorrectedRate, Estimate, ProbeResult, ScenarioSpace
+
+    untrusted = tuple(f"u{k}" for k in range(i["untrusted"]))
+    score = go_live_score(decision=(i["correct"], i["correct"] + i["wrong"]), coverage_weighted=i["coverage"], consistency=None,
+                          critical=CriticalEvidence(passed=i["passed"], total=i["passed"] + i["failed"], untrusted=untrusted,
+                                                    untrusted_items=3 * len(untrusted), criteria=1 + len(untrusted)),
+                          open_modes=[], weights={"consistency": 0})
+    cov = Coverage(cells={}, covered=i["coverage"], weighted=i["coverage"], empty_heaviest=[], open_edge_cases=[],
+                   high_weight_coverage=i["coverage"])
+    corrected = [CorrectedRate(criterion="m", raw_failure_rate=Estimate(value=0.1), tpr=0.9, tnr=0.9, calibration_items=30,
+                               calibration_traces=10, run_traces=10,
+                               corrected_failure_rate=Estimate(value=i["corrected"], low=0.0, high=i["corrected"]))] if i["calibrated"] else []
+    probes = [ProbeResult(change="scale_order", criterion="m", items=20, flips=0, errors=0,
+                          flip_rate=Estimate(value=i["flips"], low=0.0, high=i["flips"]))] if i["probed"] else []
+    criteria = [{"criterion": "m", "severity": "critical", "judged": 10, "passed": 5, "scored": 10, "trust": "trusted"}]
+    return Evidence(run="r", traces=10, score=score, coverage=cov, space=ScenarioSpace(id="s", grid=["a"], dimensions={"a": {"field": "a", "values": ["x"]}}),
+                    decision_report=None, criteria=criteria, critical_failures=i["failed"], recurring_modes=["FM-001"] if i["recurring"] else [],
+                    untrusted_critical=list(untrusted), corrected=corrected, probes=probes)
+
+
+gate_inputs = st.fixed_dictionaries({
+    "correct": st.integers(0, 30), "wrong": st.integers(0, 30), "passed": st.integers(0, 30), "failed": st.integers(0, 3),
+    "untrusted": st.integers(0, 2), "coverage": st.floats(0, 1), "corrected": st.floats(0, 1), "calibrated": st.booleans(),
+    "flips": st.floats(0, 1), "probed": st.booleans(), "recurring": st.booleans()})
+
+
+@given(gate_inputs, st.sampled_from(["decision", "critical", "trust", "coverage", "corrected", "calibration lost", "flips",
+                                     "probes lost", "recurring"]))
+@settings(max_examples=300, deadline=None)
+def test_a_worse_input_never_turns_a_failing_gate_into_a_passing_one(i, which):
+    from chainjudge.golive import gate_reasons
+    from chainjudge.schema import GatePolicy
+
+    worse = dict(i)
+    if which == "decision" and i["correct"]:
+        worse["correct"], worse["wrong"] = i["correct"] - 1, i["wrong"] + 1
+    elif which == "critical" and i["passed"]:
+        worse["passed"], worse["failed"] = i["passed"] - 1, i["failed"] + 1
+    elif which == "trust":
+        worse["untrusted"] = i["untrusted"] + 1
+    elif which == "coverage":
+        worse["coverage"] = i["coverage"] / 2
+    elif which == "corrected":
+        worse["corrected"] = min(1.0, i["corrected"] + 0.1)
+    elif which == "calibration lost":
+        worse["calibrated"] = False
+    elif which == "flips":
+        worse["flips"] = min(1.0, i["flips"] + 0.1)
+    elif which == "probes lost":
+        worse["probed"] = False
+    elif which == "recurring":
+        worse["recurring"] = True
+    policy = GatePolicy(min_score=0.3, min_high_weight_coverage=0.5, max_critical_failures=1, max_corrected_failure_rate=0.5,
+                        max_probe_flip_rate=0.5, weights={"consistency": 0})
+    if gate_reasons(_evidence(i), policy):  # failing ...
+        assert gate_reasons(_evidence(worse), policy)  # ... stays failing

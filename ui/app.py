@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import altair as alt
-import pandas as pd
-import streamlit as st
+from chainjudge import offline
 
-from chainjudge import review, reviewers
-from chainjudge.store import Store, resolve_db_path
+offline.apply()  # the app is an entry point of its own (streamlit imports it, not chainjudge.cli)
+
+import altair as alt  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from chainjudge import review, reviewers  # noqa: E402
+from chainjudge.store import Store, resolve_db_path  # noqa: E402
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
 

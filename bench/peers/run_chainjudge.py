@@ -13,6 +13,10 @@ from _job import Clock, load_job, report
 
 job = load_job()
 
+from chainjudge import offline  # noqa: E402
+
+offline.apply()
+
 import items  # noqa: E402  (bench/peers/items.py: the rubric and settings the items were built with)
 
 from chainjudge.judges.litellm_judge import LiteLLMJudge  # noqa: E402

@@ -25,7 +25,19 @@ from chainjudge.adapters.splitting import split_trace
 ADAPTERS: dict[str, ModuleType] = {
     m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, openai_chat, history)  # type: ignore[misc]
 }
-FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)
+FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)  # the built-in ones; formats() adds installed plug-ins
+
+
+def registry() -> dict[str, ModuleType]:
+    """Installed `chainjudge.adapters` plug-ins first (they are explicit additions, sniffed before the
+    generic chat shapes), then the built-in adapters."""
+    from chainjudge.plugins import adapters
+
+    return {**adapters(), **ADAPTERS}  # type: ignore[dict-item]
+
+
+def formats() -> tuple[str, ...]:
+    return ("auto", *registry())
 
 
 class UnknownFormat(ValueError):
@@ -33,7 +45,7 @@ class UnknownFormat(ValueError):
 
 
 def sniff(record: object) -> str | None:
-    for name, adapter in ADAPTERS.items():
+    for name, adapter in registry().items():
         if adapter.sniff(record):
             return name
     return None
@@ -52,15 +64,16 @@ def describe_error(exc: Exception) -> str:
 def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") -> Iterator[Trace | RecordError]:
     """Read one file; yields a Trace per good record and a RecordError per bad one."""
     source = str(path)
-    if fmt != "auto" and fmt not in ADAPTERS:
-        raise UnknownFormat(f"unknown trace format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    chosen = None if fmt == "auto" else ADAPTERS[fmt]
+    known = registry()
+    if fmt != "auto" and fmt not in known:
+        raise UnknownFormat(f"unknown trace format {fmt!r}; choose one of {', '.join(formats())}")
+    chosen = None if fmt == "auto" else known[fmt]
     if chosen is None or hasattr(chosen, "parse_many"):
         records = list(iter_records(path))
         good = [r for r in records if r.error is None]
         if chosen is None and good:
             name = sniff(good[0].value)
-            chosen = ADAPTERS[name] if name and hasattr(ADAPTERS[name], "parse_many") else None
+            chosen = known[name] if name and hasattr(known[name], "parse_many") else None
         if chosen is not None and hasattr(chosen, "parse_many"):
             for record in records:
                 if record.error is not None:
@@ -83,11 +96,11 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
                     source=source,
                     record=record.label,
                     reason="format not recognised (tried: "
-                    + ", ".join(f"{n}: {a.EXPECTS}" for n, a in ADAPTERS.items())
+                    + ", ".join(f"{n}: {a.EXPECTS}" for n, a in known.items())
                     + "); pass --format",
                 )
                 continue
-            adapter = chosen = ADAPTERS[name]  # one file, one format: sniff once
+            adapter = chosen = known[name]  # one file, one format: sniff once
             if hasattr(adapter, "parse_many"):
                 yield RecordError(source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file")
                 continue
@@ -109,4 +122,4 @@ def read_traces(
             yield from read_file(file, fmt, split)
 
 
-__all__ = ["ADAPTERS", "FORMATS", "Record", "read_file", "read_traces", "sniff", "UnknownFormat"]
+__all__ = ["ADAPTERS", "FORMATS", "Record", "formats", "read_file", "read_traces", "registry", "sniff", "UnknownFormat"]

@@ -1,4 +1,5 @@
-"""The CEP pack's deterministic checks: policy rules that need no model to verify."""
+"""The CEP pack's deterministic checks: policy rules that need no model to verify.  Each is registered
+as a `chainjudge.checks` entry point (pyproject.toml) under its function's name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import get_args
 from chainjudge.cep.decisions import final_decision
 from chainjudge.cep.policy import channel_blockers, in_quiet_hours, load_policy, local_now
 from chainjudge.cep.scenario import Channel, UserState
-from chainjudge.checks import AgentOutputUnusable, CheckInputMissing, CheckResult, register
+from chainjudge.checks import AgentOutputUnusable, CheckInputMissing, CheckResult
 from chainjudge.schema import Step, Trace
 
 @lru_cache(maxsize=1)
@@ -34,7 +35,6 @@ def _sends_now(decision: dict) -> bool:
     return str(decision.get("action", "")).lower().startswith("send")
 
 
-@register("suppression_honoured")
 def suppression_honoured(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     reasons = [r for r, on in (("global unsubscribe", user.global_unsubscribe), ("recent complaint", user.recent_complaint),
@@ -44,7 +44,6 @@ def suppression_honoured(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, "no suppression was ignored" if reasons else "user not suppressed")
 
 
-@register("consent_respected")
 def consent_respected(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     channel = decision.get("channel")
@@ -58,7 +57,6 @@ def consent_respected(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, f"consent and reach on {channel}")
 
 
-@register("quiet_hours_respected")
 def quiet_hours_respected(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     policy = _policy()
@@ -69,7 +67,6 @@ def quiet_hours_respected(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, f"{now:%H:%M} local is outside quiet hours or nothing is sent now")
 
 
-@register("channel_constraints")
 def channel_constraints(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     channel = decision.get("channel")
@@ -83,7 +80,6 @@ def channel_constraints(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, f"{channel} allowed for this market, device and message")
 
 
-@register("frequency_cap_respected")
 def frequency_cap_respected(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     caps = _policy().frequency_caps
@@ -93,7 +89,6 @@ def frequency_cap_respected(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, "within frequency caps")
 
 
-@register("language_match")
 def language_match(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
     language = decision.get("content_language")

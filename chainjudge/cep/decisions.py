@@ -9,37 +9,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from chainjudge.calibrate import wilson_interval
 from chainjudge.cep.scenario import Scenario
-from chainjudge.schema import StepKind, Trace
+from chainjudge.schema import DecisionReport, Mismatch, Rate, StepKind, Trace
 
 FIELDS = ("action", "channel", "content_language", "offer")
-
-
-class Mismatch(BaseModel):
-    trace_id: str
-    field: str
-    expected: str | None
-    decided: str | None
-
-
-class Rate(BaseModel):
-    correct: int
-    total: int
-    accuracy: float
-    low: float
-    high: float
-
-
-class DecisionReport(BaseModel):
-    overall: Rate
-    by: dict[str, dict[str, Rate]]
-    field_accuracy: dict[str, Rate]
-    mismatches: list[Mismatch]
-    missing_decision: list[str]
-    unknown_scenario: list[str]
 
 
 def load_scenarios(path: str | Path) -> dict[str, Scenario]:

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel
 
+from chainjudge.bundled import bundled
 from chainjudge.cep.scenario import ExpectedAction, UserState
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "rubrics" / "cep" / "policy.yaml"
+DEFAULT_POLICY = bundled("rubrics", "cep", "policy.yaml")
 
 
 class Window(BaseModel):
