@@ -12,7 +12,7 @@ from chainjudge import offline
 
 offline.apply()  # benchmarks are entry points: never a network stall
 
-from chainjudge.fakejudge import Faults, FakeJudgeServer  # noqa: E402
+from chainjudge.testing.fakejudge import Faults, FakeJudgeServer  # noqa: E402
 from chainjudge.rubric import parse_rubric
 from chainjudge.schema import Trace
 

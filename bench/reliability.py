@@ -32,7 +32,7 @@ from _common import FakeJudgeProcess, machine  # noqa: E402
 
 from chainjudge.adapters import read_file  # noqa: E402
 from chainjudge.engine import execute, plan  # noqa: E402
-from chainjudge.fakejudge import Faults  # noqa: E402
+from chainjudge.testing.fakejudge import Faults  # noqa: E402
 from chainjudge.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.judges.retry import RetryPolicy  # noqa: E402
 from chainjudge.rubric import RubricError, load_rubric, parse_rubric  # noqa: E402
@@ -132,7 +132,7 @@ def injection() -> dict:
 def pii() -> dict:
     import test_hardening as h
 
-    from chainjudge.fakejudge import FakeJudgeServer
+    from chainjudge.testing.fakejudge import FakeJudgeServer
 
     with tempfile.TemporaryDirectory() as tmp, FakeJudgeServer() as server:
         try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.rubric import parse_rubric
 from chainjudge.store import Store
 

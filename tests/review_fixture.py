@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
-from chainjudge.fakejudge import Action, FakeJudgeServer
+from chainjudge.testing.fakejudge import Action, FakeJudgeServer
 from chainjudge.schema import Trace
 
 ROOT = Path(__file__).resolve().parents[1]

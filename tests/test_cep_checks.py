@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from chainjudge.cep.generator import generate
 from chainjudge.checks import known_checks, run_checks
 from chainjudge.cli import app
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.rubric import load_rubric
 from chainjudge.schema import Trace
 from chainjudge.store import Store

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from chainjudge.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 
 def test_record_marks_failures_and_goes_on(tmp_path, monkeypatch):

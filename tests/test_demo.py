@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from chainjudge.cep.decisions import load_scenarios
 from chainjudge.cli import app
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.schema import Trace
 from chainjudge.store import Store
 

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from chainjudge.engine import execute, plan
-from chainjudge.fakejudge import Action
+from chainjudge.testing.fakejudge import Action
 from chainjudge.judges.litellm_judge import LiteLLMJudge
 from chainjudge.judges.local import free_port
 from chainjudge.judges.retry import NO_WAIT, RetryPolicy
@@ -133,3 +133,38 @@ def test_limit_and_summaries(fake_judge, store, traces, rubric):
     assert summary.judgments == 3 and summary.scored == 3
     rows = {r.criterion_id: r for r in store.criterion_summaries("r1")}
     assert sum(r.judgments for r in rows.values()) == 3
+
+
+def test_the_in_process_mock_judge_runs_the_engine_without_http(tmp_path, rubric):
+    import asyncio
+
+    from chainjudge.engine import execute, plan
+    from chainjudge.rubric import rubric_hash
+    from chainjudge.schema import JudgeSettings, Run, Trace
+    from chainjudge.testing.mock import MockJudge
+
+    traces = [Trace(id=f"t{k}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"answer {k}"}]) for k in range(3)]
+    settings = JudgeSettings(model="mock/judge", batch=True)
+    items = plan(traces, rubric, settings, "r")
+    judge = MockJudge()
+    judge.enqueue("error", "fail", "timeout: scripted")  # t0: both criteria answered; t1's first criterion errs
+    with Store(tmp_path / "m.db") as store:
+        store.save_run(Run(name="r", rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings))
+        progress = asyncio.run(execute(items, judge, store, concurrency=1))
+        stored = {(j.trace_id, j.criterion_id): (j.verdict.label if j.verdict else j.error) for j in store.judgments("r")}
+    assert len(judge.calls) == 3 and progress.errors == 1
+    assert stored[("t0", "step_correct")] == "error" and stored[("t0", "grounded")] == "fail"
+    assert stored[("t1", "step_correct")] == "timeout: scripted" and stored[("t2", "grounded")] == "pass"
+
+
+def test_nothing_in_the_package_imports_the_test_doubles():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "chainjudge"
+    for path in root.rglob("*.py"):
+        if "testing" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chainjudge.testing"):
+                raise AssertionError(f"{path} imports {node.module}")

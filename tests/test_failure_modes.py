@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from chainjudge.cli import app
 from chainjudge.cluster import cluster_failures
 from chainjudge.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.modes import load_catalogue
 from chainjudge.schema import Trace
 from chainjudge.store import Store

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from chainjudge.cep.generator import generate
 from chainjudge.cli import app
 from chainjudge.coverage import CriticalEvidence, coverage, go_live_score
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.schema import ScenarioSpace, Trace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from chainjudge.adapters import read_file
 from chainjudge.cli import app
 from chainjudge.engine import execute, plan
-from chainjudge.fakejudge import Action, Faults, FakeJudgeServer
+from chainjudge.testing.fakejudge import Action, Faults, FakeJudgeServer
 from chainjudge.injection import detect
 from chainjudge.judges.litellm_judge import LiteLLMJudge
 from chainjudge.judges.retry import RetryPolicy

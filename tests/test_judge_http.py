@@ -7,7 +7,7 @@ import time
 import pytest
 
 from chainjudge.engine import plan
-from chainjudge.fakejudge import Action
+from chainjudge.testing.fakejudge import Action
 from chainjudge.judges.litellm_judge import LiteLLMJudge
 from chainjudge.judges.retry import NO_WAIT, RetryPolicy
 from chainjudge.schema import JudgeSettings, Trace

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from chainjudge.engine import plan
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.rubric import load_rubric
 from chainjudge.runner import load_traces
 from chainjudge.schema import JudgeSettings

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from chainjudge.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.schema import Label, Trace
 from chainjudge.store import Store
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chainjudge.fakejudge import FakeJudgeServer
+from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.judges.local import free_port
 
 from conftest import wait_for_http

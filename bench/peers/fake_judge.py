@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from chainjudge.fakejudge import FakeJudgeServer, request_schema
+from chainjudge.testing.fakejudge import FakeJudgeServer, request_schema
 
 REASON = "The decision follows from the user's consent, local time and recent contact history, so it meets the criterion."
 STEPS = [
