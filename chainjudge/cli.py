@@ -139,6 +139,10 @@ def judge(
 
                 attach_context(store, name, space, expected)
             p = outcome.progress
+            if outcome.capped:
+                out.print(f"note: --concurrency {outcome.asked_concurrency} capped to {outcome.concurrency}: the judge "
+                          f"server works on {outcome.concurrency} call(s) at a time; more would only queue there with "
+                          "their timeouts running", highlight=False)
             out.print(
                 f"run [bold]{name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
                 f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "

@@ -64,6 +64,18 @@ def pick_sample(items: list[WorkItem], n: int) -> list[WorkItem]:
     return chosen
 
 
+def expected_time(judged: list, items: int) -> str:
+    """How long `items` more judgments take at the rate this judge showed on the sample (calls made here,
+    one at a time: the local judge serves one call at a time)."""
+    called = [j.latency_s for j in judged if not j.reused and j.latency_s > 0]
+    if not called:
+        return "time unknown: no judgment was timed"
+    per = sum(called) / len(called)
+    total = per * items
+    hours, minutes = divmod(round(total / 60), 60)
+    return f"~{per:.0f} s each as measured on the sample, so about " + (f"{hours} h {minutes} min" if hours else f"{minutes} min")
+
+
 def _shown(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -192,7 +204,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.check)
     out.print(f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
               f"--expected {_shown(DEMO_SCENARIOS)})\n"
-              f"judge the rest ({plan_size} model work items, ~15-30 s each locally): chainjudge judge {_shown(DEMO_TRACES)} "
+              f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "
               f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
               "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)", highlight=False)
     store.close()

@@ -86,6 +86,7 @@ class Progress:
     error_kinds: Counter = field(default_factory=Counter)
     aborted: str | None = None
     rate_limited: int = 0  # 429 answers seen (each retried)
+    timed_out: int = 0  # calls that timed out (each backed the concurrency off, then retried)
     lowest_concurrency: int | None = None  # how far the adaptive limiter backed off
 
 
@@ -168,6 +169,7 @@ async def execute(
                 return
             judgments = await judge.judge(item, limiter)
             progress.rate_limited = limiter.rate_limited
+            progress.timed_out = limiter.timed_out
             progress.lowest_concurrency = limiter.lowest
             sink.add_judgments(judgments)
             for twin in copies.get(id(item), []):

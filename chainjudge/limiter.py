@@ -19,6 +19,7 @@ class AdaptiveLimiter:
         self.lowest = self.maximum
         self.cooldown_s = cooldown_s
         self.rate_limited = 0
+        self.timed_out = 0
         self._in_flight = 0
         self._successes = 0
         self._last_cut = float("-inf")
@@ -44,6 +45,13 @@ class AdaptiveLimiter:
             self.limit = max(1, self.limit // 2)
             self.lowest = min(self.lowest, self.limit)
             self._successes = 0
+
+    def on_timeout(self) -> None:
+        """A call that timed out is a sign the server queues work: back off as for a 429, so the retry
+        does not join a full queue."""
+        self.timed_out += 1
+        self.on_rate_limit()
+        self.rate_limited -= 1
 
     def on_success(self) -> None:
         self._successes += 1

@@ -60,6 +60,12 @@ class RunOutcome:
     progress: Progress
     planned: int
     checked: int = 0  # judgments made by deterministic checks
+    concurrency: int = 0  # calls in flight actually allowed (capped to the judge server's slots)
+    asked_concurrency: int = 0
+
+    @property
+    def capped(self) -> bool:
+        return self.concurrency < self.asked_concurrency
 
 
 def judge_traces(
@@ -92,7 +98,10 @@ def judge_traces(
         items = select(items)
     if on_start:
         on_start(len(items))
+    slots = getattr(judge, "max_in_flight", None)
+    effective = min(concurrency, slots) if slots else concurrency
     progress = asyncio.run(
-        execute(items, judge, store, concurrency=concurrency, retry_errors=retry_errors, on_progress=on_progress)
+        execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
     )
-    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(checked))
+    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(checked), concurrency=effective,
+                      asked_concurrency=concurrency)

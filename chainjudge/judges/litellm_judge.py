@@ -40,10 +40,14 @@ class LiteLLMJudge:
         retry: RetryPolicy | None = None,
         api_key: str | None = None,
         completion: Any = None,
+        max_in_flight: int | None = None,
     ) -> None:
         import instructor
 
         self.settings = settings
+        # how many calls the server works on at once (None: no known limit). Calls beyond it would wait
+        # in the server's queue with their timeout running, so callers cap their concurrency to it.
+        self.max_in_flight = max_in_flight
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
         self._litellm = _import_litellm()
@@ -63,8 +67,11 @@ class LiteLLMJudge:
             try:
                 result = await self._client.chat.completions.create_with_completion(**kwargs)
             except Exception as exc:
-                if error_kind(exc) == "rate_limit":
+                kind = error_kind(exc)
+                if kind == "rate_limit":
                     limiter.on_rate_limit()
+                elif kind == "timeout":
+                    limiter.on_timeout()  # an overloaded server: fewer calls in flight, as for a 429
                 raise
         limiter.on_success()
         return result

@@ -126,6 +126,9 @@ class LocalServer:
     """Context manager: a llama.cpp OpenAI-compatible server on 127.0.0.1 for the duration of a run."""
 
     model_path: Path
+    # llama-cpp-python's server works on one request at a time (one slot, no continuous batching): a
+    # second call only waits in its queue with its timeout running. Judges cap their concurrency to this.
+    slots: int = 1
     n_ctx: int = 4096
     threads: int = max(1, min(os.cpu_count() or 2, 8))
     startup_timeout_s: float = 180.0

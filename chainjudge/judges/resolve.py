@@ -124,7 +124,7 @@ def open_judge(
                 log_dir.mkdir(parents=True, exist_ok=True)
             with LocalServer(model_path, log_path=log_path) as server:
                 settings = local_settings(server.api_base, mode, batch, temperature, sample, redact)
-                yield settings, LiteLLMJudge(settings, retry=retry, api_key="local")
+                yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
         except LocalJudgeUnavailable as exc:
             raise JudgeSetupError(str(exc)) from None
         return
