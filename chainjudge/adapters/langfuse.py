@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from chainjudge.adapters import otel
+import chainjudge.adapters.otel as otel
 from chainjudge.adapters.messages import decode, to_messages
 from chainjudge.adapters.spans import Span, build_trace
 from chainjudge.schema import RecordError, Trace

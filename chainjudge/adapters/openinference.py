@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from chainjudge.adapters import otel
+import chainjudge.adapters.otel as otel
 from chainjudge.schema import RecordError, Trace
 
 NAME = "openinference"
