@@ -7,6 +7,7 @@ errors); 2 the command could not run as asked (bad rubric, missing key, unreacha
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import sys
 from datetime import datetime, timezone
@@ -375,6 +376,9 @@ def traces_show(
     problems = 0
     for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
         if isinstance(item, RecordError):
+            if item.repaired:  # nothing lost: listed, not a failure
+                err.print(f"[cyan]repaired[/] {escape(str(item))}", highlight=False)
+                continue
             problems += 1
             err.print(f"[yellow]problem[/] {escape(str(item))}", highlight=False)
             continue
@@ -763,6 +767,39 @@ traces_app.command("list")(traces_list)
 
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(regress_app, name="regress")
+
+
+def unwrap(text: str | None) -> str | None:
+    """A docstring as paragraphs: lines joined within a paragraph (rich wraps them to the terminal),
+    blank lines and list items kept.  Hard-wrapped docstrings otherwise read as 'a row\n without a step'."""
+    if not text:
+        return text
+    paragraphs, current = [], []
+    for line in inspect.cleandoc(text).splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("- ", "* ")):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            if stripped:
+                paragraphs.append(stripped)
+            continue
+        current.append(stripped)
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None:
+            command.help = unwrap(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
+_unwrap_help(app)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from chainjudge.store import Store
 class LoadedTraces:
     traces: list[Trace] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    repairs: list[RecordError] = field(default_factory=list)  # anomalies repaired with nothing lost
 
 
 def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode = "none") -> LoadedTraces:
@@ -32,7 +33,7 @@ def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode
     seen: set[str] = set()
     for item in read_traces(paths, fmt, split):
         if isinstance(item, RecordError):
-            loaded.errors.append(item)
+            (loaded.repairs if item.repaired else loaded.errors).append(item)
         elif item.id in seen:
             loaded.errors.append(
                 RecordError(source=item.source or "?", record=item.id, reason=f"duplicate trace id {item.id!r}; kept the first")

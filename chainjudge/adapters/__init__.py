@@ -15,7 +15,7 @@ from types import ModuleType
 from pydantic import ValidationError
 
 from chainjudge.adapters import history, langfuse, langsmith, native, openai_chat, openinference, otel
-from chainjudge.adapters.linear import atif, openhands, swe_agent
+from chainjudge.adapters.linear import atif, devai, openhands, swe_agent
 from chainjudge.adapters.loading import Record, iter_records
 from chainjudge.schema import RecordError, Trace
 from chainjudge.segment import SplitMode
@@ -23,7 +23,7 @@ from chainjudge.adapters.splitting import split_trace
 
 # sniffed in this order: the most specific shapes first
 ADAPTERS: dict[str, ModuleType] = {
-    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, openai_chat, history)  # type: ignore[misc]
+    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, history)  # type: ignore[misc]
 }
 FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)  # the built-in ones; formats() adds installed plug-ins
 

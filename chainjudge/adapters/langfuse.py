@@ -69,6 +69,6 @@ def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
         trace_id = str(trace_info.get("id") or (value["observations"][0].get("traceId") if value["observations"] else label))
         built = build_trace(spans, trace_id, f"{source}:{label}", NAME,
                             metadata={k: v for k, v in trace_info.items() if k in ("name", "userId", "sessionId") and isinstance(v, str)})
-        for problem in built.problems:
-            yield RecordError(source=source, record=problem.split(":", 1)[0], reason=problem.split(":", 1)[1].strip())
+        for where, what, repaired in built.problems:
+            yield RecordError(source=source, record=where, reason=what, repaired=repaired)
         yield built.trace

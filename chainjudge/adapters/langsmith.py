@@ -73,6 +73,6 @@ def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
             order += 1
     for trace_id, spans in by_trace.items():
         built = build_trace(spans, trace_id, source, NAME)
-        for problem in built.problems:
-            yield RecordError(source=source, record=problem.split(":", 1)[0], reason=problem.split(":", 1)[1].strip())
+        for where, what, repaired in built.problems:
+            yield RecordError(source=source, record=where, reason=what, repaired=repaired)
         yield built.trace

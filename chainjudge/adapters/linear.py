@@ -182,3 +182,48 @@ class openhands:  # noqa: N801
                      source=f"{source}:{label}", format=openhands.NAME)
 
 
+
+
+# ---------------------------------------------------------------- DevAI / Agent-as-a-Judge
+
+
+class devai:  # noqa: N801
+    """DevAI (Agent-as-a-Judge) trajectories: a JSON list of steps, each with the user's message, the
+    agent's thought and action, what the environment answered, and token usage."""
+
+    NAME = "devai"
+    EXPECTS = "DevAI trajectory: [{step, user_message, agent: {thought, action}, environment, step_usage}]"
+
+    @staticmethod
+    def sniff(record: object) -> bool:
+        return (isinstance(record, list) and bool(record)
+                and all(isinstance(s, dict) and "step" in s and isinstance(s.get("agent"), (dict, type(None)))
+                        and ("environment" in s or "user_message" in s) for s in record[:20]))
+
+    @staticmethod
+    def parse(record: object, source: str, label: str) -> Trace:
+        if not devai.sniff(record):
+            raise ValueError("not a DevAI trajectory (a list of {step, user_message, agent, environment})")
+        out = _Steps()
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        for position, entry in enumerate(record):
+            ref = str(entry.get("step", position))
+            if entry.get("user_message"):
+                out.add(f"{ref}.user", StepKind.user, text=str(entry["user_message"]))
+            agent = entry.get("agent") or {}
+            if agent.get("thought"):
+                out.add(f"{ref}.thought", StepKind.reasoning, text=str(agent["thought"]))
+            action = agent.get("action")
+            if action not in (None, ""):
+                extra = {k: v for k, v in agent.items() if k not in ("thought", "action") and v not in (None, "")}
+                name = str(extra.pop("tool", None) or extra.pop("action_type", None) or "action")
+                arguments = _args({"action": action, **extra}) if extra else _args(action)
+                out.call(f"{ref}.action", "", [ToolCall(id=f"{ref}.action", name=name, arguments=arguments)])
+            if entry.get("environment") not in (None, ""):
+                out.result(f"{ref}.env", _args(entry["environment"]), f"{ref}.action" if action not in (None, "") else None)
+            for key in usage:
+                value = (entry.get("step_usage") or {}).get(key)
+                usage[key] += int(value) if isinstance(value, (int, float)) else 0
+        stem = Path(source).stem
+        return Trace(id=stem if label == "item 0" else f"{stem}:{label}", steps=out.finish(), source=f"{source}:{label}",
+                     format=devai.NAME, metadata={"usage": usage})

@@ -35,6 +35,7 @@ def _one_document(items: list) -> bool:
         all(_looks_like_message(v) for v in items)
         or all(any(k in v for k in _SPAN_KEYS) for v in items)
         or all("source" in v and any(k in v for k in _EVENT_KEYS) for v in items)
+        or all("step" in v and "agent" in v for v in items)  # a DevAI / Agent-as-a-Judge trajectory
     )
 
 

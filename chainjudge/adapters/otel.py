@@ -46,9 +46,27 @@ def any_value(value: object) -> object:
 
 
 def attributes(raw: object) -> dict:
+    """OTLP key/value lists, dotted maps, or nested maps (Phoenix's span export writes
+    `{"llm": {"input_messages": [{"message": {...}}]}}`): always dotted keys, lists of maps indexed
+    (`llm.input_messages.0.message.role`) as the OpenInference conventions name them."""
     if isinstance(raw, list):  # OTLP: [{key, value: AnyValue}]
         return {a["key"]: any_value(a.get("value")) for a in raw if isinstance(a, dict) and "key" in a}
-    return dict(raw) if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        return {}
+    flat: dict = {}
+    _flatten(raw, "", flat, 0)
+    return flat
+
+
+def _flatten(value: object, prefix: str, into: dict, depth: int) -> None:
+    if isinstance(value, dict) and value and depth < 12:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), into, depth + 1)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value) and prefix and depth < 12:
+        for i, item in enumerate(value):
+            _flatten(item, f"{prefix}.{i}", into, depth + 1)
+    elif prefix:
+        into[prefix] = value
 
 
 def span_id(value: object) -> str | None:
@@ -182,6 +200,8 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
         start = _time(raw.get("start_time"))
     else:  # a bare attribute map
         attrs, trace, sid, parent, start = raw, None, None, None, 0.0
+    if raw.get("span_kind") and "openinference.span.kind" not in attrs:  # Phoenix's export keeps the kind apart
+        attrs = {**attrs, "openinference.span.kind": str(raw["span_kind"])}
     name = str(raw.get("name") or attrs.get("gen_ai.operation.name") or attrs.get("openinference.span.kind") or "span")
     info = interpret(attrs, name)
     span = Span(
@@ -201,7 +221,7 @@ def sniff(record: object) -> bool:
     return bool(spans) and all(
         isinstance(s, dict) and any(str(k).startswith(("gen_ai.", "llm.", "openinference.")) for k in attributes(s.get("attributes", s)))
         for s in spans[:20]
-    ) and not any("openinference.span.kind" in attributes(s.get("attributes", s)) for s in spans[:20])
+    ) and not any("openinference.span.kind" in attributes(s.get("attributes", s)) or "span_kind" in s for s in spans[:20])
 
 
 def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
@@ -224,6 +244,6 @@ def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
             yield RecordError(source=source, record=label, reason=str(exc) or type(exc).__name__)
     for trace_id, spans in by_trace.items():
         built = build_trace(spans, trace_id, source, NAME)
-        for problem in built.problems:
-            yield RecordError(source=source, record=problem.split(":", 1)[0], reason=problem.split(":", 1)[1].strip())
+        for where, what, repaired in built.problems:
+            yield RecordError(source=source, record=where, reason=what, repaired=repaired)
         yield built.trace

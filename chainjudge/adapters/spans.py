@@ -37,27 +37,27 @@ class Span:
 @dataclass
 class SpanTrace:
     trace: Trace
-    problems: list[str]  # repaired anomalies, reported per span id
+    problems: list[tuple[str, str, bool]]  # (span id, what happened, repaired with nothing lost)
 
 
-def _repair(spans: list[Span]) -> tuple[list[Span], list[str]]:
-    problems: list[str] = []
+def _repair(spans: list[Span]) -> tuple[list[Span], list[tuple[str, str, bool]]]:
+    problems: list[tuple[str, str, bool]] = []
     unique: dict[str, Span] = {}
     for span in spans:
         if span.id in unique:
-            problems.append(f"span {span.id}: duplicated span id; kept the first")
+            problems.append((f"span {span.id}", "duplicated span id; kept the first", False))
             continue
         unique[span.id] = span
     for span in unique.values():
         if span.parent_id and span.parent_id not in unique:
-            problems.append(f"span {span.id}: parent {span.parent_id} never arrived; kept at the top")
+            problems.append((f"span {span.id}", f"parent {span.parent_id} never arrived; kept at the top", True))
             span.parent_id = None
     for span in unique.values():  # break cycles: walk up, drop the link that closes a loop
         seen = {span.id}
         current = span
         while current.parent_id:
             if current.parent_id in seen:
-                problems.append(f"span {current.id}: parent link to {current.parent_id} makes a cycle; dropped")
+                problems.append((f"span {current.id}", f"parent link to {current.parent_id} makes a cycle; link dropped", True))
                 current.parent_id = None
                 break
             seen.add(current.parent_id)
