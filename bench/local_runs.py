@@ -68,7 +68,7 @@ def main() -> None:
         total = sum(a + b for a, b in prefix)
         print(f"prefix-cache hits: {sum(1 for a, _ in prefix if a > 0)}/{len(prefix)} prompts reused a prefix; "
               f"{saved}/{total} prompt tokens ({saved / total:.0%}) not evaluated again")
-    lines = [m for m in LINE.finditer(text)]
+    lines = [m for m in LINE.finditer(text.replace("\n", " "))]  # a line wrapped by an older console still reads
     quarter = next((m for m in lines if int(m.group(1)) >= 0.25 * int(m.group(2))), None)
     if quarter:
         eta = seconds(quarter.group(3), quarter.group(4), quarter.group(5))

@@ -2,7 +2,7 @@
 
 A run redirected to a file (CI, nohup) used to print nothing for 45 minutes: a live bar only redraws a
 terminal.  Off a terminal, a plain line (done / total, rate, ETA, errors, timeouts) is printed every
-30 seconds and once at the end.
+30 seconds and once at the end, never wrapped, so each line can be read (and grepped) whole.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def plain_progress(console: Console, description: str, every_s: float = PLAIN_EV
     state: dict = {"last": started, "latest": None, "first_done": None}
 
     def on_start(total: int) -> None:
-        console.print(f"{description}: {total} work items", highlight=False)
+        console.print(f"{description}: {total} work items", highlight=False, soft_wrap=True)
 
     def on_progress(p: RunProgress) -> None:
         if state["first_done"] is None:
@@ -91,9 +91,9 @@ def plain_progress(console: Console, description: str, every_s: float = PLAIN_EV
         now = clock()
         if now - state["last"] >= every_s:
             state["last"] = now
-            console.print(progress_line(description, p, now - started, p.done - state["first_done"]), highlight=False)
+            console.print(progress_line(description, p, now - started, p.done - state["first_done"]), highlight=False, soft_wrap=True)
 
     yield on_start, on_progress
     if state["latest"] is not None:
         p = state["latest"]
-        console.print(progress_line(description, p, clock() - started, p.done - state["first_done"]), highlight=False)
+        console.print(progress_line(description, p, clock() - started, p.done - state["first_done"]), highlight=False, soft_wrap=True)

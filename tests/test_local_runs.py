@@ -105,7 +105,7 @@ def test_the_steps_of_one_trace_are_planned_one_after_another(rubric):
 
 def test_off_a_terminal_progress_is_printed_as_plain_lines():
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=False, width=200)
+    console = Console(file=buffer, force_terminal=False, width=60)  # narrower than a line: never wrapped
     now = [0.0]
     with live_progress(console, "judging", every_s=30, clock=lambda: now[0]) as (on_start, on_progress):
         on_start(100)
