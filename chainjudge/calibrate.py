@@ -109,7 +109,7 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
     p = successes / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return float(centre - half), float(centre + half)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))  # no -0.00 from rounding
 
 
 # ---------------------------------------------------------------- aligning labels

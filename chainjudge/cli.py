@@ -10,6 +10,7 @@ import csv
 import inspect
 import json
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -125,8 +126,10 @@ def judge(
                 name += "." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "")
             run_names.append(name)
             try:
-                with open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
-                                temperature=temperature, sample=sample, redact=redact, log_dir=store.path.parent) as (settings, model_judge):
+                opened = open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
+                                    temperature=temperature, sample=sample, redact=redact, log_dir=store.path.parent) \
+                    if any(not c.check for c in rubric_model.criteria) else checks_only()
+                with opened as (settings, model_judge):
                     with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
                         outcome = judge_traces(
                             loaded.traces, rubric_model, settings, model_judge, store, name,
@@ -169,6 +172,21 @@ def judge(
         raise typer.Exit(2)
     if loaded.errors or failed:
         raise typer.Exit(1)
+
+
+@contextmanager
+def checks_only():
+    """A rubric of deterministic checks only needs no model: no server is started or reached."""
+    from chainjudge.schema import JudgeSettings
+
+    class NoModel:
+        name = "checks-only"
+        max_in_flight = None
+
+        async def judge(self, item, limiter=None):
+            raise AssertionError("a checks-only rubric plans no model work")
+
+    yield JudgeSettings(model="checks-only"), NoModel()
 
 
 def _redactor(patterns: list[str]):

@@ -120,3 +120,18 @@ def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
             if decided and all((decided.get(f) or None) == (getattr(expected, f) or None) for f in ("action", "channel", "content_language")):
                 assert j.passed, (t.id, j.criterion_id, j.verdict.rationale)  # the right decision passes every check
     assert checked >= 6 * 45  # 49 of the 69 recorded decisions hold a JSON decision; the rest fail every check
+
+
+def test_a_checks_only_rubric_needs_no_judge_at_all(tmp_path):
+    import yaml
+
+    rubric = tmp_path / "checks.yaml"
+    rubric.write_text(yaml.safe_dump({"id": "checks", "criteria": [
+        {"id": "consent_respected", "question": "q", "applies_to": ["decision"], "check": "consent_respected"}]}))
+    db = tmp_path / "c.db"
+    result = CliRunner().invoke(app, ["judge", str(BUNDLED), "--rubric", str(rubric), "--db", str(db), "--run", "r"])
+    assert result.exit_code == 0, result.output  # no --judge: the local model is neither needed nor started
+    with Store(db) as store:
+        run = store.get_run("r")
+        judged = list(store.judgments("r"))
+    assert run.judge.model == "checks-only" and len(judged) == 69 and all(j.judge == "check:consent_respected" for j in judged)
