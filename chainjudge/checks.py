@@ -66,18 +66,19 @@ def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: 
     material = json.dumps([criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
     fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
-                  judge=f"check:{criterion.check}", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
+                  judge=f"check:{criterion.check}", judge_kind="check", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
     check = registry.get(criterion.check or "")
     if check is None:
-        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}")
+        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}",
+                        error_kind="unknown_check")
     try:
         result = check(trace, step)
     except AgentOutputUnusable as exc:
         result = CheckResult(False, f"no usable agent output: {exc}")
     except CheckInputMissing as exc:
-        return Judgment(**fields, error=f"check_input: {exc}")
+        return Judgment(**fields, error=f"check_input: {exc}", error_kind="check_input")
     except Exception as exc:  # noqa: BLE001 - a crashing check is a harness failure, kept as data
-        return Judgment(**fields, error=f"check_crashed: {type(exc).__name__}: {exc}"[:500])
+        return Judgment(**fields, error=f"check_crashed: {type(exc).__name__}: {exc}"[:500], error_kind="check_crashed")
     label = "pass" if result.passed else "fail"
     return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
 

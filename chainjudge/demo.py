@@ -130,7 +130,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
 
     attach_context(store, RUN, SPACE, DEMO_SCENARIOS)  # the run carries what it is judged against
     judgments = list(store.judgments(RUN))
-    checks = [j for j in judgments if j.judge.startswith("check:")]
+    checks = [j for j in judgments if j.judge_kind == "check"]
     table = Table("policy check (no model, all decisions)", "severity", "pass rate", "failed", title="2. deterministic policy checks")
     for criterion in (c for c in rubric.criteria if c.check):
         mine = [j for j in checks if j.criterion_id == criterion.id and j.passed is not None]
@@ -152,7 +152,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     p = outcome.progress
     out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
     store.add_labels(ground_truth_labels(traces, scenarios))
-    model = [j for j in judgments if not j.judge.startswith("check:") and j.verdict]
+    model = [j for j in judgments if not j.judge_kind == "check" and j.verdict]
     calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
     reasons: list[str] = []
     for criterion in SAMPLED_CRITERIA:

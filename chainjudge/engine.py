@@ -181,9 +181,9 @@ async def execute(
             failed = [j for j in judgments if j.error]
             progress.errors += len(failed)
             for j in failed:
-                progress.error_kinds[j.error.split(":", 1)[0]] += 1
+                progress.error_kinds[j.error_kind or "error"] += 1
             progress.cost_usd += sum(j.usage.cost_usd for j in judgments)
-            if failed and all(j.error.startswith("connection") for j in failed):
+            if failed and all(j.error_kind == "connection" for j in failed):
                 consecutive_connection_errors += 1
                 if consecutive_connection_errors >= max_consecutive_connection_errors and progress.aborted is None:
                     progress.aborted = (

@@ -29,7 +29,7 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
     run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in (
         "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "redact_pii",
         "max_context_chars", "max_step_chars")})
-    judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and not j.judge.startswith("check:")}
+    judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
     items = [i for i in plan(traces.values(), run.rubric, run_settings, run_name)
              if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)]
     chosen = sample_items(items, sample, seed)

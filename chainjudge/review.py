@@ -54,12 +54,12 @@ def refresh_queue(store: Store) -> int:
         rows.append((f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
                      detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
 
-    for run, trace_id, ref, index, criterion, label, error, judge, conf, flags in db.execute(
-        "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge, "
+    for run, trace_id, ref, index, criterion, label, error, judge_kind, conf, flags in db.execute(
+        "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge_kind, "
         "json_extract(data, '$.verdict.confidence'), json_array_length(json_extract(data, '$.flags')) FROM judgments"
     ):
         if error is not None:
-            if judge.startswith("check:"):
+            if judge_kind == "check":
                 if (run, trace_id, ref) in check_errors:
                     continue  # one item per step: the checks fail together when the step gives them no input
                 check_errors.add((run, trace_id, ref))
@@ -79,12 +79,12 @@ def refresh_queue(store: Store) -> int:
     ):
         name = "judge_vs_human" if kind == "human" else "judge_vs_ground_truth"
         add(name, run, trace_id, ref, index, criterion, f"judge says {label}, {annotator} says {value}", 1.0)
-    for trace_id, ref, index, criterion, labels, judges, run in db.execute(
+    for trace_id, ref, index, criterion, labels, judges, run, with_check in db.execute(
         "SELECT trace_id, step_ref, MIN(step_index), criterion_id, GROUP_CONCAT(DISTINCT label), "
-        "GROUP_CONCAT(DISTINCT judge), MIN(run) FROM judgments WHERE error IS NULL "
+        "GROUP_CONCAT(DISTINCT judge), MIN(run), MAX(judge_kind = 'check') FROM judgments WHERE error IS NULL "
         "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1"
     ):
-        kind = "check_vs_model" if "check:" in (judges or "") else "panel_split"
+        kind = "check_vs_model" if with_check else "panel_split"
         add(kind, run, trace_id, ref, index, criterion, f"labels given: {labels} (by {judges})", 1.0)
     now = utc_now().isoformat()
     with store.transaction():

@@ -274,6 +274,8 @@ class Judgment(BaseModel):
     criteria_in_call: int = 1
     reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
     flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
+    error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
+    judge_kind: Literal["model", "check"] = Field("model", description="A model judge or a deterministic check.")
     created_at: datetime = Field(default_factory=utc_now)
 
     @field_validator("error")

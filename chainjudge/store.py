@@ -222,6 +222,19 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         )
         """,
     ),
+    (
+        # kinds as fields, not prefixes of a text: judge_kind (model | check) and error_kind, moved out of
+        # the stored rows ("timeout: ..." and "check:NAME") once, here
+        "014_kinds_as_fields",
+        """
+        ALTER TABLE judgments ADD COLUMN error_kind TEXT;
+        ALTER TABLE judgments ADD COLUMN judge_kind TEXT NOT NULL DEFAULT 'model';
+        UPDATE judgments SET error_kind = substr(error, 1, instr(error, ':') - 1) WHERE error IS NOT NULL AND instr(error, ':') > 1;
+        UPDATE judgments SET error_kind = 'error' WHERE error IS NOT NULL AND error_kind IS NULL;
+        UPDATE judgments SET judge_kind = 'check' WHERE judge LIKE 'check:%';
+        UPDATE judgments SET data = json_set(data, '$.error_kind', error_kind, '$.judge_kind', judge_kind)
+        """,
+    ),
 ]
 
 
@@ -554,6 +567,8 @@ class Store:
                 j.usage.cost_usd,
                 j.model_dump_json(),
                 j.created_at.isoformat(),
+                j.error_kind if j.error is not None else None,
+                j.judge_kind,
             )
             for j in judgments
         ]
@@ -561,10 +576,10 @@ class Store:
             self._db.executemany(
                 """
                 INSERT INTO judgments (run, cache_key, trace_id, step_index, step_ref, criterion_id, judge,
-                                       label, passed, error, cost_usd, data, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       label, passed, error, cost_usd, data, created_at, error_kind, judge_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (run, trace_id, step_index, criterion_id) DO UPDATE SET
-                    cache_key=excluded.cache_key, label=excluded.label, passed=excluded.passed, error=excluded.error,
+                    cache_key=excluded.cache_key, label=excluded.label, error_kind=excluded.error_kind, passed=excluded.passed, error=excluded.error,
                     cost_usd=excluded.cost_usd, data=excluded.data, created_at=excluded.created_at
                 WHERE judgments.error IS NOT NULL AND excluded.error IS NULL
                 """,
@@ -598,7 +613,7 @@ class Store:
 
     def error_counts(self, run: str) -> dict[str, int]:
         rows = self._db.execute(
-            "SELECT substr(error, 1, instr(error, ':') - 1), COUNT(*) FROM judgments "
+            "SELECT error_kind, COUNT(*) FROM judgments "
             "WHERE run = ? AND error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
             (run,),
         )

@@ -168,3 +168,31 @@ def test_nothing_in_the_package_imports_the_test_doubles():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chainjudge.testing"):
                 raise AssertionError(f"{path} imports {node.module}")
+
+
+def test_error_and_judge_kinds_are_fields_and_old_rows_are_migrated(tmp_path):
+    import sqlite3
+
+    from chainjudge.schema import Judgment, JudgeSettings, Run, Verdict
+
+    db = tmp_path / "old.db"
+    common = dict(run="r", trace_id="t", step_ref="0", rubric_id="x", rubric_hash="h", prompt_hash="p")
+    with Store(db) as store:
+        store.save_run(Run(name="r", rubric_id="x", rubric_hash="h", judge=JudgeSettings(model="m")))
+        store.add_judgments([
+            Judgment(**common, cache_key="a", step_index=0, criterion_id="c1", judge="openai/m", error="timeout: too slow", error_kind="timeout"),
+            Judgment(**common, cache_key="b", step_index=0, criterion_id="c2", judge="check:consent", judge_kind="check",
+                     verdict=Verdict(rationale="ok", label="pass"), passed=True)])
+    raw = sqlite3.connect(db)  # make it look like a store written before the kinds were fields
+    raw.execute("UPDATE judgments SET data = json_remove(data, '$.error_kind', '$.judge_kind')")
+    raw.execute("ALTER TABLE judgments DROP COLUMN error_kind")
+    raw.execute("ALTER TABLE judgments DROP COLUMN judge_kind")
+    raw.execute("DELETE FROM migrations WHERE name = '014_kinds_as_fields'")
+    raw.commit()
+    raw.close()
+    with Store(db) as store:
+        judged = {j.criterion_id: j for j in store.judgments("r")}
+        counts = store.error_counts("r")
+    assert judged["c1"].error_kind == "timeout" and judged["c1"].judge_kind == "model"
+    assert judged["c2"].judge_kind == "check" and judged["c2"].error_kind is None
+    assert counts == {"timeout": 1}

@@ -95,7 +95,7 @@ def test_persistent_5xx_becomes_error_after_budget(fake_judge, rubric):
     policy = RetryPolicy(max_attempts=3, initial_wait_s=0, jitter_s=0, max_wait_s=0)
     _, (j,), _ = judge_one(fake_judge, rubric, [Action(status=503)] * 5, policy=policy)
     assert len(fake_judge.requests) == 3
-    assert j.error.startswith("server:") and j.attempts == 3
+    assert j.error.startswith("server:") and j.error_kind == "server" and j.attempts == 3
 
 
 def test_exponential_backoff_waits_between_attempts(fake_judge, rubric):
@@ -116,7 +116,7 @@ def test_timeout_is_retried(fake_judge, rubric):
 def test_timeouts_exhausted_become_timeout_error(fake_judge, rubric):
     policy = RetryPolicy(max_attempts=2, initial_wait_s=0, jitter_s=0, max_wait_s=0, request_timeout_s=0.3)
     _, (j,), _ = judge_one(fake_judge, rubric, [Action(delay_s=1.0)] * 2, policy=policy)
-    assert j.error.startswith("timeout:")
+    assert j.error.startswith("timeout:") and j.error_kind == "timeout"
 
 
 def test_dropped_connection_is_retried(fake_judge, rubric):
@@ -130,7 +130,7 @@ def test_unreachable_server_is_connection_error(rubric):
     settings = JudgeSettings(model="openai/fake", api_base=f"http://127.0.0.1:{free_port()}/v1")
     item = plan([TRACE], rubric, settings, "r")[0]
     (j,) = asyncio.run(LiteLLMJudge(settings, retry=RetryPolicy(max_attempts=2, initial_wait_s=0, jitter_s=0, max_wait_s=0)).judge(item))
-    assert j.error.startswith("connection:")
+    assert j.error.startswith("connection:") and j.error_kind == "connection"
 
 
 def test_batched_call_judges_all_criteria_of_a_step(fake_judge, rubric):

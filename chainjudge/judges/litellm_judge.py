@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainjudge.judges.retry import RetryPolicy, error_kind
 from chainjudge.limiter import AdaptiveLimiter
@@ -31,6 +31,20 @@ def _import_litellm():
     litellm.telemetry = False
     litellm.num_retries = 0
     return litellm
+
+
+class Failure(NamedTuple):
+    """Why a call left no verdict: a kind (rate_limit, server, connection, timeout, invalid_answer ...) kept
+    as a field of the judgment, and a readable message."""
+
+    kind: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}"
+
+
+MISSING = Failure("invalid_answer", "criterion missing from answer")
 
 
 class LiteLLMJudge:
@@ -128,7 +142,7 @@ class LiteLLMJudge:
             verdicts.update(unpack(answer2, missing))
             problems = {cid: why for cid, why in problems.items() if cid not in verdicts}
         if problems and error is None:
-            error = "invalid_answer: " + "; ".join(f"{cid}: {why}" for cid, why in problems.items())
+            error = Failure("invalid_answer", "; ".join(f"{cid}: {why}" for cid, why in problems.items()))
         return verdicts, attempts, error
 
     def _usage(self, raws: list, k: int) -> Usage:
@@ -160,7 +174,7 @@ class LiteLLMJudge:
                     answer, raw = await self._call(kwargs, limiter)
             return answer, raw, attempts, None
         except Exception as exc:  # every failure becomes data
-            return None, None, attempts, f"{error_kind(exc)}: {_short(exc)}"
+            return None, None, attempts, Failure(error_kind(exc), _short(exc))
 
     async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
         kwargs = self._request(item)
@@ -188,7 +202,8 @@ class LiteLLMJudge:
                     criterion_id=criterion.id,
                     verdict=verdict,
                     passed=criterion.scale.passes(verdict.label) if verdict else None,
-                    error=None if verdict else (error or "invalid_answer: criterion missing from answer"),
+                    error=None if verdict else str(error or MISSING),
+                    error_kind=None if verdict else (error or MISSING).kind,
                     judge=self.settings.model,
                     rubric_id=item.rubric_id,
                     rubric_hash=item.rubric_hash,

@@ -49,5 +49,5 @@ class MockJudge:
                       criterion_id=criterion.id, judge=self.name, rubric_id=item.rubric_id, rubric_hash=item.rubric_hash,
                       prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id], flags=item.flags)
         if isinstance(given, str):
-            return Judgment(**common, error=given)
+            return Judgment(**common, error=given, error_kind=given.split(":", 1)[0])
         return Judgment(**common, verdict=given, passed=criterion.scale.passes(given.label))
