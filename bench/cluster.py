@@ -92,7 +92,7 @@ def cep_known_faults() -> None:
     from sklearn.metrics import adjusted_rand_score
 
     from chainjudge.checks import run_checks
-    from chainjudge.cli_modes import failure_text
+    from chainjudge.cli.modes import failure_text
     from chainjudge.rubric import load_rubric
     from chainjudge.schema import Trace
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.cli_support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
 def decisions(

@@ -3,13 +3,12 @@ labelled, and which version of each trace every run judged."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from chainjudge.cli_support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
 def probe(

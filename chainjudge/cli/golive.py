@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from chainjudge.bundled import bundled
-from chainjudge.cli_support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
 SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else the bundled CEP space).")]

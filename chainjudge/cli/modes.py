@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.cli_support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 DEFAULT_CATALOGUE = Path("failure-modes.yaml")
 DEFAULT_SUITE = Path("regressions")

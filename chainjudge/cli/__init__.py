@@ -1,0 +1,74 @@
+"""The `chainjudge` command: one module per command group, each of which parses, calls the library and
+prints.  This package assembles them into one Typer app (`chainjudge.cli:main` is the console script).
+
+Exit codes: 0 all good; 1 the work ran but something was skipped or failed (bad records, judgment
+errors); 2 the command could not run as asked (bad rubric, missing key, unreachable judge).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import typer
+
+from chainjudge.cli.app import app, labels_app, traces_app
+from chainjudge.cli import judging, demo, files, labels, review  # noqa: F401  (register their commands)
+from chainjudge.cli.modes import cluster as _cluster, modes_app, regress_app
+from chainjudge.cli.cep import decisions as _decisions, record as _record, scenarios as _scenarios
+from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
+from chainjudge.cli.reviewers import reviewers_app
+from chainjudge.cli.trust import labels_agreement, probe, traces_list
+
+app.command("cluster")(_cluster)
+app.command("decisions")(_decisions)
+app.command("scenarios")(_scenarios)
+app.command("record")(_record)
+app.command("coverage")(coverage_cmd)
+app.command("report")(report_cmd)
+app.command("gate")(gate_cmd)
+app.add_typer(modes_app, name="modes")
+app.command("probe")(probe)
+labels_app.command("agreement")(labels_agreement)
+traces_app.command("list")(traces_list)
+app.add_typer(reviewers_app, name="reviewers")
+app.add_typer(regress_app, name="regress")
+
+
+def unwrap(text: str | None) -> str | None:
+    """A docstring as paragraphs: lines joined within a paragraph (rich wraps them to the terminal),
+    blank lines and list items kept.  Hard-wrapped docstrings otherwise read as 'a row\n without a step'."""
+    if not text:
+        return text
+    paragraphs, current = [], []
+    for line in inspect.cleandoc(text).splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("- ", "* ")):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            if stripped:
+                paragraphs.append(stripped)
+            continue
+        current.append(stripped)
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n\n".join(paragraphs)
+
+
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None:
+            command.help = unwrap(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
+_unwrap_help(app)
+
+
+def main() -> None:
+    from chainjudge import offline
+
+    offline.apply()  # before anything imports litellm or sentence-transformers: never a network stall
+    app()

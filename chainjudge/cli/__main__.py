@@ -1,0 +1,5 @@
+"""`python -m chainjudge.cli`."""
+
+from chainjudge.cli import main
+
+main()

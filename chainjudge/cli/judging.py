@@ -1,0 +1,308 @@
+"""Judging and reading results: `judge`, `runs`, `show`, `export`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from chainjudge.adapters import FORMATS
+from chainjudge.cli.app import app
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.rubric import RubricError, load_rubric
+from chainjudge.store import RunMismatch
+
+
+class SplitChoice(str, Enum):
+    none = "none"
+    numbered = "numbered"
+    paragraphs = "paragraphs"
+    sentences = "sentences"
+
+
+class ModeChoice(str, Enum):
+    json_schema = "json_schema"
+    json = "json"
+    tools = "tools"
+    md_json = "md_json"
+
+
+@app.command()
+def judge(
+    traces: Annotated[list[Path], typer.Argument(help="Trace files or directories (JSON / JSONL).", exists=True)],
+    rubric: Annotated[Path, typer.Option("--rubric", "-r", help="Rubric YAML file.")],
+    judge_models: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--judge",
+            "-j",
+            help="'local' (offline Qwen2.5-Coder-1.5B, needs chainjudge[local]) or any litellm model string: "
+            "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1, hosted_vllm/NAME ... "
+            "Repeat for a judge panel (one run per judge; compare with chainjudge panel). Default: local.",
+        ),
+    ] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, LM Studio ...).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=512, help="Judge calls in flight at once.")] = 8,
+    run: Annotated[Optional[str], typer.Option("--run", help="Run name; re-use it to resume. Default: <rubric>-<time>.")] = None,
+    db: DbOption = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"Trace format: {', '.join(FORMATS)}.")] = "auto",
+    split: Annotated[SplitChoice, typer.Option(help="Split free-text agent messages into steps.")] = SplitChoice.none,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Judge at most N work items (a sample).")] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--one-per-criterion", help="All criteria of a step in one call, or one call per criterion. Default: batched, except for the local judge, which judges one criterion at a time (measured: README, Performance).")] = None,
+    mode: Annotated[Optional[ModeChoice], typer.Option(help="Structured-output mode (default: json_schema for servers, tools for hosted APIs).")] = None,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors/--keep-errors", help="On resume, ask again for judgments stored as errors.")] = True,
+    samples: Annotated[int, typer.Option(min=1, help="Samples per judge (self-consistency; use with --temperature > 0).")] = 1,
+    temperature: Annotated[float, typer.Option(min=0, max=2, help="Judge sampling temperature.")] = 0.0,
+    redact: Annotated[Optional[bool], typer.Option("--redact/--no-redact", help="Replace PII (e-mail, phones, national ids, cards) with placeholders before anything is sent. Default: on for judges not on this machine.")] = None,
+    redact_pattern: Annotated[Optional[list[str]], typer.Option("--redact-pattern", help="Extra PII pattern KIND=REGEX, repeatable (e.g. CUSTOMER_ID='CUST-\\d{6}').")] = None,
+    expected: Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions this run is judged against; kept with the run so gate, report and app score it alike.", exists=True, dir_okay=False)] = None,
+    space: Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML for coverage; kept with the run.", exists=True, dir_okay=False)] = None,
+) -> None:
+    """Judge every applicable step of TRACES against a rubric and store the judgments.
+
+    Interrupt it at any time and run the same command with the same --run to resume: only missing
+    judgments are made, and a judgment already stored under the same cache key is never asked again.
+    With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
+    """
+    from chainjudge.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.progress import live_progress
+    from chainjudge.runner import judge_traces, load_traces
+
+    try:
+        rubric_model = load_rubric(rubric)
+    except RubricError as exc:
+        fail(str(exc))
+    from chainjudge.adapters import formats
+
+    if fmt not in formats():
+        fail(f"unknown --format {fmt!r}; choose one of {', '.join(formats())}")
+    if samples > 1 and temperature == 0:
+        fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
+    specs = judge_models or ["local"]
+    redactor = _redactor(redact_pattern or [])
+    loaded = load_traces(traces, fmt, split.value)  # type: ignore[arg-type]
+    for problem in loaded.errors:
+        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    if not loaded.traces:
+        fail("no readable traces", 1 if loaded.errors else 2)
+    base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    panel = len(specs) > 1 or samples > 1
+    store = open_store(db)
+    failed = aborted = False
+    run_names = []
+    for spec in specs:
+        for sample in range(samples):
+            name = base
+            if panel:
+                name += "." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "")
+            run_names.append(name)
+            try:
+                opened = open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
+                                    temperature=temperature, sample=sample, redact=redact, log_dir=store.path.parent) \
+                    if any(not c.check for c in rubric_model.criteria) else checks_only()
+                with opened as (settings, model_judge):
+                    with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
+                        outcome = judge_traces(
+                            loaded.traces, rubric_model, settings, model_judge, store, name,
+                            sources=[str(p) for p in traces], concurrency=concurrency, limit=limit,
+                            retry_errors=retry_errors, on_start=on_start, on_progress=on_progress, redactor=redactor,
+                        )
+            except (JudgeSetupError, RunMismatch) as exc:
+                fail(str(exc))
+            if expected or space:
+                from chainjudge.golive import attach_context
+
+                attach_context(store, name, space, expected)
+            p = outcome.progress
+            if outcome.capped:
+                out.print(f"note: --concurrency {outcome.asked_concurrency} capped to {outcome.concurrency}: the judge "
+                          f"server works on {outcome.concurrency} call(s) at a time; more would only queue there with "
+                          "their timeouts running", highlight=False)
+            out.print(
+                f"run [bold]{name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
+                f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
+                f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
+                highlight=False,
+            )
+            if p.error_kinds:
+                out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
+            if p.rate_limited:
+                out.print(f"the judge rate-limited {p.rate_limited} calls (retried); concurrency backed off to {p.lowest_concurrency} at lowest")
+            if p.aborted:
+                err.print(f"[bold red]stopped:[/] {p.aborted}")
+            failed |= bool(p.errors)
+            aborted |= bool(p.aborted)
+    if loaded.errors:
+        err.print(f"[yellow]{len(loaded.errors)} record(s) skipped[/] (listed above); the rest were judged.")
+    db_flag = f" --db {db}" if db else ""
+    if panel:
+        out.print(f"compare the panel: chainjudge panel {' '.join(run_names)} --criterion CRITERION{db_flag}")
+    else:
+        out.print(f"see: chainjudge show {run_names[0]}{db_flag}")
+    if aborted:
+        raise typer.Exit(2)
+    if loaded.errors or failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def checks_only():
+    """A rubric of deterministic checks only needs no model: no server is started or reached."""
+    from chainjudge.schema import JudgeSettings
+
+    class NoModel:
+        name = "checks-only"
+        max_in_flight = None
+
+        async def judge(self, item, limiter=None):
+            raise AssertionError("a checks-only rubric plans no model work")
+
+    yield JudgeSettings(model="checks-only"), NoModel()
+
+
+def _redactor(patterns: list[str]):
+    import re
+
+    from chainjudge.redact import DEFAULT_PATTERNS, Redactor, custom_pattern
+
+    extra = []
+    for spec in patterns:
+        kind, sep, regex = spec.partition("=")
+        if not sep or not kind or not regex:
+            fail(f"--redact-pattern takes KIND=REGEX; got {spec!r}")
+        try:
+            extra.append(custom_pattern(kind, regex))
+        except re.error as exc:
+            fail(f"--redact-pattern {kind}: invalid regular expression: {exc}")
+    return Redactor((*DEFAULT_PATTERNS, *extra))
+
+
+@app.command()
+def runs(db: DbOption = None) -> None:
+    """List stored runs with their counts."""
+    with open_store(db) as store:
+        summaries = store.runs()
+    if not summaries:
+        out.print("no runs yet: chainjudge judge TRACES --rubric FILE")
+        return
+    table = Table("run", "rubric", "judge", "created", "judgments", "pass rate", "errors", "cost $")
+    for s in summaries:
+        rate = f"{s.passed / s.scored:.1%}" if s.scored else "-"
+        table.add_row(s.name, s.rubric_id, s.judge, s.created_at[:19], str(s.judgments), rate, str(s.errors), f"{s.cost_usd:.4f}")
+    out.print(table)
+
+
+@app.command()
+def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
+    """Pass rates per criterion, errors and cost of one run."""
+    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.golive import calibrate_run
+
+    with open_store(db) as store:
+        stored = store.get_run(run)
+        if stored is None:
+            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+        rows = store.criterion_summaries(run)
+        errors = store.error_counts(run)
+        flagged = store.flagged_count(run)
+        calibrated = calibrate_run(store, run)
+    out.print(f"run [bold]{run}[/]: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
+    trust = {r["criterion"]: r["trust"] for r in calibrated.rows}
+    rates = {r.criterion: r for r in calibrated.corrected}
+    table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
+    for r in rows:
+        rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "-"
+        table.add_row(r.criterion_id, str(r.judgments), str(r.scored), str(r.passed), rate, str(r.errors), f"{r.cost_usd:.4f}",
+                      trust.get(r.criterion_id, "-"))
+    out.print(table)
+    if calibrated.reports:
+        checked = Table("criterion", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate",
+                        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR")
+        for criterion, report in calibrated.reports.items():
+            corrected = rates.get(criterion)
+            checked.add_row(criterion, fmt(report.tpr, 1, 2), fmt(report.tnr, 1, 2),
+                            fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
+                            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-")
+        out.print(checked)
+    for criterion, report in calibrated.reports.items():
+        if report.trust != "trusted":
+            out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)
+    if errors:
+        out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
+    if flagged:
+        out.print(f"[yellow]{flagged} judgments are on steps flagged as possible prompt injection[/]: a person should "
+                  "check them (export: the 'flags' column)")
+
+
+EXPORT_FIELDS = [
+    "run", "trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "evidence",
+    "confidence", "judge", "error", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
+    "rubric_hash", "prompt_hash", "cache_key", "flags", "created_at",
+]
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="Run name.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: standard output).")] = None,
+    db: DbOption = None,
+) -> None:
+    """One row per judgment: trace, step index and ref, criterion, label, passed, rationale, judge, error."""
+    with open_store(db) as store:
+        if store.get_run(run) is None:
+            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+        rows = [_export_row(j) for j in store.judgments(run)]
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        if fmt is ExportFormat.jsonl:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
+            writer.writeheader()
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        err.print(f"wrote {len(rows)} judgments to {output}")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = __import__("re").compile(r"[+-]?\d{1,30}(?:\.\d{1,30})?")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or tab / CR) gets a leading
+    apostrophe, so trace text like `=HYPERLINK(...)` stays text. Plain numbers such as -1 are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _export_row(j) -> dict:
+    v = j.verdict
+    return {
+        "run": j.run, "trace_id": j.trace_id, "step_index": j.step_index, "step_ref": j.step_ref,
+        "criterion_id": j.criterion_id, "label": v.label if v else None, "passed": j.passed,
+        "rationale": v.rationale if v else None, "evidence": v.evidence if v else None,
+        "confidence": v.confidence if v else None, "judge": j.judge, "error": j.error,
+        "prompt_tokens": j.usage.prompt_tokens, "completion_tokens": j.usage.completion_tokens,
+        "cost_usd": j.usage.cost_usd, "latency_s": round(j.latency_s, 3), "rubric_hash": j.rubric_hash,
+        "prompt_hash": j.prompt_hash, "cache_key": j.cache_key, "flags": "; ".join(j.flags),
+        "created_at": j.created_at.isoformat(),
+    }

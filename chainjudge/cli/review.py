@@ -1,0 +1,34 @@
+"""People: `review` (the Streamlit app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from chainjudge.cli.app import app
+from chainjudge.cli.support import DbOption, fail, out
+from chainjudge.store import resolve_db_path
+
+
+@app.command("review")
+def review_app(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8501,
+    catalogue: Annotated[Path, typer.Option(help="Failure-mode catalogue shown in the app.")] = Path("failure-modes.yaml"),
+    space: Annotated[Optional[list[Path]], typer.Option(help="Scenario-space file(s) the Go-live tab may use, repeatable (default: the bundled CEP space).")] = None,
+    scenarios: Annotated[Optional[list[Path]], typer.Option(help="Scenario files with expected actions the Go-live tab may use, repeatable.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Start the review app (Streamlit, headless, on 127.0.0.1, usage stats off) and print its address.
+
+    Reviewers sign in with a personal token (chainjudge reviewers add NAME); CHAINJUDGE_REVIEW_TOKEN sets
+    one shared token for a one-person set-up. The app reads only the files named here, never a path typed
+    in the browser. Its output and error details go to review-app.log next to the store. Ctrl-C stops."""
+    from chainjudge.review_server import ReviewServerError, serve
+
+    try:
+        serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
+            f"review app: {url}  (store {resolve_db_path(db).resolve()}; log {log}; Ctrl-C stops)", highlight=False))
+    except ReviewServerError as exc:
+        fail(str(exc))
