@@ -8,108 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 from scipy import stats
 
+from chainjudge.panel import aggregate_panel, error_correlation, unanimity  # noqa: F401  (re-exported)
 from chainjudge.schema import AgreementReport, Baseline, Estimate, Label, TrustPolicy
+from chainjudge.stats import (  # noqa: F401  (re-exported: the statistics calibration is built on)
+    _kappas_batch, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval)
 
 DEFAULT_FAILING = ("error", "fail", "-1", "incorrect", "wrong")
-
-
-# ---------------------------------------------------------------- basic statistics
-
-
-def confusion_matrix(reference: Sequence[int], candidate: Sequence[int], n: int) -> np.ndarray:
-    matrix = np.zeros((n, n), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(reference, dtype=np.int64), np.asarray(candidate, dtype=np.int64)), 1)
-    return matrix
-
-
-def kappa_from_confusion(confusion: np.ndarray, weights: str | None = None) -> float | None:
-    """Cohen's kappa (nominal), or weighted kappa with 'linear' / 'quadratic' weights (ordinal)."""
-    conf = np.asarray(confusion, dtype=float)
-    total = conf.sum()
-    if total == 0:
-        return None
-    k = conf.shape[0]
-    if weights is None:
-        w = 1 - np.eye(k)
-    else:
-        grid = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / max(1, k - 1)
-        w = grid if weights == "linear" else grid**2
-    expected = np.outer(conf.sum(1), conf.sum(0)) / total
-    denominator = (w * expected).sum()
-    if denominator == 0:
-        return None  # one class on both sides: kappa is undefined, not perfect
-    return float(1 - (w * conf).sum() / denominator)
-
-
-def _kappas_batch(confusions: np.ndarray) -> np.ndarray:
-    """Nominal kappa for a stack of confusion matrices (bootstrap), NaN where undefined."""
-    totals = confusions.sum(axis=(1, 2))
-    observed = np.trace(confusions, axis1=1, axis2=2) / np.where(totals == 0, 1, totals)
-    expected = (confusions.sum(2) * confusions.sum(1)).sum(1) / np.where(totals == 0, 1, totals) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = (observed - expected) / (1 - expected)
-    kappa[(totals == 0)] = np.nan
-    kappa[expected >= 1] = np.nan  # one class on both sides: agreement cannot be told from chance
-    return kappa
-
-
-def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float | None:
-    """Krippendorff's alpha for raters x units codes (float, NaN = missing); level nominal/ordinal/interval."""
-    data = np.asarray(data, dtype=float)
-    values = np.unique(data[~np.isnan(data)])
-    if len(values) < 2:
-        return None
-    index = {v: i for i, v in enumerate(values)}
-    c = len(values)
-    counts = np.zeros((data.shape[1], c))
-    for rater in data:
-        mask = ~np.isnan(rater)
-        np.add.at(counts, (np.nonzero(mask)[0], [index[v] for v in rater[mask]]), 1)
-    m = counts.sum(1)
-    keep = m >= 2
-    counts, m = counts[keep], m[keep]
-    if counts.size == 0:
-        return None
-    scaled = counts / (m - 1)[:, None]
-    coincidence = scaled.T @ counts - np.diag(scaled.sum(0))
-    n_c = coincidence.sum(1)
-    n = n_c.sum()
-    if level == "nominal":
-        delta = 1 - np.eye(c)
-    elif level == "interval":
-        delta = np.subtract.outer(values, values) ** 2
-    elif level == "ordinal":
-        cum = np.cumsum(n_c)
-        lo, hi = np.minimum.outer(np.arange(c), np.arange(c)), np.maximum.outer(np.arange(c), np.arange(c))
-        between = cum[hi] - np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0)
-        delta = (between - (n_c[lo] + n_c[hi]) / 2) ** 2
-    else:
-        raise ValueError(f"unknown level {level!r}")
-    observed = (coincidence * delta).sum()
-    expected = (np.outer(n_c, n_c) * delta).sum() / (n - 1)
-    if expected == 0:
-        return None
-    return float(1 - observed / expected)
-
-
-def pass_hat_k(successes: Sequence[int], trials: Sequence[int], k: int) -> float:
-    """tau-bench's pass^k: mean over tasks of C(c, k) / C(n, k), c successes out of n trials."""
-    scores = [comb(c, k) / comb(n, k) for c, n in zip(successes, trials) if n >= k]
-    return float(np.mean(scores)) if scores else float("nan")
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    if total == 0:
-        return (0.0, 1.0)
-    p = successes / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))  # no -0.00 from rounding
 
 
 # ---------------------------------------------------------------- aligning labels
@@ -443,69 +351,3 @@ def _baselines(a: _Aligned, labels: list[str], fail: set[str]) -> list[Baseline]
             )
         )
     return result
-
-
-# ---------------------------------------------------------------- judge panels
-
-
-def aggregate_panel(panel: Sequence[Sequence[Label]], labels: list[str], fail: set[str], method: str, name: str) -> list[Label]:
-    """One label per step from several judges: majority (ties go to the stricter label), mean of the
-    ordinal codes (rounded), or strictest (a failing label if any judge fails it, else the lowest)."""
-    code = {v: i for i, v in enumerate(labels)}
-    strictness = sorted(range(len(labels)), key=lambda i: (labels[i] not in fail, i))  # failing first, then low
-    rank = {c: r for r, c in enumerate(strictness)}
-    by_item: dict[tuple[str, str], list[Label]] = {}
-    for judge in panel:
-        for label in judge:
-            if label.step_key and label.value in code:
-                by_item.setdefault((label.trace_id, label.step_key), []).append(label)
-    out = []
-    for (trace_id, _), votes in by_item.items():
-        codes = [code[v.value] for v in votes]
-        if method == "majority":
-            counts = np.bincount(codes, minlength=len(labels))
-            best = counts.max()
-            chosen = min((c for c in range(len(labels)) if counts[c] == best), key=rank.get)
-        elif method == "mean":
-            chosen = int(np.floor(np.mean(codes) + 0.5))
-        elif method == "strictest":
-            chosen = min(codes, key=rank.get)
-        else:
-            raise ValueError(f"unknown aggregation {method!r}; choose majority, mean or strictest")
-        first = votes[0]
-        out.append(Label(trace_id=trace_id, step_ref=first.step_ref, step_index=first.step_index,
-                         criterion=first.criterion, value=labels[chosen], annotator=name, kind="judge"))
-    return out
-
-
-def error_correlation(panel: Sequence[Sequence[Label]], reference: Sequence[Label]) -> tuple[np.ndarray, float | None]:
-    """Pairwise correlation of judges' errors (label != reference) on the steps all of them labelled,
-    and the effective number of independent judges n / (1 + (n - 1) * mean correlation)."""
-    truth = {(l.trace_id, l.step_key): l.value for l in reference if l.step_key}
-    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
-    common = [item for item in truth if all(item in m for m in maps)]
-    n = len(panel)
-    if not common or n < 2:
-        return np.full((n, n), np.nan), None
-    errors = np.array([[m[item] != truth[item] for item in common] for m in maps], dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(errors)
-    off = corr[~np.eye(n, dtype=bool)]
-    off = off[~np.isnan(off)]
-    if off.size == 0:
-        return corr, None
-    mean_rho = float(off.mean())
-    # n / (1 + (n-1) rho), bounded to [1, n]: negatively correlated errors do not make more judges than
-    # there are (2 judges gave 9e15, and rho = -1/(n-1) divided by zero)
-    denominator = 1 + (n - 1) * mean_rho
-    return corr, float(n) if denominator <= 1 else float(min(n, max(1.0, n / denominator)))
-
-
-def unanimity(panel: Sequence[Sequence[Label]]) -> float | None:
-    """Share of steps labelled by every member on which all members gave the same label
-    (self-consistency when the members are samples of one judge at temperature > 0)."""
-    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
-    common = set(maps[0]).intersection(*maps[1:]) if maps else set()
-    if not common:
-        return None
-    return sum(len({m[i] for m in maps}) == 1 for i in common) / len(common)
