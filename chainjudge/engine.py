@@ -122,6 +122,57 @@ def _group_identical(items: Sequence[WorkItem]) -> tuple[list[WorkItem], dict[in
     return list(leaders.values()), followers
 
 
+def _take_stored_and_reusable(items: Sequence[WorkItem], sink: JudgmentSink, retry_errors: bool,
+                              progress: Progress) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
+    """Skip what the run already holds, copy what another run already judged under the same cache key,
+    and group identical prompts of this run: (leaders to call, their twins by leader)."""
+    stored: dict[tuple[str, int, str], bool] = {}
+    for name in {item.run for item in items}:
+        stored.update(sink.stored_items(name))
+    todo = split_done(items, stored, retry_errors)
+    progress.skipped = len(items) - len(todo)
+    progress.done = progress.skipped
+    reusable = sink.find_scored([k for item in todo for k in item.cache_keys.values()])
+    to_call: list[WorkItem] = []
+    for item in todo:
+        if all(k in reusable for k in item.cache_keys.values()):
+            sink.add_judgments([_copy_for(item, reusable[k]) for k in item.cache_keys.values()])
+            progress.reused += 1
+            progress.done += 1
+        else:
+            to_call.append(item)
+    return _group_identical(to_call)  # identical prompts in this run: asked once, copied
+
+
+@dataclass
+class _Outcomes:
+    """Counts the answers of a run as they arrive; stops the run after too many connection failures."""
+
+    progress: Progress
+    limiter: AdaptiveLimiter
+    max_connection_errors: int
+    connection_errors: int = 0
+
+    def record(self, judgments: list[Judgment], twins: int) -> None:
+        p = self.progress
+        p.rate_limited, p.timed_out, p.lowest_concurrency = self.limiter.rate_limited, self.limiter.timed_out, self.limiter.lowest
+        p.reused += twins
+        p.calls += 1
+        p.done += 1 + twins
+        failed = [j for j in judgments if j.error]
+        p.errors += len(failed)
+        for j in failed:
+            p.error_kinds[j.error_kind or "error"] += 1
+        p.cost_usd += sum(j.usage.cost_usd for j in judgments)
+        if not failed or not all(j.error_kind == "connection" for j in failed):
+            self.connection_errors = 0
+            return
+        self.connection_errors += 1
+        if self.connection_errors >= self.max_connection_errors and p.aborted is None:
+            p.aborted = (f"judge unreachable: {self.connection_errors} calls in a row failed to connect "
+                         f"({failed[0].error}); the rest was not attempted")
+
+
 async def execute(
     items: Sequence[WorkItem],
     judge: Judge,
@@ -132,66 +183,27 @@ async def execute(
     max_consecutive_connection_errors: int = 8,
 ) -> Progress:
     progress = Progress(total=len(items))
-    run_names = {item.run for item in items}
-    stored: dict[tuple[str, int, str], bool] = {}
-    for name in run_names:
-        stored.update(sink.stored_items(name))
-    todo = split_done(items, stored, retry_errors)
-    progress.skipped = len(items) - len(todo)
-    progress.done = progress.skipped
-
-    # work done before under another run name (same cache key) is copied, never asked again
-    reusable = sink.find_scored([k for item in todo for k in item.cache_keys.values()])
-    to_call: list[WorkItem] = []
-    for item in todo:
-        if all(k in reusable for k in item.cache_keys.values()):
-            sink.add_judgments([_copy_for(item, reusable[k]) for k in item.cache_keys.values()])
-            progress.reused += 1
-            progress.done += 1
-        else:
-            to_call.append(item)
-    to_call, copies = _group_identical(to_call)  # identical prompts in this run: asked once, copied
+    to_call, copies = _take_stored_and_reusable(items, sink, retry_errors, progress)
     if on_progress:
         on_progress(progress)
-
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in to_call:
         queue.put_nowait(item)
-    consecutive_connection_errors = 0
     limiter = AdaptiveLimiter(concurrency)
+    outcomes = _Outcomes(progress, limiter, max_consecutive_connection_errors)
 
     async def worker() -> None:
-        nonlocal consecutive_connection_errors
         while progress.aborted is None:
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             judgments = await judge.judge(item, limiter)
-            progress.rate_limited = limiter.rate_limited
-            progress.timed_out = limiter.timed_out
-            progress.lowest_concurrency = limiter.lowest
             sink.add_judgments(judgments)
-            for twin in copies.get(id(item), []):
+            twins = copies.get(id(item), [])
+            for twin in twins:
                 sink.add_judgments([_copy_for(twin, j) for j in judgments])
-                progress.reused += 1
-                progress.done += 1
-            progress.calls += 1
-            progress.done += 1
-            failed = [j for j in judgments if j.error]
-            progress.errors += len(failed)
-            for j in failed:
-                progress.error_kinds[j.error_kind or "error"] += 1
-            progress.cost_usd += sum(j.usage.cost_usd for j in judgments)
-            if failed and all(j.error_kind == "connection" for j in failed):
-                consecutive_connection_errors += 1
-                if consecutive_connection_errors >= max_consecutive_connection_errors and progress.aborted is None:
-                    progress.aborted = (
-                        f"judge unreachable: {consecutive_connection_errors} calls in a row failed to connect "
-                        f"({failed[0].error}); the rest was not attempted"
-                    )
-            else:
-                consecutive_connection_errors = 0
+            outcomes.record(judgments, len(twins))
             if on_progress:
                 on_progress(progress)
 
