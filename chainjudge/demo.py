@@ -85,21 +85,46 @@ def _shown(path: Path) -> str:
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
     from chainjudge import review
-    from chainjudge.calibrate import agreement
-    from chainjudge.cep.decisions import load_scenarios, score
-    from chainjudge.cep.groundtruth import ANNOTATOR, ground_truth_labels
-    from chainjudge.figures import format_estimate
-    from chainjudge.schema import TrustPolicy
-    from chainjudge.judges.resolve import JudgeSetupError, local_settings, open_judge
-    from chainjudge.progress import live_progress
+    from chainjudge.cep.decisions import load_scenarios
+    from chainjudge.cep.groundtruth import ground_truth_labels
+    from chainjudge.golive import attach_context
+    from chainjudge.judges.resolve import JudgeSetupError
     from chainjudge.rubric import load_rubric
-    from chainjudge.runner import judge_traces, load_traces
+    from chainjudge.runner import load_traces
     from chainjudge.store import Store
 
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
     loaded = load_traces([DEMO_TRACES])
     scenarios = load_scenarios(DEMO_SCENARIOS)
+    traces = _introduce(out, loaded, judge_spec, db_path, len(scenarios))
+    store = Store(db_path)
+    try:
+        outcome = _judge_sample(out, traces, rubric, store, judge_spec, api_base, sample, db_path)
+    except JudgeSetupError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 2
+    attach_context(store, RUN, SPACE, DEMO_SCENARIOS)  # the run carries what it is judged against
+    judgments = list(store.judgments(RUN))
+    _print_checks(out, rubric, judgments)
+    _print_decisions(out, traces, scenarios)
+    p = outcome.progress
+    out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
+    store.add_labels(ground_truth_labels(traces, scenarios))
+    model = [j for j in judgments if j.judge_kind == "model" and j.verdict]
+    _print_calibration(out, store, model)
+    queued = review.refresh_queue(store)
+    kinds = review.queue_counts(store)
+    out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
+              + f"): chainjudge review --db {db_path}")
+    _print_golive(out, store, db_path)
+    _print_next(out, traces, rubric, model, db_path)
+    store.close()
+    return 1 if p.errors else 0
+
+
+def _introduce(out: Console, loaded, judge_spec: str, db_path: Path, scenarios: int) -> list:
+    """The header and step 1; returns the traces whose recording succeeded."""
     traces = [t for t in loaded.traces if t.metadata.get("status") == "ok"]
     models = Counter(str(t.metadata.get("agent_model")) for t in loaded.traces)
     dates = sorted(str(t.metadata.get("recorded_at"))[:10] for t in loaded.traces)
@@ -110,26 +135,29 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         f"rubric {_shown(DEMO_RUBRIC)}; judge: {judge_spec}; store: {db_path}", title="chainjudge"))
     failed = len(loaded.traces) - len(traces)
     out.print(f"1. ingested {len(traces)} traces ({failed} recordings marked failed, {len(loaded.errors)} bad records), "
-              f"{len(scenarios)} scenarios with expected actions")
-    store = Store(db_path)
-    try:
-        # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
-        opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
-        if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
-            opened = nullcontext((local_settings(batch=False), _NoCallsJudge()))  # a re-run: no server to start
-            out.print("   every sampled judgment is already in the store; the local judge is not started")
-        with opened as (settings, judge):
-            with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):
-                outcome = judge_traces(traces, rubric, settings, judge, store, RUN, sources=[str(DEMO_TRACES)],
-                                       concurrency=1 if judge_spec == "local" else 8, on_start=on_start,
-                                       on_progress=on_progress, select=lambda items: pick_sample(items, sample))
-    except JudgeSetupError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        return 2
-    from chainjudge.golive import attach_context
+              f"{scenarios} scenarios with expected actions")
+    return traces
 
-    attach_context(store, RUN, SPACE, DEMO_SCENARIOS)  # the run carries what it is judged against
-    judgments = list(store.judgments(RUN))
+
+def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base: str | None, sample: int, db_path: Path):
+    """The deterministic checks on everything and the model on a small sample (no server on a re-run)."""
+    from chainjudge.judges.resolve import local_settings, open_judge
+    from chainjudge.progress import live_progress
+    from chainjudge.runner import judge_traces
+
+    # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
+    opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
+    if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
+        opened = nullcontext((local_settings(batch=False), _NoCallsJudge()))  # a re-run: no server to start
+        out.print("   every sampled judgment is already in the store; the local judge is not started")
+    with opened as (settings, judge):
+        with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):
+            return judge_traces(traces, rubric, settings, judge, store, RUN, sources=[str(DEMO_TRACES)],
+                                concurrency=1 if judge_spec == "local" else 8, on_start=on_start,
+                                on_progress=on_progress, select=lambda items: pick_sample(items, sample))
+
+
+def _print_checks(out: Console, rubric, judgments: list) -> None:
     checks = [j for j in judgments if j.judge_kind == "check"]
     table = Table("policy check (no model, all decisions)", "severity", "pass rate", "failed", title="2. deterministic policy checks")
     for criterion in (c for c in rubric.criteria if c.check):
@@ -137,6 +165,10 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         failed_n = sum(1 for j in mine if not j.passed)
         table.add_row(criterion.id, criterion.severity, f"{(len(mine) - failed_n) / len(mine):.0%}" if mine else "-", str(failed_n))
     out.print(table)
+
+
+def _print_decisions(out: Console, traces, scenarios) -> None:
+    from chainjudge.cep.decisions import score
 
     report = score(traces, scenarios)
     o = report.overall
@@ -149,10 +181,14 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
             by.add_row(dimension, value, f"{rate.accuracy:.0%}", f"[{rate.low:.0%}, {rate.high:.0%}]", str(rate.total))
     out.print(by)
 
-    p = outcome.progress
-    out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
-    store.add_labels(ground_truth_labels(traces, scenarios))
-    model = [j for j in judgments if not j.judge_kind == "check" and j.verdict]
+
+def _print_calibration(out: Console, store, model: list) -> None:
+    """Step 5: the sampled model judgments against the scenarios' ground truth, with why untrusted."""
+    from chainjudge.calibrate import agreement
+    from chainjudge.cep.groundtruth import ANNOTATOR
+    from chainjudge.figures import format_estimate
+    from chainjudge.schema import TrustPolicy
+
     calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
     reasons: list[str] = []
     for criterion in SAMPLED_CRITERIA:
@@ -172,10 +208,10 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     out.print(calib)
     for line in reasons:
         out.print(line, highlight=False)
-    queued = review.refresh_queue(store)
-    kinds = review.queue_counts(store)
-    out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
-              + f"): chainjudge review --db {db_path}")
+
+
+def _print_golive(out: Console, store, db_path: Path) -> None:
+    """Step 7: the go-live score with unknown terms marked, untrusted judges, and the bundled gate's verdict."""
     import yaml
 
     from chainjudge.golive import collect, gate_reasons
@@ -196,6 +232,9 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
         out.print(f"   - {reason}", highlight=False)
     out.print(f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",
               highlight=False)
+
+
+def _print_next(out: Console, traces, rubric, model: list, db_path: Path) -> None:
     out.print(Panel(
         "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
@@ -207,5 +246,3 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
               f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "
               f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
               "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)", highlight=False)
-    store.close()
-    return 1 if p.errors else 0
