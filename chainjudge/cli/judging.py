@@ -72,20 +72,9 @@ def judge(
     judgments are made, and a judgment already stored under the same cache key is never asked again.
     With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
-    from chainjudge.judges.resolve import JudgeSetupError, open_judge
-    from chainjudge.progress import live_progress
-    from chainjudge.runner import judge_traces, load_traces
+    from chainjudge.runner import load_traces
 
-    try:
-        rubric_model = load_rubric(rubric)
-    except RubricError as exc:
-        fail(str(exc))
-    from chainjudge.adapters import formats
-
-    if fmt not in formats():
-        fail(f"unknown --format {fmt!r}; choose one of {', '.join(formats())}")
-    if samples > 1 and temperature == 0:
-        fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
+    rubric_model = _checked_inputs(rubric, fmt, samples, temperature)
     specs = judge_models or ["local"]
     redactor = _redactor(redact_pattern or [])
     loaded = load_traces(traces, fmt, split.value)  # type: ignore[arg-type]
@@ -96,50 +85,78 @@ def judge(
     base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     panel = len(specs) > 1 or samples > 1
     store = open_store(db)
-    failed = aborted = False
-    run_names = []
+    outcomes, run_names = [], []
     for spec in specs:
         for sample in range(samples):
-            name = base
-            if panel:
-                name += "." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "")
+            name = base + ("." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "") if panel else "")
             run_names.append(name)
-            try:
-                opened = open_judge(spec, api_base=api_base, mode=mode.value if mode else None, batch=batch,
-                                    temperature=temperature, sample=sample, redact=redact, log_dir=store.path.parent) \
-                    if any(not c.check for c in rubric_model.criteria) else checks_only()
-                with opened as (settings, model_judge):
-                    with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
-                        outcome = judge_traces(
-                            loaded.traces, rubric_model, settings, model_judge, store, name,
-                            sources=[str(p) for p in traces], concurrency=concurrency, limit=limit,
-                            retry_errors=retry_errors, on_start=on_start, on_progress=on_progress, redactor=redactor,
-                        )
-            except (JudgeSetupError, RunMismatch) as exc:
-                fail(str(exc))
+            options = dict(api_base=api_base, mode=mode.value if mode else None, batch=batch, temperature=temperature,
+                           sample=sample, redact=redact, log_dir=store.path.parent)
+            outcome = _judge_one(store, loaded, rubric_model, spec, options, name, dict(
+                sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
+                redactor=redactor))
             if expected or space:
                 from chainjudge.golive import attach_context
 
                 attach_context(store, name, space, expected)
-            p = outcome.progress
-            if outcome.capped:
-                out.print(f"note: --concurrency {outcome.asked_concurrency} capped to {outcome.concurrency}: the judge "
-                          f"server works on {outcome.concurrency} call(s) at a time; more would only queue there with "
-                          "their timeouts running", highlight=False)
-            out.print(
-                f"run [bold]{name}[/]: {outcome.planned} work items for {len(loaded.traces)} traces — "
-                f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
-                f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
-                highlight=False,
-            )
-            if p.error_kinds:
-                out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
-            if p.rate_limited:
-                out.print(f"the judge rate-limited {p.rate_limited} calls (retried); concurrency backed off to {p.lowest_concurrency} at lowest")
-            if p.aborted:
-                err.print(f"[bold red]stopped:[/] {p.aborted}")
-            failed |= bool(p.errors)
-            aborted |= bool(p.aborted)
+            _print_outcome(outcome, name, len(loaded.traces))
+            outcomes.append(outcome)
+    _finish(loaded, outcomes, run_names, panel, db)
+
+
+def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
+    """The rubric, once the options that cannot work together are refused (exit 2, with why)."""
+    from chainjudge.adapters import formats
+
+    try:
+        rubric_model = load_rubric(rubric)
+    except RubricError as exc:
+        fail(str(exc))
+    if fmt not in formats():
+        fail(f"unknown --format {fmt!r}; choose one of {', '.join(formats())}")
+    if samples > 1 and temperature == 0:
+        fail("--samples > 1 needs --temperature > 0: at temperature 0 every sample is the same answer")
+    return rubric_model
+
+
+def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str, run_options: dict):
+    """One run: open the judge (none for a checks-only rubric), judge with a progress display."""
+    from chainjudge.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.progress import live_progress
+    from chainjudge.runner import judge_traces
+
+    try:
+        opened = open_judge(spec, **options) if any(not c.check for c in rubric_model.criteria) else checks_only()
+        with opened as (settings, model_judge):
+            with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
+                return judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,
+                                    on_start=on_start, on_progress=on_progress, **run_options)
+    except (JudgeSetupError, RunMismatch) as exc:
+        fail(str(exc))
+
+
+def _print_outcome(outcome, name: str, traces: int) -> None:
+    p = outcome.progress
+    if outcome.capped:
+        out.print(f"note: --concurrency {outcome.asked_concurrency} capped to {outcome.concurrency}: the judge "
+                  f"server works on {outcome.concurrency} call(s) at a time; more would only queue there with "
+                  "their timeouts running", highlight=False)
+    out.print(
+        f"run [bold]{name}[/]: {outcome.planned} work items for {traces} traces — "
+        f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
+        f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
+        highlight=False,
+    )
+    if p.error_kinds:
+        out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in p.error_kinds.most_common()))
+    if p.rate_limited:
+        out.print(f"the judge rate-limited {p.rate_limited} calls (retried); concurrency backed off to {p.lowest_concurrency} at lowest")
+    if p.aborted:
+        err.print(f"[bold red]stopped:[/] {p.aborted}")
+
+
+def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> None:
+    """Where to look next, and the exit code: 2 when a run stopped, 1 when records or judgments failed."""
     if loaded.errors:
         err.print(f"[yellow]{len(loaded.errors)} record(s) skipped[/] (listed above); the rest were judged.")
     db_flag = f" --db {db}" if db else ""
@@ -147,9 +164,9 @@ def judge(
         out.print(f"compare the panel: chainjudge panel {' '.join(run_names)} --criterion CRITERION{db_flag}")
     else:
         out.print(f"see: chainjudge show {run_names[0]}{db_flag}")
-    if aborted:
+    if any(o.progress.aborted for o in outcomes):
         raise typer.Exit(2)
-    if loaded.errors or failed:
+    if loaded.errors or any(o.progress.errors for o in outcomes):
         raise typer.Exit(1)
 
 
