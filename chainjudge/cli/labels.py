@@ -150,7 +150,6 @@ def agreement(
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
     from chainjudge.calibrate import agreement as compute
-    from chainjudge.figures import format_estimate as fmt
     from chainjudge.schema import TrustPolicy
 
     policy = TrustPolicy(min_failing_labels=min_failing_labels, min_failing_traces=min_failing_traces, min_answered=min_answered,
@@ -177,6 +176,13 @@ def agreement(
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
         return
+    _print_reports(reports, reference, criterion, policy, panel_alpha)
+
+
+def _print_reports(reports: list, reference: str, criterion: str, policy, panel_alpha: float | None) -> None:
+    """The agreement table: each candidate's figures with their item counts, the baselines, and why trusted or not."""
+    from chainjudge.figures import format_estimate as fmt
+
     panel_alpha = panel_alpha if panel_alpha is not None else float("nan")
     first = reports[0]
     out.print(
