@@ -162,92 +162,100 @@ class Collector:
             return self.store.span_trace_count()
 
 
+class OTLPHandler(BaseHTTPRequestHandler):
+    """One export request.  `make_server` makes a subclass carrying the collector and the limits."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT_S  # every read from the socket, headers included, gives up after this
+    collector: Collector
+    max_body = MAX_BODY_BYTES
+    max_concurrent = MAX_CONCURRENT
+    slots: threading.BoundedSemaphore
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _reply(self, status: int, payload: dict, content_type: str = "application/json") -> None:
+        body = json.dumps(payload).encode() if content_type == "application/json" else b""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path in ("/", "/health"):
+            self._reply(200, {"status": "ok", "spans": self.collector.spans, "traces": self.collector.trace_count()})
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") != "/v1/traces":
+            self._reply(404, {"error": "POST OTLP traces to /v1/traces"})
+            return
+        if not self.slots.acquire(blocking=False):
+            self.close_connection = True
+            self._reply(503, {"error": f"busy: {self.max_concurrent} exports are being received; retry"})
+            return
+        try:
+            self._receive()
+        finally:
+            self.slots.release()
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.close_connection = True  # the unread body (if any) must not be parsed as the next request
+        self._reply(status, {"error": message})
+
+    def _read_exactly(self, length: int) -> bytes | None:
+        parts, left = [], length
+        while left:
+            chunk = self.rfile.read(min(left, _CHUNK))
+            if not chunk:
+                return None
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    def _receive(self) -> None:
+        if self.headers.get("Transfer-Encoding"):
+            self._refuse(411, "chunked bodies are not accepted; send a Content-Length")
+            return
+        try:
+            length = parse_length(self.headers.get("Content-Length"), self.max_body)
+        except LengthRefused as exc:
+            self._refuse(exc.status, str(exc))
+            return
+        try:
+            body = self._read_exactly(length)
+        except TimeoutError:
+            self._refuse(408, f"the body did not arrive within {self.timeout:g} s")
+            return
+        if body is None:
+            self.close_connection = True
+            return  # the client went away before sending what it declared
+        content_type = self.headers.get("Content-Type", "")
+        try:
+            document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), self.max_body)
+            self.collector.ingest(document)
+        except TooLarge as exc:
+            self._refuse(413, str(exc))
+            return
+        except BadRequest as exc:
+            self._reply(400, {"error": str(exc)})
+            return
+        if content_type.startswith("application/json"):
+            self._reply(200, {"partialSuccess": {}})
+        else:
+            self._reply(200, {}, content_type="application/x-protobuf")
+
+
 def make_server(
     collector: Collector, host: str = "127.0.0.1", port: int = 4318, max_body: int = MAX_BODY_BYTES,
     max_concurrent: int = MAX_CONCURRENT, read_timeout_s: float = READ_TIMEOUT_S,
 ) -> ThreadingHTTPServer:
-    slots = threading.BoundedSemaphore(max_concurrent)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = read_timeout_s  # every read from the socket, headers included, gives up after this
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def _reply(self, status: int, payload: dict, content_type: str = "application/json") -> None:
-            body = json.dumps(payload).encode() if content_type == "application/json" else b""
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            if self.path in ("/", "/health"):
-                self._reply(200, {"status": "ok", "spans": collector.spans, "traces": collector.trace_count()})
-            else:
-                self._reply(404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            if self.path.rstrip("/") != "/v1/traces":
-                self._reply(404, {"error": "POST OTLP traces to /v1/traces"})
-                return
-            if not slots.acquire(blocking=False):
-                self.close_connection = True
-                self._reply(503, {"error": f"busy: {max_concurrent} exports are being received; retry"})
-                return
-            try:
-                self._receive()
-            finally:
-                slots.release()
-
-        def _refuse(self, status: int, message: str) -> None:
-            self.close_connection = True  # the unread body (if any) must not be parsed as the next request
-            self._reply(status, {"error": message})
-
-        def _read_exactly(self, length: int) -> bytes | None:
-            parts, left = [], length
-            while left:
-                chunk = self.rfile.read(min(left, _CHUNK))
-                if not chunk:
-                    return None
-                parts.append(chunk)
-                left -= len(chunk)
-            return b"".join(parts)
-
-        def _receive(self) -> None:
-            if self.headers.get("Transfer-Encoding"):
-                self._refuse(411, "chunked bodies are not accepted; send a Content-Length")
-                return
-            try:
-                length = parse_length(self.headers.get("Content-Length"), max_body)
-            except LengthRefused as exc:
-                self._refuse(exc.status, str(exc))
-                return
-            try:
-                body = self._read_exactly(length)
-            except TimeoutError:
-                self._refuse(408, f"the body did not arrive within {read_timeout_s:g} s")
-                return
-            if body is None:
-                self.close_connection = True
-                return  # the client went away before sending what it declared
-            content_type = self.headers.get("Content-Type", "")
-            try:
-                document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), max_body)
-                collector.ingest(document)
-            except TooLarge as exc:
-                self._refuse(413, str(exc))
-                return
-            except BadRequest as exc:
-                self._reply(400, {"error": str(exc)})
-                return
-            if content_type.startswith("application/json"):
-                self._reply(200, {"partialSuccess": {}})
-            else:
-                self._reply(200, {}, content_type="application/x-protobuf")
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    handler = type("Handler", (OTLPHandler,), {
+        "collector": collector, "max_body": max_body, "max_concurrent": max_concurrent, "timeout": read_timeout_s,
+        "slots": threading.BoundedSemaphore(max_concurrent)})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
