@@ -73,91 +73,102 @@ def _is_tool_definition(text: str) -> bool:
     return isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict) and "parameters" in value["function"]
 
 
-def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadata: dict | None = None) -> SpanTrace:
-    ordered, problems = _repair([s for s in spans if s.kind != "noise"])
-    steps: list[Step] = []
-    seen_messages: set[str] = set()
-    pending: list[dict] = []  # tool calls not yet answered: {id, name, ref}, oldest first
-    used_refs: set[str] = set()
+class _Builder:
+    """Steps of one trace as the spans are walked: unique refs, tool calls waiting for their results."""
 
-    def add(ref: str, kind: StepKind, **fields) -> Step:
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.seen_messages: set[str] = set()
+        self.pending: list[dict] = []  # tool calls not yet answered: {id, name, ref}, oldest first
+        self.used_refs: set[str] = set()
+
+    def add(self, ref: str, kind: StepKind, **fields) -> Step:
         base, n = ref, 1
-        while ref in used_refs:
+        while ref in self.used_refs:
             n += 1
             ref = f"{base}#{n}"
-        used_refs.add(ref)
-        step = Step(index=len(steps), ref=ref, kind=kind, **fields)
-        steps.append(step)
+        self.used_refs.add(ref)
+        step = Step(index=len(self.steps), ref=ref, kind=kind, **fields)
+        self.steps.append(step)
         return step
 
-    def add_calls(ref: str, text: str, calls: list[Call], parent: str | None) -> None:
-        step = add(ref, StepKind.tool_call, text=text, parent_ref=parent,
-                   tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
-        pending.extend({"id": c.id, "name": c.name, "ref": step.ref} for c in calls)
+    def add_calls(self, ref: str, text: str, calls: list[Call], parent: str | None) -> None:
+        step = self.add(ref, StepKind.tool_call, text=text, parent_ref=parent,
+                        tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
+        self.pending.extend({"id": c.id, "name": c.name, "ref": step.ref} for c in calls)
 
-    def answer(call_id: str | None, name: str | None, any_open: bool) -> str | None:
+    def answer(self, call_id: str | None, name: str | None, any_open: bool) -> str | None:
         """The ref of the call this result answers (by id, else by name, else the oldest), marked answered."""
         for match in (
             lambda c: call_id is not None and c["id"] == call_id,
             lambda c: name is not None and c["name"] == name and (call_id is None or c["id"] is None),
             lambda c: any_open and call_id is None,
         ):
-            for call in pending:
+            for call in self.pending:
                 if match(call):
-                    pending.remove(call)
+                    self.pending.remove(call)
                     return call["ref"]
         return None
 
-    def add_result(ref: str, text: str, name: str | None, call_id: str | None, parent: str | None, replayed: bool = False) -> None:
-        owner = answer(call_id, name, any_open=replayed)
+    def add_result(self, ref: str, text: str, name: str | None, call_id: str | None, parent: str | None,
+                   replayed: bool = False) -> None:
+        owner = self.answer(call_id, name, any_open=replayed)
         if replayed and owner is None:
             return  # a later call's input replays a result already recorded: not a new step
-        add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent)
+        self.add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent)
 
+    def llm(self, span: Span) -> None:
+        """An LLM span: its new input messages (earlier ones are replays), then its outputs."""
+        for i, msg in enumerate(span.inputs):
+            fp = msg.fingerprint()
+            if fp in self.seen_messages:
+                continue
+            self.seen_messages.add(fp)
+            ref = f"{span.id}:in{i}"
+            if msg.role in ("system", "user"):
+                self.add(ref, StepKind.system if msg.role == "system" else StepKind.user, text=msg.text, parent_ref=span.id)
+            elif msg.role == "tool":
+                if not _is_tool_definition(msg.text):  # LangChain lists the tools offered as "tool" messages
+                    self.add_result(ref, msg.text, msg.name, msg.tool_call_id, span.id, replayed=True)
+            elif msg.calls:
+                self.add_calls(ref, msg.text, msg.calls, span.id)
+            else:
+                self.add(ref, StepKind.message, text=msg.text, parent_ref=span.id)
+        for i, msg in enumerate(span.outputs):
+            self.seen_messages.add(msg.fingerprint())
+            ref = span.id if len(span.outputs) == 1 else f"{span.id}:out{i}"
+            if msg.calls:
+                self.add_calls(ref, msg.text, msg.calls, span.parent_id)
+            elif msg.text:
+                self.add(ref, StepKind.message, text=msg.text, parent_ref=span.parent_id, metadata=span.metadata)
+
+    def tool(self, span: Span) -> None:
+        name = span.tool_name or span.name
+        known = any(c["id"] == span.tool_call_id if span.tool_call_id else c["name"] == name for c in self.pending)
+        if not known:  # the call was not recorded by an LLM span: the tool span is both
+            self.add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], span.parent_id)
+        self.add_result(span.id, span.tool_result or "", name, span.tool_call_id, span.parent_id)
+
+    def finish(self) -> list[Step]:
+        """The agent's last message is its decision."""
+        for step in reversed(self.steps):
+            if step.kind is StepKind.message:
+                self.steps[step.index] = step.model_copy(update={"kind": StepKind.decision})
+                break
+            if step.kind in (StepKind.tool_call, StepKind.tool_result):
+                break
+        return self.steps
+
+
+def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadata: dict | None = None) -> SpanTrace:
+    ordered, problems = _repair([s for s in spans if s.kind != "noise"])
+    builder = _Builder()
     for span in ordered:
-        parent = span.parent_id
         if span.kind in ("agent", "chain"):
-            add(span.id, StepKind.structure, text=span.name, name=span.name, parent_ref=parent, metadata=span.metadata)
-            continue
-        if span.kind == "llm":
-            for i, msg in enumerate(span.inputs):
-                fp = msg.fingerprint()
-                if fp in seen_messages:
-                    continue
-                seen_messages.add(fp)
-                ref = f"{span.id}:in{i}"
-                if msg.role == "system":
-                    add(ref, StepKind.system, text=msg.text, parent_ref=span.id)
-                elif msg.role == "user":
-                    add(ref, StepKind.user, text=msg.text, parent_ref=span.id)
-                elif msg.role == "tool":
-                    if _is_tool_definition(msg.text):
-                        continue  # LangChain lists the tools offered as "tool" messages
-                    add_result(ref, msg.text, msg.name, msg.tool_call_id, span.id, replayed=True)
-                elif msg.calls:
-                    add_calls(ref, msg.text, msg.calls, span.id)
-                else:
-                    add(ref, StepKind.message, text=msg.text, parent_ref=span.id)
-            for i, msg in enumerate(span.outputs):
-                seen_messages.add(msg.fingerprint())
-                ref = span.id if len(span.outputs) == 1 else f"{span.id}:out{i}"
-                if msg.calls:
-                    add_calls(ref, msg.text, msg.calls, parent)
-                elif msg.text:
-                    add(ref, StepKind.message, text=msg.text, parent_ref=parent, metadata=span.metadata)
-            continue
-        if span.kind == "tool":
-            name = span.tool_name or span.name
-            known = any(c["id"] == span.tool_call_id if span.tool_call_id else c["name"] == name for c in pending)
-            if not known:  # the call was not recorded by an LLM span: the tool span is both
-                add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], parent)
-            add_result(span.id, span.tool_result or "", name, span.tool_call_id, parent)
-    # the agent's last message is its decision
-    for step in reversed(steps):
-        if step.kind is StepKind.message:
-            steps[step.index] = step.model_copy(update={"kind": StepKind.decision})
-            break
-        if step.kind in (StepKind.tool_call, StepKind.tool_result):
-            break
-    trace = Trace(id=trace_id, steps=steps, source=source, format=fmt, metadata=metadata or {})
+            builder.add(span.id, StepKind.structure, text=span.name, name=span.name, parent_ref=span.parent_id, metadata=span.metadata)
+        elif span.kind == "llm":
+            builder.llm(span)
+        elif span.kind == "tool":
+            builder.tool(span)
+    trace = Trace(id=trace_id, steps=builder.finish(), source=source, format=fmt, metadata=metadata or {})
     return SpanTrace(trace=trace, problems=problems)
