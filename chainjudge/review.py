@@ -86,6 +86,13 @@ def refresh_queue(store: Store) -> int:
     ):
         kind = "check_vs_model" if with_check else "panel_split"
         add(kind, run, trace_id, ref, index, criterion, f"labels given: {labels} (by {judges})", 1.0)
+    _write_queue(store, rows)
+    return db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0]
+
+
+def _write_queue(store: Store, rows: list[tuple]) -> None:
+    """Upsert the items, fill the facets people filter by, and keep settled steps settled, in one transaction."""
+    db = store.connection
     now = utc_now().isoformat()
     with store.transaction():
         db.executemany(
@@ -108,7 +115,6 @@ def refresh_queue(store: Store) -> int:
             "AND d.trace_id = review_queue.trace_id AND d.step_ref = review_queue.step_ref "
             "AND d.criterion_id = review_queue.criterion_id)"
         )
-    return db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0]
 
 
 def _filters(filters: dict[str, str | None]) -> tuple[str, list]:
