@@ -93,6 +93,68 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
+class _FakeHandler(BaseHTTPRequestHandler):
+    """Answers as an OpenAI-compatible server, following the script of the FakeJudgeServer it belongs to."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else headers and body, written apart, wait out a delayed ACK (~40 ms)
+    fake: "FakeJudgeServer"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, json.dumps({"object": "list", "data": [{"id": "fake"}]}).encode(), {})
+        else:
+            self._send(404, b"{}", {})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        record = {"path": self.path, "headers": dict(self.headers), "body": body, "time": time.monotonic()}
+        with self.fake._lock:
+            self.fake.requests.append(record)
+        try:
+            self._answer(body, self.fake._next_action())
+        finally:
+            record["answered"] = time.monotonic()  # with "time": how long it was in flight
+
+    def _answer(self, body: dict, action: "Action") -> None:
+        if self.fake.latency_s:
+            time.sleep(self.fake.latency_s)
+        if action.delay_s:
+            time.sleep(action.delay_s)
+        if action.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        if action.status != 200:
+            error = {"error": {"message": f"fake judge says {action.status}", "type": "fake", "code": action.status}}
+            self._send(action.status, json.dumps(error).encode(), action.headers)
+            return
+        payload = json.dumps(self.fake._completion(body, action)).encode()
+        if action.truncate:
+            payload = payload[: len(payload) // 2]
+        self._send(200, payload, action.headers)
+
+
 class FakeJudgeServer:
     def __init__(
         self,
@@ -177,67 +239,8 @@ class FakeJudgeServer:
 
     # -- lifecycle
     def start(self) -> "FakeJudgeServer":
-        server_ref = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else headers and body, written apart, wait out a delayed ACK (~40 ms)
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def _send(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [{"id": "fake"}]}).encode(), {})
-                else:
-                    self._send(404, b"{}", {})
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    body = {}
-                record = {"path": self.path, "headers": dict(self.headers), "body": body, "time": time.monotonic()}
-                with server_ref._lock:
-                    server_ref.requests.append(record)
-                try:
-                    action = server_ref._next_action()
-                    if server_ref.latency_s:
-                        time.sleep(server_ref.latency_s)
-                    if action.delay_s:
-                        time.sleep(action.delay_s)
-                    if action.drop:
-                        self.close_connection = True
-                        try:
-                            self.connection.shutdown(2)
-                        except OSError:
-                            pass
-                        return
-                    if action.status != 200:
-                        error = {"error": {"message": f"fake judge says {action.status}", "type": "fake", "code": action.status}}
-                        self._send(action.status, json.dumps(error).encode(), action.headers)
-                        return
-                    payload = json.dumps(server_ref._completion(body, action)).encode()
-                    if action.truncate:
-                        payload = payload[: len(payload) // 2]
-                        self._send(200, payload, action.headers)
-                        return
-                    self._send(200, payload, action.headers)
-                finally:
-                    record["answered"] = time.monotonic()  # with "time": how long it was in flight
-
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        handler = type("Handler", (_FakeHandler,), {"fake": self})
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
