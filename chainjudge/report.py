@@ -88,28 +88,13 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
+def _coverage_html(evidence: Evidence) -> str:
+    """The coverage paragraph, the heatmap of the grid's first two dimensions and the open edge cases."""
     e = html.escape
-    s, cov, space = evidence.score, evidence.coverage, evidence.space
+    cov, space = evidence.coverage, evidence.space
     rows_dim, cols_dim = space.grid[0], space.grid[1] if len(space.grid) > 1 else None
     k = space.min_traces_per_cell
-    parts = [f"<h1>Go-live report: run {e(evidence.run)}</h1>",
-             f'<p class="score">Go-live confidence <b>{s.score:.2f}</b> <span>(range {s.low:.2f}-{s.high:.2f}, {evidence.traces} traces)</span></p>']
-    if reasons is not None:
-        verdict = "PASS" if not reasons else "FAIL"
-        parts.append(f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons))
-    parts.append("<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>range</th><th>weight</th><th>how it was computed</th></tr>"
-                 + "".join(f"<tr><td>{e(t.name)}{'' if t.known else ' <b>(unknown)</b>'}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td>"
-                           f"<td>{t.low:.2f}-{t.high:.2f}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>" for t in s.terms)
-                 + "</table>")
-    parts.append("<h2>Can the judges be trusted? Raw and judge-error-corrected failure rates</h2><table><tr>"
-                 + "".join(f"<th>{e(h)}</th>" for h in TRUST_HEAD) + "</tr>"
-                 + "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in _trust_rows(evidence)) + "</table>")
-    if evidence.probes:
-        parts.append("<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
-                     "<th>flips</th><th>flip rate [95%]</th></tr>"
-                     + "".join(f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
-                               for p in evidence.probes) + "</table>")
+    parts: list[str] = []
     parts.append(f"<h2>Coverage of the scenario space</h2><p>{cov.covered:.0%} of cells covered ({cov.weighted:.0%} weighted; "
                  f"{cov.high_weight_coverage:.0%} of high-weight cells); a cell counts with at least {k} trace(s).</p>")
     if cols_dim:
@@ -127,6 +112,30 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
         parts.append("<p>Heaviest uncovered cells: " + ", ".join(f"{e('/'.join(c))} (w {w:g})" for c, w in cov.empty_heaviest[:8]) + "</p>")
     if cov.open_edge_cases:
         parts.append("<p>Open edge cases (adversarial kinds without passing evidence): " + e(", ".join(cov.open_edge_cases)) + "</p>")
+    return "".join(parts)
+
+
+def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
+    e = html.escape
+    s = evidence.score
+    parts = [f"<h1>Go-live report: run {e(evidence.run)}</h1>",
+             f'<p class="score">Go-live confidence <b>{s.score:.2f}</b> <span>(range {s.low:.2f}-{s.high:.2f}, {evidence.traces} traces)</span></p>']
+    if reasons is not None:
+        verdict = "PASS" if not reasons else "FAIL"
+        parts.append(f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons))
+    parts.append("<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>range</th><th>weight</th><th>how it was computed</th></tr>"
+                 + "".join(f"<tr><td>{e(t.name)}{'' if t.known else ' <b>(unknown)</b>'}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td>"
+                           f"<td>{t.low:.2f}-{t.high:.2f}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>" for t in s.terms)
+                 + "</table>")
+    parts.append("<h2>Can the judges be trusted? Raw and judge-error-corrected failure rates</h2><table><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h in TRUST_HEAD) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in _trust_rows(evidence)) + "</table>")
+    if evidence.probes:
+        parts.append("<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
+                     "<th>flips</th><th>flip rate [95%]</th></tr>"
+                     + "".join(f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
+                               for p in evidence.probes) + "</table>")
+    parts.append(_coverage_html(evidence))
     parts.append("<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge trust</th></tr>"
                  + "".join(f"<tr><td>{e(c['criterion'])}</td><td>{e(c['severity'])}</td><td>{(c['passed'] / c['scored']) if c['scored'] else 0:.0%}</td>"
                            f"<td>{_bar(c['passed'] / c['scored'] if c['scored'] else 0, '#34a853')}</td><td>{e(c['trust'])}</td></tr>" for c in evidence.criteria)
