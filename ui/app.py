@@ -92,54 +92,67 @@ def review_tab(store: Store, reviewer: str) -> None:
     st.text(f"criterion {item.criterion_id} · run {item.run} · trace {item.trace_id} · step {item.step_ref}\n{item.detail}")
     left, right = st.columns([3, 2])
     with left:
-        trace = context["trace"]
-        if trace is None:
-            st.warning("The trace is not in the store.")
-        else:
-            for step in trace.steps:
-                text = step.render()
-                if step.ref == item.step_ref:
-                    st.markdown(f"**▶ step {step.index} · {step.kind.value}** (the one to judge)")
-                    st.text(text or "(empty)")
-                else:
-                    with st.expander(f"step {step.index} · {step.kind.value}"):
-                        st.text(text)
-            if trace.metadata:
-                with st.expander("User state / context"):
-                    st.json(trace.metadata)
+        show_trace(context["trace"], item.step_ref)
     with right:
-        st.markdown("**Judges**")
-        for j in context["judgments"]:
-            verdict = j.verdict
-            lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}",
-                     f"  {verdict.rationale if verdict else j.error}"]
-            if verdict and verdict.evidence:
-                lines.append(f"  evidence: “{verdict.evidence}”")
-            if j.flags:
-                lines.append(f"  flags: {', '.join(j.flags)}")
-            st.text("\n".join(lines))
-        st.markdown("**Labels already given**")
-        for label in context["labels"] or []:
-            st.text(f"{label.annotator} ({label.kind}): {label.value}" + (f" — {label.note}" if label.note else ""))
-        if not context["labels"]:
-            st.caption("none yet")
-        with st.form("adjudicate", clear_on_submit=True):
-            # nothing pre-selected: a default would record a label nobody chose (anchoring the reference)
-            choice = st.radio("Your label", context["options"], index=None, horizontal=True, key="choice")
-            note = st.text_input("Note (why)", key="note")
-            if st.form_submit_button("Save and next"):
-                if choice is None:
-                    st.error("Pick a label first: nothing was saved.")
-                    return
-                try:
-                    review.adjudicate(store, item, reviewer, choice, note)
-                    st.session_state["saved"] = f"saved {choice} for {item.trace_id} step {item.step_ref}"
-                except review.LeaseLost as exc:
-                    st.session_state["saved"] = str(exc)
-                st.session_state["item"] = review.claim_next(store, reviewer)
-                st.rerun()
+        show_verdicts(context)
+        adjudication_form(store, item, reviewer, context["options"])
     if st.session_state.get("saved"):
         st.toast(st.session_state.pop("saved"))
+
+
+def show_trace(trace, focus_ref: str) -> None:
+    """The whole trace as text, the step to judge open, the others folded; the user state beside."""
+    if trace is None:
+        st.warning("The trace is not in the store.")
+        return
+    for step in trace.steps:
+        text = step.render()
+        if step.ref == focus_ref:
+            st.markdown(f"**▶ step {step.index} · {step.kind.value}** (the one to judge)")
+            st.text(text or "(empty)")
+        else:
+            with st.expander(f"step {step.index} · {step.kind.value}"):
+                st.text(text)
+    if trace.metadata:
+        with st.expander("User state / context"):
+            st.json(trace.metadata)
+
+
+def show_verdicts(context: dict) -> None:
+    """Every judge's label, rationale and evidence, and the labels people already gave (as text)."""
+    st.markdown("**Judges**")
+    for j in context["judgments"]:
+        verdict = j.verdict
+        lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}",
+                 f"  {verdict.rationale if verdict else j.error}"]
+        if verdict and verdict.evidence:
+            lines.append(f"  evidence: \u201c{verdict.evidence}\u201d")
+        if j.flags:
+            lines.append(f"  flags: {', '.join(j.flags)}")
+        st.text("\n".join(lines))
+    st.markdown("**Labels already given**")
+    for label in context["labels"] or []:
+        st.text(f"{label.annotator} ({label.kind}): {label.value}" + (f" \u2014 {label.note}" if label.note else ""))
+    if not context["labels"]:
+        st.caption("none yet")
+
+
+def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> None:
+    with st.form("adjudicate", clear_on_submit=True):
+        # nothing pre-selected: a default would record a label nobody chose (anchoring the reference)
+        choice = st.radio("Your label", options, index=None, horizontal=True, key="choice")
+        note = st.text_input("Note (why)", key="note")
+        if st.form_submit_button("Save and next"):
+            if choice is None:
+                st.error("Pick a label first: nothing was saved.")
+                return
+            try:
+                review.adjudicate(store, item, reviewer, choice, note)
+                st.session_state["saved"] = f"saved {choice} for {item.trace_id} step {item.step_ref}"
+            except review.LeaseLost as exc:
+                st.session_state["saved"] = str(exc)
+            st.session_state["item"] = review.claim_next(store, reviewer)
+            st.rerun()
 
 
 @st.cache_data(ttl=60, show_spinner="computing calibration ...")
