@@ -35,20 +35,16 @@ class ModeChoice(str, Enum):
     md_json = "md_json"
 
 
+JUDGE_HELP = ("'local' (offline Qwen2.5-Coder-1.5B, needs chainjudge[local]) or any litellm model string: "
+              "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1, hosted_vllm/NAME ... "
+              "Repeat for a judge panel (one run per judge; compare with chainjudge panel). Default: local.")
+
+
 @app.command()
 def judge(
     traces: Annotated[list[Path], typer.Argument(help="Trace files or directories (JSON / JSONL).", exists=True)],
     rubric: Annotated[Path, typer.Option("--rubric", "-r", help="Rubric YAML file.")],
-    judge_models: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--judge",
-            "-j",
-            help="'local' (offline Qwen2.5-Coder-1.5B, needs chainjudge[local]) or any litellm model string: "
-            "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3.1, hosted_vllm/NAME ... "
-            "Repeat for a judge panel (one run per judge; compare with chainjudge panel). Default: local.",
-        ),
-    ] = None,
+    judge_models: Annotated[Optional[list[str]], typer.Option("--judge", "-j", help=JUDGE_HELP)] = None,
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, LM Studio ...).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=512, help="Judge calls in flight at once.")] = 8,
     run: Annotated[Optional[str], typer.Option("--run", help="Run name; re-use it to resume. Default: <rubric>-<time>.")] = None,
