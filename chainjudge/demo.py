@@ -31,15 +31,6 @@ SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the
 RUN = "demo-cep"
 
 
-class _NoCallsJudge:
-    """Stands in for the local judge when the store already holds everything sampled: never called."""
-
-    name = "local (not started)"
-
-    async def judge(self, item, limiter=None):
-        raise AssertionError("nothing should be judged when the sample is already in the store")
-
-
 def _sample_already_judged(traces, rubric, store, sample: int) -> bool:
     from chainjudge.engine import plan, split_done
     from chainjudge.judges.resolve import local_settings
@@ -141,6 +132,7 @@ def _introduce(out: Console, loaded, judge_spec: str, db_path: Path, scenarios: 
 
 def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base: str | None, sample: int, db_path: Path):
     """The deterministic checks on everything and the model on a small sample (no server on a re-run)."""
+    from chainjudge.engine import NoCallJudge
     from chainjudge.judges.resolve import local_settings, open_judge
     from chainjudge.progress import live_progress
     from chainjudge.runner import judge_traces
@@ -148,7 +140,7 @@ def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base
     # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
     opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
     if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
-        opened = nullcontext((local_settings(batch=False), _NoCallsJudge()))  # a re-run: no server to start
+        opened = nullcontext((local_settings(batch=False), NoCallJudge("local (not started)", "the sample is already in the store")))  # a re-run: no server to start
         out.print("   every sampled judgment is already in the store; the local judge is not started")
     with opened as (settings, judge):
         with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):

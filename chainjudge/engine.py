@@ -27,6 +27,20 @@ class Judge(Protocol):
     async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]: ...
 
 
+class NoCallJudge:
+    """Stands in where no model call may happen (a checks-only rubric, a re-run whose work is all stored):
+    planning gave it nothing to judge, so being called is a bug, said loudly."""
+
+    max_in_flight = None
+
+    def __init__(self, name: str, why: str) -> None:
+        self.name = name
+        self._why = why
+
+    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
+        raise AssertionError(f"{self.name} was asked to judge although {self._why}")
+
+
 class JudgmentSink(Protocol):
     def stored_items(self, run: str) -> dict[tuple[str, int, str], bool]: ...
     def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]: ...

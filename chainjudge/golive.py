@@ -84,7 +84,7 @@ def _as_labels(judgments: list[Judgment], criterion: str) -> list[Label]:
                   value=j.verdict.label, annotator="judge", kind="judge") for j in judgments if j.verdict and j.error is None]
 
 
-def _model_criterion(store: Store, run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
+def _model_criterion(run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
                      policy: GatePolicy) -> tuple[str, AgreementReport | None, CorrectedRate | None]:
     """Trust of a model-judged criterion against the one reference per item, and its corrected rate."""
     reference = [l for l in people if l.criterion == criterion]
@@ -131,7 +131,7 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
         if is_check.get(criterion):
             trust = "trusted (deterministic check)"
         else:
-            trust, report, rate = _model_criterion(store, run.rubric, criterion, items, people, policy)
+            trust, report, rate = _model_criterion(run.rubric, criterion, items, people, policy)
             if report is not None:
                 result.reports[criterion] = report
             if rate is not None:

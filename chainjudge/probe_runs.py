@@ -13,7 +13,7 @@ from chainjudge.engine import Judge, Progress, execute, plan
 from chainjudge.probe import CHANGES, applicable, base_run_of, flip_rates, probe_items, probe_run_name, sample_items
 from chainjudge.rubric import rubric_hash
 from chainjudge.schema import ProbeResult, Run
-from chainjudge.store import Store
+from chainjudge.store import FIXED_SETTINGS, Store
 
 
 def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int = 20, seed: int = 0,
@@ -26,9 +26,7 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
     judgments = list(store.judgments(run_name))
     traces = {i: store.get_trace(i, run=run_name) for i in sorted({j.trace_id for j in judgments})}
     traces = {i: t for i, t in traces.items() if t is not None}
-    run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in (
-        "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "redact_pii",
-        "max_context_chars", "max_step_chars")})
+    run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in FIXED_SETTINGS})
     judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
     items = [i for i in plan(traces.values(), run.rubric, run_settings, run_name)
              if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)]

@@ -57,6 +57,22 @@ def rubric():
     )
 
 
+@pytest.fixture(scope="session")
+def review_db(tmp_path_factory):
+    """A store with something to review (built once; tests change only their own copy, fresh_db)."""
+    from review_fixture import build_review_db
+
+    return build_review_db(tmp_path_factory.mktemp("review"))
+
+
+@pytest.fixture
+def fresh_db(review_db, tmp_path):
+    copy = tmp_path / "review.db"
+    with Store(review_db) as source:
+        source.connection.execute("VACUUM INTO ?", (str(copy),))
+    return copy
+
+
 INSTALL_CHROMIUM = "apt-get install -y chromium"
 
 

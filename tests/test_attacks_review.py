@@ -16,30 +16,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chainjudge import review, reviewers
+from chainjudge import review
 from chainjudge.cli import app
 from chainjudge.judges.local import free_port
 from chainjudge.judges.resolve import is_loopback
-from chainjudge.schema import Judgment, JudgeSettings, Run, Verdict
+from chainjudge.schema import Judgment, JudgeSettings, Run
 from chainjudge.store import Store
 
 from conftest import wait_for_http
-from review_fixture import build_review_db
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def review_db(tmp_path_factory):
-    return build_review_db(tmp_path_factory.mktemp("attacks-review"))
-
-
-@pytest.fixture
-def fresh_db(review_db, tmp_path):
-    copy = tmp_path / "review.db"
-    with Store(review_db) as source:
-        source.connection.execute("VACUUM INTO ?", (str(copy),))
-    return copy
 
 
 def _work(store_for, name: str, errors: list, done: list) -> None:

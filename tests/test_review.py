@@ -9,22 +9,8 @@ import pytest
 from chainjudge import review
 from chainjudge.store import Store
 
-from review_fixture import build_review_db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def review_db(tmp_path_factory):
-    return build_review_db(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture
-def fresh_db(review_db, tmp_path):
-    copy = tmp_path / "review.db"
-    with Store(review_db) as source:
-        source.connection.execute("VACUUM INTO ?", (str(copy),))
-    return copy
 
 
 def test_queue_holds_what_needs_a_person_ranked(fresh_db):

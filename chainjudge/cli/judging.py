@@ -169,16 +169,10 @@ def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> No
 @contextmanager
 def checks_only():
     """A rubric of deterministic checks only needs no model: no server is started or reached."""
+    from chainjudge.engine import NoCallJudge
     from chainjudge.schema import JudgeSettings
 
-    class NoModel:
-        name = "checks-only"
-        max_in_flight = None
-
-        async def judge(self, item, limiter=None):
-            raise AssertionError("a checks-only rubric plans no model work")
-
-    yield JudgeSettings(model="checks-only"), NoModel()
+    yield JudgeSettings(model="checks-only"), NoCallJudge("checks-only", "a checks-only rubric plans no model work")
 
 
 def _redactor(patterns: list[str]):
