@@ -13,8 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,14 +35,14 @@ class ReviewServerError(RuntimeError):
     pass
 
 
-def app_environment(db_path: Path, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path], log: Path) -> dict:
+def app_environment(db_path: Path, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
     """The files the app may read, as absolute paths joined by os.pathsep."""
     chosen_spaces = [p.resolve() for p in spaces] or ([BUNDLED_SPACE] if BUNDLED_SPACE.exists() else [])
     return {
         "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
         "CHAINJUDGE_SPACES": os.pathsep.join(map(str, chosen_spaces)),
         "CHAINJUDGE_SCENARIOS": os.pathsep.join(str(p.resolve()) for p in scenarios),
-        "CHAINJUDGE_REVIEW_LOG": str(log), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
 
 
@@ -61,7 +59,7 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
     Store(db_path).close()  # create and migrate before the app opens it
     log = db_path.parent / LOG_NAME
     port = port or free_port()
-    env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios, log)}
+    env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios)}
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(port), *STREAMLIT_FLAGS]
     # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -85,12 +83,9 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
 
 
 def _wait_healthy(process: subprocess.Popen, address: str, log: Path, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            urllib.request.urlopen(address + "/_stcore/health", timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
+    from chainjudge.judges.local import wait_until_answers
+
+    if wait_until_answers(process, address + "/_stcore/health", timeout_s, interval_s=0.3) is None:
+        return
     tail = log.read_bytes()[-800:].decode("utf-8", "replace") if log.exists() else ""
     raise ReviewServerError(f"the review app did not start (log {log}):\n{tail}")

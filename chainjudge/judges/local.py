@@ -108,6 +108,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_answers(process: subprocess.Popen, url: str, timeout_s: float, interval_s: float = 0.5) -> str | None:
+    """Poll a child server's URL until it answers 200: None when it does, else why not (it exited, or
+    did not answer in time).  Shared by the local judge and the review app."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with code {process.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return None
+        except OSError:
+            time.sleep(interval_s)
+    return f"did not answer within {timeout_s:.0f} s"
+
+
 def die_with_parent() -> None:
     """Linux, in the child before exec: it is killed when chainjudge dies, even by kill -9, so no 2.7 GB
     server (or review app) is left behind.  SIGKILL, because a server shutting down gracefully
@@ -156,21 +172,11 @@ class LocalServer:
         ]
         self._process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True,
                                          preexec_fn=die_with_parent if sys.platform == "linux" else None)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise LocalJudgeUnavailable(
-                    f"local judge server exited with code {self._process.returncode}"
-                    + (f"; see {self.log_path}" if self.log_path else "")
-                )
-            try:
-                with urllib.request.urlopen(f"{self.api_base}/models", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
+        problem = wait_until_answers(self._process, f"{self.api_base}/models", self.startup_timeout_s)
+        if problem is None:
+            return self
         self.__exit__()
-        raise LocalJudgeUnavailable(f"local judge server did not answer within {self.startup_timeout_s:.0f} s")
+        raise LocalJudgeUnavailable(f"local judge server {problem}" + (f"; see {self.log_path}" if self.log_path else ""))
 
     def __exit__(self, *exc) -> None:
         if self._process is not None and self._process.poll() is None:
