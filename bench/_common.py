@@ -8,13 +8,13 @@ import resource
 import statistics
 import time
 
-from chainjudge import offline
+from chainjudge.core import offline
 
 offline.apply()  # benchmarks are entry points: never a network stall
 
 from chainjudge.testing.fakejudge import Faults, FakeJudgeServer  # noqa: E402
-from chainjudge.rubric import parse_rubric
-from chainjudge.schema import Trace
+from chainjudge.core.rubric import parse_rubric
+from chainjudge.core.schema import Trace
 
 
 def _serve(latency_s: float, faults: Faults | None, conn) -> None:

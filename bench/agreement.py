@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, median  # noqa: E402
 
-from chainjudge.calibrate import agreement, krippendorff_alpha  # noqa: E402
-from chainjudge.schema import Label  # noqa: E402
+from chainjudge.analysis.calibrate import agreement, krippendorff_alpha  # noqa: E402
+from chainjudge.core.schema import Label  # noqa: E402
 
 VALUES = ["error", "neutral", "correct"]
 

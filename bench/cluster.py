@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine  # noqa: E402
 
-from chainjudge.cluster import cluster_failures  # noqa: E402
-from chainjudge.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
-from chainjudge.store import Store  # noqa: E402
+from chainjudge.analysis.cluster import cluster_failures  # noqa: E402
+from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
+from chainjudge.core.store import Store  # noqa: E402
 
 JUDGES = Path(__file__).resolve().parents[1] / "tests" / "data" / "agentprocessbench" / "judges"
 
@@ -91,10 +91,10 @@ def cep_known_faults() -> None:
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
 
-    from chainjudge.checks import run_checks
+    from chainjudge.core.checks import run_checks
     from chainjudge.cli.modes import failure_text
-    from chainjudge.rubric import load_rubric
-    from chainjudge.schema import Trace
+    from chainjudge.core.rubric import load_rubric
+    from chainjudge.core.schema import Trace
 
     root = Path(__file__).resolve().parents[1]
     rubric = load_rubric(root / "rubrics" / "cep" / "cep.yaml")

@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import FakeJudgeProcess, machine, timed  # noqa: E402
 
-from chainjudge.engine import plan  # noqa: E402
-from chainjudge.judges.litellm_judge import LiteLLMJudge  # noqa: E402
-from chainjudge.judges.retry import RetryPolicy  # noqa: E402
-from chainjudge.judges.verdicts import batch_model, verdict_model  # noqa: E402
-from chainjudge.rubric import parse_rubric  # noqa: E402
-from chainjudge.runner import judge_traces  # noqa: E402
-from chainjudge.schema import JudgeSettings, Trace  # noqa: E402
-from chainjudge.store import Store  # noqa: E402
+from chainjudge.core.engine import plan  # noqa: E402
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
+from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
+from chainjudge.core.judges.verdicts import batch_model, verdict_model  # noqa: E402
+from chainjudge.core.rubric import parse_rubric  # noqa: E402
+from chainjudge.pipeline import judge_traces  # noqa: E402
+from chainjudge.core.schema import JudgeSettings, Trace  # noqa: E402
+from chainjudge.core.store import Store  # noqa: E402
 
 CRITERIA = [
     {"id": "grounded", "question": "Is the step supported by the profile and tool results?", "applies_to": ["reasoning", "tool_call", "decision", "message"]},

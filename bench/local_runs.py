@@ -1,5 +1,7 @@
 """The offline local judge on a real run, as a user would start it: `chainjudge judge` with `--judge local`
-and the defaults on the first N AgentProcessBench HotPotQA trajectories, output redirected to a file.
+and the defaults, output redirected to a file. Two workloads: the first N AgentProcessBench HotPotQA
+trajectories (step-quality rubric), or `--cep`, the demo's own "judge the rest" command (every model
+criterion of the bundled CEP rubric on the bundled CEP traces).
 
 Prints: work items, stored judgments, timeouts and other errors, server requests per stored judgment
 (re-asks included), seconds per judgment, prefix-cache hits (llama.cpp's "prefix-match hit" lines and
@@ -7,6 +9,7 @@ the prompt tokens they saved), and the ETA the plain progress line gave at 25% d
 that was actually left.
 
     .venv/bin/python bench/local_runs.py --trajectories 25
+    .venv/bin/python bench/local_runs.py --cep
 """
 
 from __future__ import annotations
@@ -32,23 +35,26 @@ def seconds(h, m, s) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trajectories", type=int, default=25)
-    parser.add_argument("--every", type=float, default=30.0, help="seconds between plain progress lines")
+    parser.add_argument("--cep", action="store_true", help="run the demo's 'judge the rest' command instead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chainjudge-local-"))
-    traces = work / "hotpotqa.jsonl"
-    traces.write_text("\n".join(DATA.read_text().splitlines()[: args.trajectories]) + "\n")
+    if args.cep:
+        traces, rubric = ROOT / "traces" / "cep" / "traces.jsonl", ROOT / "rubrics" / "cep" / "cep.yaml"
+    else:
+        traces, rubric = work / "hotpotqa.jsonl", ROOT / "rubrics" / "step-quality.yaml"
+        traces.write_text("\n".join(DATA.read_text().splitlines()[: args.trajectories]) + "\n")
     db = work / "local.db"
     output = work / "judge.out"
     started = time.monotonic()
     with output.open("w") as handle:
         code = subprocess.call([sys.executable, "-m", "chainjudge.cli", "judge", str(traces), "--rubric",
-                                str(ROOT / "rubrics" / "step-quality.yaml"), "--judge", "local", "--db", str(db), "--run", "bench"],
+                                str(rubric), "--judge", "local", "--db", str(db), "--run", "bench"],
                                stdout=handle, stderr=subprocess.STDOUT)
     wall = time.monotonic() - started
     text = output.read_text()
     print(text[-3000:])
 
-    from chainjudge.store import Store
+    from chainjudge.core.store import Store
 
     with Store(db) as store:
         judgments = list(store.judgments("bench"))

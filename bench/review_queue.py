@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, median  # noqa: E402
 
-from chainjudge import review  # noqa: E402
-from chainjudge.schema import Judgment, Verdict  # noqa: E402
-from chainjudge.store import Store  # noqa: E402
+from chainjudge.review import queue as review  # noqa: E402
+from chainjudge.core.schema import Judgment, Verdict  # noqa: E402
+from chainjudge.core.store import Store  # noqa: E402
 
 
 def fill(store: Store, n: int) -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "q.db") as store:
-        from chainjudge.schema import JudgeSettings, Run
+        from chainjudge.core.schema import JudgeSettings, Run
 
         store.save_run(Run(name="big", rubric_id="r", rubric_hash="h", judge=JudgeSettings(model="openai/x")))
         fill(store, args.judgments)

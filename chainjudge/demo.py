@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from chainjudge.bundled import bundled
-from chainjudge.schema import Label, StepKind, WorkItem
+from chainjudge.core.bundled import bundled
+from chainjudge.core.schema import Label, StepKind, WorkItem
 
 DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
 DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
@@ -32,8 +32,8 @@ RUN = "demo-cep"
 
 
 def _sample_already_judged(traces, rubric, store, sample: int) -> bool:
-    from chainjudge.engine import plan, split_done
-    from chainjudge.judges.resolve import local_settings
+    from chainjudge.core.engine import plan, split_done
+    from chainjudge.core.judges.resolve import local_settings
 
     items = pick_sample(plan(traces, rubric, local_settings(batch=False), RUN), sample)
     return bool(items) and not split_done(items, store.stored_items(RUN), retry_errors=True)
@@ -75,14 +75,14 @@ def _shown(path: Path) -> str:
 
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
-    from chainjudge import review
-    from chainjudge.cep.decisions import load_scenarios
-    from chainjudge.cep.groundtruth import ground_truth_labels
-    from chainjudge.golive import attach_context
-    from chainjudge.judges.resolve import JudgeSetupError
-    from chainjudge.rubric import load_rubric
-    from chainjudge.runner import load_traces
-    from chainjudge.store import Store
+    from chainjudge.review import queue as review
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.groundtruth import ground_truth_labels
+    from chainjudge.analysis.golive import attach_context
+    from chainjudge.core.judges.resolve import JudgeSetupError
+    from chainjudge.core.rubric import load_rubric
+    from chainjudge.pipeline import load_traces
+    from chainjudge.core.store import Store
 
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
@@ -132,10 +132,10 @@ def _introduce(out: Console, loaded, judge_spec: str, db_path: Path, scenarios: 
 
 def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base: str | None, sample: int, db_path: Path):
     """The deterministic checks on everything and the model on a small sample (no server on a re-run)."""
-    from chainjudge.engine import NoCallJudge
-    from chainjudge.judges.resolve import local_settings, open_judge
-    from chainjudge.progress import live_progress
-    from chainjudge.runner import judge_traces
+    from chainjudge.core.engine import NoCallJudge
+    from chainjudge.core.judges.resolve import local_settings, open_judge
+    from chainjudge.core.progress import live_progress
+    from chainjudge.pipeline import judge_traces
 
     # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
     opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
@@ -160,7 +160,7 @@ def _print_checks(out: Console, rubric, judgments: list) -> None:
 
 
 def _print_decisions(out: Console, traces, scenarios) -> None:
-    from chainjudge.cep.decisions import score
+    from chainjudge.packs.cep.decisions import score
 
     report = score(traces, scenarios)
     o = report.overall
@@ -176,10 +176,10 @@ def _print_decisions(out: Console, traces, scenarios) -> None:
 
 def _print_calibration(out: Console, store, model: list) -> None:
     """Step 5: the sampled model judgments against the scenarios' ground truth, with why untrusted."""
-    from chainjudge.calibrate import agreement
-    from chainjudge.cep.groundtruth import ANNOTATOR
-    from chainjudge.figures import format_estimate
-    from chainjudge.schema import TrustPolicy
+    from chainjudge.analysis.calibrate import agreement
+    from chainjudge.packs.cep.groundtruth import ANNOTATOR
+    from chainjudge.analysis.figures import format_estimate
+    from chainjudge.core.schema import TrustPolicy
 
     calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
     reasons: list[str] = []
@@ -206,8 +206,8 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     """Step 7: the go-live score with unknown terms marked, untrusted judges, and the bundled gate's verdict."""
     import yaml
 
-    from chainjudge.golive import collect, gate_reasons
-    from chainjudge.schema import GatePolicy
+    from chainjudge.analysis.golive import collect, gate_reasons
+    from chainjudge.core.schema import GatePolicy
 
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
     evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)

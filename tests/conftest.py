@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.rubric import parse_rubric
-from chainjudge.store import Store
+from chainjudge.core.rubric import parse_rubric
+from chainjudge.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "tests" / "data"  # public data kept in the repository (origins and licenses: its README.md)
@@ -19,7 +19,7 @@ BUNDLED_SAMPLE = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"
 
 # no test may reach the internet: litellm must not fetch its price map, hubs must not be asked (the tests
 # are an entry point like the CLI; importing chainjudge itself sets nothing)
-from chainjudge import offline  # noqa: E402
+from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 os.environ["COLUMNS"] = "200"  # rich tables at a width where cell text is not wrapped

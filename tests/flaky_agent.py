@@ -3,8 +3,8 @@
 import json
 import time
 
-from chainjudge.cep.recording import step
-from chainjudge.schema import StepKind
+from chainjudge.packs.cep.recording import step
+from chainjudge.core.schema import StepKind
 
 
 def agent(user, llm):

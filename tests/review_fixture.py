@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from chainjudge.cli import app
 from chainjudge.testing.fakejudge import Action, FakeJudgeServer
-from chainjudge.schema import Trace
+from chainjudge.core.schema import Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"

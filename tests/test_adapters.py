@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from chainjudge.adapters import UnknownFormat, read_file, read_traces
-from chainjudge.schema import RecordError, StepKind, Trace
+from chainjudge.reading import UnknownFormat, read_file, read_traces
+from chainjudge.core.schema import RecordError, StepKind, Trace
 
 from conftest import HOTPOTQA, TAU_BENCH
 

@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from chainjudge.judges.local import free_port
+from chainjudge.core.judges.local import free_port
 
 from conftest import wait_for_http
 

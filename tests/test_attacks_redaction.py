@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from chainjudge.redact import Redaction, Redactor
-from chainjudge.schema import Trace
+from chainjudge.core.redact import Redaction, Redactor
+from chainjudge.core.schema import Trace
 
 MB = 1024 * 1024
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chainjudge import review
+from chainjudge.review import queue as review
 from chainjudge.cli import app
-from chainjudge.judges.local import free_port
-from chainjudge.judges.resolve import is_loopback
-from chainjudge.schema import Judgment, JudgeSettings, Run
-from chainjudge.store import Store
+from chainjudge.core.judges.local import free_port
+from chainjudge.core.judges.resolve import is_loopback
+from chainjudge.core.schema import Judgment, JudgeSettings, Run
+from chainjudge.core.store import Store
 
 from conftest import wait_for_http
 
@@ -221,7 +221,7 @@ def test_locality_is_decided_by_the_resolved_address(url, local):
 
 
 def test_csv_export_escapes_formulas(tmp_path, fake_judge):
-    from chainjudge.schema import Trace
+    from chainjudge.core.schema import Trace
 
     hostile = tmp_path / "hostile.jsonl"
     hostile.write_text(Trace(id="=HYPERLINK(\"http://x\",\"y\")", steps=[
@@ -269,7 +269,7 @@ def test_unreachable_judge_message_hides_credentials(tmp_path):
 
 
 def test_trace_text_and_rationales_are_shown_as_text_never_markdown(tmp_path, fake_judge):
-    from chainjudge.schema import Trace
+    from chainjudge.core.schema import Trace
 
     hostile = "![pixel](http://127.0.0.1:9/track.png) [click me](http://127.0.0.1:9/phish) **bold**"
     traces = tmp_path / "t.jsonl"

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 from typer.testing import CliRunner
 
-from chainjudge.calibrate import (
+from chainjudge.analysis.calibrate import (
     agreement, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval,
 )
 from chainjudge.cli import app
-from chainjudge.schema import Label
+from chainjudge.core.schema import Label
 
 from conftest import HOTPOTQA, SHARED, TAU_BENCH
 
@@ -205,7 +205,7 @@ def test_run_judgments_compared_with_imported_labels(tmp_path, fake_judge):
 
 
 def test_panel_aggregation_rules():
-    from chainjudge.calibrate import aggregate_panel
+    from chainjudge.analysis.calibrate import aggregate_panel
 
     order = ["error", "neutral", "correct"]
     a = labels("a", [("t", "1", "correct"), ("t", "2", "error"), ("t", "3", "neutral")])
@@ -218,7 +218,7 @@ def test_panel_aggregation_rules():
 
 
 def test_error_correlation_and_effective_judges():
-    from chainjudge.calibrate import error_correlation, unanimity
+    from chainjudge.analysis.calibrate import error_correlation, unanimity
 
     truth = labels("h", [("t", str(i), "pass") for i in range(6)])
     same_errors = labels("a", [("t", str(i), "fail" if i < 3 else "pass") for i in range(6)])

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chainjudge.cep.generator import generate
-from chainjudge.checks import known_checks, run_checks
+from chainjudge.packs.cep.generator import generate
+from chainjudge.core.checks import known_checks, run_checks
 from chainjudge.cli import app
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.rubric import load_rubric
-from chainjudge.schema import Trace
-from chainjudge.store import Store
+from chainjudge.core.rubric import load_rubric
+from chainjudge.core.schema import Trace
+from chainjudge.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml")
@@ -98,7 +98,7 @@ FIELD_OF_CHECK = {"suppression_honoured": {"action"}, "consent_respected": {"cha
 
 
 def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
-    from chainjudge.cep.decisions import final_decision, load_scenarios
+    from chainjudge.packs.cep.decisions import final_decision, load_scenarios
 
     scenarios = load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl")
     traces = [Trace.model_validate_json(line) for line in BUNDLED.read_text().splitlines() if line.strip()]

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from chainjudge.cep.generator import DIMENSIONS, generate, pairwise
-from chainjudge.cep.policy import expected_action, load_policy
-from chainjudge.cep.scenario import PERTURBATIONS
+from chainjudge.packs.cep.generator import DIMENSIONS, generate, pairwise
+from chainjudge.packs.cep.policy import expected_action, load_policy
+from chainjudge.packs.cep.scenario import PERTURBATIONS
 
 POLICY = load_policy()
 SCENARIOS = generate()

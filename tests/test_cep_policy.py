@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from chainjudge.cep.policy import expected_action, load_policy
-from chainjudge.cep.scenario import UserState
+from chainjudge.packs.cep.policy import expected_action, load_policy
+from chainjudge.packs.cep.scenario import UserState
 
 POLICY = load_policy()
 

@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from chainjudge.cep.generator import generate
+from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
 from chainjudge.testing.fakejudge import FakeJudgeServer
 

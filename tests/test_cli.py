@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
-from chainjudge.store import Store
+from chainjudge.core.store import Store
 
 from conftest import BUNDLED_SAMPLE, ROOT
 
@@ -108,7 +108,7 @@ def test_missing_api_key_names_the_variable(cli, tmp_path, monkeypatch):
 
 
 def test_unreachable_judge_is_a_clear_message(cli, tmp_path):
-    from chainjudge.judges.local import free_port
+    from chainjudge.core.judges.local import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/x", "--api-base", url, "--db", str(tmp_path / "u.db")])
@@ -125,7 +125,7 @@ def test_unknown_run_is_a_clear_message(cli, tmp_path):
 def test_schema_commands_print_usable_json_schema(cli):
     trace_schema = json.loads(cli.invoke(app, ["schema", "trace"]).stdout)
     line = BUNDLED_SAMPLE.read_text().splitlines()[0]
-    from chainjudge.adapters import read_file
+    from chainjudge.reading import read_file
 
     trace = next(iter(read_file(BUNDLED_SAMPLE)))
     jsonschema.validate(json.loads(trace.model_dump_json()), trace_schema)

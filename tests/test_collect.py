@@ -11,10 +11,10 @@ import urllib.request
 
 import pytest
 
-from chainjudge.collect import Collector, make_server
-from chainjudge.judges.local import free_port
-from chainjudge.schema import StepKind
-from chainjudge.store import Store
+from chainjudge.reading.collect import Collector, make_server
+from chainjudge.core.judges.local import free_port
+from chainjudge.core.schema import StepKind
+from chainjudge.core.store import Store
 
 from conftest import wait_for_http
 from test_trace_formats import AGENT_SPANS, otlp

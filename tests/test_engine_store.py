@@ -4,14 +4,14 @@ import asyncio
 
 import pytest
 
-from chainjudge.engine import execute, plan
+from chainjudge.core.engine import execute, plan
 from chainjudge.testing.fakejudge import Action
-from chainjudge.judges.litellm_judge import LiteLLMJudge
-from chainjudge.judges.local import free_port
-from chainjudge.judges.retry import NO_WAIT, RetryPolicy
-from chainjudge.runner import judge_traces, load_traces
-from chainjudge.schema import JudgeSettings, Run
-from chainjudge.store import MIGRATIONS, RunMismatch, Store, resolve_db_path
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge
+from chainjudge.core.judges.local import free_port
+from chainjudge.core.judges.retry import NO_WAIT, RetryPolicy
+from chainjudge.pipeline import judge_traces, load_traces
+from chainjudge.core.schema import JudgeSettings, Run
+from chainjudge.core.store import MIGRATIONS, RunMismatch, Store, resolve_db_path
 
 from conftest import BUNDLED_SAMPLE
 
@@ -138,9 +138,9 @@ def test_limit_and_summaries(fake_judge, store, traces, rubric):
 def test_the_in_process_mock_judge_runs_the_engine_without_http(tmp_path, rubric):
     import asyncio
 
-    from chainjudge.engine import execute, plan
-    from chainjudge.rubric import rubric_hash
-    from chainjudge.schema import JudgeSettings, Run, Trace
+    from chainjudge.core.engine import execute, plan
+    from chainjudge.core.rubric import rubric_hash
+    from chainjudge.core.schema import JudgeSettings, Run, Trace
     from chainjudge.testing.mock import MockJudge
 
     traces = [Trace(id=f"t{k}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"answer {k}"}]) for k in range(3)]
@@ -173,7 +173,7 @@ def test_nothing_in_the_package_imports_the_test_doubles():
 def test_error_and_judge_kinds_are_fields_and_old_rows_are_migrated(tmp_path):
     import sqlite3
 
-    from chainjudge.schema import Judgment, JudgeSettings, Run, Verdict
+    from chainjudge.core.schema import Judgment, JudgeSettings, Run, Verdict
 
     db = tmp_path / "old.db"
     common = dict(run="r", trace_id="t", step_ref="0", rubric_id="x", rubric_hash="h", prompt_hash="p")

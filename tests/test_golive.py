@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.cep.generator import generate
+from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.coverage import CriticalEvidence, coverage, go_live_score
+from chainjudge.analysis.coverage import CriticalEvidence, coverage, go_live_score
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.schema import ScenarioSpace, Trace
+from chainjudge.core.schema import ScenarioSpace, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ScenarioSpace.model_validate({

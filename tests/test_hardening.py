@@ -15,18 +15,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.adapters import read_file
+from chainjudge.reading import read_file
 from chainjudge.cli import app
-from chainjudge.engine import execute, plan
+from chainjudge.core.engine import execute, plan
 from chainjudge.testing.fakejudge import Action, Faults, FakeJudgeServer
-from chainjudge.injection import detect
-from chainjudge.judges.litellm_judge import LiteLLMJudge
-from chainjudge.judges.retry import RetryPolicy
-from chainjudge.limiter import AdaptiveLimiter
-from chainjudge.redact import Redactor, restore
-from chainjudge.rubric import RubricError, load_rubric
-from chainjudge.schema import JudgeSettings, RecordError, Run, Trace
-from chainjudge.store import Store
+from chainjudge.core.injection import detect
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge
+from chainjudge.core.judges.retry import RetryPolicy
+from chainjudge.core.limiter import AdaptiveLimiter
+from chainjudge.core.redact import Redactor, restore
+from chainjudge.core.rubric import RubricError, load_rubric
+from chainjudge.core.schema import JudgeSettings, RecordError, Run, Trace
+from chainjudge.core.store import Store
 
 from conftest import ROOT
 
@@ -91,7 +91,7 @@ def test_no_raw_pii_reaches_the_judge_and_the_mapping_stays_local(tmp_path, fake
 
 
 def test_redaction_is_on_by_default_for_remote_judges_only(monkeypatch):
-    from chainjudge.judges.resolve import is_loopback, open_judge
+    from chainjudge.core.judges.resolve import is_loopback, open_judge
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with open_judge("openai/gpt-4o-mini") as (settings_remote, _):
@@ -109,7 +109,7 @@ def test_placeholders_are_stable_within_a_trace():
 
 def test_ordinary_numbers_are_not_redacted():
     text = "Order 20241231, 1499 baht, 3 items at 21:40; campaign 9.9; 40 days lapsed; code A12"
-    assert Redactor().redact_text(text, __import__("chainjudge.redact", fromlist=["Redaction"]).Redaction()) == text
+    assert Redactor().redact_text(text, __import__("chainjudge.core.redact", fromlist=["Redaction"]).Redaction()) == text
 
 
 # ---------------------------------------------------------------- prompt injection

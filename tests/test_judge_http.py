@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from chainjudge.engine import plan
+from chainjudge.core.engine import plan
 from chainjudge.testing.fakejudge import Action
-from chainjudge.judges.litellm_judge import LiteLLMJudge
-from chainjudge.judges.retry import NO_WAIT, RetryPolicy
-from chainjudge.schema import JudgeSettings, Trace
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge
+from chainjudge.core.judges.retry import NO_WAIT, RetryPolicy
+from chainjudge.core.schema import JudgeSettings, Trace
 
 TRACE = Trace(
     id="t1",
@@ -125,7 +125,7 @@ def test_dropped_connection_is_retried(fake_judge, rubric):
 
 
 def test_unreachable_server_is_connection_error(rubric):
-    from chainjudge.judges.local import free_port
+    from chainjudge.core.judges.local import free_port
 
     settings = JudgeSettings(model="openai/fake", api_base=f"http://127.0.0.1:{free_port()}/v1")
     item = plan([TRACE], rubric, settings, "r")[0]
@@ -154,7 +154,7 @@ def test_batched_call_judges_all_criteria_of_a_step(fake_judge, rubric):
 def test_batched_schema_defines_each_verdict_shape_once_and_nothing_the_prompt_already_says(fake_judge):
     """Criteria on one scale share one verdict definition; titles, descriptions and null defaults are
     not sent on every call (the system message states the criteria and scales)."""
-    from chainjudge.rubric import parse_rubric
+    from chainjudge.core.rubric import parse_rubric
 
     shared = {"applies_to": ["decision"]}
     rubric = parse_rubric({"id": "three", "criteria": [

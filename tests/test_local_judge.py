@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from chainjudge.judges.local import LOCAL_MODEL_STRING, MODEL_SHA256, cache_dir, ensure_model
-from chainjudge.store import Store
+from chainjudge.core.judges.local import LOCAL_MODEL_STRING, MODEL_SHA256, cache_dir, ensure_model
+from chainjudge.core.store import Store
 
 pytestmark = pytest.mark.local_judge
 

@@ -12,13 +12,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
-from chainjudge.engine import Progress, plan
-from chainjudge.judges.litellm_judge import LiteLLMJudge
-from chainjudge.judges.retry import RetryPolicy
-from chainjudge.limiter import AdaptiveLimiter
-from chainjudge.progress import live_progress
-from chainjudge.runner import judge_traces
-from chainjudge.schema import JudgeSettings, Trace
+from chainjudge.core.engine import Progress, plan
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge
+from chainjudge.core.judges.retry import RetryPolicy
+from chainjudge.core.limiter import AdaptiveLimiter
+from chainjudge.core.progress import live_progress
+from chainjudge.pipeline import judge_traces
+from chainjudge.core.schema import JudgeSettings, Trace
 from chainjudge.testing.fakejudge import Action, FakeJudgeServer
 from chainjudge.testing.mock import MockJudge
 
@@ -53,13 +53,13 @@ def test_calls_in_flight_never_exceed_the_servers_slots(store, rubric):
 
 
 def test_the_local_judge_declares_one_slot():
-    from chainjudge.judges.local import LocalServer
+    from chainjudge.core.judges.local import LocalServer
 
     assert LocalServer(model_path=None).slots == 1  # llama-cpp-python's server: one request at a time
 
 
 def test_the_cli_says_when_it_caps_concurrency(tmp_path, fake_judge, monkeypatch):
-    import chainjudge.judges.resolve as resolve
+    import chainjudge.core.judges.resolve as resolve
 
     real = resolve.LiteLLMJudge
     monkeypatch.setattr(resolve, "LiteLLMJudge", lambda *a, **k: real(*a, **{**k, "max_in_flight": 2}))
@@ -75,9 +75,9 @@ def test_timeouts_back_off_the_calls_in_flight_and_are_retried():
     limiter = AdaptiveLimiter(8, cooldown_s=0)
     limiter.on_timeout()
     assert limiter.limit == 4 and limiter.timed_out == 1 and limiter.rate_limited == 0
-    from chainjudge.engine import execute
-    from chainjudge.rubric import parse_rubric
-    from chainjudge.store import Store
+    from chainjudge.core.engine import execute
+    from chainjudge.core.rubric import parse_rubric
+    from chainjudge.core.store import Store
     import tempfile, pathlib
 
     rubric = parse_rubric({"id": "r", "criteria": [{"id": "ok", "question": "OK?", "applies_to": ["decision"]}]})
@@ -86,8 +86,8 @@ def test_timeouts_back_off_the_calls_in_flight_and_are_retried():
         settings = JudgeSettings(model="openai/fake", api_base=server.url, batch=True)
         judge = LiteLLMJudge(settings, retry=RetryPolicy(initial_wait_s=0, jitter_s=0, max_wait_s=0, request_timeout_s=0.5),
                              api_key="x")
-        from chainjudge.schema import Run
-        from chainjudge.rubric import rubric_hash
+        from chainjudge.core.schema import Run
+        from chainjudge.core.rubric import rubric_hash
 
         store.save_run(Run(name="r", rubric_id="r", rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings))
         items = plan(traces(4, steps=1), rubric, settings, "r")
@@ -124,7 +124,7 @@ def test_off_a_terminal_progress_is_printed_as_plain_lines():
 
 def test_the_demo_states_the_expected_time_of_the_rest():
     from chainjudge.demo import expected_time
-    from chainjudge.schema import Judgment
+    from chainjudge.core.schema import Judgment
 
     judged = [Judgment(run="r", cache_key="k", trace_id="t", step_index=0, step_ref="0", criterion_id="c", judge="local",
                        rubric_id="r", rubric_hash="h", prompt_hash="p", latency_s=s) for s in (10.0, 20.0)]

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = '''
 """A tiny pack: one trace format, one check, expected actions as 'trace_id=answer' lines."""
-from chainjudge.checks import CheckResult
-from chainjudge.schema import DecisionReport, Rate, Trace
+from chainjudge.core.checks import CheckResult
+from chainjudge.core.schema import DecisionReport, Rate, Trace
 
 NAME = "tinylog"
 EXPECTS = 'an object with "tinylog": [lines] and "id"'
@@ -139,7 +139,7 @@ def test_without_the_pack_its_check_is_unknown_not_a_crash(tmp_path, fake_judge)
     result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
                                       fake_judge.url, "--db", str(tmp_path / "x.db"), "--run", "r"])
     assert result.exit_code == 0  # stored as a harness error, counted as unscored
-    from chainjudge.store import Store
+    from chainjudge.core.store import Store
 
     with Store(tmp_path / "x.db") as store:
         (j,) = list(store.judgments("r"))
@@ -153,10 +153,10 @@ def test_the_core_imports_nothing_from_the_cep_pack():
     offenders = []
     for path in (ROOT / "chainjudge").rglob("*.py"):
         relative = path.relative_to(ROOT / "chainjudge")
-        if relative.parts[0] in ("cep", "cli") or path.stem in EDGES:
+        if relative.parts[0] in ("packs", "cli") or path.stem in EDGES:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if any(n == "chainjudge.cep" or n.startswith("chainjudge.cep.") for n in names):
+            if any(n == "chainjudge.packs.cep" or n.startswith("chainjudge.packs.cep.") for n in names):
                 offenders.append(f"{relative}: {names}")
     assert offenders == []

@@ -1,6 +1,6 @@
-from chainjudge.engine import plan
-from chainjudge.prompts import build_messages, cache_key, defang, fence, truncate
-from chainjudge.schema import JudgeSettings, Trace
+from chainjudge.core.engine import plan
+from chainjudge.core.prompts import build_messages, cache_key, defang, fence, truncate
+from chainjudge.core.schema import JudgeSettings, Trace
 
 SETTINGS = JudgeSettings(model="openai/test")
 

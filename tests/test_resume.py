@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from chainjudge.engine import plan
+from chainjudge.core.engine import plan
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.rubric import load_rubric
-from chainjudge.runner import load_traces
-from chainjudge.schema import JudgeSettings
-from chainjudge.store import Store
+from chainjudge.core.rubric import load_rubric
+from chainjudge.pipeline import load_traces
+from chainjudge.core.schema import JudgeSettings
+from chainjudge.core.store import Store
 
 from conftest import BUNDLED_SAMPLE, ROOT
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from chainjudge import review
-from chainjudge.store import Store
+from chainjudge.review import queue as review
+from chainjudge.core.store import Store
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

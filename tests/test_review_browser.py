@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from chainjudge.judges.local import free_port
-from chainjudge.store import Store
+from chainjudge.core.judges.local import free_port
+from chainjudge.core.store import Store
 
 from conftest import wait_for_http
 from review_fixture import build_review_db
@@ -63,7 +63,7 @@ def test_stopping_review_stops_the_app(tmp_path):
     import signal
     import urllib.request
 
-    from chainjudge.store import Store as _Store
+    from chainjudge.core.store import Store as _Store
 
     _Store(tmp_path / "empty.db").close()
     port = free_port()
@@ -89,7 +89,7 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chrom
     from playwright.sync_api import sync_playwright
     from typer.testing import CliRunner
 
-    from chainjudge import review
+    from chainjudge.review import queue as review
     from chainjudge.cli import app
 
     db = build_review_db(tmp_path)

@@ -4,8 +4,8 @@ import jsonschema
 import pytest
 import yaml
 
-from chainjudge.rubric import RubricError, load_rubric, parse_rubric, rubric_hash, rubric_json_schema
-from chainjudge.schema import LabelScale, LikertScale
+from chainjudge.core.rubric import RubricError, load_rubric, parse_rubric, rubric_hash, rubric_json_schema
+from chainjudge.core.schema import LabelScale, LikertScale
 
 from conftest import ROOT
 

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chainjudge.segment import split_numbered, split_paragraphs, split_sentences, split_text
+from chainjudge.core.segment import split_numbered, split_paragraphs, split_sentences, split_text
 
 
 def test_numbered_steps():

@@ -6,9 +6,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from chainjudge.adapters import read_file, read_traces
+from chainjudge.reading import read_file, read_traces
 from chainjudge.cli import app
-from chainjudge.schema import RecordError, StepKind, Trace
+from chainjudge.core.schema import RecordError, StepKind, Trace
 
 from conftest import SHARED
 

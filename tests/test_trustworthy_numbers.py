@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.cep.generator import generate
+from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.schema import Label, Trace
-from chainjudge.store import Store
+from chainjudge.core.schema import Label, Trace
+from chainjudge.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
@@ -92,7 +92,7 @@ def test_two_annotators_on_the_same_steps_count_once(tmp_path):
 
 
 def test_the_newest_adjudication_replaces_an_older_one_and_beats_ground_truth():
-    from chainjudge.reference import reference_labels
+    from chainjudge.analysis.reference import reference_labels
 
     t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
     labels = [Label(trace_id="t", step_ref="1", criterion="c", value="pass", annotator="truth", kind="ground-truth", created_at=t0),
@@ -166,7 +166,7 @@ def test_first_error_accuracy_with_text_step_refs(tmp_path, fake_judge):
 
 
 def test_a_rerecorded_trace_does_not_change_what_an_older_run_judged(tmp_path, fake_judge):
-    from chainjudge import review
+    from chainjudge.review import queue as review
 
     def record(text):
         return write_jsonl(tmp_path / "t.jsonl", [Trace(id="cep-u1", steps=[
@@ -392,7 +392,7 @@ def _probe_store(tmp_path: Path, answer=None) -> Path:
 
 
 def _flip_rates(db: Path) -> dict[tuple[str, str], float]:
-    from chainjudge.probe_runs import probe_results
+    from chainjudge.analysis.probe_runs import probe_results
 
     with Store(db) as store:
         return {(p.change, p.criterion): p.flip_rate.value for p in probe_results(store, "r")}
@@ -408,8 +408,8 @@ def test_probes_catch_a_position_biased_judge(tmp_path):
 
 
 def _report_for_probes(db: Path, tmp_path: Path) -> dict:
-    from chainjudge.golive import collect, load_space
-    from chainjudge.report import to_json
+    from chainjudge.analysis.golive import collect, load_space
+    from chainjudge.analysis.report import to_json
 
     with Store(db) as store:
         return to_json(collect(store, "r", load_space(ROOT / "rubrics" / "cep" / "space.yaml")))
@@ -437,16 +437,16 @@ def test_probes_leave_a_content_reading_judge_alone(tmp_path):
 def test_a_bootstrap_resample_with_one_class_is_undefined_not_perfect():
     import numpy as np
 
-    from chainjudge.calibrate import _kappas_batch
+    from chainjudge.analysis.calibrate import _kappas_batch
 
     kappas = _kappas_batch(np.array([[[5, 0], [0, 0]], [[3, 1], [1, 3]]], dtype=float))
     assert np.isnan(kappas[0]) and kappas[1] == pytest.approx(0.5)
 
 
 def _evidence(i: dict):
-    from chainjudge.coverage import Coverage, CriticalEvidence, go_live_score
-    from chainjudge.golive import Evidence
-    from chainjudge.schema import CorrectedRate, Estimate, ProbeResult, ScenarioSpace
+    from chainjudge.analysis.coverage import Coverage, CriticalEvidence, go_live_score
+    from chainjudge.analysis.golive import Evidence
+    from chainjudge.core.schema import CorrectedRate, Estimate, ProbeResult, ScenarioSpace
 
     untrusted = tuple(f"u{k}" for k in range(i["untrusted"]))
     score = go_live_score(decision=(i["correct"], i["correct"] + i["wrong"]), coverage_weighted=i["coverage"], consistency=None,
@@ -476,8 +476,8 @@ gate_inputs = st.fixed_dictionaries({
                                      "probes lost", "recurring"]))
 @settings(max_examples=300, deadline=None)
 def test_a_worse_input_never_turns_a_failing_gate_into_a_passing_one(i, which):
-    from chainjudge.golive import gate_reasons
-    from chainjudge.schema import GatePolicy
+    from chainjudge.analysis.golive import gate_reasons
+    from chainjudge.core.schema import GatePolicy
 
     worse = dict(i)
     if which == "decision" and i["correct"]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.judges.local import free_port
+from chainjudge.core.judges.local import free_port
 
 from conftest import wait_for_http
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from chainjudge import offline
+from chainjudge.core import offline
 
 offline.apply()  # the app is an entry point of its own (streamlit imports it, not chainjudge.cli)
 
@@ -20,8 +20,10 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from chainjudge import review, reviewers  # noqa: E402
-from chainjudge.store import Store, resolve_db_path  # noqa: E402
+from chainjudge.review import queue as review  # noqa: E402
+
+from chainjudge.review import reviewers  # noqa: E402
+from chainjudge.core.store import Store, resolve_db_path  # noqa: E402
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
@@ -159,7 +161,7 @@ def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> 
 def _calibration(db_path: str, version: int) -> list[dict]:
     """Per run and criterion: agreement with the ONE reference label per item (cached: the bootstrap is
     not redone on every rerun; `version` changes when labels are added)."""
-    from chainjudge.golive import calibrate_run
+    from chainjudge.analysis.golive import calibrate_run
 
     rows = []
     with Store(db_path) as store:
@@ -170,8 +172,8 @@ def _calibration(db_path: str, version: int) -> list[dict]:
 
 
 def calibration_tab(store: Store) -> None:
-    from chainjudge.figures import format_estimate
-    from chainjudge.schema import AgreementReport, TrustPolicy
+    from chainjudge.analysis.figures import format_estimate
+    from chainjudge.core.schema import AgreementReport, TrustPolicy
 
     small = TrustPolicy().min_figure_items
     version = store.query("SELECT COUNT(*), MAX(id) FROM labels")[0]
@@ -201,7 +203,7 @@ def calibration_tab(store: Store) -> None:
 
 
 def modes_tab(store: Store) -> None:
-    from chainjudge.modes import load_catalogue
+    from chainjudge.analysis.modes import load_catalogue
 
     choices = allowed_files("CHAINJUDGE_CATALOGUE")
     if not choices:
@@ -224,7 +226,7 @@ def modes_tab(store: Store) -> None:
 
 
 def _promote(store: Store, catalogue, mode_id: str) -> None:
-    from chainjudge.regress import make_case, write_case
+    from chainjudge.analysis.regress import make_case, write_case
 
     mode = catalogue.mode(mode_id)
     written = 0
@@ -252,13 +254,13 @@ def runs_tab(store: Store) -> None:
 
 
 def golive_tab(store: Store) -> None:
-    from chainjudge.golive import collect, load_space
+    from chainjudge.analysis.golive import collect, load_space
 
     summaries = store.runs()
     if not summaries:
         st.info("No runs yet.")
         return
-    from chainjudge.golive import run_space
+    from chainjudge.analysis.golive import run_space
 
     name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
     own = run_space(store, name) is not None

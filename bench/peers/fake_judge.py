@@ -31,7 +31,7 @@ STEPS = [
 
 
 def _encoder():
-    import chainjudge.offline  # noqa: F401  (points tiktoken at litellm's bundled encodings: no download)
+    import chainjudge.core.offline  # noqa: F401  (points tiktoken at litellm's bundled encodings: no download)
     import tiktoken
 
     return tiktoken.get_encoding("cl100k_base")

@@ -13,16 +13,16 @@ from _job import Clock, load_job, report
 
 job = load_job()
 
-from chainjudge import offline  # noqa: E402
+from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 
 import items  # noqa: E402  (bench/peers/items.py: the rubric and settings the items were built with)
 
-from chainjudge.judges.litellm_judge import LiteLLMJudge  # noqa: E402
-from chainjudge.runner import judge_traces  # noqa: E402
-from chainjudge.schema import Trace  # noqa: E402
-from chainjudge.store import Store  # noqa: E402
+from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
+from chainjudge.pipeline import judge_traces  # noqa: E402
+from chainjudge.core.schema import Trace  # noqa: E402
+from chainjudge.core.store import Store  # noqa: E402
 
 rubric = items.rubric(len(job["criteria"]))
 settings = items.SETTINGS.model_copy(update={"model": "openai/" + job["model"], "api_base": job["base_url"],

@@ -68,7 +68,7 @@ _unwrap_help(app)
 
 
 def main() -> None:
-    from chainjudge import offline
+    from chainjudge.core import offline
 
     offline.apply()  # before anything imports litellm or sentence-transformers: never a network stall
     app()

@@ -21,8 +21,8 @@ def decisions(
     """Decision correctness: each trace's final decision against the expected action, field by field
     (action, channel, content language, offer), with Wilson 95% intervals overall and by segment,
     market, channel and perturbation, and the mismatches."""
-    from chainjudge.cep.decisions import load_scenarios, score
-    from chainjudge.runner import load_traces
+    from chainjudge.packs.cep.decisions import load_scenarios, score
+    from chainjudge.pipeline import load_traces
 
     try:
         scenarios = load_scenarios(expected)
@@ -68,7 +68,7 @@ def scenarios(
 ) -> None:
     """Generate CEP user-state scenarios (pairwise coverage plus a third adversarial variants) with the
     expected action the contact policy derives for each."""
-    from chainjudge.cep.generator import generate
+    from chainjudge.packs.cep.generator import generate
 
     generated = generate(seed=seed)
     out_file.write_text("\n".join(s.model_dump_json() for s in generated) + "\n", encoding="utf-8")
@@ -77,7 +77,7 @@ def scenarios(
 
 
 def record(
-    agent: Annotated[str, typer.Option("--agent", help="module:callable honouring the agent contract (see chainjudge.cep.recording).")],
+    agent: Annotated[str, typer.Option("--agent", help="module:callable honouring the agent contract (see chainjudge.packs.cep.recording).")],
     scenarios_file: Annotated[Path, typer.Option("--scenarios", help="Scenarios (JSONL of {user, expected}).")],
     out_file: Annotated[Path, typer.Option("--out", help="Native trace JSONL; appended to, scenarios already recorded are skipped.")] = Path("traces/cep/traces.jsonl"),
     model: Annotated[str, typer.Option(help="'local' (the offline model) or any litellm model string.")] = "local",
@@ -90,10 +90,10 @@ def record(
     import os
     from contextlib import nullcontext
 
-    from chainjudge.cep.decisions import load_scenarios
-    from chainjudge.cep.recording import LLMConfig, load_agent
-    from chainjudge.cep.recording import record as run_recording
-    from chainjudge.schema import Trace
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.recording import LLMConfig, load_agent
+    from chainjudge.packs.cep.recording import record as run_recording
+    from chainjudge.core.schema import Trace
 
     try:
         callable_agent = load_agent(agent)
@@ -107,7 +107,7 @@ def record(
     out.print(f"{len(todo)} scenarios to record ({len(done)} already in {out_file})")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     if model == "local":
-        from chainjudge.judges.local import MODEL_ALIAS, LocalServer, ensure_model
+        from chainjudge.core.judges.local import MODEL_ALIAS, LocalServer, ensure_model
 
         server_context = LocalServer(ensure_model(), log_path=out_file.parent / "agent-server.log")
     else:

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from chainjudge.adapters import FORMATS
+from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app, rubric_app, schema_app, traces_app
 from chainjudge.cli.judging import SplitChoice
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
-from chainjudge.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
-from chainjudge.schema import Trace
+from chainjudge.core.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
+from chainjudge.core.schema import Trace
 
 
 @schema_app.command("trace")
@@ -61,8 +61,8 @@ def traces_show(
     from rich.markup import escape
     from rich.tree import Tree
 
-    from chainjudge.adapters import read_traces
-    from chainjudge.schema import RecordError
+    from chainjudge.reading import read_traces
+    from chainjudge.core.schema import RecordError
 
     problems = 0
     for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
@@ -104,8 +104,8 @@ def collect(
 ) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
     traces for judging. Point an exporter at http://HOST:PORT/v1/traces; Ctrl-C stops."""
-    from chainjudge.collect import Collector, make_server
-    from chainjudge.judges.resolve import is_loopback
+    from chainjudge.reading.collect import Collector, make_server
+    from chainjudge.core.judges.resolve import is_loopback
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():

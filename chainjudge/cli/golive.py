@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.bundled import bundled
+from chainjudge.core.bundled import bundled
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
@@ -18,7 +18,7 @@ CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode
 
 
 def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
-    from chainjudge.golive import collect, load_space, run_space
+    from chainjudge.analysis.golive import collect, load_space, run_space
 
     with open_store(db) as store:
         try:
@@ -41,7 +41,7 @@ def score_line(evidence) -> str:
 
 def print_evidence_tables(evidence) -> None:
     """Trust per criterion (with TPR / TNR) and raw vs judge-error-corrected failure rates."""
-    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.analysis.figures import format_estimate as fmt
 
     table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate")
     rates = {r.criterion: r for r in evidence.corrected}
@@ -96,7 +96,7 @@ def report_cmd(
     """Write the go-live report: a self-contained HTML page (coverage heatmap, pass rates, decision
     accuracy, calibration trust with TPR / TNR, raw and judge-error-corrected failure rates, bias probes,
     failure modes, the score and its breakdown), a Markdown summary for a pull-request comment, and JSON."""
-    from chainjudge.report import write_report
+    from chainjudge.analysis.report import write_report
 
     evidence = _evidence(run, space, expected, catalogue, db, _policy(policy) if policy else None)
     paths = write_report(evidence, out_dir)
@@ -106,7 +106,7 @@ def report_cmd(
 def _policy(path: Path):
     import yaml
 
-    from chainjudge.schema import GatePolicy
+    from chainjudge.core.schema import GatePolicy
 
     try:
         return GatePolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
@@ -125,7 +125,7 @@ def gate_cmd(
     """Exit non-zero, printing each reason, when the run is below the go-live policy. Fails closed: a
     critical criterion with neither a trusted judge nor a deterministic check fails it (unless waived by
     name), and an unknown score term counts at its low end."""
-    from chainjudge.golive import gate_reasons
+    from chainjudge.analysis.golive import gate_reasons
 
     gate = _policy(policy)
     evidence = _evidence(run, space, expected, catalogue, db, gate)

@@ -14,11 +14,11 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.adapters import FORMATS
+from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
-from chainjudge.rubric import RubricError, load_rubric
-from chainjudge.store import RunMismatch
+from chainjudge.core.rubric import RubricError, load_rubric
+from chainjudge.core.store import RunMismatch
 
 
 class SplitChoice(str, Enum):
@@ -68,7 +68,7 @@ def judge(
     judgments are made, and a judgment already stored under the same cache key is never asked again.
     With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
-    from chainjudge.runner import load_traces
+    from chainjudge.pipeline import load_traces
 
     rubric_model = _checked_inputs(rubric, fmt, samples, temperature)
     specs = judge_models or ["local"]
@@ -92,7 +92,7 @@ def judge(
                 sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
                 redactor=redactor))
             if expected or space:
-                from chainjudge.golive import attach_context
+                from chainjudge.analysis.golive import attach_context
 
                 attach_context(store, name, space, expected)
             _print_outcome(outcome, name, len(loaded.traces))
@@ -102,7 +102,7 @@ def judge(
 
 def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
     """The rubric, once the options that cannot work together are refused (exit 2, with why)."""
-    from chainjudge.adapters import formats
+    from chainjudge.reading import formats
 
     try:
         rubric_model = load_rubric(rubric)
@@ -117,9 +117,9 @@ def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
 
 def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str, run_options: dict):
     """One run: open the judge (none for a checks-only rubric), judge with a progress display."""
-    from chainjudge.judges.resolve import JudgeSetupError, open_judge
-    from chainjudge.progress import live_progress
-    from chainjudge.runner import judge_traces
+    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.progress import live_progress
+    from chainjudge.pipeline import judge_traces
 
     try:
         opened = open_judge(spec, **options) if any(not c.check for c in rubric_model.criteria) else checks_only()
@@ -169,8 +169,8 @@ def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> No
 @contextmanager
 def checks_only():
     """A rubric of deterministic checks only needs no model: no server is started or reached."""
-    from chainjudge.engine import NoCallJudge
-    from chainjudge.schema import JudgeSettings
+    from chainjudge.core.engine import NoCallJudge
+    from chainjudge.core.schema import JudgeSettings
 
     yield JudgeSettings(model="checks-only"), NoCallJudge("checks-only", "a checks-only rubric plans no model work")
 
@@ -178,7 +178,7 @@ def checks_only():
 def _redactor(patterns: list[str]):
     import re
 
-    from chainjudge.redact import DEFAULT_PATTERNS, Redactor, custom_pattern
+    from chainjudge.core.redact import DEFAULT_PATTERNS, Redactor, custom_pattern
 
     extra = []
     for spec in patterns:
@@ -210,8 +210,8 @@ def runs(db: DbOption = None) -> None:
 @app.command()
 def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Pass rates per criterion, errors and cost of one run."""
-    from chainjudge.figures import format_estimate as fmt
-    from chainjudge.golive import calibrate_run
+    from chainjudge.analysis.figures import format_estimate as fmt
+    from chainjudge.analysis.golive import calibrate_run
 
     with open_store(db) as store:
         stored = store.get_run(run)

@@ -10,10 +10,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.adapters import FORMATS
+from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app, labels_app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
-from chainjudge.store import Store
+from chainjudge.core.store import Store
 
 
 class LabelKind(str, Enum):
@@ -37,8 +37,8 @@ def labels_import(
     without a step is a trace-level label. Labels need no ingested traces: items are matched by trace
     id and step ref.
     """
-    from chainjudge.labels import ImportOptions, parse_value_map, read_labels
-    from chainjudge.schema import Label
+    from chainjudge.reading.labels import ImportOptions, parse_value_map, read_labels
+    from chainjudge.core.schema import Label
 
     try:
         options = ImportOptions(annotator=annotator, kind=kind.value if kind else None, criterion=criterion,
@@ -74,7 +74,7 @@ def labels_list(db: DbOption = None) -> None:
 
 def _annotator_labels(store: Store, name: str, criterion: str):
     """Labels of an annotator, or of a stored run's judgments when the name is run:NAME."""
-    from chainjudge.schema import Label
+    from chainjudge.core.schema import Label
 
     if name.startswith("run:"):
         run_name = name[4:]
@@ -92,7 +92,7 @@ def _panel_alpha(annotators: list[list], order: list[str]) -> float | None:
     """Krippendorff's alpha over several annotators' step labels (units = steps, missing allowed)."""
     import numpy as np
 
-    from chainjudge.calibrate import krippendorff_alpha
+    from chainjudge.analysis.calibrate import krippendorff_alpha
 
     units: dict[tuple[str, str], int] = {}
     for labels in annotators:
@@ -113,7 +113,7 @@ def _reference_or_annotator(store: Store, name: str, criterion: str, sources: st
     default); any other name is an annotator, or run:NAME for a stored run's judgments."""
     if name != "reference":
         return _annotator_labels(store, name, criterion)
-    from chainjudge.reference import parse_precedence, reference_labels
+    from chainjudge.analysis.reference import parse_precedence, reference_labels
 
     try:
         precedence = parse_precedence(sources)
@@ -149,8 +149,8 @@ def agreement(
     judge is trusted only with enough evidence: see the README's trust rule.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
-    from chainjudge.calibrate import agreement as compute
-    from chainjudge.schema import TrustPolicy
+    from chainjudge.analysis.calibrate import agreement as compute
+    from chainjudge.core.schema import TrustPolicy
 
     policy = TrustPolicy(min_failing_labels=min_failing_labels, min_failing_traces=min_failing_traces, min_answered=min_answered,
                          min_tpr_low=min_tpr_low, min_tnr_low=min_tnr_low, review_kappa=review_kappa)
@@ -181,7 +181,7 @@ def agreement(
 
 def _print_reports(reports: list, reference: str, criterion: str, policy, panel_alpha: float | None) -> None:
     """The agreement table: each candidate's figures with their item counts, the baselines, and why trusted or not."""
-    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.analysis.figures import format_estimate as fmt
 
     panel_alpha = panel_alpha if panel_alpha is not None else float("nan")
     first = reports[0]
@@ -235,9 +235,9 @@ def panel(
     """A judge panel: inter-judge alpha, unanimity (self-consistency for samples of one judge), the
     aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
     error correlation and the effective number of independent judges."""
-    from chainjudge.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
-    from chainjudge.calibrate import agreement as compute
-    from chainjudge.figures import format_estimate as fmt
+    from chainjudge.analysis.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
+    from chainjudge.analysis.calibrate import agreement as compute
+    from chainjudge.analysis.figures import format_estimate as fmt
 
     with open_store(db) as store:
         members = []
@@ -283,8 +283,8 @@ def passk(
     """pass^k over repeated trials of each task (tau-bench's definition: mean over tasks of C(c,k)/C(n,k))."""
     from collections import defaultdict
 
-    from chainjudge.calibrate import pass_hat_k
-    from chainjudge.runner import load_traces
+    from chainjudge.analysis.calibrate import pass_hat_k
+    from chainjudge.pipeline import load_traces
 
     loaded = load_traces(traces, fmt)
     for problem in loaded.errors:

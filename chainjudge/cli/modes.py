@@ -29,7 +29,7 @@ def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool
 
 
 def _failures(store, run: str, with_step: bool = True):
-    from chainjudge.modes import Failure
+    from chainjudge.analysis.modes import Failure
 
     failures, keys = [], []
     traces: dict = {}
@@ -60,9 +60,9 @@ def cluster(
 ) -> None:
     """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold
     them into the catalogue: known modes keep their ids, new ones get new ids."""
-    from chainjudge.cluster import cluster_failures
-    from chainjudge.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
-    from chainjudge.modes import load_catalogue, save_catalogue, update_catalogue
+    from chainjudge.analysis.cluster import cluster_failures
+    from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
+    from chainjudge.analysis.modes import load_catalogue, save_catalogue, update_catalogue
 
     with open_store(db) as store:
         if store.get_run(run) is None:
@@ -99,7 +99,7 @@ def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGU
     """List the failure modes with status, recurrence and trend over runs (oldest run first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from chainjudge.modes import load_catalogue, trend
+    from chainjudge.analysis.modes import load_catalogue, trend
 
     cat = load_catalogue(catalogue)
     if not cat.modes:
@@ -116,7 +116,7 @@ def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGU
 
 
 def _edit(catalogue: Path, change) -> None:
-    from chainjudge.modes import load_catalogue, save_catalogue
+    from chainjudge.analysis.modes import load_catalogue, save_catalogue
 
     cat = load_catalogue(catalogue)
     try:
@@ -130,7 +130,7 @@ def _edit(catalogue: Path, change) -> None:
 @modes_app.command("rename")
 def modes_rename(mode_id: str, name: str, catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
     """Give a mode a name people understand."""
-    from chainjudge.modes import rename
+    from chainjudge.analysis.modes import rename
 
     _edit(catalogue, lambda c: rename(c, mode_id, name))
     out.print(f"{mode_id} is now {name!r}")
@@ -139,7 +139,7 @@ def modes_rename(mode_id: str, name: str, catalogue: CatalogueOption = DEFAULT_C
 @modes_app.command("status")
 def modes_status(mode_id: str, status: Annotated[str, typer.Argument(help="open, fixed or accepted")], catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
     """Mark a mode open, fixed (a recurrence reopens it) or accepted."""
-    from chainjudge.modes import set_status
+    from chainjudge.analysis.modes import set_status
 
     if status not in ("open", "fixed", "accepted"):
         fail("status is open, fixed or accepted")
@@ -150,7 +150,7 @@ def modes_status(mode_id: str, status: Annotated[str, typer.Argument(help="open,
 @modes_app.command("merge")
 def modes_merge(source: str, target: str, catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
     """Fold SOURCE into TARGET (counts and exemplars join; SOURCE stays, marked merged)."""
-    from chainjudge.modes import merge
+    from chainjudge.analysis.modes import merge
 
     _edit(catalogue, lambda c: merge(c, source, target))
     out.print(f"{source} merged into {target}")
@@ -166,9 +166,9 @@ def modes_split(
     db: DbOption = None,
 ) -> None:
     """Split a mode: re-cluster its failing steps of RUN more tightly; the largest part keeps the id."""
-    from chainjudge.cluster import cluster_failures
-    from chainjudge.embed import SentenceTransformerEmbedder, embed_cached
-    from chainjudge.modes import encode_vector, load_catalogue, save_catalogue, update_catalogue
+    from chainjudge.analysis.cluster import cluster_failures
+    from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
+    from chainjudge.analysis.modes import encode_vector, load_catalogue, save_catalogue, update_catalogue
 
     cat = load_catalogue(catalogue)
     try:
@@ -188,7 +188,7 @@ def modes_split(
     biggest = max(result.clusters, key=lambda c: len(c.members))
     mode.centroid = encode_vector(biggest.centroid)
     mode.counts[run] = len(biggest.members)
-    from chainjudge.cluster import Clustering
+    from chainjudge.analysis.cluster import Clustering
 
     rest = Clustering(clusters=[c for c in result.clusters if c is not biggest], outliers=result.outliers, silhouette=result.silhouette)
     others = cat.model_copy(update={"modes": [m for m in cat.modes if m.id != mode_id]})
@@ -208,8 +208,8 @@ def regress_add(
 ) -> None:
     """Write minimal reproducing cases of a failure mode into the suite: the trace up to the failing
     step, the criterion, and the verdict that marked it."""
-    from chainjudge.modes import load_catalogue
-    from chainjudge.regress import make_case, write_case
+    from chainjudge.analysis.modes import load_catalogue
+    from chainjudge.analysis.regress import make_case, write_case
 
     cat = load_catalogue(catalogue)
     try:
@@ -246,11 +246,11 @@ def regress_run(
     the same scenarios, pass the new traces with --traces, and the build fails if an old mistake is back)."""
     import asyncio
 
-    from chainjudge.engine import plan
-    from chainjudge.judges.resolve import JudgeSetupError, open_judge
-    from chainjudge.regress import case_under_test, read_suite, summarise
-    from chainjudge.runner import load_traces
-    from chainjudge.schema import Rubric
+    from chainjudge.core.engine import plan
+    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.analysis.regress import case_under_test, read_suite, summarise
+    from chainjudge.pipeline import load_traces
+    from chainjudge.core.schema import Rubric
 
     cases = read_suite(suite)
     if not cases:

@@ -9,7 +9,7 @@ import typer
 
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, fail, out
-from chainjudge.store import resolve_db_path
+from chainjudge.core.store import resolve_db_path
 
 
 @app.command("review")
@@ -25,7 +25,7 @@ def review_app(
     Reviewers sign in with a personal token (chainjudge reviewers add NAME); CHAINJUDGE_REVIEW_TOKEN sets
     one shared token for a one-person set-up. The app reads only the files named here, never a path typed
     in the browser. Its output and error details go to review-app.log next to the store. Ctrl-C stops."""
-    from chainjudge.review_server import ReviewServerError, serve
+    from chainjudge.review.server import ReviewServerError, serve
 
     try:
         serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chainjudge import reviewers
+from chainjudge.review import reviewers
 from chainjudge.cli.support import DbOption, fail, open_store, out
 
 reviewers_app = typer.Typer(help="People who may adjudicate in the review app, each with a personal token.", no_args_is_help=True)

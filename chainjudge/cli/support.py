@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from chainjudge.store import Store, resolve_db_path
+from chainjudge.core.store import Store, resolve_db_path
 
 out = Console()
 err = Console(stderr=True)

@@ -27,11 +27,11 @@ def probe(
 
     Each change is stored as a run RUN~probe:CHANGE (cached and resumable); the report shows the flip
     rates and a gate policy can bound them (max_probe_flip_rate)."""
-    from chainjudge.figures import format_estimate as fmt
-    from chainjudge.judges.resolve import JudgeSetupError, open_judge
-    from chainjudge.probe import CHANGES
-    from chainjudge.probe_runs import probe_results, run_probes
-    from chainjudge.store import RunMismatch
+    from chainjudge.analysis.figures import format_estimate as fmt
+    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.analysis.probe import CHANGES
+    from chainjudge.analysis.probe_runs import probe_results, run_probes
+    from chainjudge.core.store import RunMismatch
 
     chosen = change or list(CHANGES)
     unknown = [c for c in chosen if c not in CHANGES]
@@ -67,8 +67,8 @@ def labels_agreement(
     """How far the annotators (imported people, ground truth, reviewers' adjudications) agree with each
     other on the items both labelled: Cohen's kappa with its interval per pair, Krippendorff's alpha across all.
     Calibration compares a judge with ONE reference label per item; this is the agreement among the sources."""
-    from chainjudge.figures import format_estimate as fmt
-    from chainjudge.reference import annotator_agreement
+    from chainjudge.analysis.figures import format_estimate as fmt
+    from chainjudge.analysis.reference import annotator_agreement
 
     with open_store(db) as store:
         pairs = annotator_agreement(store.labels(criterion=criterion), criterion, bootstrap=bootstrap)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from chainjudge.schema import Judgment, Verdict, WorkItem
+from chainjudge.core.schema import Judgment, Verdict, WorkItem
 
 Answer = Callable[[WorkItem, str], Verdict | str]  # (item, criterion id) -> a verdict, or an error text
 

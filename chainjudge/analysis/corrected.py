@@ -1,0 +1,100 @@
+"""Failure rates corrected for the judge's own errors (Rogan-Gladen), with an interval that carries the
+uncertainty of both the calibration labels and the run.
+
+Why: a judge that misses 30% of failures reports a failure rate that is too low, and one that raises
+false alarms reports one that is too high.  With the judge's sensitivity on the failing class (TPR) and
+specificity (TNR) measured against the reference labels, the true rate is
+
+    corrected = (observed - (1 - TNR)) / (TPR + TNR - 1), clipped to [0, 1].
+
+The interval comes from a bootstrap that resamples the calibration traces and the run's traces
+independently, so a judge calibrated on a handful of labels gets a wide interval.  A judge no better
+than chance (TPR + TNR <= 1) cannot be corrected for: the rate is unknown, [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from chainjudge.core.schema import CorrectedRate, Estimate
+
+
+def rogan_gladen(observed: float, tpr: float, tnr: float) -> float | None:
+    informedness = tpr + tnr - 1
+    if informedness <= 0:
+        return None
+    return float(min(1.0, max(0.0, (observed - (1 - tnr)) / informedness)))
+
+
+def _per_trace(rows: Sequence[tuple[str, ...]]) -> tuple[list[str], dict[str, int]]:
+    traces: dict[str, int] = {}
+    for row in rows:
+        traces.setdefault(row[0], len(traces))
+    return list(traces), traces
+
+
+def corrected_failure_rate(
+    criterion: str,
+    run_items: Sequence[tuple[str, bool]],
+    calibration_pairs: Sequence[tuple[str, bool, bool]],
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> CorrectedRate:
+    """run_items: (trace id, judge says fail) for every scored judgment of the run on this criterion;
+    calibration_pairs: (trace id, reference says fail, judge says fail) on the reference-labelled items."""
+    run_traces, run_index = _per_trace(run_items)
+    cal_traces, cal_index = _per_trace(calibration_pairs)
+    run_n = np.zeros(len(run_traces))
+    run_fail = np.zeros(len(run_traces))
+    for trace, fails in run_items:
+        run_n[run_index[trace]] += 1
+        run_fail[run_index[trace]] += fails
+    cells = np.zeros((len(cal_traces), 4))  # tp, fn, tn, fp per calibration trace
+    for trace, ref_fail, judge_fail in calibration_pairs:
+        column = (0 if judge_fail else 1) if ref_fail else (3 if judge_fail else 2)
+        cells[cal_index[trace], column] += 1
+
+    def rates(run_w: np.ndarray, cal_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = run_w @ run_n
+        observed = np.divide(run_w @ run_fail, n, out=np.full(n.shape, np.nan), where=n > 0)
+        c = cal_w @ cells
+        tpr = np.divide(c[..., 0], c[..., 0] + c[..., 1], out=np.full(n.shape, np.nan), where=(c[..., 0] + c[..., 1]) > 0)
+        tnr = np.divide(c[..., 2], c[..., 2] + c[..., 3], out=np.full(n.shape, np.nan), where=(c[..., 2] + c[..., 3]) > 0)
+        return observed, tpr, tnr
+
+    observed, tpr, tnr = rates(np.ones((1, len(run_traces))), np.ones((1, len(cal_traces))))
+    raw = float(observed[0]) if not np.isnan(observed[0]) else None
+    point = None
+    if raw is not None and not np.isnan(tpr[0]) and not np.isnan(tnr[0]):
+        point = rogan_gladen(raw, float(tpr[0]), float(tnr[0]))
+    raw_ci = corrected_ci = (None, None)
+    if bootstrap and run_traces and cal_traces:
+        rng = np.random.default_rng(seed)
+        run_w = _weights(rng, len(run_traces), bootstrap)
+        cal_w = _weights(rng, len(cal_traces), bootstrap)
+        obs_b, tpr_b, tnr_b = rates(run_w, cal_w)
+        informed = tpr_b + tnr_b - 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corrected_b = np.clip((obs_b - (1 - tnr_b)) / informed, 0.0, 1.0)
+        # a resample in which the judge is no better than chance says nothing: it spans [0, 1]
+        undefined = ~(informed > 0) | np.isnan(corrected_b)
+        low_b = np.where(undefined, 0.0, corrected_b)
+        high_b = np.where(undefined, 1.0, corrected_b)
+        raw_ci = (float(np.nanpercentile(obs_b, 2.5)), float(np.nanpercentile(obs_b, 97.5)))
+        corrected_ci = (float(np.percentile(low_b, 2.5)), float(np.percentile(high_b, 97.5)))
+    if point is None:
+        corrected_ci = (0.0, 1.0)
+    return CorrectedRate(
+        criterion=criterion,
+        raw_failure_rate=Estimate(value=raw, low=raw_ci[0], high=raw_ci[1], n=int(run_n.sum())),
+        corrected_failure_rate=Estimate(value=point, low=corrected_ci[0], high=corrected_ci[1], n=int(run_n.sum())),
+        tpr=None if np.isnan(tpr[0]) else float(tpr[0]), tnr=None if np.isnan(tnr[0]) else float(tnr[0]),
+        calibration_items=len(calibration_pairs), calibration_traces=len(cal_traces), run_traces=len(run_traces),
+    )
+
+
+def _weights(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    draws = rng.integers(0, n, size=(count, n)) + (np.arange(count)[:, None] * n)
+    return np.bincount(draws.ravel(), minlength=count * n).reshape(count, n).astype(float)

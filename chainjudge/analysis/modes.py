@@ -1,0 +1,149 @@
+"""The failure-mode catalogue: clusters of failing steps become modes with stable ids across runs.
+
+A new run's clusters are matched to existing modes by centroid similarity, so FM-007 stays FM-007;
+clusters that match nothing become new modes.  The catalogue is a YAML file the team owns and
+reviews (rename, merge, split, mark fixed or accepted); every change bumps its version.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chainjudge.analysis.cluster import Clustering
+from chainjudge.core.schema import Catalogue, Exemplar, FailureMode
+
+HEADER = "# chainjudge failure-mode catalogue: review it, rename modes, mark them fixed or accepted; keep it in version control.\n"
+MATCH_THRESHOLD = 0.8
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
+
+
+def decode_vector(text: str) -> np.ndarray:
+    vector = np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-9)
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    path = Path(path)
+    if not path.exists():
+        return Catalogue()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Catalogue.model_validate(data)
+
+
+def save_catalogue(catalogue: Catalogue, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    catalogue = catalogue.model_copy(update={"version": catalogue.version + 1})
+    text = HEADER + yaml.safe_dump(catalogue.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # never a half-written catalogue
+
+
+class Failure(Exemplar):
+    """One failing judgment as clustering sees it: an exemplar-to-be, with the segment it touches."""
+
+    segment: str | None = None
+
+
+def _next_id(catalogue: Catalogue) -> str:
+    numbers = [int(m.id.split("-")[1]) for m in catalogue.modes]
+    return f"FM-{(max(numbers) + 1 if numbers else 1):03d}"
+
+
+def update_catalogue(
+    catalogue: Catalogue,
+    run: str,
+    failures: Sequence[Failure],
+    clustering: Clustering,
+    match_threshold: float = MATCH_THRESHOLD,
+    exemplars_per_mode: int = 3,
+) -> tuple[Catalogue, dict[int, str]]:
+    """Fold a run's clusters into the catalogue. Returns the new catalogue and cluster index -> mode id."""
+    modes = [m.model_copy(deep=True) for m in catalogue.modes]
+    live = [m for m in modes if m.status != "merged"]
+    centroids = np.stack([decode_vector(m.centroid) for m in live]) if live else np.zeros((0, 0))
+    taken: set[str] = set()
+    assignment: dict[int, str] = {}
+    result = Catalogue(version=catalogue.version, embedding_model=catalogue.embedding_model, modes=modes)
+    for index, cluster in enumerate(sorted(range(len(clustering.clusters)), key=lambda i: -len(clustering.clusters[i].members))):
+        c = clustering.clusters[cluster]
+        members = [failures[i] for i in c.members]
+        mode = None
+        if len(live):
+            similarity = centroids @ c.centroid
+            for best in np.argsort(-similarity):
+                if similarity[best] < match_threshold:
+                    break
+                if live[best].id not in taken:
+                    mode = live[best]
+                    break
+        exemplars = [Exemplar(**failures[i].model_dump(exclude={"segment"})) for i in c.medoids[:exemplars_per_mode]]
+        criteria = sorted({f.criterion_id for f in members})
+        segments = sorted({f.segment for f in members if f.segment})
+        if mode is None:
+            mode = FailureMode(
+                id=_next_id(result), name=" / ".join(c.keywords[:3]) or f"failure cluster {index + 1}",
+                keywords=c.keywords, criteria=criteria, segments=segments, first_seen=run, last_seen=run,
+                counts={}, exemplars=exemplars, centroid=encode_vector(c.centroid),
+            )
+            result.modes.append(mode)
+        else:
+            mode.last_seen = run
+            mode.criteria = sorted(set(mode.criteria) | set(criteria))
+            mode.segments = sorted(set(mode.segments) | set(segments))
+            mode.exemplars = (exemplars + [e for e in mode.exemplars if e.run != run])[: exemplars_per_mode * 2]
+            blended = 0.8 * decode_vector(mode.centroid) + 0.2 * c.centroid
+            mode.centroid = encode_vector(blended / max(float(np.linalg.norm(blended)), 1e-9))
+            if mode.status == "fixed":
+                mode.status = "open"  # a fixed mode that comes back is open again
+        mode.counts[run] = len(members)
+        taken.add(mode.id)
+        assignment[cluster] = mode.id
+    return result, assignment
+
+
+def rename(catalogue: Catalogue, mode_id: str, name: str) -> Catalogue:
+    result = catalogue.model_copy(deep=True)
+    result.mode(mode_id).name = name
+    return result
+
+
+def set_status(catalogue: Catalogue, mode_id: str, status: str) -> Catalogue:
+    result = catalogue.model_copy(deep=True)
+    result.mode(mode_id).status = status  # type: ignore[assignment]
+    return result
+
+
+def merge(catalogue: Catalogue, source_id: str, target_id: str) -> Catalogue:
+    """Fold source into target: counts add up, exemplars join; the source stays, marked merged."""
+    if source_id == target_id:
+        raise ValueError("a mode cannot be merged into itself")
+    result = catalogue.model_copy(deep=True)
+    source, target = result.mode(source_id), result.mode(target_id)
+    target.counts = dict(Counter(target.counts) + Counter(source.counts))
+    target.exemplars = target.exemplars + source.exemplars
+    target.criteria = sorted(set(target.criteria) | set(source.criteria))
+    target.keywords = list(dict.fromkeys(target.keywords + source.keywords))[:8]
+    target.first_seen = min(target.first_seen, source.first_seen)
+    blended = decode_vector(target.centroid) + decode_vector(source.centroid)
+    target.centroid = encode_vector(blended / max(float(np.linalg.norm(blended)), 1e-9))
+    source.status, source.merged_into = "merged", target_id
+    return result
+
+
+def trend(mode: FailureMode, runs: Sequence[str]) -> str:
+    """A tiny bar per run, oldest first: how often the mode showed up."""
+    bars = " ▁▂▃▄▅▆▇█"
+    values = [mode.counts.get(r, 0) for r in runs]
+    top = max(values) if values and max(values) else 1
+    return "".join(bars[min(8, round(8 * v / top))] if v else "·" for v in values)

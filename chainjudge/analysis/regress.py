@@ -1,0 +1,70 @@
+"""The regression suite: each failure mode becomes minimal reproducing cases that CI re-judges.
+
+A case is the trace prefix up to the failing step, the criterion, and the verdict that marked the
+failure.  `run_suite` judges each case's step again (in a newly recorded trace of the same id when one
+is given, else the recorded prefix) and reports every mode whose failure recurs.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from chainjudge.core.schema import Criterion, Exemplar, Trace
+
+
+class RegressionCase(BaseModel):
+    mode_id: str
+    mode_name: str
+    criterion: Criterion
+    failed_label: str
+    trace: Trace  # the prefix: every step up to and including the failing one
+    step_ref: str
+    source_run: str
+
+
+def make_case(mode_id: str, mode_name: str, exemplar: Exemplar, trace: Trace, criterion: Criterion, failed_label: str) -> RegressionCase:
+    step = next((s for s in trace.steps if s.ref == exemplar.step_ref), None)
+    if step is None:
+        raise ValueError(f"step {exemplar.step_ref} is not in trace {trace.id}")
+    prefix = trace.model_copy(update={"steps": trace.steps[: step.index + 1]})
+    return RegressionCase(mode_id=mode_id, mode_name=mode_name, criterion=criterion, failed_label=failed_label,
+                          trace=prefix, step_ref=step.ref, source_run=exemplar.run)
+
+
+def write_case(case: RegressionCase, suite: Path) -> Path:
+    folder = suite / case.mode_id
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{case.trace.id}-{case.step_ref}-{case.criterion.id}".replace("/", "_").replace(":", "_")
+    path = folder / f"{name}.json"
+    path.write_text(case.model_dump_json(indent=2), encoding="utf-8")
+    return path
+
+
+def read_suite(suite: Path) -> list[RegressionCase]:
+    return [RegressionCase.model_validate_json(p.read_text(encoding="utf-8")) for p in sorted(suite.rglob("*.json"))]
+
+
+def case_under_test(case: RegressionCase, new_traces: dict[str, Trace]) -> Trace:
+    """The newly recorded trace of the same id up to the same step, else the recorded prefix."""
+    fresh = new_traces.get(case.trace.id)
+    if fresh is None:
+        return case.trace
+    step = next((s for s in fresh.steps if s.ref == case.step_ref), None)
+    if step is None:
+        step = fresh.steps[min(len(case.trace.steps), len(fresh.steps)) - 1]
+    return fresh.model_copy(update={"steps": fresh.steps[: step.index + 1]})
+
+
+def summarise(results: Sequence[tuple[RegressionCase, bool | None]]) -> dict[str, list[str]]:
+    """mode id -> the cases (trace:step) where the failure came back; None results (errors) count too."""
+    recurring: dict[str, list[str]] = {}
+    for case, passed in results:
+        if passed is not True:
+            recurring.setdefault(case.mode_id, []).append(f"{case.trace.id}:{case.step_ref}" + ("" if passed is False else " (judge error)"))
+    return recurring
+
+

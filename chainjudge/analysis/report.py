@@ -1,0 +1,169 @@
+"""The go-live report: a self-contained HTML page (no scripts, no external files), a Markdown summary
+fit for a pull-request comment, and JSON for machines."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from chainjudge.analysis.figures import format_estimate
+from chainjudge.analysis.golive import Evidence
+
+
+def _fmt(estimate, min_items: int = 1) -> str:
+    return format_estimate(estimate, min_items, 2)
+
+
+def _trust_rows(evidence: Evidence) -> list[list[str]]:
+    """criterion, trust, rule and basis, TPR, TNR, kappa, raw and corrected failure rates."""
+    rates = {r.criterion: r for r in evidence.corrected}
+    rows = []
+    for c in evidence.criteria:
+        report, rate = evidence.calibration.get(c["criterion"]), rates.get(c["criterion"])
+        rows.append([c["criterion"], c["trust"], report.trust_basis if report else "",
+                     _fmt(report.tpr) if report else "-", _fmt(report.tnr) if report else "-",
+                     _fmt(report.cohen_kappa, 20) if report else "-",
+                     _fmt(rate.raw_failure_rate) if rate else "-", _fmt(rate.corrected_failure_rate) if rate else "-"])
+    return rows
+
+
+TRUST_HEAD = ["criterion", "trust", "why", "TPR (failing)", "TNR", "Cohen's kappa", "raw failure rate", "corrected failure rate"]
+
+
+def _bar(value: float, colour: str = "#3b7dd8") -> str:
+    width = max(0.0, min(1.0, value)) * 100
+    return f'<div class="bar"><div style="width:{width:.1f}%;background:{colour}"></div></div>'
+
+
+def _heat(count: int, k: int) -> str:
+    if count < k:
+        return "#f4c7c3"
+    shade = min(1.0, 0.35 + 0.15 * count)
+    return f"rgba(52, 168, 83, {shade:.2f})"
+
+
+def to_json(evidence: Evidence) -> dict:
+    cov = evidence.coverage
+    return {
+        "run": evidence.run, "traces": evidence.traces, "score": evidence.score.model_dump(),
+        "coverage": {"covered": cov.covered, "weighted": cov.weighted, "high_weight": cov.high_weight_coverage,
+                     "empty_heaviest": [{"cell": list(c), "weight": w} for c, w in cov.empty_heaviest],
+                     "open_edge_cases": cov.open_edge_cases,
+                     "cells": [{"cell": list(c), "traces": n} for c, n in cov.cells.items()]},
+        "criteria": evidence.criteria, "critical_failures": evidence.critical_failures,
+        "decisions": evidence.decision_report.model_dump() if evidence.decision_report is not None else None,
+        "open_failure_modes": evidence.open_modes, "recurring_failure_modes": evidence.recurring_modes,
+        "untrusted_critical": evidence.untrusted_critical,
+        "calibration": {k: v.model_dump() for k, v in evidence.calibration.items()},
+        "corrected_failure_rates": [r.model_dump() for r in evidence.corrected],
+        "probes": [p.model_dump() for p in evidence.probes],
+    }
+
+
+def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
+    s, cov = evidence.score, evidence.coverage
+    lines = [f"## chainjudge go-live report: run `{evidence.run}`", "",
+             f"**Go-live confidence: {s.score:.2f}** (range {s.low:.2f}-{s.high:.2f}) over {evidence.traces} traces", ""]
+    if reasons is not None:
+        lines += ["**Gate: PASS**" if not reasons else "**Gate: FAIL**", *[f"- {r}" for r in reasons], ""]
+    lines += ["| term | value | range | weight | how |", "|---|---|---|---|---|"]
+    lines += [f"| {t.name}{'' if t.known else ' (unknown)'} | {t.value:.2f} | {t.low:.2f}-{t.high:.2f} | {t.weight:g} | {t.explanation} |" for t in s.terms]
+    lines += ["", "| " + " | ".join(TRUST_HEAD) + " |", "|" + "---|" * len(TRUST_HEAD)]
+    lines += ["| " + " | ".join(r.replace("|", "/") for r in row) + " |" for row in _trust_rows(evidence)]
+    if evidence.probes:
+        lines += ["", "| bias probe | criterion | flips | flip rate |", "|---|---|---|---|"]
+        lines += [f"| {p.change} | {p.criterion} | {p.flips}/{p.items} | {_fmt(p.flip_rate)} |" for p in evidence.probes]
+    lines += ["", f"Coverage: {cov.covered:.0%} of cells ({cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells)."]
+    if cov.empty_heaviest:
+        lines.append("Heaviest uncovered cells: " + ", ".join(f"{'/'.join(c)} (w {w:g})" for c, w in cov.empty_heaviest[:5]))
+    if cov.open_edge_cases:
+        lines.append("Open edge cases: " + ", ".join(cov.open_edge_cases))
+    if evidence.decision_report is not None:
+        o = evidence.decision_report.overall
+        lines.append(f"Decision accuracy: {o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}.")
+    lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
+    if evidence.open_modes:
+        lines.append("Open failure modes: " + ", ".join(f"{m['id']} {m['name']} ({m['severity']})" for m in evidence.open_modes))
+    return "\n".join(lines) + "\n"
+
+
+def _coverage_html(evidence: Evidence) -> str:
+    """The coverage paragraph, the heatmap of the grid's first two dimensions and the open edge cases."""
+    e = html.escape
+    cov, space = evidence.coverage, evidence.space
+    rows_dim, cols_dim = space.grid[0], space.grid[1] if len(space.grid) > 1 else None
+    k = space.min_traces_per_cell
+    parts: list[str] = []
+    parts.append(f"<h2>Coverage of the scenario space</h2><p>{cov.covered:.0%} of cells covered ({cov.weighted:.0%} weighted; "
+                 f"{cov.high_weight_coverage:.0%} of high-weight cells); a cell counts with at least {k} trace(s).</p>")
+    if cols_dim:
+        values_r, values_c = space.dimensions[rows_dim].values, space.dimensions[cols_dim].values
+        head = "".join(f"<th>{e(c)}</th>" for c in values_c)
+        body = ""
+        for r in values_r:
+            body += f"<tr><th>{e(r)} <small>(w {space.dimensions[rows_dim].weights.get(r, 1):g})</small></th>"
+            for c in values_c:
+                n = cov.cells.get((r, c), 0)
+                body += f'<td class="cell" style="background:{_heat(n, k)}">{n}</td>'
+            body += "</tr>"
+        parts.append(f'<table class="heat"><tr><th>{e(rows_dim)} \\ {e(cols_dim)}</th>{head}</tr>{body}</table>')
+    if cov.empty_heaviest:
+        parts.append("<p>Heaviest uncovered cells: " + ", ".join(f"{e('/'.join(c))} (w {w:g})" for c, w in cov.empty_heaviest[:8]) + "</p>")
+    if cov.open_edge_cases:
+        parts.append("<p>Open edge cases (adversarial kinds without passing evidence): " + e(", ".join(cov.open_edge_cases)) + "</p>")
+    return "".join(parts)
+
+
+def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
+    e = html.escape
+    s = evidence.score
+    parts = [f"<h1>Go-live report: run {e(evidence.run)}</h1>",
+             f'<p class="score">Go-live confidence <b>{s.score:.2f}</b> <span>(range {s.low:.2f}-{s.high:.2f}, {evidence.traces} traces)</span></p>']
+    if reasons is not None:
+        verdict = "PASS" if not reasons else "FAIL"
+        parts.append(f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons))
+    parts.append("<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>range</th><th>weight</th><th>how it was computed</th></tr>"
+                 + "".join(f"<tr><td>{e(t.name)}{'' if t.known else ' <b>(unknown)</b>'}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td>"
+                           f"<td>{t.low:.2f}-{t.high:.2f}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>" for t in s.terms)
+                 + "</table>")
+    parts.append("<h2>Can the judges be trusted? Raw and judge-error-corrected failure rates</h2><table><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h in TRUST_HEAD) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in _trust_rows(evidence)) + "</table>")
+    if evidence.probes:
+        parts.append("<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
+                     "<th>flips</th><th>flip rate [95%]</th></tr>"
+                     + "".join(f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
+                               for p in evidence.probes) + "</table>")
+    parts.append(_coverage_html(evidence))
+    parts.append("<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge trust</th></tr>"
+                 + "".join(f"<tr><td>{e(c['criterion'])}</td><td>{e(c['severity'])}</td><td>{(c['passed'] / c['scored']) if c['scored'] else 0:.0%}</td>"
+                           f"<td>{_bar(c['passed'] / c['scored'] if c['scored'] else 0, '#34a853')}</td><td>{e(c['trust'])}</td></tr>" for c in evidence.criteria)
+                 + "</table>")
+    if evidence.decision_report is not None:
+        d = evidence.decision_report
+        parts.append(f"<h2>Decision accuracy</h2><p>{d.overall.accuracy:.0%} ({d.overall.correct}/{d.overall.total}), "
+                     f"95% interval {d.overall.low:.0%}-{d.overall.high:.0%}</p><table><tr><th>by</th><th>value</th><th>accuracy</th><th></th><th>95% interval</th><th>n</th></tr>")
+        for dimension in ("segment", "market", "perturbation"):
+            for value, rate in d.by.get(dimension, {}).items():
+                parts.append(f"<tr><td>{e(dimension)}</td><td>{e(value)}</td><td>{rate.accuracy:.0%}</td><td>{_bar(rate.accuracy)}</td>"
+                             f"<td>{rate.low:.0%}-{rate.high:.0%}</td><td>{rate.total}</td></tr>")
+        parts.append("</table>")
+    if evidence.open_modes:
+        parts.append("<h2>Open failure modes</h2><table><tr><th>mode</th><th>severity</th><th>in this run</th><th>exemplar</th></tr>"
+                     + "".join(f"<tr><td>{e(m['id'])} {e(m['name'])}</td><td>{e(m['severity'])}</td><td>{m['count']}</td><td>{e(m['exemplar'][:200])}</td></tr>" for m in evidence.open_modes)
+                     + "</table>")
+    style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
+             "td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px;text-align:left}.bar{width:160px;height:10px;background:#eee}"
+             ".bar div{height:10px}.score b{font-size:2rem}.gate.pass{color:#137333;font-weight:bold}.gate.fail{color:#c5221f;font-weight:bold}"
+             ".heat td.cell{text-align:center;width:48px}")
+    return f"<!doctype html><html lang=en><head><meta charset=utf-8><title>chainjudge go-live report</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+
+
+def write_report(evidence: Evidence, directory: Path, reasons: list[str] | None = None) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "report.html", directory / "summary.md", directory / "report.json"]
+    paths[0].write_text(to_html(evidence, reasons), encoding="utf-8")
+    paths[1].write_text(to_markdown(evidence, reasons), encoding="utf-8")
+    paths[2].write_text(json.dumps(to_json(evidence), indent=2, default=str), encoding="utf-8")
+    return paths

@@ -1,0 +1,84 @@
+"""Deterministic checks: named, tested functions that judge a criterion without a model.
+
+A rubric criterion with `check: NAME` is judged by the function registered under NAME; it produces the
+same Judgment records as the model judge (judge = "check:NAME"), so pass rates, calibration, the review
+queue and failure modes treat both alike.  The CEP checks read the user state the trace carries in its
+metadata (`user_state`) and the agent's decision (the JSON in its decision step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chainjudge.core.rubric import rubric_hash
+from chainjudge.core.schema import Criterion, Judgment, Rubric, Step, Trace, Verdict
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    rationale: str
+
+
+Check = Callable[[Trace, Step], CheckResult]
+
+
+def known_checks(extra: dict[str, Check] | None = None) -> dict[str, Check]:
+    """Checks installed as `chainjudge.checks` plug-ins, plus any passed in (tests, scripts)."""
+    from chainjudge.core.plugins import checks
+
+    return {**checks(), **(extra or {})}
+
+
+class CheckInputMissing(ValueError):
+    """The trace lacks what the check needs from the harness side (no user state): recorded as an error,
+    because the harness, not the agent, is at fault."""
+
+
+class AgentOutputUnusable(ValueError):
+    """The agent gave nothing the check can judge (no decision, an unparseable one): the criterion FAILS
+    with this reason.  An agent that decides nothing has not honoured the policy; counting it as unscored
+    would compute pass rates over the agents that managed to answer."""
+
+
+def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[str, Check] | None = None) -> list[Judgment]:
+    """Judgments for every criterion of the rubric that names a check, on every step it applies to."""
+    criteria = [c for c in rubric.criteria if c.check]
+    if not criteria:
+        return []
+    registry = known_checks(extra)
+    version = rubric_hash(rubric)
+    judgments = []
+    for trace in traces:
+        for step in trace.steps:
+            for criterion in criteria:
+                if step.kind not in criterion.applies_to:
+                    continue
+                judgments.append(_judge(trace, step, criterion, run, rubric.id, version, registry))
+    return judgments
+
+
+def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str,
+           registry: dict[str, Check]) -> Judgment:
+    material = json.dumps([criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str)
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
+                  judge=f"check:{criterion.check}", judge_kind="check", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
+    check = registry.get(criterion.check or "")
+    if check is None:
+        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}",
+                        error_kind="unknown_check")
+    try:
+        result = check(trace, step)
+    except AgentOutputUnusable as exc:
+        result = CheckResult(False, f"no usable agent output: {exc}")
+    except CheckInputMissing as exc:
+        return Judgment(**fields, error=f"check_input: {exc}", error_kind="check_input")
+    except Exception as exc:  # noqa: BLE001 - a crashing check is a harness failure, kept as data
+        return Judgment(**fields, error=f"check_crashed: {type(exc).__name__}: {exc}"[:500], error_kind="check_crashed")
+    label = "pass" if result.passed else "fail"
+    return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
+

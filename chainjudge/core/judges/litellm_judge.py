@@ -1,0 +1,236 @@
+"""The model judge: any litellm model string, structured output through instructor, retries by tenacity.
+
+Stateless: it holds its settings and a client, never results.  Every outcome is a `Judgment`: a verdict
+with usage, cost and latency, or the error that remained after retries and re-asks.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, NamedTuple
+
+from chainjudge.core.judges.retry import RetryPolicy, error_kind
+from chainjudge.core.limiter import AdaptiveLimiter
+from chainjudge.core.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
+from chainjudge.core.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
+
+_MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
+
+
+def _import_litellm():
+    import logging
+
+    import litellm
+
+    # failures are recorded as data on each Judgment; the libraries' own log lines would only duplicate them
+    for name in ("instructor", "LiteLLM", "litellm", "httpx"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.num_retries = 0
+    return litellm
+
+
+class Failure(NamedTuple):
+    """Why a call left no verdict: a kind (rate_limit, server, connection, timeout, invalid_answer ...) kept
+    as a field of the judgment, and a readable message."""
+
+    kind: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text}"
+
+
+MISSING = Failure("invalid_answer", "criterion missing from answer")
+
+
+class LiteLLMJudge:
+    def __init__(
+        self,
+        settings: JudgeSettings,
+        retry: RetryPolicy | None = None,
+        api_key: str | None = None,
+        completion: Any = None,
+        max_in_flight: int | None = None,
+    ) -> None:
+        import instructor
+
+        self.settings = settings
+        # how many calls the server works on at once (None: no known limit). Calls beyond it would wait
+        # in the server's queue with their timeout running, so callers cap their concurrency to it.
+        self.max_in_flight = max_in_flight
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._litellm = _import_litellm()
+        # max_retries=0 reaches litellm (instructor consumes its own max_retries for re-asks):
+        # the OpenAI SDK's hidden retries would otherwise stack under tenacity's.
+        raw = completion or functools.partial(self._litellm.acompletion, max_retries=0)
+        self._client = instructor.from_litellm(raw, mode=getattr(instructor.Mode, _MODES[settings.mode]))
+
+    @property
+    def name(self) -> str:
+        return self.settings.model
+
+    async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None):
+        if limiter is None:
+            return await self._client.chat.completions.create_with_completion(**kwargs)
+        async with limiter.slot():
+            try:
+                result = await self._client.chat.completions.create_with_completion(**kwargs)
+            except Exception as exc:
+                kind = error_kind(exc)
+                if kind == "rate_limit":
+                    limiter.on_rate_limit()
+                elif kind == "timeout":
+                    limiter.on_timeout()  # an overloaded server: fewer calls in flight, as for a 429
+                raise
+        limiter.on_success()
+        return result
+
+    def _request(self, item: WorkItem) -> dict[str, Any]:
+        s = self.settings
+        if len(item.criteria) == 1:
+            response_model = verdict_model(item.criteria[0], s.ask_evidence)
+        else:
+            response_model = batch_model(item.criteria, s.ask_evidence)
+        kwargs: dict[str, Any] = {
+            "model": s.model,
+            "messages": item.messages,
+            "response_model": response_model,
+            "max_retries": s.max_reasks,
+            "temperature": s.temperature,
+            "max_tokens": s.max_tokens * len(item.criteria),
+            "timeout": self.retry.request_timeout_s,
+        }
+        if s.api_base:
+            kwargs["api_base"] = s.api_base
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        elif s.api_base:
+            kwargs["api_key"] = "not-needed"  # OpenAI-compatible servers still want a key header
+        return kwargs
+
+    async def _judge_batch(self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list) -> tuple[dict[str, Verdict], int, str | None]:
+        """All criteria in one call; criteria whose verdict is missing or invalid are re-asked, alone."""
+        s = self.settings
+        kwargs = {**kwargs, "response_model": lenient_batch_model(item.criteria, s.ask_evidence), "max_retries": 1}
+        answer, raw, attempts, error = await self._ask(kwargs, limiter)
+        raws.append(raw)
+        if answer is None:
+            return {}, attempts, error
+        verdicts, problems = salvage(answer, item.criteria, s.ask_evidence)
+        rounds = 0
+        while problems and rounds < s.max_reasks:
+            rounds += 1
+            missing = tuple(c for c in item.criteria if c.id in problems)
+            note = "; ".join(f"{cid}: {why}" for cid, why in problems.items())
+            follow_up = [
+                *item.messages,
+                {"role": "assistant", "content": answer.model_dump_json(by_alias=True, exclude_none=True)},
+                {"role": "user", "content": f"These verdicts were missing or invalid ({note}). Answer again for only: {', '.join(problems)}."},
+            ]
+            response_model = verdict_model(missing[0], s.ask_evidence) if len(missing) == 1 else batch_model(missing, s.ask_evidence)
+            answer2, raw2, more, error = await self._ask({**kwargs, "messages": follow_up, "response_model": response_model,
+                                                         "max_retries": 0}, limiter)
+            attempts += more
+            raws.append(raw2)
+            if answer2 is None:
+                break
+            verdicts.update(unpack(answer2, missing))
+            problems = {cid: why for cid, why in problems.items() if cid not in verdicts}
+        if problems and error is None:
+            error = Failure("invalid_answer", "; ".join(f"{cid}: {why}" for cid, why in problems.items()))
+        return verdicts, attempts, error
+
+    def _usage(self, raws: list, k: int) -> Usage:
+        """The calls' token usage and cost, shared evenly by the criteria they judged."""
+        usage = Usage()
+        for raw in raws:
+            if raw is not None and getattr(raw, "usage", None) is not None:
+                usage.prompt_tokens += (raw.usage.prompt_tokens or 0) / k
+                usage.completion_tokens += (raw.usage.completion_tokens or 0) / k
+                usage.cost_usd += self._cost(raw) / k
+        return usage
+
+    @staticmethod
+    def _cost(raw: Any) -> float:
+        """litellm has already priced the response (hidden params); pricing it again costs ~1.7 ms."""
+        cost = (getattr(raw, "_hidden_params", None) or {}).get("response_cost")
+        try:
+            return float(cost or 0.0)
+        except (TypeError, ValueError):
+            return 0.0
+
+    async def _ask(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None) -> tuple[Any, Any, int, str | None]:
+        """One structured call under the retry policy: (answer, raw completion, attempts, error)."""
+        attempts = 0
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    attempts += 1
+                    answer, raw = await self._call(kwargs, limiter)
+            return answer, raw, attempts, None
+        except Exception as exc:  # every failure becomes data
+            return None, None, attempts, Failure(error_kind(exc), _short(exc))
+
+    async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
+        kwargs = self._request(item)
+        STEP_TEXT.set(item.step.render())
+        started = time.perf_counter()
+        k = len(item.criteria)
+        raws: list[Any] = []
+        if k == 1:
+            answer, raw, attempts, error = await self._ask(kwargs, limiter)
+            verdicts: dict[str, Verdict] = unpack(answer, item.criteria) if answer is not None else {}
+            raws.append(raw)
+        else:
+            verdicts, attempts, error = await self._judge_batch(item, kwargs, limiter, raws)
+        latency = time.perf_counter() - started
+        usage = self._usage(raws, k)
+        judgments = []
+        for criterion in item.criteria:
+            verdict = verdicts.get(criterion.id)
+            judgments.append(
+                Judgment(
+                    run=item.run,
+                    trace_id=item.trace_id,
+                    step_index=item.step.index,
+                    step_ref=item.step.ref,
+                    criterion_id=criterion.id,
+                    verdict=verdict,
+                    passed=criterion.scale.passes(verdict.label) if verdict else None,
+                    error=None if verdict else str(error or MISSING),
+                    error_kind=None if verdict else (error or MISSING).kind,
+                    judge=self.settings.model,
+                    rubric_id=item.rubric_id,
+                    rubric_hash=item.rubric_hash,
+                    prompt_hash=item.prompt_hash,
+                    cache_key=item.cache_keys[criterion.id],
+                    usage=usage,
+                    latency_s=latency,
+                    attempts=attempts,
+                    criteria_in_call=k,
+                    flags=item.flags,
+                )
+            )
+        return judgments
+
+
+def _compact(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).splitlines() if "errors.pydantic.dev" not in line)
+    return text or type(exc).__name__
+
+
+def _short(exc: BaseException, limit: int = 400) -> str:
+    """One readable line: the litellm error, or the last validation error after instructor's re-asks."""
+    cause = exc.__cause__
+    if cause is not None and "Instructor" in type(exc).__name__:
+        return _compact(cause)[:limit]
+    attempts = getattr(exc, "failed_attempts", None)
+    if attempts:
+        last = attempts[-1].exception
+        return f"no valid answer after {len(attempts)} tries: {_compact(last)}"[:limit]
+    return _compact(exc)[:limit]

@@ -1,0 +1,68 @@
+"""Plug-ins through entry points: domain packs, trace adapters and deterministic checks.
+
+Three groups, read from the installed distributions' metadata when first needed (never at import):
+- `chainjudge.packs`: an object with `name`, `description` and `score_decisions(traces, expected_text)`
+  returning a `DecisionReport`, or None when the expected actions are not of its kind;
+- `chainjudge.adapters`: a module (or object) with `NAME`, `EXPECTS`, `sniff(record)` and
+  `parse(record, source, record_label)` like the built-in adapters;
+- `chainjudge.checks`: a function `(trace, step) -> CheckResult`, named by the entry point's name, that a
+  rubric criterion uses with `check: NAME`.
+
+The CEP pack registers itself exactly this way (see pyproject.toml); the core imports nothing from it.
+A plug-in that fails to load is reported by name, never silently skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from chainjudge.core.schema import DecisionReport, Trace
+
+PACKS, ADAPTERS, CHECKS = "chainjudge.packs", "chainjudge.adapters", "chainjudge.checks"
+
+
+class PluginError(RuntimeError):
+    pass
+
+
+class Pack(Protocol):
+    name: str
+    description: str
+
+    def score_decisions(self, traces: Sequence[Trace], expected_text: str) -> DecisionReport | None: ...
+
+
+@lru_cache(maxsize=None)
+def load(group: str) -> dict[str, object]:
+    """name -> loaded object for every entry point of the group (cached per process)."""
+    found: dict[str, object] = {}
+    for point in sorted(entry_points(group=group), key=lambda p: p.name):
+        try:
+            found[point.name] = point.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must say which one it is
+            raise PluginError(f"plug-in {point.name!r} ({point.value}) in {group} failed to load: {exc}") from exc
+    return found
+
+
+def packs() -> dict[str, Pack]:
+    return load(PACKS)  # type: ignore[return-value]
+
+
+def checks() -> dict[str, Callable]:
+    return load(CHECKS)  # type: ignore[return-value]
+
+
+def adapters() -> dict[str, object]:
+    return load(ADAPTERS)
+
+
+def score_decisions(traces: Sequence[Trace], expected_text: str) -> DecisionReport | None:
+    """The first installed pack that understands these expected actions scores the decisions."""
+    for pack in packs().values():
+        report = pack.score_decisions(traces, expected_text)
+        if report is not None:
+            return report
+    return None

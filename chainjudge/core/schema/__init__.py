@@ -1,0 +1,24 @@
+"""The one schema: every model that crosses a boundary (file, LLM, database, UI) is defined here, in this
+package, and imported from `chainjudge.core.schema`.
+
+Keeping them in one place means a change to what a trace, a rubric or a judgment *is* happens once, and
+every adapter, judge, store and report agrees on it.  The judge model fills only `Verdict` (rationale
+first, so it reasons before it labels); code adds all provenance in `Judgment`.  The package is split by
+subject (traces, rubrics, judging, results) only to keep each file readable.
+"""
+
+from chainjudge.core.schema.judging import JudgeSettings, Judgment, Label, Run, Usage, Verdict, WorkItem
+from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, AnnotatorAgreement, Baseline, Catalogue, CorrectedRate,
+                                       DecisionReport, Estimate, Exemplar, FailureMode, GatePolicy, GoLiveScore, Mismatch,
+                                       ProbeResult, QueueItem, Rate, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
+                                       validate_weights)
+from chainjudge.core.schema.rubrics import BinaryScale, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
+from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
+
+__all__ = [
+    "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "CorrectedRate", "Criterion",
+    "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
+    "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError",
+    "Rubric", "Run", "SCORE_TERMS", "Scale", "ScenarioSpace", "ScoreTerm", "SpaceDimension", "Step", "StepKind",
+    "ToolCall", "Trace", "TrustPolicy", "Usage", "Verdict", "WorkItem", "utc_now", "validate_weights",
+]

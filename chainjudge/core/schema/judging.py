@@ -1,0 +1,152 @@
+"""Judging: what the judge model fills (Verdict), what code records (Judgment), settings, runs, work items and labels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from chainjudge.core.scrub import scrub
+from chainjudge.core.schema.rubrics import Criterion, Rubric
+from chainjudge.core.schema.traces import Step, utc_now
+
+
+# ---------------------------------------------------------------- judging
+
+
+class Verdict(BaseModel):
+    """What a judge model returns for one criterion: rationale first, then the label.
+
+    The judge path builds a subclass per criterion whose `label` only admits that criterion's scale.
+    """
+
+    rationale: str = Field(description="One or two sentences: why this label.")
+    label: str
+    evidence: str | None = Field(None, description="A short exact quote from the step supporting the label.")
+    confidence: float | None = Field(None, ge=0, le=1)
+
+
+class Usage(BaseModel):
+    prompt_tokens: float = 0
+    completion_tokens: float = 0
+    cost_usd: float = 0
+
+
+class Judgment(BaseModel):
+    """One criterion judged on one step, by a model or a deterministic check, with its provenance.
+
+    Either `verdict` or `error` is set: a failed judgment is kept as data, counted as unscored.
+    """
+
+    run: str
+    trace_id: str
+    step_index: int
+    step_ref: str
+    criterion_id: str
+    verdict: Verdict | None = None
+    passed: bool | None = None
+    error: str | None = None
+    judge: str = Field(description="The model string, or check:<name> for a deterministic check.")
+    rubric_id: str
+    rubric_hash: str
+    prompt_hash: str
+    cache_key: str
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0
+    attempts: int = 1
+    criteria_in_call: int = 1
+    reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
+    flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
+    error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
+    judge_kind: Literal["model", "check"] = Field("model", description="A model judge or a deterministic check.")
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @field_validator("error")
+    @classmethod
+    def _no_secrets_in_errors(cls, value: str | None) -> str | None:
+        return scrub(value)  # provider errors can quote the URL or key they were called with
+
+    @property
+    def scored(self) -> bool:
+        return self.verdict is not None and self.error is None
+
+
+class JudgeSettings(BaseModel):
+    """Everything about a judge that changes its answers; part of every cache key."""
+
+    model: str
+    api_base: str | None = None
+    mode: Literal["json_schema", "json", "tools", "md_json"] = "json_schema"
+    batch: bool = Field(False, description="All criteria of a step in one call.")
+    temperature: float = 0.0
+    max_tokens: int = 400
+    max_reasks: int = Field(2, description="instructor re-asks on a schema-invalid answer.")
+    ask_evidence: bool = Field(True, description="Ask for an evidence quote (checked against the step).")
+    sample: int = Field(0, ge=0, description="Sample number, for self-consistency runs at temperature > 0.")
+    redact_pii: bool = Field(False, description="Replace PII with placeholders before prompts are built.")
+    max_context_chars: int = 2000
+    max_step_chars: int = 4000
+
+    @field_serializer("api_base")
+    def _stored_without_credentials(self, value: str | None) -> str | None:
+        return scrub(value)  # kept whole in memory (the judge needs it), written with *** for credentials
+
+
+class Run(BaseModel):
+    name: str
+    rubric_id: str
+    rubric_hash: str
+    rubric: "Rubric | None" = None
+    judge: JudgeSettings
+    sources: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class WorkItem(BaseModel):
+    """One judge call's worth of work: a step and the criteria to judge on it, prompt already built.
+
+    The prompt is built at planning time because its hash is part of the cache key: work already done
+    is recognised before any call is made.
+    """
+
+    run: str
+    trace_id: str
+    step: Step
+    criteria: tuple[Criterion, ...]
+    messages: list[dict[str, str]]
+    prompt_hash: str
+    cache_keys: dict[str, str] = Field(description="criterion id -> cache key")
+    rubric_id: str
+    rubric_hash: str
+    flags: list[str] = Field(default_factory=list, description="Possible prompt injection found in the step.")
+
+
+class Label(BaseModel):
+    """One label from a person, a ground truth or another judge, on a step or (without a step) a trace.
+
+    Labels need no ingested trace: they are matched to judgments and to each other by trace id and
+    step ref (or index).  Corrections are new rows; the newest row per annotator and item counts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = Field(min_length=1)
+    step_ref: str | None = None
+    step_index: int | None = Field(None, ge=0)
+    criterion: str = Field(min_length=1)
+    value: str
+    annotator: str = Field(min_length=1)
+    kind: Literal["human", "judge", "ground-truth"] = "human"
+    note: str | None = None
+    created_at: datetime | None = None
+    source: str | None = None
+
+    @property
+    def step_key(self) -> str:
+        """How items are matched: the ref when known, else '#<index>', '' for a trace-level label."""
+        if self.step_ref is not None:
+            return self.step_ref
+        if self.step_index is not None:
+            return f"#{self.step_index}"
+        return ""

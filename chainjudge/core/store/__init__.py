@@ -1,0 +1,235 @@
+"""SQLite store (WAL) for runs, traces and judgments, with append-only named migrations.
+
+Why SQLite: one file the user owns, safe for several readers and one writer at a time, resumable by
+construction: every judgment is committed as it arrives and keyed by (run, cache key), so re-running a
+command makes only the judgments that are missing and never duplicates one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from chainjudge.core.schema import Judgment, Run, utc_now
+
+
+from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, CriterionSummary, RunMismatch, RunSummary,  # noqa: F401
+                                   resolve_db_path, utc_text)
+from chainjudge.core.store.connection import _Locked, _Rows, _Transaction  # noqa: F401
+from chainjudge.core.store.migrations import MIGRATIONS, trace_version  # noqa: F401
+from chainjudge.core.store.people import PeopleStore
+from chainjudge.core.store.traces import TraceStore
+
+
+class Store(TraceStore, PeopleStore):
+    """One connection to one store file.  Safe to share between threads: every transaction holds the
+    store's lock (one at a time per connection), and `query` reads under it too.  The review app still
+    gives each browser session a Store of its own, so sessions never wait on each other's reads."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = _Locked(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False), self._lock)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- migrations
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name in applied:
+                continue
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    if callable(sql):
+                        sql(self._db)
+                    else:
+                        for statement in filter(str.strip, sql.split(";")):
+                            self._db.execute(statement)
+                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # -- runs
+    def save_run(self, run: Run) -> Run:
+        """Create the run, or return the stored one; a run name is bound to one rubric version and judge."""
+        row = self._db.execute("SELECT data FROM runs WHERE name = ?", (run.name,)).fetchone()
+        if row:
+            existing = Run.model_validate_json(row[0])
+            if existing.rubric_hash != run.rubric_hash or existing.judge.model != run.judge.model:
+                raise RunMismatch(
+                    f"run {run.name!r} was judged with rubric {existing.rubric_id}@{existing.rubric_hash} by "
+                    f"{existing.judge.model}; this command uses {run.rubric_id}@{run.rubric_hash} by "
+                    f"{run.judge.model}. Give a new --run name."
+                )
+            differing = [name for name in FIXED_SETTINGS if getattr(existing.judge, name) != getattr(run.judge, name)]
+            if differing:
+                changes = ", ".join(f"{n} {getattr(existing.judge, n)!r} -> {getattr(run.judge, n)!r}" for n in differing)
+                raise RunMismatch(
+                    f"run {run.name!r} was judged with other judge settings ({changes}); a run's settings are fixed, "
+                    "so its judgments stay comparable. Give a new --run name."
+                )
+            return existing
+        self._db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+            (run.name, run.rubric_id, run.rubric_hash, run.judge.model, run.model_dump_json(), run.created_at.isoformat()),
+        )
+        return run
+
+    def get_run(self, name: str) -> Run | None:
+        row = self._db.execute("SELECT data FROM runs WHERE name = ?", (name,)).fetchone()
+        return Run.model_validate_json(row[0]) if row else None
+
+    def runs(self) -> list[RunSummary]:
+        rows = self._db.execute(
+            """
+            SELECT r.name, r.rubric_id, r.judge, r.created_at, COUNT(j.id),
+                   COALESCE(SUM(j.error IS NULL), 0), COALESCE(SUM(j.passed = 1), 0),
+                   COALESCE(SUM(j.error IS NOT NULL), 0), COALESCE(SUM(j.cost_usd), 0)
+            FROM runs r LEFT JOIN judgments j ON j.run = r.name
+            GROUP BY r.name ORDER BY r.created_at
+            """
+        )
+        return [RunSummary(*row) for row in rows]
+
+    # -- judgments
+    def stored_items(self, run: str) -> dict[tuple[str, int, str], bool]:
+        """(trace, step index, criterion) -> scored? for every judgment of the run."""
+        return {
+            (trace_id, index, criterion): error is None
+            for trace_id, index, criterion, error in self._db.execute(
+                "SELECT trace_id, step_index, criterion_id, error FROM judgments WHERE run = ?", (run,))
+        }
+
+    def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]:
+        found: dict[str, Judgment] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, data in self._db.execute(
+                f"SELECT cache_key, data FROM judgments WHERE error IS NULL AND cache_key IN ({marks})", chunk
+            ):
+                found.setdefault(key, Judgment.model_validate_json(data))
+        return found
+
+    def add_judgments(self, judgments: Sequence[Judgment]) -> None:
+        """Insert; an existing row is replaced only when it holds an error and the new one does not."""
+        if not judgments:
+            return
+        rows = [
+            (
+                j.run,
+                j.cache_key,
+                j.trace_id,
+                j.step_index,
+                j.step_ref,
+                j.criterion_id,
+                j.judge,
+                j.verdict.label if j.verdict else None,
+                None if j.passed is None else int(j.passed),
+                j.error,
+                j.usage.cost_usd,
+                j.model_dump_json(),
+                j.created_at.isoformat(),
+                j.error_kind if j.error is not None else None,
+                j.judge_kind,
+            )
+            for j in judgments
+        ]
+        with self.transaction():
+            self._db.executemany(
+                """
+                INSERT INTO judgments (run, cache_key, trace_id, step_index, step_ref, criterion_id, judge,
+                                       label, passed, error, cost_usd, data, created_at, error_kind, judge_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run, trace_id, step_index, criterion_id) DO UPDATE SET
+                    cache_key=excluded.cache_key, label=excluded.label, error_kind=excluded.error_kind, passed=excluded.passed, error=excluded.error,
+                    cost_usd=excluded.cost_usd, data=excluded.data, created_at=excluded.created_at
+                WHERE judgments.error IS NOT NULL AND excluded.error IS NULL
+                """,
+                rows,
+            )
+
+    def judgments(self, run: str, page: int = 2000) -> Iterator[Judgment]:
+        """Every judgment of a run in (trace, step, criterion) order, read a page at a time (keyset)."""
+        after: tuple = ("", -1, "", -1)
+        while True:
+            rows = self._db.execute(
+                "SELECT trace_id, step_index, criterion_id, id, data FROM judgments WHERE run = ? AND "
+                "(trace_id, step_index, criterion_id, id) > (?, ?, ?, ?) "
+                "ORDER BY trace_id, step_index, criterion_id, id LIMIT ?", (run, *after, page))
+            for *_, data in rows:
+                yield Judgment.model_validate_json(data)
+            if len(rows) < page:
+                return
+            after = tuple(rows[-1][:4])
+
+    def criterion_summaries(self, run: str) -> list[CriterionSummary]:
+        rows = self._db.execute(
+            """
+            SELECT criterion_id, COUNT(*), SUM(error IS NULL), SUM(passed = 1), SUM(error IS NOT NULL),
+                   SUM(cost_usd)
+            FROM judgments WHERE run = ? GROUP BY criterion_id ORDER BY criterion_id
+            """,
+            (run,),
+        )
+        return [CriterionSummary(*row) for row in rows]
+
+    def error_counts(self, run: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT error_kind, COUNT(*) FROM judgments "
+            "WHERE run = ? AND error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+            (run,),
+        )
+        return {kind or "error": count for kind, count in rows}
+
+    def flagged_count(self, run: str) -> int:
+        """Judgments whose step looked like an attempt to steer the judge."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM judgments WHERE run = ? AND json_array_length(json_extract(data, '$.flags')) > 0",
+            (run,),
+        ).fetchone()
+        return row[0]
+
+    @property
+    def connection(self) -> "_Locked":
+        """For modules that own their own tables (the review queue): plain SQL on this store."""
+        return self._db
+
+    def transaction(self) -> "_Transaction":
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception), holding the store's lock; a transaction
+        opened inside another on the same thread joins it, so library calls compose into one."""
+        return _Transaction(self)
+
+    def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        """Read rows under the store's lock (never interleaved with another thread's transaction)."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,116 @@
+"""Decision correctness: each trace's final decision against the expected action, field by field,
+with Wilson 95% intervals overall and by segment, market, channel and perturbation."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from chainjudge.analysis.calibrate import wilson_interval
+from chainjudge.packs.cep.scenario import Scenario
+from chainjudge.core.schema import DecisionReport, Mismatch, Rate, StepKind, Trace
+
+FIELDS = ("action", "channel", "content_language", "offer")
+
+
+def load_scenarios(path: str | Path) -> dict[str, Scenario]:
+    return parse_scenarios(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def parse_scenarios(text: str, source: str = "<scenarios>") -> dict[str, Scenario]:
+    """Scenarios from JSONL text (a file, or the copy a run keeps of what it was judged against)."""
+    scenarios = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                scenario = Scenario.model_validate_json(line)
+            except ValueError as exc:
+                raise ValueError(f"{source}: line {number}: {exc}") from None
+            scenarios[scenario.user.id] = scenario
+    return scenarios
+
+
+_JSON = re.compile(r"\{.*\}", re.S)
+
+
+def final_decision(trace: Trace) -> dict | None:
+    """The agent's decision: trace metadata 'decision', else a JSON object in the last decision step."""
+    if isinstance(trace.metadata.get("decision"), dict):
+        return trace.metadata["decision"]  # type: ignore[return-value]
+    for step in reversed(trace.steps):
+        if step.kind is StepKind.decision:
+            match = _JSON.search(step.text)
+            if match:
+                try:
+                    value = json.loads(match.group(0))
+                except json.JSONDecodeError:
+                    return None
+                return value if isinstance(value, dict) else None
+            return None
+    return None
+
+
+def _compare(expected: dict, decided: dict) -> list[str]:
+    return [f for f in _compared(expected) if (expected.get(f) or None) != (decided.get(f) or None)]
+
+
+def _rate(correct: int, total: int) -> Rate:
+    low, high = wilson_interval(correct, total)
+    return Rate(correct=correct, total=total, accuracy=correct / total if total else 0.0, low=low, high=high)
+
+
+def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionReport:
+    groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    fields: dict[str, list[bool]] = defaultdict(list)
+    outcomes: list[bool] = []
+    mismatches: list[Mismatch] = []
+    missing, unknown = [], []
+    for trace in traces:
+        scenario_id = str(trace.metadata.get("scenario_id") or trace.id)
+        scenario = scenarios.get(scenario_id)
+        if scenario is None or scenario.expected is None:
+            unknown.append(trace.id)
+            continue
+        expected = scenario.expected.model_dump()
+        decided = final_decision(trace)
+        if decided is None:
+            missing.append(trace.id)
+            decided = {}
+        wrong = _compare(expected, decided)
+        ok = not wrong
+        outcomes.append(ok)
+        for field in _compared(expected):
+            fields[field].append(field not in wrong)
+        for field in wrong:
+            mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=_s(decided.get(field))))
+        user = scenario.user
+        groups["segment"][user.ltv_segment].append(ok)
+        groups["market"][user.market].append(ok)
+        groups["channel"][expected.get("channel") or "(none)"].append(ok)
+        for perturbation in user.perturbations or ["(none)"]:
+            groups["perturbation"][perturbation].append(ok)
+    return DecisionReport(
+        overall=_rate(sum(outcomes), len(outcomes)),
+        by={dim: {k: _rate(sum(v), len(v)) for k, v in sorted(values.items())} for dim, values in groups.items()},
+        field_accuracy={f: _rate(sum(v), len(v)) for f, v in fields.items()},
+        mismatches=mismatches, missing_decision=missing, unknown_scenario=unknown,
+    )
+
+
+def _compared(expected: dict) -> list[str]:
+    """The fields a decision is judged on: no channel or language for a suppression, no offer unless sending."""
+    skipped = set()
+    if expected["action"] == "suppress":
+        skipped |= {"channel", "content_language"}
+    if expected["action"] != "send":
+        skipped.add("offer")
+    return [f for f in FIELDS if f not in skipped]
+
+
+def _s(value: object) -> str | None:
+    return None if value is None else str(value)
+
+

@@ -1,0 +1,28 @@
+"""The CEP pack as a plug-in: registered through the `chainjudge.packs` entry point (and its checks
+through `chainjudge.checks`), exactly as a third-party pack would be."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chainjudge.core.schema import DecisionReport, Trace
+
+
+@dataclass(frozen=True)
+class CepPack:
+    name: str = "cep"
+    description: str = "customer-engagement next-best-action decisions: contact policy, checks, scenarios, expected actions"
+
+    def score_decisions(self, traces: Sequence[Trace], expected_text: str) -> DecisionReport | None:
+        """Decisions against CEP scenarios' expected actions; None when the text holds no CEP scenarios."""
+        from chainjudge.packs.cep.decisions import parse_scenarios, score
+
+        try:
+            scenarios = parse_scenarios(expected_text)
+        except ValueError:
+            return None
+        return score(traces, scenarios) if scenarios else None
+
+
+PACK = CepPack()

@@ -1,0 +1,137 @@
+"""Label files in: chainjudge's documented JSONL / CSV rows, and AgentProcessBench records as they are.
+
+A documented row is `{trace_id, step_ref | step_index (none for a trace-level label), criterion, label,
+annotator, kind, note?, time?}`.  An AgentProcessBench record (`step_labels` keyed by assistant message
+index, and `final_label`) becomes one label per step plus a trace-level `final` label; the human file and
+every judge file are read unchanged.  Command-line options fill in what a file lacks (annotator, kind,
+criterion) and map values (`1=correct 0=neutral -1=error`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from chainjudge.reading import describe_error
+from chainjudge.reading.loading import iter_records
+from chainjudge.reading.records import trace_id as derive_trace_id
+from chainjudge.core.schema import Label, RecordError
+
+FINAL_CRITERION = "final"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    annotator: str | None = None
+    kind: str | None = None
+    criterion: str | None = None
+    value_map: dict[str, str] = field(default_factory=dict)
+
+
+def parse_value_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--map takes KEY=VALUE pairs; got {pair!r}")
+        key, value = pair.split("=", 1)
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+def _value(raw: object, options: ImportOptions) -> str:
+    text = str(raw).strip() if not isinstance(raw, float) or not raw.is_integer() else str(int(raw))
+    return options.value_map.get(text, text)
+
+
+def _time(raw: object) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+
+
+def _from_agentprocessbench(record: dict, source: str, label: str, options: ImportOptions) -> list[Label]:
+    trace = derive_trace_id(record, Path(source).stem, label)
+    annotator = options.annotator or record.get("annotator") or record.get("username")
+    if not annotator:
+        raise ValueError("no annotator in the record; pass --annotator")
+    kind = options.kind or ("judge" if record.get("annotator") else "human")
+    criterion = options.criterion or "step"
+    explanations = (record.get("explanations") or {}).get("steps") or {}
+    time = _time(record.get("updated_at"))
+    labels = []
+    for ref, raw in record["step_labels"].items():
+        if raw is None:
+            continue  # the annotator gave no label for this step: missing, not a value
+        labels.append(
+            Label(trace_id=trace, step_ref=str(ref), criterion=criterion, value=_value(raw, options),
+                  annotator=annotator, kind=kind, note=explanations.get(str(ref)), created_at=time, source=source)
+        )
+    if record.get("final_label") is not None:
+        labels.append(
+            Label(trace_id=trace, criterion=FINAL_CRITERION, value=_value(record["final_label"], options),
+                  annotator=annotator, kind=kind, note=(record.get("explanations") or {}).get("final"),
+                  created_at=time, source=source)
+        )
+    return labels
+
+
+def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
+    def pick(*names):
+        for name in names:
+            value = row.get(name)
+            if value not in (None, ""):
+                return value
+        return None
+
+    value = pick("label", "value")
+    if value is None:
+        raise ValueError("no label (column 'label')")
+    index = pick("step_index", "index")
+    return Label(
+        trace_id=str(pick("trace_id", "trace") or ""),
+        step_ref=None if pick("step_ref", "ref") is None else str(pick("step_ref", "ref")),
+        step_index=None if index is None else int(index),
+        criterion=str(options.criterion or pick("criterion") or ""),
+        value=_value(value, options),
+        annotator=str(options.annotator or pick("annotator") or ""),
+        kind=options.kind or pick("kind") or "human",
+        note=pick("note"),
+        created_at=_time(pick("time", "created_at")),
+        source=source,
+    )
+
+
+def read_labels(path: str | Path, options: ImportOptions) -> Iterator[Label | RecordError]:
+    source = str(path)
+    if Path(path).suffix.lower() == ".csv":
+        try:
+            handle = open(path, newline="", encoding="utf-8")
+        except OSError as exc:
+            yield RecordError(source=source, record="(file)", reason=f"cannot open: {exc.strerror or exc}")
+            return
+        with handle:
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                try:
+                    yield _from_row(row, source, options)
+                except (ValueError, ValidationError) as exc:
+                    yield RecordError(source=source, record=f"line {number}", reason=describe_error(exc))
+        return
+    for record in iter_records(path):
+        if record.error is not None:
+            yield RecordError(source=source, record=record.label, reason=record.error)
+            continue
+        value = record.value
+        try:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected an object, got {type(value).__name__}")
+            if isinstance(value.get("step_labels"), dict):
+                yield from _from_agentprocessbench(value, source, record.label, options)
+            else:
+                yield _from_row(value, source, options)
+        except (ValueError, ValidationError, TypeError) as exc:
+            yield RecordError(source=source, record=record.label, reason=describe_error(exc))

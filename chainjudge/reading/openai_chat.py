@@ -1,0 +1,112 @@
+"""OpenAI chat messages with `tool_calls`, as tau-bench and AgentProcessBench record them.
+
+A record is `{"messages": [...]}`, `{"traj": [...]}` (tau-bench runs) or a bare list of messages.  Each
+message becomes one step whose `ref` is its index in that list, so labels keyed by message index (as
+AgentProcessBench's `step_labels` are) point straight at it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chainjudge.reading.records import content_text, small_metadata, trace_id
+from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
+
+NAME = "openai"
+EXPECTS = "messages / traj: a list of {role, content, tool_calls}"
+_MESSAGE_KEYS = ("messages", "traj", "trajectory", "conversation")
+
+
+def _messages_of(record: object) -> tuple[list, dict]:
+    if isinstance(record, list):
+        return record, {}
+    if isinstance(record, dict):
+        for key in _MESSAGE_KEYS:
+            if isinstance(record.get(key), list):
+                return record[key], record
+    raise ValueError(f"no message list (looked for {', '.join(_MESSAGE_KEYS)})")
+
+
+def sniff(record: object) -> bool:
+    try:
+        messages, _ = _messages_of(record)
+    except ValueError:
+        return False
+    return bool(messages) and all(isinstance(m, dict) and "role" in m for m in messages[:50])
+
+
+def _tool_calls(raw: object, where: str) -> list[ToolCall]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}.tool_calls must be a list")
+    calls = []
+    for i, call in enumerate(raw):
+        if not isinstance(call, dict):
+            raise ValueError(f"{where}.tool_calls[{i}] must be an object")
+        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where}.tool_calls[{i}] has no function name")
+        args = fn.get("arguments", "")
+        calls.append(
+            ToolCall(id=call.get("id"), name=name, arguments=args if isinstance(args, str) else json.dumps(args))
+        )
+    return calls
+
+
+def parse(record: object, source: str, record_label: str) -> Trace:
+    messages, envelope = _messages_of(record)
+    if not messages:
+        raise ValueError("message list is empty")
+    steps: list[Step] = []
+    call_owner: dict[str, str] = {}  # tool_call id -> ref of the assistant step that made it
+    last_assistant = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1
+    )
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise ValueError(f"{where} must be an object, got {type(message).__name__}")
+        role = message.get("role")
+        text = content_text(message.get("content"))
+        ref = str(i)
+        if role in ("system", "developer"):
+            step = Step(index=i, ref=ref, kind=StepKind.system, text=text)
+        elif role == "user":
+            step = Step(index=i, ref=ref, kind=StepKind.user, text=text)
+        elif role == "assistant":
+            calls = _tool_calls(message.get("tool_calls"), where)
+            if message.get("function_call"):
+                calls += _tool_calls([message["function_call"]], where)
+            if calls:
+                kind = StepKind.tool_call
+            else:
+                kind = StepKind.decision if i == last_assistant else StepKind.message
+            step = Step(index=i, ref=ref, kind=kind, text=text, tool_calls=calls)
+            for call in calls:
+                if call.id:
+                    call_owner[call.id] = ref
+        elif role in ("tool", "function", "ipython"):
+            call_id = message.get("tool_call_id")
+            step = Step(
+                index=i,
+                ref=ref,
+                kind=StepKind.tool_result,
+                text=text,
+                name=message.get("name"),
+                tool_call_id=call_id,
+                parent_ref=call_owner.get(call_id) if call_id else None,
+            )
+        else:
+            raise ValueError(f"{where}.role is {role!r}; expected system, user, assistant or tool")
+        steps.append(step)
+    stem = Path(source).stem
+    return Trace(
+        id=trace_id(envelope, stem, record_label),
+        steps=steps,
+        source=f"{source}:{record_label}",
+        format=NAME,
+        metadata=small_metadata(envelope, skip=set(_MESSAGE_KEYS) | {"tools", "info"}),
+    )

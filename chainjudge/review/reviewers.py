@@ -1,0 +1,58 @@
+"""Who may adjudicate: personal reviewer tokens, and the identity every adjudication is stored under.
+
+A reviewer's adjudications are labels whose annotator always starts with `review:`, so nobody signing in
+to the app can write labels as an imported annotator (`human`, `apb-human`) or as the ground truth, and
+every reference label can be traced to the person who gave it.  Only a SHA-256 of each personal token is
+stored (the tokens are 32 random bytes, so a plain hash is enough); the token is printed once.
+
+Three ways in, each recorded as what it is:
+- a personal token (`chainjudge reviewers add NAME`): `review:NAME`;
+- the shared token (CHAINJUDGE_REVIEW_TOKEN, for a one-person set-up) plus a typed name: `review:shared:NAME`;
+- neither configured (a loopback-only app on one's own machine): `review:local:NAME`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from chainjudge.core.store import Store
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+PREFIX = "review:"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+def add(store: Store, name: str) -> str:
+    """Register a reviewer and return their token (shown once; only its hash is kept)."""
+    if not NAME.fullmatch(name):
+        raise ValueError(f"reviewer name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    token = "cjr_" + secrets.token_urlsafe(32)
+    store.add_reviewer(name, token_hash(token))
+    return token
+
+
+def identify(store: Store, token: str, name: str, shared_token: str | None) -> tuple[str | None, str | None]:
+    """(annotator, None) for a valid sign-in, else (None, what is wrong)."""
+    token, name = (token or "").strip(), (name or "").strip()
+    if token:
+        person = store.reviewer_by_token_hash(token_hash(token))
+        if person:
+            return PREFIX + person, None
+        if shared_token and hmac.compare_digest(token.encode(), shared_token.encode()):
+            return _named("shared:", name)
+        return None, "Wrong access token."
+    if shared_token or store.uses_personal_tokens():
+        return None, "Give your access token."
+    return _named("local:", name)
+
+
+def _named(kind: str, name: str) -> tuple[str | None, str | None]:
+    if not NAME.fullmatch(name):
+        return None, "Give your name (letters, digits, '.', '_' or '-'): every adjudication is stored with it."
+    return PREFIX + kind + name, None

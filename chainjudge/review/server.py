@@ -1,0 +1,91 @@
+"""Run the Streamlit review app as a child process: loopback only, the safe Streamlit settings, its
+output in a log file (never a pipe nobody reads: a full pipe froze the app after ~64 KB of tracebacks),
+and stopped with chainjudge.
+
+What the app may open is decided here, from the command line, and handed over in the environment:
+the store, the failure-mode catalogue, the scenario-space and scenario files. The browser can only pick
+among them by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from chainjudge.core.bundled import bundled
+from chainjudge.core.store import Store, resolve_db_path
+
+APP_FILE = bundled("ui", "app.py")
+BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
+LOG_NAME = "review-app.log"
+# what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar
+# ("Deploy", rerun settings), usage statistics, file watching
+STREAMLIT_FLAGS = (
+    "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    "--server.fileWatcherType", "none", "--client.showErrorDetails", "false", "--client.toolbarMode", "minimal",
+    "--server.runOnSave", "false", "--global.developmentMode", "false",
+)
+
+
+class ReviewServerError(RuntimeError):
+    pass
+
+
+def app_environment(db_path: Path, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
+    """The files the app may read, as absolute paths joined by os.pathsep."""
+    chosen_spaces = [p.resolve() for p in spaces] or ([BUNDLED_SPACE] if BUNDLED_SPACE.exists() else [])
+    return {
+        "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
+        "CHAINJUDGE_SPACES": os.pathsep.join(map(str, chosen_spaces)),
+        "CHAINJUDGE_SCENARIOS": os.pathsep.join(str(p.resolve()) for p in scenarios),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+
+
+def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
+          on_ready: Callable[[str, Path], None]) -> None:
+    from chainjudge.core.judges.local import die_with_parent, free_port
+
+    if not APP_FILE.exists():
+        raise ReviewServerError(f"the review app is missing: {APP_FILE}")
+    for path in (*spaces, *scenarios):
+        if not path.is_file():
+            raise ReviewServerError(f"no such file: {path}")
+    db_path = resolve_db_path(db).resolve()
+    Store(db_path).close()  # create and migrate before the app opens it
+    log = db_path.parent / LOG_NAME
+    port = port or free_port()
+    env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios)}
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(port), *STREAMLIT_FLAGS]
+    # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                   preexec_fn=die_with_parent if sys.platform == "linux" else None)
+    address = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, address, log)
+        on_ready(address, log)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_healthy(process: subprocess.Popen, address: str, log: Path, timeout_s: float = 60.0) -> None:
+    from chainjudge.core.judges.local import wait_until_answers
+
+    if wait_until_answers(process, address + "/_stcore/health", timeout_s, interval_s=0.3) is None:
+        return
+    tail = log.read_bytes()[-800:].decode("utf-8", "replace") if log.exists() else ""
+    raise ReviewServerError(f"the review app did not start (log {log}):\n{tail}")

@@ -1,0 +1,55 @@
+"""The folder layout is the architecture: each layer imports only the layers below it.
+
+core (schema, store, judges, engine) <- reading (adapters, the OTLP receiver) <- pipeline <- analysis,
+review <- packs <- the edges (cli/, demo, the app).  The test reads every module's imports with ast, so
+a new upward import fails here rather than in a reader's head."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "chainjudge"
+ALLOWED = {
+    "core": {"core"},
+    "reading": {"core", "reading"},
+    "pipeline": {"core", "reading"},
+    "analysis": {"core", "reading", "pipeline", "analysis"},
+    "review": {"core", "review"},
+    "packs": {"core", "reading", "pipeline", "analysis", "packs"},
+    "testing": {"core", "testing"},
+}
+EDGES = {"cli", "demo"}  # may import anything
+
+
+def imports_of(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return [n for n in names if n.startswith("chainjudge.")]
+
+
+def layer(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def test_every_module_belongs_to_a_known_layer():
+    unknown = {layer(p) for p in PACKAGE.rglob("*.py")} - set(ALLOWED) - EDGES - {"__init__"}
+    assert unknown == set(), f"modules outside the layers: {unknown}"
+
+
+def test_no_layer_imports_a_layer_above_it():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        own = layer(path)
+        if own in EDGES or own == "__init__":
+            continue
+        for name in imports_of(path):
+            target = name.split(".")[1]
+            if target not in ALLOWED[own]:
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
