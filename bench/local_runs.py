@@ -59,7 +59,7 @@ def main() -> None:
     with Store(db) as store:
         judgments = list(store.judgments("bench"))
     errors = [j for j in judgments if j.error]
-    timeouts = [j for j in errors if j.error.startswith("timeout")]
+    timeouts = [j for j in errors if j.error_kind == "timeout"]
     scored = [j for j in judgments if j.error is None]
     log = (work / "local-judge-server.log").read_text(errors="replace")
     requests = log.count('"POST /v1/chat/completions')

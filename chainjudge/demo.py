@@ -134,10 +134,12 @@ def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base
     """The deterministic checks on everything and the model on a small sample (no server on a re-run)."""
     from chainjudge.core.engine import NoCallJudge
     from chainjudge.core.judges.resolve import local_settings, open_judge
+    from chainjudge.core.offline import quiet_libraries
     from chainjudge.core.progress import live_progress
     from chainjudge.pipeline import judge_traces
 
     # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
+    quiet_libraries()
     opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
     if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
         opened = nullcontext((local_settings(batch=False), NoCallJudge("local (not started)", "the sample is already in the store")))  # a re-run: no server to start
@@ -215,7 +217,7 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     out.print(f"7. go-live confidence: [bold]{sc.score:.2f}[/] (range {sc.low:.2f}-{sc.high:.2f}) = "
               + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
               + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
-    untrusted = [r["criterion"] for r in evidence.criteria if not r["trust"].startswith("trusted")]
+    untrusted = [r.criterion for r in evidence.criteria if not r.trust.startswith("trusted")]
     if untrusted:
         out.print(f"   [yellow]untrusted judges[/] (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
     reasons = gate_reasons(evidence, policy)

@@ -1,7 +1,9 @@
-"""One judging run from files to stored judgments: the sync edge shared by the CLI and the demo.
+"""One judging run from files to stored judgments, shared by the CLI, the demo and the benches.
 
-Reads traces (collecting bad records instead of stopping), stores them, plans the work against what the
-store already holds, and executes it with the given judge.  `asyncio.run` lives here, at the edge.
+read (bad records collected, never a stop) -> plan (pure: checks, redaction, prompts, work items) ->
+write the plan (one transaction) -> execute (each judgment written as it arrives; what the store already
+holds is skipped, so a run resumes).  The store is touched only at those two ends.  `asyncio.run`
+lives here, the one sync edge over the async engine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from chainjudge.reading import read_traces
 from chainjudge.core.checks import run_checks
 from chainjudge.core.engine import Judge, Progress, execute, plan
 from chainjudge.core.rubric import rubric_hash
-from chainjudge.core.schema import JudgeSettings, RecordError, Rubric, Run, Trace, WorkItem
+from chainjudge.core.schema import JudgeSettings, Judgment, RecordError, Rubric, Run, Trace, WorkItem
 from chainjudge.core.redact import Redactor
 from chainjudge.core.segment import SplitMode
 from chainjudge.core.store import Store
@@ -44,15 +46,57 @@ def load_traces(paths: Sequence[str | Path], fmt: str = "auto", split: SplitMode
     return loaded
 
 
-def redact_all(traces: Sequence[Trace], redactor: Redactor, store: Store, max_chars: int | None = None) -> list[Trace]:
-    """What the judge will see: PII replaced by placeholders; the mapping kept in the local store."""
-    redacted = []
+def redact_all(traces: Sequence[Trace], redactor: Redactor, max_chars: int | None = None) -> tuple[list[Trace], dict[str, dict[str, str]]]:
+    """What the judge will see: PII replaced by placeholders; and per trace the placeholder -> original
+    map, for the caller to keep in the local store (pure: nothing is written here)."""
+    redacted, mappings = [], {}
     for trace in traces:
         clean, redaction = redactor.redact_trace(trace, max_chars)
         if redaction.mapping:
-            store.save_redactions(trace.id, redaction.mapping)
+            mappings[trace.id] = redaction.mapping
         redacted.append(clean)
-    return redacted
+    return redacted, mappings
+
+
+@dataclass(frozen=True)
+class JudgePlan:
+    """Everything a judging run will write before its first model call, computed without touching the
+    store: the run, the traces as read (the store keeps these), the deterministic checks' judgments, the
+    redaction maps, and the model work items (built from the redacted traces)."""
+
+    run: Run
+    traces: list[Trace]
+    checked: list[Judgment]
+    redactions: dict[str, dict[str, str]]
+    items: list[WorkItem]
+
+
+def plan_run(traces: Sequence[Trace], rubric: Rubric, settings: JudgeSettings, run_name: str, sources: Sequence[str] = (),
+             limit: int | None = None, select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
+             redactor: Redactor | None = None) -> JudgePlan:
+    """Read -> plan, pure: checks on everything (no model, no cost), redaction, prompts and work items."""
+    run = Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings,
+              sources=list(sources))
+    checked = run_checks(traces, rubric, run_name)
+    judged, redactions = (redact_all(traces, redactor or Redactor(), settings.max_step_chars) if settings.redact_pii
+                          else (list(traces), {}))
+    items = plan(judged, rubric, settings, run_name, limit=limit)
+    if select is not None:
+        items = select(items)
+    return JudgePlan(run=run, traces=list(traces), checked=checked, redactions=redactions, items=items)
+
+
+def record_plan(store: Store, job: JudgePlan) -> Run:
+    """The plan's writes, in one transaction: the run (refused if the name is bound to other settings),
+    the trace versions it judges, the redaction maps and the checks' judgments."""
+    with store.transaction():
+        run = store.save_run(job.run)
+        store.pin_traces(job.run.name, store.save_traces(job.traces))  # a run keeps the versions it judged
+        for trace_id, mapping in job.redactions.items():
+            store.save_redactions(trace_id, mapping)
+        if job.checked:
+            store.add_judgments(job.checked)
+    return run
 
 
 @dataclass
@@ -85,18 +129,11 @@ def judge_traces(
     select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
     redactor: Redactor | None = None,
 ) -> RunOutcome:
-    run = store.save_run(
-        Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings, sources=list(sources))
-    )
-    store.pin_traces(run_name, store.save_traces(traces))  # a run keeps the versions it judged
-    checked = run_checks(traces, rubric, run_name)  # deterministic checks: on everything, no model, no cost
-    if checked:
-        store.add_judgments(checked)
-    if settings.redact_pii:
-        traces = redact_all(traces, redactor or Redactor(), store, settings.max_step_chars)
-    items = plan(traces, rubric, settings, run_name, limit=limit)
-    if select is not None:
-        items = select(items)
+    """Plan (pure), write the plan, execute the model work items; each judgment is stored as it arrives,
+    so an interrupted run resumes where it stopped."""
+    job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor)
+    run = record_plan(store, job)
+    items = job.items
     if on_start:
         on_start(len(items))
     slots = getattr(judge, "max_in_flight", None)
@@ -104,5 +141,5 @@ def judge_traces(
     progress = asyncio.run(
         execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
     )
-    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(checked), concurrency=effective,
+    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(job.checked), concurrency=effective,
                       asked_concurrency=concurrency)

@@ -69,7 +69,7 @@ def review_db(tmp_path_factory):
 def fresh_db(review_db, tmp_path):
     copy = tmp_path / "review.db"
     with Store(review_db) as source:
-        source.connection.execute("VACUUM INTO ?", (str(copy),))
+        source.copy_to(copy)
     return copy
 
 

@@ -58,8 +58,8 @@ def test_eight_reviewer_threads_in_one_process(fresh_db, sharing):
         t.join(120)
     shared.close()
     with Store(fresh_db) as store:
-        rows = store.connection.execute(
-            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 't_' GROUP BY 1, 2, 3").fetchall()
+        rows = store.query(
+            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 't_' GROUP BY 1, 2, 3")
         assert review.queue_counts(store) == {}
         assert store.integrity_ok()
     assert errors == []
@@ -79,7 +79,7 @@ def test_adjudicating_without_the_lease_saves_nothing(fresh_db):
         review.adjudicate(store, item, "ben", "correct", "mine")
         with pytest.raises(review.LeaseLost):  # done: a second adjudication is refused too
             review.adjudicate(store, item, "ben", "error", "again")
-        labels = store.connection.execute("SELECT annotator, value FROM labels WHERE annotator IN ('ana', 'ben')").fetchall()
+        labels = store.query("SELECT annotator, value FROM labels WHERE annotator IN ('ana', 'ben')")
     assert labels == [("ben", "correct")]
 
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import jsonschema
 import pytest
@@ -57,7 +58,7 @@ def test_judge_show_export_and_resume(cli, fake_judge, tmp_path):
     shown = cli.invoke(app, ["show", "t", "--db", str(db)])
     assert shown.exit_code == 0 and "step_correct" in shown.output and "100.0%" in shown.output
     listed = cli.invoke(app, ["runs", "--db", str(db)])
-    assert "t" in listed.output and "openai/fake" in listed.output
+    assert re.search(r"^\W*t\s", listed.output, re.M) and "openai/fake" in listed.output  # a row whose run is "t"
 
     exported = cli.invoke(app, ["export", "t", "--db", str(db), "--format", "jsonl"])
     rows = [json.loads(line) for line in exported.stdout.splitlines()]
@@ -85,10 +86,10 @@ def test_api_judges_batch_criteria_by_default_and_can_ask_one_at_a_time(cli, fak
 def test_db_from_environment(cli, fake_judge, tmp_path, monkeypatch):
     db = tmp_path / "env.db"
     monkeypatch.setenv("CHAINJUDGE_DB", str(db))
-    args = ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", fake_judge.url, "--limit", "2", "--run", "e"]
+    args = ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", fake_judge.url, "--limit", "2", "--run", "from-env"]
     assert cli.invoke(app, args).exit_code == 0
     assert db.exists()
-    assert "e" in cli.invoke(app, ["runs"]).output
+    assert "from-env" in cli.invoke(app, ["runs"]).output
 
 
 def test_malformed_rubric_names_field(cli, fake_judge, tmp_path):

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.analysis.coverage import CriticalEvidence, coverage, go_live_score
+from chainjudge.analysis.coverage import coverage, go_live_score
+from chainjudge.core.schema import CriticalEvidence
 from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.schema import ScenarioSpace, Trace
 

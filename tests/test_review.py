@@ -58,7 +58,7 @@ def test_adjudication_is_a_new_label_row_that_feeds_calibration(fresh_db):
         correction = store.labels(criterion="step_correct", annotators=["ana"])[0]
         store.add_labels([correction.model_copy(update={"value": "neutral", "note": "changed my mind",
                                                         "created_at": None})])  # a correction never overwrites
-        rows = store.connection.execute("SELECT COUNT(*) FROM labels WHERE annotator = 'ana'").fetchone()[0]
+        rows = store.query("SELECT COUNT(*) FROM labels WHERE annotator = 'ana'")[0][0]
         latest = store.labels(criterion="step_correct", annotators=["ana"])
     assert before == [] and rows == 2
     assert [(l.value, l.note) for l in latest] == [("neutral", "changed my mind")]
@@ -92,8 +92,8 @@ def test_eight_concurrent_reviewers_lose_nothing(fresh_db, monkeypatch):
         w.join(120)
     with Store(fresh_db) as store:
         assert review.queue_counts(store) == {}
-        rows = store.connection.execute(
-            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3").fetchall()
+        rows = store.query(
+            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3")
         assert store.integrity_ok()
     assert {(t, s, c) for t, s, c, _ in rows} == items  # every item adjudicated ...
     assert all(n == 1 for *_, n in rows)  # ... exactly once
@@ -156,7 +156,7 @@ def test_queue_filters_by_rubric_segment_and_failure_mode(fresh_db):
         key = next(j.cache_key for j in store.judgments(item.run) if j.trace_id == item.trace_id
                    and j.step_ref == item.step_ref and j.criterion_id == item.criterion_id)
         store.set_assignments(item.run, [(key, "FM-007")])
-        store.connection.execute("UPDATE traces SET data = json_set(data, '$.metadata.segment', 'vip') WHERE id = ?", (item.trace_id,))
+        store._db.execute("UPDATE traces SET data = json_set(data, '$.metadata.segment', 'vip') WHERE id = ?", (item.trace_id,))
         review.refresh_queue(store)
         assert {i.id for i in review.queue_page(store, size=1000, mode="FM-007")} == {item.id}
         vip = review.queue_page(store, size=1000, segment="vip")

@@ -183,7 +183,7 @@ def test_a_rerecorded_trace_does_not_change_what_an_older_run_judged(tmp_path, f
         assert store.get_trace("cep-u1", run="new").steps[1].text == "hold until tomorrow"
         item = next(i for i in [review.QueueItem(id="x", kind="judge_error", run="old", trace_id="cep-u1", step_ref="1", step_index=1,
                                                   criterion_id="step_correct", detail="", severity="high", priority=1.0)])
-        assert review.item_context(store, item)["trace"].steps[1].text == "send push now"  # the app shows what was judged
+        assert review.item_context(store, item).trace.steps[1].text == "send push now"  # the app shows what was judged
     listing = invoke("traces", "list", "--db", db).output
     assert "cep-u1" in listing and " 2 " in listing and "old@" in listing and "new@" in listing
     resumed = invoke("judge", record("something else"), "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base",
@@ -444,8 +444,9 @@ def test_a_bootstrap_resample_with_one_class_is_undefined_not_perfect():
 
 
 def _evidence(i: dict):
-    from chainjudge.analysis.coverage import Coverage, CriticalEvidence, go_live_score
-    from chainjudge.analysis.golive import Evidence
+    from chainjudge.analysis.coverage import go_live_score
+    from chainjudge.core.schema import Coverage, CriticalEvidence
+    from chainjudge.core.schema import Evidence
     from chainjudge.core.schema import CorrectedRate, Estimate, ProbeResult, ScenarioSpace
 
     untrusted = tuple(f"u{k}" for k in range(i["untrusted"]))

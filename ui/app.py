@@ -24,6 +24,7 @@ from chainjudge.review import queue as review  # noqa: E402
 
 from chainjudge.review import reviewers  # noqa: E402
 from chainjudge.core.store import Store, resolve_db_path  # noqa: E402
+from chainjudge.core.schema import ItemContext  # noqa: E402
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
@@ -94,10 +95,10 @@ def review_tab(store: Store, reviewer: str) -> None:
     st.text(f"criterion {item.criterion_id} · run {item.run} · trace {item.trace_id} · step {item.step_ref}\n{item.detail}")
     left, right = st.columns([3, 2])
     with left:
-        show_trace(context["trace"], item.step_ref)
+        show_trace(context.trace, item.step_ref)
     with right:
         show_verdicts(context)
-        adjudication_form(store, item, reviewer, context["options"])
+        adjudication_form(store, item, reviewer, context.options)
     if st.session_state.get("saved"):
         st.toast(st.session_state.pop("saved"))
 
@@ -120,10 +121,10 @@ def show_trace(trace, focus_ref: str) -> None:
             st.json(trace.metadata)
 
 
-def show_verdicts(context: dict) -> None:
+def show_verdicts(context: ItemContext) -> None:
     """Every judge's label, rationale and evidence, and the labels people already gave (as text)."""
     st.markdown("**Judges**")
-    for j in context["judgments"]:
+    for j in context.judgments:
         verdict = j.verdict
         lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}",
                  f"  {verdict.rationale if verdict else j.error}"]
@@ -133,9 +134,9 @@ def show_verdicts(context: dict) -> None:
             lines.append(f"  flags: {', '.join(j.flags)}")
         st.text("\n".join(lines))
     st.markdown("**Labels already given**")
-    for label in context["labels"] or []:
+    for label in context.labels or []:
         st.text(f"{label.annotator} ({label.kind}): {label.value}" + (f" \u2014 {label.note}" if label.note else ""))
-    if not context["labels"]:
+    if not context.labels:
         st.caption("none yet")
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from chainjudge.analysis.calibrate import wilson_interval
-from chainjudge.core.schema import GoLiveScore, ScenarioSpace, ScoreTerm, Trace, validate_weights
+from chainjudge.core.schema import Coverage, CriticalEvidence, GoLiveScore, ScenarioSpace, ScoreTerm, Trace, validate_weights
 
 DEFAULT_WEIGHTS = {"decision_accuracy": 3.0, "critical_pass_rate": 3.0, "judge_reliability": 1.0,
                    "coverage": 2.0, "consistency": 1.0, "open_failure_modes": 1.0}
@@ -38,16 +37,6 @@ def cell_weight(space: ScenarioSpace, cell: tuple[str, ...]) -> float:
     for dimension, value in zip(space.grid, cell):
         weight *= space.dimensions[dimension].weights.get(value, 1.0)
     return weight
-
-
-@dataclass
-class Coverage:
-    cells: dict[tuple[str, ...], int]  # cell -> evaluated traces in it
-    covered: float  # unweighted share of cells with >= k traces
-    weighted: float  # weighted share
-    empty_heaviest: list[tuple[tuple[str, ...], float]]
-    open_edge_cases: list[str]  # adversarial values without passing evidence
-    high_weight_coverage: float
 
 
 def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bool], high_weight: float = 2.0) -> Coverage:
@@ -91,17 +80,6 @@ def unknown_term(name: str, weight: float, explanation: str, low: float = 0.0, h
     """Missing or untrusted evidence: shown with its range, counted at its low end (fail closed)."""
     return ScoreTerm(name=name, value=low, low=low, high=high, weight=weight, known=False,
                      explanation=f"{explanation} (unknown: counts as {low:.2f}, could be up to {high:.2f})")
-
-
-@dataclass(frozen=True)
-class CriticalEvidence:
-    """Critical criteria of a run: scored items from trusted sources, and items whose judge is untrusted."""
-
-    passed: int = 0
-    total: int = 0
-    untrusted_items: int = 0
-    untrusted: tuple[str, ...] = ()
-    criteria: int = 0
 
 
 def go_live_score(

@@ -10,39 +10,21 @@ unknown term counted at its low end, and the gate names every piece of evidence 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement, pass_hat_k
 from chainjudge.analysis.corrected import corrected_failure_rate
-from chainjudge.analysis.coverage import Coverage, CriticalEvidence, coverage, go_live_score
+from chainjudge.analysis.coverage import coverage, go_live_score
 from chainjudge.core.plugins import score_decisions
 from chainjudge.analysis.probe_runs import probe_results
 from chainjudge.analysis.reference import reference_labels
-from chainjudge.core.schema import (AgreementReport, CorrectedRate, DecisionReport, GatePolicy, GoLiveScore, Judgment, Label, ProbeResult,
-                               Rubric, ScenarioSpace)
+from chainjudge.core.schema import (AgreementReport, CorrectedRate, CriterionRow, CriticalEvidence, Evidence, GatePolicy,
+                                    Judgment, Label, OpenMode, Rubric, ScenarioSpace)
 from chainjudge.core.store import Store
 
 SPACE = "space"
 EXPECTED = "expected"
-
-
-@dataclass
-class Evidence:
-    run: str
-    traces: int
-    score: GoLiveScore
-    coverage: Coverage
-    space: ScenarioSpace
-    decision_report: DecisionReport | None
-    criteria: list[dict] = field(default_factory=list)  # per criterion: pass rate, severity, judge kind, trust
-    critical_failures: int = 0
-    recurring_modes: list[str] = field(default_factory=list)
-    open_modes: list[dict] = field(default_factory=list)
-    untrusted_critical: list[str] = field(default_factory=list)  # critical, model-judged, no trusted judge
-    corrected: list[CorrectedRate] = field(default_factory=list)
-    calibration: dict[str, AgreementReport] = field(default_factory=dict)
-    probes: list[ProbeResult] = field(default_factory=list)
 
 
 def load_space(path: str | Path) -> ScenarioSpace:
@@ -106,7 +88,7 @@ class RunCalibration:
     """Per criterion of a run: its row (counts, trust), whether it is trusted, its agreement report
     against the one reference per item, and its judge-error-corrected failure rate."""
 
-    rows: list[dict]
+    rows: list[CriterionRow]
     trusted: dict[str, bool]
     reports: dict[str, AgreementReport]
     corrected: list[CorrectedRate]
@@ -137,8 +119,8 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
             if rate is not None:
                 result.corrected.append(rate)
         result.trusted[criterion] = trust.startswith("trusted")
-        result.rows.append({"criterion": criterion, "severity": severity.get(criterion, "medium"), "judged": len(items),
-                            "passed": sum(1 for j in scored if j.passed), "scored": len(scored), "trust": trust})
+        result.rows.append(CriterionRow(criterion=criterion, severity=severity.get(criterion, "medium"), judged=len(items),
+                                        passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust))
     return result
 
 
@@ -186,7 +168,7 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     cov = coverage(traces, space, passed_trace, policy.high_weight)
     open_modes, recurring = _modes(catalogue_path, severity, run_name)
     result = go_live_score(decision=decision, critical=evidence_critical, coverage_weighted=cov.weighted,
-                           consistency=consistency, open_modes=[m["severity"] for m in open_modes], weights=policy.weights)
+                           consistency=consistency, open_modes=[m.severity for m in open_modes], weights=policy.weights)
     return Evidence(run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report,
                     criteria=criteria_rows, critical_failures=critical_failures, recurring_modes=recurring,
                     open_modes=open_modes, untrusted_critical=untrusted, corrected=corrected, calibration=calibration,
@@ -204,7 +186,7 @@ def _consistency(traces, passed_trace: dict[str, bool]) -> float | None:
     return pass_hat_k([sum(v) for v in repeated.values()], [len(v) for v in repeated.values()], k)
 
 
-def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[dict], list[str]]:
+def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:
     open_modes, recurring = [], []
     if catalogue_path is not None and Path(catalogue_path).exists():
         from chainjudge.analysis.modes import load_catalogue
@@ -212,8 +194,8 @@ def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str)
         for mode in load_catalogue(catalogue_path).modes:
             if mode.status == "open":
                 level = max((severity.get(c, "medium") for c in mode.criteria), key=["low", "medium", "high", "critical"].index, default="medium")
-                open_modes.append({"id": mode.id, "name": mode.name, "severity": level, "count": mode.counts.get(run_name, 0),
-                                   "exemplar": mode.exemplars[0].text if mode.exemplars else ""})
+                open_modes.append(OpenMode(id=mode.id, name=mode.name, severity=level, count=mode.counts.get(run_name, 0),
+                                           exemplar=mode.exemplars[0].text if mode.exemplars else ""))
                 if mode.counts.get(run_name) and len(mode.counts) > 1:
                     recurring.append(mode.id)
     return open_modes, recurring
@@ -233,11 +215,11 @@ def gate_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
     for criterion in evidence.untrusted_critical:
         if criterion in policy.waive_untrusted:
             continue
-        row = next((r for r in evidence.criteria if r["criterion"] == criterion), {})
+        row = evidence.row(criterion)
         report = evidence.calibration.get(criterion)
         missing = report.trust_basis if report else "no reference labels to calibrate it against"
         reasons.append(f"critical criterion {criterion} has no trusted judge and no deterministic check "
-                       f"({row.get('trust', 'untrusted')}: {missing}); its {row.get('scored', 0)} verdicts are not evidence. "
+                       f"({row.trust if row else 'untrusted'}: {missing}); its {row.scored if row else 0} verdicts are not evidence. "
                        f"Label more steps, or waive it by name in the policy (waive_untrusted)")
     if policy.no_recurring_failure_modes and evidence.recurring_modes:
         reasons.append(f"known failure modes recur: {', '.join(evidence.recurring_modes)}")
@@ -250,10 +232,9 @@ def _corrected_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         return []
     reasons = []
     rates = {r.criterion: r for r in evidence.corrected}
-    checks = {r["criterion"] for r in evidence.criteria if r["trust"] == "trusted (deterministic check)"}
     for row in evidence.criteria:
-        criterion = row["criterion"]
-        if row["severity"] != "critical" or criterion in checks:
+        criterion = row.criterion
+        if row.severity != "critical" or row.checked:
             continue
         rate = rates.get(criterion)
         high = rate.corrected_failure_rate.high if rate else None

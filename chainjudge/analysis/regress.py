@@ -1,8 +1,9 @@
 """The regression suite: each failure mode becomes minimal reproducing cases that CI re-judges.
 
 A case is the trace prefix up to the failing step, the criterion, and the verdict that marked the
-failure.  `run_suite` judges each case's step again (in a newly recorded trace of the same id when one
-is given, else the recorded prefix) and reports every mode whose failure recurs.
+failure.  `chainjudge regress run` judges each case's step again through the engine (`case_under_test`:
+in a newly recorded trace of the same id when one is given, else the recorded prefix), and `summarise`
+reports every mode whose failure recurs.
 """
 
 from __future__ import annotations

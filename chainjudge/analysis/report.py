@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from chainjudge.analysis.figures import format_estimate
-from chainjudge.analysis.golive import Evidence
+from chainjudge.core.schema import Evidence
 
 
 def _fmt(estimate, min_items: int = 1) -> str:
@@ -20,8 +20,8 @@ def _trust_rows(evidence: Evidence) -> list[list[str]]:
     rates = {r.criterion: r for r in evidence.corrected}
     rows = []
     for c in evidence.criteria:
-        report, rate = evidence.calibration.get(c["criterion"]), rates.get(c["criterion"])
-        rows.append([c["criterion"], c["trust"], report.trust_basis if report else "",
+        report, rate = evidence.calibration.get(c.criterion), rates.get(c.criterion)
+        rows.append([c.criterion, c.trust, report.trust_basis if report else "",
                      _fmt(report.tpr) if report else "-", _fmt(report.tnr) if report else "-",
                      _fmt(report.cohen_kappa, 20) if report else "-",
                      _fmt(rate.raw_failure_rate) if rate else "-", _fmt(rate.corrected_failure_rate) if rate else "-"])
@@ -51,9 +51,9 @@ def to_json(evidence: Evidence) -> dict:
                      "empty_heaviest": [{"cell": list(c), "weight": w} for c, w in cov.empty_heaviest],
                      "open_edge_cases": cov.open_edge_cases,
                      "cells": [{"cell": list(c), "traces": n} for c, n in cov.cells.items()]},
-        "criteria": evidence.criteria, "critical_failures": evidence.critical_failures,
+        "criteria": [c.model_dump() for c in evidence.criteria], "critical_failures": evidence.critical_failures,
         "decisions": evidence.decision_report.model_dump() if evidence.decision_report is not None else None,
-        "open_failure_modes": evidence.open_modes, "recurring_failure_modes": evidence.recurring_modes,
+        "open_failure_modes": [m.model_dump() for m in evidence.open_modes], "recurring_failure_modes": evidence.recurring_modes,
         "untrusted_critical": evidence.untrusted_critical,
         "calibration": {k: v.model_dump() for k, v in evidence.calibration.items()},
         "corrected_failure_rates": [r.model_dump() for r in evidence.corrected],
@@ -84,7 +84,7 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         lines.append(f"Decision accuracy: {o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}.")
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
     if evidence.open_modes:
-        lines.append("Open failure modes: " + ", ".join(f"{m['id']} {m['name']} ({m['severity']})" for m in evidence.open_modes))
+        lines.append("Open failure modes: " + ", ".join(f"{m.id} {m.name} ({m.severity})" for m in evidence.open_modes))
     return "\n".join(lines) + "\n"
 
 
@@ -137,8 +137,8 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
                                for p in evidence.probes) + "</table>")
     parts.append(_coverage_html(evidence))
     parts.append("<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge trust</th></tr>"
-                 + "".join(f"<tr><td>{e(c['criterion'])}</td><td>{e(c['severity'])}</td><td>{(c['passed'] / c['scored']) if c['scored'] else 0:.0%}</td>"
-                           f"<td>{_bar(c['passed'] / c['scored'] if c['scored'] else 0, '#34a853')}</td><td>{e(c['trust'])}</td></tr>" for c in evidence.criteria)
+                 + "".join(f"<tr><td>{e(c.criterion)}</td><td>{e(c.severity)}</td><td>{(c.passed / c.scored) if c.scored else 0:.0%}</td>"
+                           f"<td>{_bar(c.passed / c.scored if c.scored else 0, '#34a853')}</td><td>{e(c.trust)}</td></tr>" for c in evidence.criteria)
                  + "</table>")
     if evidence.decision_report is not None:
         d = evidence.decision_report
@@ -151,7 +151,7 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
         parts.append("</table>")
     if evidence.open_modes:
         parts.append("<h2>Open failure modes</h2><table><tr><th>mode</th><th>severity</th><th>in this run</th><th>exemplar</th></tr>"
-                     + "".join(f"<tr><td>{e(m['id'])} {e(m['name'])}</td><td>{e(m['severity'])}</td><td>{m['count']}</td><td>{e(m['exemplar'][:200])}</td></tr>" for m in evidence.open_modes)
+                     + "".join(f"<tr><td>{e(m.id)} {e(m.name)}</td><td>{e(m.severity)}</td><td>{m.count}</td><td>{e(m.exemplar[:200])}</td></tr>" for m in evidence.open_modes)
                      + "</table>")
     style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
              "td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px;text-align:left}.bar{width:160px;height:10px;background:#eee}"

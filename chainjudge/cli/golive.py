@@ -46,10 +46,10 @@ def print_evidence_tables(evidence) -> None:
     table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate")
     rates = {r.criterion: r for r in evidence.corrected}
     for row in evidence.criteria:
-        report = evidence.calibration.get(row["criterion"])
-        rate = rates.get(row["criterion"])
-        table.add_row(row["criterion"], row["severity"], str(row["scored"]),
-                      f"{row['passed'] / row['scored']:.0%}" if row["scored"] else "-", row["trust"],
+        report = evidence.calibration.get(row.criterion)
+        rate = rates.get(row.criterion)
+        table.add_row(row.criterion, row.severity, str(row.scored),
+                      f"{row.passed / row.scored:.0%}" if row.scored else "-", row.trust,
                       fmt(report.tpr, 1, 2) if report else "-", fmt(report.tnr, 1, 2) if report else "-",
                       fmt(rate.raw_failure_rate, 1, 2) if rate else "-", fmt(rate.corrected_failure_rate, 1, 2) if rate else "-")
     out.print(table)

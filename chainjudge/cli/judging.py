@@ -118,10 +118,12 @@ def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
 def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str, run_options: dict):
     """One run: open the judge (none for a checks-only rubric), judge with a progress display."""
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.offline import quiet_libraries
     from chainjudge.core.progress import live_progress
     from chainjudge.pipeline import judge_traces
 
     try:
+        quiet_libraries()
         opened = open_judge(spec, **options) if any(not c.check for c in rubric_model.criteria) else checks_only()
         with opened as (settings, model_judge):
             with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
@@ -222,7 +224,7 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         flagged = store.flagged_count(run)
         calibrated = calibrate_run(store, run)
     out.print(f"run [bold]{run}[/]: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
-    trust = {r["criterion"]: r["trust"] for r in calibrated.rows}
+    trust = {r.criterion: r.trust for r in calibrated.rows}
     rates = {r.criterion: r for r in calibrated.corrected}
     table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
     for r in rows:

@@ -248,6 +248,7 @@ def regress_run(
 
     from chainjudge.core.engine import plan
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.offline import quiet_libraries
     from chainjudge.analysis.regress import case_under_test, read_suite, summarise
     from chainjudge.pipeline import load_traces
     from chainjudge.core.schema import Rubric
@@ -258,6 +259,7 @@ def regress_run(
     fresh = {t.id: t for t in load_traces(traces).traces} if traces else {}
     results = []
     try:
+        quiet_libraries()
         with open_judge(judge_model, api_base=api_base) as (settings, judge):
             for case in cases:
                 rubric = Rubric(id=f"regress-{case.mode_id}", criteria=[case.criterion])

@@ -29,6 +29,7 @@ def probe(
     rates and a gate policy can bound them (max_probe_flip_rate)."""
     from chainjudge.analysis.figures import format_estimate as fmt
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.offline import quiet_libraries
     from chainjudge.analysis.probe import CHANGES
     from chainjudge.analysis.probe_runs import probe_results, run_probes
     from chainjudge.core.store import RunMismatch
@@ -44,6 +45,7 @@ def probe(
         if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (judge_model == "local" and "local" in stored.judge.model):
             err.print(f"[yellow]note:[/] {run} was judged by {stored.judge.model}; probing it with {judge_model}")
         try:
+            quiet_libraries()
             with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.path.parent) as (settings, judge):
                 outcome = run_probes(store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency,
                                      on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False))

@@ -1,7 +1,10 @@
-"""Offline settings applied before litellm or sentence-transformers are imported anywhere.
+"""Offline settings applied by the entry points (the CLI's main, the review app, the tests), before
+litellm or sentence-transformers are imported anywhere; never at import of chainjudge.
 
 Without them litellm fetches a price map over the network at import, and a hub lookup for an
 embedding model stalls for over a minute before failing.  Users may still override each variable.
+`quiet_libraries` is the other process-wide choice an entry point makes: judge failures are recorded
+as data on each Judgment, so the libraries' own log lines and banners would only repeat them.
 """
 
 import os
@@ -31,3 +34,15 @@ def apply() -> None:
             bundled = os.path.join(list(spec.submodule_search_locations)[0], "litellm_core_utils", "tokenizers")
             if os.path.isdir(bundled):
                 os.environ["TIKTOKEN_CACHE_DIR"] = bundled
+
+
+def quiet_libraries() -> None:
+    """For a command-line process: litellm's debug banners and telemetry off, library loggers quiet."""
+    import logging
+
+    for name in ("instructor", "LiteLLM", "litellm", "httpx"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False

@@ -18,21 +18,6 @@ from chainjudge.core.schema import Judgment, JudgeSettings, Usage, Verdict, Work
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
 
 
-def _import_litellm():
-    import logging
-
-    import litellm
-
-    # failures are recorded as data on each Judgment; the libraries' own log lines would only duplicate them
-    for name in ("instructor", "LiteLLM", "litellm", "httpx"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    litellm.num_retries = 0
-    return litellm
-
-
 class Failure(NamedTuple):
     """Why a call left no verdict: a kind (rate_limit, server, connection, timeout, invalid_answer ...) kept
     as a field of the judgment, and a readable message."""
@@ -64,10 +49,12 @@ class LiteLLMJudge:
         self.max_in_flight = max_in_flight
         self.retry = retry or RetryPolicy()
         self._api_key = api_key
-        self._litellm = _import_litellm()
-        # max_retries=0 reaches litellm (instructor consumes its own max_retries for re-asks):
-        # the OpenAI SDK's hidden retries would otherwise stack under tenacity's.
-        raw = completion or functools.partial(self._litellm.acompletion, max_retries=0)
+        import litellm
+
+        # Retries are tenacity's alone, set on this judge's calls, not on litellm's module globals (a host
+        # process keeps its own): max_retries=0 reaches the OpenAI SDK (instructor consumes its own
+        # max_retries for re-asks) and num_retries=0 turns off litellm's retry wrapper for these calls.
+        raw = completion or functools.partial(litellm.acompletion, max_retries=0, num_retries=0)
         self._client = instructor.from_litellm(raw, mode=getattr(instructor.Mode, _MODES[settings.mode]))
 
     @property

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -44,12 +43,6 @@ def cache_dir() -> Path:
     return Path(base) / "chainjudge" / "models"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def chunk_paths() -> list[Path]:
@@ -189,5 +182,3 @@ class LocalServer:
         self._process = None
 
 
-def remove_cached_model(directory: Path | None = None) -> None:
-    shutil.rmtree(directory or cache_dir(), ignore_errors=True)

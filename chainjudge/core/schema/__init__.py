@@ -9,6 +9,7 @@ subject (traces, rubrics, judging, results) only to keep each file readable.
 
 from chainjudge.core.schema.judging import JudgeSettings, Judgment, Label, Run, Usage, Verdict, WorkItem
 from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, AnnotatorAgreement, Baseline, Catalogue, CorrectedRate,
+                                       Coverage, CriterionRow, CriticalEvidence, Evidence, ItemContext, OpenMode,
                                        DecisionReport, Estimate, Exemplar, FailureMode, GatePolicy, GoLiveScore, Mismatch,
                                        ProbeResult, QueueItem, Rate, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
                                        validate_weights)
@@ -16,7 +17,8 @@ from chainjudge.core.schema.rubrics import BinaryScale, Criterion, Example, Labe
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
 
 __all__ = [
-    "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "CorrectedRate", "Criterion",
+    "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError",
     "Rubric", "Run", "SCORE_TERMS", "Scale", "ScenarioSpace", "ScoreTerm", "SpaceDimension", "Step", "StepKind",

@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chainjudge.core.schema.judging import Judgment, Label
+from chainjudge.core.schema.traces import Trace
+
 
 
 class Estimate(BaseModel):
@@ -281,3 +284,84 @@ class QueueItem(BaseModel):
     rubric_id: str | None = None
     segment: str | None = None
     mode_id: str | None = None
+
+
+class CriterionRow(BaseModel):
+    """One criterion of a run as the go-live evidence shows it: its counts and whether its judge is trusted."""
+
+    criterion: str
+    severity: str = "medium"
+    judged: int = 0
+    passed: int = 0
+    scored: int = 0
+    trust: str = "untrusted"
+
+    @property
+    def checked(self) -> bool:
+        return self.trust == "trusted (deterministic check)"
+
+
+class OpenMode(BaseModel):
+    """A failure mode of the catalogue still open, with its worst criterion's severity and its count in the run."""
+
+    id: str
+    name: str
+    severity: str
+    count: int = 0
+    exemplar: str = ""
+
+
+class Coverage(BaseModel):
+    """How much of the scenario space has passing evidence: per cell the evaluated traces in it, shares of
+    cells with enough of them (plain and weighted), the heaviest empty cells and untested edge cases."""
+
+    cells: dict[tuple[str, ...], int]
+    covered: float
+    weighted: float
+    empty_heaviest: list[tuple[tuple[str, ...], float]]
+    open_edge_cases: list[str]
+    high_weight_coverage: float
+
+
+class CriticalEvidence(BaseModel):
+    """Critical criteria of a run: scored items from trusted sources, and items whose judge is untrusted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passed: int = 0
+    total: int = 0
+    untrusted_items: int = 0
+    untrusted: tuple[str, ...] = ()
+    criteria: int = 0
+
+
+class Evidence(BaseModel):
+    """Everything the go-live score, the gate and the report are computed from, for one run."""
+
+    run: str
+    traces: int
+    score: GoLiveScore
+    coverage: Coverage
+    space: ScenarioSpace
+    decision_report: DecisionReport | None = None
+    criteria: list[CriterionRow] = Field(default_factory=list)
+    critical_failures: int = 0
+    recurring_modes: list[str] = Field(default_factory=list)
+    open_modes: list[OpenMode] = Field(default_factory=list)
+    untrusted_critical: list[str] = Field(default_factory=list)  # critical, model-judged, no trusted judge
+    corrected: list[CorrectedRate] = Field(default_factory=list)
+    calibration: dict[str, AgreementReport] = Field(default_factory=dict)
+    probes: list[ProbeResult] = Field(default_factory=list)
+
+    def row(self, criterion: str) -> CriterionRow | None:
+        return next((r for r in self.criteria if r.criterion == criterion), None)
+
+
+class ItemContext(BaseModel):
+    """What the review app shows for one queue item: the trace as the run judged it, every judgment of the
+    step on the criterion, the labels people gave it, and the labels a reviewer may choose from."""
+
+    trace: Trace | None
+    judgments: list[Judgment]
+    labels: list[Label]
+    options: list[str]

@@ -21,10 +21,11 @@ from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, CriterionSum
 from chainjudge.core.store.connection import _Locked, _Rows, _Transaction  # noqa: F401
 from chainjudge.core.store.migrations import MIGRATIONS, trace_version  # noqa: F401
 from chainjudge.core.store.people import PeopleStore
+from chainjudge.core.store.review import ReviewStore
 from chainjudge.core.store.traces import TraceStore
 
 
-class Store(TraceStore, PeopleStore):
+class Store(TraceStore, PeopleStore, ReviewStore):
     """One connection to one store file.  Safe to share between threads: every transaction holds the
     store's lock (one at a time per connection), and `query` reads under it too.  The review app still
     gives each browser session a Store of its own, so sessions never wait on each other's reads."""
@@ -216,10 +217,10 @@ class Store(TraceStore, PeopleStore):
         ).fetchone()
         return row[0]
 
-    @property
-    def connection(self) -> "_Locked":
-        """For modules that own their own tables (the review queue): plain SQL on this store."""
-        return self._db
+    def copy_to(self, path: str | os.PathLike) -> None:
+        """A consistent copy of the whole store in a new file (SQLite's VACUUM INTO), e.g. a snapshot."""
+        with self._lock:
+            self._db.execute("VACUUM INTO ?", (str(path),))
 
     def transaction(self) -> "_Transaction":
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception), holding the store's lock; a transaction

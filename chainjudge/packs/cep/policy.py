@@ -6,7 +6,7 @@ only applies them, in the file's order, and records which rules decided.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -133,8 +133,3 @@ def expected_action(user: UserState, policy: Policy | None = None) -> ExpectedAc
                           rules=[r for r in ("channel", "language", "offer") if r in policy.order])
 
 
-def next_morning(user: UserState, policy: Policy) -> datetime:
-    quiet = policy.quiet_hours.get(user.market) or policy.quiet_hours["default"]
-    now = local_now(user)
-    morning = datetime.combine(now.date(), _hm(quiet.end), tzinfo=now.tzinfo)
-    return morning if morning > now else morning + timedelta(days=1)

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Market = Literal["TH", "MY", "ID", "SG", "VN", "PH"]
 Channel = Literal["push", "email", "in_app", "sms", "line", "whatsapp"]
-CHANNELS: tuple[str, ...] = ("push", "email", "in_app", "sms", "line", "whatsapp")
 MARKET_TIMEZONES = {"TH": "Asia/Bangkok", "MY": "Asia/Kuala_Lumpur", "ID": "Asia/Jakarta",
                     "SG": "Asia/Singapore", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila"}
 
