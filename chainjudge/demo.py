@@ -154,7 +154,7 @@ def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base
 def _print_checks(out: Console, rubric, judgments: list) -> None:
     checks = [j for j in judgments if j.judge_kind == "check"]
     table = Table("policy check (no model, all decisions)", "severity", "pass rate", "failed", title="2. deterministic policy checks")
-    for criterion in (c for c in rubric.criteria if c.check):
+    for criterion in (c for c in rubric.criteria if c.deterministic):
         mine = [j for j in checks if j.criterion_id == criterion.id and j.passed is not None]
         failed_n = sum(1 for j in mine if not j.passed)
         table.add_row(criterion.id, criterion.severity, f"{(len(mine) - failed_n) / len(mine):.0%}" if mine else "-", str(failed_n))
@@ -234,7 +234,7 @@ def _print_next(out: Console, traces, rubric, model: list, db_path: Path) -> Non
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
         "are carried by the deterministic checks above, and disagreements go to people.",
         title="read this", border_style="yellow"))
-    plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.check)
+    plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.deterministic)
     out.print(f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
               f"--expected {_shown(DEMO_SCENARIOS)})\n"
               f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "

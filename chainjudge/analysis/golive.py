@@ -102,7 +102,7 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
         raise KeyError(run_name)
     judgments = list(store.judgments(run_name)) if judgments is None else judgments
     severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
-    is_check = {c.id: bool(c.check) for c in run.rubric.criteria} if run.rubric else {}
+    is_check = {c.id: c.deterministic for c in run.rubric.criteria} if run.rubric else {}
     people = reference_labels(store.labels(), policy.reference)
     result = RunCalibration([], {}, {}, [])
     by_criterion: dict[str, list[Judgment]] = defaultdict(list)

@@ -85,7 +85,7 @@ def perturb_trace(trace: Trace, step_index: int, change: str) -> Trace:
 
 def applicable(change: str, rubric: Rubric, batch: bool) -> bool:
     """criteria_order changes nothing when each call sees one criterion."""
-    return not (change == "criteria_order" and (not batch or sum(1 for c in rubric.criteria if not c.check) < 2))
+    return not (change == "criteria_order" and (not batch or sum(1 for c in rubric.criteria if not c.deterministic) < 2))
 
 
 def probe_items(sample: Sequence[WorkItem], traces: dict[str, Trace], rubric: Rubric, settings, run: str, change: str,

@@ -61,6 +61,7 @@ def judge(
     redact_pattern: Annotated[Optional[list[str]], typer.Option("--redact-pattern", help="Extra PII pattern KIND=REGEX, repeatable (e.g. CUSTOMER_ID='CUST-\\d{6}').")] = None,
     expected: Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions this run is judged against; kept with the run so gate, report and app score it alike.", exists=True, dir_okay=False)] = None,
     space: Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML for coverage; kept with the run.", exists=True, dir_okay=False)] = None,
+    reference: Annotated[Optional[Path], typer.Option("--reference", help="Reference trajectories keyed by trace id (JSONL of {trace_id, calls: [{tool, args}]}) for tool_sequence assertions.", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -78,6 +79,8 @@ def judge(
         err.print(f"[yellow]skipped[/] {problem}", highlight=False)
     if not loaded.traces:
         fail("no readable traces", 1 if loaded.errors else 2)
+    if reference:
+        _attach_references(loaded, reference)
     base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     panel = len(specs) > 1 or samples > 1
     store = open_store(db)
@@ -98,6 +101,16 @@ def judge(
             _print_outcome(outcome, name, len(loaded.traces))
             outcomes.append(outcome)
     _finish(loaded, outcomes, run_names, panel, db)
+
+
+def _attach_references(loaded, path: Path) -> None:
+    from chainjudge.reading.references import ReferenceFileError, read_references, with_references
+
+    try:
+        loaded.traces, matched = with_references(loaded.traces, read_references(path))
+    except ReferenceFileError as exc:
+        fail(str(exc))
+    err.print(f"reference trajectories: {matched} of {len(loaded.traces)} traces have one from {path}", highlight=False)
 
 
 def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
@@ -124,7 +137,7 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
 
     try:
         quiet_libraries()
-        opened = open_judge(spec, **options) if any(not c.check for c in rubric_model.criteria) else checks_only()
+        opened = open_judge(spec, **options) if any(not c.deterministic for c in rubric_model.criteria) else checks_only()
         with opened as (settings, model_judge):
             with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
                 return judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,

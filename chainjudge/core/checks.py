@@ -1,7 +1,8 @@
 """Deterministic checks: named, tested functions that judge a criterion without a model.
 
-A rubric criterion with `check: NAME` is judged by the function registered under NAME; it produces the
-same Judgment records as the model judge (judge = "check:NAME"), so pass rates, calibration, the review
+A rubric criterion with `check: NAME` is judged by the function registered under NAME, one with
+`assert: {kind: ...}` by a trajectory assertion (`trajectory.py`); both produce the
+same Judgment records as the model judge (judge = "check:NAME" or "assert:KIND", judge_kind = check), so pass rates, calibration, the review
 queue and failure modes treat both alike.  The CEP checks read the user state the trace carries in its
 metadata (`user_state`) and the agent's decision (the JSON in its decision step).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import Criterion, Judgment, Rubric, Step, Trace, Verdict
+from chainjudge.core.trajectory import REFERENCE_KEY, ReferenceMissing, evaluate, judged_steps
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,13 @@ class AgentOutputUnusable(ValueError):
 
 
 def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[str, Check] | None = None) -> list[Judgment]:
-    """Judgments for every criterion of the rubric that names a check, on every step it applies to."""
+    """Judgments for every deterministic criterion of the rubric: a named check on every step it applies
+    to, a trajectory assertion where `trajectory.judged_steps` records it."""
     criteria = [c for c in rubric.criteria if c.check]
-    if not criteria:
+    assertions = [c for c in rubric.criteria if c.assertion]
+    if not criteria and not assertions:
         return []
-    registry = known_checks(extra)
+    registry = known_checks(extra) if criteria else {}
     version = rubric_hash(rubric)
     judgments = []
     for trace in traces:
@@ -58,7 +62,25 @@ def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[st
                 if step.kind not in criterion.applies_to:
                     continue
                 judgments.append(_judge(trace, step, criterion, run, rubric.id, version, registry))
+        for criterion in assertions:
+            judgments += [_assert(trace, step, criterion, run, rubric.id, version) for step in judged_steps(criterion, trace)]
     return judgments
+
+
+def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str) -> Judgment:
+    """A trajectory assertion's judgment; its cache key covers the whole trace it reads."""
+    material = json.dumps([criterion.assertion.model_dump(mode="json"), version, criterion.id, step.index,
+                           [s.render() for s in trace.steps], trace.metadata.get(REFERENCE_KEY)], sort_keys=True, default=str)
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
+                  judge=f"assert:{criterion.assertion.kind}", judge_kind="check", rubric_id=rubric_id, rubric_hash=version,
+                  prompt_hash=key[:16], cache_key=key)
+    try:
+        outcome = evaluate(criterion, trace, step)
+    except ReferenceMissing as exc:
+        return Judgment(**fields, error=f"check_input: {exc}", error_kind="check_input")
+    label = "pass" if outcome.passed else "fail"
+    return Judgment(**fields, verdict=Verdict(rationale=outcome.rationale, label=label, confidence=1.0), passed=outcome.passed)
 
 
 def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str,

@@ -59,7 +59,7 @@ def plan(
     items: list[WorkItem] = []
     for trace in traces:
         for step in trace.steps:
-            applicable = tuple(c for c in rubric.criteria if step.kind in c.applies_to and not c.check)
+            applicable = tuple(c for c in rubric.criteria if step.kind in c.applies_to and not c.deterministic)
             if not applicable:
                 continue
             groups = [applicable] if settings.batch else [(c,) for c in applicable]

@@ -61,7 +61,11 @@ def load_rubric(path: str | Path) -> Rubric:
 
 def rubric_hash(rubric: Rubric) -> str:
     """Content hash of the rubric: its version, and part of every cache key."""
-    canonical = json.dumps(rubric.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = rubric.model_dump(mode="json")
+    for criterion in data["criteria"]:
+        if criterion.get("assertion") is None:
+            criterion.pop("assertion", None)  # rubrics without assertions keep the hash they had before the field
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -108,5 +108,17 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         steps=steps,
         source=f"{source}:{record_label}",
         format=NAME,
-        metadata=small_metadata(envelope, skip=set(_MESSAGE_KEYS) | {"tools", "info"}),
+        metadata={**small_metadata(envelope, skip=set(_MESSAGE_KEYS) | {"tools", "info"}), **_expected_actions(envelope)},
     )
+
+
+def _expected_actions(envelope: dict) -> dict:
+    """tau-bench keeps the task's expected actions under info.task.actions: they are the trace's reference
+    trajectory for `tool_sequence` assertions (`reference_trajectory`: [{tool, args}])."""
+    info = envelope.get("info")
+    task = info.get("task") if isinstance(info, dict) else None
+    actions = task.get("actions") if isinstance(task, dict) else None
+    if not isinstance(actions, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str) for a in actions):
+        return {}
+    return {"reference_trajectory": [{"tool": a["name"], "args": a.get("kwargs") if isinstance(a.get("kwargs"), dict) else None}
+                                     for a in actions]}

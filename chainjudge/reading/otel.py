@@ -184,12 +184,19 @@ def _flat_spans(value: object) -> list[dict]:
     return []
 
 
+def _failed(raw: dict) -> bool:
+    """The span's status says error: OTLP `status.code` 2 / STATUS_CODE_ERROR, or Phoenix's `status_code`."""
+    status = raw.get("status")
+    code = status.get("code") if isinstance(status, dict) else raw.get("status_code")
+    return code == 2 or str(code).upper() in ("ERROR", "STATUS_CODE_ERROR", "2")
+
+
 def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
     """One span in any of the accepted shapes -> (trace id, Span)."""
     if "spanId" in raw or "traceId" in raw:  # OTLP span
         attrs = attributes(raw.get("attributes"))
         trace, sid, parent = span_id(raw.get("traceId")), span_id(raw.get("spanId")), span_id(raw.get("parentSpanId"))
-        start = _time(raw.get("startTimeUnixNano"))
+        start, end = _time(raw.get("startTimeUnixNano")), _time(raw.get("endTimeUnixNano"))
     elif "context" in raw or "attributes" in raw:  # flat span JSON
         attrs = attributes(raw.get("attributes"))
         context = raw.get("context") or {}
@@ -197,9 +204,9 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
         sid = span_id(context.get("span_id") or raw.get("span_id"))
         parent_ctx = raw.get("parent") or {}
         parent = span_id(parent_ctx.get("span_id") if isinstance(parent_ctx, dict) else parent_ctx) or span_id(raw.get("parent_id"))
-        start = _time(raw.get("start_time"))
+        start, end = _time(raw.get("start_time")), _time(raw.get("end_time"))
     else:  # a bare attribute map
-        attrs, trace, sid, parent, start = raw, None, None, None, 0.0
+        attrs, trace, sid, parent, start, end = raw, None, None, None, 0.0, 0.0
     if raw.get("span_kind") and "openinference.span.kind" not in attrs:  # Phoenix's export keeps the kind apart
         attrs = {**attrs, "openinference.span.kind": str(raw["span_kind"])}
     name = str(raw.get("name") or attrs.get("gen_ai.operation.name") or attrs.get("openinference.span.kind") or "span")
@@ -208,7 +215,7 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
         id=sid or f"span-{order}", parent_id=parent, name=name, kind=info["kind"], start=start, order=order,
         inputs=info["inputs"], outputs=info["outputs"], tool_name=info.get("tool_name"),
         tool_arguments=info.get("tool_arguments", ""), tool_result=info.get("tool_result"),
-        tool_call_id=info.get("tool_call_id"),
+        tool_call_id=info.get("tool_call_id"), end=end or None, failed=_failed(raw),
         metadata={k: v for k, v in attrs.items() if k.startswith(("gen_ai.request.model", "gen_ai.usage", "llm.model_name")) and isinstance(v, (str, int, float))},
     )
     return trace, span

@@ -32,6 +32,14 @@ class Span:
     tool_call_id: str | None = None
     metadata: dict[str, JsonValue] = field(default_factory=dict)
     order: int = 0  # position in the file, to break ties in time
+    end: float | None = None
+    failed: bool = False  # the tracer recorded an error status
+
+    def timing(self) -> dict[str, JsonValue]:
+        """start / end in seconds, when both are known: trajectory assertions group overlapping calls."""
+        if not self.start or not self.end:
+            return {}
+        return {"start": self.start / 1e9, "end": self.end / 1e9}
 
 
 @dataclass
@@ -92,8 +100,8 @@ class _Builder:
         self.steps.append(step)
         return step
 
-    def add_calls(self, ref: str, text: str, calls: list[Call], parent: str | None) -> None:
-        step = self.add(ref, StepKind.tool_call, text=text, parent_ref=parent,
+    def add_calls(self, ref: str, text: str, calls: list[Call], parent: str | None, metadata: dict | None = None) -> None:
+        step = self.add(ref, StepKind.tool_call, text=text, parent_ref=parent, metadata=metadata or {},
                         tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
         self.pending.extend({"id": c.id, "name": c.name, "ref": step.ref} for c in calls)
 
@@ -111,11 +119,12 @@ class _Builder:
         return None
 
     def add_result(self, ref: str, text: str, name: str | None, call_id: str | None, parent: str | None,
-                   replayed: bool = False) -> None:
+                   replayed: bool = False, metadata: dict | None = None) -> None:
         owner = self.answer(call_id, name, any_open=replayed)
         if replayed and owner is None:
             return  # a later call's input replays a result already recorded: not a new step
-        self.add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent)
+        self.add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent,
+                 metadata=metadata or {})
 
     def llm(self, span: Span) -> None:
         """An LLM span: its new input messages (earlier ones are replays), then its outputs."""
@@ -146,8 +155,10 @@ class _Builder:
         name = span.tool_name or span.name
         known = any(c["id"] == span.tool_call_id if span.tool_call_id else c["name"] == name for c in self.pending)
         if not known:  # the call was not recorded by an LLM span: the tool span is both
-            self.add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], span.parent_id)
-        self.add_result(span.id, span.tool_result or "", name, span.tool_call_id, span.parent_id)
+            self.add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], span.parent_id,
+                           metadata=span.timing())
+        status = {"status": "error"} if span.failed else {}
+        self.add_result(span.id, span.tool_result or "", name, span.tool_call_id, span.parent_id, metadata={**span.timing(), **status})
 
     def finish(self) -> list[Step]:
         """The agent's last message is its decision."""

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chainjudge.core.schema.assertions import Assertion
 from chainjudge.core.schema.traces import StepKind
 
 
@@ -93,8 +94,6 @@ class Example(BaseModel):
 
 
 class Criterion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     question: str = Field(min_length=1)
     applies_to: list[StepKind] = Field(min_length=1)
@@ -102,6 +101,20 @@ class Criterion(BaseModel):
     severity: Literal["low", "medium", "high", "critical"] = "medium"
     examples: list[Example] = Field(default_factory=list)
     check: str | None = Field(None, description="Name of a deterministic check that judges this criterion instead of a model.")
+    assertion: Assertion | None = Field(None, alias="assert", description="A trajectory assertion that judges this criterion instead of a model.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @property
+    def deterministic(self) -> bool:
+        """Judged without a model: a named check or a trajectory assertion."""
+        return bool(self.check or self.assertion)
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> "Criterion":
+        if self.check and self.assertion:
+            raise ValueError("a criterion has either `check` or `assert`, not both")
+        return self
 
     @model_validator(mode="after")
     def _examples_on_scale(self) -> "Criterion":
