@@ -65,7 +65,7 @@ def plan(
             groups = [applicable] if settings.batch else [(c,) for c in applicable]
             flags = detect(truncate(step.render(), settings.max_step_chars))  # what the judge will see
             for criteria in groups:
-                messages = build_messages(trace, step, criteria, settings)
+                messages = build_messages(trace, step, criteria, settings, rubric.context)
                 p_hash = prompt_hash(messages)
                 items.append(
                     WorkItem(

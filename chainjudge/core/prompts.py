@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from chainjudge.core.schema import Criterion, JudgeSettings, Step, StepKind, Trace
+from chainjudge.core.schema import ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
 
 INSTRUCTIONS = (
     "You judge one step of an AI agent's recorded trace against the criteria below. "
@@ -96,7 +96,13 @@ def context_text(trace: Trace, step: Step, max_chars: int) -> str:
     return "\n".join(reversed(lines)) if lines else "(no earlier steps)"
 
 
-def build_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings) -> list[dict]:
+def build_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings,
+                   budget: ContextBudget | None = None) -> list[dict]:
+    """The judge's prompt; with a rubric's token budget, the budgeted layout of `context.py`."""
+    if budget is not None:
+        from chainjudge.core.context import budgeted_messages
+
+        return budgeted_messages(trace, step, criteria, settings, budget)
     user = "\n".join(
         [
             fence("Earlier steps (context):", context_text(trace, step, settings.max_context_chars)),

@@ -62,6 +62,8 @@ def load_rubric(path: str | Path) -> Rubric:
 def rubric_hash(rubric: Rubric) -> str:
     """Content hash of the rubric: its version, and part of every cache key."""
     data = rubric.model_dump(mode="json")
+    if data.get("context") is None:
+        data.pop("context", None)  # as for assertions below: rubrics without a budget keep their hash
     for criterion in data["criteria"]:
         if criterion.get("assertion") is None:
             criterion.pop("assertion", None)  # rubrics without assertions keep the hash they had before the field

@@ -13,11 +13,11 @@ from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, Annota
                                        DecisionReport, Estimate, Exemplar, FailureMode, GatePolicy, GoLiveScore, Mismatch,
                                        ProbeResult, QueueItem, Rate, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
                                        validate_weights)
-from chainjudge.core.schema.rubrics import BinaryScale, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
+from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
 
 __all__ = [
-    "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError",

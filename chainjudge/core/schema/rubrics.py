@@ -124,12 +124,28 @@ class Criterion(BaseModel):
         return self
 
 
+class ContextBudget(BaseModel):
+    """How much of a long trace the judge sees, in tokens (counted with cl100k_base, the OpenAI tokenizer
+    litellm bundles; other models' tokenizers differ by some percent, so leave a margin below the window)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int = Field(ge=512, description="The whole prompt: instructions, criteria, earlier steps and the judged step.")
+    step_tokens: int | None = Field(None, ge=64, description="The judged step's own share (default: a third of tokens); beyond it the step is cut with a visible note.")
+    recent_steps: int = Field(3, ge=0, description="Steps just before the judged one shown verbatim; earlier steps as one-line digests.")
+
+    @property
+    def step_share(self) -> int:
+        return min(self.step_tokens or self.tokens // 3, self.tokens // 2)
+
+
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     criteria: list[Criterion] = Field(min_length=1)
+    context: ContextBudget | None = Field(None, description="A token budget for long traces; without it the judge sees the step and up to max_context_chars of earlier steps.")
 
     @field_validator("criteria")
     @classmethod
