@@ -18,6 +18,7 @@ ALLOWED = {
     "review": {"core", "review"},
     "packs": {"core", "reading", "pipeline", "analysis", "packs"},
     "testing": {"core", "testing"},
+    "export": {"core", "export"},
 }
 EDGES = {"cli", "demo"}  # may import anything
 

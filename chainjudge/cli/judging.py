@@ -1,10 +1,7 @@
-"""Judging and reading results: `judge`, `runs`, `show`, `export`."""
+"""Judging and reading results: `judge`, `runs`, `show`."""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -262,69 +259,3 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     if flagged:
         out.print(f"[yellow]{flagged} judgments are on steps flagged as possible prompt injection[/]: a person should "
                   "check them (export: the 'flags' column)")
-
-
-EXPORT_FIELDS = [
-    "run", "trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "evidence",
-    "confidence", "judge", "error", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
-    "rubric_hash", "prompt_hash", "cache_key", "flags", "created_at",
-]
-
-
-class ExportFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-@app.command()
-def export(
-    run: Annotated[str, typer.Argument(help="Run name.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
-    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: standard output).")] = None,
-    db: DbOption = None,
-) -> None:
-    """One row per judgment: trace, step index and ref, criterion, label, passed, rationale, judge, error."""
-    with open_store(db) as store:
-        if store.get_run(run) is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
-        rows = [_export_row(j) for j in store.judgments(run)]
-    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
-    try:
-        if fmt is ExportFormat.jsonl:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
-            writer.writeheader()
-            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
-    finally:
-        if output:
-            handle.close()
-    if output:
-        err.print(f"wrote {len(rows)} judgments to {output}")
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-_NUMBER = __import__("re").compile(r"[+-]?\d{1,30}(?:\.\d{1,30})?")
-
-
-def spreadsheet_safe(value):
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or tab / CR) gets a leading
-    apostrophe, so trace text like `=HYPERLINK(...)` stays text. Plain numbers such as -1 are left alone."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _export_row(j) -> dict:
-    v = j.verdict
-    return {
-        "run": j.run, "trace_id": j.trace_id, "step_index": j.step_index, "step_ref": j.step_ref,
-        "criterion_id": j.criterion_id, "label": v.label if v else None, "passed": j.passed,
-        "rationale": v.rationale if v else None, "evidence": v.evidence if v else None,
-        "confidence": v.confidence if v else None, "judge": j.judge, "error": j.error,
-        "prompt_tokens": j.usage.prompt_tokens, "completion_tokens": j.usage.completion_tokens,
-        "cost_usd": j.usage.cost_usd, "latency_s": round(j.latency_s, 3), "rubric_hash": j.rubric_hash,
-        "prompt_hash": j.prompt_hash, "cache_key": j.cache_key, "flags": "; ".join(j.flags),
-        "created_at": j.created_at.isoformat(),
-    }

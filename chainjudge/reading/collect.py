@@ -2,7 +2,8 @@
 
 Accepts `POST /v1/traces` as protobuf or JSON, optionally gzip-compressed, stores every span as it
 arrives (so spans of one trace may come in many exports, in any order) and rebuilds each touched trace
-from all its stored spans, ready for `chainjudge judge --db ...`.
+from all its stored spans, ready for `chainjudge judge --db ...`.  `POST /v1/logs` takes GenAI
+evaluation events (`gen_ai.evaluation.result`) and stores them as judge labels (`evaluations.py`).
 
 It is written to face hostile clients: bound to loopback by default; a request must declare its length
 (411 without one, 400 for a negative or non-numeric one) and exactly that many bytes are read, each read
@@ -95,8 +96,9 @@ def _hex_id(value: object) -> str | None:
         return text
 
 
-def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES) -> dict:
-    """An OTLP export request body -> the OTLP JSON structure (hex ids)."""
+def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES,
+                   signal: str = "traces") -> dict:
+    """An OTLP export request body (`signal`: traces or logs) -> the OTLP JSON structure (hex ids)."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         body = inflate(body, limit)
@@ -111,9 +113,12 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
     elif kind in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.json_format import MessageToDict
         from google.protobuf.message import DecodeError
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        if signal == "logs":
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Request
+        else:
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest as Request
 
-        request = ExportTraceServiceRequest()
+        request = Request()
         try:
             request.ParseFromString(body)
         except DecodeError as exc:
@@ -122,13 +127,14 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
     else:
         raise BadRequest(f"unsupported Content-Type {content_type!r}; send application/x-protobuf or application/json")
     if not isinstance(document, dict):
-        raise BadRequest("an OTLP export is a JSON object with resourceSpans")
-    for resource_spans in document.get("resourceSpans") or []:
-        for scope in resource_spans.get("scopeSpans") or []:
-            for span in scope.get("spans") or []:
+        raise BadRequest(f"an OTLP export is a JSON object with resource{'Logs' if signal == 'logs' else 'Spans'}")
+    outer, inner, items = ("resourceLogs", "scopeLogs", "logRecords") if signal == "logs" else ("resourceSpans", "scopeSpans", "spans")
+    for resource in document.get(outer) or []:
+        for scope in resource.get(inner) or []:
+            for item in scope.get(items) or []:
                 for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = _hex_id(span[key])
+                    if key in item:
+                        item[key] = _hex_id(item[key])
     return document
 
 
@@ -138,6 +144,7 @@ class Collector:
 
     store: Store
     spans: int = 0
+    evaluations: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ingest(self, document: dict) -> tuple[int, int]:
@@ -155,6 +162,16 @@ class Collector:
             self.store.save_traces(rebuilt, prune_unpinned=True)
             self.spans += added
         return added, len(touched)
+
+    def ingest_evaluations(self, document: dict) -> tuple[int, int]:
+        """Evaluation events -> judge labels. Returns (labels stored, events skipped)."""
+        from chainjudge.reading.evaluations import labels_from_logs
+
+        labels, skipped = labels_from_logs(document)
+        with self._lock:
+            stored = self.store.add_labels(labels)
+            self.evaluations += stored
+        return stored, skipped
 
     def trace_count(self) -> int:
         """Traces received so far (counted in the store: nothing kept in memory grows with them)."""
@@ -185,13 +202,14 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path in ("/", "/health"):
-            self._reply(200, {"status": "ok", "spans": self.collector.spans, "traces": self.collector.trace_count()})
+            self._reply(200, {"status": "ok", "spans": self.collector.spans, "traces": self.collector.trace_count(),
+                              "evaluations": self.collector.evaluations})
         else:
             self._reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:
-        if self.path.rstrip("/") != "/v1/traces":
-            self._reply(404, {"error": "POST OTLP traces to /v1/traces"})
+        if self.path.rstrip("/") not in ("/v1/traces", "/v1/logs"):
+            self._reply(404, {"error": "POST OTLP traces to /v1/traces (evaluation events to /v1/logs)"})
             return
         if not self.slots.acquire(blocking=False):
             self.close_connection = True
@@ -235,8 +253,10 @@ class OTLPHandler(BaseHTTPRequestHandler):
             return  # the client went away before sending what it declared
         content_type = self.headers.get("Content-Type", "")
         try:
-            document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), self.max_body)
-            self.collector.ingest(document)
+            logs = self.path.rstrip("/") == "/v1/logs"
+            document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), self.max_body,
+                                      "logs" if logs else "traces")
+            (self.collector.ingest_evaluations if logs else self.collector.ingest)(document)
         except TooLarge as exc:
             self._refuse(413, str(exc))
             return
