@@ -92,7 +92,7 @@ def cep_known_faults() -> None:
     from sklearn.metrics import adjusted_rand_score
 
     from chainjudge.core.checks import run_checks
-    from chainjudge.cli.modes import failure_text
+    from chainjudge.analysis.modes import failure_text
     from chainjudge.core.rubric import load_rubric
     from chainjudge.core.schema import Trace
 

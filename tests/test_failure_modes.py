@@ -160,12 +160,20 @@ def test_regression_suite_fails_ci_when_a_mode_recurs(judged):
     case = json.loads(cases[0].read_text())
     assert case["criterion"]["id"] == "policy_ok" and case["failed_label"] == "fail"
     assert case["trace"]["steps"][-1]["ref"] == case["step_ref"]
+    regress_db = tmp / "regress.db"
+    run = ["regress", "run", "--suite", str(suite), "--db", str(regress_db)]
     with FakeJudgeServer(answer=failing_judge) as still_failing:
-        result = cli.invoke(app, ["regress", "run", "--judge", "openai/j", "--api-base", still_failing.url, "--suite", str(suite)])
-    assert result.exit_code == 1 and "recurs: FM-001" in result.output
+        result = cli.invoke(app, [*run, "--judge", "openai/j", "--api-base", still_failing.url])
+        assert result.exit_code == 1 and "recurs: FM-001" in result.output
+        asked = len(still_failing.requests)
+        again = cli.invoke(app, [*run, "--judge", "openai/j", "--api-base", still_failing.url])
+        assert again.exit_code == 1 and len(still_failing.requests) == asked == 2  # through the engine: cached, not re-asked
     with FakeJudgeServer(answer=lambda body: {"rationale": "fine now", "label": "pass"}) as fixed:
-        result = cli.invoke(app, ["regress", "run", "--judge", "openai/j", "--api-base", fixed.url, "--suite", str(suite)])
+        result = cli.invoke(app, [*run, "--judge", "openai/fixed", "--api-base", fixed.url])
     assert result.exit_code == 0 and "2 regression cases, 2 pass" in result.output
+    with Store(regress_db) as store:
+        runs = {r.name for r in store.runs()}
+    assert len(runs) == 2 and all(n.startswith("regress-") for n in runs)  # one run per judge, kept in the store
 
 
 def test_split_a_mode_into_tighter_ones(judged):

@@ -17,6 +17,7 @@ import yaml
 
 from chainjudge.analysis.cluster import Clustering
 from chainjudge.core.schema import Catalogue, Exemplar, FailureMode
+from chainjudge.core.store import Store
 
 HEADER = "# chainjudge failure-mode catalogue: review it, rename modes, mark them fixed or accepted; keep it in version control.\n"
 MATCH_THRESHOLD = 0.8
@@ -147,3 +148,46 @@ def trend(mode: FailureMode, runs: Sequence[str]) -> str:
     values = [mode.counts.get(r, 0) for r in runs]
     top = max(values) if values and max(values) else 1
     return "".join(bars[min(8, round(8 * v / top))] if v else "·" for v in values)
+
+
+def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool = True) -> str:
+    """What is embedded for a failing judgment: the criterion and the judge's rationale, and (by default)
+    an excerpt of the step, so the same mistake on similar steps lands together."""
+    if not with_step:
+        return f"[{criterion}] {rationale.strip()}"
+    excerpt = " ".join(step_text.split())[:200]
+    return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
+
+
+def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[Failure], list[str]]:
+    """A run's failing judgments as the texts clustering embeds, with their cache keys."""
+    failures, keys = [], []
+    traces: dict = {}
+    for j in store.judgments(run):
+        if j.passed is not False or j.verdict is None:
+            continue
+        if j.trace_id not in traces:
+            traces[j.trace_id] = store.get_trace(j.trace_id, run=run)
+        trace = traces[j.trace_id]
+        step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
+        segment = trace.metadata.get("segment") if trace else None
+        failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
+                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
+                                segment=segment if isinstance(segment, str) else None))
+        keys.append(j.cache_key)
+    return failures, keys
+
+
+def split_mode(catalogue: Catalogue, mode_id: str, run: str, members: Sequence[Failure],
+               result: Clustering) -> tuple[Catalogue, int, list[str]]:
+    """The catalogue with MODE split along a tighter clustering of its failing steps: the largest part keeps
+    the id (and its place), the others become new modes.  Returns (catalogue, steps kept, new ids)."""
+    mode = catalogue.mode(mode_id).model_copy(deep=True)
+    biggest = max(result.clusters, key=lambda c: len(c.members))
+    mode.centroid = encode_vector(biggest.centroid)
+    mode.counts[run] = len(biggest.members)
+    rest = Clustering(clusters=[c for c in result.clusters if c is not biggest], outliers=result.outliers, silhouette=result.silhouette)
+    others = catalogue.model_copy(update={"modes": [m for m in catalogue.modes if m.id != mode_id]})
+    split, assignment = update_catalogue(others, run, members, rest, match_threshold=1.01)
+    split.modes.insert([m.id for m in catalogue.modes].index(mode_id), mode)
+    return split, len(biggest.members), sorted(set(assignment.values()))

@@ -8,23 +8,13 @@ reports every mode whose failure recurs.
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel
-
-from chainjudge.core.schema import Criterion, Exemplar, Trace
-
-
-class RegressionCase(BaseModel):
-    mode_id: str
-    mode_name: str
-    criterion: Criterion
-    failed_label: str
-    trace: Trace  # the prefix: every step up to and including the failing one
-    step_ref: str
-    source_run: str
+from chainjudge.core.engine import Judge, execute, plan
+from chainjudge.core.rubric import rubric_hash
+from chainjudge.core.schema import Criterion, Exemplar, JudgeSettings, RegressionCase, Rubric, Run, Trace, WorkItem
+from chainjudge.core.store import Store
 
 
 def make_case(mode_id: str, mode_name: str, exemplar: Exemplar, trace: Trace, criterion: Criterion, failed_label: str) -> RegressionCase:
@@ -69,3 +59,37 @@ def summarise(results: Sequence[tuple[RegressionCase, bool | None]]) -> dict[str
     return recurring
 
 
+
+
+def plan_suite(cases: Sequence[RegressionCase], new_traces: dict[str, Trace], settings: JudgeSettings,
+               run: str) -> tuple[Rubric, list[Trace], list[tuple[RegressionCase, WorkItem | None]]]:
+    """Pure: each case's trace under test (its own stable id, so two cases of one trace never collide) and
+    the one work item that re-judges its last step on its criterion."""
+    criteria = list({c.criterion.id: c.criterion for c in cases}.values())
+    traces, planned = [], []
+    for case in cases:
+        trace = case_under_test(case, new_traces)
+        trace = trace.model_copy(update={"id": f"{case.mode_id}/{trace.id}/{case.step_ref}/{case.criterion.id}"})
+        traces.append(trace)
+        items = plan([trace], Rubric(id="regress", criteria=[case.criterion]), settings, run)
+        last = [i for i in items if i.step.index == len(trace.steps) - 1]
+        planned.append((case, last[0] if last else None))
+    return Rubric(id="regress", criteria=criteria), traces, planned
+
+
+def run_suite(store: Store, cases: Sequence[RegressionCase], new_traces: dict[str, Trace], judge: Judge,
+              settings: JudgeSettings, concurrency: int = 4) -> list[tuple[RegressionCase, bool | None]]:
+    """Re-judge every case through the engine and the store: a case whose prompt was judged before (same
+    cache key, any run) is not asked again, and every verdict is kept under the run `regress-<suite hash>`."""
+    import asyncio
+
+    rubric, traces, planned = plan_suite(cases, new_traces, settings, "regress")
+    run = f"regress-{rubric_hash(rubric)[:8]}-{settings.model.split('/')[-1]}"
+    planned = [(case, item.model_copy(update={"run": run}) if item else None) for case, item in planned]
+    with store.transaction():
+        store.save_run(Run(name=run, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings))
+        store.save_traces(traces)
+    asyncio.run(execute([i for _, i in planned if i is not None], judge, store, concurrency=concurrency))
+    verdicts = {(j.trace_id, j.step_index, j.criterion_id): j.passed for j in store.judgments(run)}
+    return [(case, verdicts.get((item.trace_id, item.step.index, case.criterion.id)) if item else None)
+            for case, item in planned]

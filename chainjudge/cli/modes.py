@@ -19,35 +19,6 @@ modes_app = typer.Typer(help="The failure-mode catalogue: list (default), rename
 regress_app = typer.Typer(help="Regression cases from failure modes, re-judged in CI.", no_args_is_help=True)
 
 
-def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool = True) -> str:
-    """What is embedded for a failing judgment: the criterion and the judge's rationale, and (by default)
-    an excerpt of the step, so the same mistake on similar steps lands together."""
-    if not with_step:
-        return f"[{criterion}] {rationale.strip()}"
-    excerpt = " ".join(step_text.split())[:200]
-    return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
-
-
-def _failures(store, run: str, with_step: bool = True):
-    from chainjudge.analysis.modes import Failure
-
-    failures, keys = [], []
-    traces: dict = {}
-    for j in store.judgments(run):
-        if j.passed is not False or j.verdict is None:
-            continue
-        if j.trace_id not in traces:
-            traces[j.trace_id] = store.get_trace(j.trace_id, run=run)
-        trace = traces[j.trace_id]
-        step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
-        segment = trace.metadata.get("segment") if trace else None
-        failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
-                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
-                                segment=segment if isinstance(segment, str) else None))
-        keys.append(j.cache_key)
-    return failures, keys
-
-
 def cluster(
     run: Annotated[str, typer.Argument(help="Run whose failing judgments are clustered.")],
     catalogue: CatalogueOption = DEFAULT_CATALOGUE,
@@ -62,12 +33,12 @@ def cluster(
     them into the catalogue: known modes keep their ids, new ones get new ids."""
     from chainjudge.analysis.cluster import cluster_failures
     from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
-    from chainjudge.analysis.modes import load_catalogue, save_catalogue, update_catalogue
+    from chainjudge.analysis.modes import failing_steps, load_catalogue, save_catalogue, update_catalogue
 
     with open_store(db) as store:
         if store.get_run(run) is None:
             fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
-        failures, keys = _failures(store, run, with_step)
+        failures, keys = failing_steps(store, run, with_step)
         if not failures:
             out.print(f"run {run} has no failing judgments: nothing to cluster")
             return
@@ -168,16 +139,14 @@ def modes_split(
     """Split a mode: re-cluster its failing steps of RUN more tightly; the largest part keeps the id."""
     from chainjudge.analysis.cluster import cluster_failures
     from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
-    from chainjudge.analysis.modes import encode_vector, load_catalogue, save_catalogue, update_catalogue
+    from chainjudge.analysis.modes import failing_steps, load_catalogue, save_catalogue, split_mode
 
     cat = load_catalogue(catalogue)
-    try:
-        mode = cat.mode(mode_id)
-    except KeyError:
+    if mode_id not in {m.id for m in cat.modes}:
         fail(f"no mode {mode_id} in {catalogue}")
     with open_store(db) as store:
         assigned = {k for k, m in store.assignments(run).items() if m == mode_id}
-        failures, keys = _failures(store, run)
+        failures, keys = failing_steps(store, run)
         members = [f for f, k in zip(failures, keys) if k in assigned]
         if len(members) < 4:
             fail(f"{mode_id} has {len(members)} failing steps in run {run}: too few to split")
@@ -185,17 +154,9 @@ def modes_split(
     result = cluster_failures(vectors, [f.text for f in members], threshold=threshold, min_size=2)
     if len(result.clusters) < 2:
         fail(f"at similarity {threshold} the steps of {mode_id} stay one group; try a higher --threshold")
-    biggest = max(result.clusters, key=lambda c: len(c.members))
-    mode.centroid = encode_vector(biggest.centroid)
-    mode.counts[run] = len(biggest.members)
-    from chainjudge.analysis.cluster import Clustering
-
-    rest = Clustering(clusters=[c for c in result.clusters if c is not biggest], outliers=result.outliers, silhouette=result.silhouette)
-    others = cat.model_copy(update={"modes": [m for m in cat.modes if m.id != mode_id]})
-    split_cat, assignment = update_catalogue(others, run, members, rest, match_threshold=1.01)
-    split_cat.modes.insert([m.id for m in cat.modes].index(mode_id), mode)
+    split_cat, kept, new_ids = split_mode(cat, mode_id, run, members, result)
     save_catalogue(split_cat, catalogue)
-    out.print(f"{mode_id} keeps {len(biggest.members)} steps; new: {', '.join(sorted(set(assignment.values())))}")
+    out.print(f"{mode_id} keeps {kept} steps; new: {', '.join(new_ids)}")
 
 
 @regress_app.command("add")
@@ -244,32 +205,19 @@ def regress_run(
 ) -> None:
     """Re-judge every case; exit 1 naming each failure mode that recurs (CI: record the agent again on
     the same scenarios, pass the new traces with --traces, and the build fails if an old mistake is back)."""
-    import asyncio
-
-    from chainjudge.core.engine import plan
+    from chainjudge.analysis.regress import read_suite, run_suite, summarise
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.core.offline import quiet_libraries
-    from chainjudge.analysis.regress import case_under_test, read_suite, summarise
     from chainjudge.pipeline import load_traces
-    from chainjudge.core.schema import Rubric
 
     cases = read_suite(suite)
     if not cases:
         fail(f"no cases in {suite}: chainjudge regress add FM-ID")
     fresh = {t.id: t for t in load_traces(traces).traces} if traces else {}
-    results = []
     try:
         quiet_libraries()
-        with open_judge(judge_model, api_base=api_base) as (settings, judge):
-            for case in cases:
-                rubric = Rubric(id=f"regress-{case.mode_id}", criteria=[case.criterion])
-                trace = case_under_test(case, fresh)
-                items = [i for i in plan([trace], rubric, settings, "regress") if i.step.index == len(trace.steps) - 1]
-                if not items:
-                    results.append((case, None))
-                    continue
-                (judgment,) = asyncio.run(judge.judge(items[0]))
-                results.append((case, judgment.passed))
+        with open_judge(judge_model, api_base=api_base) as (settings, judge), open_store(db) as store:
+            results = run_suite(store, cases, fresh, judge, settings)
     except JudgeSetupError as exc:
         fail(str(exc))
     recurring = summarise(results)

@@ -11,7 +11,7 @@ from chainjudge.core.schema.judging import JudgeSettings, Judgment, Label, Run, 
 from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, AnnotatorAgreement, Baseline, Catalogue, CorrectedRate,
                                        Coverage, CriterionRow, CriticalEvidence, Evidence, ItemContext, OpenMode,
                                        DecisionReport, Estimate, Exemplar, FailureMode, GatePolicy, GoLiveScore, Mismatch,
-                                       ProbeResult, QueueItem, Rate, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
+                                       ProbeResult, QueueItem, Rate, RegressionCase, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
                                        validate_weights)
 from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
@@ -20,7 +20,7 @@ __all__ = [
     "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
-    "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError",
+    "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",
     "Rubric", "Run", "SCORE_TERMS", "Scale", "ScenarioSpace", "ScoreTerm", "SpaceDimension", "Step", "StepKind",
     "ToolCall", "Trace", "TrustPolicy", "Usage", "Verdict", "WorkItem", "utc_now", "validate_weights",
 ]

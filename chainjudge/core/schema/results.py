@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chainjudge.core.schema.judging import Judgment, Label
+from chainjudge.core.schema.rubrics import Criterion
 from chainjudge.core.schema.traces import Trace
 
 
@@ -365,3 +366,16 @@ class ItemContext(BaseModel):
     judgments: list[Judgment]
     labels: list[Label]
     options: list[str]
+
+
+class RegressionCase(BaseModel):
+    """One case of the regression suite (a JSON file in the suite folder): the trace prefix up to the
+    failing step, the criterion, and the label that marked the failure."""
+
+    mode_id: str
+    mode_name: str
+    criterion: Criterion
+    failed_label: str
+    trace: Trace  # the prefix: every step up to and including the failing one
+    step_ref: str
+    source_run: str
