@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from chainjudge.core.bundled import bundled
-from chainjudge.core.schema import Label, StepKind, WorkItem
+from chainjudge.core.schema import StepKind, WorkItem
 
 DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
 DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
@@ -179,6 +179,7 @@ def _print_decisions(out: Console, traces, scenarios) -> None:
 def _print_calibration(out: Console, store, model: list) -> None:
     """Step 5: the sampled model judgments against the scenarios' ground truth, with why untrusted."""
     from chainjudge.analysis.calibrate import agreement
+    from chainjudge.analysis.reference import judgment_labels
     from chainjudge.packs.cep.groundtruth import ANNOTATOR
     from chainjudge.analysis.figures import format_estimate
     from chainjudge.core.schema import TrustPolicy
@@ -190,8 +191,7 @@ def _print_calibration(out: Console, store, model: list) -> None:
         reference = store.labels(criterion=criterion, annotators=[ANNOTATOR])
         if not mine or not reference:
             continue
-        candidate = [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=criterion,
-                           value=j.verdict.label, annotator="local-judge", kind="judge") for j in mine]
+        candidate = judgment_labels(mine, "local-judge", criterion)
         judged_keys = {(j.trace_id, j.step_ref) for j in mine}
         on_items = [l for l in reference if (l.trace_id, l.step_key) in judged_keys]
         r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)

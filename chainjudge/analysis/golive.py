@@ -13,12 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement, pass_hat_k
+from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement
+from chainjudge.analysis.stats import pass_hat_k_curve
 from chainjudge.analysis.corrected import corrected_failure_rate
 from chainjudge.analysis.coverage import coverage, go_live_score
 from chainjudge.core.plugins import score_decisions
 from chainjudge.analysis.probe_runs import probe_results
-from chainjudge.analysis.reference import reference_labels
+from chainjudge.analysis.reference import judgment_labels, reference_labels
 from chainjudge.core.schema import (AgreementReport, CorrectedRate, CriterionRow, CriticalEvidence, Evidence, GatePolicy,
                                     Judgment, Label, OpenMode, Rubric, ScenarioSpace)
 from chainjudge.core.store import Store
@@ -61,18 +62,13 @@ def _failing(rubric: Rubric | None, criterion: str, value: str) -> bool:
     return value.lower() in DEFAULT_FAILING
 
 
-def _as_labels(judgments: list[Judgment], criterion: str) -> list[Label]:
-    return [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=criterion,
-                  value=j.verdict.label, annotator="judge", kind="judge") for j in judgments if j.verdict and j.error is None]
-
-
 def _model_criterion(run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
                      policy: GatePolicy) -> tuple[str, AgreementReport | None, CorrectedRate | None]:
     """Trust of a model-judged criterion against the one reference per item, and its corrected rate."""
     reference = [l for l in people if l.criterion == criterion]
     if not reference:
         return "unknown (no reference labels)", None, None
-    candidate = _as_labels(items, criterion)
+    candidate = judgment_labels(items, "judge", criterion)
     failing = sorted({l.value for l in (*reference, *candidate) if _failing(run_rubric, criterion, l.value)}) or None
     report = agreement(reference, candidate, "reference", "judge", criterion, failing=failing, bootstrap=300, policy=policy.trust)
     by_item = {(j.trace_id, j.step_ref): j for j in items if j.verdict and j.error is None}
@@ -176,14 +172,13 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
 
 
 def _consistency(traces, passed_trace: dict[str, bool]) -> float | None:
+    """pass^k over repeated trials of a scenario, at the largest k every repeated scenario reaches."""
     trials: dict[str, list[bool]] = defaultdict(list)
     for t in traces:
         trials[str(t.metadata.get("scenario_id") or t.id)].append(passed_trace.get(t.id, False))
-    repeated = {k: v for k, v in trials.items() if len(v) > 1}
-    if not repeated:
+    if not any(len(v) > 1 for v in trials.values()):
         return None
-    k = min(len(v) for v in repeated.values())
-    return pass_hat_k([sum(v) for v in repeated.values()], [len(v) for v in repeated.values()], k)
+    return pass_hat_k_curve(trials)[-1][1]
 
 
 def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:

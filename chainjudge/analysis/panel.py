@@ -73,3 +73,22 @@ def unanimity(panel: Sequence[Sequence[Label]]) -> float | None:
     if not common:
         return None
     return sum(len({m[i] for m in maps}) == 1 for i in common) / len(common)
+
+
+def labels_alpha(annotators: Sequence[Sequence[Label]], order: list[str]) -> float | None:
+    """Krippendorff's alpha (nominal) over several annotators' step labels: units are steps, missing
+    labels allowed."""
+    from chainjudge.analysis.stats import krippendorff_alpha
+
+    units: dict[tuple[str, str], int] = {}
+    for labels in annotators:
+        for label in labels:
+            if label.step_key:
+                units.setdefault((label.trace_id, label.step_key), len(units))
+    data = np.full((len(annotators), len(units)), np.nan)
+    code = {v: i for i, v in enumerate(order)}
+    for row, labels in enumerate(annotators):
+        for label in labels:
+            if label.step_key and label.value in code:
+                data[row, units[(label.trace_id, label.step_key)]] = code[label.value]
+    return krippendorff_alpha(data, "nominal")

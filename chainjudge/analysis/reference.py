@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from itertools import combinations
 
-from chainjudge.core.schema import AnnotatorAgreement, Label
+from chainjudge.core.schema import AnnotatorAgreement, Judgment, Label
 
 ADJUDICATION = "adjudication"
 DEFAULT_PRECEDENCE: tuple[str, ...] = (ADJUDICATION, "ground-truth", "human")
@@ -96,3 +96,11 @@ def annotator_agreement(labels: Sequence[Label], criterion: str, bootstrap: int 
         for r in result:
             r.alpha_all = alpha
     return result
+
+
+def judgment_labels(judgments: Sequence[Judgment], annotator: str, criterion: str | None = None) -> list[Label]:
+    """A judge's verdicts as labels (kind judge), so they can be compared with people's: the one place this
+    conversion is written (calibration, the CLI's run:NAME annotators, the demo)."""
+    return [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=j.criterion_id,
+                  value=j.verdict.label, annotator=annotator, kind="judge")
+            for j in judgments if j.verdict is not None and j.error is None and (criterion is None or j.criterion_id == criterion)]

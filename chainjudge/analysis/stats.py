@@ -101,3 +101,14 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
     return max(0.0, float(centre - half)), min(1.0, float(centre + half))  # no -0.00 from rounding
+
+
+def pass_hat_k_curve(outcomes: dict[str, list[bool]]) -> list[tuple[int, float]]:
+    """pass^k for k = 1 .. the fewest trials of any task, over tasks' repeated outcomes (tau-bench's
+    definition).  Tasks tried once say nothing about consistency and are left out."""
+    repeated = {task: trials for task, trials in outcomes.items() if len(trials) > 1} or outcomes
+    if not repeated:
+        return []
+    n = min(len(v) for v in repeated.values())
+    successes, trials = [sum(v) for v in repeated.values()], [len(v) for v in repeated.values()]
+    return [(k, pass_hat_k(successes, trials, k)) for k in range(1, n + 1)]

@@ -74,38 +74,14 @@ def labels_list(db: DbOption = None) -> None:
 
 def _annotator_labels(store: Store, name: str, criterion: str):
     """Labels of an annotator, or of a stored run's judgments when the name is run:NAME."""
-    from chainjudge.core.schema import Label
+    from chainjudge.analysis.reference import judgment_labels
 
     if name.startswith("run:"):
         run_name = name[4:]
         if store.get_run(run_name) is None:
             fail(f"no run named {run_name!r} in {store.path}; see: chainjudge runs")
-        return [
-            Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=j.criterion_id,
-                  value=j.verdict.label, annotator=name, kind="judge")
-            for j in store.judgments(run_name) if j.criterion_id == criterion and j.verdict is not None
-        ]
+        return judgment_labels(list(store.judgments(run_name)), name, criterion)
     return store.labels(criterion=criterion, annotators=[name])
-
-
-def _panel_alpha(annotators: list[list], order: list[str]) -> float | None:
-    """Krippendorff's alpha over several annotators' step labels (units = steps, missing allowed)."""
-    import numpy as np
-
-    from chainjudge.analysis.calibrate import krippendorff_alpha
-
-    units: dict[tuple[str, str], int] = {}
-    for labels in annotators:
-        for label in labels:
-            if label.step_key:
-                units.setdefault((label.trace_id, label.step_key), len(units))
-    data = np.full((len(annotators), len(units)), np.nan)
-    code = {v: i for i, v in enumerate(order)}
-    for row, labels in enumerate(annotators):
-        for label in labels:
-            if label.step_key and label.value in code:
-                data[row, units[(label.trace_id, label.step_key)]] = code[label.value]
-    return krippendorff_alpha(data, "nominal")
 
 
 def _reference_or_annotator(store: Store, name: str, criterion: str, sources: str | None):
@@ -150,6 +126,7 @@ def agreement(
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
     from chainjudge.analysis.calibrate import agreement as compute
+    from chainjudge.analysis.panel import labels_alpha
     from chainjudge.core.schema import TrustPolicy
 
     policy = TrustPolicy(min_failing_labels=min_failing_labels, min_failing_traces=min_failing_traces, min_answered=min_answered,
@@ -172,7 +149,7 @@ def agreement(
                 fail(f"{name}: {exc}")
             reports.append(report)
             everyone.append(cand)
-        panel_alpha = _panel_alpha([ref_labels, *everyone], reports[0].labels)
+        panel_alpha = labels_alpha([ref_labels, *everyone], reports[0].labels)
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
         return
@@ -236,6 +213,7 @@ def panel(
     aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
     error correlation and the effective number of independent judges."""
     from chainjudge.analysis.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
+    from chainjudge.analysis.panel import labels_alpha
     from chainjudge.analysis.calibrate import agreement as compute
     from chainjudge.analysis.figures import format_estimate as fmt
 
@@ -254,7 +232,7 @@ def panel(
         fail(str(exc))
     fail_set = set(failing.split(",")) if failing else {v for v in ordered if v.lower() in DEFAULT_FAILING}
     combined = aggregate_panel(members, ordered, fail_set, aggregate.value, f"panel:{aggregate.value}")
-    alpha = _panel_alpha(members, ordered)
+    alpha = labels_alpha(members, ordered)
     agree = unanimity(members)
     out.print(f"panel of {len(members)} on [bold]{criterion}[/]: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
               f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled", highlight=False)
@@ -283,7 +261,7 @@ def passk(
     """pass^k over repeated trials of each task (tau-bench's definition: mean over tasks of C(c,k)/C(n,k))."""
     from collections import defaultdict
 
-    from chainjudge.analysis.calibrate import pass_hat_k
+    from chainjudge.analysis.stats import pass_hat_k_curve
     from chainjudge.pipeline import load_traces
 
     loaded = load_traces(traces, fmt)
@@ -298,9 +276,8 @@ def passk(
         outcomes[str(trace.metadata[task_field])].append(value is True or (isinstance(value, (int, float)) and value >= 1))
     if not outcomes:
         fail("no trace carries both fields")
-    n = min(len(v) for v in outcomes.values())
     table = Table("k", "pass^k")
-    for k in range(1, n + 1):
-        table.add_row(str(k), f"{pass_hat_k([sum(v) for v in outcomes.values()], [len(v) for v in outcomes.values()], k):.3f}")
+    for k, value in pass_hat_k_curve(outcomes):
+        table.add_row(str(k), f"{value:.3f}")
     out.print(f"{len(outcomes)} tasks, {sum(len(v) for v in outcomes.values())} trials")
     out.print(table)
