@@ -43,11 +43,15 @@ def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bo
     """`passed`: trace id -> did the trace pass (decision right, no critical failure)."""
     grid_values = [space.dimensions[d].values for d in space.grid]
     cells = {cell: 0 for cell in itertools.product(*grid_values)}
+    by_origin: dict[str, dict[tuple[str, ...], int]] = {}
     for trace in traces:
         per_dimension = [trace_values(trace, space, d) for d in space.grid]
+        origin = str(trace.metadata.get("origin") or "generated")  # recorded from imported history, or generated
         for cell in itertools.product(*per_dimension):
             if cell in cells:
                 cells[cell] += 1
+                by_origin.setdefault(origin, {}).setdefault(cell, 0)
+                by_origin[origin][cell] += 1
     k = space.min_traces_per_cell
     total_weight = sum(cell_weight(space, c) for c in cells)
     covered_weight = sum(cell_weight(space, c) for c, n in cells.items() if n >= k)
@@ -64,7 +68,7 @@ def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bo
                 open_cases.append(f"{name}={value}" + (" (no traces)" if not evidence else " (no passing trace)"))
     return Coverage(cells=cells, covered=sum(1 for n in cells.values() if n >= k) / len(cells),
                     weighted=covered_weight / total_weight if total_weight else 0.0,
-                    empty_heaviest=empty[:10], open_edge_cases=open_cases,
+                    empty_heaviest=empty[:10], open_edge_cases=open_cases, by_origin=by_origin,
                     high_weight_coverage=heavy_covered / sum(heavy.values()) if heavy else 1.0)
 
 

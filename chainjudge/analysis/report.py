@@ -81,7 +81,8 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         lines.append("Open edge cases: " + ", ".join(cov.open_edge_cases))
     if evidence.decision_report is not None:
         o = evidence.decision_report.overall
-        lines.append(f"Decision accuracy: {o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}.")
+        lines.append(f"Decision accuracy against the {evidence.decision_report.expected_source} expected actions: "
+                     f"{o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}.")
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
     if evidence.open_modes:
         lines.append("Open failure modes: " + ", ".join(f"{m.id} {m.name} ({m.severity})" for m in evidence.open_modes))
@@ -142,9 +143,9 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
                  + "</table>")
     if evidence.decision_report is not None:
         d = evidence.decision_report
-        parts.append(f"<h2>Decision accuracy</h2><p>{d.overall.accuracy:.0%} ({d.overall.correct}/{d.overall.total}), "
+        parts.append(f"<h2>Decision accuracy</h2><p>against the {e(d.expected_source)} expected actions: {d.overall.accuracy:.0%} ({d.overall.correct}/{d.overall.total}), "
                      f"95% interval {d.overall.low:.0%}-{d.overall.high:.0%}</p><table><tr><th>by</th><th>value</th><th>accuracy</th><th></th><th>95% interval</th><th>n</th></tr>")
-        for dimension in ("segment", "market", "perturbation"):
+        for dimension in ("segment", "market", "perturbation", "origin"):
             for value, rate in d.by.get(dimension, {}).items():
                 parts.append(f"<tr><td>{e(dimension)}</td><td>{e(value)}</td><td>{rate.accuracy:.0%}</td><td>{_bar(rate.accuracy)}</td>"
                              f"<td>{rate.low:.0%}-{rate.high:.0%}</td><td>{rate.total}</td></tr>")

@@ -14,14 +14,14 @@ import typer
 from chainjudge.cli.app import app, labels_app, traces_app
 from chainjudge.cli import judging, demo, export, files, labels, review  # noqa: F401  (register their commands)
 from chainjudge.cli.modes import cluster as _cluster, modes_app, regress_app
-from chainjudge.cli.cep import decisions as _decisions, record as _record, scenarios as _scenarios
+from chainjudge.cli.cep import decisions as _decisions, record as _record, scenarios_app
 from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
 from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
 
 app.command("cluster")(_cluster)
 app.command("decisions")(_decisions)
-app.command("scenarios")(_scenarios)
+app.add_typer(scenarios_app, name="scenarios")
 app.command("record")(_record)
 app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)

@@ -16,6 +16,7 @@ def decisions(
     source: Annotated[list[str], typer.Argument(help="A stored run name, or trace files / directories.")],
     expected: Annotated[Path, typer.Option("--expected", help="Scenarios with expected actions (JSONL of {user, expected}).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    expected_source: Annotated[str, typer.Option("--expected-source", help="policy: the contact policy's derived action; annotated: the action people recorded (imported states).")] = "policy",
     db: DbOption = None,
 ) -> None:
     """Decision correctness: each trace's final decision against the expected action, field by field
@@ -39,12 +40,15 @@ def decisions(
         for problem in loaded.errors:
             err.print(f"[yellow]skipped[/] {problem}", highlight=False)
         traces = loaded.traces
-    report = score(traces, scenarios)
+    if expected_source not in ("policy", "annotated"):
+        fail(f"--expected-source is policy or annotated, not {expected_source!r}")
+    report = score(traces, scenarios, expected_source)
     if as_json:
         print(json.dumps(report.model_dump(mode="json")))
         return
     o = report.overall
-    out.print(f"decision accuracy: [bold]{o.accuracy:.1%}[/] ({o.correct}/{o.total}), 95% Wilson interval [{o.low:.1%}, {o.high:.1%}]")
+    out.print(f"decision accuracy against the {expected_source} expected actions: [bold]{o.accuracy:.1%}[/] ({o.correct}/{o.total}), "
+              f"95% Wilson interval [{o.low:.1%}, {o.high:.1%}]")
     table = Table("by", "value", "correct", "accuracy", "95% interval")
     for dimension, values in report.by.items():
         for value, rate in values.items():
@@ -62,12 +66,20 @@ def decisions(
         err.print(f"[yellow]{len(report.unknown_scenario)} traces match no scenario[/] (not counted): {', '.join(report.unknown_scenario[:10])}")
 
 
+scenarios_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
+                            help="CEP user-state scenarios: generated (no sub-command) or imported from history (`import`).")
+
+
+@scenarios_app.callback()
 def scenarios(
+    ctx: typer.Context,
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the scenarios (JSONL).")] = Path("scenarios.jsonl"),
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
 ) -> None:
     """Generate CEP user-state scenarios (pairwise coverage plus a third adversarial variants) with the
-    expected action the contact policy derives for each."""
+    expected action the contact policy derives for each; `scenarios import` reads real ones instead."""
+    if ctx.invoked_subcommand is not None:
+        return
     from chainjudge.packs.cep.generator import generate
 
     generated = generate(seed=seed)
@@ -121,3 +133,46 @@ def record(
                 handle.write(trace.model_dump_json() + "\n")
                 handle.flush()
                 out.print(f"[{n}/{len(todo)}] {trace.id}: {trace.metadata.get('status')} ({len(trace.steps)} steps)")
+
+
+@scenarios_app.command("import")
+def scenarios_import(
+    source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)],
+    mapping_file: Annotated[Path, typer.Option("--mapping", help="Mapping YAML: column -> user-state attribute, value maps, time formats (see chainjudge.packs.cep.mapping).", exists=True, dir_okay=False)],
+    out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side).")] = Path("imported.jsonl"),
+    show: Annotated[int, typer.Option(help="Rejected rows to list (all are counted).")] = 20,
+    db: DbOption = None,
+) -> None:
+    """Import real user states (last month's, say) as scenarios: every row validated whole and either
+    imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
+    the local store. Exit 1 when rows were rejected."""
+    from chainjudge.packs.cep.history import import_history
+    from chainjudge.packs.cep.mapping import MappingError, load_mapping
+    from chainjudge.packs.cep.policy import load_policy
+
+    try:
+        mapping = load_mapping(mapping_file)
+    except MappingError as exc:
+        fail(str(exc))
+    with open_store(db) as store:
+        key = store.local_secret("cep-pseudonym-key")
+    imported, report = import_history(source, mapping, key, load_policy())
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text("".join(s.model_dump_json() + "\n" for s in imported), encoding="utf-8")
+    rate = report.rows / report.seconds if report.seconds else float("nan")
+    out.print(f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+              f"{report.rows - report.imported} rejected", highlight=False)
+    if report.errors:
+        kinds = Table("rejected because", "rows", "share of rows")
+        for kind, n in report.by_kind().most_common():
+            kinds.add_row(kind, str(n), f"{n / report.rows:.1%}")
+        out.print(kinds)
+        for error in report.errors[:show]:
+            err.print(f"[yellow]rejected[/] {source}: {error}", highlight=False)
+    out.print(f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
+              f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}", highlight=False)
+    if report.annotated:
+        out.print(f"{report.annotated} rows carry an annotated expected action; the contact policy derives another "
+                  f"action or channel for {report.disagreements} of them (both are kept: decisions --expected-source)", highlight=False)
+    if report.errors:
+        raise typer.Exit(1)

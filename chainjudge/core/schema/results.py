@@ -142,6 +142,7 @@ class DecisionReport(BaseModel):
     mismatches: list[Mismatch]
     missing_decision: list[str]
     unknown_scenario: list[str]
+    expected_source: str = Field("policy", description="Where the expected actions came from: policy (derived) or annotated (people).")
 
 
 class Exemplar(BaseModel):
@@ -322,6 +323,7 @@ class Coverage(BaseModel):
     empty_heaviest: list[tuple[tuple[str, ...], float]]
     open_edge_cases: list[str]
     high_weight_coverage: float
+    by_origin: dict[str, dict[tuple[str, ...], int]] = Field(default_factory=dict, description="Per origin of the states (generated, imported): traces per cell.")
 
 
 class CriticalEvidence(BaseModel):

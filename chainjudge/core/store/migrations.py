@@ -220,6 +220,13 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         UPDATE judgments SET data = json_set(data, '$.error_kind', error_kind, '$.judge_kind', judge_kind)
         """,
     ),
+    (
+        # keys that never leave this file (the pseudonymisation key of imported customer ids)
+        "015_local_secrets",
+        """
+        CREATE TABLE local_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at TEXT NOT NULL)
+        """,
+    ),
 ]
 
 

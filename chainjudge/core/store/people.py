@@ -83,3 +83,17 @@ class PeopleStore:
     def reviewer_by_token_hash(self, token_hash: str) -> str | None:
         rows = self.query("SELECT name FROM reviewers WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
         return rows[0][0] if rows else None
+
+    def local_secret(self, name: str) -> bytes:
+        """A random 32-byte key kept in this store file only, made on first use (e.g. the key that
+        pseudonymises imported customer ids: the same customer gets the same pseudonym in this store,
+        and nobody without the file can reverse or recompute it)."""
+        import secrets
+
+        with self.transaction():
+            row = self._db.execute("SELECT value FROM local_secrets WHERE name = ?", (name,)).fetchone()
+            if row:
+                return bytes(row[0])
+            value = secrets.token_bytes(32)
+            self._db.execute("INSERT INTO local_secrets VALUES (?, ?, ?)", (name, value, utc_now().isoformat()))
+            return value

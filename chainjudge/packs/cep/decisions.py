@@ -62,7 +62,12 @@ def _rate(correct: int, total: int) -> Rate:
     return Rate(correct=correct, total=total, accuracy=correct / total if total else 0.0, low=low, high=high)
 
 
-def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionReport:
+def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str = "policy") -> DecisionReport:
+    """Each trace's final decision against its scenario's expected action from SOURCE: `policy` (the
+    contact policy's derivation) or `annotated` (what people recorded; only the fields they gave are
+    compared, and scenarios without an annotation are not counted).  Never a mix of the two."""
+    if source not in ("policy", "annotated"):
+        raise ValueError(f"unknown expected-action source {source!r}; choose policy or annotated")
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     fields: dict[str, list[bool]] = defaultdict(list)
     outcomes: list[bool] = []
@@ -71,18 +76,20 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionRe
     for trace in traces:
         scenario_id = str(trace.metadata.get("scenario_id") or trace.id)
         scenario = scenarios.get(scenario_id)
-        if scenario is None or scenario.expected is None:
+        chosen = None if scenario is None else scenario.expected if source == "policy" else scenario.annotated
+        if chosen is None:
             unknown.append(trace.id)
             continue
-        expected = scenario.expected.model_dump()
+        expected = chosen.model_dump()
         decided = final_decision(trace)
         if decided is None:
             missing.append(trace.id)
             decided = {}
-        wrong = _compare(expected, decided)
+        compared = [f for f in _compared(expected) if source == "policy" or f == "action" or expected.get(f) is not None]
+        wrong = [f for f in _compare(expected, decided) if f in compared]
         ok = not wrong
         outcomes.append(ok)
-        for field in _compared(expected):
+        for field in compared:
             fields[field].append(field not in wrong)
         for field in wrong:
             mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=_s(decided.get(field))))
@@ -90,13 +97,14 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario]) -> DecisionRe
         groups["segment"][user.ltv_segment].append(ok)
         groups["market"][user.market].append(ok)
         groups["channel"][expected.get("channel") or "(none)"].append(ok)
+        groups["origin"][scenario.origin].append(ok)
         for perturbation in user.perturbations or ["(none)"]:
             groups["perturbation"][perturbation].append(ok)
     return DecisionReport(
         overall=_rate(sum(outcomes), len(outcomes)),
         by={dim: {k: _rate(sum(v), len(v)) for k, v in sorted(values.items())} for dim, values in groups.items()},
         field_accuracy={f: _rate(sum(v), len(v)) for f, v in fields.items()},
-        mismatches=mismatches, missing_decision=missing, unknown_scenario=unknown,
+        mismatches=mismatches, missing_decision=missing, unknown_scenario=unknown, expected_source=source,
     )
 
 

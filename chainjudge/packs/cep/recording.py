@@ -56,7 +56,7 @@ def record(scenarios: Iterable[Scenario], agent: Agent, llm: LLMConfig, timeout_
             started = utc_now()
             metadata = {"scenario_id": user.id, "segment": user.ltv_segment, "market": user.market,
                         "lifecycle": user.lifecycle, "perturbations": list(user.perturbations),
-                        "agent_model": llm.model, "recorded_at": started.isoformat(), "status": "ok",
+                        "agent_model": llm.model, "recorded_at": started.isoformat(), "status": "ok", "origin": scenario.origin,
                         "user_state": user.model_dump(mode="json")}
             future = pool.submit(agent, user, llm)
             try:

@@ -108,5 +108,12 @@ class ExpectedAction(BaseModel):
 
 
 class Scenario(BaseModel):
+    """A user state and its expected action.  `expected` is the contact policy's derivation; an imported
+    state may also carry `annotated`, the expected action people recorded (a file's column or a
+    strategist): the two are kept side by side, never mixed."""
+
     user: UserState
     expected: ExpectedAction | None = None
+    annotated: ExpectedAction | None = None
+    annotated_by: str | None = Field(None, description="Where `annotated` came from: 'file:COLUMN' or 'strategist:NAME'.")
+    origin: Literal["generated", "imported"] = "generated"

@@ -1,0 +1,98 @@
+"""How a CDP / warehouse export's columns become the CEP user state: the mapping file a team writes once
+per export (YAML), validated before a single row is read.
+
+```yaml
+id_column: customer_id                 # pseudonymised on import (keyed hash); never stored as is
+columns:                               # column -> user-state attribute (dotted path)
+  country: market
+  snapshot_at: now
+  stage: lifecycle
+  last_channel: last_touch.channel
+  push_optin: channels.push.consent
+values:                                # per attribute: raw value -> model value (case-insensitive)
+  last_touch.channel: {L: line, WA: whatsapp}
+lists: {languages: "|"}                # attribute -> separator of a list held in one cell
+timestamps: {now: "%Y-%m-%d %H:%M:%S"} # strptime formats (ISO 8601 is read without one)
+timezone_column: tz                    # naive timestamps are local to this column's zone ...
+timezone: Asia/Bangkok                 # ... or to this one
+defaults: {campaign: {name: winback, kind: winback, content_language: th}}
+drop: [email, phone]                   # columns never read (reported)
+perturbations_column: adversarial      # rows that declare an intended contradiction
+expected:                              # optional: the strategists' expected next action, by column
+  action: next_action
+  channel: next_channel
+  reason: strategist_note
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+EXPECTED_FIELDS = ("action", "channel", "content_language", "send_window", "offer", "reason")
+
+
+class MappingError(ValueError):
+    pass
+
+
+class Mapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_column: str
+    columns: dict[str, str] = Field(min_length=1)
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    lists: dict[str, str] = Field(default_factory=dict)
+    timestamps: dict[str, str] = Field(default_factory=dict)
+    timezone_column: str | None = None
+    timezone: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    drop: list[str] = Field(default_factory=list)
+    perturbations_column: str | None = None
+    expected: dict[str, str] = Field(default_factory=dict, description="ExpectedAction field -> column.")
+
+    @field_validator("expected")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(EXPECTED_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown expected-action fields {unknown}; known: {list(EXPECTED_FIELDS)}")
+        if value and "action" not in value:
+            raise ValueError("expected needs an `action` column")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def column_of(self, attribute: str) -> str:
+        """The column an attribute (or its parent) was read from, for error messages."""
+        for column, path in self.columns.items():
+            if attribute == path or attribute.startswith(path + ".") or path.startswith(attribute + "."):
+                return column
+        return attribute
+
+
+def load_mapping(path: Path) -> Mapping:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: {exc}") from None
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise MappingError(f"{path}: {where}: {first['msg']}") from None

@@ -1,0 +1,134 @@
+"""A CDP export with the messiness of a real one, for tests and benchmarks of `scenarios import`:
+missing attributes, mixed-case and abbreviated channels, Thai / Bahasa / Vietnamese names, naive local
+times beside ISO times with offsets, a bad date now and then, undeclared contradictions, duplicated
+customers, and a strategists' next-action column that is sometimes filled and sometimes wrong.
+
+Written by a seeded generator (no real customer is in it); `MAPPING` is the mapping file a team would
+write for it."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+NAMES = ["Somchai Jaidee", "สมชาย ใจดี", "Siti Nurhaliza", "Budi Santoso", "Nguyễn Văn An", "Trần Thị Bích",
+         "Ahmad bin Ismail", "Maria Santos", "Tan Wei Ming", "พิมพ์ชนก ศรีสุข", "Dewi Lestari", "Lê Hoàng Nam"]
+MARKETS = {"TH": "Asia/Bangkok", "ID": "Asia/Jakarta", "VN": "Asia/Ho_Chi_Minh", "MY": "Asia/Kuala_Lumpur",
+           "SG": "Asia/Singapore", "PH": "Asia/Manila"}
+LANGS = {"TH": "th|en", "ID": "id", "VN": "vi|en", "MY": "ms|en", "SG": "en|zh", "PH": "en|tl"}
+CHANNEL_SPELLINGS = ["LINE", "line", "L", "Email", "EMAIL", "email", "SMS", "sms", "Push", "push", "WA", "whatsapp", "In_App", ""]
+COLUMNS = ["customer_id", "full_name", "email", "phone", "country", "tz", "snapshot_at", "stage", "days_inactive", "ltv",
+           "last_channel", "last_touch_at", "push_optin", "email_optin", "sms_optin", "line_friend", "wa_optin", "langs",
+           "sent_today", "sent_week", "unsubscribed", "complaint", "campaign_kind", "campaign_lang", "adversarial",
+           "next_action", "next_channel", "strategist_note"]
+
+MAPPING = """\
+id_column: customer_id
+columns:
+  country: market
+  snapshot_at: now
+  stage: lifecycle
+  days_inactive: days_since_active
+  ltv: ltv_segment
+  last_channel: last_touch.channel
+  last_touch_at: last_touch.at
+  push_optin: channels.push.consent
+  email_optin: channels.email.consent
+  sms_optin: channels.sms.consent
+  line_friend: channels.line.consent
+  wa_optin: channels.whatsapp.consent
+  langs: languages
+  sent_today: sent_today
+  sent_week: sent_this_week
+  unsubscribed: global_unsubscribe
+  complaint: recent_complaint
+  campaign_kind: campaign.kind
+  campaign_lang: campaign.content_language
+values:
+  last_touch.channel: {L: line, WA: whatsapp, In_App: in_app}
+  ltv_segment: {H: high, M: mid, L: low}
+lists: {languages: "|"}
+timestamps: {last_touch.at: "%d/%m/%Y %H:%M"}
+timezone_column: tz
+defaults:
+  channels:
+    push: {reachable: true}
+    email: {reachable: true}
+    sms: {reachable: true}
+    line: {reachable: true}
+    whatsapp: {reachable: true}
+    in_app: {consent: true, reachable: true}
+  campaign: {name: history winback, kind: winback, content_language: en, available_languages: [en, th, id, vi, ms, zh, tl]}
+drop: [full_name, email, phone]
+perturbations_column: adversarial
+expected:
+  action: next_action
+  channel: next_channel
+  reason: strategist_note
+"""
+
+
+def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
+    market = rng.choice(list(MARKETS))
+    stage = rng.choice(["new", "active", "Active", "lapsed", "LAPSED", "churned", "onboarding_partial"])
+    days = {"new": 0, "active": rng.randint(0, 20), "lapsed": rng.randint(31, 90), "churned": rng.randint(91, 400),
+            "onboarding_partial": rng.randint(0, 10)}[stage.lower()]
+    snapshot = base + timedelta(minutes=rng.randint(0, 60 * 24 * 7))
+    naive = rng.random() < 0.5
+    touch_channel = rng.choice(CHANNEL_SPELLINGS)
+    optins = {c: rng.choice(["true", "false", "Y", "N", "1", "0"]) for c in ("push", "email", "sms", "line", "wa")}
+    if touch_channel:  # a consistent export: the last touch went through a channel the user agreed to
+        key = {"l": "line", "wa": "wa", "whatsapp": "wa", "in_app": None}.get(touch_channel.lower(), touch_channel.lower())
+        if key:
+            optins[key] = "true"
+    sent_week = rng.randint(0, 6)
+    row = {
+        "customer_id": f"CUST-{100000 + i // (1 if rng.random() > 0.01 else 2)}",
+        "full_name": rng.choice(NAMES), "email": f"user{i}@example.com", "phone": f"+66 8{rng.randint(10000000, 99999999)}",
+        "country": market if rng.random() > 0.05 else market.lower(),
+        "tz": MARKETS[market],
+        "snapshot_at": snapshot.strftime("%Y-%m-%d %H:%M:%S") if naive else snapshot.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "stage": stage, "days_inactive": str(days), "ltv": rng.choice(["low", "mid", "high", "vip", "H", "M", "L"]),
+        "last_channel": touch_channel,
+        "last_touch_at": (snapshot - timedelta(days=days + 1)).strftime("%d/%m/%Y %H:%M") if touch_channel else "",
+        "push_optin": optins["push"], "email_optin": optins["email"], "sms_optin": optins["sms"],
+        "line_friend": optins["line"], "wa_optin": optins["wa"],
+        "langs": LANGS[market], "sent_today": str(min(sent_week, rng.randint(0, 2))), "sent_week": str(sent_week),
+        "unsubscribed": "true" if rng.random() < 0.03 else "false", "complaint": "true" if rng.random() < 0.02 else "",
+        "campaign_kind": rng.choice(["winback", "Sale", "reminder"]), "campaign_lang": LANGS[market].split("|")[0],
+        "adversarial": "", "next_action": "", "next_channel": "", "strategist_note": "",
+    }
+    _mess(rng, row)
+    return row
+
+
+def _mess(rng: random.Random, row: dict[str, str]) -> None:
+    """The faults a real export has, each on a few percent of rows."""
+    roll = rng.random()
+    if roll < 0.03:
+        row["stage"] = ""  # a missing required attribute
+    elif roll < 0.05:
+        row["snapshot_at"] = "2026-02-31 10:00:00"  # a date that does not exist
+    elif roll < 0.07:
+        row["country"] = "XX"  # a market the model does not know
+    elif roll < 0.09:
+        row["stage"], row["days_inactive"] = "active", "120"  # a contradiction nobody declared
+    elif roll < 0.10:
+        row["stage"], row["days_inactive"], row["adversarial"] = "active", "120", "conflicting_signals"  # declared
+    if rng.random() < 0.3:
+        row["next_action"] = rng.choice(["send", "Send", "wait", "suppress", "maybe"])
+        row["next_channel"] = rng.choice(["email", "line", "push", ""]) if row["next_action"].lower() == "send" else ""
+        row["strategist_note"] = rng.choice(["win-back on LINE first", "ส่งอีเมลตอนเช้า", "jangan ganggu malam hari", ""])
+
+
+def write_export(path: Path, rows: int = 10_000, seed: int = 20) -> Path:
+    rng = random.Random(seed)
+    base = datetime(2026, 10, 1, 0, 0)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for i in range(rows):
+            writer.writerow(_row(rng, i, base))
+    return path
