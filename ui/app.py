@@ -26,6 +26,11 @@ from chainjudge.review import reviewers  # noqa: E402
 from chainjudge.core.store import Store, resolve_db_path  # noqa: E402
 from chainjudge.core.schema import ItemContext  # noqa: E402
 
+import sys  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the app's own modules, wherever it is installed
+from groundtruth import ground_truth_tab  # noqa: E402
+
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
 
@@ -301,7 +306,7 @@ def main() -> None:
     st.sidebar.text(f"Signed in as {reviewer}")
     if st.sidebar.button("Refresh queue", key="refresh"):
         review.refresh_queue(store)
-    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live"])
+    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live", "Ground truth"])
     with tabs[0]:
         review_tab(store, reviewer)
     with tabs[1]:
@@ -314,6 +319,8 @@ def main() -> None:
         runs_tab(store)
     with tabs[5]:
         golive_tab(store)
+    with tabs[6]:
+        ground_truth_tab(store, reviewer)
 
 
 main()

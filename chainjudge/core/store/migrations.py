@@ -227,6 +227,22 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         CREATE TABLE local_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at TEXT NOT NULL)
         """,
     ),
+    (
+        # states people annotate with the expected action (a pack's JSON; the store does not read it), and
+        # their annotations, append-only: a change of mind is a new row
+        "016_state_annotations",
+        """
+        CREATE TABLE states (id TEXT PRIMARY KEY, origin TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE state_annotations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            state_id TEXT NOT NULL REFERENCES states(id),
+            annotator TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX state_annotations_by_state ON state_annotations (state_id, annotator)
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,96 @@
+"""Ground truth from history: `scenarios import` (a CDP export through a mapping), `scenarios agreement`
+(how far strategists agree) and `scenarios annotated` (the states they settled, as scenarios)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chainjudge.cli.cep import scenarios_app
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
+
+
+@scenarios_app.command("import")
+def scenarios_import(
+    source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)],
+    mapping_file: Annotated[Path, typer.Option("--mapping", help="Mapping YAML: column -> user-state attribute, value maps, time formats (see chainjudge.packs.cep.mapping).", exists=True, dir_okay=False)],
+    out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side).")] = Path("imported.jsonl"),
+    show: Annotated[int, typer.Option(help="Rejected rows to list (all are counted).")] = 20,
+    annotate: Annotated[bool, typer.Option("--annotate", help="Also put the imported states up for strategists in the review app's Ground truth tab.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Import real user states (last month's, say) as scenarios: every row validated whole and either
+    imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
+    the local store. Exit 1 when rows were rejected."""
+    from chainjudge.packs.cep.history import import_history
+    from chainjudge.packs.cep.mapping import MappingError, load_mapping
+    from chainjudge.packs.cep.policy import load_policy
+
+    try:
+        mapping = load_mapping(mapping_file)
+    except MappingError as exc:
+        fail(str(exc))
+    with open_store(db) as store:
+        key = store.local_secret("cep-pseudonym-key")
+        imported, report = import_history(source, mapping, key, load_policy())
+        if annotate:
+            from chainjudge.packs.cep.annotation import register
+
+            new = register(store, imported)
+            out.print(f"{new} states put up for annotation (chainjudge review --db {store.path}: Ground truth tab)", highlight=False)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text("".join(s.model_dump_json() + "\n" for s in imported), encoding="utf-8")
+    rate = report.rows / report.seconds if report.seconds else float("nan")
+    out.print(f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+              f"{report.rows - report.imported} rejected", highlight=False)
+    if report.errors:
+        kinds = Table("rejected because", "rows", "share of rows")
+        for kind, n in report.by_kind().most_common():
+            kinds.add_row(kind, str(n), f"{n / report.rows:.1%}")
+        out.print(kinds)
+        for error in report.errors[:show]:
+            err.print(f"[yellow]rejected[/] {source}: {error}", highlight=False)
+    out.print(f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
+              f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}", highlight=False)
+    if report.annotated:
+        out.print(f"{report.annotated} rows carry an annotated expected action; the contact policy derives another "
+                  f"action or channel for {report.disagreements} of them (both are kept: decisions --expected-source)", highlight=False)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@scenarios_app.command("agreement")
+def scenarios_agreement(
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of states for 95% intervals.")] = 1000,
+    db: DbOption = None,
+) -> None:
+    """How far strategists agree on the expected action, per field: Krippendorff's alpha with a 95%
+    interval over states, the raw agreement of the first two annotations and what chance would give."""
+    from chainjudge.analysis.figures import format_estimate
+    from chainjudge.packs.cep.annotation import field_agreement
+
+    with open_store(db) as store:
+        figures = field_agreement(store, bootstrap=bootstrap)
+    table = Table("field", "states", "Krippendorff's alpha (95% interval)", "agreement, first two", "by chance")
+    for field, f in figures.items():
+        table.add_row(field, str(f["alpha"].n), format_estimate(f["alpha"], 10, 2),
+                      "-" if f["observed"] is None else f"{f['observed']:.0%}", "-" if f["chance"] is None else f"{f['chance']:.0%}")
+    out.print(table)
+
+
+@scenarios_app.command("annotated")
+def scenarios_annotated(
+    out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL: the settled states with the strategists' consensus as `annotated`.")] = Path("annotated.jsonl"),
+    db: DbOption = None,
+) -> None:
+    """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
+    third) as scenarios; score decisions on them with decisions --expected-source annotated."""
+    from chainjudge.packs.cep.annotation import settled
+
+    with open_store(db) as store:
+        done, total = settled(store), len(store.states())
+    out_file.write_text("".join(s.model_dump_json() + "\n" for s in done), encoding="utf-8")
+    out.print(f"{len(done)} of {total} states settled, written to {out_file}", highlight=False)
