@@ -115,9 +115,9 @@ def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
                 continue
             checked += 1
             if j.passed is False:  # no false alarm: the policy's own answer differs where the check looked
-                wrong = {f for f in FIELD_OF_CHECK[j.criterion_id] if (decided.get(f) or None) != (getattr(expected, f) or None)}
+                wrong = {f for f in FIELD_OF_CHECK[j.criterion_id] if decided.text(f) != (getattr(expected, f) or None)}
                 assert wrong, (t.id, j.criterion_id, j.verdict.rationale, decided, expected)
-            if decided and all((decided.get(f) or None) == (getattr(expected, f) or None) for f in ("action", "channel", "content_language")):
+            if decided and all(decided.text(f) == (getattr(expected, f) or None) for f in ("action", "channel", "content_language")):
                 assert j.passed, (t.id, j.criterion_id, j.verdict.rationale)  # the right decision passes every check
     assert checked >= 6 * 45  # 49 of the 69 recorded decisions hold a JSON decision; the rest fail every check
 

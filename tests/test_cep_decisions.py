@@ -47,7 +47,18 @@ def test_known_counts():
 
 def test_decision_json_is_found_in_free_text():
     trace = trace_for("x", None, text='Reasoning... final: {"action": "wait", "channel": "push"} done')
-    assert final_decision(trace) == {"action": "wait", "channel": "push"}
+    assert final_decision(trace).model_dump(exclude_none=True) == {"action": "wait", "channel": "push"}
+
+
+def test_finding_the_decision_is_linear_on_a_hostile_step():
+    """A decision step of 200,000 opening braces and no closing one: the old regex \\{.*\\} backtracked
+    quadratically (minutes); the str-method search answers at once."""
+    import time
+
+    trace = trace_for("x", None, text="{" * 200_000)
+    started = time.perf_counter()
+    assert final_decision(trace) is None
+    assert time.perf_counter() - started < 1.0
 
 
 def test_decisions_command(tmp_path):

@@ -8,7 +8,7 @@ from typing import get_args
 
 from chainjudge.packs.cep.decisions import final_decision
 from chainjudge.packs.cep.policy import channel_blockers, in_quiet_hours, load_policy, local_now
-from chainjudge.packs.cep.scenario import Channel, UserState
+from chainjudge.packs.cep.scenario import AgentDecision, Channel, UserState
 from chainjudge.core.checks import AgentOutputUnusable, CheckInputMissing, CheckResult
 from chainjudge.core.schema import Step, Trace
 
@@ -17,7 +17,7 @@ def _policy():
     return load_policy()
 
 
-def _inputs(trace: Trace, step: Step) -> tuple[UserState, dict]:
+def _inputs(trace: Trace, step: Step) -> tuple[UserState, AgentDecision]:
     state = trace.metadata.get("user_state")
     if not isinstance(state, dict):
         raise CheckInputMissing("the trace carries no user_state in its metadata")
@@ -27,12 +27,12 @@ def _inputs(trace: Trace, step: Step) -> tuple[UserState, dict]:
     return UserState.model_validate(state), decision
 
 
-def _contacts(decision: dict) -> bool:
-    return str(decision.get("action", "")).lower() not in ("suppress", "none", "no_action")
+def _contacts(decision: AgentDecision) -> bool:
+    return (decision.text("action") or "").lower() not in ("suppress", "none", "no_action")
 
 
-def _sends_now(decision: dict) -> bool:
-    return str(decision.get("action", "")).lower().startswith("send")
+def _sends_now(decision: AgentDecision) -> bool:
+    return (decision.text("action") or "").lower().startswith("send")
 
 
 def suppression_honoured(trace: Trace, step: Step) -> CheckResult:
@@ -40,13 +40,13 @@ def suppression_honoured(trace: Trace, step: Step) -> CheckResult:
     reasons = [r for r, on in (("global unsubscribe", user.global_unsubscribe), ("recent complaint", user.recent_complaint),
                                ("converted elsewhere", user.converted_in_window and user.campaign.kind != "transactional")) if on]
     if reasons and _contacts(decision):
-        return CheckResult(False, f"decided to {decision.get('action')} although: {', '.join(reasons)}")
+        return CheckResult(False, f"decided to {decision.action} although: {', '.join(reasons)}")
     return CheckResult(True, "no suppression was ignored" if reasons else "user not suppressed")
 
 
 def consent_respected(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
-    channel = decision.get("channel")
+    channel = decision.text("channel")
     if not _contacts(decision) or not channel:
         return CheckResult(True, "no contact planned")
     state = user.channels.get(channel)
@@ -69,7 +69,7 @@ def quiet_hours_respected(trace: Trace, step: Step) -> CheckResult:
 
 def channel_constraints(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
-    channel = decision.get("channel")
+    channel = decision.text("channel")
     if not _contacts(decision) or not channel:
         return CheckResult(True, "no channel used")
     if channel not in user.channels and channel not in get_args(Channel):
@@ -91,7 +91,7 @@ def frequency_cap_respected(trace: Trace, step: Step) -> CheckResult:
 
 def language_match(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
-    language = decision.get("content_language")
+    language = decision.text("content_language")
     if not _contacts(decision):
         return CheckResult(True, "nothing sent")
     if language is None and not _sends_now(decision):

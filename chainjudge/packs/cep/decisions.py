@@ -4,13 +4,12 @@ with Wilson 95% intervals overall and by segment, market, channel and perturbati
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
 from chainjudge.analysis.calibrate import wilson_interval
-from chainjudge.packs.cep.scenario import Scenario
+from chainjudge.packs.cep.scenario import AgentDecision, Scenario
 from chainjudge.core.schema import DecisionReport, Mismatch, Rate, StepKind, Trace
 
 FIELDS = ("action", "channel", "content_language", "offer")
@@ -33,28 +32,30 @@ def parse_scenarios(text: str, source: str = "<scenarios>") -> dict[str, Scenari
     return scenarios
 
 
-_JSON = re.compile(r"\{.*\}", re.S)
+def _json_object(text: str) -> dict | None:
+    """The JSON object spanning the step's first '{' to its last '}' (found with str methods: linear on
+    any trace text, where a regex like \\{.*\\} backtracks quadratically on a text full of braces)."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(text[start: end + 1])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def final_decision(trace: Trace) -> dict | None:
+def final_decision(trace: Trace) -> AgentDecision | None:
     """The agent's decision: trace metadata 'decision', else a JSON object in the last decision step."""
-    if isinstance(trace.metadata.get("decision"), dict):
-        return trace.metadata["decision"]  # type: ignore[return-value]
-    for step in reversed(trace.steps):
-        if step.kind is StepKind.decision:
-            match = _JSON.search(step.text)
-            if match:
-                try:
-                    value = json.loads(match.group(0))
-                except json.JSONDecodeError:
-                    return None
-                return value if isinstance(value, dict) else None
-            return None
-    return None
+    raw = trace.metadata.get("decision")
+    if not isinstance(raw, dict):
+        step = next((s for s in reversed(trace.steps) if s.kind is StepKind.decision), None)
+        raw = _json_object(step.text) if step is not None else None
+    return AgentDecision.model_validate(raw) if raw is not None else None
 
 
-def _compare(expected: dict, decided: dict) -> list[str]:
-    return [f for f in _compared(expected) if (expected.get(f) or None) != (decided.get(f) or None)]
+def _compare(expected: dict, decided: AgentDecision) -> list[str]:
+    return [f for f in _compared(expected) if (expected.get(f) or None) != decided.text(f)]
 
 
 def _rate(correct: int, total: int) -> Rate:
@@ -84,7 +85,7 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
         decided = final_decision(trace)
         if decided is None:
             missing.append(trace.id)
-            decided = {}
+            decided = AgentDecision()
         compared = [f for f in _compared(expected) if source == "policy" or f == "action" or expected.get(f) is not None]
         wrong = [f for f in _compare(expected, decided) if f in compared]
         ok = not wrong
@@ -92,7 +93,7 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
         for field in compared:
             fields[field].append(field not in wrong)
         for field in wrong:
-            mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=_s(decided.get(field))))
+            mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=decided.text(field)))
         user = scenario.user
         groups["segment"][user.ltv_segment].append(ok)
         groups["market"][user.market].append(ok)

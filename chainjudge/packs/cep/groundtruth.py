@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chainjudge.packs.cep.decisions import final_decision
-from chainjudge.packs.cep.scenario import Scenario
+from chainjudge.packs.cep.scenario import AgentDecision, Scenario
 from chainjudge.core.schema import Label, StepKind, Trace
 
 ANNOTATOR = "scenario-ground-truth"
@@ -24,11 +24,11 @@ def ground_truth_labels(traces: Iterable[Trace], scenarios: dict[str, Scenario])
         decision_step = next((s for s in reversed(trace.steps) if s.kind is StepKind.decision), None)
         if scenario is None or scenario.expected is None or decision_step is None:
             continue
-        decided = final_decision(trace) or {}
+        decided = final_decision(trace) or AgentDecision()
         expected = scenario.expected
-        checks = {"offer_fits": (decided.get("offer") or None) == (expected.offer or None)}
+        checks = {"offer_fits": decided.text("offer") == (expected.offer or None)}
         if expected.action != "suppress":
-            checks["language_and_tone"] = decided.get("content_language") == expected.content_language
+            checks["language_and_tone"] = decided.text("content_language") == expected.content_language
         for criterion, ok in checks.items():
             labels.append(Label(trace_id=trace.id, step_ref=decision_step.ref, step_index=decision_step.index, criterion=criterion,
                                 value="pass" if ok else "fail", annotator=ANNOTATOR, kind="ground-truth",

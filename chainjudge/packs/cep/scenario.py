@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 Market = Literal["TH", "MY", "ID", "SG", "VN", "PH"]
 Channel = Literal["push", "email", "in_app", "sms", "line", "whatsapp"]
@@ -105,6 +105,23 @@ class ExpectedAction(BaseModel):
     offer: str | None = None
     reason: str
     rules: list[str] = Field(default_factory=list, description="Ids of the policy rules that decided it.")
+
+
+class AgentDecision(BaseModel):
+    """The agent's final decision as it wrote it (a JSON object): the fields the pack scores, typed loosely
+    because an agent may write anything there; any other field is kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: JsonValue = None
+    channel: JsonValue = None
+    content_language: JsonValue = None
+    offer: JsonValue = None
+
+    def text(self, name: str) -> str | None:
+        """A field as text, empty values as None (so "" and null compare equal)."""
+        value = getattr(self, name, None)
+        return None if value in (None, "") else str(value)
 
 
 class Scenario(BaseModel):
