@@ -64,12 +64,17 @@ def labels_import(
 @labels_app.command("list")
 def labels_list(db: DbOption = None) -> None:
     """Annotators, their kind, criteria and label counts."""
+    from chainjudge.cli.splits import split_lines
+
     with open_store(db) as store:
         rows = store.label_summary()
+        split = split_lines(store)
     table = Table("annotator", "kind", "criterion", "labels")
     for annotator, kind, criterion, count in rows:
         table.add_row(annotator, kind, criterion, str(count))
     out.print(table if rows else "no labels yet: chainjudge labels import FILE")
+    for line in split:
+        out.print(line, highlight=False)
 
 
 def _annotator_labels(store: Store, name: str, criterion: str):
@@ -82,6 +87,23 @@ def _annotator_labels(store: Store, name: str, criterion: str):
             fail(f"no run named {run_name!r} in {store.path}; see: chainjudge runs")
         return judgment_labels(list(store.judgments(run_name)), name, criterion)
     return store.labels(criterion=criterion, annotators=[name])
+
+
+def _on_split(store: Store, labels: list, split: str, against: list[str], criterion: str) -> list:
+    """The reference labels of one side of the split; a look at test is recorded per candidate and version."""
+    if split not in ("tune", "test"):
+        fail(f"--split is tune or test, not {split!r}")
+    sides = store.split()
+    if not sides:
+        fail("no test split yet: chainjudge labels split --test-share 0.3 --seed N")
+    if split == "test":
+        for name in against:
+            run = store.get_run(name[4:]) if name.startswith("run:") else None
+            version = f"{run.judge.model}@{run.rubric_hash}" if run else name  # a judge changes with its model or rubric
+            looks = store.record_look(name, version, criterion)
+            line = f"the test split has been looked at {looks} time(s) by {name} since its judge last changed"
+            err.print(f"[yellow]warning:[/] {line}: figures on it are no longer an unbiased test" if looks > 1 else line, highlight=False)
+    return [label for label in labels if sides.get(label.trace_id) == split]
 
 
 def _reference_or_annotator(store: Store, name: str, criterion: str, sources: str | None):
@@ -115,6 +137,7 @@ def agreement(
     min_tnr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TNR lower bound at or above this.")] = 0.8,
     review_kappa: Annotated[float, typer.Option(help="Otherwise 'needs review' when kappa's lower bound reaches this.")] = 0.4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    split: Annotated[Optional[str], typer.Option("--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted).")] = None,
     db: DbOption = None,
 ) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
@@ -133,8 +156,10 @@ def agreement(
                          min_tpr_low=min_tpr_low, min_tnr_low=min_tnr_low, review_kappa=review_kappa)
     with open_store(db) as store:
         ref_labels = _reference_or_annotator(store, reference, criterion, sources)
+        if split is not None:
+            ref_labels = _on_split(store, ref_labels, split, against, criterion)
         if not ref_labels:
-            fail(f"no labels from {reference!r} on criterion {criterion!r}; see: chainjudge labels list")
+            fail(f"no labels from {reference!r} on criterion {criterion!r}{f' in the {split} split' if split else ''}; see: chainjudge labels list")
         reports = []
         everyone: list = []
         for name in against:

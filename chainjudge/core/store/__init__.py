@@ -22,11 +22,12 @@ from chainjudge.core.store.connection import _Locked, _Rows, _Transaction  # noq
 from chainjudge.core.store.migrations import MIGRATIONS, trace_version  # noqa: F401
 from chainjudge.core.store.people import PeopleStore
 from chainjudge.core.store.review import ReviewStore
+from chainjudge.core.store.splits import SplitStore
 from chainjudge.core.store.states import StateStore
 from chainjudge.core.store.traces import TraceStore
 
 
-class Store(TraceStore, PeopleStore, ReviewStore, StateStore):
+class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     """One connection to one store file.  Safe to share between threads: every transaction holds the
     store's lock (one at a time per connection), and `query` reads under it too.  The review app still
     gives each browser session a Store of its own, so sessions never wait on each other's reads."""

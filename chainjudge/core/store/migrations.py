@@ -243,6 +243,16 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         CREATE INDEX state_annotations_by_state ON state_annotations (state_id, annotator)
         """,
     ),
+    (
+        # the sealed test split: whole traces assigned to tune or test once, and every look at test
+        "017_label_splits",
+        """
+        CREATE TABLE label_splits (trace_id TEXT PRIMARY KEY, split TEXT NOT NULL CHECK (split IN ('tune', 'test')),
+                                   seed INTEGER NOT NULL, test_share REAL NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE split_looks (id INTEGER PRIMARY KEY AUTOINCREMENT, candidate TEXT NOT NULL, version TEXT NOT NULL,
+                                  criterion TEXT NOT NULL, at TEXT NOT NULL)
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,43 @@
+"""A sealed test split for judge alignment: whole traces (never single steps, so no trace leaks half into
+each side) assigned to `tune` or `test`, stratified so both sides hold traces with failing and with only
+passing reference labels.  Deterministic: the same labelled traces and seed give the same split."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from chainjudge.core.schema import Label
+
+TUNE, TEST = "tune", "test"
+
+
+def assign_split(labels: Sequence[Label], test_share: float, seed: int, failing: set[str]) -> dict[str, str]:
+    """trace id -> tune | test for every trace that has a label.  Each stratum (traces with a failing label,
+    traces without) is shuffled with the seed and `test_share` of it (rounded, at least one trace when the
+    stratum has two or more) goes to test."""
+    if not 0 < test_share < 1:
+        raise ValueError(f"the test share must be between 0 and 1, not {test_share}")
+    has_failing: dict[str, bool] = {}
+    for label in labels:
+        has_failing[label.trace_id] = has_failing.get(label.trace_id, False) or label.value.lower() in failing
+    assignment: dict[str, str] = {}
+    for stratum in (True, False):
+        traces = sorted(t for t, f in has_failing.items() if f is stratum)
+        random.Random(f"{seed}:{stratum}").shuffle(traces)
+        n_test = round(len(traces) * test_share)
+        if len(traces) >= 2:
+            n_test = min(max(n_test, 1), len(traces) - 1)
+        for position, trace in enumerate(traces):
+            assignment[trace] = TEST if position < n_test else TUNE
+    return assignment
+
+
+def split_counts(assignment: dict[str, str], labels: Sequence[Label], failing: set[str]) -> dict[str, tuple[int, int]]:
+    """split -> (traces, traces with a failing label)."""
+    failing_traces = {label.trace_id for label in labels if label.value.lower() in failing}
+    counts: dict[str, tuple[int, int]] = {}
+    for name in (TUNE, TEST):
+        members = [t for t, s in assignment.items() if s == name]
+        counts[name] = (len(members), sum(1 for t in members if t in failing_traces))
+    return counts

@@ -1,0 +1,32 @@
+"""The sealed test split (a mixin of Store): which traces are for tuning a judge and which are kept for
+testing it, and every look at the test split, so a figure measured on it can say how fresh it is."""
+
+from __future__ import annotations
+
+from chainjudge.core.schema import utc_now
+
+
+class SplitStore:
+    def save_split(self, assignment: dict[str, str], seed: int, test_share: float) -> None:
+        """Replace the split with this one (trace id -> tune | test), in one transaction."""
+        now = utc_now().isoformat()
+        with self.transaction():
+            self._db.execute("DELETE FROM label_splits")
+            self._db.executemany("INSERT INTO label_splits VALUES (?, ?, ?, ?, ?)",
+                                 [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())])
+
+    def split(self) -> dict[str, str]:
+        return dict(self.query("SELECT trace_id, split FROM label_splits"))
+
+    def split_settings(self) -> tuple[int, float] | None:
+        """(seed, test share) of the stored split, or None when there is none."""
+        rows = self.query("SELECT seed, test_share FROM label_splits LIMIT 1")
+        return (int(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def record_look(self, candidate: str, version: str, criterion: str) -> int:
+        """Note a look at the test split; returns the looks by this candidate at this version (this one included)."""
+        with self.transaction():
+            self._db.execute("INSERT INTO split_looks (candidate, version, criterion, at) VALUES (?, ?, ?, ?)",
+                             (candidate, version, criterion, utc_now().isoformat()))
+            return self._db.execute("SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?",
+                                    (candidate, version)).fetchone()[0]
