@@ -86,6 +86,12 @@ def test_calls_in_one_step_are_parallel_and_may_come_in_any_order():
     assert check({"kind": "tool_sequence", "mode": "strict", "reference": REFERENCE}, t).passed
 
 
+def test_a_parallel_group_longer_than_what_is_left_of_the_reference_fails_naming_the_extra_call():
+    t = trace(call_step(0, SEARCH), call_step(1, BOOK, PAY, ("refund", {})))
+    outcome = check({"kind": "tool_sequence", "mode": "strict", "reference": REFERENCE}, t)
+    assert not outcome.passed and "call 4 (step 1) refund is beyond the reference's 3 calls" in outcome.rationale
+
+
 def test_spans_under_one_parent_with_overlapping_times_are_parallel():
     overlapping = trace(call_step(0, SEARCH), call_step(1, PAY, parent="agent", start=10.0, end=12.0),
                         call_step(2, BOOK, parent="agent", start=11.0, end=13.0))

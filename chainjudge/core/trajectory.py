@@ -230,10 +230,10 @@ def _strict(reference: Sequence[ExpectedCall], calls: Sequence[Call], mode: str)
         window = list(reference[position: position + len(members)])
         matched = _matching(window, members, mode)
         if len(matched) < len(members):
-            if not window:
-                return [f"{members[0].where()} is beyond the reference's {len(reference)} calls"]
-            i = next(k for k in range(len(window)) if k not in matched)
             call = next(c for k, c in enumerate(members) if k not in matched.values())
+            i = next((k for k in range(len(window)) if k not in matched), None)
+            if i is None:  # the reference ran out: this call is one too many
+                return [f"{call.where()} is beyond the reference's {len(reference)} calls"]
             return [f"{call.where()} {_problem(window[i], call, mode)} (reference call {position + i + 1} "
                     f"{_describe(window[i])})"]
         position += len(members)
