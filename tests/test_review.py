@@ -140,7 +140,7 @@ def test_app_with_token_shows_nothing_without_it(fresh_db):
         assert len(at.tabs) == 0 and len(at.dataframe) == 0
         at.text_input(key="token").input("s3cret")
         at.button[0].click().run()
-        assert len(at.tabs) == 6
+        assert len(at.tabs) == 7  # review, queue, calibration, failure modes, runs, go-live, ground truth
     finally:
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
 
