@@ -147,7 +147,7 @@ def test_personal_tokens_decide_who_is_signed_in(fresh_db):
     assert any("Wrong access token" in e.value for e in at.error) and len(at.tabs) == 0
     at.text_input(key="token").input(token)
     at.button[0].click().run()
-    assert len(at.tabs) == 6
+    assert len(at.tabs) == 7  # with the Ground truth tab
     choice = at.radio(key="choice")
     choice.set_value(choice.options[-1])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
@@ -167,7 +167,7 @@ def test_nobody_can_label_as_the_imported_annotator_or_the_ground_truth(fresh_db
     at.text_input(key="name").input("apb-human")  # the imported reference annotator of this store
     at.text_input(key="token").input("shared-s3cret")
     at.button[0].click().run()
-    assert len(at.tabs) == 6
+    assert len(at.tabs) == 7  # with the Ground truth tab
     choice = at.radio(key="choice")
     choice.set_value(choice.options[0])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
