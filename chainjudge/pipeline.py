@@ -73,14 +73,14 @@ class JudgePlan:
 
 def plan_run(traces: Sequence[Trace], rubric: Rubric, settings: JudgeSettings, run_name: str, sources: Sequence[str] = (),
              limit: int | None = None, select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
-             redactor: Redactor | None = None) -> JudgePlan:
+             redactor: Redactor | None = None, examples: Callable | None = None) -> JudgePlan:
     """Read -> plan, pure: checks on everything (no model, no cost), redaction, prompts and work items."""
     run = Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings,
               sources=list(sources))
     checked = run_checks(traces, rubric, run_name)
     judged, redactions = (redact_all(traces, redactor or Redactor(), settings.max_step_chars) if settings.redact_pii
                           else (list(traces), {}))
-    items = plan(judged, rubric, settings, run_name, limit=limit)
+    items = plan(judged, rubric, settings, run_name, limit=limit, examples=examples)
     if select is not None:
         items = select(items)
     return JudgePlan(run=run, traces=list(traces), checked=checked, redactions=redactions, items=items)
@@ -128,10 +128,11 @@ def judge_traces(
     on_progress: Callable[[Progress], None] | None = None,
     select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
     redactor: Redactor | None = None,
+    examples: Callable | None = None,
 ) -> RunOutcome:
     """Plan (pure), write the plan, execute the model work items; each judgment is stored as it arrives,
     so an interrupted run resumes where it stopped."""
-    job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor)
+    job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
     run = record_plan(store, job)
     items = job.items
     if on_start:

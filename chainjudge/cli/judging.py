@@ -59,6 +59,7 @@ def judge(
     expected: Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions this run is judged against; kept with the run so gate, report and app score it alike.", exists=True, dir_okay=False)] = None,
     space: Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML for coverage; kept with the run.", exists=True, dir_okay=False)] = None,
     reference: Annotated[Optional[Path], typer.Option("--reference", help="Reference trajectories keyed by trace id (JSONL of {trace_id, calls: [{tool, args}]}) for tool_sequence assertions.", exists=True, dir_okay=False)] = None,
+    aligned: Annotated[Optional[str], typer.Option("--aligned", help="An aligned judge (chainjudge align): each prompt carries its nearest worked examples from the tune split.")] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -66,31 +67,24 @@ def judge(
     judgments are made, and a judgment already stored under the same cache key is never asked again.
     With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
-    from chainjudge.pipeline import load_traces
-
     rubric_model = _checked_inputs(rubric, fmt, samples, temperature)
     specs = judge_models or ["local"]
     redactor = _redactor(redact_pattern or [])
-    loaded = load_traces(traces, fmt, split.value)  # type: ignore[arg-type]
-    for problem in loaded.errors:
-        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
-    if not loaded.traces:
-        fail("no readable traces", 1 if loaded.errors else 2)
-    if reference:
-        _attach_references(loaded, reference)
+    loaded = _load(traces, fmt, split.value, reference)
     base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     panel = len(specs) > 1 or samples > 1
     store = open_store(db)
+    run_options = dict(sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
+                       redactor=redactor)
+    tag = _aligned(store, aligned, rubric_model, run_options) if aligned else None
     outcomes, run_names = [], []
     for spec in specs:
         for sample in range(samples):
             name = base + ("." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "") if panel else "")
             run_names.append(name)
             options = dict(api_base=api_base, mode=mode.value if mode else None, batch=batch, temperature=temperature,
-                           sample=sample, redact=redact, log_dir=store.path.parent)
-            outcome = _judge_one(store, loaded, rubric_model, spec, options, name, dict(
-                sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
-                redactor=redactor))
+                           sample=sample, redact=redact, log_dir=store.path.parent, aligned=tag)
+            outcome = _judge_one(store, loaded, rubric_model, spec, options, name, run_options)
             if expected or space:
                 from chainjudge.analysis.golive import attach_context
 
@@ -98,6 +92,43 @@ def judge(
             _print_outcome(outcome, name, len(loaded.traces))
             outcomes.append(outcome)
     _finish(loaded, outcomes, run_names, panel, db)
+
+
+def _load(traces: list[Path], fmt: str, split: str, reference: Path | None):
+    """The traces (bad records reported, none readable: exit), with their reference trajectories if given."""
+    from chainjudge.pipeline import load_traces
+
+    loaded = load_traces(traces, fmt, split)  # type: ignore[arg-type]
+    for problem in loaded.errors:
+        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    if not loaded.traces:
+        fail("no readable traces", 1 if loaded.errors else 2)
+    if reference:
+        _attach_references(loaded, reference)
+    return loaded
+
+
+def _aligned(store, name: str, rubric_model, run_options: dict) -> str:
+    """The aligned judge NAME for this rubric: its retriever joins the run options; returns NAME@VERSION."""
+    from chainjudge.analysis.alignment import Retriever
+    from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
+    from chainjudge.core.rubric import rubric_hash
+
+    aligned = store.aligned(name)
+    if aligned is None:
+        fail(f"no aligned judge named {name!r} in {store.path}: chainjudge align --rubric RUBRIC --name {name}")
+    if aligned.rubric_hash != rubric_hash(rubric_model):
+        fail(f"{name} was aligned on rubric {aligned.rubric_id}@{aligned.rubric_hash}; this rubric is "
+             f"{rubric_model.id}@{rubric_hash(rubric_model)}: align again")
+    try:
+        embedder = SentenceTransformerEmbedder()
+    except EmbeddingModelMissing as exc:
+        fail(str(exc))
+    retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
+    run_options["examples"] = retriever.examples_for
+    err.print(f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, {aligned.k} nearest per criterion "
+              "in each prompt", highlight=False)
+    return aligned.tag
 
 
 def _attach_references(loaded, path: Path) -> None:

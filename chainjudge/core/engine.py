@@ -17,7 +17,7 @@ from chainjudge.core.injection import detect
 from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.prompts import build_messages, cache_key, prompt_hash, truncate
 from chainjudge.core.rubric import rubric_hash
-from chainjudge.core.schema import Judgment, JudgeSettings, Rubric, Trace, WorkItem
+from chainjudge.core.schema import AlignedExample, Criterion, Judgment, JudgeSettings, Rubric, Step, Trace, WorkItem
 
 
 class Judge(Protocol):
@@ -53,8 +53,10 @@ def plan(
     settings: JudgeSettings,
     run: str,
     limit: int | None = None,
+    examples: Callable[[Trace, Step, tuple[Criterion, ...]], Sequence[AlignedExample]] | None = None,
 ) -> list[WorkItem]:
-    """Every (step, applicable criteria) pair, as single-criterion or batched work items."""
+    """Every (step, applicable criteria) pair, as single-criterion or batched work items.  `examples`, for
+    an aligned judge, gives the worked examples a step's prompt carries."""
     version = rubric_hash(rubric)
     items: list[WorkItem] = []
     for trace in traces:
@@ -65,7 +67,8 @@ def plan(
             groups = [applicable] if settings.batch else [(c,) for c in applicable]
             flags = detect(truncate(step.render(), settings.max_step_chars))  # what the judge will see
             for criteria in groups:
-                messages = build_messages(trace, step, criteria, settings, rubric.context)
+                shown = examples(trace, step, criteria) if examples is not None else ()
+                messages = build_messages(trace, step, criteria, settings, rubric.context, shown)
                 p_hash = prompt_hash(messages)
                 items.append(
                     WorkItem(

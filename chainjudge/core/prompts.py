@@ -14,7 +14,9 @@ import hashlib
 import json
 import re
 
-from chainjudge.core.schema import ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
+from collections.abc import Sequence
+
+from chainjudge.core.schema import AlignedExample, ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
 
 INSTRUCTIONS = (
     "You judge one step of an AI agent's recorded trace against the criteria below. "
@@ -96,13 +98,30 @@ def context_text(trace: Trace, step: Step, max_chars: int) -> str:
     return "\n".join(reversed(lines)) if lines else "(no earlier steps)"
 
 
+def examples_block(examples: Sequence[AlignedExample]) -> str:
+    """An aligned judge's worked examples, fenced like any trace text (they are recorded steps)."""
+    lines = [f"[{e.criterion}] step: {' '.join(e.text.split())[:400]}\n  -> label {e.label}. Why: {' '.join(e.reason.split())[:300]}"
+             for e in examples]
+    return fence("Worked examples: steps people labelled, with their label and reason (judge alike):", "\n".join(lines))
+
+
 def build_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings,
-                   budget: ContextBudget | None = None) -> list[dict]:
-    """The judge's prompt; with a rubric's token budget, the budgeted layout of `context.py`."""
+                   budget: ContextBudget | None = None, examples: Sequence[AlignedExample] = ()) -> list[dict]:
+    """The judge's prompt; with a rubric's token budget, the budgeted layout of `context.py`.  An aligned
+    judge's examples open the user message, right after the fixed system message (so the prefix cache
+    still serves the fixed part)."""
     if budget is not None:
         from chainjudge.core.context import budgeted_messages
 
-        return budgeted_messages(trace, step, criteria, settings, budget)
+        messages = budgeted_messages(trace, step, criteria, settings, budget)
+    else:
+        messages = _plain_messages(trace, step, criteria, settings)
+    if examples:
+        messages[-1] = {"role": "user", "content": examples_block(examples) + "\n" + messages[-1]["content"]}
+    return messages
+
+
+def _plain_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings) -> list[dict]:
     user = "\n".join(
         [
             fence("Earlier steps (context):", context_text(trace, step, settings.max_context_chars)),
@@ -122,9 +141,11 @@ def prompt_hash(messages: list[dict]) -> str:
 def cache_key(settings: JudgeSettings, rubric_hash: str, criterion_id: str, messages_hash: str) -> str:
     """Same model, parameters, rubric, criterion and prompt -> same key -> never asked twice."""
     params = settings.model_dump(
-        include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample"}
+        include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "aligned"}
     )
     if not params["sample"]:
         params.pop("sample")  # keys made before samples existed stay valid
+    if params["aligned"] is None:
+        params.pop("aligned")  # so do keys of judges that are not aligned
     material = json.dumps([params, rubric_hash, criterion_id, messages_hash], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:32]

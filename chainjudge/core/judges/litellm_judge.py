@@ -192,6 +192,7 @@ class LiteLLMJudge:
                     error=None if verdict else str(error or MISSING),
                     error_kind=None if verdict else (error or MISSING).kind,
                     judge=self.settings.model,
+                    aligned=self.settings.aligned,
                     rubric_id=item.rubric_id,
                     rubric_hash=item.rubric_hash,
                     prompt_hash=item.prompt_hash,

@@ -113,7 +113,10 @@ def open_judge(
     sample: int = 0,
     redact: bool | None = None,
     log_dir: Path | None = None,
+    aligned: str | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
+    """A judge for SPEC ('local', or a litellm model string), its settings, and the server it needs for as
+    long as the block runs.  `aligned` (NAME@VERSION) marks the settings of an aligned judge."""
     if spec == LOCAL:
         from chainjudge.core.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
 
@@ -123,7 +126,7 @@ def open_judge(
             if log_dir:
                 log_dir.mkdir(parents=True, exist_ok=True)
             with LocalServer(model_path, log_path=log_path) as server:
-                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact)
+                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update={"aligned": aligned})
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
         except LocalJudgeUnavailable as exc:
             raise JudgeSetupError(str(exc)) from None
@@ -143,6 +146,6 @@ def open_judge(
     settings = JudgeSettings(
         model=spec, api_base=api_base, mode=chosen_mode, batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
         temperature=temperature, sample=sample,
-        redact_pii=redact,
+        redact_pii=redact, aligned=aligned,
     )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)

@@ -60,6 +60,7 @@ class Judgment(BaseModel):
     flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
     error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
     judge_kind: Literal["model", "check"] = Field("model", description="A model judge or a deterministic check.")
+    aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge (retrieved examples) that made it, if any.")
     created_at: datetime = Field(default_factory=utc_now)
 
     @field_validator("error")
@@ -87,6 +88,7 @@ class JudgeSettings(BaseModel):
     redact_pii: bool = Field(False, description="Replace PII with placeholders before prompts are built.")
     max_context_chars: int = 2000
     max_step_chars: int = 4000
+    aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge whose worked examples the prompts carry.")
 
     @field_serializer("api_base")
     def _stored_without_credentials(self, value: str | None) -> str | None:
@@ -150,3 +152,38 @@ class Label(BaseModel):
         if self.step_index is not None:
             return f"#{self.step_index}"
         return ""
+
+
+class AlignedExample(BaseModel):
+    """A labelled step of the tune split, shown to an aligned judge as a worked example."""
+
+    criterion: str
+    text: str
+    label: str
+    reason: str
+    trace_id: str
+    step_ref: str
+
+
+class AlignedJudge(BaseModel):
+    """A named, versioned aligned judge: the rubric it aligns and the worked examples it retrieves from
+    (the tune split's reference labels).  Its version is the hash of all of it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    rubric_id: str
+    rubric_hash: str
+    k: int = Field(4, ge=1, le=16)
+    examples: list[AlignedExample]
+    created_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def version(self) -> str:
+        import hashlib
+        import json
+
+        material = json.dumps([self.rubric_hash, self.k, [e.model_dump() for e in self.examples]], sort_keys=True)
+        return hashlib.sha256(material.encode()).hexdigest()[:12]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{self.version}"

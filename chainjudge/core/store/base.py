@@ -32,7 +32,7 @@ class RunMismatch(ValueError):
 
 # the judge settings that change answers; a run keeps them for life (the address it reaches may change)
 FIXED_SETTINGS = ("mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "redact_pii",
-                  "max_context_chars", "max_step_chars")
+                  "max_context_chars", "max_step_chars", "aligned")
 
 
 @dataclass(frozen=True)

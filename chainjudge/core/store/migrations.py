@@ -253,6 +253,14 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
                                   criterion TEXT NOT NULL, at TEXT NOT NULL)
         """,
     ),
+    (
+        # aligned judges: every version kept (a judgment names the version that made it)
+        "018_aligned_judges",
+        """
+        CREATE TABLE aligned_judges (name TEXT NOT NULL, version TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL,
+                                     PRIMARY KEY (name, version))
+        """,
+    ),
 ]
 
 

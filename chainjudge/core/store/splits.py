@@ -1,9 +1,10 @@
 """The sealed test split (a mixin of Store): which traces are for tuning a judge and which are kept for
-testing it, and every look at the test split, so a figure measured on it can say how fresh it is."""
+testing it, every look at the test split, so a figure measured on it can say how fresh it is, and the
+aligned judges tuned on it."""
 
 from __future__ import annotations
 
-from chainjudge.core.schema import utc_now
+from chainjudge.core.schema import AlignedJudge, utc_now
 
 
 class SplitStore:
@@ -30,3 +31,13 @@ class SplitStore:
                              (candidate, version, criterion, utc_now().isoformat()))
             return self._db.execute("SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?",
                                     (candidate, version)).fetchone()[0]
+
+    def save_aligned(self, judge: AlignedJudge) -> None:
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO aligned_judges VALUES (?, ?, ?, ?)",
+                             (judge.name, judge.version, judge.model_dump_json(), utc_now().isoformat()))
+
+    def aligned(self, name: str) -> AlignedJudge | None:
+        """The newest version of the aligned judge NAME."""
+        rows = self.query("SELECT data FROM aligned_judges WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
+        return AlignedJudge.model_validate_json(rows[0][0]) if rows else None

@@ -1,0 +1,112 @@
+"""Aligning a judge with people by retrieved worked examples.
+
+`build_aligned` collects the reference labels of the **tune** split only (imported labels, ground truth,
+the review app's adjudications, whose notes become the example's reason) with the text of the step each
+labels; `Retriever` gives each judged step its k most similar labelled steps of the same criterion
+(sentence-transformers embeddings, cached in the store), balanced across labels, so the judge sees worked
+examples of both passing and failing steps next to the one it judges.  No test-split trace is ever an
+example: the split is read from the store and the tune side is all `build_aligned` looks at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chainjudge.analysis.reference import reference_labels
+from chainjudge.core.schema import AlignedExample, AlignedJudge, Criterion, Rubric, Step, Trace
+from chainjudge.core.store import Store
+
+MAX_TEXT = 1200
+
+
+class AlignmentError(ValueError):
+    pass
+
+
+@dataclass
+class BuildReport:
+    examples: int = 0
+    per_criterion: dict[str, dict[str, int]] = field(default_factory=dict)  # criterion -> label -> examples
+    missing_trace: int = 0  # labels whose trace or step is not in the store (no text to show)
+    test_labels_left_out: int = 0
+
+
+def build_aligned(store: Store, rubric: Rubric, name: str, k: int = 4) -> tuple[AlignedJudge, BuildReport]:
+    split = store.split()
+    if not split:
+        raise AlignmentError("no test split yet: chainjudge labels split --test-share 0.3 --seed N (alignment learns from tune only)")
+    wanted = {c.id for c in rubric.criteria if not c.deterministic}
+    report, examples, traces = BuildReport(), [], {}
+    for label in reference_labels(store.labels()):
+        if label.criterion not in wanted or not label.step_key:
+            continue
+        if split.get(label.trace_id) != "tune":
+            report.test_labels_left_out += split.get(label.trace_id) == "test"
+            continue
+        if label.trace_id not in traces:
+            traces[label.trace_id] = store.get_trace(label.trace_id)
+        trace = traces[label.trace_id]
+        step = next((s for s in trace.steps if s.ref == label.step_key), None) if trace else None
+        if step is None:
+            report.missing_trace += 1
+            continue
+        reason = label.note or f"{label.annotator} labelled this step {label.value}"
+        examples.append(AlignedExample(criterion=label.criterion, text=step.render()[:MAX_TEXT], label=label.value,
+                                       reason=reason[:600], trace_id=label.trace_id, step_ref=step.ref))
+        counts = report.per_criterion.setdefault(label.criterion, {})
+        counts[label.value] = counts.get(label.value, 0) + 1
+    if not examples:
+        raise AlignmentError("no labelled step of the tune split has its trace in the store: judge or import the traces first")
+    examples.sort(key=lambda e: (e.criterion, e.trace_id, e.step_ref))  # the version does not depend on label order
+    report.examples = len(examples)
+    from chainjudge.core.rubric import rubric_hash
+
+    return AlignedJudge(name=name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), k=k, examples=examples), report
+
+
+class Retriever:
+    """The worked examples of one aligned judge for any step: nearest first, balanced across labels."""
+
+    def __init__(self, aligned: AlignedJudge, embed: "callable") -> None:
+        self.aligned = aligned
+        self._embed = embed
+        self._by_criterion: dict[str, tuple[list[AlignedExample], np.ndarray]] = {}
+        for criterion in sorted({e.criterion for e in aligned.examples}):
+            members = [e for e in aligned.examples if e.criterion == criterion]
+            self._by_criterion[criterion] = (members, _unit(embed([e.text for e in members])))
+
+    def examples_for(self, trace: Trace, step: Step, criteria: Sequence[Criterion]) -> list[AlignedExample]:
+        query = _unit(self._embed([step.render()[:MAX_TEXT]]))[0]
+        chosen: list[AlignedExample] = []
+        for criterion in criteria:
+            members, vectors = self._by_criterion.get(criterion.id, ([], np.zeros((0, 1))))
+            if not members:
+                continue
+            order = np.argsort(-(vectors @ query), kind="stable")
+            nearest = [members[i] for i in order if not (members[i].trace_id == trace.id and members[i].step_ref == step.ref)]
+            chosen += balanced(nearest, self.aligned.k)
+        return chosen
+
+
+def balanced(nearest: Sequence[AlignedExample], k: int) -> list[AlignedExample]:
+    """Up to k examples, nearest first, taking each label in turn (a judge shown only failing examples
+    learns that everything fails)."""
+    by_label: dict[str, list[AlignedExample]] = {}
+    for example in nearest:
+        by_label.setdefault(example.label, []).append(example)
+    queues = sorted(by_label.values(), key=lambda q: nearest.index(q[0]))
+    picked: list[AlignedExample] = []
+    while len(picked) < k and any(queues):
+        for queue in queues:
+            if queue and len(picked) < k:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def _unit(vectors) -> np.ndarray:
+    array = np.asarray(vectors, dtype=float)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return array / np.where(norms == 0, 1, norms)

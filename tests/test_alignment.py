@@ -1,0 +1,163 @@
+"""An aligned judge: worked examples retrieved from the tune split reach the prompt, never from a test
+trace; the same seed gives the same examples; a judge that copies its nearest example's label reaches
+exactly the agreement nearest-neighbour retrieval predicts; the aligned version is in every judgment."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from typer.testing import CliRunner
+
+from chainjudge.analysis.alignment import build_aligned
+from chainjudge.cli import app
+from chainjudge.core.rubric import parse_rubric
+from chainjudge.core.schema import Label, Step, Trace
+from chainjudge.core.store import Store
+from chainjudge.testing.fakejudge import FakeJudgeServer
+
+from conftest import HOTPOTQA
+
+MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
+RUBRIC = """id: apb-step
+criteria:
+  - id: step
+    question: Is this step a correct move toward the answer?
+    applies_to: [tool_call, decision, message]
+    scale: {type: labels, labels: [correct, neutral, error], failing: [error]}
+"""
+LABEL = re.compile(r"-> label (\w+)\.")
+
+
+def copy_nearest(body: dict) -> dict:
+    """A judge that answers the label of the first (nearest) worked example in its prompt."""
+    found = LABEL.search(body["messages"][-1]["content"])
+    return {"rationale": "as the nearest example", "label": found.group(1) if found else "correct"}
+
+
+@pytest.fixture(scope="module")
+def aligned_db(tmp_path_factory):
+    """40 HotPotQA trajectories judged once (so the store holds the traces), their human labels, a split, an aligned judge."""
+    tmp = tmp_path_factory.mktemp("align")
+    traces, rubric, db = tmp / "t.jsonl", tmp / "r.yaml", tmp / "a.db"
+    traces.write_text("\n".join(HOTPOTQA.read_text().splitlines()[:40]) + "\n")
+    rubric.write_text(RUBRIC)
+    cli = CliRunner()
+    with FakeJudgeServer() as server:
+        base = ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base", server.url, "--db", str(db)]
+        assert cli.invoke(app, [*base, "--run", "plain"]).exit_code == 0
+    assert cli.invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", "--criterion", "step",
+                            *MAP, "--db", str(db)]).exit_code == 0
+    assert cli.invoke(app, ["labels", "split", "--test-share", "0.3", "--seed", "3", "--db", str(db)]).exit_code == 0
+    built = cli.invoke(app, ["align", "--rubric", str(rubric), "--name", "apb", "--db", str(db)])
+    assert built.exit_code == 0, built.output
+    return tmp, traces, rubric, db
+
+
+def test_examples_come_from_tune_only_and_reach_the_prompt(aligned_db):
+    tmp, traces, rubric, db = aligned_db
+    with Store(db) as store:
+        aligned, split = store.aligned("apb"), store.split()
+    assert aligned.examples and all(split[e.trace_id] == "tune" for e in aligned.examples)
+    with FakeJudgeServer(answer=copy_nearest) as server:
+        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--db", str(db), "--run", "aligned", "--aligned", "apb", "--limit", "12"])
+        prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
+    assert result.exit_code == 0, result.output
+    assert prompts and all("Worked examples" in p and "-> label " in p for p in prompts)
+    example_texts = {" ".join(e.text.split())[:400] for e in aligned.examples}
+    assert all(any(text in p for text in example_texts) for p in prompts)  # the shown examples are the aligned judge's
+    with Store(db) as store:
+        judged = list(store.judgments("aligned"))
+        plain = {j.cache_key for j in store.judgments("plain")}
+    assert judged and all(j.aligned == aligned.tag for j in judged)  # provenance
+    assert not plain & {j.cache_key for j in judged}  # the aligned version is in the cache key
+
+
+def test_a_copy_the_nearest_judge_reaches_the_agreement_retrieval_predicts(aligned_db):
+    from chainjudge.analysis.alignment import Retriever
+    from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
+    from chainjudge.core.rubric import load_rubric
+
+    tmp, traces, rubric, db = aligned_db
+    with FakeJudgeServer(answer=copy_nearest) as server:
+        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--db", str(db), "--run", "copier", "--aligned", "apb"])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        aligned, split = store.aligned("apb"), store.split()
+        embedder = SentenceTransformerEmbedder()
+        retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
+        criteria = tuple(load_rubric(rubric).criteria)
+        humans = {(l.trace_id, l.step_key): l.value for l in store.labels(criterion="step", annotators=["human"])}
+        hits = predicted_hits = items = 0
+        for j in store.judgments("copier"):
+            key = (j.trace_id, j.step_ref)
+            if split.get(j.trace_id) != "test" or key not in humans:
+                continue
+            trace = store.get_trace(j.trace_id, run="copier")
+            step = next(s for s in trace.steps if s.ref == j.step_ref)
+            predicted = retriever.examples_for(trace, step, criteria)[0].label
+            items += 1
+            hits += j.verdict.label == humans[key]
+            predicted_hits += predicted == humans[key]
+    assert items > 20 and hits == predicted_hits
+
+
+def test_same_seed_same_examples(aligned_db):
+    tmp, traces, rubric, db = aligned_db
+    with Store(db) as store:
+        first = store.aligned("apb").version
+        again, _ = build_aligned(store, parse_rubric(__import__("yaml").safe_load(RUBRIC)), "apb")
+    assert again.version == first
+
+
+def test_resuming_a_plain_run_as_aligned_is_refused(aligned_db):
+    tmp, traces, rubric, db = aligned_db
+    with FakeJudgeServer() as server:
+        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--db", str(db), "--run", "plain", "--aligned", "apb"])
+    assert result.exit_code == 2 and "aligned" in result.output
+
+
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 3), st.sampled_from(["correct", "error"])), min_size=2, max_size=60),
+       st.floats(0.2, 0.8), st.integers(0, 1000))
+@settings(max_examples=40, deadline=None)
+def test_no_test_item_is_ever_an_example(tmp_path_factory, rows, share, seed):
+    from chainjudge.analysis.splits import assign_split
+
+    db = tmp_path_factory.mktemp("prop") / "p.db"
+    labels = [Label(trace_id=f"t{t}", step_ref=str(s), criterion="step", value=v, annotator="h", kind="human") for t, s, v in rows]
+    traces = [Trace(id=f"t{t}", steps=[Step(index=i, ref=str(i), kind="decision", text=f"trace {t} step {i}") for i in range(4)])
+              for t in sorted({t for t, _, _ in rows})]
+    rubric = parse_rubric(__import__("yaml").safe_load(RUBRIC))
+    with Store(db) as store:
+        store.save_traces(traces)
+        store.add_labels(labels)
+        split = assign_split(labels, share, seed, {"error"})
+        store.save_split(split, seed, share)
+        if "tune" not in split.values():
+            return
+        aligned, _ = build_aligned(store, rubric, "p")
+    assert aligned.examples and all(split[e.trace_id] == "tune" for e in aligned.examples)
+    assert {(e.trace_id, e.step_ref) for e in aligned.examples} == {(l.trace_id, l.step_key) for l in labels if split[l.trace_id] == "tune"}
+
+
+def test_align_needs_a_split(tmp_path):
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(RUBRIC)
+    result = CliRunner().invoke(app, ["align", "--rubric", str(rubric), "--name", "x", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2 and "labels split" in result.output
+
+
+def test_examples_are_balanced_across_labels():
+    from chainjudge.analysis.alignment import balanced
+    from chainjudge.core.schema import AlignedExample
+
+    def ex(i, label):
+        return AlignedExample(criterion="c", text=str(i), label=label, reason="r", trace_id="t", step_ref=str(i))
+    nearest = [ex(0, "fail"), ex(1, "fail"), ex(2, "fail"), ex(3, "pass"), ex(4, "pass")]
+    assert [e.step_ref for e in balanced(nearest, 4)] == ["0", "3", "1", "4"]
+    assert json.dumps([e.step_ref for e in balanced(nearest, 1)]) == '["0"]'
