@@ -102,18 +102,21 @@ def test_oversized_bad_and_unsupported_bodies(receiver):
     assert store.trace_ids() == []
 
 
-def test_collect_command_listens_on_loopback_and_reports(tmp_path):
+@pytest.mark.parametrize("started_with_sigint_ignored", [False, True])
+def test_collect_command_listens_on_loopback_and_reports(tmp_path, started_with_sigint_ignored):
+    """Also when started as a shell's background job (SIGINT ignored), Ctrl-C still stops it and it reports."""
     port = free_port()
     db = tmp_path / "c.db"
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if started_with_sigint_ignored else None
     process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "collect", "--listen", f"127.0.0.1:{port}", "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(url + "/health", process, timeout_s=30)
         assert post(url, json.dumps(otlp(AGENT_SPANS)).encode())[0] == 200
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=90)  # generous: a loaded 2-core CI machine starts and stops slowly
+        output, _ = process.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}/v1/traces" in output and "received 5 spans in 1 traces" in output
     with Store(db) as store:
         assert store.trace_ids() == ["0af7651916cd43dd8448eb211c80319c"]

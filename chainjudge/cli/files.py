@@ -95,6 +95,18 @@ def traces_show(
         raise typer.Exit(1)
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM end the receiver cleanly, even when it was started as a background job of
+    a non-interactive shell, which starts it with SIGINT ignored (a `&` in a CI script does)."""
+    import signal
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 @app.command()
 def collect(
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")] = "127.0.0.1:4318",
@@ -119,6 +131,7 @@ def collect(
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.path} (Ctrl-C stops)", highlight=False)
+    _stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
