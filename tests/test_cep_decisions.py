@@ -52,7 +52,7 @@ def test_decision_json_is_found_in_free_text():
 
 def test_finding_the_decision_is_linear_on_a_hostile_step():
     """A decision step of 200,000 opening braces and no closing one: the old regex \\{.*\\} backtracked
-    quadratically (minutes); the str-method search answers at once."""
+    quadratically (about 11 s here; 20,000 braces took 0.11 s); the str-method search answers at once."""
     import time
 
     trace = trace_for("x", None, text="{" * 200_000)
