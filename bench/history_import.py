@@ -24,7 +24,7 @@ from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 
-from chainjudge.analysis.coverage import cell_weight, coverage  # noqa: E402
+from chainjudge.analysis.coverage import cell_weight, covered_by, coverage  # noqa: E402
 from chainjudge.analysis.golive import load_space  # noqa: E402
 from chainjudge.core.schema import StepKind  # noqa: E402
 from chainjudge.packs.cep.history import import_history  # noqa: E402
@@ -72,14 +72,10 @@ def main() -> None:
     print(f"\ncoverage of {' x '.join(space.grid)} with {len(generated)} generated and {len(replayed)} imported states:")
     print(f"{'cell':10} {'weight':>6} {'generated':>9} {'imported':>8}  covered by")
     for cell in sorted(cov.cells, key=lambda c: (-cell_weight(space, c), c)):
-        g, i = made.get(cell, 0), imported.get(cell, 0)
-        who = "both" if g and i else "history only" if i else "generated only" if g else "nothing"
-        print(f"{'/'.join(cell):10} {cell_weight(space, cell):6g} {g:9} {i:8}  {who}")
-    counts = {}
+        print(f"{'/'.join(cell):10} {cell_weight(space, cell):6g} {made.get(cell, 0):9} {imported.get(cell, 0):8}  {covered_by(cov, cell)}")
+    counts: dict[str, int] = {}
     for cell in cov.cells:
-        g, i = made.get(cell, 0), imported.get(cell, 0)
-        key = "both" if g and i else "history only" if i else "generated only" if g else "nothing"
-        counts[key] = counts.get(key, 0) + 1
+        counts[covered_by(cov, cell)] = counts.get(covered_by(cov, cell), 0) + 1
     print("cells: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 

@@ -105,3 +105,8 @@ def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:
                 raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+# Debian's Chromium as the browser tests launch it: headless, sandbox off (root in CI), nothing reaching out
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]

@@ -15,6 +15,8 @@ from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
 from chainjudge.analysis.coverage import coverage, go_live_score
 from chainjudge.core.schema import CriticalEvidence
+
+from conftest import CHROMIUM_ARGS
 from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.schema import ScenarioSpace, Trace
 
@@ -169,7 +171,7 @@ def test_report_renders_in_chromium_without_console_errors(tmp_path, chromium):
     errors = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+                                    args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -14,7 +14,7 @@ from chainjudge.core.judges.local import free_port
 from chainjudge.core.store import Store
 from chainjudge.packs.cep import annotation
 
-from conftest import wait_for_http
+from conftest import CHROMIUM_ARGS, wait_for_http
 from test_history_import import rows_file
 from chainjudge.testing.history import MAPPING
 
@@ -67,9 +67,7 @@ def test_two_strategists_per_state_and_a_third_where_they_disagree(tmp_path, chr
     try:
         wait_for_http(url + "/_stcore/health", process)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             assert annotate(browser, url, "ana", ["suppress", "suppress"], tmp_path) == [first, second]
             assert annotate(browser, url, "ben", ["suppress", "wait"], tmp_path) == [first, second]
             assert annotate(browser, url, "cara", ["wait"], tmp_path) == [second]  # only the disputed state

@@ -11,7 +11,7 @@ import pytest
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.store import Store
 
-from conftest import wait_for_http
+from conftest import CHROMIUM_ARGS, wait_for_http
 from review_fixture import build_review_db
 
 
@@ -34,9 +34,7 @@ def test_sign_in_and_adjudicate_in_chromium(app_url, tmp_path, chromium):
 
     url, db = app_url
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_label("Your name").fill("browser-reviewer")
@@ -111,9 +109,7 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chrom
     try:
         wait_for_http(url + "/_stcore/health", process)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             pages = {}
             for name, token in tokens.items():
                 page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()

@@ -72,6 +72,12 @@ def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bo
                     high_weight_coverage=heavy_covered / sum(heavy.values()) if heavy else 1.0)
 
 
+def covered_by(cov: Coverage, cell: tuple[str, ...]) -> str:
+    """Which states cover a cell: both, history only (imported), generated only, or nothing."""
+    imported, generated = cov.by_origin.get("imported", {}).get(cell, 0), cov.by_origin.get("generated", {}).get(cell, 0)
+    return "both" if imported and generated else "history only" if imported else "generated only" if generated else "nothing"
+
+
 def term(name: str, successes: int, total: int, weight: float, explanation: str) -> ScoreTerm:
     if total == 0:
         return unknown_term(name, weight, explanation + ": no evidence")

@@ -88,13 +88,14 @@ def coverage_cmd(
 
 def _origins_table(cov, sp) -> None:
     """Which cells a team's own history covers and which only generated states cover."""
-    from chainjudge.analysis.coverage import cell_weight
+    from chainjudge.analysis.coverage import cell_weight, covered_by
 
     table = Table("cell", "weight", "imported", "generated", "covered by", title="imported history vs generated states")
     imported, generated = cov.by_origin.get("imported", {}), cov.by_origin.get("generated", {})
     for cell in sorted(cov.cells, key=lambda c: (-cell_weight(sp, c), c)):
         i, g = imported.get(cell, 0), generated.get(cell, 0)
-        who = "both" if i and g else "history only" if i else "generated only" if g else "[red]nothing[/]"
+        who = covered_by(cov, cell)
+        who = "[red]nothing[/]" if who == "nothing" else who
         table.add_row("/".join(cell), f"{cell_weight(sp, cell):g}", str(i), str(g), who)
     out.print(table)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 
+from chainjudge.core.prompts import fence, one_line, system_message, truncate
 from chainjudge.core.schema import ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
 
 _PER_MESSAGE = 4  # chat framing tokens per message (role, separators), as OpenAI counts them
@@ -42,8 +43,6 @@ def prompt_tokens(messages: list[dict]) -> int:
 
 def fit(text: str, max_tokens: int) -> str:
     """`text` if it fits in max_tokens, else its head and tail with a visible note, within max_tokens."""
-    from chainjudge.core.prompts import truncate
-
     if count_tokens(text) <= max_tokens:
         return text
     chars = max(40, max_tokens * 3)
@@ -54,23 +53,18 @@ def fit(text: str, max_tokens: int) -> str:
     return cut if count_tokens(cut) <= max_tokens else ""
 
 
-def _one_line(text: str, limit: int) -> str:
-    line = " ".join(text[: limit * 4].split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def digest_line(step: Step, trace: Trace) -> str:
     """One deterministic line for an earlier step: kind, tool and arguments, or the result's status."""
     head = f"[{step.ref} {step.kind.value}]"
     if step.kind is StepKind.tool_call and step.tool_calls:
-        calls = ", ".join(f"{c.name}({_one_line(c.arguments, _DIGEST_ARGS)})" for c in step.tool_calls)
+        calls = ", ".join(f"{c.name}({one_line(c.arguments, _DIGEST_ARGS)})" for c in step.tool_calls)
         return f"{head} calls {calls}"
     if step.kind is StepKind.tool_result:
         from chainjudge.core.trajectory import is_error_result
 
         status = "ERROR" if is_error_result(step) else "ok"
-        return f"{head} {step.name or 'tool'} -> {status}, {len(step.text)} chars: {_one_line(step.text, 60)}"
-    return f"{head} {_one_line(step.render(), _DIGEST_TEXT)}"
+        return f"{head} {step.name or 'tool'} -> {status}, {len(step.text)} chars: {one_line(step.text, 60)}"
+    return f"{head} {one_line(step.render(), _DIGEST_TEXT)}"
 
 
 def _answered_call(trace: Trace, step: Step) -> Step | None:
@@ -118,8 +112,6 @@ def budgeted_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...],
                       budget: ContextBudget) -> list[dict]:
     """The judge's prompt for one step, never over `budget.tokens` (raises ValueError when even the
     instructions and criteria do not fit: the budget is too small for the rubric)."""
-    from chainjudge.core.prompts import fence, system_message
-
     system = {"role": "system", "content": system_message(criteria, settings.ask_evidence)}
     fixed = prompt_tokens([system]) + _PER_MESSAGE + 64  # framing, both fences and their labels
     if fixed + 64 > budget.tokens:

@@ -69,11 +69,14 @@ def system_message(criteria: tuple[Criterion, ...], ask_evidence: bool = True) -
     return f"{instructions}\nCriteria:\n{body}\n{tail}"
 
 
+def one_line(text: str, limit: int) -> str:
+    """Text on one line (whitespace folded), at most `limit` characters; a huge text is never folded whole."""
+    line = " ".join(text[: limit * 4].split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _excerpt(step: Step, limit: int) -> str:
-    text = " ".join(step.render()[: limit * 4].split())  # never normalise a huge step whole
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"[{step.ref} {step.kind.value}] {text}"
+    return f"[{step.ref} {step.kind.value}] {one_line(step.render(), limit)}"
 
 
 def context_text(trace: Trace, step: Step, max_chars: int) -> str:
