@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.chainjudge-installed
 
-.PHONY: install demo test bench clean chromium
+.PHONY: install demo test bench clean chromium postgres
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chainjudge demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium postgres
 	$(BIN)/python -m pytest
 
 # the browser tests drive Debian's Chromium (Playwright never downloads a browser): installed when we can,
@@ -29,6 +29,13 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: Chromium is not installed; browser tests will be skipped (install: sudo apt-get install -y chromium)"; }
+
+# the store tests start a real PostgreSQL server (Debian's package; the tests run it as the postgres user)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) || \
+	  echo "note: PostgreSQL is not installed; its store tests will be skipped (install: sudo apt-get install -y postgresql)"; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/judge_throughput.py

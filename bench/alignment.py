@@ -68,7 +68,7 @@ def setup(store: Store, trajectories: int, seed: int, share: float, k: int):
 def judge_run(store, traces, rubric, spec, api_base, chosen, run, examples=None, aligned_tag=None):
     started = time.monotonic()
     select = (lambda items: [i for i in items if (i.trace_id, i.step.ref) in chosen])
-    with open_judge(spec, api_base=api_base, batch=False, log_dir=store.path.parent, aligned=aligned_tag) as (settings, judge):
+    with open_judge(spec, api_base=api_base, batch=False, log_dir=store.log_dir, aligned=aligned_tag) as (settings, judge):
         outcome = judge_traces([t for t in traces if any(t.id == c[0] for c in chosen)], rubric, settings, judge, store, run,
                                select=select, examples=examples, concurrency=1)
     judgments = [j for j in store.judgments(run) if j.judge_kind == "model"]

@@ -33,9 +33,40 @@ def fake_judge():
         yield server
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "test.db") as s:
+INSTALL_POSTGRES = "apt-get install -y postgresql"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the whole session (loopback, temporary folder, stopped at the end);
+    every test gets a database of its own from it.  Missing binaries: skipped outside CI with the command
+    that installs them; under CI a failure, never a skip."""
+    from chainjudge.testing.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is missing under CI; .ci/run must install it ({INSTALL_POSTGRES}): {exc}")
+        pytest.skip(f"{exc}; the PostgreSQL store tests need it: {INSTALL_POSTGRES}")
+    with server:
+        yield server
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def new_store_location(backend: str, request, tmp_path) -> str:
+    """A new empty store of the backend: a SQLite file, or a new database on the session's server."""
+    if backend == "sqlite":
+        return str(tmp_path / "test.db")
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    """An empty store, once on each back-end: every test that takes it runs against SQLite and PostgreSQL."""
+    with Store(new_store_location(request.param, request, tmp_path)) as s:
         yield s
 
 
@@ -71,6 +102,17 @@ def fresh_db(review_db, tmp_path):
     with Store(review_db) as source:
         source.copy_to(copy)
     return copy
+
+
+@pytest.fixture(params=BACKENDS)
+def review_store(request, review_db, tmp_path) -> str:
+    """The review fixture store, once on each back-end (on PostgreSQL: copied with `db copy`'s code)."""
+    from chainjudge.core.store.copy import copy_store
+
+    location = new_store_location(request.param, request, tmp_path)
+    with Store(review_db) as source, Store(location) as target:
+        copy_store(source, target)
+    return location
 
 
 INSTALL_CHROMIUM = "apt-get install -y chromium"

@@ -42,13 +42,13 @@ def _work(store_for, name: str, errors: list, done: list) -> None:
 
 
 @pytest.mark.parametrize("sharing", ["one store for all threads", "one store per thread"])
-def test_eight_reviewer_threads_in_one_process(fresh_db, sharing):
+def test_eight_reviewer_threads_in_one_process(review_store, sharing):
     """Eight sessions of one app process (Streamlit runs each in a thread of the same process)."""
-    with Store(fresh_db) as store:
+    with Store(review_store) as store:
         review.refresh_queue(store)
         items = {(i.trace_id, i.step_ref, i.criterion_id) for i in review.queue_page(store, size=1000)}
-    shared = Store(fresh_db)
-    store_for = (lambda: shared) if sharing.startswith("one store for") else (lambda: Store(fresh_db))
+    shared = Store(review_store)
+    store_for = (lambda: shared) if sharing.startswith("one store for") else (lambda: Store(review_store))
     errors: list[str] = []
     done: list[str] = []
     threads = [threading.Thread(target=_work, args=(store_for, f"t{k}", errors, done)) for k in range(8)]
@@ -57,7 +57,7 @@ def test_eight_reviewer_threads_in_one_process(fresh_db, sharing):
     for t in threads:
         t.join(120)
     shared.close()
-    with Store(fresh_db) as store:
+    with Store(review_store) as store:
         rows = store.query(
             "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 't_' GROUP BY 1, 2, 3")
         assert review.queue_counts(store) == {}
@@ -68,8 +68,8 @@ def test_eight_reviewer_threads_in_one_process(fresh_db, sharing):
     assert len(done) == len(set(done))
 
 
-def test_adjudicating_without_the_lease_saves_nothing(fresh_db):
-    with Store(fresh_db) as store:
+def test_adjudicating_without_the_lease_saves_nothing(review_store):
+    with Store(review_store) as store:
         review.refresh_queue(store)
         item = review.claim_next(store, "ana", lease_s=0.01)
         time.sleep(0.05)  # ana's lease runs out; ben takes the item

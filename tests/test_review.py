@@ -13,8 +13,8 @@ from chainjudge.core.store import Store
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_queue_holds_what_needs_a_person_ranked(fresh_db):
-    with Store(fresh_db) as store:
+def test_queue_holds_what_needs_a_person_ranked(review_store):
+    with Store(review_store) as store:
         open_items = review.refresh_queue(store)
         counts = review.queue_counts(store)
         page = review.queue_page(store, size=500)
@@ -29,8 +29,8 @@ def test_queue_holds_what_needs_a_person_ranked(fresh_db):
     assert page[0].severity in ("critical", "high")
 
 
-def test_refresh_keeps_done_items_done(fresh_db):
-    with Store(fresh_db) as store:
+def test_refresh_keeps_done_items_done(review_store):
+    with Store(review_store) as store:
         review.refresh_queue(store)
         item = review.claim_next(store, "ana")
         review.adjudicate(store, item, "ana", "error", "contradicts the search result")
@@ -39,8 +39,8 @@ def test_refresh_keeps_done_items_done(fresh_db):
         assert review.queue_counts(store) == before
 
 
-def test_two_reviewers_never_hold_the_same_item(fresh_db):
-    with Store(fresh_db) as store:
+def test_two_reviewers_never_hold_the_same_item(review_store):
+    with Store(review_store) as store:
         review.refresh_queue(store)
         a = review.claim_next(store, "ana")
         b = review.claim_next(store, "ben")
@@ -49,8 +49,8 @@ def test_two_reviewers_never_hold_the_same_item(fresh_db):
         assert again.id != b.id
 
 
-def test_adjudication_is_a_new_label_row_that_feeds_calibration(fresh_db):
-    with Store(fresh_db) as store:
+def test_adjudication_is_a_new_label_row_that_feeds_calibration(review_store):
+    with Store(review_store) as store:
         review.refresh_queue(store)
         item = review.claim_next(store, "ana", kind="judge_vs_human")
         before = store.labels(criterion="step_correct", annotators=["ana"])
@@ -74,23 +74,23 @@ def _reviewer(db, name, done):
             done.put(item.id)
 
 
-def test_eight_concurrent_reviewers_lose_nothing(fresh_db, monkeypatch):
+def test_eight_concurrent_reviewers_lose_nothing(review_store, monkeypatch):
     import sys
 
     # spawned children re-import __main__ by path; after an AppTest ran in this process that is the app
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
-    with Store(fresh_db) as store:
+    with Store(review_store) as store:
         total = review.refresh_queue(store)
         items = {(i.trace_id, i.step_ref, i.criterion_id) for i in review.queue_page(store, size=1000)}
     ctx = mp.get_context("spawn")
     done = ctx.Queue()
-    workers = [ctx.Process(target=_reviewer, args=(str(fresh_db), f"r{k}", done)) for k in range(8)]
+    workers = [ctx.Process(target=_reviewer, args=(str(review_store), f"r{k}", done)) for k in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
-    with Store(fresh_db) as store:
+    with Store(review_store) as store:
         assert review.queue_counts(store) == {}
         rows = store.query(
             "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3")
@@ -145,8 +145,8 @@ def test_app_with_token_shows_nothing_without_it(fresh_db):
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
 
 
-def test_queue_filters_by_rubric_segment_and_failure_mode(fresh_db):
-    with Store(fresh_db) as store:
+def test_queue_filters_by_rubric_segment_and_failure_mode(review_store):
+    with Store(review_store) as store:
         review.refresh_queue(store)
         everything = review.queue_page(store, size=1000)
         assert {i.rubric_id for i in everything} == {"step-quality"}
@@ -156,7 +156,8 @@ def test_queue_filters_by_rubric_segment_and_failure_mode(fresh_db):
         key = next(j.cache_key for j in store.judgments(item.run) if j.trace_id == item.trace_id
                    and j.step_ref == item.step_ref and j.criterion_id == item.criterion_id)
         store.set_assignments(item.run, [(key, "FM-007")])
-        store._db.execute("UPDATE traces SET data = json_set(data, '$.metadata.segment', 'vip') WHERE id = ?", (item.trace_id,))
+        trace = store.get_trace(item.trace_id)
+        store.save_traces([trace.model_copy(update={"metadata": {**trace.metadata, "segment": "vip"}})])
         review.refresh_queue(store)
         assert {i.id for i in review.queue_page(store, size=1000, mode="FM-007")} == {item.id}
         vip = review.queue_page(store, size=1000, segment="vip")

@@ -23,7 +23,7 @@ import streamlit as st  # noqa: E402
 from chainjudge.review import queue as review  # noqa: E402
 
 from chainjudge.review import reviewers  # noqa: E402
-from chainjudge.core.store import Store, resolve_db_path  # noqa: E402
+from chainjudge.core.store import Store, absolute_db, resolve_db_path  # noqa: E402
 from chainjudge.core.schema import ItemContext  # noqa: E402
 
 import sys  # noqa: E402
@@ -37,7 +37,7 @@ st.set_page_config(page_title="chainjudge review", layout="wide")
 def session_store() -> Store:
     """This browser session's own connection (a shared one interleaved sessions' transactions)."""
     if "store" not in st.session_state:
-        st.session_state["store"] = Store(resolve_db_path(None).resolve())
+        st.session_state["store"] = Store(absolute_db(resolve_db_path(None)))
     return st.session_state["store"]
 
 
@@ -184,7 +184,7 @@ def calibration_tab(store: Store) -> None:
     small = TrustPolicy().min_figure_items
     version = store.query("SELECT COUNT(*), MAX(id) FROM labels")[0]
     rows = [(row["run"], row["criterion"], AgreementReport.model_validate(row["report"]))
-            for row in _calibration(str(store.path), hash(version))]
+            for row in _calibration(store.connect_to, hash(version))]
     if not rows:
         st.info("No reference labels to compare with yet: adjudicate items or `chainjudge labels import`.")
         return

@@ -32,7 +32,7 @@ def decisions(
     if len(source) == 1 and not Path(source[0]).exists():
         with open_store(db) as store:
             if store.get_run(source[0]) is None:
-                fail(f"{source[0]!r} is neither a file nor a run in {store.path}")
+                fail(f"{source[0]!r} is neither a file nor a run in {store.location}")
             ids = sorted({j.trace_id for j in store.judgments(source[0])})
             traces = [t for t in (store.get_trace(i, run=source[0]) for i in ids) if t is not None]
     else:

@@ -52,7 +52,7 @@ def export(
         fail("--endpoint is for --format otel, langfuse or phoenix")
     with open_store(db) as store:
         if store.get_run(run) is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         rows = [_export_row(j) for j in store.judgments(run)]
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
@@ -107,7 +107,7 @@ def _export_scores(run: str, fmt: str, output: Path | None, endpoint: str | None
         parsed[name.strip()] = value.strip()
     with open_store(db) as store:
         if store.get_run(run) is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         export = build(store, run, fmt)
     note = f"{export.exported} judgments ({export.linked} linked to their source's ids; {export.skipped} left out: no verdict or no source id)"
     if endpoint:

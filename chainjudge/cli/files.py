@@ -130,7 +130,7 @@ def collect(
         server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024), max_concurrent=max_concurrent)
     except OSError as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-    out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.path} (Ctrl-C stops)", highlight=False)
+    out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)", highlight=False)
     _stop_on_signals()
     try:
         server.serve_forever()

@@ -27,7 +27,7 @@ def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Pa
                 loaded = load_space(BUNDLED_SPACE)
             return collect(store, run, loaded, expected, catalogue, policy=policy)
         except KeyError:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         except (OSError, ValueError) as exc:
             fail(str(exc))
 

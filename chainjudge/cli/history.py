@@ -40,7 +40,7 @@ def scenarios_import(
             from chainjudge.packs.cep.annotation import register
 
             new = register(store, imported)
-            out.print(f"{new} states put up for annotation (chainjudge review --db {store.path}: Ground truth tab)", highlight=False)
+            out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text("".join(s.model_dump_json() + "\n" for s in imported), encoding="utf-8")
     rate = report.rows / report.seconds if report.seconds else float("nan")

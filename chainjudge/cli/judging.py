@@ -83,7 +83,7 @@ def judge(
             name = base + ("." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "") if panel else "")
             run_names.append(name)
             options = dict(api_base=api_base, mode=mode.value if mode else None, batch=batch, temperature=temperature,
-                           sample=sample, redact=redact, log_dir=store.path.parent, aligned=tag)
+                           sample=sample, redact=redact, log_dir=store.log_dir, aligned=tag)
             outcome = _judge_one(store, loaded, rubric_model, spec, options, name, run_options)
             if expected or space:
                 from chainjudge.analysis.golive import attach_context
@@ -116,7 +116,7 @@ def _aligned(store, name: str, rubric_model, run_options: dict) -> str:
 
     aligned = store.aligned(name)
     if aligned is None:
-        fail(f"no aligned judge named {name!r} in {store.path}: chainjudge align --rubric RUBRIC --name {name}")
+        fail(f"no aligned judge named {name!r} in {store.location}: chainjudge align --rubric RUBRIC --name {name}")
     if aligned.rubric_hash != rubric_hash(rubric_model):
         fail(f"{name} was aligned on rubric {aligned.rubric_id}@{aligned.rubric_hash}; this rubric is "
              f"{rubric_model.id}@{rubric_hash(rubric_model)}: align again")
@@ -259,7 +259,7 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     with open_store(db) as store:
         stored = store.get_run(run)
         if stored is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         rows = store.criterion_summaries(run)
         errors = store.error_counts(run)
         flagged = store.flagged_count(run)

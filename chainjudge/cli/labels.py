@@ -84,7 +84,7 @@ def _annotator_labels(store: Store, name: str, criterion: str):
     if name.startswith("run:"):
         run_name = name[4:]
         if store.get_run(run_name) is None:
-            fail(f"no run named {run_name!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run_name!r} in {store.location}; see: chainjudge runs")
         return judgment_labels(list(store.judgments(run_name)), name, criterion)
     return store.labels(criterion=criterion, annotators=[name])
 

@@ -37,7 +37,7 @@ def cluster(
 
     with open_store(db) as store:
         if store.get_run(run) is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         failures, keys = failing_steps(store, run, with_step)
         if not failures:
             out.print(f"run {run} has no failing judgments: nothing to cluster")
@@ -183,7 +183,7 @@ def regress_add(
             run = store.get_run(exemplar.run)
             trace = store.get_trace(exemplar.trace_id, run=exemplar.run)
             if run is None or run.rubric is None or trace is None:
-                err.print(f"[yellow]skipped[/] {exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.path}")
+                err.print(f"[yellow]skipped[/] {exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.location}")
                 continue
             judgment = next((j for j in store.judgments(exemplar.run) if j.trace_id == exemplar.trace_id
                              and j.step_ref == exemplar.step_ref and j.criterion_id == exemplar.criterion_id), None)

@@ -9,7 +9,7 @@ import typer
 
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, fail, out
-from chainjudge.core.store import resolve_db_path
+from chainjudge.core.store import absolute_db, masked_url, resolve_db_path
 
 
 @app.command("review")
@@ -29,6 +29,6 @@ def review_app(
 
     try:
         serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
-            f"review app: {url}  (store {resolve_db_path(db).resolve()}; log {log}; Ctrl-C stops)", highlight=False))
+            f"review app: {url}  (store {masked_url(str(absolute_db(resolve_db_path(db))))}; log {log}; Ctrl-C stops)", highlight=False))
     except ReviewServerError as exc:
         fail(str(exc))

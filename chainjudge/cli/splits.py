@@ -29,7 +29,7 @@ def labels_split(
     with open_store(db) as store:
         labels = reference_labels(store.labels())
         if not labels:
-            fail(f"no reference labels in {store.path}: chainjudge labels import FILE")
+            fail(f"no reference labels in {store.location}: chainjudge labels import FILE")
         existing = store.split_settings()
         assignment = assign_split(labels, test_share, seed, set(DEFAULT_FAILING))
         if existing is not None and existing != (seed, test_share) and not force:

@@ -8,14 +8,15 @@ from typing import Annotated, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from chainjudge.core.store import Store, resolve_db_path
+from chainjudge.core.store import Store, StoreUnavailable, resolve_db_path
 
 out = Console()
 err = Console(stderr=True)
 
 DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", help="SQLite store. Default: $CHAINJUDGE_DB, else .chainjudge/chainjudge.db here."),
+    Optional[str],
+    typer.Option("--db", help="The store: a SQLite file, or a postgresql://user@host/db URL for a team store. "
+                 "Default: $CHAINJUDGE_DB, else .chainjudge/chainjudge.db here."),
 ]
 
 
@@ -24,5 +25,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_store(db: Path | None) -> Store:
-    return Store(resolve_db_path(db))
+def open_store(db: str | Path | None) -> Store:
+    try:
+        return Store(resolve_db_path(db))
+    except StoreUnavailable as exc:
+        fail(str(exc))

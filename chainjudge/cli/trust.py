@@ -41,12 +41,12 @@ def probe(
     with open_store(db) as store:
         stored = store.get_run(run)
         if stored is None:
-            fail(f"no run named {run!r} in {store.path}; see: chainjudge runs")
+            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (judge_model == "local" and "local" in stored.judge.model):
             err.print(f"[yellow]note:[/] {run} was judged by {stored.judge.model}; probing it with {judge_model}")
         try:
             quiet_libraries()
-            with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.path.parent) as (settings, judge):
+            with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
                 outcome = run_probes(store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency,
                                      on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False))
         except (JudgeSetupError, RunMismatch) as exc:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from chainjudge.core.bundled import bundled
-from chainjudge.core.store import Store, resolve_db_path
+from chainjudge.core.store import Store, absolute_db, resolve_db_path
 
 APP_FILE = bundled("ui", "app.py")
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
@@ -35,7 +35,7 @@ class ReviewServerError(RuntimeError):
     pass
 
 
-def app_environment(db_path: Path, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
+def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
     """The files the app may read, as absolute paths joined by os.pathsep."""
     chosen_spaces = [p.resolve() for p in spaces] or ([BUNDLED_SPACE] if BUNDLED_SPACE.exists() else [])
     return {
@@ -55,9 +55,10 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
     for path in (*spaces, *scenarios):
         if not path.is_file():
             raise ReviewServerError(f"no such file: {path}")
-    db_path = resolve_db_path(db).resolve()
-    Store(db_path).close()  # create and migrate before the app opens it
-    log = db_path.parent / LOG_NAME
+    db_path = absolute_db(resolve_db_path(db))
+    with Store(db_path) as store:  # create and migrate before the app opens it
+        log = store.log_dir.resolve() / LOG_NAME
+    log.parent.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios)}
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(port), *STREAMLIT_FLAGS]

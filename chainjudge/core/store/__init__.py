@@ -1,8 +1,12 @@
-"""SQLite store (WAL) for runs, traces and judgments, with append-only named migrations.
+"""The store for runs, traces, judgments, labels and the review queue, with append-only named migrations:
+a SQLite file (WAL) by default, or a PostgreSQL database named by URL for a team.
 
-Why SQLite: one file the user owns, safe for several readers and one writer at a time, resumable by
-construction: every judgment is committed as it arrives and keyed by (run, cache key), so re-running a
-command makes only the judgments that are missing and never duplicates one.
+Why SQLite by default: one file the user owns, safe for several readers and one writer at a time,
+resumable by construction: every judgment is committed as it arrives and keyed by (run, trace, step,
+criterion), so re-running a command makes only the judgments that are missing and never duplicates one.
+Why PostgreSQL beside it: several reviewers, CI jobs and judge workers on several machines writing one set
+of runs and labels at once.  Both run the same statements (`dialect.py` translates the few that differ)
+and the same migrations, so every semantic above holds on both.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from pathlib import Path
 from chainjudge.core.schema import Judgment, Run, utc_now
 
 
-from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, CriterionSummary, RunMismatch, RunSummary,  # noqa: F401
-                                   resolve_db_path, utc_text)
-from chainjudge.core.store.connection import _Locked, _Rows, _Transaction  # noqa: F401
-from chainjudge.core.store.migrations import MIGRATIONS, trace_version  # noqa: F401
+from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, MIGRATION_LOCK, CriterionSummary,  # noqa: F401
+                                        RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path,
+                                        utc_text)
+from chainjudge.core.store.connection import _Locked, _PostgresLocked, _Rows, _Transaction  # noqa: F401
+from chainjudge.core.store.dialect import POSTGRES, SQLITE, is_postgres_url
+from chainjudge.core.store.migrations import MIGRATIONS, POSTGRES_VARIANTS, trace_version  # noqa: F401
 from chainjudge.core.store.people import PeopleStore
 from chainjudge.core.store.review import ReviewStore
 from chainjudge.core.store.splits import SplitStore
@@ -28,20 +34,33 @@ from chainjudge.core.store.traces import TraceStore
 
 
 class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
-    """One connection to one store file.  Safe to share between threads: every transaction holds the
-    store's lock (one at a time per connection), and `query` reads under it too.  The review app still
-    gives each browser session a Store of its own, so sessions never wait on each other's reads."""
+    """One connection to one store: a SQLite file path, or a `postgresql://` URL.  Safe to share between
+    threads: every transaction holds the store's lock (one at a time per connection), and `query` reads
+    under it too.  The review app still gives each browser session a Store of its own, so sessions never
+    wait on each other's reads."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: str | os.PathLike) -> None:
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = _Locked(sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False), self._lock)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self.connect_to = str(location)  # what opens another connection to this store (a URL keeps its password)
+        if is_postgres_url(location):
+            self.dialect = POSTGRES
+            self.path = None
+            self.location = masked_url(location)
+            self.log_dir = Path(".chainjudge")
+            self._db = _PostgresLocked(location, self._lock, POSTGRES)
+        else:
+            self.dialect = SQLITE
+            self.path = Path(location)
+            self.location = str(self.path)
+            self.log_dir = self.path.parent
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            raw = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._db = _Locked(raw, self._lock)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
         self._migrate()
 
     def close(self) -> None:
@@ -55,24 +74,35 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
 
     # -- migrations
     def _migrate(self) -> None:
-        self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
-        for name, sql in MIGRATIONS:
-            if name in applied:
-                continue
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
-                    if callable(sql):
-                        sql(self._db)
-                    else:
-                        for statement in filter(str.strip, sql.split(";")):
-                            self._db.execute(statement)
-                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
-                self._db.execute("COMMIT")
-            except Exception:
-                self._db.execute("ROLLBACK")
-                raise
+        """Apply the migrations this store lacks, each in its own transaction.  On PostgreSQL every process
+        takes one advisory lock first, so two starting at once never apply the same migration twice."""
+        postgres = self.dialect is POSTGRES
+        if postgres:
+            self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+        try:
+            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in applied:
+                    self._apply(name, POSTGRES_VARIANTS.get(name, sql) if postgres else sql)
+        finally:
+            if postgres:
+                self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+
+    def _apply(self, name: str, sql) -> None:
+        self._db.execute(self.dialect.begin)
+        try:
+            if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                if callable(sql):
+                    sql(self._db)
+                else:
+                    for statement in filter(str.strip, sql.split(";")):
+                        self._db.execute(statement)
+                self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
+            self._db.execute("COMMIT")
+        except Exception:
+            self._db.execute("ROLLBACK")
+            raise
 
     def migrations(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
@@ -111,8 +141,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         rows = self._db.execute(
             """
             SELECT r.name, r.rubric_id, r.judge, r.created_at, COUNT(j.id),
-                   COALESCE(SUM(j.error IS NULL), 0), COALESCE(SUM(j.passed = 1), 0),
-                   COALESCE(SUM(j.error IS NOT NULL), 0), COALESCE(SUM(j.cost_usd), 0)
+                   COUNT(j.id) FILTER (WHERE j.error IS NULL), COUNT(j.id) FILTER (WHERE j.passed = 1),
+                   COUNT(j.id) FILTER (WHERE j.error IS NOT NULL), COALESCE(SUM(j.cost_usd), 0)
             FROM runs r LEFT JOIN judgments j ON j.run = r.name
             GROUP BY r.name ORDER BY r.created_at
             """
@@ -195,8 +225,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     def criterion_summaries(self, run: str) -> list[CriterionSummary]:
         rows = self._db.execute(
             """
-            SELECT criterion_id, COUNT(*), SUM(error IS NULL), SUM(passed = 1), SUM(error IS NOT NULL),
-                   SUM(cost_usd)
+            SELECT criterion_id, COUNT(*), COUNT(*) FILTER (WHERE error IS NULL), COUNT(*) FILTER (WHERE passed = 1),
+                   COUNT(*) FILTER (WHERE error IS NOT NULL), SUM(cost_usd)
             FROM judgments WHERE run = ? GROUP BY criterion_id ORDER BY criterion_id
             """,
             (run,),
@@ -214,13 +244,20 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     def flagged_count(self, run: str) -> int:
         """Judgments whose step looked like an attempt to steer the judge."""
         row = self._db.execute(
-            "SELECT COUNT(*) FROM judgments WHERE run = ? AND json_array_length(json_extract(data, '$.flags')) > 0",
+            f"SELECT COUNT(*) FROM judgments WHERE run = ? AND {self.dialect.json_array_length('data', 'flags')} > 0",
             (run,),
         ).fetchone()
         return row[0]
 
     def copy_to(self, path: str | os.PathLike) -> None:
-        """A consistent copy of the whole store in a new file (SQLite's VACUUM INTO), e.g. a snapshot."""
+        """A consistent copy of the whole store in a new SQLite file (SQLite's VACUUM INTO; from
+        PostgreSQL, a table-by-table copy inside one snapshot), e.g. a snapshot."""
+        if self.dialect is POSTGRES:
+            from chainjudge.core.store.copy import copy_store
+
+            with Store(path) as target:
+                copy_store(self, target)
+            return
         with self._lock:
             self._db.execute("VACUUM INTO ?", (str(path),))
 
@@ -235,4 +272,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             return self._db.execute(sql, params).fetchall()
 
     def integrity_ok(self) -> bool:
+        """SQLite's integrity check; on PostgreSQL, that the server answers (it checks its own pages)."""
+        if self.dialect is POSTGRES:
+            return self._db.execute("SELECT 1").fetchone()[0] == 1
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

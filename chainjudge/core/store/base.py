@@ -18,16 +18,43 @@ def utc_text(stamp) -> str:
     return stamp.isoformat()
 
 
-def resolve_db_path(db: str | os.PathLike | None) -> Path:
-    """--db beats CHAINJUDGE_DB beats .chainjudge/chainjudge.db in the working directory."""
-    if db:
-        return Path(db)
-    env = os.environ.get("CHAINJUDGE_DB")
-    return Path(env) if env else DEFAULT_DB
+def resolve_db_path(db: str | os.PathLike | None) -> Path | str:
+    """--db beats CHAINJUDGE_DB beats .chainjudge/chainjudge.db in the working directory.  A
+    `postgresql://` URL is returned as text (a Path would fold its `//`)."""
+    chosen = db or os.environ.get("CHAINJUDGE_DB")
+    if not chosen:
+        return DEFAULT_DB
+    if isinstance(chosen, str) and chosen.startswith(("postgresql://", "postgres://")):
+        return chosen
+    return Path(chosen)
+
+
+def absolute_db(location: Path | str) -> Path | str:
+    """A store location that means the same from any working directory (a URL already does)."""
+    return location if isinstance(location, str) else location.resolve()
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: the password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# the PostgreSQL advisory lock every process takes while it migrates (any fixed 64-bit number)
+MIGRATION_LOCK = 7_201_955_118
 
 
 class RunMismatch(ValueError):
     pass
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened (the PostgreSQL server does not answer, or psycopg is not installed)."""
 
 
 # the judge settings that change answers; a run keeps them for life (the address it reaches may change)

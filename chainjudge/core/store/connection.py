@@ -1,4 +1,5 @@
-"""The SQLite connection behind a Store: every statement and transaction under the store's lock."""
+"""The connection behind a Store (SQLite, or PostgreSQL through psycopg 3): every statement and transaction
+under the store's lock, every statement translated to the engine's dialect."""
 
 from __future__ import annotations
 
@@ -47,6 +48,48 @@ class _Locked:
             self._raw.close()
 
 
+class _PostgresLocked:
+    """A psycopg 3 connection with the same three methods as `_Locked`.  Autocommit, so a statement outside
+    `store.transaction()` commits alone (as in SQLite), and BEGIN / COMMIT are statements like any other."""
+
+    def __init__(self, url: str, lock: threading.RLock, dialect) -> None:
+        from chainjudge.core.store.base import StoreUnavailable, masked_url
+
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreUnavailable("a PostgreSQL store needs psycopg: pip install 'chainjudge[postgres]'") from exc
+        try:
+            self._raw = psycopg.connect(url, autocommit=True, connect_timeout=30)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot open the PostgreSQL store {masked_url(url)}: {str(exc).strip()}") from exc
+        self._lock = lock
+        self._dialect = dialect
+        self._changes = 0
+
+    def execute(self, sql: str, params: Sequence = ()) -> _Rows:
+        with self._lock, self._raw.cursor() as cursor:
+            cursor.execute(self._dialect.translate(sql), tuple(params) if params else None)
+            self._changes += max(cursor.rowcount, 0) if cursor.description is None else 0
+            return _Rows(tuple(row) for row in cursor.fetchall()) if cursor.description else _Rows()
+
+    def executemany(self, sql: str, rows) -> None:
+        rows = [tuple(row) for row in rows]
+        if not rows:
+            return
+        with self._lock, self._raw.cursor() as cursor:
+            cursor.executemany(self._dialect.translate(sql), rows)
+            self._changes += max(cursor.rowcount, 0)
+
+    @property
+    def total_changes(self) -> int:
+        return self._changes
+
+    def close(self) -> None:
+        with self._lock:
+            self._raw.close()
+
+
 class _Transaction:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -55,7 +98,7 @@ class _Transaction:
         self.store._lock.acquire()
         if self.store._depth == 0:
             try:
-                self.store._db.execute("BEGIN IMMEDIATE")
+                self.store._db.execute(self.store.dialect.begin)
             except BaseException:
                 self.store._lock.release()
                 raise

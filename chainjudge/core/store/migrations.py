@@ -282,3 +282,20 @@ def _trace_versions(db) -> None:
                    (trace_id, trace_version(data), source, fmt, data, updated))
     db.execute("INSERT OR IGNORE INTO run_traces SELECT DISTINCT j.run, j.trace_id, v.version FROM judgments j "
                "JOIN trace_versions v ON v.id = j.trace_id")
+
+
+# Migrations whose SQLite text has no PostgreSQL spelling (SQLite's date and JSON functions), written
+# again for PostgreSQL with the same effect.  Every other migration runs as written, through the dialect.
+POSTGRES_VARIANTS: dict[str, object] = {
+    # a repair of label times that SQLite stores wrote before 012; a PostgreSQL store is created at the
+    # current code, which writes UTC, so there is nothing to repair (the statement keeps the step numbered)
+    "012_labels_utc": "UPDATE labels SET created_at = created_at WHERE created_at IS NULL",
+    "014_kinds_as_fields": """
+        ALTER TABLE judgments ADD COLUMN error_kind TEXT;
+        ALTER TABLE judgments ADD COLUMN judge_kind TEXT NOT NULL DEFAULT 'model';
+        UPDATE judgments SET error_kind = substr(error, 1, strpos(error, ':') - 1) WHERE error IS NOT NULL AND strpos(error, ':') > 1;
+        UPDATE judgments SET error_kind = 'error' WHERE error IS NOT NULL AND error_kind IS NULL;
+        UPDATE judgments SET judge_kind = 'check' WHERE judge LIKE 'check:%';
+        UPDATE judgments SET data = (data::jsonb || jsonb_build_object('error_kind', error_kind, 'judge_kind', judge_kind))::text
+        """,
+}

@@ -33,9 +33,10 @@ class ReviewStore:
     # -- what the queue is computed from
     def judgment_signals(self) -> Iterator[tuple]:
         """(run, trace, step ref, step index, criterion, label, error, judge kind, confidence, flag count)."""
+        sql = self.dialect
         return iter(self.query(
             "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge_kind, "
-            "json_extract(data, '$.verdict.confidence'), json_array_length(json_extract(data, '$.flags')) FROM judgments"))
+            f"{sql.json_number('data', 'verdict', 'confidence')}, {sql.json_array_length('data', 'flags')} FROM judgments"))
 
     def judge_label_disagreements(self) -> list[tuple]:
         """(run, trace, ref, index, criterion, judge label, label kind, label value, annotator) where a human or
@@ -48,9 +49,11 @@ class ReviewStore:
 
     def split_verdicts(self) -> list[tuple]:
         """(trace, ref, index, criterion, labels, judges, run, any check) where judges gave different labels."""
+        sql = self.dialect
         return self.query(
-            "SELECT trace_id, step_ref, MIN(step_index), criterion_id, GROUP_CONCAT(DISTINCT label), "
-            "GROUP_CONCAT(DISTINCT judge), MIN(run), MAX(judge_kind = 'check') FROM judgments WHERE error IS NULL "
+            f"SELECT trace_id, step_ref, MIN(step_index), criterion_id, {sql.group_concat('label', distinct=True)}, "
+            f"{sql.group_concat('judge', distinct=True)}, MIN(run), MAX(CASE WHEN judge_kind = 'check' THEN 1 ELSE 0 END) "
+            "FROM judgments WHERE error IS NULL "
             "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1")
 
     # -- the queue itself
@@ -65,8 +68,8 @@ class ReviewStore:
                 "ON CONFLICT(id) DO UPDATE SET detail = excluded.detail, priority = excluded.priority, severity = excluded.severity",
                 [(*r, now) for r in rows])
             db.execute("UPDATE review_queue SET rubric_id = (SELECT rubric_id FROM runs WHERE runs.name = review_queue.run)")
-            db.execute("UPDATE review_queue SET segment = (SELECT json_extract(data, '$.metadata.segment') FROM traces "
-                       "WHERE traces.id = review_queue.trace_id)")
+            db.execute(f"UPDATE review_queue SET segment = (SELECT {self.dialect.json_text('data', 'metadata', 'segment')} "
+                       "FROM traces WHERE traces.id = review_queue.trace_id)")
             db.execute(
                 "UPDATE review_queue SET mode_id = (SELECT fa.mode_id FROM judgments j JOIN failure_assignments fa "
                 "ON fa.run = j.run AND fa.cache_key = j.cache_key WHERE j.run = review_queue.run AND j.trace_id = review_queue.trace_id "
@@ -89,26 +92,46 @@ class ReviewStore:
 
     def lease_next(self, reviewer: str, now: float, until: float, facets: dict[str, str]) -> QueueItem | None:
         """The highest-priority open item nobody else holds at `now`, leased to this reviewer until `until`
-        (a reviewer holds one item at a time)."""
+        (a reviewer holds one item at a time).  On PostgreSQL, where writers do not wait for each other,
+        an item another reviewer is taking at this moment is skipped (SKIP LOCKED), not taken twice.
+        The lease is taken by an insert that replaces only an expired lease or the reviewer's own: on
+        PostgreSQL, the row lock alone does not see a lease another reviewer committed a moment ago (read
+        committed re-checks a locked row, not a subquery), so the insert is what decides, and a lost race
+        moves on to the next item."""
         where, params = _where(facets)
+        tried: list[str] = []
         with self.transaction():
-            row = self._db.execute(
-                f"SELECT {_READ} FROM review_queue q WHERE done = 0{where} AND NOT EXISTS ("
-                "SELECT 1 FROM review_leases l WHERE l.item_id = q.id AND l.expires_at > ? AND l.reviewer != ?) "
-                "ORDER BY priority DESC, id LIMIT 1", [*params, now, reviewer]).fetchone()
-            if row is None:
-                return None
             self._db.execute("DELETE FROM review_leases WHERE reviewer = ?", (reviewer,))
-            self._db.execute("INSERT OR REPLACE INTO review_leases VALUES (?, ?, ?)", (row[0], reviewer, until))
-        return _item(row)
+            while True:
+                skip = f" AND q.id NOT IN ({','.join('?' * len(tried))})" if tried else ""
+                row = self._db.execute(
+                    f"SELECT {_READ} FROM review_queue q WHERE done = 0{where}{skip} AND NOT EXISTS ("
+                    "SELECT 1 FROM review_leases l WHERE l.item_id = q.id AND l.expires_at > ? AND l.reviewer != ?) "
+                    f"ORDER BY priority DESC, id LIMIT 1{self.dialect.skip_locked}",
+                    [*params, *tried, now, reviewer]).fetchone()
+                if row is None:
+                    return None
+                taken = self._db.execute(
+                    "INSERT INTO review_leases VALUES (?, ?, ?) ON CONFLICT (item_id) DO UPDATE SET "
+                    "reviewer = excluded.reviewer, expires_at = excluded.expires_at "
+                    "WHERE review_leases.expires_at <= ? OR review_leases.reviewer = ? RETURNING item_id",
+                    (row[0], reviewer, until, now, reviewer)).fetchone()
+                if taken:
+                    return _item(row)
+                tried.append(row[0])
 
     def settle(self, item: QueueItem, reviewer: str, now: float, label: Label) -> None:
         """The reviewer's label as a new row and the item closed, in ONE transaction that first checks the
         reviewer still holds the lease; LeaseLost (nothing written) otherwise."""
         with self.transaction():
+            # every queue row of the step, locked in id order before anything else (PostgreSQL; SQLite's
+            # BEGIN IMMEDIATE already serialises): two reviewers settling items of one step wait in line
+            # instead of each holding one row and waiting for the other's
+            self._db.execute("SELECT id FROM review_queue WHERE trace_id = ? AND step_ref = ? AND criterion_id = ? "
+                             f"ORDER BY id{self.dialect.for_update}", (item.trace_id, item.step_ref, item.criterion_id))
             held = self._db.execute(
                 "SELECT 1 FROM review_leases l JOIN review_queue q ON q.id = l.item_id "
-                "WHERE l.item_id = ? AND l.reviewer = ? AND l.expires_at > ? AND q.done = 0",
+                f"WHERE l.item_id = ? AND l.reviewer = ? AND l.expires_at > ? AND q.done = 0{self.dialect.for_update}",
                 (item.id, reviewer, now)).fetchone()
             if held is None:
                 raise LeaseLost(f"{reviewer} no longer holds {item.trace_id} step {item.step_ref} ({item.criterion_id}): "

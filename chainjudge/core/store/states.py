@@ -27,7 +27,7 @@ class StateStore:
     def add_state_annotation(self, state_id: str, annotator: str, data: str) -> None:
         with self.transaction():
             if self._db.execute("SELECT 1 FROM states WHERE id = ?", (state_id,)).fetchone() is None:
-                raise KeyError(f"no state {state_id!r} in {self.path}")
+                raise KeyError(f"no state {state_id!r} in {self.location}")
             self._db.execute("INSERT INTO state_annotations (state_id, annotator, data, created_at) VALUES (?, ?, ?, ?)",
                              (state_id, annotator, data, utc_now().isoformat()))
 

@@ -46,9 +46,10 @@ class TraceStore:
 
     def trace_versions(self) -> list[tuple[str, int, str, str]]:
         """(trace id, versions, newest version's time, runs that judged any version) per trace."""
+        runs = self.dialect.group_concat("r.run || '@' || r.version", " ")
         return self.query(
             "SELECT v.id, COUNT(DISTINCT v.version), MAX(v.created_at), "
-            "(SELECT GROUP_CONCAT(r.run || '@' || r.version, ' ') FROM run_traces r WHERE r.trace_id = v.id) "
+            f"(SELECT {runs} FROM run_traces r WHERE r.trace_id = v.id) "
             "FROM trace_versions v GROUP BY v.id ORDER BY v.id")
 
     # -- what a run was judged against (expected actions, the scenario space), as text
@@ -114,7 +115,7 @@ class TraceStore:
         """The placeholder -> original map of one trace; it stays in this local file, never sent anywhere."""
         with self.transaction():
             self._db.executemany(
-                "INSERT INTO redactions VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET original = excluded.original",
+                "INSERT INTO redactions VALUES (?, ?, ?) ON CONFLICT (trace_id, placeholder) DO UPDATE SET original = excluded.original",
                 [(trace_id, k, v) for k, v in mapping.items()],
             )
 

@@ -1,0 +1,47 @@
+"""`chainjudge db`: bring a store to the current schema, and copy a whole store between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.store.copy import CopyRefused, copy_store
+
+db_app = typer.Typer(help="The store itself: migrations, and copies between SQLite and PostgreSQL.", no_args_is_help=True)
+
+
+@db_app.command("migrate")
+def migrate(db: DbOption = None) -> None:
+    """Apply the migrations the store lacks (every command does this on opening; run it once before a team
+    points many processes at a new PostgreSQL database) and say how many it holds."""
+    with open_store(db) as store:
+        names = store.migrations()
+        location = store.location
+    out.print(f"{location}: {len(names)} migrations applied, the newest {names[-1]}", highlight=False)
+
+
+@db_app.command("copy")
+def copy(
+    source: Annotated[str, typer.Argument(help="The store to copy from: a SQLite file or a postgresql:// URL.")],
+    target: Annotated[str, typer.Argument(help="An empty store to copy into (created and migrated if new).")],
+) -> None:
+    """Copy every row of every table from SOURCE to the empty TARGET (SQLite to PostgreSQL, or back), in one
+    snapshot of the source, then verify each table by row count and checksum; on any difference the target
+    is left as it was.
+
+    Example: chainjudge db copy .chainjudge/chainjudge.db postgresql://me@127.0.0.1/chainjudge"""
+    with open_store(source) as src, open_store(target) as dst:
+        try:
+            results = copy_store(src, dst, progress=None)
+        except CopyRefused as exc:
+            fail(str(exc))
+        where = (src.location, dst.location)
+    table = Table("table", "rows", "checksum (both sides)", title=f"{where[0]} -> {where[1]}")
+    for r in results:
+        table.add_row(r.table, f"{r.rows:,}", r.source_checksum[:16])
+    out.print(table)
+    err.print(f"copied {sum(r.rows for r in results):,} rows in {len(results)} tables; counts and checksums match",
+              highlight=False)
