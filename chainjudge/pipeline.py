@@ -129,9 +129,12 @@ def judge_traces(
     select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
     redactor: Redactor | None = None,
     examples: Callable | None = None,
+    executor: Callable | None = None,
 ) -> RunOutcome:
     """Plan (pure), write the plan, execute the model work items; each judgment is stored as it arrives,
-    so an interrupted run resumes where it stopped."""
+    so an interrupted run resumes where it stopped.  `executor` runs the work items (default: this
+    process's asyncio engine; `chainjudge.scale.RayExecutor` shards them over Ray workers); planning and
+    the deterministic checks always stay here."""
     job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
     run = record_plan(store, job)
     items = job.items
@@ -139,8 +142,11 @@ def judge_traces(
         on_start(len(items))
     slots = getattr(judge, "max_in_flight", None)
     effective = min(concurrency, slots) if slots else concurrency
-    progress = asyncio.run(
-        execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
-    )
+    if executor is None:
+        progress = asyncio.run(
+            execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
+        )
+    else:
+        progress = executor(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
     return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(job.checked), concurrency=effective,
                       asked_concurrency=concurrency)

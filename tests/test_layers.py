@@ -1,7 +1,7 @@
 """The folder layout is the architecture: each layer imports only the layers below it.
 
 core (schema, store, judges, engine) <- reading (adapters, the OTLP receiver) <- pipeline <- analysis,
-review <- packs <- the edges (cli/, demo, the app).  The test reads every module's imports with ast, so
+review <- packs <- the edges (cli/, demo, the app); scale (executors over Ray) sits on core alone.  The test reads every module's imports with ast, so
 a new upward import fails here rather than in a reader's head."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ ALLOWED = {
     "packs": {"core", "reading", "pipeline", "analysis", "packs"},
     "testing": {"core", "testing"},
     "export": {"core", "export"},
+    "scale": {"core", "scale"},
 }
 EDGES = {"cli", "demo"}  # may import anything
 

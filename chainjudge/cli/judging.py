@@ -25,6 +25,11 @@ class SplitChoice(str, Enum):
     sentences = "sentences"
 
 
+class ExecutorChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class ModeChoice(str, Enum):
     json_schema = "json_schema"
     json = "json"
@@ -60,6 +65,9 @@ def judge(
     space: Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML for coverage; kept with the run.", exists=True, dir_okay=False)] = None,
     reference: Annotated[Optional[Path], typer.Option("--reference", help="Reference trajectories keyed by trace id (JSONL of {trace_id, calls: [{tool, args}]}) for tool_sequence assertions.", exists=True, dir_okay=False)] = None,
     aligned: Annotated[Optional[str], typer.Option("--aligned", help="An aligned judge (chainjudge align): each prompt carries its nearest worked examples from the tune split.")] = None,
+    executor: Annotated[ExecutorChoice, typer.Option(help="Where the judge calls run: this process, or shards on Ray workers (needs chainjudge[ray]), each writing to the store.")] = ExecutorChoice.local,
+    ray_address: Annotated[Optional[str], typer.Option(help="A Ray cluster to use (ray://HOST:10001 or auto); its workers must reach the store, so use a postgresql:// --db. Default: a local Ray runtime for this run.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=1024, help="Ray workers of a local runtime (one CPU each); --concurrency is per worker.")] = 2,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -75,7 +83,7 @@ def judge(
     panel = len(specs) > 1 or samples > 1
     store = open_store(db)
     run_options = dict(sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
-                       redactor=redactor)
+                       redactor=redactor, executor=_executor(executor, store, ray_address, workers))
     tag = _aligned(store, aligned, rubric_model, run_options) if aligned else None
     outcomes, run_names = [], []
     for spec in specs:
@@ -92,6 +100,25 @@ def judge(
             _print_outcome(outcome, name, len(loaded.traces))
             outcomes.append(outcome)
     _finish(loaded, outcomes, run_names, panel, db)
+
+
+def _executor(choice: ExecutorChoice, store, address: str | None, workers: int):
+    """None (this process) or a RayExecutor; a cluster elsewhere cannot write to a SQLite file here."""
+    if choice is ExecutorChoice.local:
+        if address:
+            fail("--ray-address needs --executor ray")
+        return None
+    try:
+        from chainjudge.scale import RayExecutor
+        import ray  # noqa: F401
+    except ImportError:
+        fail("--executor ray needs Ray: pip install 'chainjudge[ray]'")
+    from chainjudge.core.judges.resolve import is_loopback
+
+    if address and store.path is not None and address != "auto" and not is_loopback(address if "://" in address else f"ray://{address}"):
+        fail(f"the Ray cluster at {address} cannot write to the SQLite file {store.location} on this machine: "
+             "give a shared store, --db postgresql://...")
+    return RayExecutor(store.connect_to, address=address, workers=workers)
 
 
 def _load(traces: list[Path], fmt: str, split: str, reference: Path | None):

@@ -19,6 +19,7 @@ OFFLINE_DEFAULTS = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
     "TOKENIZERS_PARALLELISM": "false",
+    "RAY_USAGE_STATS_ENABLED": "0",  # Ray (--executor ray) would otherwise report usage over the network
 }
 
 

@@ -61,6 +61,12 @@ class LiteLLMJudge:
     def name(self) -> str:
         return self.settings.model
 
+    def recipe(self) -> dict[str, Any]:
+        """What rebuilds this judge in another process (a Ray worker): its client cannot be pickled, the
+        arguments that made it can."""
+        return {"settings": self.settings, "retry": self.retry, "api_key": self._api_key,
+                "max_in_flight": self.max_in_flight}
+
     async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None):
         if limiter is None:
             return await self._client.chat.completions.create_with_completion(**kwargs)
