@@ -1,7 +1,8 @@
 """Cluster failure descriptions into modes (pure over vectors and texts).
 
 Default method: leader-based community detection on cosine similarity (sentence-transformers'
-community_detection algorithm, reimplemented in blocked numpy: 3x faster on 2 cores).  Each community is
+community_detection algorithm, reimplemented in blocked numpy: 3x faster on 2 cores; from 50,000 vectors
+on, over an approximate nearest-neighbour index).  Each community is
 anchored on one central point and holds only points within the threshold of it, so unrelated failures
 cannot be chained together through intermediate ones (single linkage's failure mode); whatever no
 community takes is an outlier.  Deterministic, and ~2 s on 10,000 vectors on 2 cores.
@@ -30,20 +31,32 @@ class Clustering:
     silhouette: float | None
 
 
-def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int = 2048) -> list[list[int]]:
+# from this many vectors on, neighbours come from an approximate index (usearch HNSW) instead of all
+# pairs: all pairs is n^2 dot products (1M steps: ~4e14 flops, hours on 2 cores); below it, exact is faster
+ANN_FROM = 50_000
+ANN_NEIGHBOURS = 128
+
+
+def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int = 2048,
+                ann_from: int = ANN_FROM) -> list[list[int]]:
     """Leader-based communities (the algorithm of sentence-transformers' community_detection, in numpy):
     each point's neighbours are the points within `threshold` cosine similarity; the point with the most
     neighbours leads the first community of its not-yet-taken neighbours, and so on.  Every member is
-    within the threshold of its leader, so nothing chains; groups under `min_size` are left as outliers."""
+    within the threshold of its leader, so nothing chains; groups under `min_size` are left as outliers.
+
+    From `ann_from` vectors on, each point's neighbours are its nearest ANN_NEIGHBOURS in an approximate
+    index; a point whose every one of those is within the threshold is "saturated": its count is taken as
+    ANN_NEIGHBOURS, and when it leads, its members are found exactly (one row of dot products).  So every
+    member is still within the threshold of its leader; what is approximate is which of several large,
+    saturated points leads, and a neighbour the index misses (its recall is measured in bench/cluster.py)."""
     n = len(vectors)
     if n < max(2, min_size):
         return []
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    neighbours: list[np.ndarray] = []
-    for start in range(0, n, block):  # blocks bound memory: block x n similarities at a time
-        sims = vectors[start : start + block] @ vectors.T
-        for row in sims:
-            neighbours.append(np.flatnonzero(row >= threshold))
+    if n >= ann_from:
+        neighbours, saturated = _approximate_neighbours(vectors, threshold)
+    else:
+        neighbours, saturated = _exact_neighbours(vectors, threshold, block), np.zeros(n, dtype=bool)
     counts = np.array([len(x) for x in neighbours])
     taken = np.zeros(n, dtype=bool)
     found = []
@@ -52,11 +65,38 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
             break
         if taken[leader]:
             continue
-        members = neighbours[leader][~taken[neighbours[leader]]]
+        near = np.flatnonzero(vectors @ vectors[leader] >= threshold) if saturated[leader] else neighbours[leader]
+        members = near[~taken[near]]
         if len(members) >= min_size:
             taken[members] = True
             found.append(sorted(int(i) for i in members))
     return found
+
+
+def _exact_neighbours(vectors: np.ndarray, threshold: float, block: int) -> list[np.ndarray]:
+    neighbours: list[np.ndarray] = []
+    for start in range(0, len(vectors), block):  # blocks bound memory: block x n similarities at a time
+        sims = vectors[start : start + block] @ vectors.T
+        for row in sims:
+            neighbours.append(np.flatnonzero(row >= threshold))
+    return neighbours
+
+
+def _approximate_neighbours(vectors: np.ndarray, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each point's nearest ANN_NEIGHBOURS (inner product on normalised vectors) from a usearch HNSW index,
+    those within the threshold kept; and which points had all of them within it (saturated)."""
+    from usearch.index import Index
+
+    n, dims = vectors.shape
+    k = min(ANN_NEIGHBOURS, n)
+    index = Index(ndim=dims, metric="ip", dtype="f32", connectivity=16, expansion_add=128, expansion_search=2 * k)
+    index.add(np.arange(n, dtype=np.uint64), vectors, threads=0)
+    found = index.search(vectors, k, threads=0)
+    keys = np.asarray(found.keys, dtype=np.int64)
+    sims = 1.0 - np.asarray(found.distances, dtype=np.float32)  # usearch's inner-product distance is 1 - dot
+    within = (sims >= threshold) & (keys >= 0)
+    neighbours = [keys[i][within[i]] for i in range(n)]
+    return neighbours, within.all(axis=1)
 
 
 def medoids(vectors: np.ndarray, members: Sequence[int], k: int = 3) -> list[int]:

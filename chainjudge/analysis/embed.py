@@ -38,6 +38,8 @@ def default_model_dir() -> Path:
 
 
 class SentenceTransformerEmbedder:
+    default_threshold = 0.6  # cosine similarity to a community's centre (bench/cluster.py)
+
     def __init__(self, model_dir: str | Path | None = None, threads: int | None = None) -> None:
         path = Path(model_dir) if model_dir else default_model_dir()
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
