@@ -51,7 +51,7 @@ def cluster(
     them into the catalogue: known modes keep their ids, new ones get new ids.  Above 50,000 failing
     steps, neighbours come from an approximate index instead of all pairs."""
     from chainjudge.analysis.cluster import cluster_failures
-    from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
+    from chainjudge.analysis.embed import EmbeddingModelMissing, embed_cached
     from chainjudge.analysis.modes import failing_steps, load_catalogue, save_catalogue, update_catalogue
 
     with open_store(db) as store:
