@@ -197,11 +197,15 @@ def test_judge_on_a_postgresql_url_matches_sqlite(fake_judge, postgres, tmp_path
     assert shown.exit_code == 0 and "r" in shown.output
 
 
-def test_a_password_in_the_url_is_never_printed(postgres):
+def test_a_password_in_the_url_is_never_printed(postgres, fake_judge):
     url = postgres.url(postgres.new_database().rsplit("/", 1)[1]).replace("chainjudge@", "chainjudge:s3cret-pw@")
     result = cli.invoke(app, ["db", "migrate", "--db", url])  # trust auth: the password is accepted and ignored
     assert result.exit_code == 0, result.output
     assert "s3cret-pw" not in result.output and "***" in result.output
+    judged = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
+                              "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", url, "--limit", "1"])
+    assert judged.exit_code == 0, judged.output
+    assert "s3cret-pw" not in judged.output and "--db postgresql://chainjudge:***@" in judged.output
 
 
 def test_an_unreachable_server_is_one_clear_line(tmp_path):

@@ -111,8 +111,8 @@ def _app(db, token=None):
     return AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60)
 
 
-def test_app_sign_in_and_adjudicate(fresh_db):
-    at = _app(fresh_db).run()
+def test_app_sign_in_and_adjudicate(review_store):
+    at = _app(review_store).run()
     assert not at.exception
     at.text_input(key="name").input("carla")
     at.button[0].click().run()
@@ -125,14 +125,14 @@ def test_app_sign_in_and_adjudicate(fresh_db):
     at.text_input(key="note").input("answer contradicts the evidence")
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
     assert not at.exception, at.exception
-    with Store(fresh_db) as store:
+    with Store(review_store) as store:
         labels = store.labels(annotators=["review:local:carla"])
     assert [(l.value, l.note) for l in labels] == [(picked, "answer contradicts the evidence")]
 
 
-def test_app_with_token_shows_nothing_without_it(fresh_db):
+def test_app_with_token_shows_nothing_without_it(review_store):
     try:
-        at = _app(fresh_db, token="s3cret").run()
+        at = _app(review_store, token="s3cret").run()
         at.text_input(key="name").input("dan")
         at.text_input(key="token").input("wrong")
         at.button[0].click().run()

@@ -225,7 +225,9 @@ def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> No
     """Where to look next, and the exit code: 2 when a run stopped, 1 when records or judgments failed."""
     if loaded.errors:
         err.print(f"[yellow]{len(loaded.errors)} record(s) skipped[/] (listed above); the rest were judged.")
-    db_flag = f" --db {db}" if db else ""
+    from chainjudge.core.store import masked_url
+
+    db_flag = f" --db {masked_url(str(db))}" if db else ""  # a password in a URL is never printed
     if panel:
         out.print(f"compare the panel: chainjudge panel {' '.join(run_names)} --criterion CRITERION{db_flag}")
     else:
