@@ -48,6 +48,11 @@ def test_the_translation_is_linear_in_the_statement():
     assert time.perf_counter() - started < 2.0
 
 
+def test_percent_signs_and_question_marks_in_literals_reach_the_engine_intact(store):
+    (row,) = store.query("SELECT 'a%c' = 'a' || '%' || 'c', 'why?' = ?, 'abc' LIKE 'a%'", ("why?",))
+    assert [bool(value) for value in row] == [True, True, True]  # SQLite answers 1, PostgreSQL True
+
+
 # -- migrations
 
 def _open_and_close(url: str) -> None:

@@ -69,7 +69,8 @@ class _PostgresLocked:
 
     def execute(self, sql: str, params: Sequence = ()) -> _Rows:
         with self._lock, self._raw.cursor() as cursor:
-            cursor.execute(self._dialect.translate(sql), tuple(params) if params else None)
+            # always with a parameter tuple (even empty): psycopg then reads the `%%` the dialect wrote as `%`
+            cursor.execute(self._dialect.translate(sql), tuple(params))
             self._changes += max(cursor.rowcount, 0) if cursor.description is None else 0
             return _Rows(tuple(row) for row in cursor.fetchall()) if cursor.description else _Rows()
 
