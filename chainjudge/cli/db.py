@@ -33,11 +33,16 @@ def copy(
     is left as it was.
 
     Example: chainjudge db copy .chainjudge/chainjudge.db postgresql://me@127.0.0.1/chainjudge"""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     with open_store(source) as src, open_store(target) as dst:
-        try:
-            results = copy_store(src, dst, progress=None)
-        except CopyRefused as exc:
-            fail(str(exc))
+        with Progress(TextColumn("copying {task.description}: {task.completed:,} rows"), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("", total=None)
+            try:
+                results = copy_store(src, dst, progress=lambda table, rows: bar.update(task, description=table, completed=rows))
+            except CopyRefused as exc:
+                fail(str(exc))
         where = (src.location, dst.location)
     table = Table("table", "rows", "checksum (both sides)", title=f"{where[0]} -> {where[1]}")
     for r in results:
