@@ -150,3 +150,17 @@ def test_a_remote_cluster_with_a_sqlite_file_is_refused(tmp_path):
                                       "--judge", "openai/fake", "--api-base", "http://127.0.0.1:9", "--db", str(tmp_path / "x.db"),
                                       "--executor", "ray", "--ray-address", "ray://10.1.2.3:10001"])
     assert result.exit_code == 2 and "postgresql://" in result.output
+
+
+def broken_judge(recipe: dict):
+    raise RuntimeError("this worker cannot build a judge")
+
+
+def test_a_shard_that_keeps_failing_stops_the_run_with_a_reason(ray_runtime, fake_judge, traces, rubric, tmp_path):
+    settings = _settings(fake_judge)
+    with Store(tmp_path / "broken.db") as store:
+        outcome = judge_traces(traces, rubric, settings, LiteLLMJudge(settings, retry=NO_WAIT), store, "r",
+                               executor=RayExecutor(store.connect_to, workers=2, factory=broken_judge, max_retries=0))
+    assert outcome.progress.aborted and "cannot build a judge" in outcome.progress.aborted
+    assert "run the same command again" in outcome.progress.aborted
+

@@ -110,7 +110,15 @@ class RayExecutor:
                        for shard in shards(todo, self.workers * self.shards_per_worker)]
             while pending:
                 finished, pending = ray.wait(pending, num_returns=1)
-                merge(progress, ray.get(finished[0]))  # a re-run shard counts its dead attempt's work as skipped
+                try:
+                    merge(progress, ray.get(finished[0]))  # a re-run shard counts its dead attempt's work as skipped
+                except Exception as exc:  # noqa: BLE001 - a shard that failed (an error, or its worker died past the retries) stops the run
+                    for ref in pending:
+                        ray.cancel(ref)
+                    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                    progress.aborted = (f"a Ray shard failed ({reason}); what the other shards stored is kept: "
+                                        "run the same command again to resume")
+                    pending = []
                 if on_progress:
                     on_progress(progress)
         finally:
