@@ -80,3 +80,16 @@ def test_agreement_on_the_test_split_counts_every_look(labelled):
 
     items = {name: json.loads(result.output)[0]["reference_items"] for name, result in (("whole", whole), ("tune", tune))}
     assert 0 < items["tune"] < items["whole"]  # the tune side is a part of the labelled items
+
+
+def test_a_new_aligned_version_is_a_new_judge_for_the_look_count():
+    from chainjudge.analysis.splits import judge_version
+    from chainjudge.core.schema import JudgeSettings, Run
+
+    def run(aligned):
+        return Run(name="r", rubric_id="step-quality", rubric_hash="h1", judge=JudgeSettings(model="openai/m", aligned=aligned))
+
+    plain, first, second = run(None), run("mine@aaaa"), run("mine@bbbb")
+    assert len({judge_version(plain), judge_version(first), judge_version(second)}) == 3  # before: all "openai/m@h1"
+    assert judge_version(first) == judge_version(run("mine@aaaa"))
+

@@ -33,6 +33,13 @@ def assign_split(labels: Sequence[Label], test_share: float, seed: int, failing:
     return assignment
 
 
+def judge_version(run) -> str:
+    """What a judge's looks at the test split are counted against: its model, its rubric and, for an aligned
+    judge, the aligned version (new worked examples are a new judge whose looks start again at one)."""
+    version = f"{run.judge.model}@{run.rubric_hash}"
+    return f"{version}+{run.judge.aligned}" if run.judge.aligned else version
+
+
 def split_counts(assignment: dict[str, str], labels: Sequence[Label], failing: set[str]) -> dict[str, tuple[int, int]]:
     """split -> (traces, traces with a failing label)."""
     failing_traces = {label.trace_id for label in labels if label.value.lower() in failing}

@@ -91,6 +91,8 @@ def _annotator_labels(store: Store, name: str, criterion: str):
 
 def _on_split(store: Store, labels: list, split: str, against: list[str], criterion: str) -> list:
     """The reference labels of one side of the split; a look at test is recorded per candidate and version."""
+    from chainjudge.analysis.splits import judge_version
+
     if split not in ("tune", "test"):
         fail(f"--split is tune or test, not {split!r}")
     sides = store.split()
@@ -99,7 +101,7 @@ def _on_split(store: Store, labels: list, split: str, against: list[str], criter
     if split == "test":
         for name in against:
             run = store.get_run(name[4:]) if name.startswith("run:") else None
-            version = f"{run.judge.model}@{run.rubric_hash}" if run else name  # a judge changes with its model or rubric
+            version = judge_version(run) if run else name  # a judge changes with its model, rubric or aligned examples
             looks = store.record_look(name, version, criterion)
             line = f"the test split has been looked at {looks} time(s) by {name} since its judge last changed"
             err.print(f"[yellow]warning:[/] {line}: figures on it are no longer an unbiased test" if looks > 1 else line, highlight=False)
