@@ -161,3 +161,43 @@ def test_examples_are_balanced_across_labels():
     nearest = [ex(0, "fail"), ex(1, "fail"), ex(2, "fail"), ex(3, "pass"), ex(4, "pass")]
     assert [e.step_ref for e in balanced(nearest, 4)] == ["0", "3", "1", "4"]
     assert json.dumps([e.step_ref for e in balanced(nearest, 1)]) == '["0"]'
+
+
+def test_the_review_app_shows_new_tune_labels_and_re_aligns(aligned_db, tmp_path):
+    """The alignment panel: tune-split labels added since the aligned judge was built, the runs that used it
+    and their looks at the test split, and "Re-align", which builds a new version from today's labels."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    _, _, _, db = aligned_db
+    copy = tmp_path / "panel.db"
+    with Store(db) as source:
+        source.copy_to(copy)
+        before = source.aligned("apb")
+    with Store(copy) as store:
+        split = store.split()
+        tune_trace = next(t for t, side in split.items() if side == "tune")
+        trace = store.get_trace(tune_trace)
+        step = next(s for s in trace.steps if s.kind in ("tool_call", "decision", "message"))
+        store.add_labels([Label(trace_id=tune_trace, step_ref=step.ref, criterion="step", value="error", annotator="ana",
+                                kind="human", note="a new adjudication after the alignment")])
+    os.environ["CHAINJUDGE_DB"] = str(copy)
+    os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
+    at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60).run()
+    at.text_input(key="name").input("carla")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    panel = [d.value for d in at.dataframe if "tune labels added since" in d.value.columns]
+    assert panel and panel[0].set_index("criterion").loc["step", "tune labels added since"] == 1
+    assert any("runs judged with it: none yet" in t.value for t in at.text)
+    at.button(key="realign-apb").click().run()
+    assert not at.exception, at.exception
+    with Store(copy) as store:
+        after = store.aligned("apb")
+    assert after.version != before.version
+    assert any(e.reason == "a new adjudication after the alignment" for e in after.examples)  # today's label is in it
+    assert not any(e.reason == "a new adjudication after the alignment" for e in before.examples)
+    assert any(after.tag in s.value for s in at.success)

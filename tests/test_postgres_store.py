@@ -102,6 +102,8 @@ def test_states_splits_aligned_judges_and_secrets_on_both_backends(store):
     judge = AlignedJudge(name="a", rubric_id="r", rubric_hash="h", examples=[])
     store.save_aligned(judge)
     assert store.aligned("a").version == judge.version
+    store.save_aligned(judge.model_copy(update={"k": 2}))
+    assert [(j.name, j.k) for j in store.aligned_judges()] == [("a", 2)]  # the newest version per name
     key = store.local_secret("pseudonyms")
     assert len(key) == 32 and store.local_secret("pseudonyms") == key
 

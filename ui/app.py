@@ -29,6 +29,7 @@ from chainjudge.core.schema import ItemContext  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the app's own modules, wherever it is installed
+from alignment_panel import alignment_panel  # noqa: E402
 from groundtruth import ground_truth_tab  # noqa: E402
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
@@ -313,6 +314,7 @@ def main() -> None:
         queue_tab(store)
     with tabs[2]:
         calibration_tab(store)
+        alignment_panel(store)
     with tabs[3]:
         modes_tab(store)
     with tabs[4]:

@@ -110,3 +110,49 @@ def _unit(vectors) -> np.ndarray:
     array = np.asarray(vectors, dtype=float)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return array / np.where(norms == 0, 1, norms)
+
+
+@dataclass
+class AlignmentStatus:
+    """Where one aligned judge stands (the review app's alignment panel): what it was built from, what
+    people have labelled on the tune split since, which runs used it and how often the test split was
+    looked at by them (each look makes later test figures less of a test)."""
+
+    aligned: AlignedJudge
+    examples: dict[str, int]  # criterion -> worked examples in this version
+    new_labels: dict[str, int]  # criterion -> tune-split reference labels newer than this version
+    runs: list[str]  # runs judged with this version
+    test_looks: int  # looks at the test split by those runs
+
+
+def alignment_status(store: Store, aligned: AlignedJudge) -> AlignmentStatus:
+    from chainjudge.analysis.splits import judge_version
+    from chainjudge.core.store.base import utc_text
+
+    split = store.split()
+    built = utc_text(aligned.created_at)
+    criteria = {e.criterion for e in aligned.examples}
+    examples = {c: sum(1 for e in aligned.examples if e.criterion == c) for c in sorted(criteria)}
+    new_labels = {c: 0 for c in examples}
+    for trace_id, criterion, stored_at in store.reference_label_times():
+        if criterion in new_labels and split.get(trace_id) == "tune" and stored_at > built:
+            new_labels[criterion] += 1
+    runs = [r for r in (store.get_run(s.name) for s in store.runs()) if r and r.judge.aligned == aligned.tag]
+    looks = sum(store.looks(judge_version(r)) for r in runs)
+    return AlignmentStatus(aligned, examples, new_labels, [r.name for r in runs], looks)
+
+
+def realign(store: Store, aligned: AlignedJudge) -> tuple[AlignedJudge, BuildReport]:
+    """Build the judge again from today's tune labels, with the rubric of a run that used the same rubric
+    version (an aligned judge keeps the rubric's hash, not its text); saved only if its version is new."""
+
+    rubric = next((r.rubric for r in (store.get_run(s.name) for s in store.runs())
+                   if r and r.rubric is not None and r.rubric_hash == aligned.rubric_hash), None)
+    if rubric is None:
+        raise AlignmentError(f"no stored run used rubric {aligned.rubric_id}@{aligned.rubric_hash}: "
+                             f"re-align from the command line: chainjudge align --rubric FILE --name {aligned.name}")
+    rebuilt, report = build_aligned(store, rubric, aligned.name, aligned.k)
+    if rebuilt.version != aligned.version:
+        store.save_aligned(rebuilt)
+    return rebuilt, report
+

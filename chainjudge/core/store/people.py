@@ -47,6 +47,10 @@ class PeopleStore:
             params.extend(annotators)
         return [Label.model_validate_json(row[0]) for row in self._db.execute(query, params)]
 
+    def reference_label_times(self) -> list[tuple[str, str, str]]:
+        """(trace, criterion, stored at: UTC text) of every human or ground-truth label row."""
+        return self.query("SELECT trace_id, criterion, created_at FROM labels WHERE kind IN ('human', 'ground-truth')")
+
     def label_summary(self) -> list[tuple[str, str, str, int]]:
         """(annotator, kind, criterion, rows) for every annotator and criterion."""
         return list(

@@ -37,6 +37,16 @@ class SplitStore:
             self._db.execute("INSERT OR IGNORE INTO aligned_judges VALUES (?, ?, ?, ?)",
                              (judge.name, judge.version, judge.model_dump_json(), utc_now().isoformat()))
 
+    def aligned_judges(self) -> list[AlignedJudge]:
+        """The newest version of every aligned judge, by name."""
+        rows = self.query("SELECT a.data FROM aligned_judges a WHERE a.rowid = (SELECT b.rowid FROM aligned_judges b "
+                          "WHERE b.name = a.name ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1) ORDER BY a.name")
+        return [AlignedJudge.model_validate_json(data) for (data,) in rows]
+
+    def looks(self, version: str) -> int:
+        """How many times the test split was looked at by judges of this version (any criterion)."""
+        return self.query("SELECT COUNT(*) FROM split_looks WHERE version = ?", (version,))[0][0]
+
     def aligned(self, name: str) -> AlignedJudge | None:
         """The newest version of the aligned judge NAME."""
         rows = self.query("SELECT data FROM aligned_judges WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
