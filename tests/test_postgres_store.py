@@ -59,7 +59,12 @@ def _open_and_close(url: str) -> None:
     Store(url).close()
 
 
-def test_migrations_apply_once_when_four_processes_open_a_new_database_at_once(postgres):
+def test_migrations_apply_once_when_four_processes_open_a_new_database_at_once(postgres, monkeypatch):
+    import sys
+
+    # spawned children re-import __main__ by path; after an AppTest ran in this process that is the app
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    monkeypatch.delattr(sys.modules["__main__"], "__file__", raising=False)
     url = postgres.new_database()
     ctx = mp.get_context("spawn")
     workers = [ctx.Process(target=_open_and_close, args=(url,)) for _ in range(4)]
