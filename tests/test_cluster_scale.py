@@ -100,3 +100,23 @@ def test_a_catalogue_never_mixes_embedders(judged, static_embedder):  # noqa: F8
                            "--embedder", "static"])
     assert own.exit_code == 0, own.output
     assert "all-MiniLM-L6-v2/static-256" in (tmp_path / "static.yaml").read_text()
+
+
+def test_a_dense_input_clusters_in_memory_linear_in_its_size():
+    """12,000 near-identical failures (one giant mode): neighbour lists and the mode's similarity matrix
+    would each be 12,000^2 numbers (over 1 GB); counts, one row per leader and a centroid are linear."""
+    import tracemalloc
+
+    from chainjudge.analysis.cluster import cluster_failures
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=64)
+    vectors = (base + 0.05 * rng.normal(size=(12_000, 64))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [f"the same failure, seen {i} times" for i in range(len(vectors))]
+    tracemalloc.start()
+    result = cluster_failures(vectors, texts, threshold=0.6, min_size=5)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(result.clusters) == 1 and len(result.clusters[0].members) == 12_000
+    assert peak < 250 * 2**20, f"peak {peak / 2**20:.0f} MB"

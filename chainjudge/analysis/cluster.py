@@ -55,9 +55,9 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if n >= ann_from:
         neighbours, saturated = _approximate_neighbours(vectors, threshold)
-    else:
-        neighbours, saturated = _exact_neighbours(vectors, threshold, block), np.zeros(n, dtype=bool)
-    counts = np.array([len(x) for x in neighbours])
+        counts = np.array([len(x) for x in neighbours])
+    else:  # counts only: a leader's neighbours are computed again when it leads (lists of a dense input are n^2)
+        counts, neighbours, saturated = _exact_counts(vectors, threshold, block), None, np.ones(n, dtype=bool)
     taken = np.zeros(n, dtype=bool)
     found = []
     for leader in np.argsort(-counts, kind="stable"):
@@ -65,6 +65,7 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
             break
         if taken[leader]:
             continue
+        # a saturated point (or any point on the exact path) finds its neighbours with one row of dot products
         near = np.flatnonzero(vectors @ vectors[leader] >= threshold) if saturated[leader] else neighbours[leader]
         members = near[~taken[near]]
         if len(members) >= min_size:
@@ -73,13 +74,12 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
     return found
 
 
-def _exact_neighbours(vectors: np.ndarray, threshold: float, block: int) -> list[np.ndarray]:
-    neighbours: list[np.ndarray] = []
+def _exact_counts(vectors: np.ndarray, threshold: float, block: int) -> np.ndarray:
+    """How many points lie within the threshold of each point (itself included), a block of rows at a time."""
+    counts = np.zeros(len(vectors), dtype=np.int64)
     for start in range(0, len(vectors), block):  # blocks bound memory: block x n similarities at a time
-        sims = vectors[start : start + block] @ vectors.T
-        for row in sims:
-            neighbours.append(np.flatnonzero(row >= threshold))
-    return neighbours
+        counts[start : start + block] = ((vectors[start : start + block] @ vectors.T) >= threshold).sum(axis=1)
+    return counts
 
 
 def _approximate_neighbours(vectors: np.ndarray, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
@@ -100,9 +100,11 @@ def _approximate_neighbours(vectors: np.ndarray, threshold: float) -> tuple[list
 
 
 def medoids(vectors: np.ndarray, members: Sequence[int], k: int = 3) -> list[int]:
+    """The members most similar on average to the others: mean_j (v_i . v_j) = v_i . mean_j v_j, so linear
+    in the mode's size (the m x m similarity matrix of a 100,000-step mode would need 37 GB)."""
     block = vectors[list(members)]
-    centrality = (block @ block.T).mean(axis=1)
-    return [members[i] for i in np.argsort(-centrality)[:k]]
+    centrality = block @ block.mean(axis=0)
+    return [members[i] for i in np.argsort(-centrality, kind="stable")[:k]]
 
 
 def keywords(texts: Sequence[str], groups: Sequence[Sequence[int]], top: int = 5) -> list[list[str]]:
