@@ -68,6 +68,24 @@ ONE_CRITERION = parse_rubric(
 )
 
 
+def judge_synthetic(location, n: int, url: str, concurrency: int, executor=None) -> float:
+    """Judge n synthetic one-criterion traces against the fake judge at url into the store at location;
+    every call must succeed.  Returns the wall time."""
+    from chainjudge.core.judges.litellm_judge import LiteLLMJudge
+    from chainjudge.core.judges.retry import RetryPolicy
+    from chainjudge.core.schema import JudgeSettings
+    from chainjudge.core.store import Store
+    from chainjudge.pipeline import judge_traces
+
+    settings = JudgeSettings(model="openai/fake-judge", api_base=url)
+    judge = LiteLLMJudge(settings, retry=RetryPolicy(max_attempts=3, initial_wait_s=0.1))
+    with Store(location) as store:
+        outcome, wall, _ = timed(lambda: judge_traces(synthetic_traces(n), ONE_CRITERION, settings, judge, store, "bench",
+                                                      concurrency=concurrency, executor=executor(store) if executor else None))
+    assert outcome.progress.errors == 0 and outcome.progress.calls == n, (outcome.progress.error_kinds, outcome.progress.calls)
+    return wall
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -21,26 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ONE_CRITERION, FakeJudgeProcess, machine, synthetic_traces, timed  # noqa: E402
+from _common import FakeJudgeProcess, judge_synthetic, machine  # noqa: E402
 
-from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
-from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
-from chainjudge.core.schema import JudgeSettings  # noqa: E402
-from chainjudge.core.store import Store  # noqa: E402
-from chainjudge.pipeline import judge_traces  # noqa: E402
 from chainjudge.scale import RayExecutor  # noqa: E402
 
 LATENCY, CONCURRENCY = 0.1, 50
-
-
-def one(location: str, n: int, url: str, executor) -> float:
-    settings = JudgeSettings(model="openai/fake-judge", api_base=url)
-    judge = LiteLLMJudge(settings, retry=RetryPolicy(max_attempts=3, initial_wait_s=0.1))
-    with Store(location) as store:
-        outcome, wall, _ = timed(lambda: judge_traces(synthetic_traces(n), ONE_CRITERION, settings, judge, store, "bench",
-                                                      concurrency=CONCURRENCY, executor=executor(store)))
-    assert outcome.progress.errors == 0 and outcome.progress.calls == n, (outcome.progress.error_kinds, outcome.progress.calls)
-    return wall
 
 
 def main() -> None:
@@ -66,13 +51,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp, FakeJudgeProcess(LATENCY) as server:
             # warm-up, not timed: each Ray worker process imports litellm and chainjudge once (~5 s), as a
             # long-lived cluster's workers already have
-            one(str(Path(tmp) / "warm.db"), 50 * args.workers, server.url,
-                lambda store: RayExecutor(store.connect_to, workers=args.workers, shards_per_worker=1))
+            judge_synthetic(str(Path(tmp) / "warm.db"), 50 * args.workers, server.url, CONCURRENCY,
+                            lambda store: RayExecutor(store.connect_to, workers=args.workers, shards_per_worker=1))
             for r in range(args.repeats):
-                for name, executor in (("one process", lambda store: None),
+                for name, executor in (("one process", None),
                                        ("ray", lambda store: RayExecutor(store.connect_to, workers=args.workers))):
                     location = pg.new_database() if pg else str(Path(tmp) / f"{name[:3]}{r}.db")
-                    walls[name].append(one(location, args.n, server.url, executor))
+                    walls[name].append(judge_synthetic(location, args.n, server.url, CONCURRENCY, executor))
     finally:
         ray.shutdown()
         if pg:

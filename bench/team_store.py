@@ -24,25 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ONE_CRITERION, FakeJudgeProcess, machine, synthetic_traces, timed  # noqa: E402
+from _common import FakeJudgeProcess, judge_synthetic, machine  # noqa: E402
 
-from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
-from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
 from chainjudge.core.schema import JudgeSettings, Judgment, Run, Verdict  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
-from chainjudge.pipeline import judge_traces  # noqa: E402
 from chainjudge.review import queue as review  # noqa: E402
 from chainjudge.testing.postgres import PostgresServer  # noqa: E402
-
-
-def throughput(location: str, n: int, server_url: str) -> float:
-    settings = JudgeSettings(model="openai/fake-judge", api_base=server_url)
-    judge = LiteLLMJudge(settings, retry=RetryPolicy(max_attempts=3, initial_wait_s=0.1))
-    with Store(location) as store:
-        outcome, wall, _ = timed(lambda: judge_traces(synthetic_traces(n), ONE_CRITERION, settings, judge, store, "bench",
-                                                      concurrency=50))
-    assert outcome.progress.errors == 0, outcome.progress.error_kinds
-    return wall
 
 
 def fill(store: Store, judgments: int) -> None:
@@ -135,8 +122,8 @@ def main() -> None:
         walls: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         with FakeJudgeProcess(0.1) as server:
             for r in range(args.repeats):
-                walls["sqlite"].append(throughput(str(Path(tmp) / f"t{r}.db"), args.n, server.url))
-                walls["postgresql"].append(throughput(pg.new_database(), args.n, server.url))
+                walls["sqlite"].append(judge_synthetic(str(Path(tmp) / f"t{r}.db"), args.n, server.url, 50))
+                walls["postgresql"].append(judge_synthetic(pg.new_database(), args.n, server.url, 50))
         s, p = (statistics.median(walls[k]) for k in ("sqlite", "postgresql"))
         print(f"judge throughput, {args.n} calls, fake judge at 100 ms, concurrency 50: SQLite {s:.2f} s ({args.n / s:.0f}/s), "
               f"PostgreSQL {p:.2f} s ({args.n / p:.0f}/s); PostgreSQL / SQLite wall {p / s:.2f}")

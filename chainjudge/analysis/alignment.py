@@ -137,17 +137,21 @@ def alignment_status(store: Store, aligned: AlignedJudge) -> AlignmentStatus:
     for trace_id, criterion, stored_at in store.reference_label_times():
         if criterion in new_labels and split.get(trace_id) == "tune" and stored_at > built:
             new_labels[criterion] += 1
-    runs = [r for r in (store.get_run(s.name) for s in store.runs()) if r and r.judge.aligned == aligned.tag]
+    runs = [r for r in _stored_runs(store) if r.judge.aligned == aligned.tag]
     looks = sum(store.looks(judge_version(r)) for r in runs)
     return AlignmentStatus(aligned, examples, new_labels, [r.name for r in runs], looks)
+
+
+def _stored_runs(store: Store) -> list:
+    """Every stored run with its settings (the summaries `store.runs()` gives hold names and counts only)."""
+    return [run for run in (store.get_run(s.name) for s in store.runs()) if run is not None]
 
 
 def realign(store: Store, aligned: AlignedJudge) -> tuple[AlignedJudge, BuildReport]:
     """Build the judge again from today's tune labels, with the rubric of a run that used the same rubric
     version (an aligned judge keeps the rubric's hash, not its text); saved only if its version is new."""
 
-    rubric = next((r.rubric for r in (store.get_run(s.name) for s in store.runs())
-                   if r and r.rubric is not None and r.rubric_hash == aligned.rubric_hash), None)
+    rubric = next((r.rubric for r in _stored_runs(store) if r.rubric is not None and r.rubric_hash == aligned.rubric_hash), None)
     if rubric is None:
         raise AlignmentError(f"no stored run used rubric {aligned.rubric_id}@{aligned.rubric_hash}: "
                              f"re-align from the command line: chainjudge align --rubric FILE --name {aligned.name}")

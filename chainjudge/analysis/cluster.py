@@ -54,10 +54,10 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
         return []
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if n >= ann_from:
-        neighbours, saturated = _approximate_neighbours(vectors, threshold)
+        neighbours, row_when_leading = _approximate_neighbours(vectors, threshold)
         counts = np.array([len(x) for x in neighbours])
     else:  # counts only: a leader's neighbours are computed again when it leads (lists of a dense input are n^2)
-        counts, neighbours, saturated = _exact_counts(vectors, threshold, block), None, np.ones(n, dtype=bool)
+        counts, neighbours, row_when_leading = _exact_counts(vectors, threshold, block), None, np.ones(n, dtype=bool)
     taken = np.zeros(n, dtype=bool)
     found = []
     for leader in np.argsort(-counts, kind="stable"):
@@ -66,7 +66,7 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
         if taken[leader]:
             continue
         # a saturated point (or any point on the exact path) finds its neighbours with one row of dot products
-        near = np.flatnonzero(vectors @ vectors[leader] >= threshold) if saturated[leader] else neighbours[leader]
+        near = np.flatnonzero(vectors @ vectors[leader] >= threshold) if row_when_leading[leader] else neighbours[leader]
         members = near[~taken[near]]
         if len(members) >= min_size:
             taken[members] = True

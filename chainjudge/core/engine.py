@@ -107,6 +107,14 @@ class Progress:
     lowest_concurrency: int | None = None  # how far the adaptive limiter backed off
 
 
+def not_yet_stored(items: Sequence[WorkItem], sink: JudgmentSink, retry_errors: bool) -> list[WorkItem]:
+    """The items whose runs do not hold every judgment yet (or hold an error, when retrying errors)."""
+    stored: dict[tuple[str, int, str], bool] = {}
+    for name in {item.run for item in items}:
+        stored.update(sink.stored_items(name))
+    return split_done(items, stored, retry_errors)
+
+
 def split_done(items: Sequence[WorkItem], stored: dict[tuple[str, int, str], bool], retry_errors: bool) -> list[WorkItem]:
     """Items with at least one criterion not yet stored for their (trace, step), or stored as an error
     when retrying errors.  Items are identified by where they are, never by their cache key alone:
@@ -143,10 +151,7 @@ def _take_stored_and_reusable(items: Sequence[WorkItem], sink: JudgmentSink, ret
                               progress: Progress) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
     """Skip what the run already holds, copy what another run already judged under the same cache key,
     and group identical prompts of this run: (leaders to call, their twins by leader)."""
-    stored: dict[tuple[str, int, str], bool] = {}
-    for name in {item.run for item in items}:
-        stored.update(sink.stored_items(name))
-    todo = split_done(items, stored, retry_errors)
+    todo = not_yet_stored(items, sink, retry_errors)
     progress.skipped = len(items) - len(todo)
     progress.done = progress.skipped
     reusable = sink.find_scored([k for item in todo for k in item.cache_keys.values()])

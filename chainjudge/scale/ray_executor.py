@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from chainjudge.core.engine import Progress, execute, split_done
+from chainjudge.core.engine import Progress, execute, not_yet_stored
 from chainjudge.core.schema import WorkItem
 
 JudgeFactory = Callable[[dict], Any]
@@ -90,10 +90,7 @@ class RayExecutor:
         import ray
 
         progress = Progress(total=len(items))
-        stored: dict = {}
-        for name in {item.run for item in items}:
-            stored.update(store.stored_items(name))
-        todo = split_done(items, stored, retry_errors)
+        todo = not_yet_stored(items, store, retry_errors)
         progress.skipped = progress.done = len(items) - len(todo)
         if on_progress:
             on_progress(progress)
