@@ -84,14 +84,14 @@ def judge(
     store = open_store(db)
     run_options = dict(sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
                        redactor=redactor, executor=_executor(executor, store, ray_address, workers))
-    tag = _aligned(store, aligned, rubric_model, run_options) if aligned else None
+    tag, thresholds = _aligned(store, aligned, rubric_model, run_options) if aligned else (None, None)
     outcomes, run_names = [], []
     for spec in specs:
         for sample in range(samples):
             name = base + ("." + spec.split("/")[-1] + (f".s{sample}" if samples > 1 else "") if panel else "")
             run_names.append(name)
             options = dict(api_base=api_base, mode=mode.value if mode else None, batch=batch, temperature=temperature,
-                           sample=sample, redact=redact, log_dir=store.log_dir, aligned=tag)
+                           sample=sample, redact=redact, log_dir=store.log_dir, aligned=tag, thresholds=thresholds)
             outcome = _judge_one(store, loaded, rubric_model, spec, options, name, run_options)
             if expected or space:
                 from chainjudge.analysis.golive import attach_context
@@ -135,8 +135,9 @@ def _load(traces: list[Path], fmt: str, split: str, reference: Path | None):
     return loaded
 
 
-def _aligned(store, name: str, rubric_model, run_options: dict) -> str:
-    """The aligned judge NAME for this rubric: its retriever joins the run options; returns NAME@VERSION."""
+def _aligned(store, name: str, rubric_model, run_options: dict) -> tuple[str, dict[str, float]]:
+    """The aligned judge NAME for this rubric: its retriever joins the run options; returns NAME@VERSION
+    and its decision thresholds (criterion -> P(fail))."""
     from chainjudge.analysis.alignment import Retriever
     from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
     from chainjudge.core.rubric import rubric_hash
@@ -153,9 +154,10 @@ def _aligned(store, name: str, rubric_model, run_options: dict) -> str:
         fail(str(exc))
     retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
     run_options["examples"] = retriever.examples_for
+    shown = ", ".join(f"{c} fails at P >= {t.p_fail:.3g}" for c, t in sorted(aligned.thresholds.items())) or "none"
     err.print(f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, {aligned.k} nearest per criterion "
-              "in each prompt", highlight=False)
-    return aligned.tag
+              f"in each prompt; decision thresholds: {shown}", highlight=False)
+    return aligned.tag, {c: t.p_fail for c, t in aligned.thresholds.items()}
 
 
 def _attach_references(loaded, path: Path) -> None:

@@ -9,7 +9,9 @@ from `answer`, a callable given the request body).  Every request is recorded fo
 from __future__ import annotations
 
 import json
+import math
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -85,6 +87,29 @@ def _per_criterion(content: object, schema: dict | None) -> object:
     """A scripted single verdict answers every criterion of a batched request (one property per criterion)."""
     if isinstance(content, dict) and "label" in content and schema and "label" not in schema.get("properties", {"label": 1}):
         return {name: dict(content) for name in schema.get("properties", {})}
+    return content
+
+
+LABEL_PROBS = "_label_probs"  # in a scripted answer: label -> probability, served as token log-probabilities
+_TOKENS = re.compile(r"\s*\w+|\s*\W")
+
+
+def token_logprobs(text: str, label_probs: dict[str, float], top: int) -> list[dict]:
+    """An OpenAI-shaped `logprobs.content` for an answer: word and punctuation tokens, and at the label's
+    value the labels as alternatives with the given probabilities (as llama.cpp and OpenAI return them)."""
+    tokens = _TOKENS.findall(text)
+    value = re.search(r'"label"\s*:\s*"?', text)
+    start = value.end() if value else -1
+    ranked = sorted(label_probs.items(), key=lambda kv: -kv[1])[:top]
+    content, offset = [], 0
+    for token in tokens:
+        alternatives = [{"token": token, "logprob": 0.0, "bytes": None}]
+        logprob = 0.0
+        if offset == start:
+            alternatives = [{"token": label, "logprob": math.log(max(p, 1e-12)), "bytes": None} for label, p in ranked]
+            logprob = math.log(max(label_probs.get(token.strip(), 1e-12), 1e-12))
+        content.append({"token": token, "logprob": logprob, "bytes": None, "top_logprobs": alternatives})
+        offset += len(token)
     return content
 
 
@@ -214,6 +239,7 @@ class FakeJudgeServer:
                 content = synthesise(schema) if schema else "ok"
         else:
             content = action.content
+        label_probs = content.pop(LABEL_PROBS, None) if isinstance(content, dict) else None
         text = content if isinstance(content, str) else json.dumps(content)
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
         message: dict = {"role": "assistant", "content": text}
@@ -224,12 +250,15 @@ class FakeJudgeServer:
                 "content": None,
                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": name, "arguments": text}}],
             }
+        choice: dict = {"index": 0, "message": message, "finish_reason": "stop"}
+        if body.get("logprobs") and label_probs:
+            choice["logprobs"] = {"content": token_logprobs(text, label_probs, int(body.get("top_logprobs") or 5))}
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [choice],
             "usage": {
                 "prompt_tokens": max(1, prompt_chars // 4),
                 "completion_tokens": max(1, len(text) // 4),

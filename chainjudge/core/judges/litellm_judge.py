@@ -10,10 +10,12 @@ import functools
 import time
 from typing import Any, NamedTuple
 
+from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.judges.retry import RetryPolicy, error_kind
 from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
 from chainjudge.core.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
+from chainjudge.core.thresholds import apply_threshold
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
 
@@ -100,6 +102,10 @@ class LiteLLMJudge:
         }
         if s.api_base:
             kwargs["api_base"] = s.api_base
+        if s.label_probs:
+            # providers without log-probabilities drop the request for them (then thresholds fall back
+            # to the verdict's confidence) rather than fail the call
+            kwargs.update(logprobs=True, top_logprobs=5, drop_params=True)
         if self._api_key:
             kwargs["api_key"] = self._api_key
         elif s.api_base:
@@ -186,6 +192,10 @@ class LiteLLMJudge:
         judgments = []
         for criterion in item.criteria:
             verdict = verdicts.get(criterion.id)
+            probs = label_probabilities(raws[0], criterion.scale.labels) if verdict and k == 1 and self.settings.label_probs else None
+            raw_label = None
+            if verdict and criterion.id in self.settings.thresholds:
+                verdict, raw_label = apply_threshold(verdict, probs, criterion.scale, self.settings.thresholds[criterion.id])
             judgments.append(
                 Judgment(
                     run=item.run,
@@ -199,6 +209,8 @@ class LiteLLMJudge:
                     error_kind=None if verdict else (error or MISSING).kind,
                     judge=self.settings.model,
                     aligned=self.settings.aligned,
+                    label_probs=probs,
+                    raw_label=raw_label,
                     rubric_id=item.rubric_id,
                     rubric_hash=item.rubric_hash,
                     prompt_hash=item.prompt_hash,

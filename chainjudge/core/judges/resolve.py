@@ -114,9 +114,12 @@ def open_judge(
     redact: bool | None = None,
     log_dir: Path | None = None,
     aligned: str | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
     """A judge for SPEC ('local', or a litellm model string), its settings, and the server it needs for as
-    long as the block runs.  `aligned` (NAME@VERSION) marks the settings of an aligned judge."""
+    long as the block runs.  `aligned` (NAME@VERSION) marks the settings of an aligned judge, which keeps
+    each label's probability and decides by its `thresholds` (criterion -> P(fail))."""
+    extra = {"aligned": aligned, "label_probs": aligned is not None, "thresholds": dict(thresholds or {})}
     if spec == LOCAL:
         from chainjudge.core.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
 
@@ -126,7 +129,7 @@ def open_judge(
             if log_dir:
                 log_dir.mkdir(parents=True, exist_ok=True)
             with LocalServer(model_path, log_path=log_path) as server:
-                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update={"aligned": aligned})
+                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update=extra)
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
         except LocalJudgeUnavailable as exc:
             raise JudgeSetupError(str(exc)) from None
@@ -146,6 +149,6 @@ def open_judge(
     settings = JudgeSettings(
         model=spec, api_base=api_base, mode=chosen_mode, batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
         temperature=temperature, sample=sample,
-        redact_pii=redact, aligned=aligned,
+        redact_pii=redact, **extra,
     )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)

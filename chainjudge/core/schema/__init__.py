@@ -7,7 +7,7 @@ first, so it reasons before it labels); code adds all provenance in `Judgment`. 
 subject (traces, rubrics, judging, results) only to keep each file readable.
 """
 
-from chainjudge.core.schema.judging import (AlignedExample, AlignedJudge, JudgeSettings, Judgment, Label, Run, Usage, Verdict,
+from chainjudge.core.schema.judging import (AlignedExample, AlignedJudge, Threshold, JudgeSettings, Judgment, Label, Run, Usage, Verdict,
                                           WorkItem)
 from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, AnnotatorAgreement, Baseline, Catalogue, CorrectedRate,
                                        Coverage, CriterionRow, CriticalEvidence, Evidence, ItemContext, OpenMode,
@@ -18,7 +18,7 @@ from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
 
 __all__ = [
-    "AlignedExample", "AlignedJudge", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "AlignedExample", "AlignedJudge", "Threshold", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",

@@ -61,6 +61,8 @@ class Judgment(BaseModel):
     error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
     judge_kind: Literal["model", "check"] = Field("model", description="A model judge or a deterministic check.")
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge (retrieved examples) that made it, if any.")
+    label_probs: dict[str, float] | None = Field(None, description="Probability of each label from the answer's token log-probabilities, where the server returned them.")
+    raw_label: str | None = Field(None, description="The judge's own label, when the aligned judge's decision threshold changed it.")
     created_at: datetime = Field(default_factory=utc_now)
 
     @field_validator("error")
@@ -89,6 +91,8 @@ class JudgeSettings(BaseModel):
     max_context_chars: int = 2000
     max_step_chars: int = 4000
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge whose worked examples the prompts carry.")
+    label_probs: bool = Field(False, description="Ask for token log-probabilities and keep each label's probability (aligned judges: thresholds are chosen on them).")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="criterion id -> probability of failing at or above which a step fails (the aligned judge's decision thresholds; part of its version).")
 
     @field_serializer("api_base")
     def _stored_without_credentials(self, value: str | None) -> str | None:
@@ -165,6 +169,18 @@ class AlignedExample(BaseModel):
     step_ref: str
 
 
+class Threshold(BaseModel):
+    """An aligned judge's decision threshold for one criterion: a step fails when the judge's probability
+    of a failing label is at least `p_fail`.  Chosen on the tune split to maximise kappa, and kept only
+    where it beats the judge's own labels there."""
+
+    p_fail: float = Field(ge=0, le=1)
+    source: Literal["label log-probabilities", "verdict confidence"]
+    tune_items: int
+    kappa_as_said: float  # on tune, the judge's own labels
+    kappa_at_threshold: float  # on tune, with this threshold
+
+
 class AlignedJudge(BaseModel):
     """A named, versioned aligned judge: the rubric it aligns and the worked examples it retrieves from
     (the tune split's reference labels).  Its version is the hash of all of it."""
@@ -174,6 +190,7 @@ class AlignedJudge(BaseModel):
     rubric_hash: str
     k: int = Field(4, ge=1, le=16)
     examples: list[AlignedExample]
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utc_now)
 
     @property
@@ -181,7 +198,10 @@ class AlignedJudge(BaseModel):
         import hashlib
         import json
 
-        material = json.dumps([self.rubric_hash, self.k, [e.model_dump() for e in self.examples]], sort_keys=True)
+        parts = [self.rubric_hash, self.k, [e.model_dump() for e in self.examples]]
+        if self.thresholds:  # versions made before thresholds existed stay the same
+            parts.append({c: t.p_fail for c, t in sorted(self.thresholds.items())})
+        material = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(material.encode()).hexdigest()[:12]
 
     @property
