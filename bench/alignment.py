@@ -1,19 +1,22 @@
-"""Plain vs aligned judge on the sealed test split of AgentProcessBench HotPotQA (human step labels).
+"""Plain vs aligned judge on a sealed test split: AgentProcessBench HotPotQA (human step labels), or the
+bundled CEP pack against its scenarios' ground truth (`--data cep`: offer_fits and language_and_tone).
 
 The first N trajectories are stored, their human labels imported, whole traces split into tune / test
-(stratified, seeded), an aligned judge built from tune (k worked examples per prompt), and the same M
-labelled test steps judged twice: by the plain judge and by the aligned one.  Prints, for each, Cohen's
-kappa, TPR (failing class), TNR and step accuracy with trace-clustered 95% intervals, the always-pass /
-always-fail / majority baselines on the same items, seconds and prompt tokens per judged step.
+(stratified, seeded) and an aligned judge built from tune, exactly as `chainjudge align` does it: worked
+examples (k per prompt), a decision threshold per criterion fitted on up to T labelled tune steps judged
+by the aligned judge (its label log-probabilities), then the same M labelled test steps judged by the
+plain and the aligned judge.  Prints, for each, Cohen's kappa, TPR (failing class), TNR, step and
+first-error accuracy with trace-clustered 95% intervals, the always-pass / always-fail / majority
+baselines, seconds and prompt tokens per judged step; and what --propose would write.
 
-    .venv/bin/python bench/alignment.py --trajectories 60 --items 40            # the offline local judge
-    .venv/bin/python bench/alignment.py --judge openai/x --api-base URL          # any other judge
+    .venv/bin/python bench/alignment.py --trajectories 250 --tune-steps 80 --test-steps 80   # the offline local judge
+    .venv/bin/python bench/alignment.py --data cep --tune-steps 16 --test-steps 12           # the CEP pack
+    .venv/bin/python bench/alignment.py --judge openai/x --api-base URL                       # any other judge
 """
 
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -24,18 +27,17 @@ from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 
-from chainjudge.analysis.alignment import Retriever, build_aligned  # noqa: E402
-from chainjudge.analysis.calibrate import agreement  # noqa: E402
+from chainjudge.analysis.align_run import JudgeChoice, before_after, fit_thresholds  # noqa: E402
+from chainjudge.analysis.alignment import build_aligned  # noqa: E402
 from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 from chainjudge.analysis.figures import format_estimate  # noqa: E402
-from chainjudge.analysis.reference import judgment_labels  # noqa: E402
+from chainjudge.analysis.proposals import disagreements, propose  # noqa: E402
 from chainjudge.analysis.splits import assign_split  # noqa: E402
-from chainjudge.core.judges.resolve import open_judge  # noqa: E402
 from chainjudge.core.offline import quiet_libraries  # noqa: E402
 from chainjudge.core.rubric import parse_rubric  # noqa: E402
 from chainjudge.core.schema import Label  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
-from chainjudge.pipeline import judge_traces, load_traces  # noqa: E402
+from chainjudge.pipeline import load_traces  # noqa: E402
 from chainjudge.reading.labels import ImportOptions, parse_value_map, read_labels  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "agentprocessbench" / "hotpotqa.jsonl"
@@ -44,6 +46,26 @@ RUBRIC = {"id": "apb-step", "criteria": [{
     "question": "Is this step of the agent a correct move toward answering the user's question (correct), a harmless "
                 "but useless one (neutral), or a mistake (error)?",
     "scale": {"type": "labels", "labels": ["correct", "neutral", "error"], "failing": ["error"]}}]}
+
+
+def cep_setup(store: Store, seed: int, share: float, k: int):
+    """The bundled CEP traces, the ground truth their scenarios give, the two model criteria it covers."""
+    import yaml
+
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.groundtruth import ground_truth_labels
+
+    traces = load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces
+    store.save_traces(traces)
+    labels = ground_truth_labels(traces, load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl"))
+    store.add_labels(labels)
+    split = assign_split(labels, share, seed, {"fail"})
+    store.save_split(split, seed, share)
+    data = yaml.safe_load((ROOT / "rubrics" / "cep" / "cep.yaml").read_text())
+    data["criteria"] = [c for c in data["criteria"] if c["id"] in ("offer_fits", "language_and_tone")]
+    rubric = parse_rubric(data)
+    aligned, _ = build_aligned(store, rubric, "bench-cep", k)
+    return traces, labels, split, rubric, aligned, data
 
 
 def setup(store: Store, trajectories: int, seed: int, share: float, k: int):
@@ -61,55 +83,67 @@ def setup(store: Store, trajectories: int, seed: int, share: float, k: int):
     store.save_split(split, seed, share)
     rubric = parse_rubric(RUBRIC)
     aligned, _ = build_aligned(store, rubric, "bench", k)
-    store.save_aligned(aligned)
-    return traces, labels, split, rubric, aligned
-
-
-def judge_run(store, traces, rubric, spec, api_base, chosen, run, examples=None, aligned_tag=None):
-    started = time.monotonic()
-    select = (lambda items: [i for i in items if (i.trace_id, i.step.ref) in chosen])
-    with open_judge(spec, api_base=api_base, batch=False, log_dir=store.log_dir, aligned=aligned_tag) as (settings, judge):
-        outcome = judge_traces([t for t in traces if any(t.id == c[0] for c in chosen)], rubric, settings, judge, store, run,
-                               select=select, examples=examples, concurrency=1)
-    judgments = [j for j in store.judgments(run) if j.judge_kind == "model"]
-    tokens = sum(j.usage.prompt_tokens for j in judgments)
-    return judgments, time.monotonic() - started, tokens, outcome
+    return traces, labels, split, rubric, aligned, RUBRIC
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trajectories", type=int, default=60)
-    parser.add_argument("--items", type=int, default=40, help="labelled test steps judged by each judge")
+    parser.add_argument("--data", choices=["hotpotqa", "cep"], default="hotpotqa")
+    parser.add_argument("--trajectories", type=int, default=250)
+    parser.add_argument("--tune-steps", type=int, default=80, help="labelled tune steps judged to fit the threshold")
+    parser.add_argument("--test-steps", type=int, default=80, help="labelled test steps judged by each judge")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--test-share", type=float, default=0.3)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--judge", default="local")
     parser.add_argument("--api-base", default=None)
+    parser.add_argument("--db", default=None, help="keep the store here (a rerun resumes its judging runs)")
     args = parser.parse_args()
     quiet_libraries()
-    db = Path(tempfile.mkdtemp(prefix="chainjudge-align-db-")) / "align.db"
+    db = args.db or str(Path(tempfile.mkdtemp(prefix="chainjudge-align-db-")) / "align.db")
     with Store(db) as store:
-        traces, labels, split, rubric, aligned = setup(store, args.trajectories, args.seed, args.test_share, args.k)
-        test_items = sorted({(l.trace_id, l.step_key) for l in labels if split[l.trace_id] == "test"})
-        chosen = set(random.Random(args.seed).sample(test_items, min(args.items, len(test_items))))
+        if args.data == "cep":
+            traces, labels, split, rubric, aligned, rubric_data = cep_setup(store, args.seed, args.test_share, args.k)
+        else:
+            traces, labels, split, rubric, aligned, rubric_data = setup(store, args.trajectories, args.seed, args.test_share, args.k)
         print(f"{len(traces)} trajectories, {len(labels)} labelled steps; split: {sum(v == 'tune' for v in split.values())} tune / "
-              f"{sum(v == 'test' for v in split.values())} test traces; aligned judge {aligned.tag}: {len(aligned.examples)} examples, "
-              f"k={args.k}; judging {len(chosen)} labelled test steps with {args.judge}")
+              f"{sum(v == 'test' for v in split.values())} test traces; {len(aligned.examples)} worked examples, k={args.k}; "
+              f"judge {args.judge}; store {db}", flush=True)
         embedder = SentenceTransformerEmbedder()
-        retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
-        reference = [l for l in labels if (l.trace_id, l.step_key) in chosen]
-        for run, examples, tag in (("plain", None, None), ("aligned", retriever.examples_for, aligned.tag)):
-            judgments, seconds, tokens, outcome = judge_run(store, traces, rubric, args.judge, args.api_base, chosen, run, examples, tag)
-            report = agreement(reference, judgment_labels(judgments, run, "step"), "human", run, "step", failing=["error"],
-                               bootstrap=1000, seed=args.seed)
-            n = max(1, len(judgments))
-            print(f"\n{run}: {len(judgments)} judgments ({outcome.progress.errors} errors), {seconds / n:.1f} s and "
-                  f"{tokens / n:.0f} prompt tokens per judged step")
-            print(f"  kappa {format_estimate(report.cohen_kappa, 20, 3)}  TPR {format_estimate(report.tpr, 1, 2)}  "
-                  f"TNR {format_estimate(report.tnr, 1, 2)}  step accuracy {format_estimate(report.step_accuracy, 20, 3)}  trust: {report.trust}")
-            for base in report.baselines:
-                shown = "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}"
-                print(f"  baseline {base.name:12} step accuracy {shown}")
+        embed = (lambda texts: embed_cached(texts, embedder, store))
+        choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=1)
+        started = time.monotonic()
+        fitted = fit_thresholds(store, rubric, aligned, choice, embed, args.tune_steps, args.seed)
+        print(f"\nthresholds, from {len(fitted.judgments)} tune judgments ({(time.monotonic() - started) / 60:.1f} min):", flush=True)
+        for criterion, note in fitted.notes.items():
+            print(f"  {criterion}: {note}")
+        aligned = aligned.model_copy(update={"thresholds": fitted.thresholds})
+        store.save_aligned(aligned)
+        traces_by_id = {t.id: t for t in traces}
+        found = disagreements(fitted.judgments, fitted.reference, rubric, fitted.thresholds, traces_by_id)
+        proposal = propose(rubric_data, found, embed, f"{rubric.id}.yaml")
+        print(f"\n--propose: {len(proposal.clarifications)} clarifications from {proposal.disagreements} tune disagreements:")
+        for c in proposal.clarifications:
+            print(f"  {c.criterion}: {c.size} x {c.direction} ({', '.join(c.keywords[:4]) or 'single'}): people {c.example.reference}, judge {c.example.decided}")
+        started = time.monotonic()
+        comparison = before_after(store, rubric, aligned, choice, embed, args.test_steps, args.seed)
+        print(f"\ntest split: {comparison.steps} labelled steps judged by each judge ({(time.monotonic() - started) / 60:.1f} min)")
+        for criterion, sides in comparison.by_criterion.items():
+            print(f" {criterion}:")
+            for side in sides:
+                r = side.report
+                print(f"  {side.name:8} kappa {format_estimate(r.cohen_kappa, 1, 3)}  TPR {format_estimate(r.tpr, 1, 2)}  "
+                      f"TNR {format_estimate(r.tnr, 1, 2)}  step accuracy {format_estimate(r.step_accuracy, 1, 3)}  "
+                      f"first-error accuracy {format_estimate(r.first_error_accuracy, 1, 3)}  "
+                      f"{side.seconds_per_step:.1f} s, {side.prompt_tokens_per_step:.0f} prompt tokens per step")
+                flipped = sum(1 for j in store.judgments(side.run) if j.raw_label is not None
+                              and (j.trace_id, j.step_ref) in {(l.trace_id, l.step_key) for l in labels})
+                if flipped:
+                    print(f"           ({flipped} labels decided by the threshold against the judge's own)")
+            for base in sides[0].report.baselines:
+                acc = "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}"
+                first = "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}"
+                print(f"  baseline {base.name:12} ({base.label}) step accuracy {acc}  first-error accuracy {first}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chainjudge.analysis.reference import reference_labels
-from chainjudge.core.schema import AlignedExample, AlignedJudge, Criterion, Rubric, Step, Trace
+from chainjudge.core.schema import AgreementReport, AlignedExample, AlignedJudge, Criterion, Rubric, Step, Trace
 from chainjudge.core.store import Store
 
 MAX_TEXT = 1200
@@ -70,9 +70,11 @@ def build_aligned(store: Store, rubric: Rubric, name: str, k: int = 4) -> tuple[
 class Retriever:
     """The worked examples of one aligned judge for any step: nearest first, balanced across labels."""
 
-    def __init__(self, aligned: AlignedJudge, embed: "callable") -> None:
+    def __init__(self, aligned: AlignedJudge, embed: "callable", exclude_same_trace: bool = False) -> None:
         self.aligned = aligned
         self._embed = embed
+        # judging tune steps (to fit thresholds): an example from the step's own trace would be an answer key
+        self.exclude_same_trace = exclude_same_trace
         self._by_criterion: dict[str, tuple[list[AlignedExample], np.ndarray]] = {}
         for criterion in sorted({e.criterion for e in aligned.examples}):
             members = [e for e in aligned.examples if e.criterion == criterion]
@@ -86,9 +88,15 @@ class Retriever:
             if not members:
                 continue
             order = np.argsort(-(vectors @ query), kind="stable")
-            nearest = [members[i] for i in order if not (members[i].trace_id == trace.id and members[i].step_ref == step.ref)]
+            nearest = [members[i] for i in order if not self._own(members[i], trace, step)]
             chosen += balanced(nearest, self.aligned.k)
         return chosen
+
+
+    def _own(self, example: AlignedExample, trace: Trace, step: Step) -> bool:
+        if example.trace_id != trace.id:
+            return False
+        return self.exclude_same_trace or example.step_ref == step.ref
 
 
 def balanced(nearest: Sequence[AlignedExample], k: int) -> list[AlignedExample]:
@@ -147,16 +155,60 @@ def _stored_runs(store: Store) -> list:
     return [run for run in (store.get_run(s.name) for s in store.runs()) if run is not None]
 
 
-def realign(store: Store, aligned: AlignedJudge) -> tuple[AlignedJudge, BuildReport]:
-    """Build the judge again from today's tune labels, with the rubric of a run that used the same rubric
-    version (an aligned judge keeps the rubric's hash, not its text); saved only if its version is new."""
-
+def rubric_of(store: Store, aligned: AlignedJudge) -> Rubric:
+    """The rubric an aligned judge was built for, from a stored run that used the same rubric version (an
+    aligned judge keeps the rubric's hash, not its text)."""
     rubric = next((r.rubric for r in _stored_runs(store) if r.rubric is not None and r.rubric_hash == aligned.rubric_hash), None)
     if rubric is None:
         raise AlignmentError(f"no stored run used rubric {aligned.rubric_id}@{aligned.rubric_hash}: "
                              f"re-align from the command line: chainjudge align --rubric FILE --name {aligned.name}")
-    rebuilt, report = build_aligned(store, rubric, aligned.name, aligned.k)
+    return rubric
+
+
+def judge_of(store: Store, aligned: AlignedJudge) -> tuple[str, str | None] | None:
+    """(judge spec, api_base) of the newest run made with any version of this aligned judge, else of the
+    newest run on its rubric: the judge a background re-align fits thresholds with."""
+    from chainjudge.core.judges.local import LOCAL_MODEL_STRING
+
+    runs = sorted(_stored_runs(store), key=lambda r: r.created_at, reverse=True)
+    mine = [r for r in runs if r.judge.aligned and r.judge.aligned.split("@")[0] == aligned.name]
+    same_rubric = [r for r in runs if r.rubric_hash == aligned.rubric_hash]
+    run = next(iter(mine or same_rubric), None)
+    if run is None:
+        return None
+    if run.judge.model == LOCAL_MODEL_STRING:
+        return "local", None  # the local judge's server gets a new port every time
+    return run.judge.model, run.judge.api_base
+
+
+def agreement_on_test_split(store: Store, aligned: AlignedJudge, seed: int = 0) -> dict[str, AgreementReport]:
+    """Criterion -> agreement with people on the test split of the run `chainjudge align` judged with this
+    version (the figure align printed, and counted as a look; shown again, it is not a new look)."""
+    from chainjudge.analysis.calibrate import agreement
+    from chainjudge.analysis.reference import judgment_labels
+
+    run = store.get_run(f"align-{aligned.tag}-test")
+    if run is None or run.rubric is None:
+        return {}
+    split = store.split()
+    judgments = [j for j in store.judgments(run.name) if j.judge_kind == "model"]
+    judged = {(j.trace_id, j.step_ref) for j in judgments}
+    people = [l for l in reference_labels(store.labels()) if l.step_key and split.get(l.trace_id) == "test"
+              and (l.trace_id, l.step_key) in judged]
+    reports = {}
+    for criterion in (c for c in run.rubric.criteria if not c.deterministic):
+        wanted = [l for l in people if l.criterion == criterion.id and l.value in criterion.scale.labels]
+        if wanted:
+            reports[criterion.id] = agreement(wanted, judgment_labels(judgments, f"run:{run.name}", criterion.id), "people",
+                                              f"run:{run.name}", criterion.id, order=criterion.scale.labels, seed=seed,
+                                              failing=[x for x in criterion.scale.labels if not criterion.scale.passes(x)])
+    return reports
+
+
+def realign(store: Store, aligned: AlignedJudge) -> tuple[AlignedJudge, BuildReport]:
+    """Build the judge's worked examples again from today's tune labels (seconds, no model: decision
+    thresholds need a judge, see the panel's background re-align); saved only if its version is new."""
+    rebuilt, report = build_aligned(store, rubric_of(store, aligned), aligned.name, aligned.k)
     if rebuilt.version != aligned.version:
         store.save_aligned(rebuilt)
     return rebuilt, report
-

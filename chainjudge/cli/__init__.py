@@ -12,7 +12,7 @@ import inspect
 import typer
 
 from chainjudge.cli.app import app, labels_app, traces_app
-from chainjudge.cli import judging, demo, export, files, history, labels, review, splits  # noqa: F401  (register their commands)
+from chainjudge.cli import aligning, judging, demo, export, files, history, labels, review, splits  # noqa: F401  (register their commands)
 from chainjudge.cli.modes import cluster as _cluster, modes_app, regress_app
 from chainjudge.cli.cep import decisions as _decisions, record as _record, scenarios_app
 from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd

@@ -1,14 +1,12 @@
-"""`labels split` (the sealed test split, and what `labels list` says of it) and `align` (an aligned judge
-built from the tune side)."""
+"""`labels split`: the sealed test split, and what `labels list` says of it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from chainjudge.cli.app import app, labels_app
+from chainjudge.cli.app import labels_app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
@@ -54,35 +52,3 @@ def split_lines(store) -> list[str]:
         return ["no test split yet: chainjudge labels split --test-share 0.3 --seed N"]
     tune = sum(1 for s in assignment.values() if s == "tune")
     return [f"split (seed {settings[0]}, test share {settings[1]}): {tune} tune traces, {len(assignment) - tune} test traces"]
-
-
-@app.command()
-def align(
-    rubric: Annotated[Path, typer.Option("--rubric", "-r", help="The rubric whose model criteria the aligned judge is for.")],
-    name: Annotated[str, typer.Option("--name", help="Name of the aligned judge (chainjudge judge --aligned NAME).")],
-    k: Annotated[int, typer.Option(min=1, max=16, help="Worked examples per criterion in each prompt, nearest first, balanced across labels.")] = 4,
-    db: DbOption = None,
-) -> None:
-    """Build an aligned judge from the tune split's reference labels (imported labels, ground truth, the
-    review app's adjudications, whose notes become the reasons): each judged step's prompt will carry its
-    k most similar labelled steps as worked examples. Versioned: the version is the hash of the rubric and
-    the examples, part of every cache key and judgment it makes."""
-    from chainjudge.analysis.alignment import AlignmentError, build_aligned
-    from chainjudge.core.rubric import RubricError, load_rubric
-
-    try:
-        rubric_model = load_rubric(rubric)
-    except RubricError as exc:
-        fail(str(exc))
-    with open_store(db) as store:
-        try:
-            aligned, report = build_aligned(store, rubric_model, name, k)
-        except (AlignmentError, ValueError) as exc:
-            fail(str(exc))
-        store.save_aligned(aligned)
-    out.print(f"aligned judge {aligned.tag}: {report.examples} worked examples from the tune split "
-              f"({report.test_labels_left_out} test-split labels left out; {report.missing_trace} labels without a stored trace)",
-              highlight=False)
-    for criterion, counts in sorted(report.per_criterion.items()):
-        out.print(f"  {criterion}: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items())), highlight=False)
-    out.print(f"use it: chainjudge judge TRACES --rubric {rubric} --aligned {name} (a new --run: the settings differ)", highlight=False)

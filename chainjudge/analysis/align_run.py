@@ -1,0 +1,168 @@
+"""What `chainjudge align` does with a judge: fit decision thresholds on the tune split, then judge the
+sealed test split with the plain and the aligned judge and compare them beside the trivial baselines.
+
+Every judging pass is an ordinary stored run (named after the aligned judge), so an interrupted `align`
+resumes where it stopped and a repeated one asks the judge nothing new.  Thresholds are fitted on tune
+judgments whose worked examples come from *other* tune traces (a step's own trace would be an answer key),
+and only tune labels are read before the test split is judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+from chainjudge.analysis.alignment import Retriever
+from chainjudge.analysis.calibrate import agreement
+from chainjudge.analysis.reference import judgment_labels, reference_labels
+from chainjudge.analysis.splits import judge_version
+from chainjudge.analysis.thresholds import Point, choose_threshold
+from chainjudge.core.judges.resolve import open_judge
+from chainjudge.core.schema import AgreementReport, AlignedJudge, Judgment, Label, Rubric, Threshold
+from chainjudge.core.store import Store
+from chainjudge.core.thresholds import fail_probability
+from chainjudge.pipeline import judge_traces
+
+Hooks = Callable[[str], AbstractContextManager]  # description -> context giving (on_start, on_progress)
+
+
+@dataclass(frozen=True)
+class JudgeChoice:
+    """How to open the judge that alignment measures (the arguments of `open_judge`)."""
+
+    spec: str = "local"
+    api_base: str | None = None
+    mode: str | None = None
+    batch: bool | None = None
+    concurrency: int = 8
+
+    @property
+    def slug(self) -> str:
+        return hashlib.sha256(f"{self.spec}|{self.api_base}|{self.mode}|{self.batch}".encode()).hexdigest()[:8]
+
+
+def failing_labels(scale) -> list[str]:
+    return [label for label in scale.labels if not scale.passes(label)]
+
+
+def labelled(store: Store, rubric: Rubric, side: str) -> list[Label]:
+    """The reference labels of one side of the split on the rubric's model criteria, on labels of their scale."""
+    split = store.split()
+    scales = {c.id: c.scale for c in rubric.criteria if not c.deterministic}
+    return [label for label in reference_labels(store.labels())
+            if label.step_key and label.criterion in scales and split.get(label.trace_id) == side
+            and label.value in scales[label.criterion].labels]
+
+
+def sample_steps(labels: Sequence[Label], limit: int | None, seed: int) -> set[tuple[str, str]]:
+    """Up to `limit` labelled steps, a seeded sample (the same labels and seed give the same steps)."""
+    steps = sorted({(label.trace_id, label.step_key) for label in labels})
+    if limit is None or limit >= len(steps):
+        return set(steps)
+    return set(random.Random(seed).sample(steps, limit))
+
+
+def judge_steps(store: Store, rubric: Rubric, choice: JudgeChoice, run: str, steps: set[tuple[str, str]],
+                aligned: str | None = None, thresholds: dict[str, float] | None = None, examples=None,
+                progress: Hooks | None = None) -> list[Judgment]:
+    """Judge the chosen steps in a stored run (resumed if it exists); the run's model judgments of them."""
+    traces = [t for t in (store.get_trace(tid) for tid in sorted({tid for tid, _ in steps})) if t is not None]
+    select = (lambda items: [i for i in items if (i.trace_id, i.step.ref) in steps])
+    with open_judge(choice.spec, api_base=choice.api_base, mode=choice.mode, batch=choice.batch,
+                    log_dir=store.log_dir, aligned=aligned, thresholds=thresholds) as (settings, judge):
+        with (progress(f"{run}: {len(steps)} steps") if progress else nullcontext((None, None))) as (on_start, on_progress):
+            judge_traces(traces, rubric, settings, judge, store, run, select=select, examples=examples,
+                         concurrency=choice.concurrency, on_start=on_start, on_progress=on_progress)
+    return [j for j in store.judgments(run) if j.judge_kind == "model" and (j.trace_id, j.step_ref) in steps]
+
+
+@dataclass
+class Fitted:
+    thresholds: dict[str, Threshold]
+    notes: dict[str, str]  # criterion -> what was decided and why
+    judgments: list[Judgment]  # the tune judgments the thresholds were fitted on
+    reference: list[Label]
+
+
+def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: JudgeChoice, embed,
+                   limit: int | None, seed: int, progress: Hooks | None = None) -> Fitted:
+    """Judge up to `limit` labelled tune steps with the aligned judge (no thresholds yet) and choose, per
+    criterion, the cut on P(fail) that maximises kappa there."""
+    labels = labelled(store, rubric, "tune")
+    steps = sample_steps(labels, limit, seed)
+    retriever = Retriever(aligned, embed, exclude_same_trace=True)
+    judgments = judge_steps(store, rubric, choice, f"align-{aligned.name}-{aligned.version}-tune", steps,
+                            aligned=aligned.tag, examples=retriever.examples_for, progress=progress)
+    reference = {(l.trace_id, l.step_key, l.criterion): l.value for l in labels}
+    thresholds, notes = {}, {}
+    for criterion in (c for c in rubric.criteria if not c.deterministic):
+        points, graded_by = [], set()
+        for j in judgments:
+            ref = reference.get((j.trace_id, j.step_ref, criterion.id))
+            if j.criterion_id != criterion.id or ref is None or not j.scored:
+                continue
+            p = fail_probability(j.verdict, j.label_probs, criterion.scale)
+            if p is not None:
+                graded_by.add("label log-probabilities" if j.label_probs else "verdict confidence")
+                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label)))
+        if not points:
+            notes[criterion.id] = "no threshold: the judge returned neither label log-probabilities nor a confidence"
+            continue
+        source = "label log-probabilities" if "label log-probabilities" in graded_by else "verdict confidence"
+        threshold, notes[criterion.id] = choose_threshold(points, source)
+        if threshold is not None:
+            thresholds[criterion.id] = threshold
+    return Fitted(thresholds, notes, judgments, [l for l in labels if (l.trace_id, l.step_key) in steps])
+
+
+@dataclass
+class Side:
+    """One judge on the test split, for one criterion."""
+
+    name: str
+    run: str
+    report: AgreementReport
+    seconds_per_step: float
+    prompt_tokens_per_step: float
+    looks: int  # looks at the test split by this judge version, this one included
+
+
+@dataclass
+class BeforeAfter:
+    steps: int
+    by_criterion: dict[str, list[Side]] = field(default_factory=dict)
+
+
+def before_after(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: JudgeChoice, embed,
+                 limit: int | None, seed: int, bootstrap: int = 1000, progress: Hooks | None = None) -> BeforeAfter:
+    """Judge the same labelled test steps with the plain and the aligned judge; agreement of each with
+    people, per criterion, with trace-clustered intervals and baselines. Each is a recorded look."""
+    labels = labelled(store, rubric, "test")
+    steps = sample_steps(labels, limit, seed)
+    reference = [l for l in labels if (l.trace_id, l.step_key) in steps]
+    retriever = Retriever(aligned, embed)
+    passes = [("plain", f"align-{aligned.name}-plain-{choice.slug}", {}),
+              ("aligned", f"align-{aligned.tag}-test",
+               {"aligned": aligned.tag, "examples": retriever.examples_for,
+                "thresholds": {c: t.p_fail for c, t in aligned.thresholds.items()}})]
+    result = BeforeAfter(steps=len(steps))
+    for name, run, options in passes:
+        judgments = judge_steps(store, rubric, choice, run, steps, progress=progress, **options)
+        stored = store.get_run(run)
+        for criterion in (c for c in rubric.criteria if not c.deterministic):
+            mine = [j for j in judgments if j.criterion_id == criterion.id]
+            wanted = [l for l in reference if l.criterion == criterion.id]
+            if not wanted:
+                continue
+            report = agreement(wanted, judgment_labels(mine, f"run:{run}", criterion.id), "people", f"run:{run}",
+                               criterion.id, failing=failing_labels(criterion.scale), order=criterion.scale.labels,
+                               bootstrap=bootstrap, seed=seed)
+            looks = store.record_look(f"run:{run}", judge_version(stored), criterion.id)
+            n = max(1, len(mine))
+            result.by_criterion.setdefault(criterion.id, []).append(Side(
+                name, run, report, sum(j.latency_s for j in mine) / n,
+                sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n, looks))
+    return result
