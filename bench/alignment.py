@@ -68,9 +68,8 @@ def cep_setup(store: Store, seed: int, share: float, k: int):
     return traces, labels, split, rubric, aligned, data
 
 
-def setup(store: Store, trajectories: int, seed: int, share: float, k: int):
-    work = Path(tempfile.mkdtemp(prefix="chainjudge-align-"))
-    path = work / "hotpotqa.jsonl"
+def setup(store: Store, trajectories: int, seed: int, share: float, k: int, work: Path):
+    path = work / f"hotpotqa-{trajectories}.jsonl"  # beside the store: a rerun reads the same file (same trace versions)
     path.write_text("\n".join(DATA.read_text().splitlines()[:trajectories]) + "\n")
     traces = load_traces([path]).traces
     store.save_traces(traces)
@@ -105,7 +104,8 @@ def main() -> None:
         if args.data == "cep":
             traces, labels, split, rubric, aligned, rubric_data = cep_setup(store, args.seed, args.test_share, args.k)
         else:
-            traces, labels, split, rubric, aligned, rubric_data = setup(store, args.trajectories, args.seed, args.test_share, args.k)
+            traces, labels, split, rubric, aligned, rubric_data = setup(store, args.trajectories, args.seed, args.test_share, args.k,
+                                                                    Path(db).parent)
         print(f"{len(traces)} trajectories, {len(labels)} labelled steps; split: {sum(v == 'tune' for v in split.values())} tune / "
               f"{sum(v == 'test' for v in split.values())} test traces; {len(aligned.examples)} worked examples, k={args.k}; "
               f"judge {args.judge}; store {db}", flush=True)

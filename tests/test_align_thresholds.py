@@ -306,3 +306,24 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
     shown = {d.value.set_index("criterion").loc["step", "decision threshold"] for d in at.dataframe if "decision threshold" in d.value.columns}
     assert panel and "fails at P(fail) >= 0.3" in shown
     assert any(t.value.startswith("last background re-align:") for t in at.text)
+
+
+def test_align_resumes_after_the_traces_were_imported_again(shy_db, tmp_path):
+    """A trace stored again (here from another file) is a new version; align's stored runs keep judging the
+    versions they pinned, so a rerun resumes instead of being refused."""
+    tmp, traces, rubric, db, texts = shy_db
+    copy = tmp_path / "again.db"
+    with Store(db) as source:
+        source.copy_to(copy)
+    args = ["align", "--rubric", str(rubric), "--name", "again", "--judge", "openai/fake", "--tune-steps", "12",
+            "--test-steps", "6", "--db", str(copy)]
+    with FakeJudgeServer(answer=shy_judge(texts)) as server:
+        first = CliRunner().invoke(app, [*args, "--api-base", server.url])
+    assert first.exit_code == 0, first.output
+    with Store(copy) as store:
+        moved = [store.get_trace(t).model_copy(update={"source": "moved.jsonl"}) for t in store.trace_ids()]
+        store.save_traces(moved)
+    with FakeJudgeServer(answer=shy_judge(texts)) as server:
+        again = CliRunner().invoke(app, [*args, "--api-base", server.url])
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == 0

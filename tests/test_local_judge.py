@@ -48,3 +48,39 @@ def test_demo_judges_a_live_sample_then_resumes_from_the_store(tmp_path):
     again_text = " ".join(again.stdout.split())
     assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in again_text
     assert "the local judge is not started" in again_text  # nothing to ask, so no model is loaded
+
+
+def test_an_aligned_judge_reads_label_probabilities_from_the_local_server(tmp_path):
+    """The real llama.cpp server returns token log-probabilities in the local judge's tool-call mode, and an
+    aligned judge's threshold decides on them: at P(fail) >= 1e-9 every step fails, and each judgment keeps
+    the probabilities and, where the judge itself said otherwise, its own label."""
+    from typer.testing import CliRunner
+
+    from chainjudge.cli import app
+    from chainjudge.core.rubric import load_rubric, rubric_hash
+    from chainjudge.core.schema import AlignedExample, AlignedJudge, Threshold
+
+    from conftest import HOTPOTQA
+    from test_alignment import RUBRIC
+
+    traces, rubric, db = tmp_path / "t.jsonl", tmp_path / "r.yaml", tmp_path / "a.db"
+    traces.write_text(HOTPOTQA.read_text().splitlines()[0] + "\n")
+    rubric.write_text(RUBRIC)
+    examples = [AlignedExample(criterion="step", text="search[capital of France]", label="correct", reason="a useful search",
+                               trace_id="other", step_ref="1"),
+                AlignedExample(criterion="step", text="finish[Berlin]", label="error", reason="a wrong final answer",
+                               trace_id="other", step_ref="2")]
+    aligned = AlignedJudge(name="strict", rubric_id="apb-step", rubric_hash=rubric_hash(load_rubric(rubric)), k=2, examples=examples,
+                           thresholds={"step": Threshold(p_fail=1e-9, source="label log-probabilities", tune_items=10,
+                                                      kappa_as_said=0.0, kappa_at_threshold=0.1)})
+    with Store(db) as store:
+        store.save_aligned(aligned)
+    result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "local", "--db", str(db),
+                                      "--run", "strict", "--aligned", "strict", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        judged = list(store.judgments("strict"))
+    assert len(judged) == 2 and all(j.verdict is not None for j in judged)
+    assert all(j.label_probs and abs(sum(j.label_probs.values()) - 1) < 1e-6 for j in judged)
+    assert all(j.verdict.label == "error" and j.passed is False for j in judged)
+    assert all(j.raw_label in (None, "correct", "neutral") for j in judged)

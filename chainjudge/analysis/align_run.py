@@ -67,12 +67,13 @@ def sample_steps(labels: Sequence[Label], limit: int | None, seed: int) -> set[t
 
 def judge_steps(store: Store, rubric: Rubric, choice: JudgeChoice, run: str, steps: set[tuple[str, str]],
                 aligned: str | None = None, thresholds: dict[str, float] | None = None, examples=None,
-                progress: Hooks | None = None) -> list[Judgment]:
+                progress: Hooks | None = None, label_probs: bool | None = None) -> list[Judgment]:
     """Judge the chosen steps in a stored run (resumed if it exists); the run's model judgments of them."""
-    traces = [t for t in (store.get_trace(tid) for tid in sorted({tid for tid, _ in steps})) if t is not None]
+    # a resumed run judges the trace versions it pinned (a trace re-imported since would otherwise be refused)
+    traces = [t for t in (store.get_trace(tid, run=run) for tid in sorted({tid for tid, _ in steps})) if t is not None]
     select = (lambda items: [i for i in items if (i.trace_id, i.step.ref) in steps])
     with open_judge(choice.spec, api_base=choice.api_base, mode=choice.mode, batch=choice.batch,
-                    log_dir=store.log_dir, aligned=aligned, thresholds=thresholds) as (settings, judge):
+                    log_dir=store.log_dir, aligned=aligned, thresholds=thresholds, label_probs=label_probs) as (settings, judge):
         with (progress(f"{run}: {len(steps)} steps") if progress else nullcontext((None, None))) as (on_start, on_progress):
             judge_traces(traces, rubric, settings, judge, store, run, select=select, examples=examples,
                          concurrency=choice.concurrency, on_start=on_start, on_progress=on_progress)
@@ -95,7 +96,7 @@ def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: 
     steps = sample_steps(labels, limit, seed)
     retriever = Retriever(aligned, embed, exclude_same_trace=True)
     judgments = judge_steps(store, rubric, choice, f"align-{aligned.name}-{aligned.version}-tune", steps,
-                            aligned=aligned.tag, examples=retriever.examples_for, progress=progress)
+                            aligned=aligned.tag, examples=retriever.examples_for, progress=progress, label_probs=True)
     reference = {(l.trace_id, l.step_key, l.criterion): l.value for l in labels}
     thresholds, notes = {}, {}
     for criterion in (c for c in rubric.criteria if not c.deterministic):

@@ -48,6 +48,7 @@ def align(
     from chainjudge.analysis.alignment import AlignmentError, build_aligned
     from chainjudge.core.judges.resolve import JudgeSetupError
     from chainjudge.core.rubric import RubricError, load_rubric
+    from chainjudge.core.store.base import RunMismatch
 
     if propose and examples_only:
         fail("--propose needs the judge's tune judgments: drop --examples-only")
@@ -75,6 +76,8 @@ def align(
                                                                 str(rubric))
         except JudgeSetupError as exc:
             fail(f"{exc} (or build the examples alone: --examples-only)")
+        except RunMismatch as exc:
+            fail(str(exc))
     if proposal is not None:
         _write_proposal(proposal, rubric, out_dir or rubric.parent)
     if comparison is not None:

@@ -115,11 +115,14 @@ def open_judge(
     log_dir: Path | None = None,
     aligned: str | None = None,
     thresholds: dict[str, float] | None = None,
+    label_probs: bool | None = None,
 ) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
     """A judge for SPEC ('local', or a litellm model string), its settings, and the server it needs for as
-    long as the block runs.  `aligned` (NAME@VERSION) marks the settings of an aligned judge, which keeps
-    each label's probability and decides by its `thresholds` (criterion -> P(fail))."""
-    extra = {"aligned": aligned, "label_probs": aligned is not None, "thresholds": dict(thresholds or {})}
+    long as the block runs.  `aligned` (NAME@VERSION) marks the settings of an aligned judge, which decides
+    by its `thresholds` (criterion -> P(fail)); `label_probs` asks for token log-probabilities (default:
+    when there are thresholds to apply; they cost the local llama.cpp server time on every token)."""
+    wants_probs = bool(thresholds) if label_probs is None else label_probs
+    extra = {"aligned": aligned, "label_probs": wants_probs, "thresholds": dict(thresholds or {})}
     if spec == LOCAL:
         from chainjudge.core.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
 
