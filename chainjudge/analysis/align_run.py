@@ -49,12 +49,18 @@ def failing_labels(scale) -> list[str]:
 
 
 def labelled(store: Store, rubric: Rubric, side: str) -> list[Label]:
-    """The reference labels of one side of the split on the rubric's model criteria, on labels of their scale."""
+    """The reference labels of one side of the split on the rubric's model criteria, on labels of their scale,
+    whose step is in the store (a label on a step that cannot be judged would count as a miss)."""
     split = store.split()
     scales = {c.id: c.scale for c in rubric.criteria if not c.deterministic}
-    return [label for label in reference_labels(store.labels())
-            if label.step_key and label.criterion in scales and split.get(label.trace_id) == side
-            and label.value in scales[label.criterion].labels]
+    candidates = [label for label in reference_labels(store.labels())
+                  if label.step_key and label.criterion in scales and split.get(label.trace_id) == side
+                  and label.value in scales[label.criterion].labels]
+    steps: dict[str, set[str]] = {}
+    for trace_id in sorted({label.trace_id for label in candidates}):
+        trace = store.get_trace(trace_id)
+        steps[trace_id] = {step.ref for step in trace.steps} if trace else set()
+    return [label for label in candidates if label.step_key in steps[label.trace_id]]
 
 
 def sample_steps(labels: Sequence[Label], limit: int | None, seed: int) -> set[tuple[str, str]]:

@@ -34,15 +34,21 @@ def align(
 ) -> None:
     """Align a judge with people, from the tune split only, and show on the sealed test split what it bought.
 
-    1. worked examples: each judged step's prompt carries its k most similar labelled tune steps (imported
-    labels, ground truth, review-app adjudications whose notes become the reasons);
-    2. decision thresholds: the aligned judge judges labelled tune steps (examples from other traces) and,
+    1. Worked examples: each judged step's prompt carries its k most similar labelled tune steps (imported
+    labels, ground truth, review-app adjudications whose notes become the reasons).
+
+    2. Decision thresholds: the aligned judge judges labelled tune steps (examples from other traces) and,
     per criterion, the cut on its probability of failing (label log-probabilities, else its confidence)
-    that maximises kappa on tune is kept if it beats the judge's own labels;
-    3. with --propose, the tune disagreements clustered into proposed rubric wording and examples;
-    4. the plain and the aligned judge on the same labelled test steps: kappa, TPR, TNR, step and
-    first-error accuracy with trace-clustered intervals, beside the always-pass/always-fail/majority
-    baselines.  Judging runs are stored (named align-NAME-...): an interrupted align resumes."""
+    that maximises kappa on tune is kept if it beats the judge's own labels there.
+
+    3. With --propose: the tune disagreements clustered into proposed rubric wording and examples, written
+    as a diff for a person to accept.
+
+    4. The plain and the aligned judge on the same labelled test steps: kappa, TPR, TNR, step and
+    first-error accuracy with trace-clustered intervals, beside the always-pass / always-fail / majority
+    baselines (a recorded look at the test split).
+
+    Judging runs are stored (named align-NAME-...): an interrupted align resumes."""
     import yaml
 
     from chainjudge.analysis.alignment import AlignmentError, build_aligned
@@ -140,16 +146,16 @@ def _write_proposal(proposal, rubric: Path, directory: Path) -> None:
 
 
 def _print_comparison(comparison) -> None:
-    from chainjudge.analysis.figures import format_estimate
-
     for criterion, sides in comparison.by_criterion.items():
-        table = Table(title=f"{criterion}: plain vs aligned on the sealed test split ({comparison.steps} labelled steps; 95% intervals resample traces)")
+        first = sides[0].report
+        table = Table(title=f"{criterion}: plain vs aligned on the sealed test split ({first.reference_items} labelled steps, "
+                            f"{first.failing_reference_labels} failing, in {first.traces} traces; 95% intervals resample traces)")
         for column in ("judge", "Cohen's kappa", "TPR (failing)", "TNR", "step accuracy", "first-error accuracy", "s / step", "prompt tokens / step"):
             table.add_column(column)
         for side in sides:
             r = side.report
-            table.add_row(side.name, format_estimate(r.cohen_kappa, 1, 3), format_estimate(r.tpr, 1, 2), format_estimate(r.tnr, 1, 2),
-                          format_estimate(r.step_accuracy, 1, 3), format_estimate(r.first_error_accuracy, 1, 3),
+            table.add_row(side.name, _interval(r.cohen_kappa, 3), _interval(r.tpr, 2), _interval(r.tnr, 2),
+                          _interval(r.step_accuracy, 3), _interval(r.first_error_accuracy, 3),
                           f"{side.seconds_per_step:.1f}", f"{side.prompt_tokens_per_step:,.0f}")
         for base in sides[0].report.baselines:
             fails = base.label in sides[0].report.failing if base.label else None
@@ -163,6 +169,13 @@ def _print_comparison(comparison) -> None:
             if side.looks > 1:
                 err.print(f"[yellow]warning:[/] the test split has now been looked at {side.looks} times by the {side.name} "
                           f"judge's version ({side.run}): choosing by these figures makes them less of a test", highlight=False)
+
+
+def _interval(estimate, digits: int) -> str:
+    """value [low, high] (the item count is in the table's title; unanswered items count against the judge)."""
+    from chainjudge.analysis.figures import format_estimate
+
+    return format_estimate(estimate.model_copy(update={"n": None}), 1, digits)
 
 
 def _reading(sides) -> str:
