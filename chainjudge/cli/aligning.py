@@ -12,7 +12,9 @@ from rich.table import Table
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
-SECONDS_PER_JUDGMENT = {"local": 12.0}  # measured on 2 cores (README), for the time estimate only
+# seconds per judgment of the local judge on 2 cores (README, bench/alignment.py), for the time estimate only:
+# plain, and aligned (longer prompts, and token log-probabilities, which llama-cpp-python computes slowly)
+LOCAL_SECONDS = {"plain": 8.0, "aligned": 31.0}
 
 
 @app.command()
@@ -105,13 +107,12 @@ def _with_judge(store, rubric_model, aligned, judge, api_base, concurrency, tune
     progress = (lambda description: live_progress(err, description))
     n_tune = min(tune_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric_model, "tune")}))
     n_test = min(test_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric_model, "test")})) if evaluate else 0
-    per = SECONDS_PER_JUDGMENT.get(judge)
     criteria = sum(1 for c in rubric_model.criteria if not c.deterministic)
-    if per:
-        minutes = (n_tune + 2 * n_test) * criteria * per / 60
+    if judge == "local":
+        seconds = criteria * (n_tune * LOCAL_SECONDS["aligned"] + n_test * (LOCAL_SECONDS["plain"] + LOCAL_SECONDS["aligned"]))
         err.print(f"judging {n_tune} tune steps (thresholds){f' and {n_test} test steps twice (plain, aligned)' if n_test else ''} "
-                  f"with {judge}: about {minutes:.0f} min at ~{per:.0f} s per judgment (stored as it goes: an interrupted align resumes)",
-                  highlight=False)
+                  f"with the local judge: about {seconds / 60:.0f} min on 2 cores (stored as it goes: an interrupted align resumes; "
+                  "--tune-steps / --test-steps make it shorter)", highlight=False)
     fitted = fit_thresholds(store, rubric_model, aligned, choice, embed, tune_steps or None, seed, progress)
     for criterion, note in sorted(fitted.notes.items()):
         out.print(f"threshold {criterion}: {note}", highlight=False)
