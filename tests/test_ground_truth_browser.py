@@ -23,6 +23,8 @@ ACTIONS = ["send", "wait", "suppress"]
 
 def annotate(browser, url: str, name: str, choices: list[str], tmp_path) -> list[str]:
     """Sign in as NAME and annotate states in order with CHOICES; returns the state ids shown."""
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.goto(url, wait_until="domcontentloaded")
@@ -37,6 +39,8 @@ def annotate(browser, url: str, name: str, choices: list[str], tmp_path) -> list
         state = heading.inner_text().removeprefix("State ").strip()
         shown.append(state)
         page.get_by_text("Lifecycle:").first.wait_for(timeout=30_000)  # the state, as text
+        # on a loaded machine the previous state's form can linger for a moment beside the new one
+        expect(page.get_by_label("Reason")).to_have_count(1, timeout=30_000)
         page.get_by_role("radiogroup").get_by_role("radio").nth(ACTIONS.index(choice)).check(force=True)
         page.get_by_label("Reason").fill(f"{name} chose {choice}")
         page.get_by_role("button", name="Save expected action").click()
