@@ -179,6 +179,8 @@ def test_align_fits_a_threshold_and_shows_what_it_bought_on_the_test_split(shy_d
         assert aligned.thresholds["step"].source == "label log-probabilities"
         tested = list(store.judgments(f"align-{aligned.tag}-test"))
         assert tested and all(split[j.trace_id] == "test" for j in tested)
+        # only labelled steps align can judge are measured: labels on traces not in the store are not misses
+        assert f"sealed test split ({len(tested)} labelled steps" in text
         flipped = [j for j in tested if j.raw_label is not None]
         assert flipped and all(j.raw_label == "correct" and j.verdict.label == "error" and j.passed is False for j in flipped)
         assert all(j.aligned == aligned.tag and j.label_probs for j in tested)  # provenance: version and probabilities
