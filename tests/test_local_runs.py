@@ -58,6 +58,31 @@ def test_the_local_judge_declares_one_slot():
     assert LocalServer(model_path=None).slots == 1  # llama-cpp-python's server: one request at a time
 
 
+def test_the_local_server_keeps_every_tokens_logits_only_when_label_probabilities_are_wanted(monkeypatch, tmp_path):
+    """llama-cpp-python keeps every token's logits by default (a 2.5 GB array at 4096 tokens, and the output
+    layer run on every prompt token); only token log-probabilities need them, so plain judging turns it off."""
+    import chainjudge.core.judges.local as local
+    from chainjudge.core.judges.resolve import open_judge
+
+    started = []
+
+    class Recorded(local.LocalServer):
+        def __enter__(self):
+            started.append(self.command())
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(local, "LocalServer", Recorded)
+    monkeypatch.setattr(local, "ensure_model", lambda: tmp_path / "model.gguf")
+    for thresholds, label_probs in ((None, None), ({"step": 0.3}, None), (None, True)):
+        with open_judge("local", thresholds=thresholds, label_probs=label_probs):
+            pass
+    flags = [command[command.index("--logits_all") + 1] for command in started]
+    assert flags == ["false", "true", "true"]
+
+
 def test_the_cli_says_when_it_caps_concurrency(tmp_path, fake_judge, monkeypatch):
     import chainjudge.core.judges.resolve as resolve
 

@@ -139,6 +139,10 @@ class LocalServer:
     # second call only waits in its queue with its timeout running. Judges cap their concurrency to this.
     slots: int = 1
     n_ctx: int = 4096
+    # Token log-probabilities need llama-cpp-python to keep the logits of every token (`logits_all`, its
+    # server's default): an n_ctx x vocabulary float array (4096 x 151,936, 2.5 GB) and the output layer
+    # computed for every prompt token.  Off unless a judge asks for label probabilities.
+    logits_all: bool = False
     threads: int = max(1, min(os.cpu_count() or 2, 8))
     startup_timeout_s: float = 180.0
     log_path: Path | None = None
@@ -149,20 +153,25 @@ class LocalServer:
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def command(self) -> list[str]:
+        """The server's command line (its port chosen already)."""
+        return [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(self.model_path), "--model_alias", MODEL_ALIAS,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
+            "--logits_all", "true" if self.logits_all else "false",
+            # no --cache: llama-cpp-python's RAM prompt cache grew the server past 22 GB over ~50 long
+            # prompts here (OOM-killed); the built-in prefix match already reuses the shared prefix
+            # of consecutive prompts ("prefix-match hit" in the server log)
+        ]
+
     def __enter__(self) -> "LocalServer":
         if not server_available():
             raise LocalJudgeUnavailable(f"llama-cpp-python[server] is not installed; {INSTALL_HINT}")
         self.port = self.port or free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path), "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
-            # no --cache: llama-cpp-python's RAM prompt cache grew the server past 22 GB over ~50 long
-            # prompts here (OOM-killed); the built-in prefix match already reuses the shared prefix
-            # of consecutive prompts ("prefix-match hit" in the server log)
-        ]
+        command = self.command()
         self._process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True,
                                          preexec_fn=die_with_parent if sys.platform == "linux" else None)
         problem = wait_until_answers(self._process, f"{self.api_base}/models", self.startup_timeout_s)

@@ -131,7 +131,7 @@ def open_judge(
             log_path = (log_dir / "local-judge-server.log") if log_dir else None
             if log_dir:
                 log_dir.mkdir(parents=True, exist_ok=True)
-            with LocalServer(model_path, log_path=log_path) as server:
+            with LocalServer(model_path, log_path=log_path, logits_all=wants_probs) as server:
                 settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update=extra)
                 yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
         except LocalJudgeUnavailable as exc:
