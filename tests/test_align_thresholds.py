@@ -9,6 +9,7 @@ changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 
@@ -17,7 +18,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.analysis.thresholds import MIN_EACH_CLASS, Point, binary_kappa, choose_threshold
+from chainjudge.analysis.thresholds import MIN_EACH_CLASS, Point, binary_kappa, choose_threshold, cross_validated_kappa
 from chainjudge.cli import app
 from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.rubric import parse_rubric
@@ -29,6 +30,7 @@ from chainjudge.testing.fakejudge import LABEL_PROBS, FakeJudgeServer, token_log
 from conftest import HOTPOTQA
 from test_alignment import MAP, RUBRIC
 
+ALIGNMENT_DATA = HOTPOTQA.parents[1] / "alignment"
 SCALE = LabelScale(labels=["correct", "neutral", "error"], failing=["error"])
 JUDGED = re.compile(r"to judge:\n<<<DATA-\w+\n(.*?)\nDATA-\w+>>>", re.S)
 
@@ -89,13 +91,14 @@ def test_a_threshold_overrules_the_label_and_keeps_the_judges_own():
     assert apply_threshold(Verdict(rationale="r", label="correct"), None, SCALE, 0.1)[1] is None  # nothing graded: as said
 
 
-points_strategy = st.lists(st.tuples(st.floats(0, 1), st.booleans(), st.booleans()), min_size=0, max_size=60)
+points_strategy = st.lists(st.tuples(st.floats(0, 1), st.booleans(), st.booleans(), st.sampled_from("abcdefgh")),
+                           min_size=0, max_size=60)
 
 
 @settings(max_examples=200, deadline=None)
 @given(points_strategy)
 def test_a_chosen_threshold_is_honest_about_tune(raw_points):
-    points = [Point(p, r, j) for p, r, j in raw_points]
+    points = [Point(p, r, j, group) for p, r, j, group in raw_points]
     threshold, why = choose_threshold(points, "label log-probabilities")
     failing = sum(p.reference_fails for p in points)
     if failing < MIN_EACH_CLASS or len(points) - failing < MIN_EACH_CLASS:
@@ -104,12 +107,43 @@ def test_a_chosen_threshold_is_honest_about_tune(raw_points):
     reference = [p.reference_fails for p in points]
     as_said = binary_kappa(reference, [p.judge_fails for p in points])
     best = max(binary_kappa(reference, [q.p_fail >= p.p_fail for q in points]) for p in points)
-    if threshold is None:  # kept only when it beats the judge's own labels
-        assert best <= as_said + 1e-9
+    held_out = cross_validated_kappa(points)
+    if threshold is None:  # kept only when it beats the judge's own labels on tune and leaving one trace out
+        assert best <= as_said + 1e-9 or held_out is None or held_out <= as_said + 1e-9
         return
     recomputed = binary_kappa(reference, [p.p_fail >= threshold.p_fail for p in points])
     assert recomputed == pytest.approx(threshold.kappa_at_threshold, abs=1e-4)
     assert recomputed == pytest.approx(best) and recomputed > as_said
+    assert held_out is not None and held_out > as_said
+
+
+def _tune_points(rows) -> list[Point]:
+    return [Point(r["p_fail"], r["people"] == "error", r["judge"] == "error", r["trace"]) for r in rows]
+
+
+def test_a_cut_that_only_fits_tune_is_refused():
+    """The 40 real tune judgments behind the README's HotPotQA run (the local judge's P(error) and people's
+    labels): the best cut lifts tune kappa 0.167 -> 0.348, and scored -0.003 on the held-out traces.  Leaving
+    one trace out, the same procedure reaches 0.048, below the judge's own labels: no threshold."""
+    rows = [json.loads(line) for line in (ALIGNMENT_DATA / "hotpotqa_tune_points.jsonl").read_text().splitlines()]
+    points = _tune_points(rows)
+    reference = [p.reference_fails for p in points]
+    as_said = binary_kappa(reference, [p.judge_fails for p in points])
+    best = max(binary_kappa(reference, [q.p_fail >= p.p_fail for q in points]) for p in points)
+    assert (len(points), round(as_said, 3), round(best, 3)) == (40, 0.167, 0.348)  # tune alone says: keep it
+    assert cross_validated_kappa(points) < as_said
+    threshold, why = choose_threshold(points, "label log-probabilities")
+    assert threshold is None and "leaving one trace out" in why
+
+
+def test_a_cut_that_generalises_across_traces_is_kept():
+    """A judge whose P(fail) separates the classes (with noise in its own labels) keeps its cut."""
+    points = [Point(0.1 + 0.01 * i, False, i % 4 == 0, f"t{i}") for i in range(12)]
+    points += [Point(0.6 + 0.01 * i, True, i % 3 == 0, f"u{i}") for i in range(12)]
+    threshold, why = choose_threshold(points, "label log-probabilities")
+    assert threshold is not None and 0.21 < threshold.p_fail <= 0.6, why
+    assert cross_validated_kappa(points) > 0.8  # the edge steps held out can fall on the wrong side of the refitted cut
+    assert cross_validated_kappa([Point(0.5, True, True, "one"), Point(0.1, False, False, "one")]) is None
 
 
 def test_thresholds_are_part_of_the_aligned_version():

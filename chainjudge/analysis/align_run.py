@@ -114,7 +114,8 @@ def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: 
             p = fail_probability(j.verdict, j.label_probs, criterion.scale)
             if p is not None:
                 graded_by.add("label log-probabilities" if j.label_probs else "verdict confidence")
-                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label)))
+                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label),
+                                    group=j.trace_id))
         if not points:
             notes[criterion.id] = "no threshold: the judge returned neither label log-probabilities nor a confidence"
             continue

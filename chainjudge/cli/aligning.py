@@ -41,7 +41,8 @@ def align(
 
     2. Decision thresholds: the aligned judge judges labelled tune steps (examples from other traces) and,
     per criterion, the cut on its probability of failing (label log-probabilities, else its confidence)
-    that maximises kappa on tune is kept if it beats the judge's own labels there.
+    that maximises kappa on tune is kept if it beats the judge's own labels there, on all tune steps and
+    cross-validated with one trace held out at a time.
 
     3. With --propose: the tune disagreements clustered into proposed rubric wording and examples, written
     as a diff for a person to accept.

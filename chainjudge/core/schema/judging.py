@@ -172,7 +172,7 @@ class AlignedExample(BaseModel):
 class Threshold(BaseModel):
     """An aligned judge's decision threshold for one criterion: a step fails when the judge's probability
     of a failing label is at least `p_fail`.  Chosen on the tune split to maximise kappa, and kept only
-    where it beats the judge's own labels there."""
+    where it beats the judge's own labels there, also with one trace held out at a time."""
 
     p_fail: float = Field(ge=0, le=1)
     source: Literal["label log-probabilities", "verdict confidence"]
