@@ -40,16 +40,30 @@ def binary_kappa(reference: Sequence[bool], predicted: Sequence[bool]) -> float:
 
 
 def _best_cut(points: Sequence[Point]) -> tuple[float, float]:
-    """(kappa, cut) of the kappa-maximising cut (ties: the one that changes fewest of the judge's labels)."""
-    reference = [p.reference_fails for p in points]
+    """(kappa, cut) of the kappa-maximising cut (ties: the one that changes fewest of the judge's labels).
+
+    One sweep over the points sorted by P(fail), counting as it goes: cross-validation calls this once per
+    trace, so it must stay O(n log n), not O(n^2)."""
+    ordered = sorted(points, key=lambda p: p.p_fail)
+    n = len(ordered)
+    reference_fails = sum(p.reference_fails for p in ordered)
+    judge_fails = sum(p.judge_fails for p in ordered)
+    # below the cut (predicted pass): counts over ordered[:i]
+    below_ref_fails = below_judge_fails = 0
     best: tuple[float, int, float] | None = None  # (kappa, -labels changed, cut)
-    for cut in sorted({p.p_fail for p in points}):
-        predicted = [p.p_fail >= cut for p in points]
-        kappa = binary_kappa(reference, predicted)
-        changed = sum(pred != p.judge_fails for pred, p in zip(predicted, points))
-        candidate = (round(kappa, 12), -changed, cut)
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
+    for i, point in enumerate(ordered):
+        if i == 0 or point.p_fail != ordered[i - 1].p_fail:
+            predicted_fail = n - i
+            agree = (reference_fails - below_ref_fails) + (i - below_ref_fails)
+            r1, p1 = reference_fails / n, predicted_fail / n
+            chance = r1 * p1 + (1 - r1) * (1 - p1)
+            kappa = 0.0 if chance >= 1 else (agree / n - chance) / (1 - chance)
+            changed = (predicted_fail - (judge_fails - below_judge_fails)) + below_judge_fails
+            candidate = (round(kappa, 12), -changed, point.p_fail)
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+        below_ref_fails += point.reference_fails
+        below_judge_fails += point.judge_fails
     return best[0], best[2]  # type: ignore[index]
 
 
