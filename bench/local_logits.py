@@ -58,9 +58,9 @@ def judge_mode(traces, rubric, logits_all: bool, probs: bool, steps: int, work: 
         judge = LiteLLMJudge(settings, api_key="local", max_in_flight=server.slots)
         with Store(work / "bench.db") as store:
             judge_traces(traces, rubric, settings, judge, store, "bench", select=lambda items: items[:steps])
-            seconds = [j.latency_s for j in store.judgments("bench")]
-            labels = {(j.trace_id, j.step_ref, j.criterion_id): j.verdict.label if j.verdict else None
-                      for j in store.judgments("bench")}
+            judged = list(store.judgments("bench"))
+        seconds = [j.latency_s for j in judged]
+        labels = {(j.trace_id, j.step_ref, j.criterion_id): j.verdict.label if j.verdict else None for j in judged}
         rss = peak_rss_mb(server._process.pid)
     return seconds, rss, labels
 

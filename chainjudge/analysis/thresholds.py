@@ -30,13 +30,17 @@ class Point:
 
 def binary_kappa(reference: Sequence[bool], predicted: Sequence[bool]) -> float:
     """Cohen's kappa of two pass/fail sequences (0 where chance agreement is total: one constant side)."""
-    n = len(reference)
+    agree = sum(r == p for r, p in zip(reference, predicted))
+    return _kappa_of_counts(agree, sum(reference), sum(predicted), len(reference))
+
+
+def _kappa_of_counts(agree: int, reference_fails: int, predicted_fails: int, n: int) -> float:
+    """Binary Cohen's kappa from counts: steps agreeing, failing on each side, in all."""
     if n == 0:
         return 0.0
-    observed = sum(r == p for r, p in zip(reference, predicted)) / n
-    r1, p1 = sum(reference) / n, sum(predicted) / n
+    r1, p1 = reference_fails / n, predicted_fails / n
     chance = r1 * p1 + (1 - r1) * (1 - p1)
-    return 0.0 if chance >= 1 else (observed - chance) / (1 - chance)
+    return 0.0 if chance >= 1 else (agree / n - chance) / (1 - chance)
 
 
 def _best_cut(points: Sequence[Point]) -> tuple[float, float]:
@@ -55,9 +59,7 @@ def _best_cut(points: Sequence[Point]) -> tuple[float, float]:
         if i == 0 or point.p_fail != ordered[i - 1].p_fail:
             predicted_fail = n - i
             agree = (reference_fails - below_ref_fails) + (i - below_ref_fails)
-            r1, p1 = reference_fails / n, predicted_fail / n
-            chance = r1 * p1 + (1 - r1) * (1 - p1)
-            kappa = 0.0 if chance >= 1 else (agree / n - chance) / (1 - chance)
+            kappa = _kappa_of_counts(agree, reference_fails, predicted_fail, n)
             changed = (predicted_fail - (judge_fails - below_judge_fails)) + below_judge_fails
             candidate = (round(kappa, 12), -changed, point.p_fail)
             if best is None or candidate[:2] > best[:2]:
