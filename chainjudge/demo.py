@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 from rich.panel import Panel
 from rich.table import Table
 
@@ -93,7 +94,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     try:
         outcome = _judge_sample(out, traces, rubric, store, judge_spec, api_base, sample, db_path)
     except JudgeSetupError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(Text("error:", style="bold red"), f"{exc}")
         return 2
     attach_context(store, RUN, SPACE, DEMO_SCENARIOS)  # the run carries what it is judged against
     judgments = list(store.judgments(RUN))
@@ -166,7 +167,7 @@ def _print_decisions(out: Console, traces, scenarios) -> None:
 
     report = score(traces, scenarios)
     o = report.overall
-    out.print(f"3. decision correctness against the expected actions: [bold]{o.accuracy:.0%}[/] ({o.correct}/{o.total}), "
+    out.print(f"3. decision correctness against the expected actions: {o.accuracy:.0%} ({o.correct}/{o.total}), "
               f"95% interval [{o.low:.0%}, {o.high:.0%}]; by field: "
               + ", ".join(f"{f} {r.accuracy:.0%}" for f, r in report.field_accuracy.items()))
     by = Table("by", "value", "accuracy", "95% interval", "n")
@@ -197,7 +198,7 @@ def _print_calibration(out: Console, store, model: list) -> None:
         r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)
         base = {b.name: b for b in r.baselines}["always pass"].step_accuracy
         calib.add_row(criterion, str(r.paired_items), format_estimate(r.step_accuracy, TrustPolicy().min_figure_items, 2),
-                      "-" if base is None else f"{base:.0%}", f"[red]{r.trust}[/]" if r.trust != "trusted" else r.trust)
+                      "-" if base is None else f"{base:.0%}", f"{r.trust}" if r.trust != "trusted" else r.trust)
         reasons.append(f"   {criterion}: {r.trust} because {r.trust_basis}")
     out.print(calib)
     for line in reasons:
@@ -214,14 +215,14 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
     evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
     sc = evidence.score
-    out.print(f"7. go-live confidence: [bold]{sc.score:.2f}[/] (range {sc.low:.2f}-{sc.high:.2f}) = "
+    out.print(f"7. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
               + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
               + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
     untrusted = [r.criterion for r in evidence.criteria if not r.trust.startswith("trusted")]
     if untrusted:
-        out.print(f"   [yellow]untrusted judges[/] (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
+        out.print(f"   untrusted judges (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
     reasons = gate_reasons(evidence, policy)
-    out.print(f"   gate ({_shown(GATE)}): " + ("[green]PASS[/]" if not reasons else "[bold red]FAIL[/]"), highlight=False)
+    out.print(f"   gate ({_shown(GATE)}): " + ("PASS" if not reasons else "FAIL"), highlight=False)
     for reason in reasons:
         out.print(f"   - {reason}", highlight=False)
     out.print(f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.engine import Judge, execute, plan
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import Criterion, Exemplar, JudgeSettings, RegressionCase, Rubric, Run, Trace, WorkItem
@@ -31,7 +32,7 @@ def write_case(case: RegressionCase, suite: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{case.trace.id}-{case.step_ref}-{case.criterion.id}".replace("/", "_").replace(":", "_")
     path = folder / f"{name}.json"
-    path.write_text(case.model_dump_json(indent=2), encoding="utf-8")
+    write_text_atomic(path, case.model_dump_json(indent=2))
     return path
 
 

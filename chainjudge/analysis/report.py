@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.analysis.figures import format_estimate
 from chainjudge.core.schema import Evidence
 
@@ -164,7 +165,7 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
 def write_report(evidence: Evidence, directory: Path, reasons: list[str] | None = None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / "report.html", directory / "summary.md", directory / "report.json"]
-    paths[0].write_text(to_html(evidence, reasons), encoding="utf-8")
-    paths[1].write_text(to_markdown(evidence, reasons), encoding="utf-8")
-    paths[2].write_text(json.dumps(to_json(evidence), indent=2, default=str), encoding="utf-8")
+    write_text_atomic(paths[0], to_html(evidence, reasons))
+    write_text_atomic(paths[1], to_markdown(evidence, reasons))
+    write_text_atomic(paths[2], json.dumps(to_json(evidence), indent=2, default=str))
     return paths

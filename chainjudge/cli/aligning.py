@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
@@ -137,8 +139,8 @@ def _write_proposal(proposal, rubric: Path, directory: Path) -> None:
         out.print("proposals: the judge and people agreed on every judged tune step; nothing to propose")
         return
     full, diff = directory / f"{stem}.proposed.yaml", directory / f"{stem}.proposed.diff"
-    full.write_text(yaml.safe_dump(proposal.data, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8")
-    diff.write_text(proposal.diff, encoding="utf-8")
+    write_text_atomic(full, yaml.safe_dump(proposal.data, sort_keys=False, allow_unicode=True, width=100))
+    write_text_atomic(diff, proposal.diff)
     out.print(f"proposals: {len(proposal.clarifications)} clarifications from {proposal.disagreements} tune disagreements "
               f"-> {diff} (review it; to accept, apply it or use {full}; nothing was changed)", highlight=False)
     for c in proposal.clarifications:
@@ -164,12 +166,12 @@ def _print_comparison(comparison) -> None:
             table.add_row(f"baseline: {base.name}" + (f" ({base.label})" if base.label else ""), "0",
                           "-" if fails is None else ("1" if fails else "0"), "-" if fails is None else ("0" if fails else "1"),
                           "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}",
-                          "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}", "", "")
+                          "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}", "")
         out.print(table)
         out.print(_reading(sides), highlight=False)
         for side in sides:
             if side.looks > 1:
-                err.print(f"[yellow]warning:[/] the test split has now been looked at {side.looks} times by the {side.name} "
+                err.print(Text("warning:", style="yellow"), f"the test split has now been looked at {side.looks} times by the {side.name} "
                           f"judge's version ({side.run}): choosing by these figures makes them less of a test", highlight=False)
 
 

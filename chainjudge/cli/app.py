@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from chainjudge.cli.guard import GuardedGroup
+
 app = typer.Typer(
+    cls=GuardedGroup,
     help="chainjudge: judge recorded LLM-agent traces step by step, offline, before they touch a customer.",
     no_args_is_help=True,
     add_completion=False,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
@@ -38,7 +39,7 @@ def decisions(
     else:
         loaded = load_traces(source)
         for problem in loaded.errors:
-            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+            err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False)
         traces = loaded.traces
     if expected_source not in ("policy", "annotated"):
         fail(f"--expected-source is policy or annotated, not {expected_source!r}")
@@ -47,7 +48,7 @@ def decisions(
         print(json.dumps(report.model_dump(mode="json")))
         return
     o = report.overall
-    out.print(f"decision accuracy against the {expected_source} expected actions: [bold]{o.accuracy:.1%}[/] ({o.correct}/{o.total}), "
+    out.print(f"decision accuracy against the {expected_source} expected actions: {o.accuracy:.1%} ({o.correct}/{o.total}), "
               f"95% Wilson interval [{o.low:.1%}, {o.high:.1%}]")
     table = Table("by", "value", "correct", "accuracy", "95% interval")
     for dimension, values in report.by.items():
@@ -61,9 +62,9 @@ def decisions(
             mism.add_row(m.trace_id, m.field, str(m.expected), str(m.decided))
         out.print(mism)
     if report.missing_decision:
-        err.print(f"[yellow]{len(report.missing_decision)} traces have no readable decision[/] (counted wrong): {', '.join(report.missing_decision[:10])}")
+        err.print(Text(f"{len(report.missing_decision)} traces have no readable decision", style="yellow"), f"(counted wrong): {', '.join(report.missing_decision[:10])}")
     if report.unknown_scenario:
-        err.print(f"[yellow]{len(report.unknown_scenario)} traces match no scenario[/] (not counted): {', '.join(report.unknown_scenario[:10])}")
+        err.print(Text(f"{len(report.unknown_scenario)} traces match no scenario", style="yellow"), f"(not counted): {', '.join(report.unknown_scenario[:10])}")
 
 
 scenarios_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
@@ -80,10 +81,11 @@ def scenarios(
     expected action the contact policy derives for each; `scenarios import` reads real ones instead."""
     if ctx.invoked_subcommand is not None:
         return
+    from chainjudge.core.atomic import write_text_atomic
     from chainjudge.packs.cep.generator import generate
 
     generated = generate(seed=seed)
-    out_file.write_text("\n".join(s.model_dump_json() for s in generated) + "\n", encoding="utf-8")
+    write_text_atomic(out_file, "\n".join(s.model_dump_json() for s in generated) + "\n")
     adversarial = sum(1 for s in generated if s.user.perturbations)
     out.print(f"{len(generated)} scenarios ({adversarial} adversarial) written to {out_file}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from chainjudge.cli.app import app
+from chainjudge.core.atomic import atomic_open, write_text_atomic
 from chainjudge.cli.support import DbOption, err, fail, open_store
 
 
@@ -54,8 +56,7 @@ def export(
         if store.get_run(run) is None:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         rows = [_export_row(j) for j in store.judgments(run)]
-    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
-    try:
+    with (atomic_open(output, newline="") if output else contextlib.nullcontext(sys.stdout)) as handle:
         if fmt is ExportFormat.jsonl:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -63,9 +64,6 @@ def export(
             writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
             writer.writeheader()
             writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
-    finally:
-        if output:
-            handle.close()
     if output:
         err.print(f"wrote {len(rows)} judgments to {output}")
 
@@ -97,7 +95,7 @@ def _export_row(j) -> dict:
 
 
 def _export_scores(run: str, fmt: str, output: Path | None, endpoint: str | None, headers: list[str], db) -> None:
-    from chainjudge.export.run import build, send
+    from chainjudge.export.run import build, check_header, send
 
     parsed = {}
     for item in headers:
@@ -111,6 +109,11 @@ def _export_scores(run: str, fmt: str, output: Path | None, endpoint: str | None
         export = build(store, run, fmt)
     note = f"{export.exported} judgments ({export.linked} linked to their source's ids; {export.skipped} left out: no verdict or no source id)"
     if endpoint:
+        try:
+            for name, value in parsed.items():
+                check_header(name, value)
+        except ValueError as exc:
+            fail(str(exc))
         replies = send(export, endpoint, fmt, parsed)
         for url, status, text in replies:
             err.print(f"{url}: {status or 'no answer'} {text[:200]}", highlight=False)
@@ -120,7 +123,7 @@ def _export_scores(run: str, fmt: str, output: Path | None, endpoint: str | None
         return
     text = json.dumps(export.document(), ensure_ascii=False, indent=1)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(output, text + "\n")
         err.print(f"wrote {note} to {output}", highlight=False)
     else:
         sys.stdout.write(text + "\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app, rubric_app, schema_app, traces_app
@@ -39,10 +40,10 @@ def rubric_check(files: Annotated[list[Path], typer.Argument(help="Rubric YAML f
             rubric = load_rubric(file)
         except RubricError as exc:
             bad += 1
-            err.print(f"[red]✗[/] {exc}", highlight=False)
+            err.print(Text("✗", style="red"), f"{exc}", highlight=False)
             continue
         kinds = lambda c: ",".join(k.value for k in c.applies_to)  # noqa: E731
-        out.print(f"[green]✓[/] {file}: rubric {rubric.id}@{rubric_hash(rubric)}", highlight=False)
+        out.print(Text("✓", style="green"), f"{file}: rubric {rubric.id}@{rubric_hash(rubric)}", highlight=False)
         for c in rubric.criteria:
             out.print(f"    {c.id} ({c.scale.type}, severity {c.severity}) on {kinds(c)}", highlight=False)
     if bad:
@@ -58,7 +59,6 @@ def traces_show(
 ) -> None:
     """How each trace was decomposed: the step tree with kind, ref, parent, an excerpt and tool pairing,
     so you see what the judge will see before paying for a run."""
-    from rich.markup import escape
     from rich.tree import Tree
 
     from chainjudge.reading import read_traces
@@ -68,15 +68,15 @@ def traces_show(
     for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
         if isinstance(item, RecordError):
             if item.repaired:  # nothing lost: listed, not a failure
-                err.print(f"[cyan]repaired[/] {escape(str(item))}", highlight=False)
+                err.print(Text("repaired", style="cyan"), str(item), highlight=False)
                 continue
             problems += 1
-            err.print(f"[yellow]problem[/] {escape(str(item))}", highlight=False)
+            err.print(Text("problem", style="yellow"), str(item), highlight=False)
             continue
         if as_json:
             print(item.model_dump_json())
             continue
-        root = Tree(f"[bold]{escape(item.id)}[/]  ({item.format}, {len(item.steps)} steps, from {escape(item.source or '?')})")
+        root = Tree(f"{item.id}  ({item.format}, {len(item.steps)} steps, from {item.source or '?'})")
         nodes: dict[str, Tree] = {}
         for step in item.steps:
             excerpt = " ".join(step.render().split())
@@ -87,7 +87,7 @@ def traces_show(
                 pairing = f" calls {names}"
             elif step.kind.value == "tool_result":
                 pairing = f" ← result of {step.parent_ref}" if step.parent_ref and step.parent_ref in {s.ref for s in item.steps} else " (unpaired)"
-            label = f"[cyan]{step.index}[/] [bold]{step.kind.value}[/] ref={escape(step.ref)}{escape(pairing)}: {escape(excerpt)}"
+            label = f"{step.index} {step.kind.value} ref={step.ref}{pairing}: {excerpt}"
             parent = nodes.get(step.parent_ref) if step.kind.value != "tool_result" else None
             nodes[step.ref] = (parent or root).add(label)
         out.print(root)
@@ -112,6 +112,8 @@ def collect(
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")] = "127.0.0.1:4318",
     max_body_mb: Annotated[float, typer.Option(help="Refuse export bodies larger than this, as sent or once inflated, with 413.")] = 16.0,
     max_concurrent: Annotated[int, typer.Option(min=1, max=256, help="Exports worked on at once; more get 503.")] = 8,
+    max_connections: Annotated[int, typer.Option(min=1, max=4096, help="Connections held open at once; more are closed on arrival.")] = 64,
+    request_timeout: Annotated[float, typer.Option(min=1, max=3600, help="Seconds a client has for a whole request (headers and body); then the connection is closed.")] = 60.0,
     db: DbOption = None,
 ) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
@@ -120,15 +122,17 @@ def collect(
     from chainjudge.core.judges.resolve import is_loopback
 
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        fail(f"--listen takes HOST:PORT; got {listen!r}")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        fail(f"--listen takes HOST:PORT with a port from 0 to 65535; got {listen!r}")
     if not is_loopback(f"http://{host}:{port}"):
-        err.print(f"[yellow]warning:[/] listening on {host}, reachable from other machines; traces may hold customer data")
+        err.print(Text("warning:", style="yellow"), f"listening on {host}, reachable from other machines; traces may hold customer data")
     store = open_store(db)
     collector = Collector(store)
     try:
-        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024), max_concurrent=max_concurrent)
-    except OSError as exc:
+        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024), max_concurrent=max_concurrent,
+                             deadline_s=request_timeout, max_connections=max_connections)
+    except (OSError, OverflowError) as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
     out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)", highlight=False)
     _stop_on_signals()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.core.bundled import bundled
@@ -76,7 +77,7 @@ def coverage_cmd(
         rows, cols = sp.dimensions[sp.grid[0]].values, sp.dimensions[sp.grid[1]].values
         table = Table(f"{sp.grid[0]} \\ {sp.grid[1]}", *cols, title="traces per cell")
         for r in rows:
-            table.add_row(r, *[(f"[red]{n}[/]" if n < sp.min_traces_per_cell else str(n)) for n in (cov.cells.get((r, c), 0) for c in cols)])
+            table.add_row(r, *[(f"{n}" if n < sp.min_traces_per_cell else str(n)) for n in (cov.cells.get((r, c), 0) for c in cols)])
         out.print(table)
     if cov.empty_heaviest:
         out.print("heaviest uncovered: " + ", ".join(f"{'/'.join(c)} (w {w:g})" for c, w in cov.empty_heaviest[:8]))
@@ -95,7 +96,7 @@ def _origins_table(cov, sp) -> None:
     for cell in sorted(cov.cells, key=lambda c: (-cell_weight(sp, c), c)):
         i, g = imported.get(cell, 0), generated.get(cell, 0)
         who = covered_by(cov, cell)
-        who = "[red]nothing[/]" if who == "nothing" else who
+        who = "nothing" if who == "nothing" else who
         table.add_row("/".join(cell), f"{cell_weight(sp, cell):g}", str(i), str(g), who)
     out.print(table)
 
@@ -120,14 +121,10 @@ def report_cmd(
 
 
 def _policy(path: Path):
-    import yaml
-
     from chainjudge.core.schema import GatePolicy
+    from chainjudge.core.yamlfile import load_model
 
-    try:
-        return GatePolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except (OSError, ValueError) as exc:
-        fail(f"{path}: {' '.join(str(exc).split())}")
+    return load_model(path, GatePolicy)
 
 
 def gate_cmd(
@@ -150,6 +147,6 @@ def gate_cmd(
     print_evidence_tables(evidence)
     if reasons:
         for reason in reasons:
-            err.print(f"[bold red]gate:[/] {reason}", highlight=False)
+            err.print(Text("gate:", style="bold red"), f"{reason}", highlight=False)
         raise typer.Exit(1)
-    out.print("[green]gate passed[/]")
+    out.print(Text("gate passed", style="green"))

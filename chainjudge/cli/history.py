@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.cli.cep import scenarios_app
@@ -18,13 +19,18 @@ def scenarios_import(
     source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)],
     mapping_file: Annotated[Path, typer.Option("--mapping", help="Mapping YAML: column -> user-state attribute, value maps, time formats (see chainjudge.packs.cep.mapping).", exists=True, dir_okay=False)],
     out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side).")] = Path("imported.jsonl"),
-    show: Annotated[int, typer.Option(help="Rejected rows to list (all are counted).")] = 20,
+    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
+    rejects_file: Annotated[Optional[Path], typer.Option("--rejects", help="JSONL of every rejected row (line, column, kind, reason). Default: beside --out, NAME.rejects.jsonl.")] = None,
     annotate: Annotated[bool, typer.Option("--annotate", help="Also put the imported states up for strategists in the review app's Ground truth tab.")] = False,
     db: DbOption = None,
 ) -> None:
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
     imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
     the local store. Exit 1 when rows were rejected."""
+    import dataclasses
+    import json
+
+    from chainjudge.core.atomic import write_text_atomic
     from chainjudge.packs.cep.history import import_history
     from chainjudge.packs.cep.mapping import MappingError, load_mapping
     from chainjudge.packs.cep.policy import load_policy
@@ -41,8 +47,10 @@ def scenarios_import(
 
             new = register(store, imported)
             out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text("".join(s.model_dump_json() + "\n" for s in imported), encoding="utf-8")
+    write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
+    rejects_file = rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl")
+    if report.errors:
+        write_text_atomic(rejects_file, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in report.errors))
     rate = report.rows / report.seconds if report.seconds else float("nan")
     out.print(f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
               f"{report.rows - report.imported} rejected", highlight=False)
@@ -52,7 +60,10 @@ def scenarios_import(
             kinds.add_row(kind, str(n), f"{n / report.rows:.1%}")
         out.print(kinds)
         for error in report.errors[:show]:
-            err.print(f"[yellow]rejected[/] {source}: {error}", highlight=False)
+            err.print(Text("rejected", style="yellow"), f"{source}: {error}", highlight=False)
+        more = len(report.errors) - min(show, len(report.errors))
+        err.print(f"{'and ' + str(more) + ' more rejected rows; ' if more else ''}all {len(report.errors)} rejected rows "
+                  f"(line, column, kind, reason) are in {rejects_file}", highlight=False)
     out.print(f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
               f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}", highlight=False)
     if report.annotated:
@@ -88,9 +99,10 @@ def scenarios_annotated(
 ) -> None:
     """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
     third) as scenarios; score decisions on them with decisions --expected-source annotated."""
+    from chainjudge.core.atomic import write_text_atomic
     from chainjudge.packs.cep.annotation import settled
 
     with open_store(db) as store:
         done, total = settled(store), len(store.states())
-    out_file.write_text("".join(s.model_dump_json() + "\n" for s in done), encoding="utf-8")
+    write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in done))
     out.print(f"{len(done)} of {total} states settled, written to {out_file}", highlight=False)

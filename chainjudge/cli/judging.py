@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.reading import FORMATS
@@ -127,7 +128,7 @@ def _load(traces: list[Path], fmt: str, split: str, reference: Path | None):
 
     loaded = load_traces(traces, fmt, split)  # type: ignore[arg-type]
     for problem in loaded.errors:
-        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False)
     if not loaded.traces:
         fail("no readable traces", 1 if loaded.errors else 2)
     if reference:
@@ -210,7 +211,7 @@ def _print_outcome(outcome, name: str, traces: int) -> None:
                   f"server works on {outcome.concurrency} call(s) at a time; more would only queue there with "
                   "their timeouts running", highlight=False)
     out.print(
-        f"run [bold]{name}[/]: {outcome.planned} work items for {traces} traces — "
+        f"run {name}: {outcome.planned} work items for {traces} traces — "
         f"{p.calls} judge calls, {p.skipped} already stored, {p.reused} reused from the cache, "
         f"{p.errors} judgment errors, ${p.cost_usd:.4f}",
         highlight=False,
@@ -220,13 +221,13 @@ def _print_outcome(outcome, name: str, traces: int) -> None:
     if p.rate_limited:
         out.print(f"the judge rate-limited {p.rate_limited} calls (retried); concurrency backed off to {p.lowest_concurrency} at lowest")
     if p.aborted:
-        err.print(f"[bold red]stopped:[/] {p.aborted}")
+        err.print(Text("stopped:", style="bold red"), f"{p.aborted}")
 
 
 def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> None:
     """Where to look next, and the exit code: 2 when a run stopped, 1 when records or judgments failed."""
     if loaded.errors:
-        err.print(f"[yellow]{len(loaded.errors)} record(s) skipped[/] (listed above); the rest were judged.")
+        err.print(Text(f"{len(loaded.errors)} record(s) skipped", style="yellow"), f"(listed above); the rest were judged.")
     from chainjudge.core.store import masked_url
 
     db_flag = f" --db {masked_url(str(db))}" if db else ""  # a password in a URL is never printed
@@ -295,7 +296,7 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         errors = store.error_counts(run)
         flagged = store.flagged_count(run)
         calibrated = calibrate_run(store, run)
-    out.print(f"run [bold]{run}[/]: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
+    out.print(f"run {run}: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
     trust = {r.criterion: r.trust for r in calibrated.rows}
     rates = {r.criterion: r for r in calibrated.corrected}
     table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
@@ -319,5 +320,5 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     if errors:
         out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
     if flagged:
-        out.print(f"[yellow]{flagged} judgments are on steps flagged as possible prompt injection[/]: a person should "
-                  "check them (export: the 'flags' column)")
+        out.print(Text(f"{flagged} judgments are on steps flagged as possible prompt injection", style="yellow"), ": a person should "
+                  "check them (export: the 'flags' column)", sep="")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.reading import FORMATS
@@ -37,10 +38,12 @@ def labels_import(
     without a step is a trace-level label. Labels need no ingested traces: items are matched by trace
     id and step ref.
     """
-    from chainjudge.reading.labels import ImportOptions, parse_value_map, read_labels
+    from chainjudge.reading.labels import ImportOptions, check_annotator, parse_value_map, read_labels
     from chainjudge.core.schema import Label
 
     try:
+        if annotator is not None:
+            check_annotator(annotator)
         options = ImportOptions(annotator=annotator, kind=kind.value if kind else None, criterion=criterion,
                                 value_map=parse_value_map(value_map or []))
     except ValueError as exc:
@@ -54,7 +57,7 @@ def labels_import(
                     batch.append(item)
                 else:
                     bad += 1
-                    err.print(f"[yellow]skipped[/] {item}", highlight=False)
+                    err.print(Text("skipped", style="yellow"), f"{item}", highlight=False)
             added = store.add_labels(batch)
             out.print(f"{file}: {len(batch)} labels read, {added} new, {len(batch) - added} already stored", highlight=False)
     if bad:
@@ -104,7 +107,7 @@ def _on_split(store: Store, labels: list, split: str, against: list[str], criter
             version = judge_version(run) if run else name  # a judge changes with its model, rubric or aligned examples
             looks = store.record_look(name, version, criterion)
             line = f"the test split has been looked at {looks} time(s) by {name} since its judge last changed"
-            err.print(f"[yellow]warning:[/] {line}: figures on it are no longer an unbiased test" if looks > 1 else line, highlight=False)
+            err.print(*([Text("warning:", style="yellow"), f"{line}: figures on it are no longer an unbiased test"] if looks > 1 else [line]), highlight=False)
     return [label for label in labels if sides.get(label.trace_id) == split]
 
 
@@ -190,7 +193,7 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
     panel_alpha = panel_alpha if panel_alpha is not None else float("nan")
     first = reports[0]
     out.print(
-        f"criterion [bold]{criterion}[/], reference {reference}: {first.reference_items} labelled steps in "
+        f"criterion {criterion}, reference {reference}: {first.reference_items} labelled steps in "
         f"{first.traces} traces, {first.failing_reference_labels} failing in {first.failing_reference_traces} traces; "
         f"labels {first.labels} (failing: {first.failing}); 95% intervals resample traces",
         highlight=False,
@@ -204,7 +207,7 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
         )
     for b in first.baselines:
         table.add_row(
-            f"[dim]baseline: {b.name} ({b.label})[/]", "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
+            f"baseline: {b.name} ({b.label})", "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
             "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)",
             "1" if b.label in first.failing else "0", "0" if b.label in first.failing else "1", "", "",
         )
@@ -261,7 +264,7 @@ def panel(
     combined = aggregate_panel(members, ordered, fail_set, aggregate.value, f"panel:{aggregate.value}")
     alpha = labels_alpha(members, ordered)
     agree = unanimity(members)
-    out.print(f"panel of {len(members)} on [bold]{criterion}[/]: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
+    out.print(f"panel of {len(members)} on {criterion}: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
               f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled", highlight=False)
     if not ref_labels:
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
@@ -293,11 +296,11 @@ def passk(
 
     loaded = load_traces(traces, fmt)
     for problem in loaded.errors:
-        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False)
     outcomes: dict[str, list[bool]] = defaultdict(list)
     for trace in loaded.traces:
         if task_field not in trace.metadata or success_field not in trace.metadata:
-            err.print(f"[yellow]skipped[/] {trace.id}: no {task_field!r} or {success_field!r} in its metadata")
+            err.print(Text("skipped", style="yellow"), f"{trace.id}: no {task_field!r} or {success_field!r} in its metadata")
             continue
         value = trace.metadata[success_field]
         outcomes[str(trace.metadata[task_field])].append(value is True or (isinstance(value, (int, float)) and value >= 1))

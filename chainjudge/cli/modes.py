@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
@@ -81,7 +82,7 @@ def cluster(
     table = Table("mode", "", "name", "failing steps", "criteria", "exemplar", title=f"failure modes in run {run}")
     for c, cl in sorted(enumerate(result.clusters), key=lambda x: -len(x[1].members)):
         mode = updated.mode(assignment[c])
-        table.add_row(mode.id, "known" if mode.id in known else "[bold]new[/]", mode.name, str(len(cl.members)),
+        table.add_row(mode.id, "known" if mode.id in known else "new", mode.name, str(len(cl.members)),
                       ", ".join(mode.criteria), failures[cl.medoids[0]].text[:90])
     out.print(table)
     sil = "-" if result.silhouette is None else f"{result.silhouette:.3f}"
@@ -207,7 +208,7 @@ def regress_add(
             run = store.get_run(exemplar.run)
             trace = store.get_trace(exemplar.trace_id, run=exemplar.run)
             if run is None or run.rubric is None or trace is None:
-                err.print(f"[yellow]skipped[/] {exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.location}")
+                err.print(Text("skipped", style="yellow"), f"{exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.location}")
                 continue
             judgment = next((j for j in store.judgments(exemplar.run) if j.trace_id == exemplar.trace_id
                              and j.step_ref == exemplar.step_ref and j.criterion_id == exemplar.criterion_id), None)
@@ -248,6 +249,6 @@ def regress_run(
     out.print(f"{len(cases)} regression cases, {len(cases) - sum(len(v) for v in recurring.values())} pass")
     for mode_id, where in recurring.items():
         name = next(c.mode_name for c in cases if c.mode_id == mode_id)
-        err.print(f"[bold red]recurs:[/] {mode_id} ({name}) in {', '.join(where)}")
+        err.print(Text("recurs:", style="bold red"), f"{mode_id} ({name}) in {', '.join(where)}")
     if recurring:
         raise typer.Exit(1)

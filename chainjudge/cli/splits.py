@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from chainjudge.cli.app import labels_app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
@@ -29,20 +30,27 @@ def labels_split(
         if not labels:
             fail(f"no reference labels in {store.location}: chainjudge labels import FILE")
         existing = store.split_settings()
-        assignment = assign_split(labels, test_share, seed, set(DEFAULT_FAILING))
         if existing is not None and existing != (seed, test_share) and not force:
             fail(f"a split made with seed {existing[0]} and test share {existing[1]} exists; re-splitting after "
                  "looking at the test split leaks it into tuning. Pass --force to replace it anyway")
-        unchanged = store.split() == assignment
-        if not unchanged:
+        kept = {} if force else store.split()
+        assignment = assign_split(labels, test_share, seed, set(DEFAULT_FAILING), existing=kept)
+        new = {t: s for t, s in assignment.items() if t not in kept}
+        unchanged = not new and (not force or store.split() == assignment)
+        if force and not unchanged:
             store.save_split(assignment, seed, test_share)
+        elif new:
+            store.add_to_split(new, seed, test_share)  # the traces already placed never move
         counts = split_counts(assignment, labels, set(DEFAULT_FAILING))
     for name, (traces, failing) in counts.items():
         out.print(f"{name}: {traces} traces ({failing} with a failing reference label)", highlight=False)
     if unchanged:
         out.print("the stored split is already this one (unchanged)")
+    elif kept and new:
+        out.print(f"{len(new)} newly labelled traces placed on their own; the {len(kept)} placed before kept their side",
+                  highlight=False)
     if any(f == 0 or f == t for t, f in counts.values()):
-        err.print("[yellow]note:[/] a side lacks failing or passing traces: too few labelled traces for a useful test split")
+        err.print(Text("note:", style="yellow"), "a side lacks failing or passing traces: too few labelled traces for a useful test split")
 
 
 def split_lines(store) -> list[str]:

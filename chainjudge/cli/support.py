@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from chainjudge.core.store import Store, StoreUnavailable, resolve_db_path
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool) -> Console:
+    """A console that wraps to the terminal, but not at 80 columns when writing to a pipe or a file: error
+    lines and table rows stay one line each, so they can be grepped."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty())
+    return Console(stderr=stderr, width=1000 if piped and "COLUMNS" not in os.environ else None,
+                   soft_wrap=piped, markup=False)
+
+
+# markup is off: everything printed is data (trace text, names, cells) and is shown as written; styles
+# come from rich Text objects, never from brackets inside a string ("[/]" or "[link=...]" in a value is text)
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 DbOption = Annotated[
     Optional[str],
@@ -21,12 +36,15 @@ DbOption = Annotated[
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """One line on standard error and a non-zero exit.  The message is data (it quotes file names, cells and
+    run names): the console has markup off, so `[/]` in a value is shown, not parsed."""
+    err.print(Text("error:", style="bold red"), message, highlight=False)
     raise typer.Exit(code)
 
 
-def open_store(db: str | Path | None) -> Store:
+def open_store(db: str | Path | None, create: bool = True) -> Store:
+    """The store --db names (a new SQLite file is created unless create=False)."""
     try:
-        return Store(resolve_db_path(db))
+        return Store(resolve_db_path(db), create=create)
     except StoreUnavailable as exc:
         fail(str(exc))

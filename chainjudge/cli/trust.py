@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 from rich.table import Table
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
@@ -43,7 +44,7 @@ def probe(
         if stored is None:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (judge_model == "local" and "local" in stored.judge.model):
-            err.print(f"[yellow]note:[/] {run} was judged by {stored.judge.model}; probing it with {judge_model}")
+            err.print(Text("note:", style="yellow"), f"{run} was judged by {stored.judge.model}; probing it with {judge_model}")
         try:
             quiet_libraries()
             with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):

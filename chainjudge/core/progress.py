@@ -28,7 +28,7 @@ def live_progress(console: Console, description: str, every_s: float = PLAIN_EVE
             yield hooks
         return
     bar = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # the description names a model: data
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
