@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.analysis.reference import reference_labels
 from chainjudge.core.schema import AgreementReport, AlignedExample, AlignedJudge, Criterion, Rubric, Step, Trace
 from chainjudge.core.store import Store
@@ -22,7 +23,7 @@ from chainjudge.core.store import Store
 MAX_TEXT = 1200
 
 
-class AlignmentError(ValueError):
+class AlignmentError(ChainjudgeError, ValueError):
     pass
 
 

@@ -90,7 +90,9 @@ def _approximate_neighbours(vectors: np.ndarray, threshold: float) -> tuple[list
     n, dims = vectors.shape
     k = min(ANN_NEIGHBOURS, n)
     index = Index(ndim=dims, metric="ip", dtype="f32", connectivity=16, expansion_add=128, expansion_search=2 * k)
-    index.add(np.arange(n, dtype=np.uint64), vectors, threads=0)
+    # one thread: HNSW built by several threads depends on their interleaving, so the same vectors gave
+    # different graphs (and communities) from run to run; built by one, the index is the same every time
+    index.add(np.arange(n, dtype=np.uint64), vectors, threads=1)
     found = index.search(vectors, k, threads=0)
     keys = np.asarray(found.keys, dtype=np.int64)
     sims = 1.0 - np.asarray(found.distances, dtype=np.float32)  # usearch's inner-product distance is 1 - dot

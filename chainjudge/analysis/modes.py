@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.analysis.cluster import Clustering
 from chainjudge.core.schema import Catalogue, Exemplar, FailureMode
 from chainjudge.core.store import Store
@@ -36,8 +37,9 @@ def load_catalogue(path: str | Path) -> Catalogue:
     path = Path(path)
     if not path.exists():
         return Catalogue()
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return Catalogue.model_validate(data)
+    from chainjudge.core.yamlfile import load_model
+
+    return load_model(path, Catalogue)
 
 
 def save_catalogue(catalogue: Catalogue, path: str | Path) -> None:
@@ -45,9 +47,7 @@ def save_catalogue(catalogue: Catalogue, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     catalogue = catalogue.model_copy(update={"version": catalogue.version + 1})
     text = HEADER + yaml.safe_dump(catalogue.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # never a half-written catalogue
+    write_text_atomic(path, text)  # never a half-written catalogue
 
 
 class Failure(Exemplar):
@@ -159,8 +159,9 @@ def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool
     return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
 
 
-def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[Failure], list[str]]:
-    """A run's failing judgments as the texts clustering embeds, with their cache keys."""
+def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[Failure], list[tuple[str, int, str]]]:
+    """A run's failing judgments as the texts clustering embeds, with their item keys (trace, step index,
+    criterion): judgments that share a cache key (one prompt, answered once) are still two failing steps."""
     failures, keys = [], []
     traces: dict = {}
     for j in store.judgments(run):
@@ -174,7 +175,7 @@ def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[
         failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
                                 criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
                                 segment=segment if isinstance(segment, str) else None))
-        keys.append(j.cache_key)
+        keys.append((j.trace_id, j.step_index, j.criterion_id))
     return failures, keys
 
 

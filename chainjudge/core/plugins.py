@@ -19,12 +19,13 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Protocol
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import DecisionReport, Trace
 
 PACKS, ADAPTERS, CHECKS = "chainjudge.packs", "chainjudge.adapters", "chainjudge.checks"
 
 
-class PluginError(RuntimeError):
+class PluginError(ChainjudgeError, RuntimeError):
     pass
 
 

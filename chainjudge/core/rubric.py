@@ -10,13 +10,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import Rubric
 
 
-class RubricError(ValueError):
+class RubricError(ChainjudgeError, ValueError):
     """A rubric file that cannot be used; the message names the file, the field and what was wrong."""
 
 
@@ -45,17 +45,13 @@ def parse_rubric(data: object, source: str = "<rubric>") -> Rubric:
 
 
 def load_rubric(path: str | Path) -> Rubric:
+    from chainjudge.core.yamlfile import YamlFileError, read_yaml
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RubricError(f"{path}: cannot read rubric: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise RubricError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = read_yaml(path)
+    except YamlFileError as exc:
+        raise RubricError(str(exc)) from None
     return parse_rubric(data, str(path))
 
 

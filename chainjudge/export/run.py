@@ -8,12 +8,17 @@ import json
 import os
 import urllib.error
 import urllib.request
+import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from chainjudge import __version__
 from chainjudge.core.store import Store
 from chainjudge.export import langfuse, otel, phoenix
 from chainjudge.export.links import link_for
+from chainjudge.core.scrub import scrub
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")  # RFC 9110 token
 
 FORMATS = ("otel", "langfuse", "phoenix")
 SEND_TIMEOUT_S = 30.0
@@ -76,22 +81,55 @@ def _auth(fmt: str) -> dict[str, str]:
     return {}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, never followed: following one would send the credentials (Authorization,
+    `--header` values) to whatever host the Location names, and turn the POST into a GET without its body."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def endpoint_url(endpoint: str, path: str) -> str:
+    """ENDPOINT with PATH appended to its path (before any query string); an endpoint whose path already
+    ends in PATH is used as is."""
+    parts = urlsplit(endpoint)
+    base = parts.path.rstrip("/")
+    return urlunsplit(parts._replace(path=base if base.endswith(path) else base + path))
+
+
+def check_header(name: str, value: str) -> None:
+    """A header the user typed: a token name and a value without line breaks (no header injection)."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"--header name {name!r} is not a valid HTTP header name")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError(f"--header {name}: the value holds a line break or NUL")
+
+
 def send(export: Export, endpoint: str, fmt: str, headers: dict[str, str] | None = None,
          timeout_s: float = SEND_TIMEOUT_S) -> list[tuple[str, int, str]]:
     """POST each body to ENDPOINT + its path (an endpoint already ending in the path is used as is).
-    Returns (url, HTTP status, the reply's first bytes); a refused request is a status, not an exception."""
+    Returns (url fit to print, HTTP status, the reply's first bytes); a refused request is a status, not an
+    exception.  A redirect is returned as its 3xx status and is not followed."""
     sent = []
+    for name, value in (headers or {}).items():
+        check_header(name, value)
     for path, body in export.bodies.items():
-        base = endpoint.rstrip("/")
-        url = base if base.endswith(path) else base + path
+        url = endpoint_url(endpoint, path)
+        shown = scrub(url) or url
         data = json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method="POST", headers={
             "Content-Type": "application/json", **_auth(fmt), **(headers or {})})
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as reply:
-                sent.append((url, reply.status, reply.read(_MAX_REPLY).decode("utf-8", "replace")))
+            with _OPENER.open(request, timeout=timeout_s) as reply:
+                sent.append((shown, reply.status, reply.read(_MAX_REPLY).decode("utf-8", "replace")))
         except urllib.error.HTTPError as exc:
-            sent.append((url, exc.code, exc.read(_MAX_REPLY).decode("utf-8", "replace")))
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            sent.append((url, 0, str(getattr(exc, "reason", exc))))
+            text = exc.read(_MAX_REPLY).decode("utf-8", "replace")
+            if 300 <= exc.code < 400:
+                text = f"redirect to {scrub(exc.headers.get('Location', '?'))} not followed (the export carries credentials)"
+            sent.append((shown, exc.code, scrub(text) or ""))
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+            sent.append((shown, 0, scrub(str(getattr(exc, "reason", exc))) or ""))
     return sent

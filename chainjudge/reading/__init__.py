@@ -14,9 +14,11 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.reading import history, langfuse, langsmith, native, openai_chat, openinference, otel
 from chainjudge.reading.linear import atif, devai, openhands, swe_agent
 from chainjudge.reading.loading import Record, iter_records
+from chainjudge.reading.records import file_named
 from chainjudge.core.schema import RecordError, Trace
 from chainjudge.core.segment import SplitMode
 from chainjudge.reading.splitting import split_trace
@@ -40,7 +42,7 @@ def formats() -> tuple[str, ...]:
     return ("auto", *registry())
 
 
-class UnknownFormat(ValueError):
+class UnknownFormat(ChainjudgeError, ValueError):
     pass
 
 
@@ -61,8 +63,9 @@ def describe_error(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") -> Iterator[Trace | RecordError]:
-    """Read one file; yields a Trace per good record and a RecordError per bad one."""
+def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none", file_name: str | None = None) -> Iterator[Trace | RecordError]:
+    """Read one file; yields a Trace per good record and a RecordError per bad one.  NAME: what ids derived
+    from the file (records without an id of their own) start with, instead of the file's stem."""
     source = str(path)
     known = registry()
     if fmt != "auto" and fmt not in known:
@@ -78,7 +81,9 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
             for record in records:
                 if record.error is not None:
                     yield RecordError(source=source, record=record.label, reason=record.error)
-            for item in chosen.parse_many([(r.label, r.value) for r in good], source):
+            with file_named(source, file_name):
+                parsed = list(chosen.parse_many([(r.label, r.value) for r in good], source))
+            for item in parsed:
                 yield split_trace(item, split) if isinstance(item, Trace) and split != "none" else item
             return
         stream = iter(records)
@@ -105,9 +110,13 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
                 yield RecordError(source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file")
                 continue
         try:
-            trace = adapter.parse(record.value, source, record.label)
+            with file_named(source, file_name):
+                trace = adapter.parse(record.value, source, record.label)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             yield RecordError(source=source, record=record.label, reason=describe_error(exc))
+            continue
+        except RecursionError:
+            yield RecordError(source=source, record=record.label, reason="nested too deeply to read")
             continue
         yield split_trace(trace, split) if split != "none" else trace
 
@@ -115,11 +124,15 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none") ->
 def read_traces(
     paths: Iterable[str | Path], fmt: str = "auto", split: SplitMode = "none"
 ) -> Iterator[Trace | RecordError]:
+    """Traces of files and folders.  A file inside a folder is named by its path there ("A/1" and "B/1"),
+    so files that share a stem in different subfolders never share a derived trace id."""
     for path in paths:
         path = Path(path)
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".traj")) if path.is_dir() else [path]
-        for file in files:
-            yield from read_file(file, fmt, split)
+        if not path.is_dir():
+            yield from read_file(path, fmt, split)
+            continue
+        for file in sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl", ".traj")):
+            yield from read_file(file, fmt, split, file_name=file.relative_to(path).with_suffix("").as_posix())
 
 
 __all__ = ["ADAPTERS", "FORMATS", "Record", "formats", "read_file", "read_traces", "registry", "sniff", "UnknownFormat"]

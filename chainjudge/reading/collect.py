@@ -18,17 +18,22 @@ import base64
 import json
 import re
 import threading
+import time
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from chainjudge.reading import otel
+from chainjudge.reading.otlp_check import InvalidExport, check_export
 from chainjudge.reading.spans import build_trace
 from chainjudge.core.store import Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_CONCURRENT = 8
 READ_TIMEOUT_S = 30.0
+REQUEST_DEADLINE_S = 60.0  # the whole request, headers and body: a client trickling bytes is cut off here
+MAX_CONNECTIONS = 64  # open connections at once; more are closed on accept, before a thread is started
 _CHUNK = 64 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -110,6 +115,8 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
             document = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequest("invalid JSON: nested too deeply") from None
     elif kind in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.json_format import MessageToDict
         from google.protobuf.message import DecodeError
@@ -126,8 +133,10 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
         document = MessageToDict(request)
     else:
         raise BadRequest(f"unsupported Content-Type {content_type!r}; send application/x-protobuf or application/json")
-    if not isinstance(document, dict):
-        raise BadRequest(f"an OTLP export is a JSON object with resource{'Logs' if signal == 'logs' else 'Spans'}")
+    try:
+        check_export(document, signal)
+    except InvalidExport as exc:
+        raise BadRequest(f"malformed OTLP export: {exc}") from None
     outer, inner, items = ("resourceLogs", "scopeLogs", "logRecords") if signal == "logs" else ("resourceSpans", "scopeSpans", "spans")
     for resource in document.get(outer) or []:
         for scope in resource.get(inner) or []:
@@ -140,28 +149,52 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
 
 @dataclass
 class Collector:
-    """Stores spans and rebuilds the traces they belong to. One writer at a time (a lock)."""
+    """Stores spans and rebuilds the traces they belong to. One writer at a time (a lock).
+
+    The spans of an export and the traces they touch are written in one transaction: a kill between the
+    two can no longer leave spans without their trace.  The parsed spans of recently touched traces stay in
+    memory (`cache_traces` of them), so an export to a long trace parses its new spans only, not every
+    stored one again (1,200 one-span exports to one trace used to re-read all stored spans each time)."""
 
     store: Store
     spans: int = 0
     evaluations: int = 0
+    cache_traces: int = 64
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _parsed: "OrderedDict[str, list]" = field(default_factory=OrderedDict)
 
     def ingest(self, document: dict) -> tuple[int, int]:
-        rows, touched = [], set()
+        rows, touched = [], {}
         for trace_id, span, resource in otel._otlp_spans(document):
             span_id = otel.span_id(span.get("spanId")) or f"anon-{len(rows)}"
             rows.append((trace_id, span_id, json.dumps(span)))
-            touched.add(trace_id)
-        with self._lock:
+            touched.setdefault(trace_id, []).append(span)
+        with self._lock, self.store.transaction():
             added = self.store.add_spans(rows)
-            rebuilt = []
-            for trace_id in touched:
-                spans = [otel.to_span(json.loads(raw), i)[1] for i, raw in enumerate(self.store.spans_of(trace_id))]
-                rebuilt.append(build_trace(spans, trace_id, "otlp", otel.NAME).trace)
+            rebuilt = [build_trace(self._spans_of(trace_id, new, added), trace_id, "otlp", otel.NAME).trace
+                       for trace_id, new in touched.items()]
             self.store.save_traces(rebuilt, prune_unpinned=True)
             self.spans += added
         return added, len(touched)
+
+    def _spans_of(self, trace_id: str, new: list[dict], added: int) -> list:
+        """Every stored span of the trace, parsed: from memory plus the new ones when the trace is cached
+        and every new span was stored (a span id seen before is ignored by the store), else from the store."""
+        cached = self._parsed.get(trace_id)
+        if cached is not None and added == len(new) and self._cache_fresh(trace_id, len(cached) + len(new)):
+            spans = cached + [otel.to_span(raw, len(cached) + i)[1] for i, raw in enumerate(new)]
+        else:
+            spans = [otel.to_span(json.loads(raw), i)[1] for i, raw in enumerate(self.store.spans_of(trace_id))]
+        self._parsed[trace_id] = spans
+        self._parsed.move_to_end(trace_id)
+        while len(self._parsed) > self.cache_traces:
+            self._parsed.popitem(last=False)
+        return spans
+
+    def _cache_fresh(self, trace_id: str, expected: int) -> bool:
+        """The cache is only trusted when the store holds exactly the spans it has plus the new ones (no
+        other process wrote to this trace meanwhile)."""
+        return self.store.span_count(trace_id) == expected
 
     def ingest_evaluations(self, document: dict) -> tuple[int, int]:
         """Evaluation events -> judge labels. Returns (labels stored, events skipped)."""
@@ -179,11 +212,37 @@ class Collector:
             return self.store.span_trace_count()
 
 
+class _DeadlineReader:
+    """The request's input stream, with every read bounded by what is left of the request's deadline (not
+    only by a per-read timeout, which a client sending one byte every few seconds resets forever)."""
+
+    def __init__(self, raw, connection, deadline: float, read_timeout: float) -> None:
+        self._raw, self._connection, self._deadline, self._read_timeout = raw, connection, deadline, read_timeout
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self._connection.settimeout(min(left, self._read_timeout))
+
+    def read(self, *args):
+        self._arm()
+        return self._raw.read(*args)
+
+    def readline(self, *args):
+        self._arm()
+        return self._raw.readline(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+
 class OTLPHandler(BaseHTTPRequestHandler):
     """One export request.  `make_server` makes a subclass carrying the collector and the limits."""
 
     protocol_version = "HTTP/1.1"
     timeout = READ_TIMEOUT_S  # every read from the socket, headers included, gives up after this
+    deadline_s = REQUEST_DEADLINE_S  # ... and the whole request after this
     collector: Collector
     max_body = MAX_BODY_BYTES
     max_concurrent = MAX_CONCURRENT
@@ -191,6 +250,15 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
+
+    def handle_one_request(self) -> None:
+        """Each request on the connection gets its own deadline; past it the connection is closed."""
+        raw = self.rfile if not isinstance(self.rfile, _DeadlineReader) else self.rfile._raw
+        self.rfile = _DeadlineReader(raw, self.connection, time.monotonic() + self.deadline_s, self.timeout)
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            self.close_connection = True
 
     def _reply(self, status: int, payload: dict, content_type: str = "application/json") -> None:
         body = json.dumps(payload).encode() if content_type == "application/json" else b""
@@ -246,7 +314,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_exactly(length)
         except TimeoutError:
-            self._refuse(408, f"the body did not arrive within {self.timeout:g} s")
+            self._refuse(408, f"the request did not arrive within its time ({self.timeout:g} s a read, {self.deadline_s:g} s in all)")
             return
         if body is None:
             self.close_connection = True
@@ -263,19 +331,50 @@ class OTLPHandler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             self._reply(400, {"error": str(exc)})
             return
+        except Exception as exc:  # noqa: BLE001 - a client always gets an answer, and the receiver goes on
+            self._refuse(500, f"the export could not be stored: {type(exc).__name__}")
+            return
         if content_type.startswith("application/json"):
             self._reply(200, {"partialSuccess": {}})
         else:
             self._reply(200, {}, content_type="application/x-protobuf")
 
 
+class BoundedServer(ThreadingHTTPServer):
+    """A threading server that holds at most `max_connections` connections: one more is closed as soon as
+    it is accepted, before a thread is started for it (300 clients still sending headers made 184 threads)."""
+
+    daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+
 def make_server(
     collector: Collector, host: str = "127.0.0.1", port: int = 4318, max_body: int = MAX_BODY_BYTES,
     max_concurrent: int = MAX_CONCURRENT, read_timeout_s: float = READ_TIMEOUT_S,
+    deadline_s: float = REQUEST_DEADLINE_S, max_connections: int = MAX_CONNECTIONS,
 ) -> ThreadingHTTPServer:
     handler = type("Handler", (OTLPHandler,), {
         "collector": collector, "max_body": max_body, "max_concurrent": max_concurrent, "timeout": read_timeout_s,
-        "slots": threading.BoundedSemaphore(max_concurrent)})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+        "deadline_s": deadline_s, "slots": threading.BoundedSemaphore(max_concurrent)})
+    server_class = type("Server", (BoundedServer,), {"max_connections": max_connections})
+    return server_class((host, port), handler)

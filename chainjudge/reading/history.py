@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chainjudge.reading.records import content_text, small_metadata, trace_id
+from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, Trace
 
 NAME = "history"
@@ -52,7 +52,7 @@ def parse(record: object, source: str, record_label: str) -> Trace:
             kind = StepKind.decision if i == last_agent else StepKind.message
         steps.append(Step(index=i, ref=str(i), kind=kind, text=text, name=name))
     return Trace(
-        id=trace_id(envelope, Path(source).stem, record_label),
+        id=trace_id(envelope, file_stem(source), record_label),
         steps=steps,
         source=f"{source}:{record_label}",
         format=NAME,

@@ -10,6 +10,7 @@ criterion) and map values (`1=correct 0=neutral -1=error`).
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,10 +20,11 @@ from pydantic import ValidationError
 
 from chainjudge.reading import describe_error
 from chainjudge.reading.loading import iter_records
-from chainjudge.reading.records import trace_id as derive_trace_id
+from chainjudge.reading.records import trace_id as derive_trace_id, file_stem
 from chainjudge.core.schema import Label, RecordError
 
 FINAL_CRITERION = "final"
+REVIEW_PREFIX = "review:"  # the review app's annotators (chainjudge.review.reviewers.PREFIX)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ def _value(raw: object, options: ImportOptions) -> str:
     return options.value_map.get(text, text)
 
 
+def check_annotator(name: str) -> str:
+    """An imported annotator's name; `review:` names are the review app's alone (its adjudications outrank
+    every imported label), so a file may not claim one."""
+    if unicodedata.normalize("NFKC", name).strip().casefold().startswith(REVIEW_PREFIX):
+        raise ValueError(f"annotator {name!r}: names starting with {REVIEW_PREFIX!r} are written only by the review app")
+    return name
+
+
 def _time(raw: object) -> datetime | None:
     if not raw:
         return None
@@ -55,10 +65,11 @@ def _time(raw: object) -> datetime | None:
 
 
 def _from_agentprocessbench(record: dict, source: str, label: str, options: ImportOptions) -> list[Label]:
-    trace = derive_trace_id(record, Path(source).stem, label)
+    trace = derive_trace_id(record, file_stem(source), label)
     annotator = options.annotator or record.get("annotator") or record.get("username")
     if not annotator:
         raise ValueError("no annotator in the record; pass --annotator")
+    annotator = check_annotator(str(annotator))
     kind = options.kind or ("judge" if record.get("annotator") else "human")
     criterion = options.criterion or "step"
     explanations = (record.get("explanations") or {}).get("steps") or {}
@@ -98,7 +109,7 @@ def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
         step_index=None if index is None else int(index),
         criterion=str(options.criterion or pick("criterion") or ""),
         value=_value(value, options),
-        annotator=str(options.annotator or pick("annotator") or ""),
+        annotator=check_annotator(str(options.annotator or pick("annotator") or "")),
         kind=options.kind or pick("kind") or "human",
         note=pick("note"),
         created_at=_time(pick("time", "created_at")),
@@ -106,20 +117,43 @@ def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
     )
 
 
+def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | RecordError]:
+    reader = csv.DictReader(handle)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a NUL byte, an unterminated quote: this row is lost, the next is read
+            yield RecordError(source=source, record=f"line {reader.line_num}", reason=f"not CSV: {exc}")
+            continue
+        number = reader.line_num
+        bad = next((k for k, v in row.items() if _not_utf8(k) or _not_utf8(v)), None)
+        if bad is not None:
+            yield RecordError(source=source, record=f"line {number}", reason="not UTF-8 text")
+            continue
+        try:
+            yield _from_row(row, source, options)
+        except (ValueError, ValidationError, TypeError) as exc:
+            yield RecordError(source=source, record=f"line {number}", reason=describe_error(exc))
+
+
+def _not_utf8(value: object) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
+
+
 def read_labels(path: str | Path, options: ImportOptions) -> Iterator[Label | RecordError]:
     source = str(path)
     if Path(path).suffix.lower() == ".csv":
         try:
-            handle = open(path, newline="", encoding="utf-8")
+            # bytes that are not UTF-8 become surrogates, so one bad row is reported and the rest still read
+            handle = open(path, newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             yield RecordError(source=source, record="(file)", reason=f"cannot open: {exc.strerror or exc}")
             return
         with handle:
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                try:
-                    yield _from_row(row, source, options)
-                except (ValueError, ValidationError) as exc:
-                    yield RecordError(source=source, record=f"line {number}", reason=describe_error(exc))
+            yield from _csv_rows(handle, source, options)
         return
     for record in iter_records(path):
         if record.error is not None:

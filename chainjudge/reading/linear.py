@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
+from chainjudge.reading.records import file_stem
 
 
 class _Steps:
@@ -78,7 +79,7 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
                 call_id = result.get("source_call_id") or (calls[j].id if j < len(calls) else None)
                 out.result(f"{sid}:obs{j}", _args(result.get("content", "")), call_id, fallback=sid)
         agent = record.get("agent") or {}
-        return Trace(id=str(record.get("session_id") or f"{Path(source).stem}:{label}"), steps=out.finish(),
+        return Trace(id=str(record.get("session_id") or f"{file_stem(source)}:{label}"), steps=out.finish(),
                      source=f"{source}:{label}", format=atif.NAME,
                      metadata={k: v for k, v in {"agent": agent.get("name"), "model": agent.get("model_name")}.items() if v})
 
@@ -128,7 +129,7 @@ class swe_agent:  # noqa: N801
         if steps and steps[-1].kind is StepKind.tool_result and info.get("submission") is not None:
             steps.append(Step(index=len(steps), ref="info:submission", kind=StepKind.decision,
                               text=f"[submitted, exit status {info.get('exit_status')}]\n{info.get('submission')}"))
-        return Trace(id=f"{Path(source).stem}:{label}" if label != "item 0" else Path(source).stem, steps=steps,
+        return Trace(id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source), steps=steps,
                      source=f"{source}:{label}", format=swe_agent.NAME,
                      metadata={k: v for k, v in {"exit_status": info.get("exit_status")}.items() if v is not None})
 
@@ -178,7 +179,7 @@ class openhands:  # noqa: N801
                 cause = str(event.get("cause")) if event.get("cause") is not None else None
                 call_id = meta.get("tool_call_id") or cause
                 out.result(eid, str(event.get("content") or event.get("message") or ""), call_id, name=observation, fallback=cause)
-        return Trace(id=f"{Path(source).stem}:{label}" if label != "item 0" else Path(source).stem, steps=out.finish(),
+        return Trace(id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source), steps=out.finish(),
                      source=f"{source}:{label}", format=openhands.NAME)
 
 
@@ -224,6 +225,6 @@ class devai:  # noqa: N801
             for key in usage:
                 value = (entry.get("step_usage") or {}).get(key)
                 usage[key] += int(value) if isinstance(value, (int, float)) else 0
-        stem = Path(source).stem
+        stem = file_stem(source)
         return Trace(id=stem if label == "item 0" else f"{stem}:{label}", steps=out.finish(), source=f"{source}:{label}",
                      format=devai.NAME, metadata={"usage": usage})

@@ -40,16 +40,30 @@ def _one_document(items: list) -> bool:
 
 
 def iter_records(path: str | Path) -> Iterator[Record]:
-    """Records of a file; a file that is not UTF-8 text ends in one error record naming where."""
+    """Records of a file.  In JSONL every line stands alone: a line that is not UTF-8, not JSON or nested
+    too deeply is one error record naming its line, and the lines after it are still read.  A whole-file
+    JSON document that is not UTF-8 ends in one error record naming the byte."""
     try:
         yield from _iter_records(Path(path))
     except UnicodeDecodeError as exc:
         yield Record(label=f"byte {exc.start}", error=f"not UTF-8 text ({exc.reason})")
 
 
+def _loads(text: str | bytes, label: str) -> Record:
+    try:
+        return Record(label=label, value=json.loads(text))
+    except json.JSONDecodeError as exc:
+        where = label if label.startswith("line") else f"line {exc.lineno}"
+        return Record(label=where, error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+    except RecursionError:
+        return Record(label=label, error="JSON nested too deeply to read")
+    except UnicodeDecodeError as exc:
+        return Record(label=label, error=f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
 def _iter_records(path: Path) -> Iterator[Record]:
     try:
-        handle = path.open("r", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         yield Record(label="(file)", error=f"cannot open: {exc.strerror or exc}")
         return
@@ -61,47 +75,38 @@ def _iter_records(path: Path) -> Iterator[Record]:
             yield Record(label="(file)", error="file is empty")
             return
         handle.seek(0)
-        if path.suffix == ".jsonl" or head == "{":
+        if path.suffix == ".jsonl" or head == b"{":
             yield from _jsonl(handle, whole_file_fallback=path.suffix != ".jsonl")
         else:
-            yield from _json_document(handle.read())
+            yield from _json_document(handle.read().decode("utf-8"))
 
 
 def _jsonl(handle, whole_file_fallback: bool) -> Iterator[Record]:
-    first_error: Record | None = None
     records: list[Record] = []
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            record = Record(label=f"line {number}", error=f"invalid JSON: {exc.msg} at column {exc.colno}")
-            if whole_file_fallback and first_error is None:
-                first_error = record
-                break
-            yield record
-            continue
+        record = _loads(line, f"line {number}")
+        if record.error is not None and whole_file_fallback:
+            # not JSONL after all: a pretty-printed single JSON document
+            handle.seek(0)
+            yield from _json_document(handle.read().decode("utf-8"))
+            return
         if whole_file_fallback:
-            records.append(Record(label=f"line {number}", value=value))
+            records.append(record)
         else:
-            yield Record(label=f"line {number}", value=value)
-    if first_error is not None:
-        # not JSONL after all: a pretty-printed single JSON document
-        handle.seek(0)
-        yield from _json_document(handle.read())
-        return
+            yield record
     yield from records
 
 
 def _json_document(text: str) -> Iterator[Record]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield Record(label=f"line {exc.lineno}", error=f"invalid JSON: {exc.msg} at column {exc.colno}")
+    record = _loads(text, "item 0")
+    if record.error is not None:
+        yield record
         return
+    value = record.value
     if isinstance(value, list) and not _one_document(value):
         for index, item in enumerate(value):
             yield Record(label=f"item {index}", value=item)
     else:
-        yield Record(label="item 0", value=value)
+        yield record

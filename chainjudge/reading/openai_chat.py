@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chainjudge.reading.records import content_text, small_metadata, trace_id
+from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
 
 NAME = "openai"
@@ -102,7 +102,7 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         else:
             raise ValueError(f"{where}.role is {role!r}; expected system, user, assistant or tool")
         steps.append(step)
-    stem = Path(source).stem
+    stem = file_stem(source)
     return Trace(
         id=trace_id(envelope, stem, record_label),
         steps=steps,

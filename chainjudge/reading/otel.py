@@ -70,12 +70,25 @@ def _flatten(value: object, prefix: str, into: dict, depth: int) -> None:
 
 
 def span_id(value: object) -> str | None:
+    """An id as lowercase hex.  16 or 32 hex digits are hex already, even when every digit is 0-9 (a trace
+    id "1212..." used to be read as a decimal number and stored as another id); other runs of digits
+    of more than 16 (Jaeger's and Zipkin's decimal uint64 ids) are decimal; anything else is kept as text."""
     if value in (None, "", 0):
         return None
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, int):
-        return format(value, "016x")
+        return format(value, "016x" if value < 2**64 else "032x")
     text = str(value)
-    return format(int(text), "016x") if text.isdigit() and len(text) > 16 else text.lower()
+    if len(text) in (16, 32) and _HEX_ID.fullmatch(text):
+        return text.lower()
+    if text.isascii() and text.isdigit() and 16 < len(text) <= 39:
+        number = int(text)
+        return format(number, "016x" if number < 2**64 else "032x")
+    return text.lower()
+
+
+_HEX_ID = re.compile(r"[0-9a-fA-F]{16}|[0-9a-fA-F]{32}")
 
 
 def _indexed(attrs: dict, prefix: str) -> list[dict]:

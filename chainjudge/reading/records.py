@@ -3,8 +3,38 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 
 from pydantic import JsonValue
+
+# The name a file's traces are called by when their records carry no id.  `read_traces` sets it for each
+# file read from a folder to the file's path inside that folder without its suffix ("subset-a/1"), so
+# `A/1.json` and `B/1.json` give two ids, and the same file always gives the same id (a file given by
+# itself, or at the top of the folder, keeps its bare stem).
+_FILE_NAMES: ContextVar[dict[str, str] | None] = ContextVar("chainjudge_file_names", default=None)
+
+
+def file_stem(source: str) -> str:
+    """What ids derived from a file start with: its path inside the folder it was read from, else its stem."""
+    names = _FILE_NAMES.get()
+    return (names or {}).get(source) or Path(source).stem
+
+
+@contextmanager
+def file_named(source: str, name: str | None) -> Iterator[None]:
+    """Within the block, ids derived from SOURCE start with NAME (held only around synchronous parsing,
+    never across a yield, so no other reader sees it)."""
+    if name is None:
+        yield
+        return
+    token = _FILE_NAMES.set({**(_FILE_NAMES.get() or {}), source: name})
+    try:
+        yield
+    finally:
+        _FILE_NAMES.reset(token)
 
 _ID_FIELDS = ("id", "trace_id", "record_id", "run_id")
 _MAX_METADATA_CHARS = 2000

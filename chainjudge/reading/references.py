@@ -12,12 +12,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import Trace
 from chainjudge.core.schema.assertions import ExpectedCall
 from chainjudge.core.trajectory import REFERENCE_KEY
 
 
-class ReferenceFileError(ValueError):
+class ReferenceFileError(ChainjudgeError, ValueError):
     pass
 
 

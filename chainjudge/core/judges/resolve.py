@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.retry import RetryPolicy
 from chainjudge.core.schema import JudgeSettings
@@ -30,7 +31,7 @@ LOCAL_BATCH_DEFAULT = False
 API_KEY_ENV = "CHAINJUDGE_API_KEY"  # key for an OpenAI-compatible --api-base server, if it wants one
 
 
-class JudgeSetupError(RuntimeError):
+class JudgeSetupError(ChainjudgeError, RuntimeError):
     """A judge that cannot be used as asked; the message says what to do."""
 
 

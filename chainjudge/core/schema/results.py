@@ -34,7 +34,7 @@ class TrustPolicy(BaseModel):
     min_answered: float = Field(0.9, ge=0, le=1, description="Share of reference items the judge answered (errors and abstentions count against it).")
     min_tpr_low: float = Field(0.8, ge=0, le=1, description="Lower 95% bound of sensitivity on the failing class.")
     min_tnr_low: float = Field(0.8, ge=0, le=1, description="Lower 95% bound of specificity.")
-    review_kappa: float = Field(0.4, description="With enough evidence but bounds below the above: 'needs review' when kappa's lower bound reaches this.")
+    review_kappa: float = Field(0.4, ge=-1, le=1, allow_inf_nan=False, description="With enough evidence but bounds below the above: 'needs review' when kappa's lower bound reaches this.")
     min_figure_items: int = Field(20, ge=1, description="Fewer items than this: a figure is shown as 'too few', not as a number.")
 
 
@@ -237,10 +237,11 @@ class GatePolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_score: float = 0.8
-    min_high_weight_coverage: float = 0.9
-    high_weight: float = 2.0
-    max_critical_failures: int = 0
+    # every number bounded and finite: NaN compares false with everything, so `min_score: .nan` used to pass
+    min_score: float = Field(0.8, ge=0, le=1, allow_inf_nan=False)
+    min_high_weight_coverage: float = Field(0.9, ge=0, le=1, allow_inf_nan=False)
+    high_weight: float = Field(2.0, gt=0, le=1e6, allow_inf_nan=False)
+    max_critical_failures: int = Field(0, ge=0)
     no_recurring_failure_modes: bool = True
     weights: dict[str, float] = Field(default_factory=dict, description=f"Score term weights (>= 0, not all 0): {', '.join(SCORE_TERMS)}.")
     waive_untrusted: list[str] = Field(default_factory=list, description="Critical criteria allowed to go without a trusted judge (named, so it is a decision).")
@@ -255,6 +256,9 @@ class GatePolicy(BaseModel):
         return validate_weights(weights)
 
 
+MAX_WEIGHT = 1e6  # weights are relative; a bound keeps their sum (and the score) finite
+
+
 def validate_weights(weights: dict[str, float]) -> dict[str, float]:
     """Known terms, finite, >= 0 (a negative weight rewards a worse term), and not all zero."""
     import math
@@ -262,9 +266,9 @@ def validate_weights(weights: dict[str, float]) -> dict[str, float]:
     unknown = sorted(set(weights) - set(SCORE_TERMS))
     if unknown:
         raise ValueError(f"unknown score terms {unknown}; known: {', '.join(SCORE_TERMS)}")
-    bad = {k: v for k, v in weights.items() if not math.isfinite(v) or v < 0}
+    bad = {k: v for k, v in weights.items() if not math.isfinite(v) or not 0 <= v <= MAX_WEIGHT}
     if bad:
-        raise ValueError(f"weights must be finite and >= 0; got {bad}")
+        raise ValueError(f"weights must be finite, >= 0 and <= {MAX_WEIGHT:g} (their sum must stay finite); got {bad}")
     return weights
 
 

@@ -21,9 +21,9 @@ from chainjudge.core.schema import Judgment, Run, utc_now
 
 
 from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, MIGRATION_LOCK, CriterionSummary,  # noqa: F401
-                                        RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path,
+                                        RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path, store_location,
                                         utc_text)
-from chainjudge.core.store.connection import _Locked, _PostgresLocked, _Rows, _Transaction  # noqa: F401
+from chainjudge.core.store.connection import rollback_quietly, _Locked, _PostgresLocked, _Rows, _Transaction  # noqa: F401
 from chainjudge.core.store.dialect import POSTGRES, SQLITE, is_postgres_url
 from chainjudge.core.store.migrations import MIGRATIONS, POSTGRES_VARIANTS, trace_version  # noqa: F401
 from chainjudge.core.store.people import PeopleStore
@@ -33,15 +33,49 @@ from chainjudge.core.store.states import StateStore
 from chainjudge.core.store.traces import TraceStore
 
 
+def _open_sqlite(path: Path, lock: threading.RLock, create: bool) -> _Locked:
+    """The SQLite file, created owner-only (0600, in a 0700 folder when it makes one): the store holds
+    traces with customer data, the redaction map and the pseudonymisation key."""
+    if path.is_dir():
+        raise StoreUnavailable(f"{path} is a folder, not a store file")
+    if not path.exists():
+        if not create:
+            raise StoreUnavailable(f"no store at {path} (nothing was created)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the store {path}: {exc.strerror or exc}") from None
+    try:
+        raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"cannot open the store {path}: {exc}") from None
+    db = _Locked(raw, lock)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("SELECT COUNT(*) FROM sqlite_master")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StoreUnavailable(f"{path} is not a chainjudge store ({exc})") from None
+    return db
+
+
 class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     """One connection to one store: a SQLite file path, or a `postgresql://` URL.  Safe to share between
     threads: every transaction holds the store's lock (one at a time per connection), and `query` reads
     under it too.  The review app still gives each browser session a Store of its own, so sessions never
     wait on each other's reads."""
 
-    def __init__(self, location: str | os.PathLike) -> None:
+    def __init__(self, location: str | os.PathLike, create: bool = True) -> None:
+        """create=False: a SQLite file that does not exist is an error, not a new empty store (a source
+        to read from, say: `db copy typo.db out.db` used to create typo.db and copy nothing)."""
         self._lock = threading.RLock()
         self._depth = 0
+        if isinstance(location, str):
+            location = store_location(location)  # POSTGRESQL://, postgresql+psycopg://: one spelling
         self.connect_to = str(location)  # what opens another connection to this store (a URL keeps its password)
         if is_postgres_url(location):
             self.dialect = POSTGRES
@@ -54,14 +88,12 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             self.path = Path(location)
             self.location = str(self.path)
             self.log_dir = self.path.parent
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            raw = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db = _Locked(raw, self._lock)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+            self._db = _open_sqlite(self.path, self._lock, create)
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreUnavailable(f"{self.location} cannot be used as a chainjudge store: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -101,7 +133,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
                 self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, utc_now().isoformat()))
             self._db.execute("COMMIT")
         except Exception:
-            self._db.execute("ROLLBACK")
+            rollback_quietly(self._db)
             raise
 
     def migrations(self) -> list[str]:
@@ -256,10 +288,11 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             from chainjudge.core.store.copy import copy_store
 
             with Store(path) as target:
-                copy_store(self, target)
+                copy_store(self, target, with_secrets=True)  # a snapshot of one's own store keeps its key
             return
         with self._lock:
             self._db.execute("VACUUM INTO ?", (str(path),))
+        os.chmod(path, 0o600)  # like every store file: owner-only
 
     def transaction(self) -> "_Transaction":
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception), holding the store's lock; a transaction

@@ -4,8 +4,11 @@ the fixed judge settings, UTC text, and the summary rows."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from chainjudge.errors import ChainjudgeError
 
 DEFAULT_DB = Path(".chainjudge") / "chainjudge.db"
 
@@ -24,9 +27,30 @@ def resolve_db_path(db: str | os.PathLike | None) -> Path | str:
     chosen = db or os.environ.get("CHAINJUDGE_DB")
     if not chosen:
         return DEFAULT_DB
-    if isinstance(chosen, str) and chosen.startswith(("postgresql://", "postgres://")):
-        return chosen
+    if isinstance(chosen, str):
+        return store_location(chosen)
     return Path(chosen)
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,40})://")
+_CONNINFO = re.compile(r"\s{0,20}[A-Za-z_]{1,40}\s{0,20}=")
+
+
+def store_location(text: str) -> Path | str:
+    """A typed store location: any spelling of a PostgreSQL URL (`POSTGRESQL://`, `postgres://`,
+    `postgresql+psycopg://`) as a `postgresql://` URL; a file path as a Path.  Anything else that looks like
+    a connection string (another scheme, libpq's `host=... password=...`) is refused: it used to become a
+    SQLite file in folders named after the URL, its password in the path."""
+    match = _SCHEME.match(text)
+    if match:
+        scheme = match.group(1).lower()
+        if scheme.split("+", 1)[0] in ("postgresql", "postgres"):
+            return "postgresql://" + text[match.end():]
+        raise StoreUnavailable(f"--db {scheme}://...: unknown kind of store; give a SQLite file path or a postgresql:// URL")
+    if _CONNINFO.match(text):
+        raise StoreUnavailable("--db takes a SQLite file path or a postgresql://user@host/db URL, not a key=value "
+                               "connection string (write it as a URL; PGPASSWORD or ~/.pgpass keep the password out of it)")
+    return Path(text)
 
 
 def absolute_db(location: Path | str) -> Path | str:
@@ -35,25 +59,45 @@ def absolute_db(location: Path | str) -> Path | str:
 
 
 def masked_url(url: str) -> str:
-    """A database URL fit to print: the password replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
+    """A database URL fit to print: the password in the user part and in the query (`?password=`,
+    `sslpassword=`) replaced by ***."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(a database URL that cannot be parsed)"
+    if password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    if parts.query:
+        query = [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return urlunsplit(parts)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords in a database URL (to scrub from messages that may quote them)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password, unquote(parts.password or "")]
+        found += [v for k, v in parse_qsl(parts.query) if "password" in k.lower()]
+    except ValueError:
+        return []
+    return [s for s in found if s]
 
 
 # the PostgreSQL advisory lock every process takes while it migrates (any fixed 64-bit number)
 MIGRATION_LOCK = 7_201_955_118
 
 
-class RunMismatch(ValueError):
+class RunMismatch(ChainjudgeError, ValueError):
     pass
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(ChainjudgeError, RuntimeError):
     """The store cannot be opened (the PostgreSQL server does not answer, or psycopg is not installed)."""
 
 

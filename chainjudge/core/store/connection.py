@@ -53,7 +53,7 @@ class _PostgresLocked:
     `store.transaction()` commits alone (as in SQLite), and BEGIN / COMMIT are statements like any other."""
 
     def __init__(self, url: str, lock: threading.RLock, dialect) -> None:
-        from chainjudge.core.store.base import StoreUnavailable, masked_url
+        from chainjudge.core.store.base import StoreUnavailable, masked_url, url_secrets
 
         try:
             import psycopg
@@ -61,8 +61,11 @@ class _PostgresLocked:
             raise StoreUnavailable("a PostgreSQL store needs psycopg: pip install 'chainjudge[postgres]'") from exc
         try:
             self._raw = psycopg.connect(url, autocommit=True, connect_timeout=30)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot open the PostgreSQL store {masked_url(url)}: {str(exc).strip()}") from exc
+        except (psycopg.Error, ValueError) as exc:
+            message = " ".join(str(exc).split())
+            for secret in url_secrets(url):
+                message = message.replace(secret, "***")
+            raise StoreUnavailable(f"cannot open the PostgreSQL store {masked_url(url)}: {message}") from None
         self._lock = lock
         self._dialect = dialect
         self._changes = 0
@@ -109,6 +112,18 @@ class _Transaction:
         try:
             self.store._depth -= 1
             if self.store._depth == 0:
-                self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    self.store._db.execute("COMMIT")
+                else:
+                    rollback_quietly(self.store._db)
         finally:
             self.store._lock.release()
+
+
+def rollback_quietly(db) -> None:
+    """Roll back after an error without hiding it: SQLite has already rolled back on some errors ("database
+    or disk is full"), and the ROLLBACK's own "no transaction is active" used to replace the real cause."""
+    try:
+        db.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - the error being handled is the one to report
+        pass

@@ -13,12 +13,13 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.store.dialect import POSTGRES
 
 PAGE = 5000
 
 
-class CopyRefused(ValueError):
+class CopyRefused(ChainjudgeError, ValueError):
     pass
 
 
@@ -131,9 +132,15 @@ def _snapshot(store):
     return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if store.dialect is POSTGRES else "BEGIN"
 
 
-def copy_store(source, target, progress: Callable[[str, int], None] | None = None) -> list[TableCopy]:
-    """Every row of every table from source to the empty target, verified by counts and checksums."""
-    names = {table: [c for c in columns(source, table) if c != "rowid"] for table in copy_order(source)}
+SECRET_TABLES = ("local_secrets",)  # the pseudonymisation key: with it and the store, pseudonyms can be reversed
+
+
+def copy_store(source, target, progress: Callable[[str, int], None] | None = None,
+               with_secrets: bool = False) -> list[TableCopy]:
+    """Every row of every table from source to the empty target, verified by counts and checksums.  The
+    local secrets stay behind unless with_secrets: a copy is usually made to be shared."""
+    names = {table: [c for c in columns(source, table) if c != "rowid"] for table in copy_order(source)
+             if with_secrets or table not in SECRET_TABLES}
     missing = sorted(set(names) - set(tables(target)))
     if missing:
         raise CopyRefused(f"the target lacks table(s) {', '.join(missing)}: is it at an older chainjudge?")

@@ -261,6 +261,25 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
                                      PRIMARY KEY (name, version))
         """,
     ),
+    (
+        # a failure mode per judged item, as judgments are keyed since 010: keyed by cache key, two failing
+        # steps with one prompt (answered once, copied) collided and `cluster` crashed on real runs
+        "019_failure_assignments_per_item",
+        """
+        CREATE TABLE failure_assignments_v2 (
+            run TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            step_index INTEGER NOT NULL,
+            criterion_id TEXT NOT NULL,
+            mode_id TEXT NOT NULL,
+            PRIMARY KEY (run, trace_id, step_index, criterion_id)
+        );
+        INSERT OR IGNORE INTO failure_assignments_v2 SELECT DISTINCT j.run, j.trace_id, j.step_index, j.criterion_id, fa.mode_id
+            FROM failure_assignments fa JOIN judgments j ON j.run = fa.run AND j.cache_key = fa.cache_key;
+        DROP TABLE failure_assignments;
+        ALTER TABLE failure_assignments_v2 RENAME TO failure_assignments
+        """,
+    ),
 ]
 
 

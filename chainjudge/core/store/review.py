@@ -71,9 +71,9 @@ class ReviewStore:
             db.execute(f"UPDATE review_queue SET segment = (SELECT {self.dialect.json_text('data', 'metadata', 'segment')} "
                        "FROM traces WHERE traces.id = review_queue.trace_id)")
             db.execute(
-                "UPDATE review_queue SET mode_id = (SELECT fa.mode_id FROM judgments j JOIN failure_assignments fa "
-                "ON fa.run = j.run AND fa.cache_key = j.cache_key WHERE j.run = review_queue.run AND j.trace_id = review_queue.trace_id "
-                "AND j.step_ref = review_queue.step_ref AND j.criterion_id = review_queue.criterion_id LIMIT 1)")
+                "UPDATE review_queue SET mode_id = (SELECT fa.mode_id FROM failure_assignments fa WHERE fa.run = review_queue.run "
+                "AND fa.trace_id = review_queue.trace_id AND fa.step_index = review_queue.step_index "
+                "AND fa.criterion_id = review_queue.criterion_id)")
             # a step a reviewer has settled stays settled, whatever new disagreement the refresh found on it
             db.execute(
                 "UPDATE review_queue SET done = 1 WHERE done = 0 AND EXISTS (SELECT 1 FROM review_queue d WHERE d.done = 1 "

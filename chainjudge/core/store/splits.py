@@ -16,6 +16,13 @@ class SplitStore:
             self._db.executemany("INSERT INTO label_splits VALUES (?, ?, ?, ?, ?)",
                                  [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())])
 
+    def add_to_split(self, assignment: dict[str, str], seed: int, test_share: float) -> None:
+        """Place new traces; a trace already placed keeps its side (the row is never replaced)."""
+        now = utc_now().isoformat()
+        with self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO label_splits VALUES (?, ?, ?, ?, ?)",
+                                 [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())])
+
     def split(self) -> dict[str, str]:
         return dict(self.query("SELECT trace_id, split FROM label_splits"))
 

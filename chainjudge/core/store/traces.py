@@ -9,6 +9,8 @@ from chainjudge.core.schema import Trace, utc_now
 from chainjudge.core.store.base import RunMismatch
 from chainjudge.core.store.migrations import trace_version
 
+ItemKey = tuple[str, int, str]  # (trace id, step index, criterion id): one judged item of a run
+
 
 class TraceStore:
     def save_traces(self, traces: Sequence[Trace], prune_unpinned: bool = False) -> dict[str, str]:
@@ -95,14 +97,20 @@ class TraceStore:
                 [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in rows],
             )
 
-    def set_assignments(self, run: str, rows: Sequence[tuple[str, str]]) -> None:
-        """Which failure mode each failing judgment of a run fell into (cache key, mode id); replaces the run's."""
+    def set_assignments(self, run: str, rows: Sequence[tuple[ItemKey, str]]) -> None:
+        """Which failure mode each failing judgment of a run fell into ((trace, step index, criterion), mode
+        id); replaces the run's.  Keyed per item, like judgments: two items may share a cache key."""
         with self.transaction():
             self._db.execute("DELETE FROM failure_assignments WHERE run = ?", (run,))
-            self._db.executemany("INSERT INTO failure_assignments VALUES (?, ?, ?)", [(run, k, m) for k, m in rows])
+            self._db.executemany("INSERT INTO failure_assignments VALUES (?, ?, ?, ?, ?)",
+                                 [(run, t, i, c, m) for (t, i, c), m in rows])
 
-    def assignments(self, run: str) -> dict[str, str]:
-        return dict(self._db.execute("SELECT cache_key, mode_id FROM failure_assignments WHERE run = ?", (run,)))
+    def assignments(self, run: str) -> dict[ItemKey, str]:
+        return {(t, i, c): m for t, i, c, m in self._db.execute(
+            "SELECT trace_id, step_index, criterion_id, mode_id FROM failure_assignments WHERE run = ?", (run,))}
+
+    def span_count(self, trace_id: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM otlp_spans WHERE trace_id = ?", (trace_id,)).fetchone()[0]
 
     def span_trace_count(self) -> int:
         return self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0]

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.packs.cep.mapping import Mapping
 from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import MARKET_TIMEZONES, PERTURBATIONS, ExpectedAction, Scenario, UserState
@@ -63,28 +64,72 @@ class ImportReport:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) from CSV (the header is line 1), JSONL, or Parquet (row n is 'line' n)."""
+    """(line number, row) from CSV (the header is line 1), JSONL, or Parquet (row n is 'line' n).  A row
+    that cannot be read (bytes that are not UTF-8, JSON nested too deeply, a broken CSV line) comes back
+    as {"__unreadable__": reason}: it is reported and skipped, the rows after it are still read.  A file
+    that cannot be read at all (a corrupt Parquet) raises HistoryFileError."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch_start, batch in _parquet_batches(pq.ParquetFile(path)):
-            for offset, row in enumerate(batch):
-                yield batch_start + offset + 1, row
+        yield from _parquet_rows(path)
     elif suffix in (".jsonl", ".json", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        row = {"__unreadable__": f"not JSON ({exc.msg})"}
-                    yield number, row if isinstance(row, dict) else {"__unreadable__": "not a JSON object"}
+                    yield number, _json_row(line)
     else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield reader.line_num, row
+        yield from _csv_rows(path)
+
+
+class HistoryFileError(ChainjudgeError):
+    """The whole file is unreadable (not one bad row)."""
+
+
+def _json_row(line: bytes) -> dict[str, Any]:
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return {"__unreadable__": f"not UTF-8 text (byte {exc.start} of the line)"}
+    except json.JSONDecodeError as exc:
+        return {"__unreadable__": f"not JSON ({exc.msg})"}
+    except RecursionError:
+        return {"__unreadable__": "JSON nested too deeply to read"}
+    return row if isinstance(row, dict) else {"__unreadable__": "not a JSON object"}
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    # bytes that are not UTF-8 become surrogates (reported per row), so one bad cell costs one row
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.DictReader(handle)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a NUL byte, a field over the size limit: this line only
+                yield reader.line_num, {"__unreadable__": f"not CSV ({exc})"}
+                continue
+            if any(_not_utf8(k) or _not_utf8(v) for k, v in row.items()):
+                yield reader.line_num, {"__unreadable__": "not UTF-8 text"}
+                continue
+            yield reader.line_num, row
+
+
+def _not_utf8(value: object) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch_start, batch in _parquet_batches(parquet):
+            for offset, row in enumerate(batch):
+                yield batch_start + offset + 1, row
+    except (pa.ArrowException, OSError) as exc:
+        raise HistoryFileError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
 
 
 def _parquet_batches(parquet) -> Iterator[tuple[int, list[dict]]]:

@@ -30,13 +30,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chainjudge.errors import ChainjudgeError
 
 EXPECTED_FIELDS = ("action", "channel", "content_language", "send_window", "offer", "reason")
 
 
-class MappingError(ValueError):
+class MappingError(ChainjudgeError, ValueError):
     pass
 
 
@@ -86,10 +87,12 @@ class Mapping(BaseModel):
 
 
 def load_mapping(path: Path) -> Mapping:
+    from chainjudge.core.yamlfile import YamlFileError, read_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(f"{path}: {exc}") from None
+        data = read_yaml(path)
+    except YamlFileError as exc:
+        raise MappingError(str(exc)) from None
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
