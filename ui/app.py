@@ -10,6 +10,7 @@ shown before.  Trace text, rationales and notes are hostile input: shown as text
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from chainjudge.core import offline
@@ -22,7 +23,7 @@ import streamlit as st  # noqa: E402
 
 from chainjudge.review import queue as review  # noqa: E402
 
-from chainjudge.review import reviewers  # noqa: E402
+from chainjudge.review import sessions  # noqa: E402
 from chainjudge.core.store import Store, absolute_db, resolve_db_path  # noqa: E402
 from chainjudge.core.schema import ItemContext  # noqa: E402
 
@@ -35,11 +36,17 @@ from groundtruth import ground_truth_tab  # noqa: E402
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
 
-def session_store() -> Store:
-    """This browser session's own connection (a shared one interleaved sessions' transactions)."""
-    if "store" not in st.session_state:
-        st.session_state["store"] = Store(absolute_db(resolve_db_path(None)))
-    return st.session_state["store"]
+def open_store() -> Store:
+    """A connection for this script run only, closed when the run ends: no session holds one between runs,
+    and none is opened for anyone who has not signed in beyond the sign-in check itself (sessions that
+    never signed in used to exhaust PostgreSQL's connections and SQLite's file handles)."""
+    return Store(absolute_db(resolve_db_path(None)))
+
+
+def session_id() -> str:
+    if "session_seed" not in st.session_state:
+        st.session_state["session_seed"] = secrets.token_hex(16)
+    return sessions.session_key(st.session_state["session_seed"])
 
 
 def allowed_files(variable: str) -> list[Path]:
@@ -47,24 +54,64 @@ def allowed_files(variable: str) -> list[Path]:
     return [Path(p) for p in os.environ.get(variable, "").split(os.pathsep) if p]
 
 
-def sign_in(store: Store) -> str | None:
-    if st.session_state.get("reviewer"):
-        return st.session_state["reviewer"]
+def sign_out(reason: str | None = None) -> None:
+    sessions.SESSIONS.leave(session_id())
+    for key in ("credential", "item", "queue_ready"):
+        st.session_state.pop(key, None)
+    if reason:
+        st.session_state["signed_out_because"] = reason
+
+
+def signed_in() -> sessions.Credential | None:
+    """This session's credential, checked again on every run (so before every write): revoked, expired,
+    idle or changed credentials sign the session out."""
+    credential = st.session_state.get("credential")
+    if credential is None:
+        return None
     shared = os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None
-    personal = store.uses_personal_tokens()
+    if not sessions.SESSIONS.touch(session_id(), sessions.now()):
+        sign_out(f"Signed out after {sessions.IDLE_MINUTES:g} minutes without activity.")
+        return None
+    with open_store() as store:
+        problem = sessions.still_valid(store, credential, shared, sessions.now())
+    if problem:
+        sign_out(problem)
+        return None
+    return credential
+
+
+def sign_in() -> None:
+    """The sign-in form; the store is opened only to check what was typed, and closed at once."""
+    shared = os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None
     st.title("chainjudge review")
+    if st.session_state.get("signed_out_because"):
+        st.warning(st.session_state.pop("signed_out_because"))
+    problem = sessions.shared_token_problem(shared)
+    if problem:
+        st.error(problem)
+    with open_store() as store:
+        personal = store.uses_personal_tokens()
     with st.form("sign-in"):
         token = st.text_input("Access token", type="password", key="token") if (shared or personal) else ""
         name = st.text_input("Your name" + (" (with the shared token only)" if personal else ""), key="name") \
             if (shared or not personal) else ""
         if st.form_submit_button("Sign in"):
-            annotator, problem = reviewers.identify(store, token, name, shared)
+            me, now = session_id(), sessions.now()
+            refused = sessions.LIMITER.refused(me, now)
+            if refused:
+                st.error(refused)
+                return
+            with open_store() as store:
+                credential, problem = sessions.check(store, token, name, shared, now)
             if problem:
+                if token:
+                    sessions.LIMITER.failed(me, now)
                 st.error(problem)
+            elif not sessions.SESSIONS.admit(me, now):
+                st.error(f"{sessions.MAX_SESSIONS} reviewers are signed in already: try again later.")
             else:
-                st.session_state["reviewer"] = annotator
+                st.session_state["credential"] = credential
                 st.rerun()
-    return None
 
 
 def queue_tab(store: Store) -> None:
@@ -155,6 +202,11 @@ def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> 
             if choice is None:
                 st.error("Pick a label first: nothing was saved.")
                 return
+            problem = sessions.still_valid(store, st.session_state["credential"],
+                                           os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now())
+            if problem:  # checked again right before the write
+                sign_out(problem)
+                st.rerun()
             try:
                 review.adjudicate(store, item, reviewer, choice, note)
                 st.session_state["saved"] = f"saved {choice} for {item.trace_id} step {item.step_ref}"
@@ -297,14 +349,22 @@ def golive_tab(store: Store) -> None:
 
 
 def main() -> None:
-    store = session_store()
-    reviewer = sign_in(store)
-    if reviewer is None:
+    credential = signed_in()
+    if credential is None:
+        sign_in()
         st.stop()
+    with open_store() as store:
+        signed_in_view(store, credential.annotator)
+
+
+def signed_in_view(store: Store, reviewer: str) -> None:
     if "queue_ready" not in st.session_state:
         review.refresh_queue(store)
         st.session_state["queue_ready"] = True
     st.sidebar.text(f"Signed in as {reviewer}")
+    if st.sidebar.button("Sign out", key="sign_out"):
+        sign_out("Signed out.")
+        st.rerun()
     if st.sidebar.button("Refresh queue", key="refresh"):
         review.refresh_queue(store)
     tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live", "Ground truth"])

@@ -5,7 +5,7 @@ to the app can write labels as an imported annotator (`human`, `apb-human`) or a
 every reference label can be traced to the person who gave it.  Only a SHA-256 of each personal token is
 stored (the tokens are 32 random bytes, so a plain hash is enough); the token is printed once.
 
-Three ways in, each recorded as what it is:
+Three ways in, each recorded as what it is (checked by `chainjudge.review.sessions`):
 - a personal token (`chainjudge reviewers add NAME`): `review:NAME`;
 - the shared token (CHAINJUDGE_REVIEW_TOKEN, for a one-person set-up) plus a typed name: `review:shared:NAME`;
 - neither configured (a loopback-only app on one's own machine): `review:local:NAME`.
@@ -14,7 +14,6 @@ Three ways in, each recorded as what it is:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 
@@ -35,24 +34,3 @@ def add(store: Store, name: str) -> str:
     token = "cjr_" + secrets.token_urlsafe(32)
     store.add_reviewer(name, token_hash(token))
     return token
-
-
-def identify(store: Store, token: str, name: str, shared_token: str | None) -> tuple[str | None, str | None]:
-    """(annotator, None) for a valid sign-in, else (None, what is wrong)."""
-    token, name = (token or "").strip(), (name or "").strip()
-    if token:
-        person = store.reviewer_by_token_hash(token_hash(token))
-        if person:
-            return PREFIX + person, None
-        if shared_token and hmac.compare_digest(token.encode(), shared_token.encode()):
-            return _named("shared:", name)
-        return None, "Wrong access token."
-    if shared_token or store.uses_personal_tokens():
-        return None, "Give your access token."
-    return _named("local:", name)
-
-
-def _named(kind: str, name: str) -> tuple[str | None, str | None]:
-    if not NAME.fullmatch(name):
-        return None, "Give your name (letters, digits, '.', '_' or '-'): every adjudication is stored with it."
-    return PREFIX + kind + name, None

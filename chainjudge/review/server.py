@@ -13,25 +13,28 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from chainjudge.errors import ChainjudgeError
 from chainjudge.core.bundled import bundled
 from chainjudge.core.store import Store, absolute_db, resolve_db_path
 
 APP_FILE = bundled("ui", "app.py")
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
 LOG_NAME = "review-app.log"
+MAX_LOG_BYTES = 10 * 1024 * 1024
 # what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar
 # ("Deploy", rerun settings), usage statistics, file watching
 STREAMLIT_FLAGS = (
     "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
     "--server.fileWatcherType", "none", "--client.showErrorDetails", "false", "--client.toolbarMode", "minimal",
-    "--server.runOnSave", "false", "--global.developmentMode", "false",
+    "--server.runOnSave", "false", "--global.developmentMode", "false", "--logger.level", "warning",
 )
 
 
-class ReviewServerError(RuntimeError):
+class ReviewServerError(ChainjudgeError, RuntimeError):
     pass
 
 
@@ -50,8 +53,13 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
           on_ready: Callable[[str, Path], None]) -> None:
     from chainjudge.core.judges.local import die_with_parent, free_port
 
+    from chainjudge.review.sessions import shared_token_problem
+
     if not APP_FILE.exists():
         raise ReviewServerError(f"the review app is missing: {APP_FILE}")
+    problem = shared_token_problem(os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None)
+    if problem:
+        raise ReviewServerError(problem)
     for path in (*spaces, *scenarios):
         if not path.is_file():
             raise ReviewServerError(f"no such file: {path}")
@@ -68,6 +76,8 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                                    preexec_fn=die_with_parent if sys.platform == "linux" else None)
     address = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    threading.Thread(target=keep_log_bounded, args=(log, stop), daemon=True).start()
     try:
         _wait_healthy(process, address, log)
         on_ready(address, log)
@@ -75,12 +85,36 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         if process.poll() is None:
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def keep_log_bounded(log: Path, stop: threading.Event, max_bytes: int = MAX_LOG_BYTES, every_s: float = 1.0) -> None:
+    """The app's log never passes max_bytes: past it, its newest half is kept and the rest dropped (the app
+    writes in append mode, so it goes on at the new end).  A flood of errors once grew it 190 MB in 55 s."""
+    while not stop.wait(every_s):
+        trim_log(log, max_bytes)
+
+
+def trim_log(log: Path, max_bytes: int = MAX_LOG_BYTES) -> bool:
+    try:
+        if log.stat().st_size <= max_bytes:
+            return False
+        with log.open("r+b") as handle:
+            handle.seek(-(max_bytes // 2), os.SEEK_END)
+            tail = handle.read()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(b"[... earlier lines dropped: the log is kept under %d bytes ...]\n" % max_bytes)
+            handle.write(tail[tail.find(b"\n") + 1:])
+        return True
+    except OSError:
+        return False
 
 
 def _wait_healthy(process: subprocess.Popen, address: str, log: Path, timeout_s: float = 60.0) -> None:
