@@ -163,9 +163,9 @@ def test_personal_tokens_decide_who_is_signed_in(fresh_db):
 
 
 def test_nobody_can_label_as_the_imported_annotator_or_the_ground_truth(fresh_db):
-    at = _app(fresh_db, {"CHAINJUDGE_REVIEW_TOKEN": "shared-s3cret"}).run()
+    at = _app(fresh_db, {"CHAINJUDGE_REVIEW_TOKEN": "shared-s3cret-long-enough"}).run()
     at.text_input(key="name").input("apb-human")  # the imported reference annotator of this store
-    at.text_input(key="token").input("shared-s3cret")
+    at.text_input(key="token").input("shared-s3cret-long-enough")
     at.button[0].click().run()
     assert len(at.tabs) == 7  # with the Ground truth tab
     choice = at.radio(key="choice")

@@ -132,13 +132,13 @@ def test_app_sign_in_and_adjudicate(review_store):
 
 def test_app_with_token_shows_nothing_without_it(review_store):
     try:
-        at = _app(review_store, token="s3cret").run()
+        at = _app(review_store, token="s3cret-long-enough-1").run()
         at.text_input(key="name").input("dan")
         at.text_input(key="token").input("wrong")
         at.button[0].click().run()
         assert any("Wrong access token" in e.value for e in at.error)
         assert len(at.tabs) == 0 and len(at.dataframe) == 0
-        at.text_input(key="token").input("s3cret")
+        at.text_input(key="token").input("s3cret-long-enough-1")
         at.button[0].click().run()
         assert len(at.tabs) == 7  # review, queue, calibration, failure modes, runs, go-live, ground truth
     finally:
@@ -153,9 +153,7 @@ def test_queue_filters_by_rubric_segment_and_failure_mode(review_store):
         assert review.queue_page(store, size=1000, rubric="step-quality") == everything
         assert review.queue_page(store, size=1000, rubric="other") == []
         item = next(i for i in everything if i.kind == "judge_vs_human")
-        key = next(j.cache_key for j in store.judgments(item.run) if j.trace_id == item.trace_id
-                   and j.step_ref == item.step_ref and j.criterion_id == item.criterion_id)
-        store.set_assignments(item.run, [(key, "FM-007")])
+        store.set_assignments(item.run, [((item.trace_id, item.step_index, item.criterion_id), "FM-007")])
         trace = store.get_trace(item.trace_id)
         store.save_traces([trace.model_copy(update={"metadata": {**trace.metadata, "segment": "vip"}})])
         review.refresh_queue(store)
