@@ -622,3 +622,235 @@ def test_the_app_log_is_kept_bounded(tmp_path):
     data = log.read_bytes()
     assert len(data) <= 200_000 and data.endswith(b"line 0099999 of a flood of errors\n")
     assert not trim_log(log, max_bytes=200_000)
+
+
+# -- 14. exports never carry credentials across a redirect
+
+
+class _Recorder:
+    """A loopback HTTP server recording what reaches it; `redirect_to` makes it answer 302 with a Location."""
+
+    def __init__(self, redirect_to: str | None = None, status: int = 302):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                seen.append((self.command, self.path, self.headers.get("Authorization"), self.headers.get("X-Key"),
+                             self.rfile.read(length) if length else b""))
+                if redirect_to:
+                    self.send_response(status)
+                    self.send_header("Location", redirect_to)
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = _any
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scored_store(tmp_path, fake_judge):
+    span_file = ROOT / "tests/data/trace-formats/otel-genai/any-agent_OPENAI_trace.json"
+    db = tmp_path / "e.db"
+    result = cli.invoke(app, ["judge", str(span_file), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
+                              "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", str(db), "--run", "r"])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_host_gets_no_credentials_and_the_export_fails(scored_store, monkeypatch, status):
+    elsewhere = _Recorder()
+    first = _Recorder(redirect_to=elsewhere.url + "/collect", status=status)
+    monkeypatch.setenv("PHOENIX_API_KEY", "phx-secret-123456")
+    try:
+        result = cli.invoke(app, ["export", "r", "--format", "phoenix", "--db", str(scored_store), "--endpoint",
+                                  first.url, "--header", "X-Key: team-secret-999"])
+    finally:
+        first.close()
+        elsewhere.close()
+    assert elsewhere.seen == [], elsewhere.seen
+    assert result.exit_code == 1 and "not followed" in result.output and "sent" not in result.output.split("\n")[-2]
+    assert first.seen and first.seen[0][0] == "POST"
+
+
+def test_export_urls_are_printed_without_secrets_and_paths_go_before_the_query(scored_store):
+    receiver = _Recorder()
+    try:
+        endpoint = receiver.url.replace("http://", "http://alice:pa55word@") + "/otel?api_key=k3y-abcdef"
+        result = cli.invoke(app, ["export", "r", "--format", "otel", "--db", str(scored_store), "--endpoint", endpoint])
+        plain = cli.invoke(app, ["export", "r", "--format", "otel", "--db", str(scored_store), "--endpoint",
+                                 receiver.url + "/otel?tenant=crm"])
+    finally:
+        receiver.close()
+    assert "pa55word" not in result.output and "k3y-abcdef" not in result.output
+    assert plain.exit_code == 0, plain.output
+    assert receiver.seen[-1][1] == "/otel/v1/logs?tenant=crm"
+
+
+def test_a_line_break_in_a_header_is_one_line_of_error(scored_store):
+    result = cli.invoke(app, ["export", "r", "--format", "phoenix", "--db", str(scored_store), "--endpoint",
+                              "http://127.0.0.1:9/", "--header", "X-Team: crm\r\nX-Injected: 1"])
+    _no_traceback(result)
+    assert result.exit_code == 2 and "line break" in result.output
+
+
+# -- 15, 16, 17. the OTLP receiver
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    import threading
+
+    from chainjudge.reading.collect import Collector, make_server
+
+    store = Store(tmp_path / "collect.db")
+    collector = Collector(store)
+    import inspect
+
+    limits = {"deadline_s": 2.0, "max_connections": 8}  # (the code before had neither: the tests then show why)
+    accepted = {k: v for k, v in limits.items() if k in inspect.signature(make_server).parameters}
+    server = make_server(collector, "127.0.0.1", 0, 1024 * 1024, max_concurrent=2, read_timeout_s=5, **accepted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], collector, store
+    server.shutdown()
+    server.server_close()
+    store.close()
+
+
+def _post(port: int, body: bytes, timeout: float = 10.0) -> int:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _span_export(trace_id: str, span_id: str, **span) -> bytes:
+    base = {"traceId": trace_id, "spanId": span_id, "name": "chat", "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}]}
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{**base, **span}]}]}]}).encode()
+
+
+def test_slow_clients_are_cut_off_at_the_request_deadline(receiver):
+    import socket
+    import threading
+
+    port, _, _ = receiver
+    stop = threading.Event()
+
+    def trickle():
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    sock.sendall(b" ")
+                except OSError:
+                    return
+                stop.wait(0.4)
+
+    slow = [threading.Thread(target=trickle, daemon=True) for _ in range(2)]  # as many as --max-concurrent
+    for thread in slow:
+        thread.start()
+    time.sleep(3.0)  # past the 2 s deadline: their slots are free again
+    try:
+        assert _post(port, _span_export("ab" * 16, "cd" * 8)) == 200
+    finally:
+        stop.set()
+
+
+def test_connections_past_the_bound_are_closed_without_a_thread(receiver):
+    import socket
+    import threading
+
+    port, _, _ = receiver
+    before = threading.active_count()
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    try:
+        for sock in held:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\n")  # headers never finished
+        time.sleep(0.5)
+        assert threading.active_count() - before <= 8 + 1
+    finally:
+        for sock in held:
+            sock.close()
+
+
+@pytest.mark.parametrize("bad", [
+    {"resourceSpans": "abc"},
+    {"resourceSpans": [{"scopeSpans": [{"spans": "not a list"}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab" * 16, "spanId": "cd" * 8, "attributes": [{"value": {"stringValue": "x"}}]}]}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab" * 16, "spanId": "cd" * 8, "attributes": [{"key": "k", "value": {"intValue": "zz"}}]}]}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab" * 16, "spanId": "cd" * 8, "startTimeUnixNano": "yesterday"}]}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "ab" * 16, "spanId": "cd" * 8, "attributes": [{"key": "k", "value": {"kvlistValue": {"values": [{"value": {}}]}}}]}]}]}]},
+])
+def test_a_malformed_export_is_refused_and_never_poisons_its_trace(receiver, bad):
+    port, _, store = receiver
+    assert _post(port, json.dumps(bad).encode()) == 400
+    assert _post(port, _span_export("ab" * 16, "cd" * 8)) == 200  # a valid export of the same trace comes through
+    assert store.get_trace("ab" * 16) is not None
+
+
+def test_deeply_nested_values_get_an_answer(receiver):
+    port, _, _ = receiver
+    deep = '{"arrayValue": {"values": [' * 400 + "{}" + "]}}" * 400  # parses; deeper than any real value
+    body = ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "' + "ab" * 16 + '", "spanId": "' + "cd" * 8
+            + '", "attributes": [{"key": "k", "value": ' + deep + "}]}]}]}]}")
+    assert _post(port, body.encode()) == 400
+    assert _post(port, b"[" * 200_000) == 400
+
+
+def test_spans_and_their_trace_are_stored_together(tmp_path, monkeypatch):
+    """A failure between storing the spans and rebuilding the trace leaves neither (one transaction)."""
+    from chainjudge.reading.collect import Collector, decode_request
+
+    with Store(tmp_path / "c.db") as store:
+        collector = Collector(store)
+
+        def crash(*args, **kwargs):
+            raise RuntimeError("killed here")
+
+        monkeypatch.setattr(store, "save_traces", crash)
+        with pytest.raises(RuntimeError):
+            collector.ingest(decode_request(_span_export("ab" * 16, "cd" * 8), "application/json"))
+        assert store.spans_of("ab" * 16) == []
+
+
+def test_a_long_trace_is_not_reparsed_on_every_export(tmp_path, monkeypatch):
+    from chainjudge.reading import collect as collecting
+    from chainjudge.reading.collect import Collector, decode_request
+
+    parsed = []
+    real = collecting.otel.to_span
+    monkeypatch.setattr(collecting.otel, "to_span", lambda raw, order: parsed.append(order) or real(raw, order))
+    with Store(tmp_path / "c.db") as store:
+        collector = Collector(store)
+        for i in range(200):
+            collector.ingest(decode_request(_span_export("ab" * 16, f"{i:016x}", parentSpanId=None), "application/json"))
+        assert len(store.spans_of("ab" * 16)) == 200 and store.get_trace("ab" * 16) is not None
+    assert len(parsed) <= 2 * 200  # each span parsed about once (all stored spans every time: 20,100)
+
+
+def test_a_digit_only_trace_id_is_stored_under_its_hex(receiver):
+    port, _, store = receiver
+    assert _post(port, _span_export("12" * 16, "34" * 8)) == 200
+    assert store.get_trace("12" * 16) is not None

@@ -225,13 +225,37 @@ class _DeadlineReader:
             raise TimeoutError("request deadline passed")
         self._connection.settimeout(min(left, self._read_timeout))
 
-    def read(self, *args):
-        self._arm()
-        return self._raw.read(*args)
+    def read(self, size: int = -1) -> bytes:
+        """Up to SIZE bytes, one socket read at a time (a buffered read(n) waits for all n, whatever the
+        deadline, while a client sends one byte at a time)."""
+        if size is None or size < 0:
+            raise ValueError("the receiver reads declared lengths only")
+        parts, left = [], size
+        while left:
+            self._arm()
+            chunk = self._raw.read1(left)
+            if not chunk:
+                break
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
 
-    def readline(self, *args):
-        self._arm()
-        return self._raw.readline(*args)
+    def readline(self, limit: int = -1) -> bytes:
+        """A line, one socket read at a time, within the deadline (headers sent a byte at a time included)."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            self._arm()
+            available = self._raw.peek(1)  # what is buffered, or one socket read
+            if not available:
+                break
+            end = available.find(b"\n")
+            take = len(available) if end < 0 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(line))
+            line += self._raw.read(take)  # already buffered: does not wait
+            if line.endswith(b"\n"):
+                break
+        return bytes(line)
 
     def __getattr__(self, name):
         return getattr(self._raw, name)
