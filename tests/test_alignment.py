@@ -66,8 +66,8 @@ def test_examples_come_from_tune_only_and_reach_the_prompt(aligned_db):
                                           server.url, "--db", str(db), "--run", "aligned", "--aligned", "apb", "--limit", "12"])
         prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
     assert result.exit_code == 0, result.output
-    assert prompts and all("Worked examples" in p and "-> label " in p for p in prompts)
-    example_texts = {" ".join(e.text.split())[:400] for e in aligned.examples}
+    assert prompts and all("Worked examples" in p and '"label": ' in p for p in prompts)
+    example_texts = {json.dumps(" ".join(e.text.split())[:400], ensure_ascii=False)[1:-1] for e in aligned.examples}
     assert all(any(text in p for text in example_texts) for p in prompts)  # the shown examples are the aligned judge's
     with Store(db) as store:
         judged = list(store.judgments("aligned"))
