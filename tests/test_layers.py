@@ -1,6 +1,6 @@
 """The folder layout is the architecture: each layer imports only the layers below it.
 
-core (schema, store, judges, engine) <- reading (adapters, the OTLP receiver) <- pipeline <- analysis,
+errors (the one error base) <- core (schema, store, judges, engine) <- reading (adapters, the OTLP receiver) <- pipeline <- analysis,
 review <- packs <- the edges (cli/, demo, the app); scale (executors over Ray) sits on core alone.  The test reads every module's imports with ast, so
 a new upward import fails here rather than in a reader's head."""
 
@@ -11,15 +11,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chainjudge"
 ALLOWED = {
-    "core": {"core"},
-    "reading": {"core", "reading"},
-    "pipeline": {"core", "reading"},
-    "analysis": {"core", "reading", "pipeline", "analysis"},
-    "review": {"core", "review"},
-    "packs": {"core", "reading", "pipeline", "analysis", "packs"},
-    "testing": {"core", "testing"},
-    "export": {"core", "export"},
-    "scale": {"core", "scale"},
+    "errors": set(),  # the one error base, below everything: every layer may raise it
+    "core": {"errors", "core"},
+    "reading": {"errors", "core", "reading"},
+    "pipeline": {"errors", "core", "reading"},
+    "analysis": {"errors", "core", "reading", "pipeline", "analysis"},
+    "review": {"errors", "core", "review"},
+    "packs": {"errors", "core", "reading", "pipeline", "analysis", "packs"},
+    "testing": {"errors", "core", "testing"},
+    "export": {"errors", "core", "export"},
+    "scale": {"errors", "core", "scale"},
 }
 EDGES = {"cli", "demo"}  # may import anything
 

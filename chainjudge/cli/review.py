@@ -27,8 +27,29 @@ def review_app(
     in the browser. Its output and error details go to review-app.log next to the store. Ctrl-C stops."""
     from chainjudge.review.server import ReviewServerError, serve
 
+    _check_files(catalogue, space or [], scenarios or [])
     try:
         serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
             f"review app: {url}  (store {masked_url(str(absolute_db(resolve_db_path(db))))}; log {log}; Ctrl-C stops)", highlight=False))
     except ReviewServerError as exc:
         fail(str(exc))
+
+
+def _check_files(catalogue: Path, spaces: list[Path], scenarios: list[Path]) -> None:
+    """Read every file the app may open before starting it: a bad one is one line now, not an error in a
+    tab later (a scenario space that is not YAML used to start the app and fail in the Go-live tab)."""
+    from chainjudge.analysis.golive import load_space
+    from chainjudge.analysis.modes import load_catalogue
+    from chainjudge.reading.loading import iter_records
+
+    for path in (*spaces, *scenarios):
+        if not path.is_file():
+            fail(f"no such file: {path}")
+    for path in spaces:
+        load_space(path)
+    if catalogue.exists():
+        load_catalogue(catalogue)
+    for path in scenarios:
+        bad = next((r for r in iter_records(path) if r.error is not None or not isinstance(r.value, dict)), None)
+        if bad is not None:
+            fail(f"{path}: {bad.label}: {bad.error or 'not a JSON object'}")
