@@ -135,6 +135,13 @@ def judge_traces(
     so an interrupted run resumes where it stopped.  `executor` runs the work items (default: this
     process's asyncio engine; `chainjudge.scale.RayExecutor` shards them over Ray workers); planning and
     the deterministic checks always stay here."""
+    with store.run_lock(run_name):  # a second `judge --run NAME` at once would make every call again
+        return _judge_locked(traces, rubric, settings, judge, store, run_name, sources, concurrency, limit,
+                             retry_errors, on_start, on_progress, select, redactor, examples, executor)
+
+
+def _judge_locked(traces, rubric, settings, judge, store, run_name, sources, concurrency, limit, retry_errors,
+                  on_start, on_progress, select, redactor, examples, executor) -> RunOutcome:
     job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
     run = record_plan(store, job)
     items = job.items

@@ -895,3 +895,28 @@ def test_the_detector_leaves_greek_and_russian_alone():
 
     assert detect("Καλημέρα, η αποστολή έγινε στις 10:00") == []
     assert detect("Отправить письмо в 10:00 по местному времени") == []
+
+
+# -- 20 (last): two judges of one run at once
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_run_being_judged_is_not_judged_again_at_the_same_time(backend, request, tmp_path, fake_judge):
+    import re
+
+    from conftest import BUNDLED_SAMPLE, new_store_location
+
+    db = new_store_location(backend, request, tmp_path)
+    args = [sys.executable, "-m", "chainjudge.cli", "judge", str(BUNDLED_SAMPLE), "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"), "--judge", "openai/fake", "--api-base", fake_judge.url,
+            "--db", db, "--run", "same", "--limit", "4"]
+    fake_judge.latency_s = 4.0  # every call takes long enough that the two commands overlap
+    both = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+            for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in both]
+    codes = sorted(p.returncode for p in both)
+    assert codes == [0, 2], outputs
+    assert any("being judged by another process" in o for o in outputs)
+    done = next(o for p, o in zip(both, outputs) if p.returncode == 0)
+    made = int(re.search(r"(\d+) judge calls", done).group(1))
+    assert made > 0 and len(fake_judge.requests) == made  # every call made once (twice before the lock)

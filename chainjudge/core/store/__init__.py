@@ -11,6 +11,8 @@ and the same migrations, so every semantic above holds on both.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
@@ -21,7 +23,7 @@ from chainjudge.core.schema import Judgment, Run, utc_now
 
 
 from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, MIGRATION_LOCK, CriterionSummary,  # noqa: F401
-                                        RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path, store_location,
+                                        RunBusy, RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path, store_location,
                                         utc_text)
 from chainjudge.core.store.connection import rollback_quietly, _Locked, _PostgresLocked, _Rows, _Transaction  # noqa: F401
 from chainjudge.core.store.dialect import POSTGRES, SQLITE, is_postgres_url
@@ -293,6 +295,36 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         with self._lock:
             self._db.execute("VACUUM INTO ?", (str(path),))
         os.chmod(path, 0o600)  # like every store file: owner-only
+
+    @contextlib.contextmanager
+    def run_lock(self, run: str) -> Iterator[None]:
+        """Hold RUN for this process while it is judged: a second process judging the same run at the same
+        time is refused (RunBusy) instead of making every call again.  The lock dies with the process (an
+        advisory lock of the connection on PostgreSQL, a lock on a file beside the SQLite store), so a
+        killed run leaves nothing to clean up."""
+        key = int.from_bytes(hashlib.sha256(f"chainjudge-run:{run}".encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
+        busy = RunBusy(f"run {run!r} is being judged by another process right now; wait for it to finish "
+                       "(a run resumes where it stopped), or give another --run name")
+        if self.dialect is POSTGRES:
+            if not self._db.execute("SELECT pg_try_advisory_lock(?)", (key,))[0][0]:
+                raise busy
+            try:
+                yield
+            finally:
+                self._db.execute("SELECT pg_advisory_unlock(?)", (key,))
+            return
+        import fcntl
+
+        lock_file = self.path.with_name(f".{self.path.name}.run-{key & 0xFFFFFFFFFFFF:012x}.lock")
+        handle = open(lock_file, "a+")  # noqa: SIM115 - held for the block
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            yield
+        finally:
+            handle.close()
 
     def transaction(self) -> "_Transaction":
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception), holding the store's lock; a transaction

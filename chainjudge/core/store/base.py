@@ -97,6 +97,10 @@ class RunMismatch(ChainjudgeError, ValueError):
     pass
 
 
+class RunBusy(ChainjudgeError, RuntimeError):
+    """Another process is judging the same run right now."""
+
+
 class StoreUnavailable(ChainjudgeError, RuntimeError):
     """The store cannot be opened (the PostgreSQL server does not answer, or psycopg is not installed)."""
 
