@@ -29,7 +29,13 @@ class Msg:
     name: str | None = None
 
     def fingerprint(self) -> str:
-        return json.dumps([self.role, self.text, [(c.name, c.arguments) for c in self.calls], self.tool_call_id])
+        """The message's identity for spotting replays; computed once (a span kept in memory by the receiver
+        is walked again on every export of its trace)."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            cached = json.dumps([self.role, self.text, [(c.name, c.arguments) for c in self.calls], self.tool_call_id])
+            self.__dict__["_fingerprint"] = cached
+        return cached
 
 
 def decode(value: object) -> object:
