@@ -17,6 +17,7 @@ ALLOWED = {
     "pipeline": {"errors", "core", "reading"},
     "analysis": {"errors", "core", "reading", "pipeline", "analysis"},
     "review": {"errors", "core", "review"},
+    "workflows": {"errors", "core", "reading", "pipeline", "analysis", "workflows"},
     "packs": {"errors", "core", "reading", "pipeline", "analysis", "packs"},
     "testing": {"errors", "core", "testing"},
     "export": {"errors", "core", "export"},

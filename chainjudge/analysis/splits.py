@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 
 from chainjudge.core.schema import Label
 
@@ -18,28 +19,62 @@ TUNE, TEST = "tune", "test"
 
 
 def assign_split(labels: Sequence[Label], test_share: float, seed: int, failing: set[str],
-                 existing: Mapping[str, str] | None = None) -> dict[str, str]:
-    """trace id -> tune | test for every trace that has a label.  Without an existing split, each stratum
-    (traces with a failing label, traces without) is shuffled with the seed and `test_share` of it (rounded,
-    at least one trace when the stratum has two or more) goes to test.  With one, its traces keep their
-    side and every new trace is placed by `side_of_new_trace`."""
+                 existing: Mapping[str, str] | None = None,
+                 group_of: Callable[[str], str] | None = None) -> dict[str, str]:
+    """trace id -> tune | test for every trace that has a label.  Traces of one group (one task: the five
+    AgentProcessBench trajectories of a question, the trials of a tau-bench task) always go to the same
+    side: a judge tuned on one trajectory of a question has seen its answer.  Without an existing split,
+    each stratum of groups (with a failing label, without) is shuffled with the seed and `test_share` of it
+    (rounded, at least one group when the stratum has two or more) goes to test.  With one, its traces keep
+    their side; a new trace joins its group's side when the group is placed, else `side_of_new_trace`."""
     if not 0 < test_share < 1:
         raise ValueError(f"the test share must be between 0 and 1, not {test_share}")
+    group_of = group_of or (lambda trace: trace)
     has_failing: dict[str, bool] = {}
     for label in labels:
         has_failing[label.trace_id] = has_failing.get(label.trace_id, False) or label.value.lower() in failing
     if existing:
-        return {**dict(existing), **{t: side_of_new_trace(t, seed, test_share) for t in has_failing if t not in existing}}
+        placed = {group_of(t): side for t, side in existing.items()}
+        new = {t: placed.get(group_of(t)) or side_of_new_trace(group_of(t), seed, test_share)
+               for t in sorted(has_failing) if t not in existing}
+        return {**dict(existing), **new}
+    members: dict[str, list[str]] = {}
+    for trace in sorted(has_failing):
+        members.setdefault(group_of(trace), []).append(trace)
+    group_fails = {g: any(has_failing[t] for t in ts) for g, ts in members.items()}
     assignment: dict[str, str] = {}
     for stratum in (True, False):
-        traces = sorted(t for t, f in has_failing.items() if f is stratum)
-        random.Random(f"{seed}:{stratum}").shuffle(traces)
-        n_test = round(len(traces) * test_share)
-        if len(traces) >= 2:
-            n_test = min(max(n_test, 1), len(traces) - 1)
-        for position, trace in enumerate(traces):
-            assignment[trace] = TEST if position < n_test else TUNE
+        groups = sorted(g for g, f in group_fails.items() if f is stratum)
+        random.Random(f"{seed}:{stratum}").shuffle(groups)
+        n_test = round(len(groups) * test_share)
+        if len(groups) >= 2:
+            n_test = min(max(n_test, 1), len(groups) - 1)
+        for position, group in enumerate(groups):
+            for trace in members[group]:
+                assignment[trace] = TEST if position < n_test else TUNE
     return assignment
+
+
+_QUESTION_ID = re.compile(r"([^:]{1,200}):(\d{1,9}):\d{1,9}")  # AgentProcessBench: source:question:sample
+_TASK_ID = re.compile(r"(.{0,200}):task-([^:]{1,100})(?::trial-\d{1,9})?")  # tau-bench records read by chainjudge
+
+
+def task_group(trace_id: str, metadata: Mapping[str, object] | None = None) -> str:
+    """The task a trace belongs to, for splits and cross-validation that must not leak: its metadata's
+    `query_index` (AgentProcessBench) or `task_id` (tau-bench) when the trace is known, else what its id
+    says in those formats' id layouts, else the trace itself."""
+    meta = metadata or {}
+    if meta.get("query_index") is not None:
+        return f"question:{meta.get('data_source', '')}:{meta['query_index']}"
+    if meta.get("task_id") is not None:
+        return f"task:{meta['task_id']}"
+    question = _QUESTION_ID.fullmatch(trace_id)
+    if question:
+        return f"question:{question.group(1)}:{question.group(2)}"
+    task = _TASK_ID.fullmatch(trace_id)
+    if task:
+        return f"task:{task.group(2)}"
+    return trace_id  # its own group (named as itself, so ungrouped splits are the ones made before groups)
 
 
 def side_of_new_trace(trace_id: str, seed: int, test_share: float) -> str:

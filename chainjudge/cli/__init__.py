@@ -18,6 +18,7 @@ from chainjudge.cli.cep import decisions as _decisions, record as _record, scena
 from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
 from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.db import db_app
+from chainjudge.cli.verifying import verifier_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
 
 app.command("cluster")(_cluster)
@@ -33,6 +34,7 @@ labels_app.command("agreement")(labels_agreement)
 traces_app.command("list")(traces_list)
 app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(db_app, name="db")
+app.add_typer(verifier_app, name="verifier")
 app.add_typer(regress_app, name="regress")
 
 

@@ -77,6 +77,9 @@ class GuardedGroup(TyperGroup):
         except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors are mapped
             if os.environ.get("CHAINJUDGE_TRACEBACK"):
                 raise
+            if isinstance(exc, BrokenPipeError):  # the reader left (`| head`): nothing more to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+                raise typer.Exit(0) from None
             from rich.text import Text
 
             from chainjudge.cli.support import err

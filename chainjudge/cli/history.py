@@ -30,11 +30,12 @@ def scenarios_import(
     import dataclasses
     import json
 
-    from chainjudge.core.atomic import write_text_atomic
+    from chainjudge.core.atomic import check_output_path, write_text_atomic
     from chainjudge.packs.cep.history import import_history
     from chainjudge.packs.cep.mapping import MappingError, load_mapping
     from chainjudge.packs.cep.policy import load_policy
 
+    check_output_path(out_file)  # before any work: a folder given as --out is refused at once
     try:
         mapping = load_mapping(mapping_file)
     except MappingError as exc:

@@ -119,6 +119,14 @@ def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
 
 def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | RecordError]:
     reader = csv.DictReader(handle)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        yield RecordError(source=source, record="line 1", reason=f"not CSV: {exc}")
+        return
+    if _not_utf8(list(header)):
+        yield RecordError(source=source, record="line 1", reason="the header is not UTF-8 text")
+        return
     while True:
         try:
             row = next(reader)

@@ -16,6 +16,7 @@ from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, Annota
                                        validate_weights)
 from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
+from chainjudge.core.schema.verifiers import SelectiveCut, Verifier
 
 __all__ = [
     "AlignedExample", "AlignedJudge", "Threshold", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
@@ -23,5 +24,5 @@ __all__ = [
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",
     "Rubric", "Run", "SCORE_TERMS", "Scale", "ScenarioSpace", "ScoreTerm", "SpaceDimension", "Step", "StepKind",
-    "ToolCall", "Trace", "TrustPolicy", "Usage", "Verdict", "WorkItem", "utc_now", "validate_weights",
+    "ToolCall", "Trace", "TrustPolicy", "Usage", "Verdict", "Verifier", "SelectiveCut", "WorkItem", "utc_now", "validate_weights",
 ]

@@ -280,6 +280,14 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         ALTER TABLE failure_assignments_v2 RENAME TO failure_assignments
         """,
     ),
+    (
+        # verifiers learned from the tune split's labels: every version kept (a judgment names the one that made it)
+        "020_verifiers",
+        """
+        CREATE TABLE verifiers (name TEXT NOT NULL, version TEXT NOT NULL, criterion TEXT NOT NULL, data TEXT NOT NULL,
+                                created_at TEXT NOT NULL, PRIMARY KEY (name, version))
+        """,
+    ),
 ]
 
 

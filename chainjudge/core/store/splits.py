@@ -4,7 +4,7 @@ aligned judges tuned on it."""
 
 from __future__ import annotations
 
-from chainjudge.core.schema import AlignedJudge, utc_now
+from chainjudge.core.schema import AlignedJudge, Verifier, utc_now
 
 
 class SplitStore:
@@ -58,3 +58,20 @@ class SplitStore:
         """The newest version of the aligned judge NAME."""
         rows = self.query("SELECT data FROM aligned_judges WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
         return AlignedJudge.model_validate_json(rows[0][0]) if rows else None
+
+    def save_verifier(self, verifier: Verifier) -> None:
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO verifiers VALUES (?, ?, ?, ?, ?)",
+                             (verifier.name, verifier.version, verifier.criterion, verifier.model_dump_json(),
+                              utc_now().isoformat()))
+
+    def verifier(self, name: str) -> Verifier | None:
+        """The newest version of the verifier NAME."""
+        rows = self.query("SELECT data FROM verifiers WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
+        return Verifier.model_validate_json(rows[0][0]) if rows else None
+
+    def verifiers(self) -> list[Verifier]:
+        """The newest version of every verifier, by name."""
+        rows = self.query("SELECT v.data FROM verifiers v WHERE v.rowid = (SELECT w.rowid FROM verifiers w "
+                          "WHERE w.name = v.name ORDER BY w.created_at DESC, w.rowid DESC LIMIT 1) ORDER BY v.name")
+        return [Verifier.model_validate_json(data) for (data,) in rows]

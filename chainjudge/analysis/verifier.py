@@ -1,0 +1,174 @@
+"""Fit and apply a verifier (pure: arrays in, a `Verifier` model out; no store, no files).
+
+scikit-learn's logistic regression on standardised features, evaluated out of fold with whole groups held
+out (GroupKFold: every trajectory of one question together, so no fold has seen another trajectory of a
+question it is scored on), calibrated by Platt scaling on those out-of-fold scores, its decision cut the
+kappa-best on them, and its selective cut chosen on them with the fixed-sequence guarantee
+(`selective.py`).  The final model is refitted on all the tune items.  Stored as numbers, so applying it
+needs numpy alone and loading it runs no code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainjudge.analysis.selective import choose_cut, decided_share
+from chainjudge.analysis.thresholds import binary_kappa
+from chainjudge.core.schema import SelectiveCut, Verifier
+
+MIN_EACH_CLASS = 5
+MAX_FOLDS = 5
+
+
+class VerifierDataError(ValueError):
+    """Too few labelled items, or of one class only, to learn from."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled step: its features, whether the reference label fails it, and its group."""
+
+    features: list[float]
+    fails: bool
+    group: str
+    item: tuple[str, str]  # (trace id, step key) for provenance and the leak tests
+
+
+def label_set_hash(rows: Sequence[Row]) -> str:
+    material = json.dumps(sorted([list(r.item), r.fails] for r in rows))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    model.fit(x, y)
+    return model
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, groups: Sequence[str], seed: int = 0) -> np.ndarray:
+    """Each item's decision score from a model that never saw its group."""
+    from sklearn.model_selection import GroupKFold
+
+    folds = min(MAX_FOLDS, len(set(groups)))
+    scores = np.zeros(len(y))
+    for train, held in GroupKFold(n_splits=folds).split(x, y, groups):
+        if len(set(y[train].tolist())) < 2:
+            scores[held] = 0.0
+            continue
+        mean, scale = _standardise(x[train])
+        model = _fit_logistic((x[train] - mean) / scale, y[train], seed)
+        scores[held] = model.decision_function((x[held] - mean) / scale)
+    return scores
+
+
+def _platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6, max_iter=2000).fit(scores.reshape(-1, 1), y)
+    return float(model.coef_[0][0]), float(model.intercept_[0])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def _kappa_best_cut(p_fail: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    best = (-2.0, 0.5)
+    for cut in sorted(set(np.round(p_fail, 6).tolist())):
+        kappa = binary_kappa(y.tolist(), (p_fail >= cut).tolist())
+        if kappa > best[0] + 1e-12:
+            best = (kappa, cut)
+    return best[1], best[0]
+
+
+def grouped_kappa_low(y: np.ndarray, fails: np.ndarray, groups: Sequence[str], seed: int = 0,
+                      resamples: int = 500) -> float | None:
+    """The 2.5th percentile of kappa over bootstrap resamples of whole groups (None when undefined)."""
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    member = np.array([index[g] for g in groups])
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        weights = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[member]
+        n = weights.sum()
+        if n == 0:
+            continue
+        agree = (weights * (y == fails)).sum() / n
+        p_ref, p_dec = (weights * y).sum() / n, (weights * fails).sum() / n
+        chance = p_ref * p_dec + (1 - p_ref) * (1 - p_dec)
+        if chance < 1:
+            values.append((agree - chance) / (1 - chance))
+    return float(np.percentile(values, 2.5)) if values else None
+
+
+def confidence(p_fail: np.ndarray, cut: float) -> np.ndarray:
+    """How sure a decision is: P(fail) for a failing call, 1 - P(fail) for a passing one."""
+    return np.where(p_fail >= cut, p_fail, 1.0 - p_fail)
+
+
+def fit_verifier(rows: Sequence[Row], name: str, criterion: str, failing: Sequence[str], features: Sequence[str],
+                 reference_features: bool, group_key: str, target: float = 0.9, risk: float = 0.1,
+                 seed: int = 0) -> Verifier:
+    """A verifier from the tune rows; raises VerifierDataError when they cannot teach one."""
+    y = np.array([r.fails for r in rows], dtype=int)
+    if (y == 1).sum() < MIN_EACH_CLASS or (y == 0).sum() < MIN_EACH_CLASS:
+        raise VerifierDataError(f"{criterion}: {int((y == 1).sum())} failing and {int((y == 0).sum())} passing labelled "
+                                f"tune steps; at least {MIN_EACH_CLASS} of each are needed")
+    groups = [r.group for r in rows]
+    if len(set(groups)) < 2:
+        raise VerifierDataError(f"{criterion}: all labelled tune steps are in one {group_key}; cross-validation needs two")
+    x = np.array([r.features for r in rows], dtype=float)
+    scores = out_of_fold_scores(x, y, groups, seed)
+    a, b = _platt(scores, y)
+    p_oof = _sigmoid(a * scores + b)
+    cut, kappa = _kappa_best_cut(p_oof, y)
+    low = grouped_kappa_low(y, p_oof >= cut, groups, seed)
+    if low is None or low <= 0:
+        raise VerifierDataError(f"{criterion}: out of fold (whole {group_key}s held out) its kappa is {kappa:.3f} with a 95% "
+                                f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
+                                "labels, so it was not stored (a verifier must show skill before it decides anything)")
+    decided = confidence(p_oof, cut)
+    correct = (p_oof >= cut) == (y == 1)
+    chosen = choose_cut(decided.tolist(), correct.tolist(), target, risk)
+    mean, scale = _standardise(x)
+    final = _fit_logistic((x - mean) / scale, y, seed)
+    return Verifier(
+        name=name, criterion=criterion, failing=sorted(failing), features=list(features),
+        reference_features=reference_features, mean=mean.tolist(), scale=scale.tolist(),
+        coef=final.coef_[0].tolist(), intercept=float(final.intercept_[0]), platt_a=a, platt_b=b, cut=float(cut),
+        selective=SelectiveCut(confidence=chosen.confidence, target=target, risk=risk,
+                               decided_share=decided_share(decided.tolist(), chosen), agreement=chosen.agreement,
+                               bound=chosen.bound),
+        label_set_hash=label_set_hash(rows), tune_items=len(rows), tune_failing=int(y.sum()),
+        tune_groups=len(set(groups)), oof_kappa=None if math.isnan(kappa) else kappa, group_key=group_key)
+
+
+def p_fail(verifier: Verifier, features: Sequence[Sequence[float]]) -> np.ndarray:
+    """Calibrated P(fail) for each row of features (in the verifier's feature order)."""
+    x = np.asarray(features, dtype=float).reshape(-1, len(verifier.features))
+    score = ((x - np.array(verifier.mean)) / np.array(verifier.scale)) @ np.array(verifier.coef) + verifier.intercept
+    return _sigmoid(verifier.platt_a * score + verifier.platt_b)
+
+
+def decisions(verifier: Verifier, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fails, decided): the verifier's call on each item, and whether it decides it or abstains."""
+    fails = probabilities >= verifier.cut
+    level = verifier.selective.confidence
+    decided = np.zeros(len(probabilities), dtype=bool) if level is None else confidence(probabilities, verifier.cut) >= level
+    return fails, decided

@@ -1,0 +1,152 @@
+"""Train a verifier on the tune split and test it on the sealed test split (the store in, typed results out).
+
+Training sees only reference labels of tune traces, and of those only traces whose task has no trace on
+the test side (a verifier that has seen another trajectory of the same question has seen its answer); the
+test reads only test traces and records the look, as every look at the test split is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement
+from chainjudge.analysis.reference import reference_labels
+from chainjudge.analysis.selective import upper_bound
+from chainjudge.analysis.splits import TEST, TUNE, task_group
+from chainjudge.analysis.verifier import Row, decisions, fit_verifier, p_fail
+from chainjudge.analysis.verifier_features import feature_names, step_features
+from chainjudge.core.schema import AgreementReport, Label, Trace, Verifier
+from chainjudge.core.store import Store
+from chainjudge.errors import ChainjudgeError
+
+VERIFIER_ANNOTATOR = "verifier:"
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class VerifierError(ChainjudgeError):
+    """The store cannot train or test a verifier as asked (no split, no labels, no stored traces)."""
+
+
+@dataclass
+class Gathered:
+    rows: list[Row] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)  # the reference label of each row, in order
+    no_trace: int = 0  # labels whose trace (or step) is not in the store
+    shares_a_task: int = 0  # tune labels left out: their task has a trace on the test side
+
+
+def _find_step(trace: Trace, label: Label):
+    if label.step_ref is not None:
+        return next((s for s in trace.steps if s.ref == label.step_ref), None)
+    if label.step_index is not None and label.step_index < len(trace.steps):
+        return trace.steps[label.step_index]
+    return None
+
+
+def gather(store: Store, criterion: str, side: str, reference: bool, failing: Sequence[str]) -> Gathered:
+    """The labelled steps of one side of the sealed split, as feature rows (one per reference label)."""
+    split = store.split()
+    if not split:
+        raise VerifierError(f"no test split in {store.location}: chainjudge labels split (a verifier learns from tune only)")
+    fail = {f.lower() for f in failing}
+    traces: dict[str, Trace | None] = {}
+
+    def trace_of(trace_id: str) -> Trace | None:
+        if trace_id not in traces:
+            traces[trace_id] = store.get_trace(trace_id)
+        return traces[trace_id]
+
+    def group_of(trace_id: str) -> str:
+        trace = trace_of(trace_id)
+        return task_group(trace_id, trace.metadata if trace else None)
+
+    test_groups = {group_of(t) for t, s in split.items() if s == TEST} if side == TUNE else set()
+    out = Gathered()
+    names = feature_names(reference)
+    for label in reference_labels(store.labels()):
+        if label.criterion != criterion or not label.step_key or split.get(label.trace_id) != side:
+            continue
+        trace = trace_of(label.trace_id)
+        step = _find_step(trace, label) if trace else None
+        if step is None:
+            out.no_trace += 1
+            continue
+        group = group_of(label.trace_id)
+        if group in test_groups:
+            out.shares_a_task += 1
+            continue
+        features = step_features(trace, step, reference)
+        assert len(features) == len(names)
+        out.rows.append(Row(features, label.value.lower() in fail, group, (label.trace_id, label.step_key)))
+        out.labels.append(label)
+    return out
+
+
+def train(store: Store, name: str, criterion: str, reference: bool = False, failing: Sequence[str] | None = None,
+          target: float = 0.9, risk: float = 0.1, seed: int = 0) -> tuple[Verifier, Gathered]:
+    if not NAME.fullmatch(name):
+        raise VerifierError(f"verifier name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    failing = list(failing or sorted(DEFAULT_FAILING))
+    gathered = gather(store, criterion, TUNE, reference, failing)
+    if not gathered.rows:
+        raise VerifierError(f"no reference labels for {criterion!r} on tune traces stored in {store.location}")
+    from chainjudge.analysis.verifier import VerifierDataError
+
+    try:
+        verifier = fit_verifier(gathered.rows, name, criterion, failing, feature_names(reference), reference,
+                                group_key="task", target=target, risk=risk, seed=seed)
+    except VerifierDataError as exc:
+        raise VerifierError(str(exc)) from None
+    store.save_verifier(verifier)
+    return verifier, gathered
+
+
+@dataclass
+class Evaluation:
+    verifier: Verifier
+    report: AgreementReport  # every test item decided (fail vs pass), with intervals and baselines
+    items: int
+    decided: int
+    decided_agreement: float | None
+    decided_agreement_low: float | None  # exact one-sided bound at the verifier's risk
+    looks: int
+    ms_per_1000: float
+    no_trace: int
+
+
+def _binary(labels: Sequence[Label], fails: Sequence[bool], annotator: str) -> list[Label]:
+    return [label.model_copy(update={"value": "fail" if f else "pass", "annotator": annotator, "kind": "judge"})
+            for label, f in zip(labels, fails)]
+
+
+def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0) -> Evaluation:
+    """The verifier on the sealed test split: every item decided (agreement with intervals and baselines),
+    and the selective view (what it decides above its cut, and the agreement there).  Records the look."""
+    verifier = store.verifier(name)
+    if verifier is None:
+        raise VerifierError(f"no verifier named {name!r} in {store.location}; see: chainjudge verifier list")
+    gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing)
+    if not gathered.rows:
+        raise VerifierError(f"no reference labels for {verifier.criterion!r} on test traces stored in {store.location}")
+    started = time.perf_counter()
+    probabilities = p_fail(verifier, [r.features for r in gathered.rows])
+    seconds = time.perf_counter() - started
+    fails, decided = decisions(verifier, probabilities)
+    truth = np.array([r.fails for r in gathered.rows])
+    reference = _binary(gathered.labels, truth.tolist(), "reference")
+    candidate = _binary(gathered.labels, fails.tolist(), VERIFIER_ANNOTATOR + verifier.tag)
+    report = agreement(reference, candidate, "reference", VERIFIER_ANNOTATOR + verifier.tag, verifier.criterion,
+                       failing=["fail"], order=["pass", "fail"], bootstrap=bootstrap, seed=seed)
+    n_decided = int(decided.sum())
+    errors = int((fails[decided] != truth[decided]).sum())
+    looks = store.record_look(VERIFIER_ANNOTATOR + verifier.name, verifier.version, verifier.criterion)
+    return Evaluation(
+        verifier=verifier, report=report, items=len(gathered.rows), decided=n_decided,
+        decided_agreement=None if not n_decided else 1 - errors / n_decided,
+        decided_agreement_low=None if not n_decided else 1 - upper_bound(errors, n_decided, verifier.selective.risk),
+        looks=looks, ms_per_1000=1000 * seconds * 1000 / max(1, len(gathered.rows)), no_trace=gathered.no_trace)
