@@ -175,3 +175,69 @@ def test_the_selective_guarantee_holds_at_its_nominal_rate():
         misses += fresh_correct[chosen].mean() < target
     assert decided and np.mean(decided) > 0.2  # it does decide
     assert misses / trials <= risk + 0.03, misses / trials
+
+
+# ---------------------------------------------------------------- judging with the verifier: alone, and the cascade
+
+RUBRIC_YAML = """\
+id: apb-step
+criteria:
+  - id: step
+    applies_to: [tool_call, decision, message]
+    question: Is this step a correct move toward answering the user's question?
+    scale: {type: labels, labels: [correct, neutral, error], failing: [error]}
+"""
+
+
+@pytest.fixture
+def trained(hotpotqa_store, tmp_path):
+    copy = tmp_path / "j.db"
+    with Store(hotpotqa_store) as store:
+        store.copy_to(copy)
+    result = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "ref", "--reference-features",
+                              "--target", "0.85", "--traces", str(HOTPOTQA), "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert "decides 0%" not in result.output and "abstains on everything" not in result.output
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(RUBRIC_YAML)
+    return copy, rubric
+
+
+def test_the_verifier_alone_decides_in_milliseconds_and_sends_its_abstentions_to_people(trained):
+    from chainjudge.review import queue as review
+
+    db, rubric = trained
+    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v", "--db", str(db)])
+    assert result.exit_code == 1, result.output  # abstentions are stored as unscored judgments
+    with Store(db) as store:
+        judged = list(store.judgments("v"))
+        decided = [j for j in judged if j.verdict is not None]
+        abstained = [j for j in judged if j.error_kind == "abstained"]
+        assert decided and abstained and len(decided) + len(abstained) == len(judged)
+        assert all(j.judge.startswith("verifier:ref@") and j.label_probs for j in decided)
+        assert {j.verdict.label for j in decided} <= {"correct", "error"}
+        review.refresh_queue(store)
+        first = review.queue_page(store, size=len(abstained))
+    assert first and all(item.kind == "abstained" for item in first)  # people see the abstentions first
+
+
+def test_the_cascade_asks_the_model_only_where_the_verifier_abstains(trained, fake_judge):
+    db, rubric = trained
+    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--judge", "openai/fake",
+                              "--api-base", fake_judge.url, "--run", "c", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        judged = list(store.judgments("c"))
+    by_verifier = [j for j in judged if j.judge.startswith("verifier:")]
+    by_model = [j for j in judged if not j.judge.startswith("verifier:")]
+    assert by_verifier and by_model and all(j.verdict is not None for j in judged)
+    assert len(fake_judge.requests) == len(by_model)  # no call for what the verifier decided
+    assert f"abstained on {len(by_model)}" in " ".join(result.output.split())
+
+
+def test_a_verifier_for_another_criterion_is_refused(trained, tmp_path):
+    db, _ = trained
+    other = tmp_path / "other.yaml"
+    other.write_text(RUBRIC_YAML.replace("id: step", "id: grounded"))
+    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(other), "--verifier", "ref", "--db", str(db)])
+    assert result.exit_code == 2 and "does not have" in result.output

@@ -69,6 +69,7 @@ def judge(
     executor: Annotated[ExecutorChoice, typer.Option(help="Where the judge calls run: this process, or shards on Ray workers (needs chainjudge[ray]), each writing to the store.")] = ExecutorChoice.local,
     ray_address: Annotated[Optional[str], typer.Option(help="A Ray cluster to use (ray://HOST:10001 or auto); its workers must reach the store, so use a postgresql:// --db. Default: a local Ray runtime for this run.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=1024, help="Ray workers of a local runtime (one CPU each); --concurrency is per worker.")] = 2,
+    verifier: Annotated[Optional[str], typer.Option("--verifier", help="A verifier (chainjudge verifier train) decides its criterion first, in milliseconds, where it is confident; with --judge the model judges what it abstains on (a cascade), without it the abstentions are stored as such and go first to people.")] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -77,7 +78,7 @@ def judge(
     With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
     rubric_model = _checked_inputs(rubric, fmt, samples, temperature)
-    specs = judge_models or ["local"]
+    specs = judge_models or (["verifier-only"] if verifier else ["local"])
     redactor = _redactor(redact_pattern or [])
     loaded = _load(traces, fmt, split.value, reference)
     base = run or f"{rubric_model.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
@@ -86,6 +87,11 @@ def judge(
     run_options = dict(sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
                        redactor=redactor, executor=_executor(executor, store, ray_address, workers))
     tag, thresholds = _aligned(store, aligned, rubric_model, run_options) if aligned else (None, None)
+    chosen = _verifier(store, verifier, rubric_model, executor) if verifier else None
+    if chosen is not None and not judge_models:  # the verifier alone: its criterion (and the checks), no model
+        rubric_model = rubric_model.model_copy(update={"criteria": [c for c in rubric_model.criteria
+                                                                    if c.id == chosen.criterion or c.deterministic]})
+    run_options["verifier"] = chosen
     outcomes, run_names = [], []
     for spec in specs:
         for sample in range(samples):
@@ -187,21 +193,60 @@ def _checked_inputs(rubric: Path, fmt: str, samples: int, temperature: float):
 
 
 def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str, run_options: dict):
-    """One run: open the judge (none for a checks-only rubric), judge with a progress display."""
+    """One run: open the judge (none for a checks-only rubric; a verifier first when one is given), judge
+    with a progress display."""
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.core.offline import quiet_libraries
     from chainjudge.core.progress import live_progress
     from chainjudge.pipeline import judge_traces
 
+    run_options = dict(run_options)
+    chosen = run_options.pop("verifier", None)
     try:
         quiet_libraries()
-        opened = open_judge(spec, **options) if any(not c.deterministic for c in rubric_model.criteria) else checks_only()
+        if chosen is not None and spec == "verifier-only":
+            opened = verifier_only(chosen)
+        elif any(not c.deterministic for c in rubric_model.criteria):
+            opened = open_judge(spec, **options)
+        else:
+            opened = checks_only()
         with opened as (settings, model_judge):
+            if chosen is not None:
+                from chainjudge.workflows.cascade import CascadeJudge
+
+                model_judge = CascadeJudge(chosen, {t.id: t for t in loaded.traces},
+                                           None if spec == "verifier-only" else model_judge)
+                settings = settings.model_copy(update={"verifier": chosen.tag})
             with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
-                return judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,
-                                    on_start=on_start, on_progress=on_progress, **run_options)
+                outcome = judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,
+                                       on_start=on_start, on_progress=on_progress, **run_options)
+            if chosen is not None:
+                out.print(f"verifier {chosen.tag}: decided {model_judge.decided} steps, abstained on {model_judge.abstained}"
+                          + (" (judged by the model)" if spec != "verifier-only" else " (stored as abstentions: first in the review queue)"),
+                          highlight=False)
+            return outcome
     except (JudgeSetupError, RunMismatch) as exc:
         fail(str(exc))
+
+
+@contextmanager
+def verifier_only(chosen):
+    """Settings for a run the verifier judges alone (no model is opened)."""
+    from chainjudge.core.schema import JudgeSettings
+
+    yield JudgeSettings(model=f"verifier:{chosen.tag}", batch=False), None
+
+
+def _verifier(store, name: str, rubric_model, executor):
+    """The verifier NAME, checked against the rubric and the executor."""
+    chosen = store.verifier(name)
+    if chosen is None:
+        fail(f"no verifier named {name!r} in {store.location}: chainjudge verifier train --criterion C --name {name}")
+    if chosen.criterion not in {c.id for c in rubric_model.criteria}:
+        fail(f"verifier {chosen.tag} judges {chosen.criterion!r}, which rubric {rubric_model.id} does not have")
+    if executor is not ExecutorChoice.local:
+        fail("--verifier runs in this process (it scores from the whole trace): use --executor local")
+    return chosen
 
 
 def _print_outcome(outcome, name: str, traces: int) -> None:

@@ -155,8 +155,10 @@ def prompt_hash(messages: list[dict]) -> str:
 def cache_key(settings: JudgeSettings, rubric_hash: str, criterion_id: str, messages_hash: str) -> str:
     """Same model, parameters, rubric, criterion and prompt -> same key -> never asked twice."""
     params = settings.model_dump(
-        include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "aligned"}
+        include={"model", "mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "aligned", "verifier"}
     )
+    if params.get("verifier") is None:
+        params.pop("verifier", None)  # keys of judges without a verifier stay valid
     if not params["sample"]:
         params.pop("sample")  # keys made before samples existed stay valid
     if params["aligned"] is None:

@@ -1,6 +1,7 @@
 """What people need to look at, and what they decide: the review queue, leases and adjudications.
 
-The queue holds only what the machine cannot settle: a judge against a person's label or against
+The queue holds only what the machine cannot settle: a verifier's abstentions (first), a judge against a
+person's label or against
 ground truth, judges of a panel (or a deterministic check and a model) that split, low confidence, judge
 errors and steps flagged as possible prompt injection.  It is ranked by severity x uncertainty and kept
 in an indexed table, so a page of it loads in milliseconds whatever the store holds.  Two reviewers
@@ -18,8 +19,9 @@ from chainjudge.core.store import Store
 from chainjudge.core.store.review import QUEUE_FACETS, LeaseLost  # noqa: F401  (LeaseLost: raised by adjudicate)
 
 SEVERITY_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0}
-KINDS = ("judge_vs_human", "judge_vs_ground_truth", "panel_split", "check_vs_model", "judge_error", "check_error",
-         "injection", "low_confidence")
+KINDS = ("abstained", "judge_vs_human", "judge_vs_ground_truth", "panel_split", "check_vs_model", "judge_error",
+         "check_error", "injection", "low_confidence")
+ABSTAINED_WEIGHT = 1.5  # a verifier's abstention goes to people before anything of the same severity
 LOW_CONFIDENCE = 0.5
 LEASE_S = 300.0
 FILTER_COLUMNS = {"criterion": "criterion_id", "rubric": "rubric_id", "mode": "mode_id"}
@@ -48,6 +50,9 @@ def refresh_queue(store: Store) -> int:
 
     for run, trace_id, ref, index, criterion, label, error, judge_kind, conf, flags in store.judgment_signals():
         if error is not None:
+            if error.startswith("abstained:"):  # the verifier would not decide: people do, first
+                add("abstained", run, trace_id, ref, index, criterion, error[:200], ABSTAINED_WEIGHT)
+                continue
             if judge_kind == "check":
                 if (run, trace_id, ref) in check_errors:
                     continue  # one item per step: the checks fail together when the step gives them no input

@@ -91,6 +91,7 @@ class JudgeSettings(BaseModel):
     max_context_chars: int = 2000
     max_step_chars: int = 4000
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge whose worked examples the prompts carry.")
+    verifier: str | None = Field(None, description="NAME@VERSION of the verifier that decides first (a cascade: the model judges what it abstains on).")
     label_probs: bool = Field(False, description="Ask for token log-probabilities and keep each label's probability (aligned judges: thresholds are chosen on them).")
     thresholds: dict[str, float] = Field(default_factory=dict, description="criterion id -> probability of failing at or above which a step fails (the aligned judge's decision thresholds; part of its version).")
 
