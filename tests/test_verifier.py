@@ -241,3 +241,34 @@ def test_a_verifier_for_another_criterion_is_refused(trained, tmp_path):
     other.write_text(RUBRIC_YAML.replace("id: step", "id: grounded"))
     result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(other), "--verifier", "ref", "--db", str(db)])
     assert result.exit_code == 2 and "does not have" in result.output
+
+
+# ---------------------------------------------------------------- prediction-powered rates
+
+
+def test_prediction_powered_intervals_reach_nominal_coverage():
+    """A population of 2,000 run items whose true failure rate is 0.2, a machine that misses a third of
+    failures and raises false alarms on 5% of passes, and 200 simulated subsets of 150 items people
+    labelled: the 95% interval covers the true rate in at least 90% of them, and is narrower than the
+    interval of people's labels alone."""
+    from chainjudge.analysis.corrected import prediction_powered_rate
+    from chainjudge.analysis.stats import wilson_interval
+
+    rng = np.random.default_rng(11)
+    covered, narrower, trials = 0, 0, 200
+    for _ in range(trials):
+        truth = rng.uniform(size=2000) < 0.2
+        machine = np.where(truth, rng.uniform(size=2000) < 2 / 3, rng.uniform(size=2000) < 0.05)
+        labelled = rng.choice(2000, size=150, replace=False)
+        estimate = prediction_powered_rate(machine.tolist(), list(zip(truth[labelled].tolist(), machine[labelled].tolist())))
+        covered += estimate.low <= truth.mean() <= estimate.high
+        low, high = wilson_interval(int(truth[labelled].sum()), 150)
+        narrower += (estimate.high - estimate.low) < (high - low)
+    assert covered / trials >= 0.9, covered / trials
+    assert narrower / trials >= 0.9
+
+
+def test_too_few_labels_give_no_prediction_powered_rate():
+    from chainjudge.analysis.corrected import prediction_powered_rate
+
+    assert prediction_powered_rate([True, False] * 50, [(True, True)] * 5) is None

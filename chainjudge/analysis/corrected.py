@@ -10,6 +10,10 @@ specificity (TNR) measured against the reference labels, the true rate is
 The interval comes from a bootstrap that resamples the calibration traces and the run's traces
 independently, so a judge calibrated on a handful of labels gets a wide interval.  A judge no better
 than chance (TPR + TNR <= 1) cannot be corrected for: the rate is unknown, [0, 1].
+
+Beside it, the prediction-powered rate (`prediction_powered_rate`): the machine's labels on every item
+plus the people's correction measured where both exist.  The gate reads the higher of the two upper
+bounds (the one that fails closed).
 """
 
 from __future__ import annotations
@@ -90,9 +94,27 @@ def corrected_failure_rate(
         criterion=criterion,
         raw_failure_rate=Estimate(value=raw, low=raw_ci[0], high=raw_ci[1], n=int(run_n.sum())),
         corrected_failure_rate=Estimate(value=point, low=corrected_ci[0], high=corrected_ci[1], n=int(run_n.sum())),
+        ppi_failure_rate=prediction_powered_rate([f for _, f in run_items], [(r, j) for _, r, j in calibration_pairs]),
         tpr=None if np.isnan(tpr[0]) else float(tpr[0]), tnr=None if np.isnan(tnr[0]) else float(tnr[0]),
         calibration_items=len(calibration_pairs), calibration_traces=len(cal_traces), run_traces=len(run_traces),
     )
+
+
+def prediction_powered_rate(machine: Sequence[bool], labelled: Sequence[tuple[bool, bool]], z: float = 1.959964,
+                            min_labelled: int = 10) -> Estimate | None:
+    """Prediction-powered inference for a rate (Angelopoulos et al., Science 2023): the machine's rate on
+    all N items, rectified by the mean of (person - machine) on the n items people labelled, with the
+    interval of both parts: rate +- z * sqrt(var(machine) / N + var(person - machine) / n), clipped to
+    [0, 1].  Tighter than people's labels alone when the machine agrees with them often; honest (wide)
+    when it does not.  labelled: (person says fail, machine says fail).  Fewer than `min_labelled`
+    labelled items: None (unknown, never a number)."""
+    if not machine or len(labelled) < min_labelled:
+        return None
+    f = np.asarray(machine, dtype=float)
+    rect = np.asarray([float(h) - float(m) for h, m in labelled])
+    value = float(f.mean() + rect.mean())
+    half = z * float(np.sqrt(f.var(ddof=1) / len(f) + rect.var(ddof=1) / len(rect))) if len(f) > 1 else 1.0
+    return Estimate(value=min(1.0, max(0.0, value)), low=max(0.0, value - half), high=min(1.0, value + half), n=len(f))
 
 
 def _weights(rng: np.random.Generator, n: int, count: int) -> np.ndarray:

@@ -238,13 +238,23 @@ def _corrected_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         if row.severity != "critical" or row.checked:
             continue
         rate = rates.get(criterion)
-        high = rate.corrected_failure_rate.high if rate else None
+        high = failure_rate_bound(rate) if rate else None
         if high is None:
             reasons.append(f"critical criterion {criterion}: no judge-error-corrected failure rate (no calibration labels)")
         elif high > policy.max_corrected_failure_rate:
             reasons.append(f"critical criterion {criterion}: corrected failure rate up to {high:.1%} "
                            f"(raw {rate.raw_failure_rate.value:.1%}); allowed {policy.max_corrected_failure_rate:.1%}")
     return reasons
+
+
+def failure_rate_bound(rate: CorrectedRate) -> float | None:
+    """The upper bound the gate reads: the higher of the Rogan-Gladen and the prediction-powered upper
+    bounds (fail closed); None when the corrected one is unknown."""
+    high = rate.corrected_failure_rate.high
+    if high is None or not math.isfinite(high):
+        return None
+    ppi = rate.ppi_failure_rate.high if rate.ppi_failure_rate is not None else None
+    return max(high, ppi) if ppi is not None and math.isfinite(ppi) else high
 
 
 def _probe_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:

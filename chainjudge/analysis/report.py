@@ -17,7 +17,7 @@ def _fmt(estimate, min_items: int = 1) -> str:
 
 
 def _trust_rows(evidence: Evidence) -> list[list[str]]:
-    """criterion, trust, rule and basis, TPR, TNR, kappa, raw and corrected failure rates."""
+    """criterion, trust, rule and basis, TPR, TNR, kappa, raw, corrected and prediction-powered failure rates."""
     rates = {r.criterion: r for r in evidence.corrected}
     rows = []
     for c in evidence.criteria:
@@ -25,11 +25,13 @@ def _trust_rows(evidence: Evidence) -> list[list[str]]:
         rows.append([c.criterion, c.trust, report.trust_basis if report else "",
                      _fmt(report.tpr) if report else "-", _fmt(report.tnr) if report else "-",
                      _fmt(report.cohen_kappa, 20) if report else "-",
-                     _fmt(rate.raw_failure_rate) if rate else "-", _fmt(rate.corrected_failure_rate) if rate else "-"])
+                     _fmt(rate.raw_failure_rate) if rate else "-", _fmt(rate.corrected_failure_rate) if rate else "-",
+                     _fmt(rate.ppi_failure_rate) if rate and rate.ppi_failure_rate else "-"])
     return rows
 
 
-TRUST_HEAD = ["criterion", "trust", "why", "TPR (failing)", "TNR", "Cohen's kappa", "raw failure rate", "corrected failure rate"]
+TRUST_HEAD = ["criterion", "trust", "why", "TPR (failing)", "TNR", "Cohen's kappa", "raw failure rate", "corrected failure rate",
+              "prediction-powered failure rate"]
 
 
 def _bar(value: float, colour: str = "#3b7dd8") -> str:

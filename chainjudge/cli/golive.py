@@ -44,7 +44,8 @@ def print_evidence_tables(evidence) -> None:
     """Trust per criterion (with TPR / TNR) and raw vs judge-error-corrected failure rates."""
     from chainjudge.analysis.figures import format_estimate as fmt
 
-    table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate")
+    table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate",
+                  "corrected failure rate", "prediction-powered")
     rates = {r.criterion: r for r in evidence.corrected}
     for row in evidence.criteria:
         report = evidence.calibration.get(row.criterion)
@@ -52,7 +53,8 @@ def print_evidence_tables(evidence) -> None:
         table.add_row(row.criterion, row.severity, str(row.scored),
                       f"{row.passed / row.scored:.0%}" if row.scored else "-", row.trust,
                       fmt(report.tpr, 1, 2) if report else "-", fmt(report.tnr, 1, 2) if report else "-",
-                      fmt(rate.raw_failure_rate, 1, 2) if rate else "-", fmt(rate.corrected_failure_rate, 1, 2) if rate else "-")
+                      fmt(rate.raw_failure_rate, 1, 2) if rate else "-", fmt(rate.corrected_failure_rate, 1, 2) if rate else "-",
+                      fmt(rate.ppi_failure_rate, 1, 2) if rate and rate.ppi_failure_rate else "-")
     out.print(table)
     if evidence.probes:
         probes = Table("bias probe", "criterion", "flips", "flip rate [95%]")

@@ -352,12 +352,16 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     out.print(table)
     if calibrated.reports:
         checked = Table("criterion", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate",
-                        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR")
+                        "prediction-powered failure rate",
+                        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR; "
+                              "prediction-powered = the judge on every item, rectified by people's labels")
         for criterion, report in calibrated.reports.items():
             corrected = rates.get(criterion)
+            ppi = corrected.ppi_failure_rate if corrected else None
             checked.add_row(criterion, fmt(report.tpr, 1, 2), fmt(report.tnr, 1, 2),
                             fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
-                            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-")
+                            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
+                            fmt(ppi, 1, 2) if ppi else "-")
         out.print(checked)
     for criterion, report in calibrated.reports.items():
         if report.trust != "trusted":

@@ -100,6 +100,8 @@ class CorrectedRate(BaseModel):
     criterion: str
     raw_failure_rate: Estimate
     corrected_failure_rate: Estimate = Field(description="[0, 1] when the judge is no better than chance.")
+    ppi_failure_rate: Estimate | None = Field(None, description="Prediction-powered: the judge's rate on every run item, "
+                                              "rectified by people's labels on the labelled items (Angelopoulos et al., 2023).")
     tpr: float | None
     tnr: float | None
     calibration_items: int
