@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -300,8 +301,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     def run_lock(self, run: str) -> Iterator[None]:
         """Hold RUN for this process while it is judged: a second process judging the same run at the same
         time is refused (RunBusy) instead of making every call again.  The lock dies with the process (an
-        advisory lock of the connection on PostgreSQL, a lock on a file beside the SQLite store), so a
-        killed run leaves nothing to clean up."""
+        advisory lock of the connection on PostgreSQL, a lock on a file named after the SQLite store's path
+        in this user's folder under the temporary directory), so a killed run leaves nothing to clean up."""
         key = int.from_bytes(hashlib.sha256(f"chainjudge-run:{run}".encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
         busy = RunBusy(f"run {run!r} is being judged by another process right now; wait for it to finish "
                        "(a run resumes where it stopped), or give another --run name")
@@ -315,8 +316,11 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             return
         import fcntl
 
-        lock_file = self.path.with_name(f".{self.path.name}.run-{key & 0xFFFFFFFFFFFF:012x}.lock")
-        handle = open(lock_file, "a+")  # noqa: SIM115 - held for the block
+        # in a folder of this user's under the temporary directory, never beside the store (no clutter there)
+        folder = Path(tempfile.gettempdir()) / f"chainjudge-run-locks-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        where = hashlib.sha256(str(self.path.resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        handle = open(folder / f"{where}-{key & 0xFFFFFFFFFFFF:012x}.lock", "a+")  # noqa: SIM115 - held for the block
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
