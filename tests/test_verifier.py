@@ -51,7 +51,7 @@ def test_train_and_test_through_the_cli(hotpotqa_store, tmp_path):
                                "--db", str(copy)])
     assert trained.exit_code == 0, trained.output
     assert "250 traces stored" in trained.output
-    assert "in 36 tasks" in trained.output  # 50 questions, 15 of them (75 traces) kept for test by seed 7
+    assert "in 36 tasks" in trained.output  # 50 questions, 14 of them (70 traces) kept for test by seed 7
     tested = cli.invoke(app, ["verifier", "test", "apb", "--db", str(copy), "--bootstrap", "300"])
     assert tested.exit_code == 0, tested.output
     text = " ".join(tested.output.split())
