@@ -489,13 +489,9 @@ def test_errors_and_tables_are_not_wrapped_when_piped(tmp_path):
 
 
 def _review_app(db, env: dict[str, str] | None = None):
-    from streamlit.testing.v1 import AppTest
+    from test_attacks_review import _app  # the app under AppTest, with the environment chainjudge review sets
 
-    for name in ("CHAINJUDGE_REVIEW_TOKEN", "CHAINJUDGE_SPACES", "CHAINJUDGE_SCENARIOS", "CHAINJUDGE_CATALOGUE"):
-        os.environ.pop(name, None)
-    os.environ["CHAINJUDGE_DB"] = str(db)
-    os.environ.update(env or {})
-    return AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60)
+    return _app(db, env)
 
 
 def _reset_sign_in_limits() -> None:

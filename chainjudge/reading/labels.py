@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from chainjudge.reading import describe_error
-from chainjudge.reading.loading import iter_records
+from chainjudge.reading.loading import iter_records, not_utf8
 from chainjudge.reading.records import trace_id as derive_trace_id, file_stem
 from chainjudge.core.schema import Label, RecordError
 
@@ -124,7 +124,7 @@ def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | R
     except csv.Error as exc:
         yield RecordError(source=source, record="line 1", reason=f"not CSV: {exc}")
         return
-    if _not_utf8(list(header)):
+    if not_utf8(list(header)):
         yield RecordError(source=source, record="line 1", reason="the header is not UTF-8 text")
         return
     while True:
@@ -136,7 +136,7 @@ def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | R
             yield RecordError(source=source, record=f"line {reader.line_num}", reason=f"not CSV: {exc}")
             continue
         number = reader.line_num
-        bad = next((k for k, v in row.items() if _not_utf8(k) or _not_utf8(v)), None)
+        bad = next((k for k, v in row.items() if not_utf8(k) or not_utf8(v)), None)
         if bad is not None:
             yield RecordError(source=source, record=f"line {number}", reason="not UTF-8 text")
             continue
@@ -145,10 +145,6 @@ def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | R
         except (ValueError, ValidationError, TypeError) as exc:
             yield RecordError(source=source, record=f"line {number}", reason=describe_error(exc))
 
-
-def _not_utf8(value: object) -> bool:
-    values = value if isinstance(value, list) else [value]
-    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
 
 
 def read_labels(path: str | Path, options: ImportOptions) -> Iterator[Label | RecordError]:

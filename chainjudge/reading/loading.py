@@ -19,6 +19,12 @@ class Record:
     error: str | None = None
 
 
+def not_utf8(value: object) -> bool:
+    """A text (or list of texts) read with errors="surrogateescape" that held bytes that are not UTF-8."""
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
+
+
 def _looks_like_message(value: object) -> bool:
     return isinstance(value, dict) and "role" in value
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from chainjudge.errors import ChainjudgeError
+from chainjudge.reading.loading import not_utf8
 from chainjudge.packs.cep.mapping import Mapping
 from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import MARKET_TIMEZONES, PERTURBATIONS, ExpectedAction, Scenario, UserState
@@ -108,15 +109,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except csv.Error as exc:  # a NUL byte, a field over the size limit: this line only
                 yield reader.line_num, {"__unreadable__": f"not CSV ({exc})"}
                 continue
-            if any(_not_utf8(k) or _not_utf8(v) for k, v in row.items()):
+            if any(not_utf8(k) or not_utf8(v) for k, v in row.items()):
                 yield reader.line_num, {"__unreadable__": "not UTF-8 text"}
                 continue
             yield reader.line_num, row
 
-
-def _not_utf8(value: object) -> bool:
-    values = value if isinstance(value, list) else [value]
-    return any(isinstance(v, str) and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
