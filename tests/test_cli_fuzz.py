@@ -101,7 +101,7 @@ INVOCATIONS: dict[str, list[str]] = {
     "db migrate": ["db migrate --db {J}"],
     "db copy": ["db copy {J} {OUT}", "db copy {DB} {J}"],
     "regress add": ["regress add {S} --catalogue {Y} --suite {OUTDIR} --db {DB}"],
-    "verifier train": ["verifier train --criterion {S} --name {S} --traces {F} --db {DB}",
+    "verifier train": ["verifier train --criterion {S} --name {S} --traces {F} --from-run {S} --db {DB}",
                        "verifier train --criterion step --name x --db {X}"],
     "verifier test": ["verifier test {S} --traces {F} --db {DB}", "verifier test x --db {X}"],
     "verifier list": ["verifier list --db {X}"],

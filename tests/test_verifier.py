@@ -272,3 +272,56 @@ def test_too_few_labels_give_no_prediction_powered_rate():
     from chainjudge.analysis.corrected import prediction_powered_rate
 
     assert prediction_powered_rate([True, False] * 50, [(True, True)] * 5) is None
+
+
+# ---------------------------------------------------------------- another run's verdicts as features
+
+
+def _simulated_run(db, name: str, agreement: float, seed: int) -> None:
+    """A judge run over every human-labelled step, agreeing with people with probability AGREEMENT."""
+    from chainjudge.core.judges.resolve import JudgeSettings
+    from chainjudge.core.rubric import parse_rubric
+    from chainjudge.core.schema import Judgment, Run, Verdict
+    import yaml
+
+    rubric = parse_rubric(yaml.safe_load(RUBRIC_YAML))
+    rng = random.Random(seed)
+    with Store(db) as store:
+        store.save_run(Run(name=name, rubric_id=rubric.id, rubric_hash="h", judge=JudgeSettings(model="openai/sim"), rubric=rubric))
+        judged = []
+        for label in store.labels():
+            if not label.step_key:
+                continue
+            fails = label.value == "error"
+            said = fails if rng.random() < agreement else not fails
+            judged.append(Judgment(run=name, trace_id=label.trace_id, step_index=int(label.step_key), step_ref=label.step_key,
+                                   criterion_id="step", verdict=Verdict(rationale="simulated", label="error" if said else "correct"),
+                                   passed=not said, judge="openai/sim", rubric_id=rubric.id, rubric_hash="h", prompt_hash="p",
+                                   cache_key=f"{name}:{label.trace_id}:{label.step_key}"))
+        store.add_judgments(judged)
+
+
+def test_a_judge_runs_verdicts_are_kept_as_features_only_where_they_help(trained):
+    db, _ = trained
+    _simulated_run(db, "informative", 0.9, 1)
+    _simulated_run(db, "noise", 0.5, 2)
+    helped = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "with-judge", "--from-run", "informative",
+                              "--db", str(db)])
+    assert helped.exit_code == 0, helped.output
+    assert "kept as features (step)" in helped.output
+    noise = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "with-noise", "--from-run", "noise",
+                             "--db", str(db)])
+    assert noise.exit_code == 0, noise.output
+    assert "left out" in noise.output
+    with Store(db) as store:
+        assert store.verifier("with-judge").run_criteria == ["step"] and store.verifier("with-noise").run_criteria == []
+    tested = cli.invoke(app, ["verifier", "test", "with-judge", "--db", str(db), "--bootstrap", "100"])
+    assert tested.exit_code == 0, tested.output
+
+
+def test_a_run_of_a_judge_that_learned_from_labels_is_refused_as_features(trained):
+    db, rubric = trained
+    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
+                            "--db", str(db)]).exit_code == 1
+    result = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "leaky", "--from-run", "v", "--db", str(db)])
+    assert result.exit_code == 2 and "learned from labels" in result.output

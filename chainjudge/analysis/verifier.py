@@ -96,25 +96,61 @@ def _kappa_best_cut(p_fail: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return best[1], best[0]
 
 
-def grouped_kappa_low(y: np.ndarray, fails: np.ndarray, groups: Sequence[str], seed: int = 0,
-                      resamples: int = 500) -> float | None:
-    """The 2.5th percentile of kappa over bootstrap resamples of whole groups (None when undefined)."""
+def _weighted_kappa(weights: np.ndarray, y: np.ndarray, fails: np.ndarray) -> float | None:
+    n = weights.sum()
+    if n == 0:
+        return None
+    agree = (weights * (y == fails)).sum() / n
+    p_ref, p_dec = (weights * y).sum() / n, (weights * fails).sum() / n
+    chance = p_ref * p_dec + (1 - p_ref) * (1 - p_dec)
+    return None if chance >= 1 else float((agree - chance) / (1 - chance))
+
+
+def _group_resamples(groups: Sequence[str], seed: int, resamples: int):
+    """Item weights of bootstrap resamples of whole groups."""
     names = sorted(set(groups))
     index = {g: i for i, g in enumerate(names)}
     member = np.array([index[g] for g in groups])
     rng = np.random.default_rng(seed)
-    values = []
     for _ in range(resamples):
-        weights = np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[member]
-        n = weights.sum()
-        if n == 0:
-            continue
-        agree = (weights * (y == fails)).sum() / n
-        p_ref, p_dec = (weights * y).sum() / n, (weights * fails).sum() / n
-        chance = p_ref * p_dec + (1 - p_ref) * (1 - p_dec)
-        if chance < 1:
-            values.append((agree - chance) / (1 - chance))
+        yield np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[member]
+
+
+def grouped_kappa_low(y: np.ndarray, fails: np.ndarray, groups: Sequence[str], seed: int = 0,
+                      resamples: int = 500) -> float | None:
+    """The 2.5th percentile of kappa over bootstrap resamples of whole groups (None when undefined)."""
+    values = [k for w in _group_resamples(groups, seed, resamples) if (k := _weighted_kappa(w, y, fails)) is not None]
     return float(np.percentile(values, 2.5)) if values else None
+
+
+def kappa_gain_low(y: np.ndarray, before: np.ndarray, after: np.ndarray, groups: Sequence[str], seed: int = 0,
+                   resamples: int = 500) -> float | None:
+    """The 5th percentile of kappa(after) - kappa(before) over paired resamples of whole groups: above 0
+    means the change helped beyond what resampling the tasks explains."""
+    gains = []
+    for w in _group_resamples(groups, seed, resamples):
+        a, b = _weighted_kappa(w, y, before), _weighted_kappa(w, y, after)
+        if a is not None and b is not None:
+            gains.append(b - a)
+    return float(np.percentile(gains, 5)) if gains else None
+
+
+def out_of_fold_fails(rows: Sequence[Row], seed: int = 0) -> np.ndarray:
+    """Each item's call (fails or not) by the calibrated verifier fitted without its group, at the
+    kappa-best cut: what `fit_verifier` decides out of fold."""
+    x = np.array([r.features for r in rows], dtype=float)
+    y = np.array([r.fails for r in rows], dtype=int)
+    _, _, p_oof, cut, _ = _out_of_fold(x, y, [r.group for r in rows], seed)
+    return p_oof >= cut
+
+
+def _out_of_fold(x: np.ndarray, y: np.ndarray, groups: Sequence[str], seed: int):
+    """(Platt a, b, calibrated out-of-fold P(fail), kappa-best cut, its kappa)."""
+    scores = out_of_fold_scores(x, y, groups, seed)
+    a, b = _platt(scores, y)
+    p_oof = _sigmoid(a * scores + b)
+    cut, kappa = _kappa_best_cut(p_oof, y)
+    return a, b, p_oof, cut, kappa
 
 
 def confidence(p_fail: np.ndarray, cut: float) -> np.ndarray:
@@ -134,10 +170,7 @@ def fit_verifier(rows: Sequence[Row], name: str, criterion: str, failing: Sequen
     if len(set(groups)) < 2:
         raise VerifierDataError(f"{criterion}: all labelled tune steps are in one {group_key}; cross-validation needs two")
     x = np.array([r.features for r in rows], dtype=float)
-    scores = out_of_fold_scores(x, y, groups, seed)
-    a, b = _platt(scores, y)
-    p_oof = _sigmoid(a * scores + b)
-    cut, kappa = _kappa_best_cut(p_oof, y)
+    a, b, p_oof, cut, kappa = _out_of_fold(x, y, groups, seed)
     low = grouped_kappa_low(y, p_oof >= cut, groups, seed)
     if low is None or low <= 0:
         raise VerifierDataError(f"{criterion}: out of fold (whole {group_key}s held out) its kappa is {kappa:.3f} with a 95% "

@@ -40,8 +40,24 @@ REFERENCE = (
 )
 
 
-def feature_names(reference: bool) -> tuple[str, ...]:
-    return STRUCTURE + (REFERENCE if reference else ())
+def feature_names(reference: bool, run_criteria: Sequence[str] = ()) -> tuple[str, ...]:
+    return STRUCTURE + (REFERENCE if reference else ()) + run_feature_names(run_criteria)
+
+
+def run_feature_names(criteria: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"run:{c}:{part}" for c in criteria for part in ("answered", "fails", "p_fail"))
+
+
+def run_features(verdicts: dict[str, tuple[bool, float] | None], criteria: Sequence[str]) -> list[float]:
+    """Another run's judgments of the same step, as features, never as the answer: per criterion, whether
+    it answered, whether it failed the step, and its P(fail) (label probabilities where the judge gave them,
+    else its stated confidence, else 0 or 1).  A deterministic check is a judge like any other here, so a
+    pack's policy checks enter the same way.  verdicts: criterion -> (fails, P(fail)), None if no verdict."""
+    values: list[float] = []
+    for criterion in criteria:
+        found = verdicts.get(criterion)
+        values += [0.0, 0.5, 0.5] if found is None else [1.0, float(found[0]), float(found[1])]
+    return values
 
 
 def tokens(text: str) -> list[str]:

@@ -214,8 +214,11 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
             if chosen is not None:
                 from chainjudge.workflows.cascade import CascadeJudge
 
+                from chainjudge.workflows.verifier import run_verdicts
+
+                verdicts = run_verdicts(store, chosen.from_run)[0] if chosen.from_run else None
                 model_judge = CascadeJudge(chosen, {t.id: t for t in loaded.traces},
-                                           None if spec == "verifier-only" else model_judge)
+                                           None if spec == "verifier-only" else model_judge, verdicts)
                 settings = settings.model_copy(update={"verifier": chosen.tag})
             with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
                 outcome = judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,

@@ -25,6 +25,7 @@ def train_cmd(
     risk: Annotated[float, typer.Option(min=0.01, max=0.5, help="... with probability at least 1 - risk.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the fit.")] = 0,
     traces: Annotated[Optional[list[Path]], typer.Option("--traces", help="Trace files or folders to store first (the labelled traces, if no run has stored them yet).")] = None,
+    from_run: Annotated[Optional[str], typer.Option("--from-run", help="A run whose judgments of the same steps become features (an LLM judge's verdicts and P(fail), a pack's policy checks), never the answer; kept only if they raise the out-of-fold kappa.")] = None,
     db: DbOption = None,
 ) -> None:
     """Learn a calibrated verifier for one criterion from the tune split's reference labels (never the test
@@ -34,11 +35,14 @@ def train_cmd(
 
     with open_store(db) as store:
         _store_traces(store, traces or [])
-        verifier, gathered = train(store, name, criterion, reference, failing, target, risk, seed)
+        verifier, gathered = train(store, name, criterion, reference, failing, target, risk, seed, from_run)
     sel = verifier.selective
     out.print(f"verifier {verifier.tag} for {criterion}: {verifier.tune_items} tune steps ({verifier.tune_failing} failing) "
               f"in {verifier.tune_groups} tasks; {len(verifier.features)} features "
               f"({'with' if verifier.reference_features else 'without'} reference features)", highlight=False)
+    if from_run:
+        out.print(f"judgments of run {from_run}: " + (f"kept as features ({', '.join(verifier.run_criteria)})"
+                  if verifier.run_criteria else "left out (they did not raise the out-of-fold kappa)"), highlight=False)
     kappa = "-" if verifier.oof_kappa is None else f"{verifier.oof_kappa:.3f}"
     out.print(f"out of fold (whole tasks held out): kappa {kappa} at P(fail) >= {verifier.cut:.3f}", highlight=False)
     if sel.confidence is None:

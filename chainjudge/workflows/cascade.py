@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chainjudge.analysis.verifier import confidence, decisions, p_fail
-from chainjudge.analysis.verifier_features import step_features
+from chainjudge.analysis.verifier_features import run_features, step_features
 from chainjudge.core.schema import Criterion, Judgment, Trace, Verdict, Verifier, WorkItem
 
 ABSTAINED = "abstained"
@@ -30,9 +30,11 @@ def _labels_for(criterion: Criterion) -> tuple[str, str]:
 class CascadeJudge:
     """Verifier first; the fallback (a model judge, or None) for what it does not decide."""
 
-    def __init__(self, verifier: Verifier, traces: Mapping[str, Trace], fallback=None) -> None:
+    def __init__(self, verifier: Verifier, traces: Mapping[str, Trace], fallback=None,
+                 verdicts: Mapping[tuple[str, str], dict] | None = None) -> None:
         self.verifier = verifier
         self.traces = traces
+        self.verdicts = verdicts or {}  # the judgments of the verifier's `from_run`, when it reads one
         self.fallback = fallback
         self.name = f"verifier:{verifier.tag}" + (f"+{fallback.name}" if fallback is not None else "")
         self.max_in_flight = getattr(fallback, "max_in_flight", None) if fallback is not None else None
@@ -46,7 +48,10 @@ class CascadeJudge:
         trace = self.traces.get(item.trace_id)
         if trace is None or item.step.index >= len(trace.steps):
             return None
-        features = step_features(trace, trace.steps[item.step.index], self.verifier.reference_features)
+        step = trace.steps[item.step.index]
+        features = step_features(trace, step, self.verifier.reference_features)
+        if self.verifier.run_criteria:
+            features += run_features(self.verdicts.get((trace.id, step.ref), {}), self.verifier.run_criteria)
         probability = p_fail(self.verifier, [features])
         fails, decided = decisions(self.verifier, probability)
         return float(probability[0]), bool(fails[0]), bool(decided[0])

@@ -19,7 +19,7 @@ from chainjudge.analysis.reference import reference_labels
 from chainjudge.analysis.selective import upper_bound
 from chainjudge.analysis.splits import TEST, TUNE, task_group
 from chainjudge.analysis.verifier import Row, decisions, fit_verifier, p_fail
-from chainjudge.analysis.verifier_features import feature_names, step_features
+from chainjudge.analysis.verifier_features import feature_names, run_features, step_features
 from chainjudge.core.schema import AgreementReport, Label, Trace, Verifier
 from chainjudge.core.store import Store
 from chainjudge.errors import ChainjudgeError
@@ -48,8 +48,42 @@ def _find_step(trace: Trace, label: Label):
     return None
 
 
-def gather(store: Store, criterion: str, side: str, reference: bool, failing: Sequence[str]) -> Gathered:
-    """The labelled steps of one side of the sealed split, as feature rows (one per reference label)."""
+RunVerdicts = dict[tuple[str, str], dict[str, tuple[bool, float]]]  # (trace, step ref) -> criterion -> (fails, P(fail))
+
+
+def run_verdicts(store: Store, run: str) -> tuple[RunVerdicts, list[str]]:
+    """Every scored judgment of RUN as (fails, P(fail)) by step and criterion, and the run's criteria."""
+    stored = store.get_run(run)
+    if stored is None:
+        raise VerifierError(f"no run named {run!r} in {store.location}; see: chainjudge runs")
+    if stored.judge.aligned or stored.judge.verifier or stored.judge.model.startswith("verifier:"):
+        raise VerifierError(f"run {run!r} was judged by a judge that learned from labels ({stored.judge.aligned or stored.judge.verifier or stored.judge.model}): "
+                            "its verdicts on tune steps would carry those labels into training; use a run of a plain judge or of checks")
+    rubric = stored.rubric
+    found: RunVerdicts = {}
+    criteria: set[str] = set()
+    for j in store.judgments(run):
+        criteria.add(j.criterion_id)
+        if j.verdict is None or j.error is not None or j.passed is None:
+            continue
+        fails = not j.passed
+        probability = 1.0 if fails else 0.0
+        if j.label_probs and rubric is not None:
+            try:
+                scale = rubric.criterion(j.criterion_id).scale
+                probability = sum(p for label, p in j.label_probs.items() if not scale.passes(label))
+            except KeyError:
+                pass
+        elif j.verdict.confidence is not None:
+            probability = j.verdict.confidence if fails else 1 - j.verdict.confidence
+        found.setdefault((j.trace_id, j.step_ref), {})[j.criterion_id] = (fails, probability)
+    return found, sorted(criteria)
+
+
+def gather(store: Store, criterion: str, side: str, reference: bool, failing: Sequence[str],
+           verdicts: RunVerdicts | None = None, run_criteria: Sequence[str] = ()) -> Gathered:
+    """The labelled steps of one side of the sealed split, as feature rows (one per reference label);
+    with VERDICTS, another run's judgments of each step are features too."""
     split = store.split()
     if not split:
         raise VerifierError(f"no test split in {store.location}: chainjudge labels split (a verifier learns from tune only)")
@@ -67,7 +101,7 @@ def gather(store: Store, criterion: str, side: str, reference: bool, failing: Se
 
     test_groups = {group_of(t) for t, s in split.items() if s == TEST} if side == TUNE else set()
     out = Gathered()
-    names = feature_names(reference)
+    names = feature_names(reference, run_criteria)
     for label in reference_labels(store.labels()):
         if label.criterion != criterion or not label.step_key or split.get(label.trace_id) != side:
             continue
@@ -81,6 +115,8 @@ def gather(store: Store, criterion: str, side: str, reference: bool, failing: Se
             out.shares_a_task += 1
             continue
         features = step_features(trace, step, reference)
+        if run_criteria:
+            features += run_features((verdicts or {}).get((label.trace_id, step.ref), {}), run_criteria)
         assert len(features) == len(names)
         out.rows.append(Row(features, label.value.lower() in fail, group, (label.trace_id, label.step_key)))
         out.labels.append(label)
@@ -88,22 +124,49 @@ def gather(store: Store, criterion: str, side: str, reference: bool, failing: Se
 
 
 def train(store: Store, name: str, criterion: str, reference: bool = False, failing: Sequence[str] | None = None,
-          target: float = 0.9, risk: float = 0.1, seed: int = 0) -> tuple[Verifier, Gathered]:
+          target: float = 0.9, risk: float = 0.1, seed: int = 0, from_run: str | None = None) -> tuple[Verifier, Gathered]:
+    """Fit, refuse a verifier without skill out of fold, store it.  With FROM_RUN, that run's judgments of
+    the same steps are features too, kept only if they raise the out-of-fold kappa beyond what resampling
+    the tasks explains (else the verifier is fitted without them, and says so by its empty `run_criteria`)."""
     if not NAME.fullmatch(name):
         raise VerifierError(f"verifier name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
     failing = list(failing or sorted(DEFAULT_FAILING))
-    gathered = gather(store, criterion, TUNE, reference, failing)
+    verdicts, run_criteria = run_verdicts(store, from_run) if from_run else ({}, [])
+    gathered = gather(store, criterion, TUNE, reference, failing, verdicts, run_criteria)
     if not gathered.rows:
         raise VerifierError(f"no reference labels for {criterion!r} on tune traces stored in {store.location}")
-    from chainjudge.analysis.verifier import VerifierDataError
+    from chainjudge.analysis.verifier import Row, VerifierDataError
 
+    def fit(rows, criteria):
+        return fit_verifier(rows, name, criterion, failing, feature_names(reference, criteria), reference,
+                            group_key="task", target=target, risk=risk, seed=seed)
+
+    base_width = len(feature_names(reference))
+    plain_rows = [Row(r.features[:base_width], r.fails, r.group, r.item) for r in gathered.rows]
     try:
-        verifier = fit_verifier(gathered.rows, name, criterion, failing, feature_names(reference), reference,
-                                group_key="task", target=target, risk=risk, seed=seed)
+        verifier = fit(plain_rows, [])
     except VerifierDataError as exc:
-        raise VerifierError(str(exc)) from None
+        verifier, problem = None, exc
+    if run_criteria and _helps(plain_rows, gathered.rows, seed):
+        try:
+            verifier = fit(gathered.rows, run_criteria).model_copy(update={"from_run": from_run, "run_criteria": run_criteria})
+        except VerifierDataError as exc:
+            problem = exc
+    if verifier is None:
+        raise VerifierError(str(problem)) from None
     store.save_verifier(verifier)
     return verifier, gathered
+
+
+def _helps(without: Sequence[Row], with_more: Sequence[Row], seed: int) -> bool:
+    """Whether the extra features raise the out-of-fold kappa beyond chance: the 5th percentile of the
+    paired gain over resamples of whole tasks is above 0 (a run of noise lifted it by luck otherwise)."""
+    from chainjudge.analysis.verifier import kappa_gain_low, out_of_fold_fails
+
+    y = np.array([r.fails for r in without])
+    low = kappa_gain_low(y, out_of_fold_fails(without, seed), out_of_fold_fails(with_more, seed),
+                         [r.group for r in without], seed)
+    return low is not None and low > 0
 
 
 @dataclass
@@ -130,7 +193,9 @@ def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0) -> E
     verifier = store.verifier(name)
     if verifier is None:
         raise VerifierError(f"no verifier named {name!r} in {store.location}; see: chainjudge verifier list")
-    gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing)
+    verdicts = run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
+    gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing, verdicts,
+                      verifier.run_criteria)
     if not gathered.rows:
         raise VerifierError(f"no reference labels for {verifier.criterion!r} on test traces stored in {store.location}")
     started = time.perf_counter()

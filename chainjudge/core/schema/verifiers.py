@@ -32,6 +32,8 @@ class Verifier(BaseModel):
     failing: list[str]
     features: list[str]
     reference_features: bool
+    from_run: str | None = Field(None, description="A run whose judgments of the same steps are features (kept only where they helped out of fold).")
+    run_criteria: list[str] = Field(default_factory=list, description="That run's criteria used as features.")
     mean: list[float]
     scale: list[float]
     coef: list[float]
