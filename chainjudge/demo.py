@@ -234,7 +234,7 @@ def _print_next(out: Console, traces, rubric, model: list, db_path: Path) -> Non
         "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
         "are carried by the deterministic checks above, and disagreements go to people.",
-        title="read this", border_style="yellow", width=min(100, out.width)))  # a box, not a 1000-column line when piped
+        title="read this", border_style="yellow", width=min(100, out.width)), soft_wrap=False)  # a wrapped box, also when piped
     plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.deterministic)
     out.print(f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
               f"--expected {_shown(DEMO_SCENARIOS)})\n"
