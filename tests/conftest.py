@@ -152,3 +152,16 @@ def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:
 # Debian's Chromium as the browser tests launch it: headless, sandbox off (root in CI), nothing reaching out
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_review_sessions():
+    """The review app keeps its signed-in sessions and failed sign-ins in module state (one per app process);
+    every AppTest in this one test process would otherwise add to the same table (at most 50 sessions)."""
+    import sys
+
+    sessions = sys.modules.get("chainjudge.review.sessions")
+    if sessions is not None:
+        sessions.SESSIONS._seen.clear()
+        sessions.LIMITER._failures.clear()
+    yield
