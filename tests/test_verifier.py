@@ -325,3 +325,18 @@ def test_a_run_of_a_judge_that_learned_from_labels_is_refused_as_features(traine
                             "--db", str(db)]).exit_code == 1
     result = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "leaky", "--from-run", "v", "--db", str(db)])
     assert result.exit_code == 2 and "learned from labels" in result.output
+
+
+def test_the_review_app_shows_an_abstention_with_the_tune_steps_most_alike(trained):
+    from test_attacks_review import _all_text, _app
+
+    db, rubric = trained
+    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
+                            "--db", str(db)]).exit_code == 1
+    at = _app(db).run()
+    at.text_input(key="name").input("rita")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    text = _all_text(at)
+    assert "abstained" in text and "most alike" in text
+    assert text.count("people said") == 3

@@ -151,6 +151,8 @@ def review_tab(store: Store, reviewer: str) -> None:
         show_trace(context.trace, item.step_ref)
     with right:
         show_verdicts(context)
+        if item.kind == "abstained":
+            show_alike(store, context, item)
         adjudication_form(store, item, reviewer, context.options)
     if st.session_state.get("saved"):
         st.toast(st.session_state.pop("saved"))
@@ -191,6 +193,19 @@ def show_verdicts(context: ItemContext) -> None:
         st.text(f"{label.annotator} ({label.kind}): {label.value}" + (f" \u2014 {label.note}" if label.note else ""))
     if not context.labels:
         st.caption("none yet")
+
+
+def show_alike(store: Store, context: ItemContext, item) -> None:
+    """For a verifier's abstention: the labelled tune steps it sees as most alike, with people's labels."""
+    from chainjudge.workflows.verifier import alike_tune_steps
+
+    tag = next((j.judge.split(":", 1)[1] for j in context.judgments if j.judge.startswith("verifier:")), None)
+    verifier = store.verifier(tag.split("@", 1)[0]) if tag else None
+    if verifier is None or context.trace is None:
+        return
+    st.markdown("**Labelled tune steps the verifier sees as most alike**")
+    for alike in alike_tune_steps(store, verifier, context.trace, item.step_ref):
+        st.text(f"{alike.trace_id} step {alike.step_ref}: people said {alike.label} (distance {alike.distance:.2f})")
 
 
 def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> None:

@@ -215,3 +215,35 @@ def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0) -> E
         decided_agreement=None if not n_decided else 1 - errors / n_decided,
         decided_agreement_low=None if not n_decided else 1 - upper_bound(errors, n_decided, verifier.selective.risk),
         looks=looks, ms_per_1000=1000 * seconds * 1000 / max(1, len(gathered.rows)), no_trace=gathered.no_trace)
+
+
+@dataclass(frozen=True)
+class Alike:
+    """A labelled tune step the verifier sees as close to the one it abstained on."""
+
+    trace_id: str
+    step_ref: str
+    label: str
+    distance: float
+
+
+def alike_tune_steps(store: Store, verifier: Verifier, trace: Trace, step_ref: str, k: int = 3) -> list[Alike]:
+    """The K labelled tune steps nearest to the step in the verifier's own standardised feature space:
+    what it learned from that looks most like what it would not decide (shown to the reviewer)."""
+    step = next((s for s in trace.steps if s.ref == step_ref), None)
+    if step is None:
+        return []
+    verdicts = run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
+    gathered = gather(store, verifier.criterion, TUNE, verifier.reference_features, verifier.failing, verdicts,
+                      verifier.run_criteria)
+    if not gathered.rows:
+        return []
+    mine = step_features(trace, step, verifier.reference_features)
+    if verifier.run_criteria:
+        mine += run_features(verdicts.get((trace.id, step.ref), {}), verifier.run_criteria)
+    mean, scale = np.array(verifier.mean), np.array(verifier.scale)
+    rows = (np.array([r.features for r in gathered.rows]) - mean) / scale
+    distance = np.linalg.norm(rows - (np.array(mine) - mean) / scale, axis=1)
+    order = np.argsort(distance, kind="stable")[:k]
+    return [Alike(gathered.labels[i].trace_id, gathered.labels[i].step_key, gathered.labels[i].value, float(distance[i]))
+            for i in order]
