@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
-from chainjudge.core.schema import Judgment, Label, Run, Trace, Verdict
+from chainjudge.core.schema import Judgment, Run, Trace, Verdict
 from chainjudge.core.store import Store
 from chainjudge.core.judges.resolve import JudgeSettings
 

@@ -275,7 +275,7 @@ def _print_outcome(outcome, name: str, traces: int) -> None:
 def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> None:
     """Where to look next, and the exit code: 2 when a run stopped, 1 when records or judgments failed."""
     if loaded.errors:
-        err.print(Text(f"{len(loaded.errors)} record(s) skipped", style="yellow"), f"(listed above); the rest were judged.")
+        err.print(Text(f"{len(loaded.errors)} record(s) skipped", style="yellow"), "(listed above); the rest were judged.")
     from chainjudge.core.store import masked_url
 
     db_flag = f" --db {masked_url(str(db))}" if db else ""  # a password in a URL is never printed

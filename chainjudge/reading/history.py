@@ -6,7 +6,6 @@ Accepted as `{"history": [...]}` or a bare list.  Roles other than user/system a
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, Trace

@@ -5,7 +5,6 @@ text (thought / analysis) as a reasoning or message step."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
 from chainjudge.reading.records import file_stem

@@ -8,7 +8,6 @@ AgentProcessBench's `step_labels` are) point straight at it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
