@@ -340,3 +340,12 @@ def test_the_review_app_shows_an_abstention_with_the_tune_steps_most_alike(train
     text = _all_text(at)
     assert "abstained" in text and "most alike" in text
     assert text.count("people said") == 3
+
+
+def test_show_states_what_the_verifiers_decisions_may_be_trusted_for(trained):
+    db, rubric = trained
+    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
+                            "--db", str(db)]).exit_code == 1
+    shown = " ".join(cli.invoke(app, ["show", "v", "--db", str(db)]).output.split())
+    assert "agreement >= 85% with people on what it decides, at risk 0.1" in shown
+    assert "unknown until people label them" in shown and "chainjudge verifier test ref" in shown

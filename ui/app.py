@@ -200,7 +200,7 @@ def show_alike(store: Store, context: ItemContext, item) -> None:
     from chainjudge.workflows.verifier import alike_tune_steps
 
     tag = next((j.judge.split(":", 1)[1] for j in context.judgments if j.judge.startswith("verifier:")), None)
-    verifier = store.verifier(tag.split("@", 1)[0]) if tag else None
+    verifier = store.verifier(*tag.split("@", 1)) if tag and "@" in tag else None  # the version that abstained
     if verifier is None or context.trace is None:
         return
     st.markdown("**Labelled tune steps the verifier sees as most alike**")

@@ -232,6 +232,18 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
         fail(str(exc))
 
 
+def _verifier_statement(verifier, errors: dict) -> None:
+    """What a verifier's decisions in this run may be trusted for: a share, at its guarantee."""
+    sel = verifier.selective
+    abstained = errors.get("abstained", 0)
+    guarantee = ("no guarantee (no confidence cut met its target on tune: it decided nothing)" if sel.confidence is None
+                 else f"agreement >= {sel.target:.0%} with people on what it decides, at risk {sel.risk:g} "
+                      f"(decided {sel.decided_share:.0%} of tune steps out of fold)")
+    out.print(f"verifier {verifier.tag} on {verifier.criterion}: {guarantee}; {abstained} steps it abstained on are "
+              f"unknown until people label them (review queue, first). Agreement above is against every reference "
+              f"label, tune ones included; the held-out figure: chainjudge verifier test {verifier.name}", highlight=False)
+
+
 @contextmanager
 def verifier_only(chosen):
     """Settings for a run the verifier judges alone (no model is opened)."""
@@ -344,6 +356,8 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         errors = store.error_counts(run)
         flagged = store.flagged_count(run)
         calibrated = calibrate_run(store, run)
+        tag = stored.judge.verifier or (stored.judge.model.split(":", 1)[1] if stored.judge.model.startswith("verifier:") else None)
+        verifier = store.verifier(*tag.split("@", 1)) if tag and "@" in tag else None  # the version that judged
     out.print(f"run {run}: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
     trust = {r.criterion: r.trust for r in calibrated.rows}
     rates = {r.criterion: r for r in calibrated.corrected}
@@ -366,6 +380,8 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
                             fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
                             fmt(ppi, 1, 2) if ppi else "-")
         out.print(checked)
+    if verifier is not None:
+        _verifier_statement(verifier, errors)
     for criterion, report in calibrated.reports.items():
         if report.trust != "trusted":
             out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)

@@ -53,6 +53,9 @@ class Verifier(BaseModel):
     @property
     def version(self) -> str:
         material = self.model_dump(mode="json", exclude={"created_at", "name"})
+        if material.get("from_run") is None and not material.get("run_criteria"):
+            material.pop("from_run", None)  # fields added later: versions of verifiers without them stay the same
+            material.pop("run_criteria", None)
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

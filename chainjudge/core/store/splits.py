@@ -65,9 +65,12 @@ class SplitStore:
                              (verifier.name, verifier.version, verifier.criterion, verifier.model_dump_json(),
                               utc_now().isoformat()))
 
-    def verifier(self, name: str) -> Verifier | None:
-        """The newest version of the verifier NAME."""
-        rows = self.query("SELECT data FROM verifiers WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
+    def verifier(self, name: str, version: str | None = None) -> Verifier | None:
+        """The newest version of the verifier NAME, or the given VERSION of it."""
+        if version is not None:
+            rows = self.query("SELECT data FROM verifiers WHERE name = ? AND version = ?", (name, version))
+        else:
+            rows = self.query("SELECT data FROM verifiers WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,))
         return Verifier.model_validate_json(rows[0][0]) if rows else None
 
     def verifiers(self) -> list[Verifier]:
