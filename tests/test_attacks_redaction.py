@@ -24,14 +24,24 @@ ADVERSARIAL = {
 }
 
 
+def _cpu_seconds(text: str) -> float:
+    started = time.process_time()
+    Redactor().redact_text(text, Redaction())
+    return time.process_time() - started
+
+
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
-def test_one_megabyte_of_adversarial_text_redacts_in_under_a_second(name):
+def test_one_megabyte_of_adversarial_text_redacts_in_linear_time(name):
+    """Four times the text costs about four times the CPU (the quadratic e-mail pattern cost 16x: 1.9 /
+    9.6 / 35.5 s on 20k / 40k / 80k characters), and 1 MB stays within seconds.  CPU time, and a ratio
+    rather than a wall-clock limit, so a busy machine does not fail it (a 1 s wall-clock limit once read
+    1.27 s under load); the absolute figures are bench/reliability.py's."""
     text = ADVERSARIAL[name]
     assert len(text) >= MB - 200
-    started = time.perf_counter()
-    Redactor().redact_text(text, Redaction())
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"{name}: {elapsed:.2f} s for {len(text)} characters"
+    quarter = min(_cpu_seconds(text[: len(text) // 4]) for _ in range(2))
+    whole = _cpu_seconds(text)
+    assert whole < 8 * max(quarter, 0.02), f"{name}: {whole:.2f} s for 1 MB, {quarter:.2f} s for a quarter"
+    assert whole < 5.0, f"{name}: {whole:.2f} s of CPU for {len(text)} characters"
 
 
 def test_redaction_still_finds_what_it_should():
