@@ -62,7 +62,7 @@ def sign_out(reason: str | None = None) -> None:
         st.session_state["signed_out_because"] = reason
 
 
-def signed_in() -> sessions.Credential | None:
+def signed_in(store: Store) -> sessions.Credential | None:
     """This session's credential, checked again on every run (so before every write): revoked, expired,
     idle or changed credentials sign the session out."""
     credential = st.session_state.get("credential")
@@ -72,8 +72,7 @@ def signed_in() -> sessions.Credential | None:
     if not sessions.SESSIONS.touch(session_id(), sessions.now()):
         sign_out(f"Signed out after {sessions.IDLE_MINUTES:g} minutes without activity.")
         return None
-    with open_store() as store:
-        problem = sessions.still_valid(store, credential, shared, sessions.now())
+    problem = sessions.still_valid(store, credential, shared, sessions.now())
     if problem:
         sign_out(problem)
         return None
@@ -364,12 +363,14 @@ def golive_tab(store: Store) -> None:
 
 
 def main() -> None:
-    credential = signed_in()
-    if credential is None:
-        sign_in()
-        st.stop()
-    with open_store() as store:
-        signed_in_view(store, credential.annotator)
+    if st.session_state.get("credential") is not None:
+        with open_store() as store:  # one connection for the run: the credential check and the view
+            credential = signed_in(store)
+            if credential is not None:
+                signed_in_view(store, credential.annotator)
+                return
+    sign_in()
+    st.stop()
 
 
 def signed_in_view(store: Store, reviewer: str) -> None:
