@@ -349,3 +349,46 @@ def test_show_states_what_the_verifiers_decisions_may_be_trusted_for(trained):
     shown = " ".join(cli.invoke(app, ["show", "v", "--db", str(db)]).output.split())
     assert "agreement >= 85% with people on what it decides, at risk 0.1" in shown
     assert "unknown until people label them" in shown and "chainjudge verifier test ref" in shown
+
+
+# ---------------------------------------------------------------- abstentions in the go-live score and the gate
+
+
+def test_unscored_items_of_a_trusted_critical_criterion_count_as_failing_at_the_low_end():
+    from chainjudge.analysis.coverage import go_live_score
+    from chainjudge.core.schema import CriticalEvidence
+
+    def critical_term(**evidence):
+        score = go_live_score(decision=(10, 10), critical=CriticalEvidence(criteria=1, **evidence), coverage_weighted=1.0,
+                              consistency=1.0, open_modes=[])
+        return score, next(t for t in score.terms if t.name == "critical_pass_rate")
+
+    all_decided, decided_term = critical_term(passed=90, total=90)
+    with_abstentions, abstained_term = critical_term(passed=90, total=90, unscored_items=60)
+    assert decided_term.known and not abstained_term.known
+    assert abstained_term.low < 0.7 < decided_term.low  # 90 passed of 150 at the low end, not 90 of 90
+    assert abstained_term.high > 0.95 and "60 items of trusted criteria have no verdict" in abstained_term.explanation
+    assert with_abstentions.score < all_decided.score
+
+
+def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_how_many_it_decided(trained, tmp_path):
+    from chainjudge.analysis.golive import collect
+    from chainjudge.core.schema import GatePolicy, ScenarioSpace, TrustPolicy
+
+    db, rubric = trained
+    rubric.write_text(RUBRIC_YAML.replace("    question:", "    severity: critical\n    question:"))
+    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "crit", "--db", str(db)])
+    assert result.exit_code == 1, result.output
+    space = ScenarioSpace.model_validate({"id": "s", "grid": ["kind"], "dimensions": {"kind": {"field": "source_format", "values": ["agentprocessbench"]}}})
+    with Store(db) as store:
+        judged = list(store.judgments("crit"))
+        abstained = sum(1 for j in judged if j.passed is None)
+        # this verifier's TPR lower bound on what it decides is 0.53: trusted under a policy that asks 0.5
+        evidence = collect(store, "crit", space, policy=GatePolicy(trust=TrustPolicy(min_tpr_low=0.5)))
+        strict = collect(store, "crit", space)
+    assert 0 < abstained < len(judged)
+    assert strict.row("step").trust == "needs review"  # the default policy: abstentions are not misses, TPR decides
+    row = evidence.row("step")
+    assert row.trust.startswith("trusted") and f"on the {len(judged) - abstained}/{len(judged)} items it decided" in row.trust
+    term = next(t for t in evidence.score.terms if t.name == "critical_pass_rate")
+    assert not term.known and f"{abstained} items of trusted criteria have no verdict" in term.explanation

@@ -133,13 +133,19 @@ def _critical_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
     name, what = "critical_pass_rate", "critical criteria passed"
     if c.criteria == 0:
         return ScoreTerm(name=name, value=1.0, low=1.0, high=1.0, weight=weight, explanation="the rubric marks no criterion critical")
-    if not c.untrusted:
+    if not c.untrusted and not c.unscored_items:
         return term(name, c.passed, c.total, weight, what + " (trusted judges and checks)")
-    everything = c.total + c.untrusted_items
+    unknown = c.untrusted_items + c.unscored_items
+    everything = c.total + unknown
     low = wilson_interval(c.passed, everything)[0] if everything else 0.0
-    high = wilson_interval(c.passed + c.untrusted_items, everything)[1] if everything else 1.0
-    return unknown_term(name, weight, f"{what}: {c.passed}/{c.total} from trusted sources; {c.untrusted_items} items of "
-                        f"{', '.join(c.untrusted)} have no trusted judge (counted as failing at the low end)", low, high)
+    high = wilson_interval(c.passed + unknown, everything)[1] if everything else 1.0
+    why = []
+    if c.untrusted:
+        why.append(f"{c.untrusted_items} items of {', '.join(c.untrusted)} have no trusted judge")
+    if c.unscored_items:
+        why.append(f"{c.unscored_items} items of trusted criteria have no verdict (abstained or errored)")
+    return unknown_term(name, weight, f"{what}: {c.passed}/{c.total} from trusted sources; {'; '.join(why)} "
+                        "(counted as failing at the low end)", low, high)
 
 
 def _reliability_term(c: CriticalEvidence, weight: float) -> ScoreTerm:

@@ -68,8 +68,11 @@ def _failing(rubric: Rubric | None, criterion: str, value: str) -> bool:
 
 def _model_criterion(run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
                      policy: GatePolicy) -> tuple[str, AgreementReport | None, CorrectedRate | None]:
-    """Trust of a model-judged criterion against the one reference per item, and its corrected rate."""
-    reference = [l for l in people if l.criterion == criterion]
+    """Trust of a model-judged criterion against the one reference per item, and its corrected rate.
+    Items a verifier abstained on are left out of its agreement: trust speaks of what it decided (its
+    coverage is stated beside it), and the abstentions are unknown evidence in the score, not misses."""
+    abstained = {(j.trace_id, j.step_ref) for j in items if j.error_kind == "abstained"}
+    reference = [l for l in people if l.criterion == criterion and (l.trace_id, l.step_key) not in abstained]
     if not reference:
         return "unknown (no reference labels)", None, None
     candidate = judgment_labels(items, "judge", criterion)
@@ -118,6 +121,9 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
                 result.reports[criterion] = report
             if rate is not None:
                 result.corrected.append(rate)
+            unscored = len(items) - len(scored)
+            if trust.startswith("trusted") and unscored:
+                trust += f" on the {len(scored)}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
         result.trusted[criterion] = trust.startswith("trusted")
         result.rows.append(CriterionRow(criterion=criterion, severity=severity.get(criterion, "medium"), judged=len(items),
                                         passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust))
@@ -149,7 +155,8 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     evidence_critical = CriticalEvidence(
         passed=sum(1 for j in crit_items if j.passed), total=len(crit_items),
         untrusted_items=sum(1 for c in untrusted for j in by_criterion[c] if j.passed is not None),
-        untrusted=tuple(untrusted), criteria=len(critical))
+        untrusted=tuple(untrusted), criteria=len(critical),
+        unscored_items=sum(1 for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is None))
 
     decision_report, decision = None, None
     failing = {j.trace_id for j in crit_items if not j.passed}

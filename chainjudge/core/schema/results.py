@@ -333,13 +333,16 @@ class Coverage(BaseModel):
 
 
 class CriticalEvidence(BaseModel):
-    """Critical criteria of a run: scored items from trusted sources, and items whose judge is untrusted."""
+    """Critical criteria of a run: scored items from trusted sources, items whose judge is untrusted, and
+    items of trusted criteria that have no verdict (a verifier abstained, the judge errored): unknown, so
+    counted as failing at the low end until people label them."""
 
     model_config = ConfigDict(frozen=True)
 
     passed: int = 0
     total: int = 0
     untrusted_items: int = 0
+    unscored_items: int = 0
     untrusted: tuple[str, ...] = ()
     criteria: int = 0
 
