@@ -5,8 +5,10 @@ Prints, for the verifier without and with reference features: Cohen's kappa (fai
 with trace-clustered 95% intervals on the test split, the trivial baselines on the same items, the
 selective view (share of test steps decided above the cut chosen on tune, and the agreement there against
 its guarantee) for several targets, and seconds to score 1,000 steps; and writes the coverage-vs-
-guaranteed-agreement curve as a PNG.  The LLM judges' figures in the README were measured on a split by
-trace, not by question, so they are quoted there, not recomputed here (98 minutes of the local judge).
+guaranteed-agreement curve as a PNG.  Beside them, on the same test steps, the 20 published judges'
+step labels that ship with AgentProcessBench (frontier and small models, prompted, blind to the answer).
+The local judge's figures in the README were measured on a split by trace, not by question, so they are
+quoted there, not recomputed here (98 minutes of the local judge).
 
     .venv/bin/python bench/verifier.py [--seed 7] [--share 0.3] [--png docs/verifier-coverage.png]
 """
@@ -33,6 +35,7 @@ from chainjudge.reading.labels import ImportOptions, parse_value_map, read_label
 from chainjudge.workflows import verifier as workflow  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "agentprocessbench" / "hotpotqa.jsonl"
+JUDGES = DATA.parent / "judges"
 TARGETS = (0.75, 0.8, 0.85, 0.875, 0.9)
 
 
@@ -43,6 +46,26 @@ def prepare(store: Store, seed: int, share: float) -> None:
     labels = [item for item in read_labels(DATA, options) if isinstance(item, Label)]
     store.add_labels(labels)
     store.save_split(assign_split(labels, share, seed, {"error"}, group_of=task_group), seed, share)
+
+
+def published_judges(store: Store, bootstrap: int) -> None:
+    """Each published judge against people on the test split's steps: kappa (fail vs not), TPR, TNR."""
+    from chainjudge.analysis.calibrate import agreement
+    from chainjudge.analysis.splits import TEST
+
+    split = store.split()
+    people = [l for l in store.labels(criterion="step", annotators=["human"]) if split.get(l.trace_id) == TEST]
+    rows = []
+    for path in sorted(JUDGES.glob("*.jsonl")):
+        options = ImportOptions(annotator=path.stem, kind="judge", criterion="step",
+                                value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
+        judged = [l for l in read_labels(path, options) if isinstance(l, Label) and split.get(l.trace_id) == TEST]
+        r = agreement(people, judged, "human", path.stem, "step", failing=["error"], bootstrap=bootstrap)
+        rows.append((r.cohen_kappa.value if r.cohen_kappa.value is not None else -9, path.stem, r))
+    print(f"\npublished judges on the same test steps ({len(people)} steps; prompted, blind to the answer):")
+    for _, name, r in sorted(rows, key=lambda row: row[:2], reverse=True):
+        print(f"  {name:34s} kappa {format_estimate(r.cohen_kappa, 1, 3)}, TPR {format_estimate(r.tpr, 1, 3)}, "
+              f"TNR {format_estimate(r.tnr, 1, 3)}, answered {r.answered_share:.0%}")
 
 
 def curve(store: Store, name: str) -> list[tuple[float, float, float | None, float | None]]:
@@ -84,6 +107,7 @@ def main() -> None:
             for target, decided, agreement, low in curves[name]:
                 shown = "-" if agreement is None else f"{agreement:.3f} (lower bound {low:.3f})"
                 print(f"  selective, target {target:.2f} at risk 0.1: decides {decided:.0%} of test steps; agreement there {shown}")
+        published_judges(store, 2000)
     if args.png:
         draw(curves, args.png)
         print(f"\ncurve written to {args.png}")

@@ -29,6 +29,7 @@ SPACE = bundled("rubrics", "cep", "space.yaml")
 GATE = bundled("rubrics", "cep", "gate.yaml")
 DEMO_DB = Path(".chainjudge") / "demo.db"
 SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
+DEMO_TEST_SHARE = 0.3  # of the ground-truth-labelled traces, sealed for testing the verifiers
 RUN = "demo-cep"
 
 
@@ -105,12 +106,13 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     store.add_labels(ground_truth_labels(traces, scenarios))
     model = [j for j in judgments if j.judge_kind == "model" and j.verdict]
     _print_calibration(out, store, model)
+    verifiers = _print_verifiers(out, store, db_path)
     queued = review.refresh_queue(store)
     kinds = review.queue_counts(store)
-    out.print(f"6. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
+    out.print(f"7. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
               + f"): chainjudge review --db {db_path}")
     _print_golive(out, store, db_path)
-    _print_next(out, traces, rubric, model, db_path)
+    _print_next(out, traces, rubric, model, db_path, verifiers)
     store.close()
     return 1 if p.errors else 0
 
@@ -205,8 +207,43 @@ def _print_calibration(out: Console, store, model: list) -> None:
         out.print(line, highlight=False)
 
 
+def _print_verifiers(out: Console, store, db_path: Path) -> list:
+    """Step 6: per criterion the ground truth settles, a verifier learned from the tune side of a sealed
+    split (tasks held out together), the policy checks' outcomes offered as features; what it may decide
+    with a guarantee, or why it decides nothing yet.  Returns the verifiers that decide something."""
+    from chainjudge.analysis.selective import labels_for_a_guarantee
+    from chainjudge.analysis.verifier import oof_kappa_text
+    from chainjudge.workflows.splits import SplitError, make_split
+    from chainjudge.workflows.verifier import VerifierError, train
+
+    try:
+        make_split(store, DEMO_TEST_SHARE, seed=0)  # places newly labelled traces; placed ones never move
+    except SplitError:
+        pass  # a split someone made with other settings stays as it is
+    table = Table("criterion", "tune labels (failing)", "out of fold (tasks held out)", "decides with a guarantee",
+                  title="6. verifiers learned from the ground truth's tune side (the test side stays sealed)")
+    deciding = []
+    for criterion in SAMPLED_CRITERIA:
+        try:
+            verifier, _ = train(store, f"cep-{criterion}", criterion, from_run=RUN)
+        except VerifierError as exc:
+            table.add_row(criterion, "-", Text(str(exc)), "nothing (not stored)")
+            continue
+        sel = verifier.selective
+        decides = (f"{sel.decided_share:.0%} of tune steps at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
+                   if sel.confidence is not None else
+                   f"nothing yet: a {sel.target:.0%} guarantee takes >= {labels_for_a_guarantee(sel.target, sel.risk)} decided tune steps")
+        table.add_row(criterion, f"{verifier.tune_items} ({verifier.tune_failing})", oof_kappa_text(verifier), decides)
+        if sel.confidence is not None:
+            deciding.append(verifier)
+    out.print(table)
+    out.print(f"   held out: chainjudge verifier test cep-offer_fits --db {db_path} (each look at the test side is counted)",
+              highlight=False)
+    return deciding
+
+
 def _print_golive(out: Console, store, db_path: Path) -> None:
-    """Step 7: the go-live score with unknown terms marked, untrusted judges, and the bundled gate's verdict."""
+    """Step 8: the go-live score with unknown terms marked, untrusted judges, and the bundled gate's verdict."""
     import yaml
 
     from chainjudge.analysis.golive import collect, gate_reasons
@@ -215,7 +252,7 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
     evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
     sc = evidence.score
-    out.print(f"7. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
+    out.print(f"8. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
               + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
               + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
     untrusted = [r.criterion for r in evidence.criteria if not r.trust.startswith("trusted")]
@@ -229,7 +266,7 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
               highlight=False)
 
 
-def _print_next(out: Console, traces, rubric, model: list, db_path: Path) -> None:
+def _print_next(out: Console, traces, rubric, model: list, db_path: Path, verifiers: list) -> None:
     out.print(Panel(
         "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
         "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
@@ -241,3 +278,9 @@ def _print_next(out: Console, traces, rubric, model: list, db_path: Path) -> Non
               f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "
               f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
               "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)", highlight=False)
+    for verifier in verifiers:  # the cascade: the verifier decides where it may, the model gets its abstentions
+        out.print(f"cascade for {verifier.criterion}: add --verifier {verifier.name} (it decides "
+                  f"{verifier.selective.decided_share:.0%} of steps in milliseconds; the model judges the rest)", highlight=False)
+    if not verifiers:
+        out.print("no verifier decides anything yet, so every model item goes to the model: label more steps "
+                  "(chainjudge review) and the demo trains them again", highlight=False)

@@ -49,3 +49,13 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
         judged = list(store.judgments("demo-cep"))
     ok = [t for t in bundled() if t.metadata["status"] == "ok"]
     assert sum(1 for j in judged if j.judge.startswith("check:")) == 6 * len(ok)  # every decision, every check
+    # step 6: a verifier per criterion the ground truth settles, learned from the tune side only, stated with
+    # its out-of-fold kappa, lower bound and count, and why it decides nothing yet on so few labels
+    assert "verifiers learned from the ground truth's tune side" in text
+    assert "kappa 0.588, 95% lower bound" in text and "nothing yet: a 90% guarantee takes >= 44 decided tune steps" in text
+    with Store(db) as store:
+        verifiers = {v.criterion: v for v in store.verifiers()}
+        split = store.split()
+    assert set(verifiers) == {"offer_fits", "language_and_tone"}
+    tune = {t for t, side in split.items() if side == "tune"}
+    assert verifiers["offer_fits"].tune_items == len({t for t in tune}) < len(split)  # the test side was not learned from

@@ -65,6 +65,16 @@ def choose_cut(confidence: Sequence[float], correct: Sequence[bool], target: flo
     return kept
 
 
+def labels_for_a_guarantee(target: float, risk: float, shares: Sequence[float] = GRID) -> int:
+    """The fewest decided calibration items that could meet the guarantee at all: even with no
+    disagreement among them, fewer cannot bound agreement at `target` (a floor, said to people who ask why
+    a verifier decides nothing yet)."""
+    n = MIN_DECIDED
+    while upper_bound(0, n, risk / len(shares)) > 1 - target:
+        n += 1
+    return n
+
+
 def decided_share(confidence: Sequence[float], cut: Cut) -> float:
     if cut.confidence is None or not confidence:
         return 0.0

@@ -189,7 +189,7 @@ def fit_verifier(rows: Sequence[Row], name: str, criterion: str, failing: Sequen
                                decided_share=decided_share(decided.tolist(), chosen), agreement=chosen.agreement,
                                bound=chosen.bound),
         label_set_hash=label_set_hash(rows), tune_items=len(rows), tune_failing=int(y.sum()),
-        tune_groups=len(set(groups)), oof_kappa=None if math.isnan(kappa) else kappa, group_key=group_key)
+        tune_groups=len(set(groups)), oof_kappa=None if math.isnan(kappa) else kappa, oof_kappa_low=low, group_key=group_key)
 
 
 def p_fail(verifier: Verifier, features: Sequence[Sequence[float]]) -> np.ndarray:
@@ -205,3 +205,11 @@ def decisions(verifier: Verifier, probabilities: np.ndarray) -> tuple[np.ndarray
     level = verifier.selective.confidence
     decided = np.zeros(len(probabilities), dtype=bool) if level is None else confidence(probabilities, verifier.cut) >= level
     return fails, decided
+
+
+def oof_kappa_text(verifier: Verifier) -> str:
+    """Out-of-fold kappa with its lower bound, item count and the trivial baseline (a constant verdict: 0)."""
+    if verifier.oof_kappa is None:
+        return f"kappa - (n={verifier.tune_items})"
+    low = "" if verifier.oof_kappa_low is None else f", 95% lower bound {verifier.oof_kappa_low:.3f}"
+    return f"kappa {verifier.oof_kappa:.3f}{low} (n={verifier.tune_items}; always-pass and majority: 0)"

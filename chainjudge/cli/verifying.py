@@ -31,6 +31,8 @@ def train_cmd(
     """Learn a calibrated verifier for one criterion from the tune split's reference labels (never the test
     split, never a trace that shares a task with a test trace), cross-validated with whole tasks held out,
     with the confidence above which it decides and below which it abstains (its guarantee)."""
+    from chainjudge.analysis.selective import labels_for_a_guarantee
+    from chainjudge.analysis.verifier import oof_kappa_text
     from chainjudge.workflows.verifier import train
 
     with open_store(db) as store:
@@ -43,11 +45,11 @@ def train_cmd(
     if from_run:
         out.print(f"judgments of run {from_run}: " + (f"kept as features ({', '.join(verifier.run_criteria)})"
                   if verifier.run_criteria else "left out (they did not raise the out-of-fold kappa)"), highlight=False)
-    kappa = "-" if verifier.oof_kappa is None else f"{verifier.oof_kappa:.3f}"
-    out.print(f"out of fold (whole tasks held out): kappa {kappa} at P(fail) >= {verifier.cut:.3f}", highlight=False)
+    out.print(f"out of fold (whole tasks held out): {oof_kappa_text(verifier)} at P(fail) >= {verifier.cut:.3f}", highlight=False)
     if sel.confidence is None:
         out.print(f"selective: no confidence cut guarantees {sel.target:.0%} agreement at risk {sel.risk:g} on these "
-                  "labels: it abstains on everything (every step goes to the judge or to people)", highlight=False)
+                  f"labels (even without one disagreement that takes {labels_for_a_guarantee(sel.target, sel.risk)} decided "
+                  "tune steps): it abstains on everything (every step goes to the judge or to people)", highlight=False)
     else:
         out.print(f"selective: decides {sel.decided_share:.0%} of tune steps (confidence >= {sel.confidence:.3f}), "
                   f"agreement {sel.agreement:.3f}, guaranteed >= {sel.bound:.3f} at risk {sel.risk:g}; "

@@ -47,6 +47,7 @@ class Verifier(BaseModel):
     tune_failing: int
     tune_groups: int
     oof_kappa: float | None = Field(None, description="Cohen's kappa of its decisions out of fold (whole groups held out).")
+    oof_kappa_low: float | None = Field(None, description="... its 95% lower bound (bootstrap over whole groups); a constant verdict has kappa 0.")
     group_key: str = Field("trace", description="What cross-validation held out together (task, question, trace).")
     created_at: datetime = Field(default_factory=utc_now)
 
@@ -56,6 +57,8 @@ class Verifier(BaseModel):
         if material.get("from_run") is None and not material.get("run_criteria"):
             material.pop("from_run", None)  # fields added later: versions of verifiers without them stay the same
             material.pop("run_criteria", None)
+        if material.get("oof_kappa_low") is None:
+            material.pop("oof_kappa_low", None)
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
