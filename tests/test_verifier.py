@@ -392,3 +392,46 @@ def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_
     assert row.trust.startswith("trusted") and f"on the {len(judged) - abstained}/{len(judged)} items it decided" in row.trust
     term = next(t for t in evidence.score.terms if t.name == "critical_pass_rate")
     assert not term.known and f"{abstained} items of trusted criteria have no verdict" in term.explanation
+
+
+def test_the_review_app_retrains_a_verifier_from_new_labels_in_the_background(trained):
+    """An adjudication on a tune step changes what the verifier learns from; the Calibration tab's verifier
+    panel retrains it with the settings of the version shown, as a child process, and a new version appears."""
+    import sys
+    import time
+
+    from conftest import ROOT
+    from test_attacks_review import _app
+
+    db, _ = trained
+    with Store(db) as store:
+        before = store.verifier("ref")
+        split = store.split()
+        people = [l for l in store.labels(criterion="step") if split.get(l.trace_id) == "tune"]
+        flipped = [Label(trace_id=l.trace_id, step_ref=l.step_ref, step_index=l.step_index, criterion="step",
+                         value="correct" if l.value == "error" else "error", annotator="review:rita", kind="human")
+                   for l in people[:40]]
+        store.add_labels(flipped)
+    at = _app(db).run()
+    at.text_input(key="name").input("rita")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    panel = [d.value for d in at.dataframe if "tune labels now" in d.value.columns]
+    assert panel and panel[0].iloc[0]["verifier"] == before.tag
+    at.button(key="retrain-ref").click().run()
+    assert not at.exception, at.exception
+    assert any("Started" in s.value for s in at.success)
+    sys.path.insert(0, str(ROOT / "ui"))
+    import realign_job
+
+    deadline = time.monotonic() + 120
+    with Store(db) as store:
+        while realign_job.status(store, "ref", "retrain").running and time.monotonic() < deadline:
+            time.sleep(0.5)
+        after = store.verifier("ref")
+        log = realign_job.status(store, "ref", "retrain").last_line
+    assert after.version != before.version, log
+    assert after.reference_features and after.selective.target == before.selective.target  # its own settings
+    assert after.label_set_hash != before.label_set_hash
+    at.run()
+    assert any(t.value.startswith("last retraining of ref:") for t in at.text)

@@ -32,6 +32,7 @@ import sys  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the app's own modules, wherever it is installed
 from alignment_panel import alignment_panel  # noqa: E402
 from groundtruth import ground_truth_tab  # noqa: E402
+from verifier_panel import verifier_panel  # noqa: E402
 
 st.set_page_config(page_title="chainjudge review", layout="wide")
 
@@ -391,6 +392,7 @@ def signed_in_view(store: Store, reviewer: str) -> None:
     with tabs[2]:
         calibration_tab(store)
         alignment_panel(store)
+        verifier_panel(store)
     with tabs[3]:
         modes_tab(store)
     with tabs[4]:

@@ -1,9 +1,11 @@
-"""Re-aligning in the background: `chainjudge align` as a child process the alignment panel watches.
+"""Work in the background: a command line of chainjudge's own as a child process a panel watches.
 
 Fitting decision thresholds means judging labelled tune steps (minutes with an API judge, most of an hour
-with the offline one), far longer than a page render, so the panel starts the command line's own `align`
-detached, with its log in the store's folder, and shows its progress from that log.  One job per aligned
-judge at a time; the store holds every judgment as it is made, so a job that dies resumes when started again.
+with the offline one), far longer than a page render, so the alignment panel starts the command line's own
+`align` detached, with its log in the store's folder, and shows its progress from that log; the verifier
+panel retrains a verifier the same way (`verifier train`, seconds, but never inside a page render).  One
+job per name and kind at a time; the store holds every judgment as it is made, so a job that dies resumes
+when started again.  The child inherits CHAINJUDGE_DB (never a credential on its command line).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ class JobStatus:
     last_line: str
 
 
-def _paths(store: Store, name: str) -> tuple[Path, Path, Path]:
-    folder = Path(store.log_dir) / "realign"
+def _paths(store: Store, name: str, kind: str = "realign") -> tuple[Path, Path, Path]:
+    folder = Path(store.log_dir) / kind
     return folder / f"{name}.log", folder / f"{name}.pid", folder / f"{name}.rubric.yaml"
 
 
@@ -59,19 +61,28 @@ def start(store: Store, name: str, rubric: Rubric, spec: str, api_base: str | No
     log.parent.mkdir(parents=True, exist_ok=True)
     rubric_file.write_text(yaml.safe_dump(rubric.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False),
                            encoding="utf-8")
-    command = [sys.executable, "-m", "chainjudge.cli", "align", "--rubric", str(rubric_file), "--name", name, "--k", str(k),
-               "--judge", spec, "--no-evaluate"]
+    command = ["align", "--rubric", str(rubric_file), "--name", name, "--k", str(k), "--judge", spec, "--no-evaluate"]
     if api_base:
         command += ["--api-base", api_base]
+    return launch(store, name, command)
+
+
+def launch(store: Store, name: str, arguments: list[str], kind: str = "realign") -> bool:
+    """Start `chainjudge ARGUMENTS...` detached, its output in the job's log; False if that job still runs."""
+    log, pid_file, _ = _paths(store, name, kind)
+    if _alive(pid_file):
+        return False
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as handle:  # the store comes from CHAINJUDGE_DB, which the child inherits
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+        process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", *arguments], stdout=handle,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, "COLUMNS": "200"})
     pid_file.write_text(str(process.pid))
     return True
 
 
-def status(store: Store, name: str) -> JobStatus:
-    log, pid_file, _ = _paths(store, name)
+def status(store: Store, name: str, kind: str = "realign") -> JobStatus:
+    log, pid_file, _ = _paths(store, name, kind)
     if not log.exists():
         return JobStatus(False, False, None, None, "")
     with open(log, "rb") as handle:
