@@ -12,9 +12,9 @@ from chainjudge.core import offline
 
 offline.apply()  # benchmarks are entry points: never a network stall
 
-from chainjudge.testing.fakejudge import Faults, FakeJudgeServer  # noqa: E402
-from chainjudge.core.rubric import parse_rubric
-from chainjudge.core.schema import Trace
+from chainjudge.core.rubric import parse_rubric  # noqa: E402
+from chainjudge.core.schema import Trace  # noqa: E402
+from chainjudge.testing.fakejudge import FakeJudgeServer, Faults  # noqa: E402
 
 
 def _serve(latency_s: float, faults: Faults | None, conn) -> None:

@@ -17,6 +17,7 @@ baselines, seconds and prompt tokens per judged step; and what --propose would w
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -110,7 +111,7 @@ def main() -> None:
               f"{sum(v == 'test' for v in split.values())} test traces; {len(aligned.examples)} worked examples, k={args.k}; "
               f"judge {args.judge}; store {db}", flush=True)
         embedder = SentenceTransformerEmbedder()
-        embed = (lambda texts: embed_cached(texts, embedder, store))
+        embed = functools.partial(embed_cached, embedder=embedder, store=store)
         choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=1)
         started = time.monotonic()
         fitted = fit_thresholds(store, rubric, aligned, choice, embed, args.tune_steps, args.seed)

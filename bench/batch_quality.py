@@ -22,13 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from chainjudge.analysis.calibrate import wilson_interval  # noqa: E402
-from chainjudge.packs.cep.decisions import load_scenarios  # noqa: E402
-from chainjudge.packs.cep.groundtruth import ground_truth_labels  # noqa: E402
 from chainjudge.core.engine import plan  # noqa: E402
 from chainjudge.core.judges.resolve import open_judge  # noqa: E402
 from chainjudge.core.rubric import load_rubric  # noqa: E402
-from chainjudge.pipeline import load_traces  # noqa: E402
 from chainjudge.core.schema import StepKind  # noqa: E402
+from chainjudge.packs.cep.decisions import load_scenarios  # noqa: E402
+from chainjudge.packs.cep.groundtruth import ground_truth_labels  # noqa: E402
+from chainjudge.pipeline import load_traces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN = {1: "correct", 0: "neutral", -1: "error"}

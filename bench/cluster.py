@@ -153,8 +153,8 @@ def cep_known_faults() -> None:
     import numpy as np
     from sklearn.metrics import adjusted_rand_score
 
-    from chainjudge.core.checks import run_checks
     from chainjudge.analysis.modes import failure_text
+    from chainjudge.core.checks import run_checks
     from chainjudge.core.rubric import load_rubric
     from chainjudge.core.schema import Trace
 

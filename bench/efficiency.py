@@ -26,9 +26,9 @@ from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
 from chainjudge.core.judges.verdicts import batch_model, verdict_model  # noqa: E402
 from chainjudge.core.rubric import parse_rubric  # noqa: E402
-from chainjudge.pipeline import judge_traces  # noqa: E402
 from chainjudge.core.schema import JudgeSettings, Trace  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.pipeline import judge_traces  # noqa: E402
 
 CRITERIA = [
     {"id": "grounded", "question": "Is the step supported by the profile and tool results?", "applies_to": ["reasoning", "tool_call", "decision", "message"]},

@@ -24,7 +24,7 @@ from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 
-from chainjudge.analysis.coverage import cell_weight, covered_by, coverage  # noqa: E402
+from chainjudge.analysis.coverage import cell_weight, coverage, covered_by  # noqa: E402
 from chainjudge.analysis.golive import load_space  # noqa: E402
 from chainjudge.core.schema import StepKind  # noqa: E402
 from chainjudge.packs.cep.history import import_history  # noqa: E402

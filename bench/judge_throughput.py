@@ -20,9 +20,9 @@ from _common import ONE_CRITERION, FakeJudgeProcess, machine, median, synthetic_
 
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
-from chainjudge.pipeline import judge_traces  # noqa: E402
 from chainjudge.core.schema import JudgeSettings  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.pipeline import judge_traces  # noqa: E402
 
 
 def one_round(n: int, latency: float, concurrency: int, batch: bool = False) -> dict:

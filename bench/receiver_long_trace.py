@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, median  # noqa: E402
 
-from chainjudge.reading.collect import Collector, decode_request  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.reading.collect import Collector, decode_request  # noqa: E402
 
 TRACE = "5f" * 16
 

@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import FakeJudgeProcess, machine  # noqa: E402
 
-from chainjudge.reading import read_file  # noqa: E402
 from chainjudge.core.engine import execute, plan  # noqa: E402
-from chainjudge.testing.fakejudge import Faults  # noqa: E402
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.core.judges.retry import RetryPolicy  # noqa: E402
 from chainjudge.core.rubric import RubricError, load_rubric, parse_rubric  # noqa: E402
 from chainjudge.core.schema import JudgeSettings, RecordError, Run, Trace  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.reading import read_file  # noqa: E402
+from chainjudge.testing.fakejudge import Faults  # noqa: E402
 
 RUBRIC = parse_rubric({"id": "rel", "criteria": [{"id": "ok", "question": "Is the decision right?", "applies_to": ["decision"]}]})
 

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, median  # noqa: E402
 
-from chainjudge.review import queue as review  # noqa: E402
 from chainjudge.core.schema import Judgment, Verdict  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.review import queue as review  # noqa: E402
 
 
 def fill(store: Store, n: int) -> None:

@@ -15,9 +15,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
-from rich.text import Text
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from chainjudge.core.bundled import bundled
 from chainjudge.core.schema import StepKind, WorkItem
@@ -77,14 +77,14 @@ def _shown(path: Path) -> str:
 
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
-    from chainjudge.review import queue as review
-    from chainjudge.packs.cep.decisions import load_scenarios
-    from chainjudge.packs.cep.groundtruth import ground_truth_labels
     from chainjudge.analysis.golive import attach_context
     from chainjudge.core.judges.resolve import JudgeSetupError
     from chainjudge.core.rubric import load_rubric
-    from chainjudge.pipeline import load_traces
     from chainjudge.core.store import Store
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.groundtruth import ground_truth_labels
+    from chainjudge.pipeline import load_traces
+    from chainjudge.review import queue as review
 
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
@@ -182,10 +182,10 @@ def _print_decisions(out: Console, traces, scenarios) -> None:
 def _print_calibration(out: Console, store, model: list) -> None:
     """Step 5: the sampled model judgments against the scenarios' ground truth, with why untrusted."""
     from chainjudge.analysis.calibrate import agreement
-    from chainjudge.analysis.reference import judgment_labels
-    from chainjudge.packs.cep.groundtruth import ANNOTATOR
     from chainjudge.analysis.figures import format_estimate
+    from chainjudge.analysis.reference import judgment_labels
     from chainjudge.core.schema import TrustPolicy
+    from chainjudge.packs.cep.groundtruth import ANNOTATOR
 
     calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
     reasons: list[str] = []

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chainjudge.reading import read_traces
 from chainjudge.core.checks import run_checks
 from chainjudge.core.engine import Judge, Progress, execute, plan
+from chainjudge.core.redact import Redactor
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import JudgeSettings, Judgment, RecordError, Rubric, Run, Trace, WorkItem
-from chainjudge.core.redact import Redactor
 from chainjudge.core.segment import SplitMode
 from chainjudge.core.store import Store
+from chainjudge.reading import read_traces
 
 
 @dataclass

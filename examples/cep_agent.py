@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 
+from chainjudge.core.schema import Step, StepKind, ToolCall
 from chainjudge.packs.cep.policy import channel_blockers, load_policy, local_now
 from chainjudge.packs.cep.recording import LLMConfig, step
 from chainjudge.packs.cep.scenario import UserState
-from chainjudge.core.schema import Step, StepKind, ToolCall
 
 SYSTEM = (
     "You are the decision agent of a customer engagement platform. For one user you decide the next "

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.rubric import parse_rubric
 from chainjudge.core.store import Store
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "tests" / "data"  # public data kept in the repository (origins and licenses: its README.md)
@@ -144,7 +144,7 @@ def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:
             return
         except OSError:
             if process is not None and process.poll() is not None:
-                raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}")
+                raise AssertionError(f"the server exited: {process.stdout.read() if process.stdout else ''}") from None
             time.sleep(0.3)
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 

@@ -3,8 +3,8 @@
 import json
 import time
 
-from chainjudge.packs.cep.recording import step
 from chainjudge.core.schema import StepKind
+from chainjudge.packs.cep.recording import step
 
 
 def agent(user, llm):

@@ -6,8 +6,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
-from chainjudge.testing.fakejudge import Action, FakeJudgeServer
 from chainjudge.core.schema import Trace
+from chainjudge.testing.fakejudge import Action, FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "traces" / "agentprocessbench-hotpotqa-sample.jsonl"

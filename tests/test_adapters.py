@@ -1,11 +1,10 @@
 import json
 
 import pytest
-
-from chainjudge.reading import UnknownFormat, read_file, read_traces
-from chainjudge.core.schema import RecordError, StepKind, Trace
-
 from conftest import HOTPOTQA, TAU_BENCH
+
+from chainjudge.core.schema import RecordError, StepKind, Trace
+from chainjudge.reading import UnknownFormat, read_file, read_traces
 
 
 def traces_and_errors(items):

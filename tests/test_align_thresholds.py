@@ -15,7 +15,10 @@ import re
 
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from conftest import HOTPOTQA
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_alignment import MAP, RUBRIC
 from typer.testing import CliRunner
 
 from chainjudge.analysis.thresholds import MIN_EACH_CLASS, Point, binary_kappa, choose_threshold, cross_validated_kappa
@@ -26,9 +29,6 @@ from chainjudge.core.schema import AlignedJudge, LabelScale, Threshold, Verdict
 from chainjudge.core.store import Store
 from chainjudge.core.thresholds import apply_threshold, fail_probability
 from chainjudge.testing.fakejudge import LABEL_PROBS, FakeJudgeServer, token_logprobs
-
-from conftest import HOTPOTQA
-from test_alignment import MAP, RUBRIC
 
 ALIGNMENT_DATA = HOTPOTQA.parents[1] / "alignment"
 SCALE = LabelScale(labels=["correct", "neutral", "error"], failing=["error"])
@@ -280,7 +280,9 @@ def test_tune_judging_never_shows_an_example_of_the_judged_trace():
     examples = [AlignedExample(criterion="step", text=f"search {i}", label="correct", reason="r", trace_id=f"t{i % 3}", step_ref=str(i))
                 for i in range(12)]
     aligned = AlignedJudge(name="a", rubric_id="r", rubric_hash="h", k=8, examples=examples)
-    embed = (lambda texts: [[1.0, float(len(t))] for t in texts])
+    def embed(texts):
+        return [[1.0, float(len(t))] for t in texts]
+
     step = Step(index=0, ref="0", kind=StepKind.tool_call, text="search 0")
     trace = Trace(id="t0", steps=[step])
     criteria = tuple(parse_rubric(yaml.safe_load(RUBRIC)).criteria)
@@ -295,9 +297,8 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
     import sys
     import time
 
-    from streamlit.testing.v1 import AppTest
-
     from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
 
     tmp, traces, rubric, db, texts = shy_db
     copy = tmp_path / "panel.db"

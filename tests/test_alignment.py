@@ -8,7 +8,9 @@ import json
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import HOTPOTQA
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chainjudge.analysis.alignment import build_aligned
@@ -17,8 +19,6 @@ from chainjudge.core.rubric import parse_rubric
 from chainjudge.core.schema import Label, Step, Trace
 from chainjudge.core.store import Store
 from chainjudge.testing.fakejudge import FakeJudgeServer
-
-from conftest import HOTPOTQA
 
 MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
 RUBRIC = """id: apb-step
@@ -169,9 +169,8 @@ def test_the_review_app_shows_new_tune_labels_and_re_aligns(aligned_db, tmp_path
     and their looks at the test split, and "Re-align", which builds a new version from today's labels."""
     import os
 
-    from streamlit.testing.v1 import AppTest
-
     from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
 
     _, _, _, db = aligned_db
     copy = tmp_path / "panel.db"

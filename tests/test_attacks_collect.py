@@ -12,10 +12,9 @@ import time
 import zlib
 
 import pytest
+from conftest import wait_for_http
 
 from chainjudge.core.judges.local import free_port
-
-from conftest import wait_for_http
 
 LIMIT_MB = 1
 

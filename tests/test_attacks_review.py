@@ -14,16 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for_http
 from typer.testing import CliRunner
 
-from chainjudge.review import queue as review
 from chainjudge.cli import app
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.judges.resolve import is_loopback
-from chainjudge.core.schema import Judgment, JudgeSettings, Run
+from chainjudge.core.schema import JudgeSettings, Judgment, Run
 from chainjudge.core.store import Store
-
-from conftest import wait_for_http
+from chainjudge.review import queue as review
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, TAU_BENCH
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
+from chainjudge.core.judges.resolve import JudgeSettings
 from chainjudge.core.schema import Judgment, Run, Trace, Verdict
 from chainjudge.core.store import Store
-from chainjudge.core.judges.resolve import JudgeSettings
-
-from conftest import ROOT, TAU_BENCH
 
 cli = CliRunner()
 
@@ -94,8 +93,9 @@ def mapping_file(tmp_path):
 
 
 def _export(tmp_path, rows: int, bad: set[int] = frozenset(), name: str = "export.csv") -> Path:
-    from chainjudge.testing.history import COLUMNS
     from test_history_import import GOOD
+
+    from chainjudge.testing.history import COLUMNS
 
     path = tmp_path / name
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -913,6 +913,6 @@ def test_a_run_being_judged_is_not_judged_again_at_the_same_time(backend, reques
     codes = sorted(p.returncode for p in both)
     assert codes == [0, 2], outputs
     assert any("being judged by another process" in o for o in outputs)
-    done = next(o for p, o in zip(both, outputs) if p.returncode == 0)
+    done = next(o for p, o in zip(both, outputs, strict=True) if p.returncode == 0)
     made = int(re.search(r"(\d+) judge calls", done).group(1))
     assert made > 0 and len(fake_judge.requests) == made  # every call made once (twice before the lock)

@@ -5,18 +5,22 @@ import json
 import krippendorff
 import numpy as np
 import pytest
+from conftest import HOTPOTQA, SHARED, TAU_BENCH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 from typer.testing import CliRunner
 
 from chainjudge.analysis.calibrate import (
-    agreement, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval,
+    agreement,
+    confusion_matrix,
+    kappa_from_confusion,
+    krippendorff_alpha,
+    pass_hat_k,
+    wilson_interval,
 )
 from chainjudge.cli import app
 from chainjudge.core.schema import Label
-
-from conftest import HOTPOTQA, SHARED, TAU_BENCH
 
 JUDGES = SHARED / "agentprocessbench" / "judges"
 MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
@@ -87,7 +91,7 @@ def test_pass_hat_k_definition():
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=60))
 @settings(max_examples=60, deadline=None)
 def test_kappa_matches_scikit_learn(pairs):
-    ref, cand = zip(*pairs)
+    ref, cand = zip(*pairs, strict=True)
     if len(set(ref) | set(cand)) < 2:
         return
     conf = confusion_matrix(ref, cand, 3)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.generator import generate
-from chainjudge.core.checks import known_checks, run_checks
 from chainjudge.cli import app
-from chainjudge.testing.fakejudge import FakeJudgeServer
+from chainjudge.core.checks import known_checks, run_checks
 from chainjudge.core.rubric import load_rubric
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
+from chainjudge.packs.cep.generator import generate
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml")

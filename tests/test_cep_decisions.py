@@ -4,10 +4,10 @@ import json
 
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.decisions import final_decision, score
-from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
 from chainjudge.core.schema import Trace
+from chainjudge.packs.cep.decisions import final_decision, score
+from chainjudge.packs.cep.generator import generate
 
 SCENARIOS = {s.user.id: s for s in generate()[:10]}
 

@@ -5,8 +5,8 @@ import json
 
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
+from chainjudge.packs.cep.generator import generate
 from chainjudge.testing.fakejudge import FakeJudgeServer
 
 

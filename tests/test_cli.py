@@ -7,12 +7,11 @@ import re
 
 import jsonschema
 import pytest
+from conftest import BUNDLED_SAMPLE, ROOT
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
 from chainjudge.core.store import Store
-
-from conftest import BUNDLED_SAMPLE, ROOT
 
 RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
 

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import typer
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -17,8 +18,6 @@ from chainjudge.cli.guard import INTERNAL_EXIT
 from chainjudge.core.judges.resolve import JudgeSettings
 from chainjudge.core.schema import Run
 from chainjudge.core.store import Store
-
-from conftest import ROOT
 
 cli = CliRunner()
 RUBRIC = str(ROOT / "rubrics" / "step-quality.yaml")

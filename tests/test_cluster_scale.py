@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
+from test_failure_modes import FAMILIES, family_traces, judged  # noqa: F401  (the fixture)
 from typer.testing import CliRunner
 
 from chainjudge.analysis.cluster import communities
 from chainjudge.cli import app
-
-from test_failure_modes import FAMILIES, family_traces, judged  # noqa: F401  (the fixture)
 
 
 def _mixture(seed=0, groups=30, per_group=120, noise=1500, dims=48):

@@ -10,14 +10,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import wait_for_http
+from test_trace_formats import AGENT_SPANS, otlp
 
-from chainjudge.reading.collect import Collector, make_server
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.schema import StepKind
 from chainjudge.core.store import Store
-
-from conftest import wait_for_http
-from test_trace_formats import AGENT_SPANS, otlp
+from chainjudge.reading.collect import Collector, make_server
 
 
 @pytest.fixture

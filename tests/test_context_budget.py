@@ -4,15 +4,15 @@ steps verbatim, earlier steps as one-line digests, and never a prompt over the r
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainjudge.core.context import digest_line, prompt_tokens
 from chainjudge.core.engine import plan
 from chainjudge.core.rubric import load_rubric, parse_rubric
 from chainjudge.core.schema import ContextBudget, JudgeSettings, Step, StepKind, ToolCall, Trace
 from chainjudge.pipeline import load_traces
-
-from conftest import ROOT
 
 LONGEST = [ROOT / "tests/data/trace-formats/swe-agent/sweagent_function_calling_marshmallow-1867.traj",
            ROOT / "tests/data/trace-formats/openhands/openhands_basic_gui_mode.json",

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.decisions import load_scenarios
 from chainjudge.cli import app
-from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
+from chainjudge.packs.cep.decisions import load_scenarios
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "traces" / "cep" / "traces.jsonl"

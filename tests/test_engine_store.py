@@ -3,17 +3,16 @@
 import asyncio
 
 import pytest
+from conftest import BUNDLED_SAMPLE
 
 from chainjudge.core.engine import execute, plan
-from chainjudge.testing.fakejudge import Action
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.judges.retry import NO_WAIT, RetryPolicy
-from chainjudge.pipeline import judge_traces, load_traces
 from chainjudge.core.schema import JudgeSettings, Run
 from chainjudge.core.store import MIGRATIONS, RunMismatch, Store, resolve_db_path
-
-from conftest import BUNDLED_SAMPLE
+from chainjudge.pipeline import judge_traces, load_traces
+from chainjudge.testing.fakejudge import Action
 
 
 @pytest.fixture
@@ -173,7 +172,7 @@ def test_nothing_in_the_package_imports_the_test_doubles():
 def test_error_and_judge_kinds_are_fields_and_old_rows_are_migrated(tmp_path):
     import sqlite3
 
-    from chainjudge.core.schema import Judgment, JudgeSettings, Run, Verdict
+    from chainjudge.core.schema import JudgeSettings, Judgment, Run, Verdict
 
     db = tmp_path / "old.db"
     common = dict(run="r", trace_id="t", step_ref="0", rubric_id="x", rubric_hash="h", prompt_hash="p")

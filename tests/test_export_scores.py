@@ -11,13 +11,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
 from chainjudge.core.store import Store
 from chainjudge.reading.collect import Collector, make_server
-
-from conftest import ROOT
 
 SPAN_FILES = [ROOT / "tests/data/trace-formats/langfuse/langfuse_langgraph-python-2025-08-22.trace.json",
               ROOT / "tests/data/trace-formats/openinference/langfuse_openai-agents-2025-09-30.trace.json",

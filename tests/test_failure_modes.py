@@ -9,13 +9,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from chainjudge.cli import app
 from chainjudge.analysis.cluster import cluster_failures
 from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
-from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.analysis.modes import load_catalogue
+from chainjudge.cli import app
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 FAMILIES = {
     "consent": ["Sent an SMS to user {i} although the user opted out of SMS messages.",

@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CHROMIUM_ARGS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.generator import generate
-from chainjudge.cli import app
 from chainjudge.analysis.coverage import coverage, go_live_score
-from chainjudge.core.schema import CriticalEvidence
-
-from conftest import CHROMIUM_ARGS
+from chainjudge.cli import app
+from chainjudge.core.schema import CriticalEvidence, ScenarioSpace, Trace
+from chainjudge.packs.cep.generator import generate
 from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.core.schema import ScenarioSpace, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ScenarioSpace.model_validate({

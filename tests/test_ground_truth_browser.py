@@ -7,15 +7,14 @@ import subprocess
 import sys
 import time
 
+from conftest import CHROMIUM_ARGS, wait_for_http
+from test_history_import import rows_file
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.store import Store
 from chainjudge.packs.cep import annotation
-
-from conftest import CHROMIUM_ARGS, wait_for_http
-from test_history_import import rows_file
 from chainjudge.testing.history import MAPPING
 
 ACTIONS = ["send", "wait", "suppress"]

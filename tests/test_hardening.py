@@ -11,14 +11,13 @@ import tracemalloc
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.reading import read_file
 from chainjudge.cli import app
 from chainjudge.core.engine import execute, plan
-from chainjudge.testing.fakejudge import Action, Faults, FakeJudgeServer
 from chainjudge.core.injection import detect
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.retry import RetryPolicy
@@ -27,8 +26,8 @@ from chainjudge.core.redact import Redactor, restore
 from chainjudge.core.rubric import RubricError, load_rubric
 from chainjudge.core.schema import JudgeSettings, RecordError, Run, Trace
 from chainjudge.core.store import Store
-
-from conftest import ROOT
+from chainjudge.reading import read_file
+from chainjudge.testing.fakejudge import Action, FakeJudgeServer, Faults
 
 RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from chainjudge.cli import app
 from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.decisions import load_scenarios, score
-from chainjudge.packs.cep.mapping import load_mapping
 from chainjudge.packs.cep.history import import_history, pseudonym
+from chainjudge.packs.cep.mapping import load_mapping
 from chainjudge.packs.cep.policy import load_policy
 from chainjudge.testing.history import COLUMNS, MAPPING, write_export
 

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from chainjudge.core.engine import plan
-from chainjudge.testing.fakejudge import Action
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.retry import NO_WAIT, RetryPolicy
 from chainjudge.core.schema import JudgeSettings, Trace
+from chainjudge.testing.fakejudge import Action
 
 TRACE = Trace(
     id="t1",

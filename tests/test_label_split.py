@@ -4,14 +4,14 @@ test is recorded and a second look by the same judge version is warned about."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import HOTPOTQA, SHARED
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from chainjudge.analysis.splits import assign_split
 from chainjudge.cli import app
 from chainjudge.core.schema import Label
-
-from conftest import HOTPOTQA, SHARED
 
 MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
 FAILING = {"error", "fail"}

@@ -54,14 +54,13 @@ def test_an_aligned_judge_reads_label_probabilities_from_the_local_server(tmp_pa
     """The real llama.cpp server returns token log-probabilities in the local judge's tool-call mode, and an
     aligned judge's threshold decides on them: at P(fail) >= 1e-9 every step fails, and each judgment keeps
     the probabilities and, where the judge itself said otherwise, its own label."""
+    from conftest import HOTPOTQA
+    from test_alignment import RUBRIC
     from typer.testing import CliRunner
 
     from chainjudge.cli import app
     from chainjudge.core.rubric import load_rubric, rubric_hash
     from chainjudge.core.schema import AlignedExample, AlignedJudge, Threshold
-
-    from conftest import HOTPOTQA
-    from test_alignment import RUBRIC
 
     traces, rubric, db = tmp_path / "t.jsonl", tmp_path / "r.yaml", tmp_path / "a.db"
     traces.write_text(HOTPOTQA.read_text().splitlines()[0] + "\n")

@@ -17,8 +17,8 @@ from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.retry import RetryPolicy
 from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.progress import live_progress
-from chainjudge.pipeline import judge_traces
 from chainjudge.core.schema import JudgeSettings, Trace
+from chainjudge.pipeline import judge_traces
 from chainjudge.testing.fakejudge import Action, FakeJudgeServer
 from chainjudge.testing.mock import MockJudge
 
@@ -100,10 +100,12 @@ def test_timeouts_back_off_the_calls_in_flight_and_are_retried():
     limiter = AdaptiveLimiter(8, cooldown_s=0)
     limiter.on_timeout()
     assert limiter.limit == 4 and limiter.timed_out == 1 and limiter.rate_limited == 0
+    import pathlib
+    import tempfile
+
     from chainjudge.core.engine import execute
     from chainjudge.core.rubric import parse_rubric
     from chainjudge.core.store import Store
-    import tempfile, pathlib
 
     rubric = parse_rubric({"id": "r", "criteria": [{"id": "ok", "question": "OK?", "applies_to": ["decision"]}]})
     with FakeJudgeServer() as server, Store(pathlib.Path(tempfile.mkdtemp()) / "t.db") as store:
@@ -111,8 +113,8 @@ def test_timeouts_back_off_the_calls_in_flight_and_are_retried():
         settings = JudgeSettings(model="openai/fake", api_base=server.url, batch=True)
         judge = LiteLLMJudge(settings, retry=RetryPolicy(initial_wait_s=0, jitter_s=0, max_wait_s=0, request_timeout_s=0.5),
                              api_key="x")
-        from chainjudge.core.schema import Run
         from chainjudge.core.rubric import rubric_hash
+        from chainjudge.core.schema import Run
 
         store.save_run(Run(name="r", rubric_id="r", rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings))
         items = plan(traces(4, steps=1), rubric, settings, "r")
@@ -148,8 +150,8 @@ def test_off_a_terminal_progress_is_printed_as_plain_lines():
 
 
 def test_the_demo_states_the_expected_time_of_the_rest():
-    from chainjudge.demo import expected_time
     from chainjudge.core.schema import Judgment
+    from chainjudge.demo import expected_time
 
     judged = [Judgment(run="r", cache_key="k", trace_id="t", step_index=0, step_ref="0", criterion_id="c", judge="local",
                        rubric_id="r", rubric_hash="h", prompt_hash="p", latency_s=s) for s in (10.0, 20.0)]

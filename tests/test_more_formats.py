@@ -8,10 +8,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from chainjudge.reading import read_file, sniff
-from chainjudge.reading.loading import iter_records
 from chainjudge.cli import app
 from chainjudge.core.schema import RecordError, Trace
+from chainjudge.reading import read_file, sniff
+from chainjudge.reading.loading import iter_records
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 cli = CliRunner()

@@ -9,6 +9,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from conftest import BUNDLED_SAMPLE, ROOT
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -16,8 +17,6 @@ from chainjudge.core.schema import AlignedJudge, Label, Trace
 from chainjudge.core.store import MIGRATIONS, Store
 from chainjudge.core.store.copy import CopyRefused, checksum, copy_store, tables
 from chainjudge.core.store.dialect import POSTGRES, SQLITE
-
-from conftest import BUNDLED_SAMPLE, ROOT
 
 cli = CliRunner()
 

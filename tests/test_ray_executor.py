@@ -12,14 +12,14 @@ import pytest
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
+from conftest import BACKENDS, BUNDLED_SAMPLE, new_store_location  # noqa: E402
+
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.core.judges.retry import NO_WAIT  # noqa: E402
 from chainjudge.core.schema import JudgeSettings  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
 from chainjudge.pipeline import judge_traces, load_traces  # noqa: E402
 from chainjudge.scale import RayExecutor, shards  # noqa: E402
-
-from conftest import BUNDLED_SAMPLE, BACKENDS, new_store_location  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +78,10 @@ class MarkedJudge(LiteLLMJudge):
 
 
 def test_judge_executor_ray_from_the_cli(fake_judge, tmp_path):
+    from conftest import ROOT
     from typer.testing import CliRunner
 
     from chainjudge.cli import app
-    from conftest import ROOT
 
     db = tmp_path / "cli.db"
     result = CliRunner().invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
@@ -141,10 +141,10 @@ def test_a_worker_killed_mid_shard_loses_nothing(ray_runtime, fake_judge, traces
 
 
 def test_a_remote_cluster_with_a_sqlite_file_is_refused(tmp_path):
+    from conftest import ROOT
     from typer.testing import CliRunner
 
     from chainjudge.cli import app
-    from conftest import ROOT
 
     result = CliRunner().invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
                                       "--judge", "openai/fake", "--api-base", "http://127.0.0.1:9", "--db", str(tmp_path / "x.db"),

@@ -10,15 +10,14 @@ import sys
 import time
 
 import pytest
+from conftest import BUNDLED_SAMPLE, ROOT
 
 from chainjudge.core.engine import plan
-from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.rubric import load_rubric
-from chainjudge.pipeline import load_traces
 from chainjudge.core.schema import JudgeSettings
 from chainjudge.core.store import Store
-
-from conftest import BUNDLED_SAMPLE, ROOT
+from chainjudge.pipeline import load_traces
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
 

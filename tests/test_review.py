@@ -6,9 +6,8 @@ import os
 
 import pytest
 
-from chainjudge.review import queue as review
 from chainjudge.core.store import Store
-
+from chainjudge.review import queue as review
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,19 +1,16 @@
 """A real browser: `chainjudge review` on a fixture store, Debian's Chromium driven by Playwright:
 sign in, adjudicate one item, and the label row is in the database."""
 
-import os
 import subprocess
 import sys
 import time
 
 import pytest
-
-from chainjudge.core.judges.local import free_port
-from chainjudge.core.store import Store
-
 from conftest import CHROMIUM_ARGS, wait_for_http
 from review_fixture import build_review_db
 
+from chainjudge.core.judges.local import free_port
+from chainjudge.core.store import Store
 
 
 @pytest.fixture
@@ -87,7 +84,6 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chrom
     from playwright.sync_api import sync_playwright
     from typer.testing import CliRunner
 
-    from chainjudge.review import queue as review
     from chainjudge.cli import app
 
     db = build_review_db(tmp_path)

@@ -3,11 +3,10 @@ import json
 import jsonschema
 import pytest
 import yaml
+from conftest import ROOT
 
 from chainjudge.core.rubric import RubricError, load_rubric, parse_rubric, rubric_hash, rubric_json_schema
 from chainjudge.core.schema import LabelScale, LikertScale
-
-from conftest import ROOT
 
 # rubric files are the YAML files with criteria (policy.yaml, space.yaml and gate.yaml are other kinds)
 SHIPPED = sorted(p for p in (ROOT / "rubrics").rglob("*.yaml") if "criteria" in (yaml.safe_load(p.read_text()) or {}))

@@ -4,13 +4,12 @@ malformed span data is reported with file and id while the rest is ingested."""
 import json
 
 import pytest
+from conftest import SHARED
 from typer.testing import CliRunner
 
-from chainjudge.reading import read_file, read_traces
 from chainjudge.cli import app
 from chainjudge.core.schema import RecordError, StepKind, Trace
-
-from conftest import SHARED
+from chainjudge.reading import read_file, read_traces
 
 FORMATS = SHARED / "trace-formats"
 EXPECTED = {  # file -> (format, steps, tool calls, decision text fragment)

@@ -9,6 +9,7 @@ import json
 
 import pytest
 import yaml
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -18,8 +19,6 @@ from chainjudge.core.schema import Criterion, Rubric, Step, ToolCall, Trace
 from chainjudge.core.store import Store
 from chainjudge.core.trajectory import args_problem, evaluate, tool_calls
 from chainjudge.pipeline import load_traces
-
-from conftest import ROOT
 
 TAU = ROOT / "tests" / "data" / "tau-bench" / "gpt-4o-airline.json"
 FORMATS = sorted(p for p in (ROOT / "tests" / "data" / "trace-formats").rglob("*") if p.suffix in (".json", ".traj")) + \

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.packs.cep.generator import generate
 from chainjudge.cli import app
-from chainjudge.testing.fakejudge import FakeJudgeServer
 from chainjudge.core.schema import Label, Trace
 from chainjudge.core.store import Store
+from chainjudge.packs.cep.generator import generate
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
@@ -223,7 +223,7 @@ def test_an_agent_without_a_usable_decision_fails_the_checks(tmp_path, fake_judg
         traces = [store.get_trace(j.trace_id, run="r") for j in judged]
     assert result.exit_code == 0, result.output
     assert fake_judge.requests == []  # checks only: no model
-    ok = [j for j, t in zip(judged, traces) if t.metadata.get("status") == "ok"]
+    ok = [j for j, t in zip(judged, traces, strict=True) if t.metadata.get("status") == "ok"]
     assert ok and all(j.error is None for j in ok)  # 20 of them used to be errors, leaving the pass rate over 49
     unusable = [j for j in ok if not j.passed and j.verdict.rationale.startswith("no usable agent output")]
     assert len(unusable) >= 15
@@ -445,9 +445,7 @@ def test_a_bootstrap_resample_with_one_class_is_undefined_not_perfect():
 
 def _evidence(i: dict):
     from chainjudge.analysis.coverage import go_live_score
-    from chainjudge.core.schema import Coverage, CriticalEvidence
-    from chainjudge.core.schema import Evidence
-    from chainjudge.core.schema import CorrectedRate, Estimate, ProbeResult, ScenarioSpace
+    from chainjudge.core.schema import CorrectedRate, Coverage, CriticalEvidence, Estimate, Evidence, ProbeResult, ScenarioSpace
 
     untrusted = tuple(f"u{k}" for k in range(i["untrusted"]))
     score = go_live_score(decision=(i["correct"], i["correct"] + i["wrong"]), coverage_weighted=i["coverage"], consistency=None,

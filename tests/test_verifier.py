@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import HOTPOTQA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -18,8 +19,6 @@ from chainjudge.analysis.splits import assign_split, task_group
 from chainjudge.cli import app
 from chainjudge.core.schema import Label, Step, Trace
 from chainjudge.core.store import Store
-
-from conftest import HOTPOTQA
 
 cli = CliRunner()
 LABEL_ARGS = ["--annotator", "apb-human", "--kind", "human", "--criterion", "step", "--map", "1=correct", "--map",
@@ -132,7 +131,7 @@ def test_a_verifier_trained_on_shuffled_labels_learns_nothing(hotpotqa_store, tm
         values = [label.value for label in tune]
         random.Random(3).shuffle(values)
         store._db.execute("DELETE FROM labels")
-        store.add_labels([label.model_copy(update={"value": v}) for label, v in zip(tune, values)] + rest)
+        store.add_labels([label.model_copy(update={"value": v}) for label, v in zip(tune, values, strict=True)] + rest)
     trained = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "control", "--traces", str(HOTPOTQA),
                                "--db", str(copy)])
     if trained.exit_code == 2:  # refused: no skill out of fold, so nothing stored to decide anything
@@ -260,7 +259,7 @@ def test_prediction_powered_intervals_reach_nominal_coverage():
         truth = rng.uniform(size=2000) < 0.2
         machine = np.where(truth, rng.uniform(size=2000) < 2 / 3, rng.uniform(size=2000) < 0.05)
         labelled = rng.choice(2000, size=150, replace=False)
-        estimate = prediction_powered_rate(machine.tolist(), list(zip(truth[labelled].tolist(), machine[labelled].tolist())))
+        estimate = prediction_powered_rate(machine.tolist(), list(zip(truth[labelled].tolist(), machine[labelled].tolist(), strict=True)))
         covered += estimate.low <= truth.mean() <= estimate.high
         low, high = wilson_interval(int(truth[labelled].sum()), 150)
         narrower += (estimate.high - estimate.low) < (high - low)
@@ -279,10 +278,11 @@ def test_too_few_labels_give_no_prediction_powered_rate():
 
 def _simulated_run(db, name: str, agreement: float, seed: int) -> None:
     """A judge run over every human-labelled step, agreeing with people with probability AGREEMENT."""
+    import yaml
+
     from chainjudge.core.judges.resolve import JudgeSettings
     from chainjudge.core.rubric import parse_rubric
     from chainjudge.core.schema import Judgment, Run, Verdict
-    import yaml
 
     rubric = parse_rubric(yaml.safe_load(RUBRIC_YAML))
     rng = random.Random(seed)

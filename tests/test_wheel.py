@@ -15,11 +15,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from chainjudge.testing.fakejudge import FakeJudgeServer
-from chainjudge.core.judges.local import free_port
-
 from conftest import wait_for_http
+
+from chainjudge.core.judges.local import free_port
+from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

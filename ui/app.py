@@ -17,17 +17,16 @@ from chainjudge.core import offline
 
 offline.apply()  # the app is an entry point of its own (streamlit imports it, not chainjudge.cli)
 
+import sys  # noqa: E402
+
 import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from chainjudge.review import queue as review  # noqa: E402
-
-from chainjudge.review import sessions  # noqa: E402
-from chainjudge.core.store import Store, absolute_db, resolve_db_path  # noqa: E402
 from chainjudge.core.schema import ItemContext  # noqa: E402
-
-import sys  # noqa: E402
+from chainjudge.core.store import Store, absolute_db, resolve_db_path  # noqa: E402
+from chainjudge.review import queue as review  # noqa: E402
+from chainjudge.review import sessions  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the app's own modules, wherever it is installed
 from alignment_panel import alignment_panel  # noqa: E402

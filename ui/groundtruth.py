@@ -67,9 +67,8 @@ def _annotate(store: Store, annotator: str, scenario, given: dict) -> None:
 
 
 def _agreement(store: Store) -> None:
-    from chainjudge.packs.cep import annotation
-
     from chainjudge.analysis.figures import format_estimate
+    from chainjudge.packs.cep import annotation
 
     figures = annotation.field_agreement(store, bootstrap=300)
     rows = [{"field": field, "states": f["alpha"].n, "Krippendorff's alpha (95% interval)": format_estimate(f["alpha"], 10, 2),

@@ -8,9 +8,9 @@ the command line's own `verifier train` with the settings of the version shown, 
 from __future__ import annotations
 
 import pandas as pd
+import realign_job
 import streamlit as st
 
-import realign_job
 from chainjudge.core.schema import Verifier
 from chainjudge.core.store import Store
 

@@ -31,8 +31,9 @@ STEPS = [
 
 
 def _encoder():
-    import chainjudge.core.offline  # noqa: F401  (points tiktoken at litellm's bundled encodings: no download)
     import tiktoken
+
+    import chainjudge.core.offline  # noqa: F401  (points tiktoken at litellm's bundled encodings: no download)
 
     return tiktoken.get_encoding("cl100k_base")
 

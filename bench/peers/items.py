@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from efficiency import traces as step_traces  # noqa: E402
 
-from chainjudge.pipeline import load_traces  # noqa: E402
-from chainjudge.packs.cep.generator import generate  # noqa: E402
 from chainjudge.core.engine import plan  # noqa: E402
 from chainjudge.core.prompts import context_text  # noqa: E402
 from chainjudge.core.rubric import parse_rubric  # noqa: E402
 from chainjudge.core.schema import JudgeSettings, StepKind, Trace  # noqa: E402
+from chainjudge.packs.cep.generator import generate  # noqa: E402
+from chainjudge.pipeline import load_traces  # noqa: E402
 
 CRITERIA = [
     {"id": "policy_ok", "question": "Does the step respect consent, quiet hours and frequency caps?"},

@@ -20,9 +20,9 @@ offline.apply()
 import items  # noqa: E402  (bench/peers/items.py: the rubric and settings the items were built with)
 
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
-from chainjudge.pipeline import judge_traces  # noqa: E402
 from chainjudge.core.schema import Trace  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
+from chainjudge.pipeline import judge_traces  # noqa: E402
 
 rubric = items.rubric(len(job["criteria"]))
 settings = items.SETTINGS.model_copy(update={"model": "openai/" + job["model"], "api_base": job["base_url"],

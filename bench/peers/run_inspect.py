@@ -9,7 +9,8 @@ from _job import Clock, load_job, report
 job = load_job()
 os.chdir(job["work_dir"])
 
-from inspect_ai import Task, eval as inspect_eval  # noqa: E402
+from inspect_ai import Task  # noqa: E402
+from inspect_ai import eval as inspect_eval  # noqa: E402
 from inspect_ai.dataset import Sample  # noqa: E402
 from inspect_ai.model import ModelOutput, get_model  # noqa: E402
 from inspect_ai.scorer import model_graded_qa  # noqa: E402

@@ -77,7 +77,9 @@ def judge_steps(store: Store, rubric: Rubric, choice: JudgeChoice, run: str, ste
     """Judge the chosen steps in a stored run (resumed if it exists); the run's model judgments of them."""
     # a resumed run judges the trace versions it pinned (a trace re-imported since would otherwise be refused)
     traces = [t for t in (store.get_trace(tid, run=run) for tid in sorted({tid for tid, _ in steps})) if t is not None]
-    select = (lambda items: [i for i in items if (i.trace_id, i.step.ref) in steps])
+    def select(items):
+        return [i for i in items if (i.trace_id, i.step.ref) in steps]
+
     with open_judge(choice.spec, api_base=choice.api_base, mode=choice.mode, batch=choice.batch,
                     log_dir=store.log_dir, aligned=aligned, thresholds=thresholds, label_probs=label_probs) as (settings, judge):
         with (progress(f"{run}: {len(steps)} steps") if progress else nullcontext((None, None))) as (on_start, on_progress):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.analysis.reference import reference_labels
 from chainjudge.core.schema import AgreementReport, AlignedExample, AlignedJudge, Criterion, Rubric, Step, Trace
 from chainjudge.core.store import Store
+from chainjudge.errors import ChainjudgeError
 
 MAX_TEXT = 1200
 

@@ -13,9 +13,8 @@ import numpy as np
 from scipy import stats
 
 from chainjudge.analysis.panel import aggregate_panel, error_correlation, unanimity  # noqa: F401  (re-exported)
+from chainjudge.analysis.stats import _kappas_batch, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval  # noqa: F401  (re-exported: the statistics calibration is built on)
 from chainjudge.core.schema import AgreementReport, Baseline, Estimate, Label, TrustPolicy
-from chainjudge.analysis.stats import (  # noqa: F401  (re-exported: the statistics calibration is built on)
-    _kappas_batch, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval)
 
 DEFAULT_FAILING = ("error", "fail", "-1", "incorrect", "wrong")
 

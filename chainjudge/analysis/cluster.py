@@ -159,7 +159,7 @@ def cluster_failures(vectors: np.ndarray, texts: Sequence[str], threshold: float
     taken = {i for g in groups for i in g}
     names = keywords(texts, groups)
     clusters = []
-    for group, words in zip(groups, names):
+    for group, words in zip(groups, names, strict=True):
         centroid = vectors[group].mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
         clusters.append(Cluster(members=group, medoids=medoids(vectors, group), keywords=words, centroid=centroid))

@@ -34,7 +34,7 @@ def trace_values(trace: Trace, space: ScenarioSpace, dimension: str) -> list[str
 
 def cell_weight(space: ScenarioSpace, cell: tuple[str, ...]) -> float:
     weight = 1.0
-    for dimension, value in zip(space.grid, cell):
+    for dimension, value in zip(space.grid, cell, strict=True):
         weight *= space.dimensions[dimension].weights.get(value, 1.0)
     return weight
 

@@ -72,11 +72,11 @@ def embed_cached(texts: Sequence[str], embedder: Embedder, store) -> np.ndarray:
     """Vectors for texts (L2-normalised), computing only those the store has not seen for this model."""
     hashes = [text_hash(t) for t in texts]
     cached = store.get_embeddings(embedder.name, hashes)
-    missing = sorted({h: t for h, t in zip(hashes, texts) if h not in cached}.items())
+    missing = sorted({h: t for h, t in zip(hashes, texts, strict=True) if h not in cached}.items())
     if missing:
         vectors = embedder.encode([t for _, t in missing])
-        store.put_embeddings(embedder.name, [(h, v) for (h, _), v in zip(missing, vectors)])
-        cached.update({h: v for (h, _), v in zip(missing, vectors)})
+        store.put_embeddings(embedder.name, [(h, v) for (h, _), v in zip(missing, vectors, strict=True)])
+        cached.update({h: v for (h, _), v in zip(missing, vectors, strict=True)})
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([cached[h] for h in hashes])

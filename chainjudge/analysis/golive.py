@@ -10,20 +10,30 @@ unknown term counted at its low end, and the gate names every piece of evidence 
 from __future__ import annotations
 
 import math
-
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement
-from chainjudge.analysis.stats import pass_hat_k_curve
 from chainjudge.analysis.corrected import corrected_failure_rate
 from chainjudge.analysis.coverage import coverage, go_live_score
-from chainjudge.core.plugins import score_decisions
 from chainjudge.analysis.probe_runs import probe_results
 from chainjudge.analysis.reference import judgment_labels, reference_labels
-from chainjudge.core.schema import (AgreementReport, CorrectedRate, CriterionRow, CriticalEvidence, Evidence, GatePolicy,
-                                    Judgment, Label, OpenMode, Rubric, ScenarioSpace)
+from chainjudge.analysis.stats import pass_hat_k_curve
+from chainjudge.core.plugins import score_decisions
+from chainjudge.core.schema import (
+    AgreementReport,
+    CorrectedRate,
+    CriterionRow,
+    CriticalEvidence,
+    Evidence,
+    GatePolicy,
+    Judgment,
+    Label,
+    OpenMode,
+    Rubric,
+    ScenarioSpace,
+)
 from chainjudge.core.store import Store
 
 SPACE = "space"

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from chainjudge.core.atomic import write_text_atomic
 from chainjudge.analysis.cluster import Clustering
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.schema import Catalogue, Exemplar, FailureMode
 from chainjudge.core.store import Store
 

@@ -10,8 +10,6 @@ import numpy as np
 from chainjudge.core.schema import Label
 
 
-
-
 def aggregate_panel(panel: Sequence[Sequence[Label]], labels: list[str], fail: set[str], method: str, name: str) -> list[Label]:
     """One label per step from several judges: majority (ties go to the stricter label), mean of the
     ordinal codes (rounded), or strictest (a failing label if any judge fails it, else the lowest)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from chainjudge.core.engine import Judge, Progress, execute, plan
 from chainjudge.analysis.probe import CHANGES, applicable, base_run_of, flip_rates, probe_items, probe_run_name, sample_items
+from chainjudge.core.engine import Judge, Progress, execute, plan
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import ProbeResult, Run
 from chainjudge.core.store import FIXED_SETTINGS, Store

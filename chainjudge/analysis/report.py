@@ -7,8 +7,8 @@ import html
 import json
 from pathlib import Path
 
-from chainjudge.core.atomic import write_text_atomic
 from chainjudge.analysis.figures import format_estimate
+from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.schema import Evidence
 
 

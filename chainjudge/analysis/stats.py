@@ -10,8 +10,6 @@ from math import comb
 import numpy as np
 
 
-
-
 def confusion_matrix(reference: Sequence[int], candidate: Sequence[int], n: int) -> np.ndarray:
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (np.asarray(reference, dtype=np.int64), np.asarray(candidate, dtype=np.int64)), 1)
@@ -90,7 +88,7 @@ def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float | None
 
 def pass_hat_k(successes: Sequence[int], trials: Sequence[int], k: int) -> float:
     """tau-bench's pass^k: mean over tasks of C(c, k) / C(n, k), c successes out of n trials."""
-    scores = [comb(c, k) / comb(n, k) for c, n in zip(successes, trials) if n >= k]
+    scores = [comb(c, k) / comb(n, k) for c, n in zip(successes, trials, strict=True) if n >= k]
     return float(np.mean(scores)) if scores else float("nan")
 
 

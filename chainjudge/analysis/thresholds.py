@@ -30,7 +30,7 @@ class Point:
 
 def binary_kappa(reference: Sequence[bool], predicted: Sequence[bool]) -> float:
     """Cohen's kappa of two pass/fail sequences (0 where chance agreement is total: one constant side)."""
-    agree = sum(r == p for r, p in zip(reference, predicted))
+    agree = sum(r == p for r, p in zip(reference, predicted, strict=True))
     return _kappa_of_counts(agree, sum(reference), sum(predicted), len(reference))
 
 
@@ -77,8 +77,8 @@ def cross_validated_kappa(points: Sequence[Point]) -> float | None:
         return None
     predicted: list[bool] = [False] * len(points)
     for held_out in set(groups):
-        _, cut = _best_cut([p for p, g in zip(points, groups) if g != held_out])
-        for i, (p, g) in enumerate(zip(points, groups)):
+        _, cut = _best_cut([p for p, g in zip(points, groups, strict=True) if g != held_out])
+        for i, (p, g) in enumerate(zip(points, groups, strict=True)):
             if g == held_out:
                 predicted[i] = p.p_fail >= cut
     return binary_kappa([p.reference_fails for p in points], predicted)

@@ -11,15 +11,18 @@ import inspect
 
 import typer
 
+from chainjudge.cli import aligning, demo, export, files, history, judging, labels, review, splits  # noqa: F401  (register their commands)
 from chainjudge.cli.app import app, labels_app, traces_app
-from chainjudge.cli import aligning, judging, demo, export, files, history, labels, review, splits  # noqa: F401  (register their commands)
-from chainjudge.cli.modes import cluster as _cluster, modes_app, regress_app
-from chainjudge.cli.cep import decisions as _decisions, record as _record, scenarios_app
-from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
-from chainjudge.cli.reviewers import reviewers_app
+from chainjudge.cli.cep import decisions as _decisions
+from chainjudge.cli.cep import record as _record
+from chainjudge.cli.cep import scenarios_app
 from chainjudge.cli.db import db_app
-from chainjudge.cli.verifying import verifier_app
+from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
+from chainjudge.cli.modes import cluster as _cluster
+from chainjudge.cli.modes import modes_app, regress_app
+from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
+from chainjudge.cli.verifying import verifier_app
 
 app.command("cluster")(_cluster)
 app.command("decisions")(_decisions)

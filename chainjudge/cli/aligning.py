@@ -3,16 +3,17 @@ proposed rubric clarifications, and the plain-vs-aligned comparison on the seale
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
-from chainjudge.core.atomic import write_text_atomic
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.atomic import write_text_atomic
 
 # seconds per judgment of the local judge on 2 cores (README, bench/alignment.py), for the time estimate only:
 # plain, and aligned (longer prompts, and token log-probabilities, which llama-cpp-python computes slowly)
@@ -105,9 +106,9 @@ def _with_judge(store, rubric_model, aligned, judge, api_base, concurrency, tune
     from chainjudge.core.progress import live_progress
 
     embedder = SentenceTransformerEmbedder()
-    embed = (lambda texts: embed_cached(texts, embedder, store))
+    embed = functools.partial(embed_cached, embedder=embedder, store=store)
     choice = JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency)
-    progress = (lambda description: live_progress(err, description))
+    progress = functools.partial(live_progress, err)
     n_tune = min(tune_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric_model, "tune")}))
     n_test = min(test_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric_model, "test")})) if evaluate else 0
     criteria = sum(1 for c in rubric_model.criteria if not c.deterministic)

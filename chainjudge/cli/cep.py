@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
@@ -104,10 +104,10 @@ def record(
     import os
     from contextlib import nullcontext
 
+    from chainjudge.core.schema import Trace
     from chainjudge.packs.cep.decisions import load_scenarios
     from chainjudge.packs.cep.recording import LLMConfig, load_agent
     from chainjudge.packs.cep.recording import record as run_recording
-    from chainjudge.core.schema import Trace
 
     try:
         callable_agent = load_agent(agent)

@@ -13,9 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from chainjudge.cli.app import app
-from chainjudge.core.atomic import atomic_open, write_text_atomic
 from chainjudge.cli.support import DbOption, err, fail, open_store
-
+from chainjudge.core.atomic import atomic_open, write_text_atomic
 
 EXPORT_FIELDS = [
     "run", "trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "evidence",

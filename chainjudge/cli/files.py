@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app, rubric_app, schema_app, traces_app
 from chainjudge.cli.judging import SplitChoice
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
 from chainjudge.core.schema import Trace
+from chainjudge.reading import FORMATS
 
 
 @schema_app.command("trace")
@@ -61,8 +61,8 @@ def traces_show(
     so you see what the judge will see before paying for a run."""
     from rich.tree import Tree
 
-    from chainjudge.reading import read_traces
     from chainjudge.core.schema import RecordError
+    from chainjudge.reading import read_traces
 
     problems = 0
     for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
@@ -118,8 +118,8 @@ def collect(
 ) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
     traces for judging. Point an exporter at http://HOST:PORT/v1/traces; Ctrl-C stops."""
-    from chainjudge.reading.collect import Collector, make_server
     from chainjudge.core.judges.resolve import is_loopback
+    from chainjudge.reading.collect import Collector, make_server
 
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
-from chainjudge.core.bundled import bundled
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.bundled import bundled
 
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
+BUNDLED_GATE = bundled("rubrics", "cep", "gate.yaml")
 SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else the bundled CEP space).")]
 ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")]
 CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode catalogue.")]
@@ -131,7 +132,7 @@ def _policy(path: Path):
 
 def gate_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    policy: Annotated[Path, typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...).")] = bundled("rubrics", "cep", "gate.yaml"),
+    policy: Annotated[Path, typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...).")] = BUNDLED_GATE,
     space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from chainjudge.cli.cep import scenarios_app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
-from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.rubric import RubricError, load_rubric
 from chainjudge.core.store import RunMismatch
+from chainjudge.reading import FORMATS
 
 
 class SplitChoice(str, Enum):
@@ -116,8 +116,9 @@ def _executor(choice: ExecutorChoice, store, address: str | None, workers: int):
             fail("--ray-address needs --executor ray")
         return None
     try:
-        from chainjudge.scale import RayExecutor
         import ray  # noqa: F401
+
+        from chainjudge.scale import RayExecutor
     except ImportError:
         fail("--executor ray needs Ray: pip install 'chainjudge[ray]'")
     from chainjudge.core.judges.resolve import is_loopback
@@ -213,7 +214,6 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
         with opened as (settings, model_judge):
             if chosen is not None:
                 from chainjudge.workflows.cascade import CascadeJudge
-
                 from chainjudge.workflows.verifier import run_verdicts
 
                 verdicts = run_verdicts(store, chosen.from_run)[0] if chosen.from_run else None
@@ -304,10 +304,9 @@ def _finish(loaded, outcomes: list, run_names: list[str], panel: bool, db) -> No
 @contextmanager
 def checks_only():
     """A rubric of deterministic checks only needs no model: no server is started or reached."""
-    from chainjudge.core.engine import NoCallJudge
-    from chainjudge.core.schema import JudgeSettings
+    from chainjudge.core.engine import checks_only_judge
 
-    yield JudgeSettings(model="checks-only"), NoCallJudge("checks-only", "a checks-only rubric plans no model work")
+    yield checks_only_judge()
 
 
 def _redactor(patterns: list[str]):

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
-from chainjudge.reading import FORMATS
 from chainjudge.cli.app import app, labels_app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.store import Store
+from chainjudge.reading import FORMATS
 
 
 class LabelKind(str, Enum):
@@ -38,8 +38,8 @@ def labels_import(
     without a step is a trace-level label. Labels need no ingested traces: items are matched by trace
     id and step ref.
     """
-    from chainjudge.reading.labels import ImportOptions, check_annotator, parse_value_map, read_labels
     from chainjudge.core.schema import Label
+    from chainjudge.reading.labels import ImportOptions, check_annotator, parse_value_map, read_labels
 
     try:
         if annotator is not None:
@@ -243,9 +243,9 @@ def panel(
     aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
     error correlation and the effective number of independent judges."""
     from chainjudge.analysis.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
-    from chainjudge.analysis.panel import labels_alpha
     from chainjudge.analysis.calibrate import agreement as compute
     from chainjudge.analysis.figures import format_estimate as fmt
+    from chainjudge.analysis.panel import labels_alpha
 
     with open_store(db) as store:
         members = []
@@ -270,7 +270,7 @@ def panel(
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
         return
     table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
-    for name, labels in [*zip(runs_or_annotators, members), (f"panel ({aggregate.value})", combined)]:
+    for name, labels in [*zip(runs_or_annotators, members, strict=True), (f"panel ({aggregate.value})", combined)]:
         r = compute(ref_labels, labels, reference, name, criterion, failing=sorted(fail_set), order=ordered, bootstrap=500)
         table.add_row(name, fmt(r.step_accuracy), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa), r.trust)
     out.print(table)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
@@ -172,7 +172,7 @@ def modes_split(
     with open_store(db) as store:
         assigned = {k for k, m in store.assignments(run).items() if m == mode_id}
         failures, keys = failing_steps(store, run)
-        members = [f for f, k in zip(failures, keys) if k in assigned]
+        members = [f for f, k in zip(failures, keys, strict=True) if k in assigned]
         if len(members) < 4:
             fail(f"{mode_id} has {len(members)} failing steps in run {run}: too few to split")
         vectors = embed_cached([f.text for f in members], SentenceTransformerEmbedder(model), store)

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chainjudge.review import reviewers
 from chainjudge.cli.support import DbOption, fail, open_store, out
+from chainjudge.review import reviewers
 
 reviewers_app = typer.Typer(help="People who may adjudicate in the review app, each with a personal token.", no_args_is_help=True)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
@@ -29,10 +29,10 @@ def probe(
     Each change is stored as a run RUN~probe:CHANGE (cached and resumable); the report shows the flip
     rates and a gate policy can bound them (max_probe_flip_rate)."""
     from chainjudge.analysis.figures import format_estimate as fmt
-    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
-    from chainjudge.core.offline import quiet_libraries
     from chainjudge.analysis.probe import CHANGES
     from chainjudge.analysis.probe_runs import probe_results, run_probes
+    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.offline import quiet_libraries
     from chainjudge.core.store import RunMismatch
 
     chosen = change or list(CHANGES)

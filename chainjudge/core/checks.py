@@ -69,6 +69,8 @@ def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[st
 
 def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str) -> Judgment:
     """A trajectory assertion's judgment; its cache key covers the whole trace it reads."""
+    if criterion.assertion is None:
+        raise ValueError(f"criterion {criterion.id} has no trajectory assertion")
     material = json.dumps([criterion.assertion.model_dump(mode="json"), version, criterion.id, step.index,
                            [s.render() for s in trace.steps], trace.metadata.get(REFERENCE_KEY)], sort_keys=True, default=str)
     key = hashlib.sha256(material.encode()).hexdigest()[:32]

@@ -17,7 +17,7 @@ from chainjudge.core.injection import detect
 from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.prompts import build_messages, cache_key, prompt_hash, truncate
 from chainjudge.core.rubric import rubric_hash
-from chainjudge.core.schema import AlignedExample, Criterion, Judgment, JudgeSettings, Rubric, Step, Trace, WorkItem
+from chainjudge.core.schema import AlignedExample, Criterion, JudgeSettings, Judgment, Rubric, Step, Trace, WorkItem
 
 
 class Judge(Protocol):
@@ -39,6 +39,11 @@ class NoCallJudge:
 
     async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]:
         raise AssertionError(f"{self.name} was asked to judge although {self._why}")
+
+
+def checks_only_judge() -> tuple[JudgeSettings, NoCallJudge]:
+    """Settings and judge for a rubric of deterministic checks only: no model is started or reached."""
+    return JudgeSettings(model="checks-only"), NoCallJudge("checks-only", "a checks-only rubric plans no model work")
 
 
 class JudgmentSink(Protocol):

@@ -19,8 +19,8 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import DecisionReport, Trace
+from chainjudge.errors import ChainjudgeError
 
 PACKS, ADAPTERS, CHECKS = "chainjudge.packs", "chainjudge.adapters", "chainjudge.checks"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-
 from collections.abc import Sequence
 
 from chainjudge.core.schema import AlignedExample, ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import Rubric
+from chainjudge.errors import ChainjudgeError
 
 
 class RubricError(ChainjudgeError, ValueError):

@@ -25,7 +25,7 @@ def split_numbered(text: str) -> list[str]:
     if len(starts) < 2:
         return _nonempty([text])
     bounds = ([0] if starts[0] > 0 else []) + starts + [len(text)]
-    return _nonempty(text[a:b] for a, b in zip(bounds, bounds[1:]))
+    return _nonempty(text[a:b] for a, b in zip(bounds, bounds[1:], strict=False))
 
 
 def split_paragraphs(text: str) -> list[str]:

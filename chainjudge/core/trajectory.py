@@ -164,7 +164,7 @@ def args_problem(expected: Any, actual: Any, mode: str, path: str = "") -> str |
             return f"unexpected argument {(f'{path}.' if path else '') + str(extra[0])!r} = {_show(actual[extra[0]])}"
         return None
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        for i, (want, got) in enumerate(zip(expected, actual)):
+        for i, (want, got) in enumerate(zip(expected, actual, strict=False)):
             problem = args_problem(want, got, mode, f"{path}[{i}]")
             if problem:
                 return problem
@@ -278,7 +278,8 @@ def _count(assertion: ToolUsed, calls: Sequence[Call]) -> Outcome:
     bound = f"at least {assertion.min}" + (f" and at most {assertion.max}" if assertion.max is not None else "")
     if assertion.max == 0:
         bound = "never"
-    ok = len(made) >= assertion.min and (assertion.max is None or len(made) <= assertion.max)
+    least = assertion.min if assertion.min is not None else 1  # set by the model's validator; kept total
+    ok = len(made) >= least and (assertion.max is None or len(made) <= assertion.max)
     where = (": " + ", ".join(c.where() for c in made[:5])) if made else ""
     return Outcome(ok, f"{assertion.tool} was called {len(made)} time(s){where}; expected {bound}")
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import urllib.error
 import urllib.request
-import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from chainjudge import __version__
+from chainjudge.core.scrub import scrub
 from chainjudge.core.store import Store
 from chainjudge.export import langfuse, otel, phoenix
 from chainjudge.export.links import link_for
-from chainjudge.core.scrub import scrub
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")  # RFC 9110 token
 

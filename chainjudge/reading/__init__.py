@@ -14,13 +14,13 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
+from chainjudge.core.schema import RecordError, Trace
+from chainjudge.core.segment import SplitMode
 from chainjudge.errors import ChainjudgeError
 from chainjudge.reading import history, langfuse, langsmith, native, openai_chat, openinference, otel
 from chainjudge.reading.linear import atif, devai, openhands, swe_agent
 from chainjudge.reading.loading import Record, iter_records
 from chainjudge.reading.records import file_named
-from chainjudge.core.schema import RecordError, Trace
-from chainjudge.core.segment import SplitMode
 from chainjudge.reading.splitting import split_trace
 
 # sniffed in this order: the most specific shapes first

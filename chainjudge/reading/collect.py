@@ -24,10 +24,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from chainjudge.core.store import Store
 from chainjudge.reading import otel
 from chainjudge.reading.otlp_check import InvalidExport, check_export
 from chainjudge.reading.spans import build_trace
-from chainjudge.core.store import Store
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_CONCURRENT = 8
@@ -165,7 +165,7 @@ class Collector:
 
     def ingest(self, document: dict) -> tuple[int, int]:
         rows, touched = [], {}
-        for trace_id, span, resource in otel._otlp_spans(document):
+        for trace_id, span, _resource in otel._otlp_spans(document):
             span_id = otel.span_id(span.get("spanId")) or f"anon-{len(rows)}"
             rows.append((trace_id, span_id, json.dumps(span)))
             touched.setdefault(trace_id, []).append(span)

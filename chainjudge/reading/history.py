@@ -6,9 +6,8 @@ Accepted as `{"history": [...]}` or a bare list.  Roles other than user/system a
 
 from __future__ import annotations
 
-
-from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, Trace
+from chainjudge.reading.records import content_text, file_stem, small_metadata, trace_id
 
 NAME = "history"
 EXPECTS = "history: a list of {role, name, content}"

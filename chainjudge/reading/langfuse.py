@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterator
 
 import chainjudge.reading.otel as otel
+from chainjudge.core.schema import RecordError, Trace
 from chainjudge.reading.messages import decode, to_messages
 from chainjudge.reading.spans import Span, build_trace
-from chainjudge.core.schema import RecordError, Trace
 
 NAME = "langfuse"
 EXPECTS = "{trace, observations: [{type, parentObservationId, input, output}]}"

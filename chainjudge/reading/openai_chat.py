@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from chainjudge.reading.records import content_text, small_metadata, trace_id, file_stem
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
+from chainjudge.reading.records import content_text, file_stem, small_metadata, trace_id
 
 NAME = "openai"
 EXPECTS = "messages / traj: a list of {role, content, tool_calls}"

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from chainjudge.core.schema import RecordError, Trace
 from chainjudge.reading.messages import Msg, decode, to_messages
 from chainjudge.reading.spans import Span, build_trace
-from chainjudge.core.schema import RecordError, Trace
 
 NAME = "otel"
 EXPECTS = "OTLP JSON (resourceSpans / batches) or spans with gen_ai.* attributes"

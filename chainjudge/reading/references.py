@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.schema import Trace
 from chainjudge.core.schema.assertions import ExpectedCall
 from chainjudge.core.trajectory import REFERENCE_KEY
+from chainjudge.errors import ChainjudgeError
 
 
 class ReferenceFileError(ChainjudgeError, ValueError):

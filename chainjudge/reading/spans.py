@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from pydantic import JsonValue
 
-from chainjudge.reading.messages import Call, Msg
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
+from chainjudge.reading.messages import Call, Msg
 
 
 @dataclass

@@ -48,7 +48,7 @@ def refresh_queue(store: Store) -> int:
         rows.append((f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
                      detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
 
-    for run, trace_id, ref, index, criterion, label, error, judge_kind, conf, flags in store.judgment_signals():
+    for run, trace_id, ref, index, criterion, _label, error, judge_kind, conf, flags in store.judgment_signals():
         if error is not None:
             if error.startswith("abstained:"):  # the verifier would not decide: people do, first
                 add("abstained", run, trace_id, ref, index, criterion, error[:200], ABSTAINED_WEIGHT)
@@ -77,7 +77,7 @@ def refresh_queue(store: Store) -> int:
 def _facets(filters: dict[str, str | None]) -> dict[str, str]:
     """The queue's facets by the names people use (kind, criterion, run, rubric, segment, mode)."""
     facets = {FILTER_COLUMNS.get(name, name): value for name, value in filters.items()}
-    unknown = [name for name, column in zip(filters, facets) if column not in QUEUE_FACETS]
+    unknown = [name for name, column in zip(filters, facets, strict=True) if column not in QUEUE_FACETS]
     if unknown:
         raise ValueError(f"unknown queue filter {unknown[0]!r}")
     return {column: value for column, value in facets.items() if value}

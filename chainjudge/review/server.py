@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.bundled import bundled
 from chainjudge.core.store import Store, absolute_db, resolve_db_path
+from chainjudge.errors import ChainjudgeError
 
 APP_FILE = bundled("ui", "app.py")
 BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
@@ -52,7 +52,6 @@ def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path]
 def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
           on_ready: Callable[[str, Path], None]) -> None:
     from chainjudge.core.judges.local import die_with_parent, free_port
-
     from chainjudge.review.sessions import shared_token_problem
 
     if not APP_FILE.exists():

@@ -184,7 +184,7 @@ class Evaluation:
 
 def _binary(labels: Sequence[Label], fails: Sequence[bool], annotator: str) -> list[Label]:
     return [label.model_copy(update={"value": "fail" if f else "pass", "annotator": annotator, "kind": "judge"})
-            for label, f in zip(labels, fails)]
+            for label, f in zip(labels, fails, strict=True)]
 
 
 def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0) -> Evaluation:

@@ -39,7 +39,7 @@ def label_probabilities(raw: Any, labels: Sequence[str]) -> dict[str, float] | N
     if start is None:
         return None
     offset = 0
-    for index, token in enumerate(tokens):
+    for index, token in enumerate(tokens):  # noqa: B007 - index is read after the loop: the token holding the value
         if offset + len(token) > start:
             break
         offset += len(token)

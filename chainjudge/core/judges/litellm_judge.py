@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.judges.retry import RetryPolicy, error_kind
-from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
-from chainjudge.core.schema import Judgment, JudgeSettings, Usage, Verdict, WorkItem
+from chainjudge.core.limiter import AdaptiveLimiter
+from chainjudge.core.schema import JudgeSettings, Judgment, Usage, Verdict, WorkItem
 from chainjudge.core.thresholds import apply_threshold
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
@@ -57,7 +57,8 @@ class LiteLLMJudge:
         # process keeps its own): max_retries=0 reaches the OpenAI SDK (instructor consumes its own
         # max_retries for re-asks) and num_retries=0 turns off litellm's retry wrapper for these calls.
         raw = completion or functools.partial(litellm.acompletion, max_retries=0, num_retries=0)
-        self._client = instructor.from_litellm(raw, mode=getattr(instructor.Mode, _MODES[settings.mode]))
+        self._client: Any = instructor.from_litellm(  # async underneath (acompletion); its stubs say sync
+            raw, mode=getattr(instructor.Mode, _MODES[settings.mode]))
 
     @property
     def name(self) -> str:
@@ -112,7 +113,7 @@ class LiteLLMJudge:
             kwargs["api_key"] = "not-needed"  # OpenAI-compatible servers still want a key header
         return kwargs
 
-    async def _judge_batch(self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list) -> tuple[dict[str, Verdict], int, str | None]:
+    async def _judge_batch(self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list) -> tuple[dict[str, Verdict], int, Failure | None]:
         """All criteria in one call; criteria whose verdict is missing or invalid are re-asked, alone."""
         s = self.settings
         kwargs = {**kwargs, "response_model": lenient_batch_model(item.criteria, s.ask_evidence), "max_retries": 1}
@@ -163,7 +164,7 @@ class LiteLLMJudge:
         except (TypeError, ValueError):
             return 0.0
 
-    async def _ask(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None) -> tuple[Any, Any, int, str | None]:
+    async def _ask(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None) -> tuple[Any, Any, int, Failure | None]:
         """One structured call under the retry policy: (answer, raw completion, attempts, error)."""
         attempts = 0
         try:

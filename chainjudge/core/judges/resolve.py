@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
 from chainjudge.core.judges.retry import RetryPolicy
 from chainjudge.core.schema import JudgeSettings
 from chainjudge.core.scrub import scrub
+from chainjudge.errors import ChainjudgeError
 
 LOCAL = "local"
 # One request per step for all its criteria is the default: it divides requests, prompt tokens and
@@ -80,7 +80,7 @@ def is_loopback(api_base: str | None) -> bool:
     except (OSError, UnicodeError):
         return False
     try:
-        return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+        return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
     except ValueError:
         return False
 

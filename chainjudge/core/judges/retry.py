@@ -51,7 +51,8 @@ _TIMEOUT_NAMES = {"Timeout", "APITimeoutError", "ReadTimeout", "ConnectTimeout",
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    found, current = [], exc
+    found: list[BaseException] = []
+    current: BaseException | None = exc
     while current is not None and all(current is not f for f in found):
         found.append(current)
         current = current.__cause__ or current.__context__

@@ -7,13 +7,48 @@ first, so it reasons before it labels); code adds all provenance in `Judgment`. 
 subject (traces, rubrics, judging, results) only to keep each file readable.
 """
 
-from chainjudge.core.schema.judging import (AlignedExample, AlignedJudge, Threshold, JudgeSettings, Judgment, Label, Run, Usage, Verdict,
-                                          WorkItem)
-from chainjudge.core.schema.results import (SCORE_TERMS, AgreementReport, AnnotatorAgreement, Baseline, Catalogue, CorrectedRate,
-                                       Coverage, CriterionRow, CriticalEvidence, Evidence, ItemContext, OpenMode,
-                                       DecisionReport, Estimate, Exemplar, FailureMode, GatePolicy, GoLiveScore, Mismatch,
-                                       ProbeResult, QueueItem, Rate, RegressionCase, ScenarioSpace, ScoreTerm, SpaceDimension, TrustPolicy,
-                                       validate_weights)
+from chainjudge.core.schema.judging import (
+                                          AlignedExample,
+                                          AlignedJudge,
+                                          JudgeSettings,
+                                          Judgment,
+                                          Label,
+                                          Run,
+                                          Threshold,
+                                          Usage,
+                                          Verdict,
+                                          WorkItem,
+)
+from chainjudge.core.schema.results import (
+                                          SCORE_TERMS,
+                                          AgreementReport,
+                                          AnnotatorAgreement,
+                                          Baseline,
+                                          Catalogue,
+                                          CorrectedRate,
+                                          Coverage,
+                                          CriterionRow,
+                                          CriticalEvidence,
+                                          DecisionReport,
+                                          Estimate,
+                                          Evidence,
+                                          Exemplar,
+                                          FailureMode,
+                                          GatePolicy,
+                                          GoLiveScore,
+                                          ItemContext,
+                                          Mismatch,
+                                          OpenMode,
+                                          ProbeResult,
+                                          QueueItem,
+                                          Rate,
+                                          RegressionCase,
+                                          ScenarioSpace,
+                                          ScoreTerm,
+                                          SpaceDimension,
+                                          TrustPolicy,
+                                          validate_weights,
+)
 from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
 from chainjudge.core.schema.verifiers import SelectiveCut, Verifier

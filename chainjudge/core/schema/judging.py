@@ -7,10 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from chainjudge.core.scrub import scrub
 from chainjudge.core.schema.rubrics import Criterion, Rubric
 from chainjudge.core.schema.traces import Step, utc_now
-
+from chainjudge.core.scrub import scrub
 
 # ---------------------------------------------------------------- judging
 

@@ -11,7 +11,6 @@ from chainjudge.core.schema.rubrics import Criterion
 from chainjudge.core.schema.traces import Trace
 
 
-
 class Estimate(BaseModel):
     """A figure with its 95% interval (bootstrap resampling traces, not steps) and the number of items it
     is computed over, so figures over different items are never read side by side as if comparable."""

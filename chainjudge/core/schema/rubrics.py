@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from chainjudge.core.schema.assertions import Assertion
 from chainjudge.core.schema.traces import StepKind
 
-
 # ---------------------------------------------------------------- rubrics
 
 

@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 
-
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -21,12 +21,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from chainjudge.core.schema import Judgment, Run, utc_now
-
-
-from chainjudge.core.store.base import (DEFAULT_DB, FIXED_SETTINGS, MIGRATION_LOCK, CriterionSummary,  # noqa: F401
-                                        RunBusy, RunMismatch, RunSummary, StoreUnavailable, absolute_db, masked_url, resolve_db_path, store_location,
-                                        utc_text)
-from chainjudge.core.store.connection import rollback_quietly, _Locked, _PostgresLocked, _Rows, _Transaction  # noqa: F401
+from chainjudge.core.store.base import (  # noqa: F401
+    DEFAULT_DB,
+    FIXED_SETTINGS,
+    MIGRATION_LOCK,
+    CriterionSummary,
+    RunBusy,
+    RunMismatch,
+    RunSummary,
+    StoreUnavailable,
+    absolute_db,
+    masked_url,
+    resolve_db_path,
+    store_location,
+    utc_text,
+)
+from chainjudge.core.store.connection import _Locked, _PostgresLocked, _Rows, _Transaction, rollback_quietly  # noqa: F401
 from chainjudge.core.store.dialect import POSTGRES, SQLITE, is_postgres_url
 from chainjudge.core.store.migrations import MIGRATIONS, POSTGRES_VARIANTS, trace_version  # noqa: F401
 from chainjudge.core.store.people import PeopleStore
@@ -83,9 +93,9 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         if is_postgres_url(location):
             self.dialect = POSTGRES
             self.path = None
-            self.location = masked_url(location)
+            self.location = masked_url(str(location))
             self.log_dir = Path(".chainjudge")
-            self._db = _PostgresLocked(location, self._lock, POSTGRES)
+            self._db = _PostgresLocked(str(location), self._lock, POSTGRES)
         else:
             self.dialect = SQLITE
             self.path = Path(location)
@@ -315,6 +325,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
                 self._db.execute("SELECT pg_advisory_unlock(?)", (key,))
             return
         import fcntl
+
+        assert self.path is not None  # a SQLite store always has its file
 
         # in a folder of this user's under the temporary directory, never beside the store (no clutter there)
         folder = Path(tempfile.gettempdir()) / f"chainjudge-run-locks-{os.getuid()}"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chainjudge.errors import ChainjudgeError
 
@@ -135,3 +138,21 @@ class CriterionSummary:
     @property
     def pass_rate(self) -> float | None:
         return self.passed / self.scored if self.scored else None
+
+
+class StorePart:
+    """What each part of the store (traces, people, review, states, splits) uses of the one connection.
+
+    `Store` sets these and combines the parts; declaring them here lets a type checker see that the parts
+    only use what a Store has (the parts are never used alone)."""
+
+    _db: Any  # the locked connection: sqlite3 or PostgreSQL behind one interface
+    dialect: Any  # SQLite() or Postgres(): the few statements that differ
+    location: str  # for messages (a URL with its password masked)
+
+    if TYPE_CHECKING:
+        def transaction(self) -> AbstractContextManager[None]: ...
+
+        def query(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
+
+        def add_labels(self, labels: Sequence[Any]) -> int: ...

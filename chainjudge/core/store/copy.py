@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from chainjudge.errors import ChainjudgeError
 from chainjudge.core.store.dialect import POSTGRES
+from chainjudge.errors import ChainjudgeError
 
 PAGE = 5000
 

@@ -7,10 +7,10 @@ import hashlib
 from collections.abc import Sequence
 
 from chainjudge.core.schema import Label, utc_now
-from chainjudge.core.store.base import utc_text
+from chainjudge.core.store.base import StorePart, utc_text
 
 
-class PeopleStore:
+class PeopleStore(StorePart):
     def add_labels(self, labels: Sequence[Label]) -> int:
         """Insert labels; an identical row already stored is ignored. Returns how many were new."""
         now = utc_now().isoformat()

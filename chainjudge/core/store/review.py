@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from chainjudge.core.schema import Judgment, Label, QueueItem, utc_now
+from chainjudge.core.store.base import StorePart
 
 _COLUMNS = "id, kind, run, trace_id, step_ref, step_index, criterion_id, detail, severity, priority"
 _READ = _COLUMNS + ", rubric_id, segment, mode_id"
@@ -19,7 +20,7 @@ class LeaseLost(RuntimeError):
 
 
 def _item(row: tuple) -> QueueItem:
-    return QueueItem(**dict(zip(_FIELDS, row)))
+    return QueueItem(**dict(zip(_FIELDS, row, strict=True)))
 
 
 def _where(facets: dict[str, str]) -> tuple[str, list]:
@@ -29,7 +30,7 @@ def _where(facets: dict[str, str]) -> tuple[str, list]:
     return "".join(f" AND {column} = ?" for column in facets), list(facets.values())
 
 
-class ReviewStore:
+class ReviewStore(StorePart):
     # -- what the queue is computed from
     def judgment_signals(self) -> Iterator[tuple]:
         """(run, trace, step ref, step index, criterion, label, error, judge kind, confidence, flag count)."""

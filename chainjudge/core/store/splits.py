@@ -5,9 +5,10 @@ aligned judges tuned on it."""
 from __future__ import annotations
 
 from chainjudge.core.schema import AlignedJudge, Verifier, utc_now
+from chainjudge.core.store.base import StorePart
 
 
-class SplitStore:
+class SplitStore(StorePart):
     def save_split(self, assignment: dict[str, str], seed: int, test_share: float) -> None:
         """Replace the split with this one (trace id -> tune | test), in one transaction."""
         now = utc_now().isoformat()

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chainjudge.core.schema import utc_now
+from chainjudge.core.store.base import StorePart
 
 
-class StateStore:
+class StateStore(StorePart):
     def save_states(self, states: Sequence[tuple[str, str, str]]) -> int:
         """(id, origin, JSON) rows; a state already stored keeps its first content. Returns how many were new."""
         now = utc_now().isoformat()

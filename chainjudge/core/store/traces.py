@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chainjudge.core.schema import Trace, utc_now
-from chainjudge.core.store.base import RunMismatch
+from chainjudge.core.store.base import RunMismatch, StorePart
 from chainjudge.core.store.migrations import trace_version
 
 ItemKey = tuple[str, int, str]  # (trace id, step index, criterion id): one judged item of a run
 
 
-class TraceStore:
+class TraceStore(StorePart):
     def save_traces(self, traces: Sequence[Trace], prune_unpinned: bool = False) -> dict[str, str]:
         """Store traces; a trace whose content changed under an old id is a new version (the old one is
         kept for the runs that judged it).  Returns trace id -> version.  prune_unpinned drops older

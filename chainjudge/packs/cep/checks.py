@@ -6,11 +6,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import get_args
 
+from chainjudge.core.checks import AgentOutputUnusable, CheckInputMissing, CheckResult
+from chainjudge.core.schema import Step, Trace
 from chainjudge.packs.cep.decisions import final_decision
 from chainjudge.packs.cep.policy import channel_blockers, in_quiet_hours, load_policy, local_now
 from chainjudge.packs.cep.scenario import AgentDecision, Channel, UserState
-from chainjudge.core.checks import AgentOutputUnusable, CheckInputMissing, CheckResult
-from chainjudge.core.schema import Step, Trace
+
 
 @lru_cache(maxsize=1)
 def _policy():

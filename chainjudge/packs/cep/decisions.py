@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from chainjudge.analysis.calibrate import wilson_interval
-from chainjudge.packs.cep.scenario import AgentDecision, Scenario
 from chainjudge.core.schema import DecisionReport, Mismatch, Rate, StepKind, Trace
+from chainjudge.packs.cep.scenario import AgentDecision, Scenario
 
 FIELDS = ("action", "channel", "content_language", "offer")
 

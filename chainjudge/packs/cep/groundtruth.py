@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from chainjudge.core.schema import Label, StepKind, Trace
 from chainjudge.packs.cep.decisions import final_decision
 from chainjudge.packs.cep.scenario import AgentDecision, Scenario
-from chainjudge.core.schema import Label, StepKind, Trace
 
 ANNOTATOR = "scenario-ground-truth"
 

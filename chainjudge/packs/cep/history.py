@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from chainjudge.errors import ChainjudgeError
-from chainjudge.reading.loading import not_utf8
 from chainjudge.packs.cep.mapping import Mapping
 from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import MARKET_TIMEZONES, PERTURBATIONS, ExpectedAction, Scenario, UserState
+from chainjudge.reading.loading import not_utf8
 
 _CASE = {"market": str.upper, "lifecycle": str.lower, "ltv_segment": str.lower, "last_touch.channel": str.lower,
          "campaign.kind": str.lower, "campaign.content_language": str.lower}

@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from chainjudge.packs.cep.scenario import Scenario, UserState
 from chainjudge.core.schema import Step, StepKind, Trace, utc_now
+from chainjudge.packs.cep.scenario import Scenario, UserState
 
 
 @dataclass(frozen=True)
