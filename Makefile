@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.chainjudge-installed
 
-.PHONY: install demo test bench clean chromium postgres
+.PHONY: install demo test lint docs bench clean chromium postgres
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium postgres
 	$(BIN)/python -m pytest
+
+# the linter and the type checker (their settings and what they do not yet enforce: pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# the documentation site into site/; --strict: a broken link or a page missing from the build fails it
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # the browser tests drive Debian's Chromium (Playwright never downloads a browser): installed when we can,
 # otherwise those tests are skipped with the command that installs it (under CI a missing browser fails)

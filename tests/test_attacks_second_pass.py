@@ -1,5 +1,5 @@
 """Hostile input and real data, second pass: each test reproduces one hole found on the code before it
-(README, "Hostile input and many reviewers") and fails there."""
+(docs/reliability.md, "Hostile input and many reviewers") and fails there."""
 
 from __future__ import annotations
 

