@@ -68,6 +68,31 @@ def published_judges(store: Store, bootstrap: int) -> None:
               f"TNR {format_estimate(r.tnr, 1, 3)}, answered {r.answered_share:.0%}")
 
 
+def judge_verdicts(path: Path) -> dict:
+    """A published judge's step labels as the verdicts of a run: (trace, step) -> {"step": (fails, P(fail))}."""
+    options = ImportOptions(annotator=path.stem, kind="judge", criterion="step",
+                            value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
+    return {(l.trace_id, l.step_key): {"step": (l.value == "error", float(l.value == "error"))}
+            for l in read_labels(path, options) if isinstance(l, Label)}
+
+
+def with_judge_features(store: Store, judges: list[str]) -> None:
+    """The verifier with a published judge's verdicts as features (kept only if they raise the out-of-fold
+    kappa beyond chance, as `verifier train --from-run` decides), on the same test steps."""
+    print("\nverifier + a published judge's verdicts as features (never as the answer):")
+    for judge in judges:
+        verdicts = judge_verdicts(JUDGES / f"{judge}.jsonl")
+        for reference in (False, True):
+            name = f"{'ref' if reference else 'plain'}_{judge}"
+            verifier, _ = workflow.train(store, name, "step", reference=reference, from_run=f"labels:{judge}",
+                                         outside=(verdicts, ["step"]))
+            r = workflow.evaluate(store, name, bootstrap=2000, outside=verdicts).report
+            kept = "kept" if verifier.run_criteria else "left out (no out-of-fold gain)"
+            print(f"  {judge:28s} {'with' if reference else 'without'} reference features: judge features {kept}; "
+                  f"out-of-fold kappa {verifier.oof_kappa:.3f}; test kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
+                  f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}")
+
+
 def curve(store: Store, name: str) -> list[tuple[float, float, float | None, float | None]]:
     """(target, decided share of test, agreement on what it decided, its lower bound) per target."""
     points = []
@@ -108,6 +133,7 @@ def main() -> None:
                 shown = "-" if agreement is None else f"{agreement:.3f} (lower bound {low:.3f})"
                 print(f"  selective, target {target:.2f} at risk 0.1: decides {decided:.0%} of test steps; agreement there {shown}")
         published_judges(store, 2000)
+        with_judge_features(store, ["GPT-5.2", "DeepSeek-V3.2", "Qwen3-4B-Thinking"])
     if args.png:
         draw(curves, args.png)
         print(f"\ncurve written to {args.png}")

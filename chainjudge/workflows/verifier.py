@@ -124,14 +124,17 @@ def gather(store: Store, criterion: str, side: str, reference: bool, failing: Se
 
 
 def train(store: Store, name: str, criterion: str, reference: bool = False, failing: Sequence[str] | None = None,
-          target: float = 0.9, risk: float = 0.1, seed: int = 0, from_run: str | None = None) -> tuple[Verifier, Gathered]:
+          target: float = 0.9, risk: float = 0.1, seed: int = 0, from_run: str | None = None,
+          outside: tuple[RunVerdicts, list[str]] | None = None) -> tuple[Verifier, Gathered]:
     """Fit, refuse a verifier without skill out of fold, store it.  With FROM_RUN, that run's judgments of
     the same steps are features too, kept only if they raise the out-of-fold kappa beyond what resampling
     the tasks explains (else the verifier is fitted without them, and says so by its empty `run_criteria`)."""
     if not NAME.fullmatch(name):
         raise VerifierError(f"verifier name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
     failing = list(failing or sorted(DEFAULT_FAILING))
-    verdicts, run_criteria = run_verdicts(store, from_run) if from_run else ({}, [])
+    if outside is not None and not from_run:
+        raise VerifierError("verdicts from outside the store need a name for them (from_run)")
+    verdicts, run_criteria = outside if outside is not None else run_verdicts(store, from_run) if from_run else ({}, [])
     gathered = gather(store, criterion, TUNE, reference, failing, verdicts, run_criteria)
     if not gathered.rows:
         raise VerifierError(f"no reference labels for {criterion!r} on tune traces stored in {store.location}")
@@ -187,13 +190,14 @@ def _binary(labels: Sequence[Label], fails: Sequence[bool], annotator: str) -> l
             for label, f in zip(labels, fails, strict=True)]
 
 
-def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0) -> Evaluation:
+def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outside: RunVerdicts | None = None) -> Evaluation:
     """The verifier on the sealed test split: every item decided (agreement with intervals and baselines),
-    and the selective view (what it decides above its cut, and the agreement there).  Records the look."""
+    and the selective view (what it decides above its cut, and the agreement there).  Records the look.
+    OUTSIDE: the verdicts it was trained with when they came from outside the store (`train(outside=...)`)."""
     verifier = store.verifier(name)
     if verifier is None:
         raise VerifierError(f"no verifier named {name!r} in {store.location}; see: chainjudge verifier list")
-    verdicts = run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
+    verdicts = outside if outside is not None else run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
     gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing, verdicts,
                       verifier.run_criteria)
     if not gathered.rows:
