@@ -20,6 +20,7 @@ from chainjudge.cli.db import db_app
 from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
 from chainjudge.cli.modes import cluster as _cluster
 from chainjudge.cli.modes import modes_app, regress_app
+from chainjudge.cli.ope import ope as _ope
 from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
 from chainjudge.cli.verifying import verifier_app
@@ -31,6 +32,7 @@ app.command("record")(_record)
 app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)
 app.command("gate")(gate_cmd)
+app.command("ope")(_ope)
 app.add_typer(modes_app, name="modes")
 app.command("probe")(probe)
 labels_app.command("agreement")(labels_agreement)

@@ -1,0 +1,202 @@
+"""Off-policy evaluation: the estimators against a simulator whose truth is known, their diagnostics
+against a direct computation, and a real check on the Open Bandit Dataset (Thompson sampling estimated
+from uniform-random logs against the click rate it got in its own logs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainjudge.analysis.ope import Logged, OpeDataError, diagnostics, estimate
+from chainjudge.testing import ope_sim
+
+
+def logged_from(sim: ope_sim.SimLogs, target_probs: np.ndarray, exact_model: bool = False) -> Logged:
+    rows = np.arange(len(sim.reward))
+    q = ope_sim.response(sim.x) if exact_model else None
+    return Logged(reward=sim.reward, propensity=sim.propensity, target=target_probs[rows, sim.actions], groups=sim.users,
+                  q_logged=None if q is None else q[rows, sim.actions],
+                  q_target=None if q is None else (target_probs * q).sum(axis=1))
+
+
+def test_unbiased_estimators_cover_the_truth_at_their_nominal_rate():
+    """Over 200 simulated logs, the 95% intervals of IPS, SNIPS and DR (with the true reward model) cover
+    the agent policy's true conversion rate in at least 90% of them (nominal 95%, binomial slack)."""
+    truth = ope_sim.true_value(ope_sim.agent_policy)
+    covered = {"ips": 0, "snips": 0, "dr": 0}
+    for seed in range(200):
+        sim = ope_sim.simulate(1500, seed)
+        result = estimate(logged_from(sim, ope_sim.agent_policy(sim.x), exact_model=True), bootstrap=200, seed=seed)
+        for name in covered:
+            value = result.estimate(name).value
+            covered[name] += value.low <= truth <= value.high
+    for name, hits in covered.items():
+        assert hits / 200 >= 0.90, (name, hits)
+
+
+def test_dr_is_exact_when_the_reward_model_is_right():
+    """With the true reward model and rewards equal to their expectation, DR has nothing to correct: it
+    equals the policy's value on those users exactly; IPS does not."""
+    sim = ope_sim.simulate(3000, 1)
+    target = ope_sim.agent_policy(sim.x)
+    mu = ope_sim.response(sim.x)
+    exact = ope_sim.SimLogs(x=sim.x, actions=sim.actions, propensity=sim.propensity, logging_probs=sim.logging_probs,
+                            reward=mu[np.arange(3000), sim.actions], users=sim.users)
+    result = estimate(logged_from(exact, target, exact_model=True), bootstrap=0)
+    on_these_users = float((target * mu).sum(axis=1).mean())
+    assert result.estimate("dr").value.value == pytest.approx(on_these_users, abs=1e-12)
+    assert result.estimate("dm").value.value == pytest.approx(on_these_users, abs=1e-12)
+    assert abs(result.estimate("ips").value.value - on_these_users) > 1e-6
+
+
+def test_weights_and_effective_sample_size_match_a_direct_computation():
+    rng = np.random.default_rng(3)
+    propensity = rng.uniform(0.05, 1.0, 500)
+    target = rng.uniform(0, 1, 500)
+    logged = Logged(reward=rng.integers(0, 2, 500).astype(float), propensity=propensity, target=target, groups=np.arange(500))
+    w = [t / p for t, p in zip(target, propensity, strict=True)]
+    ess = sum(w) ** 2 / sum(x * x for x in w)
+    d = diagnostics(logged)
+    assert d.ess == pytest.approx(ess) and d.max_weight == pytest.approx(max(w))
+    clipped = diagnostics(logged, clip=2.0)
+    assert clipped.max_weight <= 2.0 and clipped.ess >= d.ess - 1e-9  # clipping trades bias for variance
+    r = logged.reward
+    result = estimate(logged, bootstrap=0)
+    assert result.estimate("ips").value.value == pytest.approx(sum(x * y for x, y in zip(w, r, strict=True)) / 500)
+    assert result.estimate("snips").value.value == pytest.approx(sum(x * y for x, y in zip(w, r, strict=True)) / sum(w))
+    assert result.incumbent.value == pytest.approx(r.mean())
+
+
+def test_thin_support_or_ess_withholds_the_weighted_estimates_with_a_warning():
+    sim = ope_sim.simulate(2000, 2)
+    target = ope_sim.agent_policy(sim.x)
+    rows = np.arange(2000)
+    unsupported = Logged(reward=sim.reward, propensity=sim.propensity, target=target[rows, sim.actions], groups=sim.users,
+                         supported=np.arange(2000) < 1000)
+    result = estimate(unsupported, bootstrap=50)
+    ips = result.estimate("ips")
+    assert ips.value.value is None and "50.0% of rows" in ips.value.warning
+    tiny = Logged(reward=sim.reward[:60], propensity=sim.propensity[:60], target=target[rows[:60], sim.actions[:60]],
+                  groups=sim.users[:60])
+    assert "effective sample size" in estimate(tiny, bootstrap=0).estimate("snips").value.warning
+
+
+@pytest.mark.parametrize("field,value,message", [("propensity", 0.0, "propensity"), ("propensity", 1.5, "propensity"),
+                                                 ("target", -0.1, "target probability"), ("reward", float("nan"), "reward")])
+def test_bad_logged_values_are_refused_with_the_row(field, value, message):
+    arrays = {"reward": np.zeros(5), "propensity": np.full(5, 0.5), "target": np.full(5, 0.5), "groups": np.arange(5)}
+    arrays[field] = arrays[field].copy()
+    arrays[field][3] = value
+    with pytest.raises(OpeDataError, match=message):
+        Logged(**arrays)
+
+
+def test_resampling_keeps_a_users_rows_together():
+    """Ten rows per user with one outcome per user: an interval over users is wider than one that treats
+    the rows as independent (which would overstate the evidence tenfold)."""
+    rng = np.random.default_rng(4)
+    per_user = rng.integers(0, 2, 300).astype(float)
+    reward = np.repeat(per_user, 10)
+    ones = np.ones(3000)
+    by_user = estimate(Logged(reward=reward, propensity=ones * 0.5, target=ones * 0.5, groups=np.repeat(np.arange(300), 10)), bootstrap=300)
+    by_row = estimate(Logged(reward=reward, propensity=ones * 0.5, target=ones * 0.5, groups=np.arange(3000)), bootstrap=300)
+    width = lambda r: r.incumbent.high - r.incumbent.low  # noqa: E731
+    assert width(by_user) > 2 * width(by_row)
+
+
+def test_thompson_sampling_slate_probabilities_are_a_distribution_per_slot():
+    from chainjudge.analysis.ope_policies import thompson_slate_probabilities
+
+    probs = thompson_slate_probabilities(np.array([50.0, 5.0, 5.0, 1.0]), np.array([50.0, 50.0, 50.0, 50.0]), slots=3, samples=20_000)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=0), 1.0)
+    assert probs[0, 0] > 0.99  # the action with by far the highest mean is nearly always first
+    assert np.all(probs.sum(axis=1) <= 1 + 1e-9)  # an action fills at most one slot of a slate
+
+
+# ---------------------------------------------------------------- through the command line, on real logs
+
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from chainjudge.cli import app  # noqa: E402
+
+OBD = Path(__file__).resolve().parent / "data" / "open-bandit"
+OBD_COLUMNS = ["--reward", "click", "--propensity", "propensity_score", "--action", "item_id", "--slot", "position",
+               *[part for i in range(4) for part in ("--feature", f"user_feature_{i}")]]
+
+
+def thompson_policy(tmp_path, campaign: str) -> Path:
+    prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())[campaign]
+    path = tmp_path / f"bts-{campaign}.yaml"
+    path.write_text(yaml.safe_dump({"kind": "thompson", "actions": list(range(len(prior["alpha"]))), "alpha": prior["alpha"],
+                                    "beta": prior["beta"], "slots": 3, "samples": 100_000, "exploration": "uniform"}))
+    return path
+
+
+@pytest.mark.parametrize("campaign", ["men", "women"])
+def test_thompson_sampling_estimated_from_random_logs_is_checked_against_its_own_logs(tmp_path, campaign):
+    """The Open Bandit Dataset's production policy, estimated off-policy from the uniform-random logs of the
+    same campaign: every weighted estimator's 95% interval covers the click rate Thompson sampling got in
+    its own logs; IPS equals the direct computation with the policy's own slate probabilities."""
+    import pandas as pd
+
+    from chainjudge.analysis.ope_policies import thompson_slate_probabilities
+
+    out = tmp_path / "ope.json"
+    result = CliRunner().invoke(app, ["ope", str(OBD / "random" / f"{campaign}.csv"), "--policy", str(thompson_policy(tmp_path, campaign)),
+                                      *OBD_COLUMNS, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    figures = {e["estimator"]: e["value"] for e in __import__("json").loads(out.read_text())["overall"]["estimates"]}
+    on_policy = pd.read_csv(OBD / "bts" / f"{campaign}.csv").click.mean()
+    for name in ("ips", "snips", "dr", "switch-dr"):
+        assert figures[name]["low"] <= on_policy <= figures[name]["high"], (name, figures[name], on_policy)
+    logs = pd.read_csv(OBD / "random" / f"{campaign}.csv")
+    prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())[campaign]
+    probs = thompson_slate_probabilities(np.array(prior["alpha"]), np.array(prior["beta"]), 3, 100_000, 0)
+    direct = (probs[logs.item_id, logs.position - 1] / logs.propensity_score * logs.click).mean()
+    assert figures["ips"]["value"] == pytest.approx(direct)
+
+
+def test_a_bad_row_is_reported_and_skipped_and_a_missing_column_is_one_line(tmp_path):
+    logs = tmp_path / "logs.csv"
+    lines = (OBD / "random" / "men.csv").read_text().splitlines()[:2001]
+    lines[5] = lines[5].replace(lines[5].split(",")[3], "abc")  # the propensity of data row 4 (line 6)
+    logs.write_text("\n".join(lines) + "\n")
+    policy = thompson_policy(tmp_path, "men")
+    cli = CliRunner()
+    result = cli.invoke(app, ["ope", str(logs), "--policy", str(policy), *OBD_COLUMNS, "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "1 rows rejected (first: line 6: column propensity_score: not a probability in (0, 1])" in text
+    assert "1999 logged rows" in text
+    missing = cli.invoke(app, ["ope", str(logs), "--policy", str(policy), "--reward", "clicks"])
+    assert missing.exit_code == 2 and "no column 'clicks'" in missing.output and "Traceback" not in missing.output
+
+
+def test_an_agents_decisions_per_user_are_evaluated_against_the_simulated_truth(tmp_path):
+    """A deterministic agent's decision per user (kind: decisions) on simulated CEP logs: DR with the
+    cross-fitted reward model covers the true conversion rate, and the logged policy's value is its mean."""
+    import json
+
+    sim = ope_sim.simulate(20_000, 7)
+    choice = ope_sim.agent_policy(sim.x).argmax(axis=1)
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("\n".join(json.dumps({"user": f"u{u}", "channel": ope_sim.ACTIONS[a], "p": float(p), "converted": int(r),
+                                          "segment": int(x[0]), "recency": float(x[1]), "market": int(x[2])})
+                              for u, a, p, r, x in zip(sim.users, sim.actions, sim.propensity, sim.reward, sim.x, strict=True)) + "\n")
+    policy = tmp_path / "agent.yaml"
+    policy.write_text(yaml.safe_dump({"kind": "decisions", "exploration": "uniform",
+                                      "decisions": [{"group": f"u{u}", "action": ope_sim.ACTIONS[c]} for u, c in zip(sim.users, choice, strict=True)]}))
+    out = tmp_path / "ope.json"
+    result = CliRunner().invoke(app, ["ope", str(logs), "--policy", str(policy), "--reward", "converted", "--propensity", "p",
+                                      "--action", "channel", "--group", "user", "--feature", "segment", "--feature", "recency",
+                                      "--feature", "market", "--by", "market", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    truth = ope_sim.true_value(ope_sim.agent_policy)
+    dr = next(e for e in data["overall"]["estimates"] if e["estimator"] == "dr")["value"]
+    assert dr["low"] <= truth <= dr["high"]
+    assert data["overall"]["incumbent"]["value"] == pytest.approx(sim.reward.mean())
+    assert set(data["segments"]["market"]) == {"0", "1", "2"}
