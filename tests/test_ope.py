@@ -200,3 +200,45 @@ def test_an_agents_decisions_per_user_are_evaluated_against_the_simulated_truth(
     assert dr["low"] <= truth <= dr["high"]
     assert data["overall"]["incumbent"]["value"] == pytest.approx(sim.reward.mean())
     assert set(data["segments"]["market"]) == {"0", "1", "2"}
+
+
+# ---------------------------------------------------------------- guardrails in the gate
+
+
+def test_the_gate_reads_off_policy_guardrails_and_fails_closed(tmp_path):
+    """A policy with min_value_ratio: no figures, a lower bound under it, or a withheld estimate each fail
+    the gate with the reason; figures whose bound clears it pass.  max_unsubscribe_delta reads the upper
+    bound of the difference."""
+    from test_golive import CHECK, judged_store
+
+    db, expected = judged_store(tmp_path, {"id": "r", "criteria": [CHECK]})
+    value = tmp_path / "value.json"
+    result = CliRunner().invoke(app, ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")),
+                                      *OBD_COLUMNS, "--out", str(value)])
+    assert result.exit_code == 0, result.output
+    policy = tmp_path / "gate.yaml"
+
+    def gate(rules: dict, *extra: str):
+        policy.write_text(yaml.safe_dump({"min_score": 0.0, "min_high_weight_coverage": 0.0, "max_critical_failures": 100, **rules}))
+        done = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(policy), *extra])
+        return done.exit_code, " ".join(done.output.split())
+
+    code, text = gate({})
+    assert code == 0, text  # no guardrail asked for: none read
+    code, text = gate({"min_value_ratio": 0.95})
+    assert code == 1 and "needs off-policy value figures" in text
+    code, text = gate({"min_value_ratio": 0.95}, "--ope-value", str(value))
+    assert code == 1 and "lower bound" in text and "needs 0.95" in text  # 1.48x, but its bound is below 1
+    code, text = gate({"min_value_ratio": 0.5}, "--ope-value", str(value))
+    assert code == 0, text
+    code, text = gate({"min_value_ratio": 0.5, "max_unsubscribe_delta": 0.0}, "--ope-value", str(value), "--ope-unsubscribe", str(value))
+    assert code == 1 and "upper bound" in text and "allowed +0" in text
+    thin = tmp_path / "thin.json"
+    CliRunner().invoke(app, ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")),
+                             *OBD_COLUMNS, "--min-ess", "100000", "--out", str(thin)])
+    code, text = gate({"min_value_ratio": 0.5}, "--ope-value", str(thin))
+    assert code == 1 and "is unknown" in text and "effective sample size" in text
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    code, text = gate({"min_value_ratio": 0.5}, "--ope-value", str(broken))
+    assert code == 2 and "broken.json" in text and "Traceback" not in text

@@ -100,6 +100,7 @@ class PolicyValue:
     estimator: str
     value: Figure  # the target policy's estimated value
     difference: Figure  # target - incumbent (the logged policy's own mean reward), same resamples
+    ratio: Figure = Figure(None, None, None)  # target / incumbent, same resamples
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,15 @@ def estimate(logged: Logged, clip: float | None = None, switch_tau: float | None
             continue
         if name in weighted and withheld:
             none = Figure(None, None, None, withheld)
-            estimates.append(PolicyValue(name, none, none))
+            estimates.append(PolicyValue(name, none, none, none))
             continue
         value = Figure(point[name], *_interval(samples.get(name)))
         difference = Figure(point[name] - point["incumbent"],
                             *_interval(None if name not in samples else samples[name] - samples["incumbent"]))
-        estimates.append(PolicyValue(name, value, difference))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = None if name not in samples else samples[name] / samples["incumbent"]
+        ratio = Figure(_ratio(point[name], point["incumbent"]), *_interval(ratios))
+        estimates.append(PolicyValue(name, value, difference, ratio))
     incumbent = Figure(point["incumbent"], *_interval(samples.get("incumbent")))
     notes = ["DM's interval holds the fitted reward model fixed (it resamples users, not the fit): it understates "
              "DM's uncertainty"] if "dm" in sums else ["DM, DR and Switch-DR need a reward model (none given)"]

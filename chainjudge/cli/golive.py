@@ -123,6 +123,21 @@ def report_cmd(
     out.print(f"{score_line(evidence)}; written: {', '.join(str(p) for p in paths)}", highlight=False)
 
 
+def _figures(path: Path | None) -> dict | None:
+    """What `chainjudge ope --out` wrote, or None when no file was given."""
+    import json
+
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{path}: not off-policy figures written by chainjudge ope --out ({str(exc)[:200]})")
+    if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
+        fail(f"{path}: not off-policy figures written by chainjudge ope --out (no 'overall')")
+    return data
+
+
 def _policy(path: Path):
     from chainjudge.core.schema import GatePolicy
     from chainjudge.core.yamlfile import load_model
@@ -136,16 +151,20 @@ def gate_cmd(
     space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
+    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) for the policy's min_value_ratio.")] = None,
+    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures for the policy's max_unsubscribe_delta.")] = None,
     db: DbOption = None,
 ) -> None:
     """Exit non-zero, printing each reason, when the run is below the go-live policy. Fails closed: a
     critical criterion with neither a trusted judge nor a deterministic check fails it (unless waived by
-    name), and an unknown score term counts at its low end."""
+    name), an unknown score term counts at its low end, and an off-policy guardrail the policy asks for
+    passes only on a bound that clears it."""
     from chainjudge.analysis.golive import gate_reasons
+    from chainjudge.analysis.ope_gate import ope_reasons
 
     gate = _policy(policy)
     evidence = _evidence(run, space, expected, catalogue, db, gate)
-    reasons = gate_reasons(evidence, gate)
+    reasons = gate_reasons(evidence, gate) + ope_reasons(gate, _figures(ope_value), _figures(ope_unsubscribe))
     out.print(score_line(evidence), highlight=False)
     print_evidence_tables(evidence)
     if reasons:

@@ -56,23 +56,20 @@ def ope(
         out.print(f"figures written to {out_file}", highlight=False)
 
 
-def _figure(value) -> str:
+def _figure(value, digits: int = 4) -> str:
     if value.value is None:
         return "withheld"
     if value.low is None:
-        return f"{value.value:.4f}"
-    return f"{value.value:.4f} [{value.low:.4f}, {value.high:.4f}]"
+        return f"{value.value:.{digits}f}"
+    return f"{value.value:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
 def _print_result(result, title: str) -> None:
-    from chainjudge.workflows.ope import ratio
-
     d = result.diagnostics
-    table = Table("estimator", "value [95%]", "minus the logged policy [95%]", "ratio to it", title=title, title_justify="left")
+    table = Table("estimator", "value [95%]", "minus the logged policy [95%]", "ratio to it [95%]", title=title, title_justify="left")
     table.add_row("logged policy (mean reward)", _figure(result.incumbent), "-", "1")
     for e in result.estimates:
-        shown = ratio(e.value.value, result.incumbent.value)
-        table.add_row(e.estimator, _figure(e.value), _figure(e.difference), "-" if shown is None else f"{shown:.3f}")
+        table.add_row(e.estimator, _figure(e.value), _figure(e.difference), _figure(e.ratio, 3))
     out.print(table)
     out.print(f"  {d.rows} rows in {d.groups} groups; effective sample size {d.ess:.0f} ({d.ess / max(1, d.rows):.1%}); "
               f"largest weight {d.max_weight:.1f}; support {d.support:.0%}"

@@ -22,7 +22,6 @@ propensity is known and support is reported as unknown.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,13 +228,6 @@ def evaluate_logs(path: str | Path, columns: Columns, policy_path: str | Path, r
     for name in columns.segments:
         report.segments[name] = by_segment(logged, logs[f"segment:{name}"].tolist(), **options)
     return report
-
-
-def ratio(value: float | None, incumbent: float | None) -> float | None:
-    """value / incumbent, None when either is unknown or the incumbent is 0."""
-    if value is None or incumbent is None or not incumbent or not math.isfinite(value):
-        return None
-    return value / incumbent
 
 
 def columns_from(reward: str, propensity: str, action: str, slot: str | None, group: str | None,

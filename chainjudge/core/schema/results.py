@@ -250,6 +250,10 @@ class GatePolicy(BaseModel):
     max_probe_flip_rate: float | None = Field(None, ge=0, le=1, description="Upper 95% bound of every bias probe's flip rate (needs chainjudge probe RUN).")
     trust: TrustPolicy = Field(default_factory=TrustPolicy)
     reference: list[str] = Field(default_factory=lambda: ["adjudication", "ground-truth", "human"], description="Sources of the one reference label per item, most trusted first.")
+    # guardrails from logged history (chainjudge ope --out FILE; the gate's --ope-value / --ope-unsubscribe)
+    ope_estimator: Literal["dr", "switch-dr", "snips", "ips", "dm"] = Field("dr", description="The off-policy estimator the guardrails read.")
+    min_value_ratio: float | None = Field(None, gt=0, le=100, allow_inf_nan=False, description="Lower 95% bound of the agent's estimated value over the logged policy's (e.g. conversions), from gate --ope-value.")
+    max_unsubscribe_delta: float | None = Field(None, ge=-1, le=1, allow_inf_nan=False, description="Upper 95% bound of the agent's estimated unsubscribe (or complaint) rate minus the logged policy's, from gate --ope-unsubscribe.")
 
     @field_validator("weights")
     @classmethod

@@ -1,0 +1,52 @@
+"""Guardrails from logged history for the gate (pure): read what `chainjudge ope --out` wrote, fail closed.
+
+Value: the lower 95% bound of the agent's estimated value over the logged policy's must reach
+`min_value_ratio` (conversions no worse than today, say 0.95).  Harm: the upper bound of the agent's
+estimated unsubscribe or complaint rate minus today's must stay under `max_unsubscribe_delta`.  A guardrail
+the policy asks for with no file, a withheld estimate (thin support or ESS) or a missing bound is a reason:
+unknown evidence never passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def _estimate(figures: Mapping | None, estimator: str) -> Mapping | None:
+    if not figures:
+        return None
+    return next((e for e in figures.get("overall", {}).get("estimates", []) if e.get("estimator") == estimator), None)
+
+
+def ope_reasons(policy, value_figures: Mapping | None, harm_figures: Mapping | None) -> list[str]:
+    """Reasons the off-policy guardrails of POLICY (a GatePolicy) do not pass; empty when they pass or are unset."""
+    reasons = []
+    name = policy.ope_estimator
+    if policy.min_value_ratio is not None:
+        found = _estimate(value_figures, name)
+        ratio = (found or {}).get("ratio") or {}
+        if value_figures is None:
+            reasons.append(f"min_value_ratio {policy.min_value_ratio:g} needs off-policy value figures: chainjudge ope ... --out FILE, then gate --ope-value FILE")
+        elif found is None or found.get("value", {}).get("value") is None:
+            why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
+            reasons.append(f"the agent's off-policy value ({name}) is unknown: {why}")
+        elif ratio.get("low") is None:
+            reasons.append(f"the agent's off-policy value ({name}) has no interval (too few groups to resample)")
+        elif ratio["low"] < policy.min_value_ratio:
+            reasons.append(f"the agent's estimated value is {ratio['value']:.3f}x the logged policy's, lower bound "
+                           f"{ratio['low']:.3f} ({name}); needs {policy.min_value_ratio:g}")
+    if policy.max_unsubscribe_delta is not None:
+        found = _estimate(harm_figures, name)
+        difference = (found or {}).get("difference") or {}
+        if harm_figures is None:
+            reasons.append(f"max_unsubscribe_delta {policy.max_unsubscribe_delta:g} needs off-policy unsubscribe figures: "
+                           "chainjudge ope ... --reward unsubscribed --out FILE, then gate --ope-unsubscribe FILE")
+        elif found is None or found.get("value", {}).get("value") is None:
+            why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
+            reasons.append(f"the agent's off-policy unsubscribe rate ({name}) is unknown: {why}")
+        elif difference.get("high") is None:
+            reasons.append(f"the agent's off-policy unsubscribe rate ({name}) has no interval (too few groups to resample)")
+        elif difference["high"] > policy.max_unsubscribe_delta:
+            reasons.append(f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
+                           f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}")
+    return reasons
