@@ -28,9 +28,6 @@ from chainjudge.core import offline  # noqa: E402
 
 offline.apply()
 
-from chainjudge.analysis.align_run import JudgeChoice, before_after, fit_thresholds  # noqa: E402
-from chainjudge.analysis.alignment import build_aligned  # noqa: E402
-from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 from chainjudge.analysis.figures import format_estimate  # noqa: E402
 from chainjudge.analysis.proposals import disagreements, propose  # noqa: E402
 from chainjudge.analysis.splits import assign_split  # noqa: E402
@@ -40,6 +37,9 @@ from chainjudge.core.schema import Label  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
 from chainjudge.pipeline import load_traces  # noqa: E402
 from chainjudge.reading.labels import ImportOptions, parse_value_map, read_labels  # noqa: E402
+from chainjudge.workflows.align_run import JudgeChoice, before_after, fit_thresholds  # noqa: E402
+from chainjudge.workflows.alignment import build_aligned  # noqa: E402
+from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "agentprocessbench" / "hotpotqa.jsonl"
 RUBRIC = {"id": "apb-step", "criteria": [{

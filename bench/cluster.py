@@ -29,14 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
 
 from chainjudge.analysis.cluster import cluster_failures, communities  # noqa: E402
-from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
+from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 
 EMBEDDER = "minilm"
 
 
 def make_embedder():
     if EMBEDDER == "static":
-        from chainjudge.analysis.embed_static import StaticEmbedder
+        from chainjudge.workflows.embed_static import StaticEmbedder
 
         return StaticEmbedder()
     return SentenceTransformerEmbedder()

@@ -26,12 +26,12 @@ from _common import machine  # noqa: E402
 from sklearn.metrics import cohen_kappa_score as cohen_kappa  # noqa: E402
 from verifier import prepare  # noqa: E402
 
-from chainjudge.analysis.embed import SentenceTransformerEmbedder  # noqa: E402
 from chainjudge.analysis.verifier import Row, kappa_gain_low, out_of_fold_fails  # noqa: E402
 from chainjudge.analysis.verifier_features import _question, _result_of, reference_answers  # noqa: E402
 from chainjudge.core.schema import StepKind  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
 from chainjudge.workflows import verifier as workflow  # noqa: E402
+from chainjudge.workflows.embed import SentenceTransformerEmbedder  # noqa: E402
 
 
 def texts_of(store: Store, gathered) -> list[tuple[str, str, str, str, str]]:

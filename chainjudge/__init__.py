@@ -45,8 +45,8 @@ _PUBLIC = {
     # agreement with people
     "agreement": ("chainjudge.analysis.calibrate", "agreement"),
     # go-live evidence and the gate
-    "load_space": ("chainjudge.analysis.golive", "load_space"),
-    "collect_evidence": ("chainjudge.analysis.golive", "collect"),
+    "load_space": ("chainjudge.workflows.golive", "load_space"),
+    "collect_evidence": ("chainjudge.workflows.golive", "collect"),
     "gate_reasons": ("chainjudge.analysis.golive", "gate_reasons"),
     "GatePolicy": ("chainjudge.core.schema", "GatePolicy"),
     # errors and settings

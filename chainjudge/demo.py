@@ -77,7 +77,6 @@ def _shown(path: Path) -> str:
 
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
-    from chainjudge.analysis.golive import attach_context
     from chainjudge.core.judges.resolve import JudgeSetupError
     from chainjudge.core.rubric import load_rubric
     from chainjudge.core.store import Store
@@ -85,6 +84,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     from chainjudge.packs.cep.groundtruth import ground_truth_labels
     from chainjudge.pipeline import load_traces
     from chainjudge.review import queue as review
+    from chainjudge.workflows.golive import attach_context
 
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
@@ -246,8 +246,9 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     """Step 8: the go-live score with unknown terms marked, untrusted judges, and the bundled gate's verdict."""
     import yaml
 
-    from chainjudge.analysis.golive import collect, gate_reasons
+    from chainjudge.analysis.golive import gate_reasons
     from chainjudge.core.schema import GatePolicy
+    from chainjudge.workflows.golive import collect
 
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
     evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainjudge.analysis.alignment import build_aligned
 from chainjudge.cli import app
 from chainjudge.core.rubric import parse_rubric
 from chainjudge.core.schema import Label, Step, Trace
 from chainjudge.core.store import Store
 from chainjudge.testing.fakejudge import FakeJudgeServer
+from chainjudge.workflows.alignment import build_aligned
 
 MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
 RUBRIC = """id: apb-step
@@ -79,8 +79,8 @@ def test_examples_come_from_tune_only_and_reach_the_prompt(aligned_db):
 
 def test_a_copy_the_nearest_judge_reaches_the_agreement_retrieval_predicts(aligned_db):
     from chainjudge.analysis.alignment import Retriever
-    from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
     from chainjudge.core.rubric import load_rubric
+    from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached
 
     tmp, traces, rubric, db = aligned_db
     with FakeJudgeServer(answer=copy_nearest) as server:

@@ -37,7 +37,7 @@ def _judgment(run: str, trace: str, index: int, key: str, passed: bool, criterio
 def test_two_failing_judgments_sharing_a_cache_key_are_two_assigned_failing_steps(store):
     """Identical prompts are answered once and copied: two rows, one cache key.  Keyed by cache key, the
     failure assignment collided (sqlite3.IntegrityError in `cluster`)."""
-    from chainjudge.analysis.modes import failing_steps
+    from chainjudge.workflows.modes import failing_steps
 
     store.save_run(Run(name="r", rubric_id="r", rubric_hash="h", judge=JudgeSettings(model="openai/x")))
     store.save_traces([Trace(id=t, steps=[{"index": 0, "ref": "0", "kind": "reasoning", "text": "same text"}]) for t in ("a", "b")])

@@ -64,7 +64,7 @@ def test_every_member_is_within_the_threshold_of_some_leader_also_when_saturated
 def static_embedder(tmp_path_factory):
     import os
 
-    from chainjudge.analysis.embed_static import StaticEmbedder
+    from chainjudge.workflows.embed_static import StaticEmbedder
 
     os.environ["CHAINJUDGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield StaticEmbedder()
@@ -72,7 +72,7 @@ def static_embedder(tmp_path_factory):
 
 
 def test_the_static_table_is_distilled_once_and_reused(static_embedder, monkeypatch):
-    import chainjudge.analysis.embed_static as static
+    import chainjudge.workflows.embed_static as static
 
     monkeypatch.setattr(static, "distil", lambda *a, **k: pytest.fail("distilled again although the table is cached"))
     again = static.StaticEmbedder()

@@ -10,12 +10,12 @@ import yaml
 from typer.testing import CliRunner
 
 from chainjudge.analysis.cluster import cluster_failures
-from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
-from chainjudge.analysis.modes import load_catalogue
 from chainjudge.cli import app
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
 from chainjudge.testing.fakejudge import FakeJudgeServer
+from chainjudge.workflows.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
+from chainjudge.workflows.modes import load_catalogue
 
 FAMILIES = {
     "consent": ["Sent an SMS to user {i} although the user opted out of SMS messages.",

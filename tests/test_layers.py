@@ -1,7 +1,8 @@
 """The folder layout is the architecture: each layer imports only the layers below it.
 
-errors (the one error base) <- core (schema, store, judges, engine) <- reading (adapters, the OTLP receiver) <- pipeline <- analysis,
-review <- packs <- the edges (cli/, demo, the app); scale (executors over Ray) sits on core alone.  The test reads every module's imports with ast, so
+errors (the one error base) <- core (schema, store, judges, engine) <- analysis (pure) and reading (adapters, the OTLP
+receiver) <- pipeline <- workflows (what gathers evidence and runs judges for the analysis), review <- packs <- the edges
+(cli/, demo, the app); scale (executors over Ray) sits on core alone.  The test reads every module's imports with ast, so
 a new upward import fails here rather than in a reader's head."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ ALLOWED = {
     "core": {"errors", "core"},
     "reading": {"errors", "core", "reading"},
     "pipeline": {"errors", "core", "reading"},
-    "analysis": {"errors", "core", "reading", "pipeline", "analysis"},
+    "analysis": {"errors", "core", "analysis"},  # pure: see test_analysis_is_pure
     "review": {"errors", "core", "review"},
     "workflows": {"errors", "core", "reading", "pipeline", "analysis", "workflows"},
     "packs": {"errors", "core", "reading", "pipeline", "analysis", "packs"},
@@ -56,4 +57,30 @@ def test_no_layer_imports_a_layer_above_it():
             target = name.split(".")[1]
             if target not in ALLOWED[own]:
                 offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+# what analysis may use of core: the schema and pure helpers (parsing text it is given, planning work items);
+# never the store, a judge, the engine's execution, a file, the network
+PURE_CORE = {"chainjudge.core.schema", "chainjudge.core.yamlfile", "chainjudge.core.rubric", "chainjudge.core.thresholds",
+             "chainjudge.core.engine"}
+FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "mkdir", "unlink"}
+
+
+def test_analysis_is_pure():
+    """analysis/ is functions over results already gathered: it opens no store, calls no judge and touches no
+    file (the store, judges and files are workflows/ and the edges).  `engine` is allowed for `plan` only."""
+    offenders = []
+    for path in (PACKAGE / "analysis").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chainjudge.core"):
+                if not any(node.module == m or node.module.startswith(m + ".") for m in PURE_CORE):
+                    offenders.append(f"{path.name} imports {node.module}")
+                if node.module == "chainjudge.core.engine" and {a.name for a in node.names} - {"plan"}:
+                    offenders.append(f"{path.name} imports {[a.name for a in node.names]} from the engine")
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in FILE_CALLS:
+                    offenders.append(f"{path.name}:{node.lineno} calls {name}()")
     assert offenders == []

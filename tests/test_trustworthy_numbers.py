@@ -392,7 +392,7 @@ def _probe_store(tmp_path: Path, answer=None) -> Path:
 
 
 def _flip_rates(db: Path) -> dict[tuple[str, str], float]:
-    from chainjudge.analysis.probe_runs import probe_results
+    from chainjudge.workflows.probes import probe_results
 
     with Store(db) as store:
         return {(p.change, p.criterion): p.flip_rate.value for p in probe_results(store, "r")}
@@ -408,8 +408,8 @@ def test_probes_catch_a_position_biased_judge(tmp_path):
 
 
 def _report_for_probes(db: Path, tmp_path: Path) -> dict:
-    from chainjudge.analysis.golive import collect, load_space
     from chainjudge.analysis.report import to_json
+    from chainjudge.workflows.golive import collect, load_space
 
     with Store(db) as store:
         return to_json(collect(store, "r", load_space(ROOT / "rubrics" / "cep" / "space.yaml")))

@@ -372,8 +372,8 @@ def test_unscored_items_of_a_trusted_critical_criterion_count_as_failing_at_the_
 
 
 def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_how_many_it_decided(trained, tmp_path):
-    from chainjudge.analysis.golive import collect
     from chainjudge.core.schema import GatePolicy, ScenarioSpace, TrustPolicy
+    from chainjudge.workflows.golive import collect
 
     db, rubric = trained
     rubric.write_text(RUBRIC_YAML.replace("    question:", "    severity: critical\n    question:"))

@@ -14,8 +14,8 @@ from chainjudge.core.store import Store
 
 
 def alignment_panel(store: Store) -> None:
-    from chainjudge.analysis.alignment import AlignmentError, agreement_on_test_split, alignment_status, realign
     from chainjudge.analysis.figures import format_estimate
+    from chainjudge.workflows.alignment import AlignmentError, agreement_on_test_split, alignment_status, realign
 
     st.subheader("Alignment")
     judges = store.aligned_judges()
@@ -60,7 +60,7 @@ def _background_realign(store: Store, aligned) -> None:
     """The "re-align with thresholds" button and, while it runs, the job's progress."""
     import realign_job
 
-    from chainjudge.analysis.alignment import AlignmentError, judge_of, rubric_of
+    from chainjudge.workflows.alignment import AlignmentError, judge_of, rubric_of
 
     job = realign_job.status(store, aligned.name)
     if job.running:

@@ -234,7 +234,7 @@ def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> 
 def _calibration(db_path: str, version: int) -> list[dict]:
     """Per run and criterion: agreement with the ONE reference label per item (cached: the bootstrap is
     not redone on every rerun; `version` changes when labels are added)."""
-    from chainjudge.analysis.golive import calibrate_run
+    from chainjudge.workflows.golive import calibrate_run
 
     rows = []
     with Store(db_path) as store:
@@ -276,7 +276,7 @@ def calibration_tab(store: Store) -> None:
 
 
 def modes_tab(store: Store) -> None:
-    from chainjudge.analysis.modes import load_catalogue
+    from chainjudge.workflows.modes import load_catalogue
 
     choices = allowed_files("CHAINJUDGE_CATALOGUE")
     if not choices:
@@ -299,7 +299,7 @@ def modes_tab(store: Store) -> None:
 
 
 def _promote(store: Store, catalogue, mode_id: str) -> None:
-    from chainjudge.analysis.regress import make_case, write_case
+    from chainjudge.workflows.regress import make_case, write_case
 
     mode = catalogue.mode(mode_id)
     written = 0
@@ -327,13 +327,13 @@ def runs_tab(store: Store) -> None:
 
 
 def golive_tab(store: Store) -> None:
-    from chainjudge.analysis.golive import collect, load_space
+    from chainjudge.workflows.golive import collect, load_space
 
     summaries = store.runs()
     if not summaries:
         st.info("No runs yet.")
         return
-    from chainjudge.analysis.golive import run_space
+    from chainjudge.workflows.golive import run_space
 
     name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
     own = run_space(store, name) is not None

@@ -1,3 +1,4 @@
-"""Analysis of stored judgments: calibration against people, corrected estimates, failure modes,
-coverage, the go-live score and the report.  Reads results as data; never calls a judge itself
-(probe_runs is the one module that asks the engine for derived runs)."""
+"""Analysis: pure functions over results already gathered (judgments, labels, traces, logged outcomes):
+agreement and trust, corrected and prediction-powered rates, verifiers and their guarantee, failure-mode
+catalogues, coverage, the go-live verdict, off-policy estimates, the report's rendering.  Nothing here
+opens the store, calls a judge or touches a file: that is `workflows/` (tested in tests/test_layers.py)."""

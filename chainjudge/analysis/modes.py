@@ -10,15 +10,11 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
-import yaml
 
 from chainjudge.analysis.cluster import Clustering
-from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.schema import Catalogue, Exemplar, FailureMode
-from chainjudge.core.store import Store
 
 HEADER = "# chainjudge failure-mode catalogue: review it, rename modes, mark them fixed or accepted; keep it in version control.\n"
 MATCH_THRESHOLD = 0.8
@@ -31,23 +27,6 @@ def encode_vector(vector: np.ndarray) -> str:
 def decode_vector(text: str) -> np.ndarray:
     vector = np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
     return vector / max(float(np.linalg.norm(vector)), 1e-9)
-
-
-def load_catalogue(path: str | Path) -> Catalogue:
-    path = Path(path)
-    if not path.exists():
-        return Catalogue()
-    from chainjudge.core.yamlfile import load_model
-
-    return load_model(path, Catalogue)
-
-
-def save_catalogue(catalogue: Catalogue, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    catalogue = catalogue.model_copy(update={"version": catalogue.version + 1})
-    text = HEADER + yaml.safe_dump(catalogue.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)
-    write_text_atomic(path, text)  # never a half-written catalogue
 
 
 class Failure(Exemplar):
@@ -157,26 +136,6 @@ def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool
         return f"[{criterion}] {rationale.strip()}"
     excerpt = " ".join(step_text.split())[:200]
     return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
-
-
-def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[Failure], list[tuple[str, int, str]]]:
-    """A run's failing judgments as the texts clustering embeds, with their item keys (trace, step index,
-    criterion): judgments that share a cache key (one prompt, answered once) are still two failing steps."""
-    failures, keys = [], []
-    traces: dict = {}
-    for j in store.judgments(run):
-        if j.passed is not False or j.verdict is None:
-            continue
-        if j.trace_id not in traces:
-            traces[j.trace_id] = store.get_trace(j.trace_id, run=run)
-        trace = traces[j.trace_id]
-        step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
-        segment = trace.metadata.get("segment") if trace else None
-        failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
-                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
-                                segment=segment if isinstance(segment, str) else None))
-        keys.append((j.trace_id, j.step_index, j.criterion_id))
-    return failures, keys
 
 
 def split_mode(catalogue: Catalogue, mode_id: str, run: str, members: Sequence[Failure],

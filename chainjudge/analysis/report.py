@@ -4,11 +4,8 @@ fit for a pull-request comment, and JSON for machines."""
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 
 from chainjudge.analysis.figures import format_estimate
-from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.schema import Evidence
 
 
@@ -162,12 +159,3 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
              ".bar div{height:10px}.score b{font-size:2rem}.gate.pass{color:#137333;font-weight:bold}.gate.fail{color:#c5221f;font-weight:bold}"
              ".heat td.cell{text-align:center;width:48px}")
     return f"<!doctype html><html lang=en><head><meta charset=utf-8><title>chainjudge go-live report</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
-
-
-def write_report(evidence: Evidence, directory: Path, reasons: list[str] | None = None) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / "report.html", directory / "summary.md", directory / "report.json"]
-    write_text_atomic(paths[0], to_html(evidence, reasons))
-    write_text_atomic(paths[1], to_markdown(evidence, reasons))
-    write_text_atomic(paths[2], json.dumps(to_json(evidence), indent=2, default=str))
-    return paths

@@ -57,10 +57,10 @@ def align(
     Judging runs are stored (named align-NAME-...): an interrupted align resumes."""
     import yaml
 
-    from chainjudge.analysis.alignment import AlignmentError, build_aligned
     from chainjudge.core.judges.resolve import JudgeSetupError
     from chainjudge.core.rubric import RubricError, load_rubric
     from chainjudge.core.store.base import RunMismatch
+    from chainjudge.workflows.alignment import AlignmentError, build_aligned
 
     if propose and examples_only:
         fail("--propose needs the judge's tune judgments: drop --examples-only")
@@ -100,10 +100,10 @@ def align(
 def _with_judge(store, rubric_model, aligned, judge, api_base, concurrency, tune_steps, test_steps, evaluate, seed,
                 rubric_data, source):
     """The judge-using steps: thresholds on tune, the proposal, the test-split comparison."""
-    from chainjudge.analysis.align_run import JudgeChoice, before_after, fit_thresholds, labelled
-    from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
     from chainjudge.analysis.proposals import disagreements, propose
     from chainjudge.core.progress import live_progress
+    from chainjudge.workflows.align_run import JudgeChoice, before_after, fit_thresholds, labelled
+    from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached
 
     embedder = SentenceTransformerEmbedder()
     embed = functools.partial(embed_cached, embedder=embedder, store=store)

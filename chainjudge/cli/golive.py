@@ -20,7 +20,7 @@ CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode
 
 
 def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
-    from chainjudge.analysis.golive import collect, load_space, run_space
+    from chainjudge.workflows.golive import collect, load_space, run_space
 
     with open_store(db) as store:
         try:
@@ -116,7 +116,7 @@ def report_cmd(
     """Write the go-live report: a self-contained HTML page (coverage heatmap, pass rates, decision
     accuracy, calibration trust with TPR / TNR, raw and judge-error-corrected failure rates, bias probes,
     failure modes, the score and its breakdown), a Markdown summary for a pull-request comment, and JSON."""
-    from chainjudge.analysis.report import write_report
+    from chainjudge.workflows.report import write_report
 
     evidence = _evidence(run, space, expected, catalogue, db, _policy(policy) if policy else None)
     paths = write_report(evidence, out_dir)

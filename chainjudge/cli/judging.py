@@ -101,7 +101,7 @@ def judge(
                            sample=sample, redact=redact, log_dir=store.log_dir, aligned=tag, thresholds=thresholds)
             outcome = _judge_one(store, loaded, rubric_model, spec, options, name, run_options)
             if expected or space:
-                from chainjudge.analysis.golive import attach_context
+                from chainjudge.workflows.golive import attach_context
 
                 attach_context(store, name, space, expected)
             _print_outcome(outcome, name, len(loaded.traces))
@@ -147,8 +147,8 @@ def _aligned(store, name: str, rubric_model, run_options: dict) -> tuple[str, di
     """The aligned judge NAME for this rubric: its retriever joins the run options; returns NAME@VERSION
     and its decision thresholds (criterion -> P(fail))."""
     from chainjudge.analysis.alignment import Retriever
-    from chainjudge.analysis.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
     from chainjudge.core.rubric import rubric_hash
+    from chainjudge.workflows.embed import EmbeddingModelMissing, SentenceTransformerEmbedder, embed_cached
 
     aligned = store.aligned(name)
     if aligned is None:
@@ -345,7 +345,7 @@ def runs(db: DbOption = None) -> None:
 def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Pass rates per criterion, errors and cost of one run."""
     from chainjudge.analysis.figures import format_estimate as fmt
-    from chainjudge.analysis.golive import calibrate_run
+    from chainjudge.workflows.golive import calibrate_run
 
     with open_store(db) as store:
         stored = store.get_run(run)

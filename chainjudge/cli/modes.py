@@ -27,10 +27,10 @@ class EmbedderChoice(str, Enum):
 
 
 def _embedder(choice: EmbedderChoice, model):
-    from chainjudge.analysis.embed import SentenceTransformerEmbedder
+    from chainjudge.workflows.embed import SentenceTransformerEmbedder
 
     if choice is EmbedderChoice.static:
-        from chainjudge.analysis.embed_static import StaticEmbedder
+        from chainjudge.workflows.embed_static import StaticEmbedder
 
         with out.status("the static embedding table (distilled once from the model, ~1 minute; cached)"):
             return StaticEmbedder(model)
@@ -52,8 +52,9 @@ def cluster(
     them into the catalogue: known modes keep their ids, new ones get new ids.  Above 50,000 failing
     steps, neighbours come from an approximate index instead of all pairs."""
     from chainjudge.analysis.cluster import cluster_failures
-    from chainjudge.analysis.embed import EmbeddingModelMissing, embed_cached
-    from chainjudge.analysis.modes import failing_steps, load_catalogue, save_catalogue, update_catalogue
+    from chainjudge.analysis.modes import update_catalogue
+    from chainjudge.workflows.embed import EmbeddingModelMissing, embed_cached
+    from chainjudge.workflows.modes import failing_steps, load_catalogue, save_catalogue
 
     with open_store(db) as store:
         if store.get_run(run) is None:
@@ -95,7 +96,8 @@ def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGU
     """List the failure modes with status, recurrence and trend over runs (oldest run first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from chainjudge.analysis.modes import load_catalogue, trend
+    from chainjudge.analysis.modes import trend
+    from chainjudge.workflows.modes import load_catalogue
 
     cat = load_catalogue(catalogue)
     if not cat.modes:
@@ -112,7 +114,7 @@ def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGU
 
 
 def _edit(catalogue: Path, change) -> None:
-    from chainjudge.analysis.modes import load_catalogue, save_catalogue
+    from chainjudge.workflows.modes import load_catalogue, save_catalogue
 
     cat = load_catalogue(catalogue)
     try:
@@ -163,8 +165,9 @@ def modes_split(
 ) -> None:
     """Split a mode: re-cluster its failing steps of RUN more tightly; the largest part keeps the id."""
     from chainjudge.analysis.cluster import cluster_failures
-    from chainjudge.analysis.embed import SentenceTransformerEmbedder, embed_cached
-    from chainjudge.analysis.modes import failing_steps, load_catalogue, save_catalogue, split_mode
+    from chainjudge.analysis.modes import split_mode
+    from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached
+    from chainjudge.workflows.modes import failing_steps, load_catalogue, save_catalogue
 
     cat = load_catalogue(catalogue)
     if mode_id not in {m.id for m in cat.modes}:
@@ -194,8 +197,8 @@ def regress_add(
 ) -> None:
     """Write minimal reproducing cases of a failure mode into the suite: the trace up to the failing
     step, the criterion, and the verdict that marked it."""
-    from chainjudge.analysis.modes import load_catalogue
-    from chainjudge.analysis.regress import make_case, write_case
+    from chainjudge.workflows.modes import load_catalogue
+    from chainjudge.workflows.regress import make_case, write_case
 
     cat = load_catalogue(catalogue)
     try:
@@ -230,10 +233,10 @@ def regress_run(
 ) -> None:
     """Re-judge every case; exit 1 naming each failure mode that recurs (CI: record the agent again on
     the same scenarios, pass the new traces with --traces, and the build fails if an old mistake is back)."""
-    from chainjudge.analysis.regress import read_suite, run_suite, summarise
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.core.offline import quiet_libraries
     from chainjudge.pipeline import load_traces
+    from chainjudge.workflows.regress import read_suite, run_suite, summarise
 
     cases = read_suite(suite)
     if not cases:

@@ -38,9 +38,9 @@ def review_app(
 def _check_files(catalogue: Path, spaces: list[Path], scenarios: list[Path]) -> None:
     """Read every file the app may open before starting it: a bad one is one line now, not an error in a
     tab later (a scenario space that is not YAML used to start the app and fail in the Go-live tab)."""
-    from chainjudge.analysis.golive import load_space
-    from chainjudge.analysis.modes import load_catalogue
     from chainjudge.reading.loading import iter_records
+    from chainjudge.workflows.golive import load_space
+    from chainjudge.workflows.modes import load_catalogue
 
     for path in (*spaces, *scenarios):
         if not path.is_file():

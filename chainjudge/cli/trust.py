@@ -30,10 +30,10 @@ def probe(
     rates and a gate policy can bound them (max_probe_flip_rate)."""
     from chainjudge.analysis.figures import format_estimate as fmt
     from chainjudge.analysis.probe import CHANGES
-    from chainjudge.analysis.probe_runs import probe_results, run_probes
     from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
     from chainjudge.core.offline import quiet_libraries
     from chainjudge.core.store import RunMismatch
+    from chainjudge.workflows.probes import probe_results, run_probes
 
     chosen = change or list(CHANGES)
     unknown = [c for c in chosen if c not in CHANGES]

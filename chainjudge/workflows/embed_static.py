@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chainjudge.analysis.embed import EmbeddingModelMissing, default_model_dir
+from chainjudge.workflows.embed import EmbeddingModelMissing, default_model_dir
 
 DIMENSIONS = 256
 # cosine similarity to a community's centre; static vectors are closer to each other than MiniLM's, so the

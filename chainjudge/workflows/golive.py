@@ -1,0 +1,161 @@
+"""Assemble the go-live evidence of one run from the store: decisions, critical criteria and how far
+their judges are trusted (against ONE reference label per item), failure rates corrected for judge
+error, coverage of the scenario space, consistency, open failure modes and bias probes.
+
+What the run was judged against (expected actions, scenario space) travels with the run, so the CLI, the
+report and the review app score it alike.  The verdict over this evidence is `analysis/golive.py` (pure).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from chainjudge.analysis.coverage import coverage, go_live_score
+from chainjudge.analysis.golive import EXPECTED, SPACE, consistency_of, criterion_trust, parse_space
+from chainjudge.analysis.reference import reference_labels
+from chainjudge.core.plugins import score_decisions
+from chainjudge.core.schema import (
+    AgreementReport,
+    CorrectedRate,
+    CriterionRow,
+    CriticalEvidence,
+    Evidence,
+    GatePolicy,
+    Judgment,
+    OpenMode,
+    ScenarioSpace,
+)
+from chainjudge.core.store import Store
+from chainjudge.workflows.probes import probe_results
+
+
+def load_space(path: str | Path) -> ScenarioSpace:
+    from chainjudge.core.yamlfile import load_model
+
+    return load_model(path, ScenarioSpace, empty_ok=False)
+
+
+def attach_context(store: Store, run: str, space_path: Path | None = None, expected_path: Path | None = None) -> None:
+    """Keep what the run is judged against with the run itself (copies of the files' text)."""
+    if space_path is not None:
+        store.set_run_context(run, SPACE, Path(space_path).read_text(encoding="utf-8"))
+    if expected_path is not None:
+        store.set_run_context(run, EXPECTED, Path(expected_path).read_text(encoding="utf-8"))
+
+
+def run_space(store: Store, run: str) -> ScenarioSpace | None:
+    text = store.run_context(run, SPACE)
+    return parse_space(text) if text else None
+
+
+@dataclass
+class RunCalibration:
+    """Per criterion of a run: its row (counts, trust), whether it is trusted, its agreement report
+    against the one reference per item, and its judge-error-corrected failure rate."""
+
+    rows: list[CriterionRow]
+    trusted: dict[str, bool]
+    reports: dict[str, AgreementReport]
+    corrected: list[CorrectedRate]
+
+
+def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None = None,
+                  policy: GatePolicy | None = None) -> RunCalibration:
+    policy = policy or GatePolicy()
+    run = store.get_run(run_name)
+    if run is None:
+        raise KeyError(run_name)
+    judgments = list(store.judgments(run_name)) if judgments is None else judgments
+    severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
+    is_check = {c.id: c.deterministic for c in run.rubric.criteria} if run.rubric else {}
+    people = reference_labels(store.labels(), policy.reference)
+    result = RunCalibration([], {}, {}, [])
+    by_criterion: dict[str, list[Judgment]] = defaultdict(list)
+    for j in judgments:
+        by_criterion[j.criterion_id].append(j)
+    for criterion, items in sorted(by_criterion.items()):
+        scored = [j for j in items if j.passed is not None]
+        if is_check.get(criterion):
+            trust = "trusted (deterministic check)"
+        else:
+            trust, report, rate = criterion_trust(run.rubric, criterion, items, people, policy)
+            if report is not None:
+                result.reports[criterion] = report
+            if rate is not None:
+                result.corrected.append(rate)
+            unscored = len(items) - len(scored)
+            if trust.startswith("trusted") and unscored:
+                trust += f" on the {len(scored)}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
+        result.trusted[criterion] = trust.startswith("trusted")
+        result.rows.append(CriterionRow(criterion=criterion, severity=severity.get(criterion, "medium"), judged=len(items),
+                                        passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust))
+    return result
+
+
+def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, scenarios_path: Path | None = None,
+            catalogue_path: Path | None = None, high_weight: float = 2.0, policy: GatePolicy | None = None) -> Evidence:
+    policy = policy or GatePolicy(high_weight=high_weight)
+    run = store.get_run(run_name)
+    if run is None:
+        raise KeyError(run_name)
+    space = space or run_space(store, run_name)
+    if space is None:
+        raise ValueError(f"run {run_name!r} carries no scenario space; pass one (--space)")
+    judgments = list(store.judgments(run_name))
+    trace_ids = sorted({j.trace_id for j in judgments})
+    traces = [t for t in (store.get_trace(i, run=run_name) for i in trace_ids) if t is not None]
+    severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
+    calibrated = calibrate_run(store, run_name, judgments, policy)
+    criteria_rows, trusted, corrected, calibration = calibrated.rows, calibrated.trusted, calibrated.corrected, calibrated.reports
+    by_criterion: dict[str, list[Judgment]] = defaultdict(list)
+    for j in judgments:
+        by_criterion[j.criterion_id].append(j)
+    critical = [c for c in by_criterion if severity.get(c) == "critical"]
+    untrusted = sorted(c for c in critical if not trusted.get(c))
+    crit_items = [j for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is not None]
+    critical_failures = sum(1 for j in crit_items if not j.passed)
+    evidence_critical = CriticalEvidence(
+        passed=sum(1 for j in crit_items if j.passed), total=len(crit_items),
+        untrusted_items=sum(1 for c in untrusted for j in by_criterion[c] if j.passed is not None),
+        untrusted=tuple(untrusted), criteria=len(critical),
+        unscored_items=sum(1 for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is None))
+
+    decision_report, decision = None, None
+    failing = {j.trace_id for j in crit_items if not j.passed}
+    passed_trace = {t.id: t.id not in failing for t in traces}
+    consistency = None
+    scenarios_text = Path(scenarios_path).read_text(encoding="utf-8") if scenarios_path else store.run_context(run_name, EXPECTED)
+    if scenarios_text:
+        decision_report = score_decisions(traces, scenarios_text)  # the installed pack that knows these
+        if decision_report is None:
+            raise ValueError(f"no installed pack understands the expected actions {scenarios_path or f'of run {run_name}'}")
+        decision = (decision_report.overall.correct, decision_report.overall.total)
+        wrong = {m.trace_id for m in decision_report.mismatches} | set(decision_report.missing_decision)
+        passed_trace = {t.id: t.id not in wrong and t.id not in failing for t in traces}
+        consistency = consistency_of(traces, passed_trace)
+
+    cov = coverage(traces, space, passed_trace, policy.high_weight)
+    open_modes, recurring = _modes(catalogue_path, severity, run_name)
+    result = go_live_score(decision=decision, critical=evidence_critical, coverage_weighted=cov.weighted,
+                           consistency=consistency, open_modes=[m.severity for m in open_modes], weights=policy.weights)
+    return Evidence(run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report,
+                    criteria=criteria_rows, critical_failures=critical_failures, recurring_modes=recurring,
+                    open_modes=open_modes, untrusted_critical=untrusted, corrected=corrected, calibration=calibration,
+                    probes=probe_results(store, run_name))
+
+
+def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:
+    open_modes, recurring = [], []
+    if catalogue_path is not None and Path(catalogue_path).exists():
+        from chainjudge.workflows.modes import load_catalogue
+
+        for mode in load_catalogue(catalogue_path).modes:
+            if mode.status == "open":
+                level = max((severity.get(c, "medium") for c in mode.criteria), key=["low", "medium", "high", "critical"].index, default="medium")
+                open_modes.append(OpenMode(id=mode.id, name=mode.name, severity=level, count=mode.counts.get(run_name, 0),
+                                           exemplar=mode.exemplars[0].text if mode.exemplars else ""))
+                if mode.counts.get(run_name) and len(mode.counts) > 1:
+                    recurring.append(mode.id)
+    return open_modes, recurring
