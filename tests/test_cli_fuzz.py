@@ -76,6 +76,8 @@ INVOCATIONS: dict[str, list[str]] = {
     "coverage": ["coverage {S} --space {Y} --expected {F} --db {DB}"],
     "report": ["report {S} --out {OUTDIR} --space {Y} --policy {Y} --catalogue {Y} --db {DB}"],
     "gate": ["gate {S} --policy {Y} --space {Y} --expected {F} --catalogue {Y} --db {DB}"],
+    "attribute": ["attribute --run {S} --db {DB}", "attribute --traces {F} --db {X}", "attribute --judge openai/x --api-base "
+                  + UNREACHABLE + " --db {DB}"],
     "ope": ["ope {C} --policy {Y} --action {S} --out {OUT}", "ope {F} --policy {J}", "ope {P} --policy {Y} --by {S}"],
     "probe": ["probe {S} --judge openai/x --api-base " + UNREACHABLE + " --db {DB}"],
     "traces show": ["traces show {F}", "traces show {J}"],

@@ -13,6 +13,7 @@ import typer
 
 from chainjudge.cli import aligning, demo, export, files, history, judging, labels, review, splits  # noqa: F401  (register their commands)
 from chainjudge.cli.app import app, labels_app, traces_app
+from chainjudge.cli.attribute import attribute as _attribute
 from chainjudge.cli.cep import decisions as _decisions
 from chainjudge.cli.cep import record as _record
 from chainjudge.cli.cep import scenarios_app
@@ -33,6 +34,7 @@ app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)
 app.command("gate")(gate_cmd)
 app.command("ope")(_ope)
+app.command("attribute")(_attribute)
 app.add_typer(modes_app, name="modes")
 app.command("probe")(probe)
 labels_app.command("agreement")(labels_agreement)

@@ -23,6 +23,21 @@ class LabelKind(str, Enum):
     ground_truth = "ground-truth"
 
 
+LABEL_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for the label files directly in it (as traces are read from one)."""
+    expanded: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            expanded += sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES),
+                               key=lambda p: (len(p.stem), p.stem))
+        else:
+            expanded.append(path)
+    return expanded
+
+
 @labels_app.command("import")
 def labels_import(
     files: Annotated[list[Path], typer.Argument(help="Label files: JSONL / JSON / CSV rows, or AgentProcessBench records.")],
@@ -50,7 +65,7 @@ def labels_import(
         fail(str(exc))
     bad = 0
     with open_store(db) as store:
-        for file in files:
+        for file in _expand(files):
             batch: list[Label] = []
             for item in read_labels(file, options):
                 if isinstance(item, Label):

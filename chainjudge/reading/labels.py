@@ -1,7 +1,9 @@
 """Label files in: chainjudge's documented JSONL / CSV rows, and AgentProcessBench records as they are.
 
 A documented row is `{trace_id, step_ref | step_index (none for a trace-level label), criterion, label,
-annotator, kind, note?, time?}`.  An AgentProcessBench record (`step_labels` keyed by assistant message
+annotator, kind, note?, time?}`.  A Who&When failure log (`mistake_agent`, `mistake_step`,
+`mistake_reason` beside its `history`) becomes one attribution label: criterion `attribution`, on the
+decisive step, valued with the responsible agent, the reason as its note.  An AgentProcessBench record (`step_labels` keyed by assistant message
 index, and `final_label`) becomes one label per step plus a trace-level `final` label; the human file and
 every judge file are read unchanged.  Command-line options fill in what a file lacks (annotator, kind,
 criterion) and map values (`1=correct 0=neutral -1=error`).
@@ -92,6 +94,22 @@ def _from_agentprocessbench(record: dict, source: str, label: str, options: Impo
     return labels
 
 
+ATTRIBUTION = "attribution"
+
+
+def _from_whowhen(record: dict, source: str, label: str, options: ImportOptions) -> Label:
+    step = record.get("mistake_step")
+    if step is None or not str(step).strip().lstrip("-").isdigit():
+        raise ValueError(f"mistake_step {step!r} is not a step index")
+    agent = record.get("mistake_agent")
+    if not isinstance(agent, str) or not agent.strip():
+        raise ValueError("mistake_agent is missing or empty")
+    annotator = check_annotator(str(options.annotator or "who-and-when"))
+    return Label(trace_id=derive_trace_id(record, file_stem(source), label), step_ref=str(int(step)),
+                 criterion=options.criterion or ATTRIBUTION, value=_value(agent.strip(), options), annotator=annotator,
+                 kind=options.kind or "human", note=str(record.get("mistake_reason") or "") or None, source=source)
+
+
 def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
     def pick(*names):
         for name in names:
@@ -170,6 +188,8 @@ def read_labels(path: str | Path, options: ImportOptions) -> Iterator[Label | Re
                 raise ValueError(f"expected an object, got {type(value).__name__}")
             if isinstance(value.get("step_labels"), dict):
                 yield from _from_agentprocessbench(value, source, record.label, options)
+            elif "mistake_agent" in value and isinstance(value.get("history"), list):
+                yield _from_whowhen(value, source, record.label, options)
             else:
                 yield _from_row(value, source, options)
         except (ValueError, ValidationError, TypeError) as exc:

@@ -86,6 +86,24 @@ class LiteLLMJudge:
         limiter.on_success()
         return result
 
+    async def ask(self, messages: list[dict], response_model: type, max_tokens: int = 512) -> tuple[Any, dict[str, int], int, Failure | None]:
+        """A structured question outside a rubric (failure attribution, say), through the same client,
+        retries and credentials: (answer or None, token usage, attempts, failure or None)."""
+        s = self.settings
+        kwargs: dict[str, Any] = {"model": s.model, "messages": messages, "response_model": response_model,
+                                  "max_retries": s.max_reasks, "temperature": s.temperature, "max_tokens": max_tokens,
+                                  "timeout": self.retry.request_timeout_s}
+        if s.api_base:
+            kwargs["api_base"] = s.api_base
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        elif s.api_base:
+            kwargs["api_key"] = "not-needed"
+        answer, raw, attempts, failure = await self._ask(kwargs, None)
+        usage = getattr(raw, "usage", None)
+        tokens = {"prompt": int(getattr(usage, "prompt_tokens", 0) or 0), "completion": int(getattr(usage, "completion_tokens", 0) or 0)}
+        return answer, tokens, attempts, failure
+
     def _request(self, item: WorkItem) -> dict[str, Any]:
         s = self.settings
         if len(item.criteria) == 1:

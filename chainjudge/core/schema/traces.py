@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -33,6 +34,9 @@ class ToolCall(BaseModel):
     arguments: str = Field("", description="Arguments as the agent wrote them (usually a JSON string).")
 
 
+AgentKind = Literal["orchestrator", "worker", "tool", "human"]
+
+
 class Step(BaseModel):
     """One unit of a trace that can be judged.
 
@@ -51,6 +55,10 @@ class Step(BaseModel):
     tool_call_id: str | None = Field(None, description="For a tool_result: the id of the call it answers.")
     parent_ref: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    # who produced the step in a multi-agent trace; left out of the stored JSON when unknown, so traces
+    # without agents keep their content versions
+    agent: str | None = Field(None, exclude_if=lambda v: v is None, description="The agent that produced the step (multi-agent traces).")
+    agent_kind: AgentKind | None = Field(None, exclude_if=lambda v: v is None, description="orchestrator, worker, tool or human.")
 
     def render(self) -> str:
         """The step as the judge reads it: its text, then any tool calls."""
