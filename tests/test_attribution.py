@@ -145,3 +145,20 @@ def test_the_first_failing_step_of_a_judged_run_names_its_agent(tmp_path):
 def test_attribute_without_annotations_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["attribute", "--db", str(tmp_path / "empty.db")])
     assert result.exit_code == 2 and "no 'attribution' labels" in result.output and "Traceback" not in result.output
+
+
+def test_group_chat_speakers_and_otel_agent_spans_are_agents():
+    """AutoGen-style group chats (every agent as role user/assistant with a name) and OpenTelemetry agent
+    spans keep who spoke: not "user" steps that no rubric judges."""
+    from chainjudge.reading import history
+
+    chat = history.parse({"history": [
+        {"role": "user", "name": "user_proxy", "content": "Plan a win-back campaign."},
+        {"role": "user", "name": "segment_analyst", "content": "Lapsed VIPs: 1,204 users."},
+        {"role": "assistant", "name": "content_writer", "content": "Draft: we miss you."},
+        {"role": "user", "name": "channel_router", "content": "Send by email at 10:00 local."}]}, "chat.json", "item-0")
+    assert [(s.agent, s.agent_kind, s.kind.value) for s in chat.steps] == [
+        ("user_proxy", "human", "user"), ("segment_analyst", "worker", "message"), ("content_writer", "worker", "message"),
+        ("channel_router", "orchestrator", "decision")]
+    spans = load_traces([Path(__file__).resolve().parent / "data" / "trace-formats" / "otel-genai" / "any-agent_OPENAI_trace.json"])
+    assert {s.agent for s in spans.traces[0].steps} == {"any_agent"}

@@ -30,7 +30,7 @@ _TOOL_AGENTS = ("terminal", "executor", "computer", "code_executor")
 
 def agent_kind(agent: str) -> str:
     lower = agent.lower()
-    if lower in ("human", "user"):
+    if lower in ("human", "user", "user_proxy", "userproxy", "admin", "customer"):
         return "human"
     if any(word in lower for word in _ORCHESTRATORS):
         return "orchestrator"
@@ -44,7 +44,7 @@ def _agent_step(index: int, role: str, text: str, is_last: bool) -> Step:
     found = _AGENT_ROLE.fullmatch(role.strip()[:150])  # bounded pattern on a bounded string
     agent, detail = (found.group(1).strip(), found.group(2)) if found else (role.strip(), None)
     metadata: dict = {"role": role}
-    if agent.lower() == "human":
+    if agent_kind(agent) == "human":
         kind = StepKind.user
     elif detail == "thought":
         kind = StepKind.reasoning
@@ -75,6 +75,10 @@ def parse(record: object, source: str, record_label: str) -> Trace:
     )
     multi_agent = any(isinstance(e, dict) and isinstance(e.get("role"), str) and e["role"].strip().lower() not in _STANDARD_ROLES
                       for e in entries)
+    # AutoGen / AG2 group chats write every agent as role user or assistant with its `name`
+    speakers = {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str) and e.get("name")
+                and e.get("role") not in ("system", *_TOOL_ROLES)}
+    group_chat = not multi_agent and len(speakers) >= 2
     steps = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
@@ -83,6 +87,9 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         text = content_text(entry.get("content"))
         if multi_agent and role not in ("system", *_TOOL_ROLES):
             steps.append(_agent_step(i, role, text, i == len(entries) - 1))
+            continue
+        if group_chat and role not in ("system", *_TOOL_ROLES) and isinstance(entry.get("name"), str) and entry["name"]:
+            steps.append(_agent_step(i, entry["name"], text, i == len(entries) - 1))  # the speaker, not "user"
             continue
         name = entry.get("name") if isinstance(entry.get("name"), str) else None
         if role == "system":

@@ -229,6 +229,7 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
         inputs=info["inputs"], outputs=info["outputs"], tool_name=info.get("tool_name"),
         tool_arguments=info.get("tool_arguments", ""), tool_result=info.get("tool_result"),
         tool_call_id=info.get("tool_call_id"), end=end or None, failed=_failed(raw),
+        agent_name=(str(attrs["gen_ai.agent.name"]) if attrs.get("gen_ai.agent.name") else name if info["kind"] == "agent" else None),
         metadata={k: v for k, v in attrs.items() if k.startswith(("gen_ai.request.model", "gen_ai.usage", "llm.model_name")) and isinstance(v, (str, int, float))},
     )
     return trace, span

@@ -34,6 +34,7 @@ class Span:
     order: int = 0  # position in the file, to break ties in time
     end: float | None = None
     failed: bool = False  # the tracer recorded an error status
+    agent_name: str | None = None  # an agent span's agent (gen_ai.agent.name, else the span's name)
 
     def timing(self) -> dict[str, JsonValue]:
         """start / end in seconds, when both are known: trajectory assertions group overlapping calls."""
@@ -181,5 +182,28 @@ def build_trace(spans: list[Span], trace_id: str, source: str, fmt: str, metadat
             builder.llm(span)
         elif span.kind == "tool":
             builder.tool(span)
-    trace = Trace(id=trace_id, steps=builder.finish(), source=source, format=fmt, metadata=metadata or {})
+    trace = Trace(id=trace_id, steps=_with_agents(builder.finish(), ordered), source=source, format=fmt, metadata=metadata or {})
     return SpanTrace(trace=trace, problems=problems)
+
+
+def _with_agents(steps: list[Step], spans: list[Span]) -> list[Step]:
+    """Each step's agent: the nearest agent span above the span it came from (multi-agent traces; a trace
+    without agent spans is returned unchanged)."""
+    by_id = {s.id: s for s in spans}
+    if not any(s.agent_name for s in spans):
+        return steps
+    from chainjudge.reading.history import agent_kind
+
+    def agent_of(span_id: str | None) -> str | None:
+        current, hops = by_id.get(span_id or ""), 0
+        while current is not None and hops < 1000:  # bounded: a cycle in parent ids cannot loop forever
+            if current.kind == "agent" and current.agent_name:
+                return current.agent_name
+            current, hops = by_id.get(current.parent_id or ""), hops + 1
+        return None
+
+    out = []
+    for step in steps:
+        agent = agent_of(step.ref.split("#")[0].split(":")[0]) or agent_of(step.parent_ref)
+        out.append(step.model_copy(update={"agent": agent, "agent_kind": agent_kind(agent)}) if agent else step)
+    return out
