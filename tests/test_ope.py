@@ -242,3 +242,37 @@ def test_the_gate_reads_off_policy_guardrails_and_fails_closed(tmp_path):
     broken.write_text("{not json")
     code, text = gate({"min_value_ratio": 0.5}, "--ope-value", str(broken))
     assert code == 2 and "broken.json" in text and "Traceback" not in text
+
+
+def test_recorded_agent_decisions_are_the_target_policy(tmp_path):
+    """`ope --decisions TRACES`: the bundled CEP agent's final decisions (read by the CEP pack) are matched
+    to logged rows by user, and IPS equals the direct computation: reward / propensity where the logged
+    channel is the agent's, 0 elsewhere."""
+    import json
+
+    from chainjudge.core.plugins import decision_of
+    from chainjudge.pipeline import load_traces
+
+    traces = Path(__file__).resolve().parents[1] / "traces" / "cep" / "traces.jsonl"
+    agent = {t.metadata["scenario_id"]: str(decision_of(t).get("channel") or "none")
+             for t in load_traces([traces]).traces if decision_of(t) is not None}
+    channels = ["email", "push", "sms", "whatsapp", "none"]
+    rng = np.random.default_rng(5)
+    rows = []
+    for user in sorted(agent):
+        for _ in range(40):  # each user's state logged 40 times under uniform exploration
+            logged = channels[rng.integers(0, len(channels))]
+            rows.append({"user": user, "channel": logged, "p": 1 / len(channels), "converted": int(rng.uniform() < (0.2 if logged == "email" else 0.05))})
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "ope.json"
+    result = CliRunner().invoke(app, ["ope", str(logs), "--decisions", str(traces), "--decision-field", "channel", "--exploration", "uniform",
+                                      "--reward", "converted", "--propensity", "p", "--action", "channel", "--group", "user",
+                                      "--reward-model", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(agent)} recorded agent decisions are the target policy" in " ".join(result.output.split())
+    direct = np.mean([r["converted"] / r["p"] if r["channel"] == agent[r["user"]] else 0.0 for r in rows])
+    ips = next(e for e in json.loads(out.read_text())["overall"]["estimates"] if e["estimator"] == "ips")["value"]["value"]
+    assert ips == pytest.approx(direct)
+    neither = CliRunner().invoke(app, ["ope", str(logs)])
+    assert neither.exit_code == 2 and "--policy" in neither.output

@@ -15,7 +15,11 @@ from chainjudge.cli.support import err, out
 
 def ope(
     logs: Annotated[Path, typer.Argument(help="Logged decisions: CSV, JSONL or Parquet, one row per decision.")],
-    policy: Annotated[Path, typer.Option("--policy", help="The target policy (YAML / JSON): kind slots, thompson or decisions (see docs/guides/outcomes.md).")],
+    policy: Annotated[Optional[Path], typer.Option("--policy", help="The target policy (YAML / JSON): kind slots, thompson or decisions (see docs/guides/outcomes.md).")] = None,
+    decisions: Annotated[Optional[list[Path]], typer.Option("--decisions", help="Instead of --policy: recorded agent traces (chainjudge record); each one's final decision is the agent's action for its user.")] = None,
+    decision_field: Annotated[Optional[list[str]], typer.Option("--decision-field", help="With --decisions: the decision's fields that make the action, joined with ':' (default: channel; e.g. action, channel).")] = None,
+    trace_key: Annotated[str, typer.Option("--trace-key", help="With --decisions: the trace metadata naming the user, matched to --group.")] = "scenario_id",
+    exploration: Annotated[Optional[str], typer.Option("--exploration", help="With --decisions: 'uniform' when the logging policy could take every action.")] = None,
     reward: Annotated[str, typer.Option(help="Column of the outcome (a click, a conversion, revenue).")] = "reward",
     propensity: Annotated[str, typer.Option(help="Column of the logging policy's probability of the logged action.")] = "propensity",
     action: Annotated[str, typer.Option(help="Column of the logged action.")] = "action",
@@ -40,8 +44,23 @@ def ope(
 
     if reward_model not in ("boosting", "logistic", "none"):
         raise typer.BadParameter("choose boosting, logistic or none", param_hint="--reward-model")
+    if (policy is None) == (not decisions):
+        raise typer.BadParameter("give either --policy FILE or --decisions TRACES", param_hint="--policy")
+    if exploration not in (None, "uniform"):
+        raise typer.BadParameter("the only declared exploration is 'uniform'", param_hint="--exploration")
     columns = columns_from(reward, propensity, action, slot, group, feature or [], by or [])
-    report = evaluate_logs(logs, columns, policy, reward_model, clip, switch_tau, bootstrap, seed, min_ess)
+    target: Path | dict
+    if decisions:
+        from chainjudge.workflows.ope import decisions_policy
+
+        target, problems = decisions_policy(decisions, decision_field or ["channel"], trace_key, exploration)
+        for problem in problems[:5]:
+            err.print(Text(f"skipped: {problem}", style="yellow"))
+        out.print(f"{len(target['decisions'])} recorded agent decisions are the target policy", highlight=False)
+    else:
+        assert policy is not None
+        target = policy
+    report = evaluate_logs(logs, columns, target, reward_model, clip, switch_tau, bootstrap, seed, min_ess)
     if report.rejected_count:
         err.print(Text(f"{report.rejected_count} rows rejected (first: {'; '.join(report.rejected[:3])})", style="yellow"))
     _print_result(report.overall, f"{report.logs}: {report.rows} logged rows, {report.actions} actions; policy {report.policy}")

@@ -2,7 +2,8 @@
 
 Three groups, read from the installed distributions' metadata when first needed (never at import):
 - `chainjudge.packs`: an object with `name`, `description` and `score_decisions(traces, expected_text)`
-  returning a `DecisionReport`, or None when the expected actions are not of its kind;
+  returning a `DecisionReport`, or None when the expected actions are not of its kind; optionally
+  `decision_of(trace)`: the agent's final decision as named fields (off-policy evaluation reads it);
 - `chainjudge.adapters`: a module (or object) with `NAME`, `EXPECTS`, `sniff(record)` and
   `parse(record, source, record_label)` like the built-in adapters;
 - `chainjudge.checks`: a function `(trace, step) -> CheckResult`, named by the entry point's name, that a
@@ -66,4 +67,16 @@ def score_decisions(traces: Sequence[Trace], expected_text: str) -> DecisionRepo
         report = pack.score_decisions(traces, expected_text)
         if report is not None:
             return report
+    return None
+
+
+def decision_of(trace: Trace) -> dict[str, object] | None:
+    """The agent's final decision in TRACE as named fields, from the first installed pack that reads it."""
+    for pack in packs().values():
+        reader = getattr(pack, "decision_of", None)
+        if reader is None:
+            continue
+        decided = reader(trace)
+        if decided is not None:
+            return decided
     return None

@@ -186,6 +186,33 @@ def _slot_table(policy: dict, source: str) -> dict[str, dict[str, float]]:
     return {slot: {a: float(probs[i, j]) for i, a in enumerate(actions)} for j, slot in enumerate(slots)}
 
 
+def decisions_policy(trace_paths: Sequence[str | Path], fields: Sequence[str], key: str = "scenario_id",
+                     exploration: str | None = None) -> tuple[dict, list[str]]:
+    """A `kind: decisions` policy from recorded agent traces: per trace, the user it decided for (its
+    metadata KEY, else its id) and its decision's FIELDS joined with ':' (a missing field is 'none'),
+    read by the installed pack that understands the decision.  Returns (policy, problems)."""
+    from chainjudge.core.plugins import decision_of
+    from chainjudge.pipeline import load_traces
+
+    loaded = load_traces(list(trace_paths))
+    problems = [str(e) for e in loaded.errors]
+    decisions = []
+    for trace in loaded.traces:
+        decided = decision_of(trace)
+        if decided is None:
+            problems.append(f"{trace.id}: no decision a pack can read")
+            continue
+        action = ":".join("none" if decided.get(f) in (None, "") else str(decided.get(f)) for f in fields)
+        decisions.append({"group": str(trace.metadata.get(key) or trace.id), "action": action})
+    if not decisions:
+        raise OpeInputError(f"no agent decision could be read from {', '.join(map(str, trace_paths))}"
+                            + (f" ({problems[0]})" if problems else ""))
+    policy: dict = {"kind": "decisions", "decisions": decisions}
+    if exploration:
+        policy["exploration"] = exploration
+    return policy, problems
+
+
 def _contexts(logs, columns: Columns) -> np.ndarray:
     parts = [logs[f"feature:{name}"].to_numpy(float)[:, None] for name in columns.features]
     if columns.slot:
@@ -194,11 +221,15 @@ def _contexts(logs, columns: Columns) -> np.ndarray:
     return np.hstack(parts) if parts else np.zeros((len(logs), 1))
 
 
-def evaluate_logs(path: str | Path, columns: Columns, policy_path: str | Path, reward_model: str = "boosting",
+def evaluate_logs(path: str | Path, columns: Columns, policy_path: str | Path | dict, reward_model: str = "boosting",
                   clip: float | None = None, switch_tau: float | None = None, bootstrap: int = 200, seed: int = 0,
                   min_ess: float = 100.0) -> OpeReport:
-    policy_path = Path(policy_path)
-    policy = _load_policy_file(policy_path)
+    """POLICY_PATH: a policy file, or a policy already built (`decisions_policy`)."""
+    if isinstance(policy_path, dict):
+        policy, policy_path = policy_path, Path("(recorded decisions)")
+    else:
+        policy_path = Path(policy_path)
+        policy = _load_policy_file(policy_path)
     logs, rejected, rejected_count = read_logs(path, columns)
     if logs.empty:
         raise OpeInputError(f"{path}: no readable logged rows" + (f" (first: {rejected[0]})" if rejected else ""))

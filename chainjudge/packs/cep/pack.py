@@ -25,4 +25,15 @@ class CepPack:
         return score(traces, scenarios) if scenarios else None
 
 
+    def decision_of(self, trace: Trace) -> dict[str, object] | None:
+        """The CEP agent's final decision (action, channel, send time, content language, offer ...) as fields."""
+        from chainjudge.packs.cep.decisions import final_decision
+
+        try:
+            decided = final_decision(trace)
+        except ValueError:
+            return None
+        return decided.model_dump() if decided is not None else None
+
+
 PACK = CepPack()
