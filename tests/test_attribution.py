@@ -162,3 +162,35 @@ def test_group_chat_speakers_and_otel_agent_spans_are_agents():
         ("channel_router", "orchestrator", "decision")]
     spans = load_traces([Path(__file__).resolve().parent / "data" / "trace-formats" / "otel-genai" / "any-agent_OPENAI_trace.json"])
     assert {s.agent for s in spans.traces[0].steps} == {"any_agent"}
+
+
+def test_step_by_step_stops_at_the_first_yes_and_binary_search_halves(tmp_path):
+    """Step by step asks about each step in order and stops at the first the judge calls decisive (here
+    step 5: six calls per trace); binary search asks which half, about log2(steps) times (here always the
+    first half: it ends at step 0)."""
+    import math
+    import re
+
+    logs = [LOGS / f"{i}.json" for i in range(1, 5)]
+    folder, db = _store(tmp_path, logs)
+
+    def answer(body):
+        prompt = body["messages"][-1]["content"]
+        asked = re.search(r"Is step (\d+) the decisive", prompt)
+        if asked:
+            return {"reason": "r", "decisive": int(asked.group(1)) == 5}
+        return {"reason": "r", "half": "first"}
+
+    out = tmp_path / "a.json"
+    with FakeJudgeServer(answer=answer) as server:
+        result = CliRunner().invoke(app, ["attribute", "--judge", "openai/fake", "--api-base", server.url, "--strategy", "step-by-step",
+                                          "--strategy", "binary-search", "--traces", str(folder), "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())["strategies"]
+    steps = next(v for k, v in data.items() if k.startswith("step-by-step"))
+    halves = next(v for k, v in data.items() if k.startswith("binary-search"))
+    with Store(db) as store:
+        traces = {t.id: t for t in (store.get_trace(i) for i in steps["predictions"])}
+    assert steps["calls"] == 6 * 4 and all(p["step"] == 5 and p["agent"] == traces[t].steps[5].agent for t, p in steps["predictions"].items())
+    assert halves["calls"] == sum(math.ceil(math.log2(len(t.steps))) for t in traces.values())
+    assert all(p["step"] == 0 for p in halves["predictions"].values())

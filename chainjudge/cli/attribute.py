@@ -16,6 +16,7 @@ def attribute(
     run: Annotated[Optional[str], typer.Option("--run", help="first-failing strategy: the earliest step this run's judges failed, and its agent.")] = None,
     judge: Annotated[Optional[str], typer.Option("--judge", help="all-at-once strategy: this judge reads each whole log and names the agent and step (litellm model string, or local).")] = None,
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server for --judge.")] = None,
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="With --judge: all-at-once (default), step-by-step, binary-search; repeatable.")] = None,
     ground_truth: Annotated[bool, typer.Option("--ground-truth/--no-ground-truth", help="Show the judge the task's right answer (the benchmark measures both).")] = False,
     traces: Annotated[Optional[list[Path]], typer.Option("--traces", help="Trace files or folders to store first (the annotated logs).")] = None,
     criterion: Annotated[str, typer.Option(help="The criterion of the attribution labels (labels import writes 'attribution').")] = "attribution",
@@ -29,7 +30,12 @@ def attribute(
     judged run), --judge (all at once: one call per trace); with neither, the baseline alone."""
     from chainjudge.analysis.attribution import agent_at_annotated_step, random_baseline, score
     from chainjudge.core.atomic import write_text_atomic
-    from chainjudge.workflows.attribution import all_at_once, from_run, gather
+    from chainjudge.workflows.attribution import STRATEGIES, all_at_once, from_run, gather
+
+    chosen = strategy or ["all-at-once"]
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown:
+        raise typer.BadParameter(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}", param_hint="--strategy")
 
     with open_store(db) as store:
         if traces:
@@ -56,16 +62,18 @@ def attribute(
         try:
             with open_judge(judge, api_base=api_base, batch=False) as (settings, model_judge):
                 with live_progress(err, f"attributing {len(stored)} traces with {settings.model}") as (on_start, on_progress):
-                    progress = RunProgress(total=len(stored))
-                    on_start(len(stored))
+                    progress = RunProgress(total=len(stored) * len(chosen))
+                    on_start(len(stored) * len(chosen))
 
                     def tick() -> None:
                         progress.done += 1
                         progress.calls += 1
                         on_progress(progress)
 
-                    runs[f"all at once ({settings.model}{', with ground truth' if ground_truth else ''})"] = all_at_once(
-                        model_judge, list(stored.values()), ground_truth, concurrency, tick)
+                    for name in chosen:
+                        run_strategy = all_at_once if name == "all-at-once" else STRATEGIES[name]
+                        runs[f"{name} ({settings.model}{', with ground truth' if ground_truth else ''})"] = run_strategy(
+                            model_judge, list(stored.values()), ground_truth, concurrency, tick)
         except JudgeSetupError as exc:
             fail(str(exc))
     table = Table("strategy", "agent-level [95%]", "step-level [95%]", "within 3 steps", "answered", "calls", "tokens per trace")
