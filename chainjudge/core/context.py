@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 
-from chainjudge.core.prompts import fence, one_line, system_message, truncate
+from chainjudge.core.fencing import fence, one_line, system_message, truncate
 from chainjudge.core.schema import ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
 
 _PER_MESSAGE = 4  # chat framing tokens per message (role, separators), as OpenAI counts them

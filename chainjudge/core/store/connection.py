@@ -6,10 +6,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from chainjudge.core.store import Store
+
+class _Lockable(Protocol):
+    """What a transaction needs of its store: the lock, the nesting depth, the connection, the dialect."""
+
+    _lock: threading.RLock
+    _depth: int
+    _db: Any
+    dialect: Any
 
 
 class _Rows(list):
@@ -95,7 +101,7 @@ class _PostgresLocked:
 
 
 class _Transaction:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: _Lockable) -> None:
         self.store = store
 
     def __enter__(self) -> None:
