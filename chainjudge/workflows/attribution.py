@@ -227,3 +227,33 @@ async def _all_at_once(judge, traces: Sequence[Trace], with_ground_truth: bool, 
 def all_at_once(judge, traces: Sequence[Trace], with_ground_truth: bool = False, concurrency: int = 4,
                 on_done=lambda: None) -> StrategyRun:
     return asyncio.run(_all_at_once(judge, traces, with_ground_truth, concurrency, on_done))
+
+
+@dataclass
+class AttributionReport:
+    """Everything `attribute` prints: the annotations, the baseline, and each strategy's run and score."""
+
+    truth: dict[str, Attribution]
+    baseline: object  # analysis.attribution.RandomBaseline
+    agent_kept: tuple[int, int]  # (agent at the annotated step is the annotated agent, traces checked)
+    runs: dict[str, StrategyRun] = field(default_factory=dict)
+    scores: dict[str, object] = field(default_factory=dict)  # name -> AttributionScore
+
+
+def evaluate(store: Store, criterion: str = "attribution", run: str | None = None, judge=None, model: str = "",
+             strategies: Sequence[str] = ("all-at-once",), ground_truth: bool = False, concurrency: int = 4,
+             on_done=lambda: None) -> AttributionReport:
+    """The baseline, and each strategy asked for: the first failing step of RUN, and with JUDGE (already
+    opened) each of STRATEGIES, scored against the store's annotations."""
+    from chainjudge.analysis.attribution import agent_at_annotated_step, random_baseline, score
+
+    traces, truth = gather(store, criterion)
+    report = AttributionReport(truth, random_baseline(traces.values()), agent_at_annotated_step(traces, truth))
+    if run:
+        report.runs[f"first failing step of run {run}"] = from_run(store, run, traces)
+    for name in strategies if judge is not None else ():
+        runner = all_at_once if name == "all-at-once" else STRATEGIES[name]
+        label = f"{name} ({model}{', with ground truth' if ground_truth else ''})"
+        report.runs[label] = runner(judge, list(traces.values()), ground_truth, concurrency, on_done)
+    report.scores = {name: score(name, result.predictions, truth) for name, result in report.runs.items()}
+    return report
