@@ -256,7 +256,7 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     out.print(f"8. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
               + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
               + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
-    untrusted = [r.criterion for r in evidence.criteria if not r.trust.startswith("trusted")]
+    untrusted = [r.criterion for r in evidence.criteria if not r.trusted]
     if untrusted:
         out.print(f"   untrusted judges (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
     reasons = gate_reasons(evidence, policy)

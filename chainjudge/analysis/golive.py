@@ -23,6 +23,7 @@ from chainjudge.core.schema import (
     Label,
     Rubric,
     ScenarioSpace,
+    TrustStatus,
 )
 
 SPACE = "space"
@@ -47,14 +48,14 @@ def _failing(rubric: Rubric | None, criterion: str, value: str) -> bool:
 
 
 def criterion_trust(run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
-                     policy: GatePolicy) -> tuple[str, AgreementReport | None, CorrectedRate | None]:
+                     policy: GatePolicy) -> tuple[TrustStatus, AgreementReport | None, CorrectedRate | None]:
     """Trust of a model-judged criterion against the one reference per item, and its corrected rate.
     Items a verifier abstained on are left out of its agreement: trust speaks of what it decided (its
     coverage is stated beside it), and the abstentions are unknown evidence in the score, not misses."""
     abstained = {(j.trace_id, j.step_ref) for j in items if j.error_kind == "abstained"}
     reference = [l for l in people if l.criterion == criterion and (l.trace_id, l.step_key) not in abstained]
     if not reference:
-        return "unknown (no reference labels)", None, None
+        return TrustStatus.unknown, None, None
     candidate = judgment_labels(items, "judge", criterion)
     failing = sorted({l.value for l in (*reference, *candidate) if _failing(run_rubric, criterion, l.value)}) or None
     report = agreement(reference, candidate, "reference", "judge", criterion, failing=failing, bootstrap=300, policy=policy.trust)

@@ -26,6 +26,7 @@ from chainjudge.core.schema import (
     Judgment,
     OpenMode,
     ScenarioSpace,
+    TrustStatus,
 )
 from chainjudge.core.store import Store
 from chainjudge.workflows.probes import probe_results
@@ -78,19 +79,21 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
     for criterion, items in sorted(by_criterion.items()):
         scored = [j for j in items if j.passed is not None]
         if is_check.get(criterion):
-            trust = "trusted (deterministic check)"
+            status, trust = TrustStatus.trusted, "trusted (deterministic check)"
         else:
-            trust, report, rate = criterion_trust(run.rubric, criterion, items, people, policy)
+            status, report, rate = criterion_trust(run.rubric, criterion, items, people, policy)
+            trust = "unknown (no reference labels)" if status is TrustStatus.unknown else status.value
             if report is not None:
                 result.reports[criterion] = report
             if rate is not None:
                 result.corrected.append(rate)
             unscored = len(items) - len(scored)
-            if trust.startswith("trusted") and unscored:
+            if status is TrustStatus.trusted and unscored:
                 trust += f" on the {len(scored)}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
-        result.trusted[criterion] = trust.startswith("trusted")
+        result.trusted[criterion] = status is TrustStatus.trusted
         result.rows.append(CriterionRow(criterion=criterion, severity=severity.get(criterion, "medium"), judged=len(items),
-                                        passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust))
+                                        passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust,
+                                        status=status, deterministic=bool(is_check.get(criterion))))
     return result
 
 

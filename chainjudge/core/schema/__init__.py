@@ -47,6 +47,7 @@ from chainjudge.core.schema.results import (
                                           ScoreTerm,
                                           SpaceDimension,
                                           TrustPolicy,
+                                          TrustStatus,
                                           validate_weights,
 )
 from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
@@ -59,5 +60,5 @@ __all__ = [
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",
     "Rubric", "Run", "SCORE_TERMS", "Scale", "ScenarioSpace", "ScoreTerm", "SpaceDimension", "Step", "StepKind",
-    "ToolCall", "Trace", "TrustPolicy", "Usage", "Verdict", "Verifier", "SelectiveCut", "WorkItem", "utc_now", "validate_weights",
+    "ToolCall", "Trace", "TrustPolicy", "TrustStatus", "Usage", "Verdict", "Verifier", "SelectiveCut", "WorkItem", "utc_now", "validate_weights",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -9,6 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from chainjudge.core.schema.judging import Judgment, Label
 from chainjudge.core.schema.rubrics import Criterion
 from chainjudge.core.schema.traces import Trace
+
+
+class TrustStatus(str, enum.Enum):
+    """How far a judge of a criterion may be trusted; a str, so it reads and serialises as its text."""
+
+    trusted = "trusted"
+    needs_review = "needs review"
+    unreliable = "unreliable"
+    unknown = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Estimate(BaseModel):
@@ -76,7 +89,7 @@ class AgreementReport(BaseModel):
     answered_share: float | None = Field(None, description="Reference items the candidate gave a label for.")
     failing_reference_labels: int = 0
     failing_reference_traces: int = 0
-    trust: Literal["trusted", "needs review", "unreliable"]
+    trust: TrustStatus
     trust_rule: str = Field("", description="The rule that decided: the first that failed, or 'all rules hold'.")
     trust_basis: str
 
@@ -298,7 +311,8 @@ class QueueItem(BaseModel):
 
 
 class CriterionRow(BaseModel):
-    """One criterion of a run as the go-live evidence shows it: its counts and whether its judge is trusted."""
+    """One criterion of a run as the go-live evidence shows it: its counts, its trust status (typed: what
+    code decides on) and the trust text people read (why, and on how many items)."""
 
     criterion: str
     severity: str = "medium"
@@ -306,10 +320,16 @@ class CriterionRow(BaseModel):
     passed: int = 0
     scored: int = 0
     trust: str = "untrusted"
+    status: TrustStatus = TrustStatus.unknown
+    deterministic: bool = False
 
     @property
     def checked(self) -> bool:
-        return self.trust == "trusted (deterministic check)"
+        return self.deterministic
+
+    @property
+    def trusted(self) -> bool:
+        return self.status is TrustStatus.trusted
 
 
 class OpenMode(BaseModel):
