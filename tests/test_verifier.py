@@ -435,3 +435,32 @@ def test_the_review_app_retrains_a_verifier_from_new_labels_in_the_background(tr
     assert after.label_set_hash != before.label_set_hash
     at.run()
     assert any(t.value.startswith("last retraining of ref:") for t in at.text)
+
+
+def test_several_verifiers_judge_their_own_criteria_in_one_run(trained, tmp_path):
+    """`--verifier` is repeatable, one per criterion: each criterion is decided (or abstained on) by its own
+    verifier in one run, `show` states each one's guarantee, and two verifiers for one criterion are refused."""
+    db, rubric = trained
+    with Store(db) as store:
+        store.add_labels([label.model_copy(update={"criterion": "step2"}) for label in store.labels(criterion="step")])
+    second = cli.invoke(app, ["verifier", "train", "--criterion", "step2", "--name", "plain2", "--target", "0.85", "--db", str(db)])
+    assert second.exit_code == 0, second.output
+    rubric.write_text(RUBRIC_YAML + """  - id: step2
+    applies_to: [tool_call, decision, message]
+    question: The same question, asked of a second criterion.
+    scale: {type: labels, labels: [correct, neutral, error], failing: [error]}
+""")
+    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "plain2",
+                              "--run", "both", "--db", str(db)])
+    assert result.exit_code == 1, result.output  # abstentions are unscored
+    with Store(db) as store:
+        judged = list(store.judgments("both"))
+        verifiers = {v.name: v for v in store.verifiers()}
+    by = {c: {j.judge for j in judged if j.criterion_id == c and j.verdict is not None} for c in ("step", "step2")}
+    assert by["step"] == {f"verifier:{verifiers['ref'].tag}"} and by["step2"] == {f"verifier:{verifiers['plain2'].tag}"}
+    assert any(j.error_kind == "abstained" and j.criterion_id == "step2" for j in judged)
+    shown = " ".join(cli.invoke(app, ["show", "both", "--db", str(db)]).output.split())
+    assert f"verifier {verifiers['ref'].tag} on step:" in shown and f"verifier {verifiers['plain2'].tag} on step2:" in shown
+    twice = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "ref",
+                             "--run", "twice", "--db", str(db)])
+    assert twice.exit_code == 2 and "two verifiers for criterion 'step'" in twice.output

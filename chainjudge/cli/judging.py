@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -69,7 +70,7 @@ def judge(
     executor: Annotated[ExecutorChoice, typer.Option(help="Where the judge calls run: this process, or shards on Ray workers (needs chainjudge[ray]), each writing to the store.")] = ExecutorChoice.local,
     ray_address: Annotated[Optional[str], typer.Option(help="A Ray cluster to use (ray://HOST:10001 or auto); its workers must reach the store, so use a postgresql:// --db. Default: a local Ray runtime for this run.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=1024, help="Ray workers of a local runtime (one CPU each); --concurrency is per worker.")] = 2,
-    verifier: Annotated[Optional[str], typer.Option("--verifier", help="A verifier (chainjudge verifier train) decides its criterion first, in milliseconds, where it is confident; with --judge the model judges what it abstains on (a cascade), without it the abstentions are stored as such and go first to people.")] = None,
+    verifier: Annotated[Optional[list[str]], typer.Option("--verifier", help="A verifier (chainjudge verifier train) decides its criterion first, in milliseconds, where it is confident; with --judge the model judges what it abstains on (a cascade), without it the abstentions are stored as such and go first to people. Repeatable: one per criterion.")] = None,
 ) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
@@ -87,10 +88,11 @@ def judge(
     run_options = dict(sources=[str(p) for p in traces], concurrency=concurrency, limit=limit, retry_errors=retry_errors,
                        redactor=redactor, executor=_executor(executor, store, ray_address, workers))
     tag, thresholds = _aligned(store, aligned, rubric_model, run_options) if aligned else (None, None)
-    chosen = _verifier(store, verifier, rubric_model, executor) if verifier else None
-    if chosen is not None and not judge_models:  # the verifier alone: its criterion (and the checks), no model
+    chosen = _verifiers(store, verifier, rubric_model, executor) if verifier else None
+    if chosen and not judge_models:  # the verifiers alone: their criteria (and the checks), no model
+        mine = {v.criterion for v in chosen}
         rubric_model = rubric_model.model_copy(update={"criteria": [c for c in rubric_model.criteria
-                                                                    if c.id == chosen.criterion or c.deterministic]})
+                                                                    if c.id in mine or c.deterministic]})
     run_options["verifier"] = chosen
     outcomes, run_names = [], []
     for spec in specs:
@@ -216,15 +218,15 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
                 from chainjudge.workflows.cascade import CascadeJudge
                 from chainjudge.workflows.verifier import run_verdicts
 
-                verdicts = run_verdicts(store, chosen.from_run)[0] if chosen.from_run else None
+                verdicts = {v.name: run_verdicts(store, v.from_run)[0] for v in chosen if v.from_run}
                 model_judge = CascadeJudge(chosen, {t.id: t for t in loaded.traces},
                                            None if spec == "verifier-only" else model_judge, verdicts)
-                settings = settings.model_copy(update={"verifier": chosen.tag})
+                settings = settings.model_copy(update={"verifier": ",".join(v.tag for v in chosen)})
             with live_progress(out, f"judging with {settings.model}") as (on_start, on_progress):
                 outcome = judge_traces(loaded.traces, rubric_model, settings, model_judge, store, name,
                                        on_start=on_start, on_progress=on_progress, **run_options)
             if chosen is not None:
-                out.print(f"verifier {chosen.tag}: decided {model_judge.decided} steps, abstained on {model_judge.abstained}"
+                out.print(f"verifier {', '.join(v.tag for v in chosen)}: decided {model_judge.decided} steps, abstained on {model_judge.abstained}"
                           + (" (judged by the model)" if spec != "verifier-only" else " (stored as abstentions: first in the review queue)"),
                           highlight=False)
             return outcome
@@ -232,10 +234,9 @@ def _judge_one(store, loaded, rubric_model, spec: str, options: dict, name: str,
         fail(str(exc))
 
 
-def _verifier_statement(verifier, errors: dict) -> None:
+def _verifier_statement(verifier, abstained: int) -> None:
     """What a verifier's decisions in this run may be trusted for: a share, at its guarantee."""
     sel = verifier.selective
-    abstained = errors.get("abstained", 0)
     guarantee = ("no guarantee (no confidence cut met its target on tune: it decided nothing)" if sel.confidence is None
                  else f"agreement >= {sel.target:.0%} with people on what it decides, at risk {sel.risk:g} "
                       f"(decided {sel.decided_share:.0%} of tune steps out of fold)")
@@ -249,18 +250,23 @@ def verifier_only(chosen):
     """Settings for a run the verifier judges alone (no model is opened)."""
     from chainjudge.core.schema import JudgeSettings
 
-    yield JudgeSettings(model=f"verifier:{chosen.tag}", batch=False), None
+    yield JudgeSettings(model="verifier:" + ",".join(v.tag for v in chosen), batch=False), None
 
 
-def _verifier(store, name: str, rubric_model, executor):
-    """The verifier NAME, checked against the rubric and the executor."""
-    chosen = store.verifier(name)
-    if chosen is None:
-        fail(f"no verifier named {name!r} in {store.location}: chainjudge verifier train --criterion C --name {name}")
-    if chosen.criterion not in {c.id for c in rubric_model.criteria}:
-        fail(f"verifier {chosen.tag} judges {chosen.criterion!r}, which rubric {rubric_model.id} does not have")
+def _verifiers(store, names: list[str], rubric_model, executor) -> list:
+    """The verifiers NAMES, each checked against the rubric and the executor, one per criterion."""
     if executor is not ExecutorChoice.local:
         fail("--verifier runs in this process (it scores from the whole trace): use --executor local")
+    chosen: list = []
+    for name in names:
+        found = store.verifier(name)
+        if found is None:
+            fail(f"no verifier named {name!r} in {store.location}: chainjudge verifier train --criterion C --name {name}")
+        if found.criterion not in {c.id for c in rubric_model.criteria}:
+            fail(f"verifier {found.tag} judges {found.criterion!r}, which rubric {rubric_model.id} does not have")
+        if any(v.criterion == found.criterion for v in chosen):
+            fail(f"two verifiers for criterion {found.criterion!r}: give one per criterion")
+        chosen.append(found)
     return chosen
 
 
@@ -355,8 +361,10 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         errors = store.error_counts(run)
         flagged = store.flagged_count(run)
         calibrated = calibrate_run(store, run)
-        tag = stored.judge.verifier or (stored.judge.model.split(":", 1)[1] if stored.judge.model.startswith("verifier:") else None)
-        verifier = store.verifier(*tag.split("@", 1)) if tag and "@" in tag else None  # the version that judged
+        tags = stored.judge.verifier or (stored.judge.model.split(":", 1)[1] if stored.judge.model.startswith("verifier:") else "")
+        verifiers = [v for tag in tags.split(",") if "@" in tag
+                     for v in [store.verifier(*tag.removeprefix("verifier:").split("@", 1))] if v is not None]  # the versions that judged
+        abstained = Counter(j.criterion_id for j in store.judgments(run) if j.error_kind == "abstained") if verifiers else Counter()
     out.print(f"run {run}: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
     trust = {r.criterion: r.trust for r in calibrated.rows}
     rates = {r.criterion: r for r in calibrated.corrected}
@@ -379,8 +387,8 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
                             fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
                             fmt(ppi, 1, 2) if ppi else "-")
         out.print(checked)
-    if verifier is not None:
-        _verifier_statement(verifier, errors)
+    for verifier in verifiers:
+        _verifier_statement(verifier, abstained.get(verifier.criterion, 0))
     for criterion, report in calibrated.reports.items():
         if report.trust != "trusted":
             out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from chainjudge.analysis.verifier import confidence, decisions, p_fail
 from chainjudge.analysis.verifier_features import run_features, step_features
 from chainjudge.core.schema import Criterion, Judgment, Trace, Verdict, Verifier, WorkItem
@@ -28,75 +30,95 @@ def _labels_for(criterion: Criterion) -> tuple[str, str]:
 
 
 class CascadeJudge:
-    """Verifier first; the fallback (a model judge, or None) for what it does not decide."""
+    """Verifiers first (one per criterion); the fallback (a model judge, or None) for what they do not decide.
 
-    def __init__(self, verifier: Verifier, traces: Mapping[str, Trace], fallback=None,
-                 verdicts: Mapping[tuple[str, str], dict] | None = None) -> None:
-        self.verifier = verifier
+    `verifiers` may be one verifier or several (each for its own criterion); `verdicts` is, per verifier
+    name, the judgments of its `from_run` (or, for one verifier, that run's judgments directly)."""
+
+    def __init__(self, verifiers, traces: Mapping[str, Trace], fallback=None, verdicts: Mapping | None = None) -> None:
+        chosen = [verifiers] if isinstance(verifiers, Verifier) else list(verifiers)
+        self.by_criterion = {v.criterion: v for v in chosen}
+        if len(self.by_criterion) != len(chosen):
+            raise ValueError("two verifiers for one criterion: give one per criterion")
+        if verdicts is not None and isinstance(verifiers, Verifier):
+            verdicts = {verifiers.name: verdicts}
+        self.verdicts = dict(verdicts or {})  # verifier name -> the judgments of its from_run
         self.traces = traces
-        self.verdicts = verdicts or {}  # the judgments of the verifier's `from_run`, when it reads one
         self.fallback = fallback
-        self.name = f"verifier:{verifier.tag}" + (f"+{fallback.name}" if fallback is not None else "")
+        tags = ",".join(f"verifier:{v.tag}" for v in chosen)
+        self.name = tags + (f"+{fallback.name}" if fallback is not None else "")
         self.max_in_flight = getattr(fallback, "max_in_flight", None) if fallback is not None else None
         self.decided = self.abstained = 0
+
+    @property
+    def verifier(self) -> Verifier:
+        """The verifier, when there is one (kept for callers that give one)."""
+        return next(iter(self.by_criterion.values()))
 
     def recipe(self):
         return self.fallback.recipe() if self.fallback is not None and hasattr(self.fallback, "recipe") else None
 
-    def score(self, item: WorkItem) -> tuple[float, bool, bool] | None:
-        """(P(fail), fails, decided) for the item's step, or None when the trace is not at hand."""
+    def score(self, item: WorkItem, verifier: Verifier | None = None) -> tuple[float, bool, bool] | None:
+        """(P(fail), fails, decided) of VERIFIER for the item's step, or None when the trace is not at hand."""
+        verifier = verifier or self.verifier
         trace = self.traces.get(item.trace_id)
         if trace is None or item.step.index >= len(trace.steps):
             return None
         step = trace.steps[item.step.index]
-        features = step_features(trace, step, self.verifier.reference_features)
-        if self.verifier.run_criteria:
-            features += run_features(self.verdicts.get((trace.id, step.ref), {}), self.verifier.run_criteria)
-        probability = p_fail(self.verifier, [features])
-        fails, decided = decisions(self.verifier, probability)
+        features = step_features(trace, step, verifier.reference_features)
+        if verifier.run_criteria:
+            features += run_features(self.verdicts.get(verifier.name, {}).get((trace.id, step.ref), {}), verifier.run_criteria)
+        probability = p_fail(verifier, [features])
+        fails, decided = decisions(verifier, probability)
         return float(probability[0]), bool(fails[0]), bool(decided[0])
 
-    def _judgment(self, item: WorkItem, criterion: Criterion, probability: float, fails: bool, decided: bool) -> Judgment:
+    def _judgment(self, item: WorkItem, criterion: Criterion, probability: float, fails: bool, decided: bool,
+                  verifier: Verifier | None = None) -> Judgment:
+        verifier = verifier or self.verifier
         fail_label, pass_label = _labels_for(criterion)
-        sure = float(confidence(__import__("numpy").array([probability]), self.verifier.cut)[0])
+        sure = float(confidence(np.array([probability]), verifier.cut)[0])
         common = dict(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
-                      criterion_id=criterion.id, judge=f"verifier:{self.verifier.tag}", rubric_id=item.rubric_id,
+                      criterion_id=criterion.id, judge=f"verifier:{verifier.tag}", rubric_id=item.rubric_id,
                       rubric_hash=item.rubric_hash, prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id],
                       label_probs={fail_label: round(probability, 6), pass_label: round(1 - probability, 6)},
                       flags=list(item.flags), attempts=0)
         if decided:
             label = fail_label if fails else pass_label
             return Judgment(**common, passed=not fails, verdict=Verdict(
-                rationale=f"verifier {self.verifier.tag}: P(fail) {probability:.3f}, confidence {sure:.3f} "
-                          f"(decides at >= {self.verifier.selective.confidence:.3f})", label=label, confidence=sure))
-        level = self.verifier.selective.confidence
+                rationale=f"verifier {verifier.tag}: P(fail) {probability:.3f}, confidence {sure:.3f} "
+                          f"(decides at >= {verifier.selective.confidence:.3f})", label=label, confidence=sure))
+        level = verifier.selective.confidence
         return Judgment(**common, error=f"{ABSTAINED}: P(fail) {probability:.3f}, confidence {sure:.3f} is below the "
                                         f"verifier's cut ({'none met its guarantee' if level is None else f'{level:.3f}'})",
                         error_kind=ABSTAINED)
 
     async def judge(self, item: WorkItem, limiter=None) -> list[Judgment]:
-        mine = next((c for c in item.criteria if c.id == self.verifier.criterion), None)
-        scored = self.score(item) if mine is not None else None
-        if scored is not None and scored[2]:
-            self.decided += 1
-            own = self._judgment(item, mine, *scored)
-            if len(item.criteria) == 1:
-                return [own]
-            rest = await self._fallback(item, limiter)  # the other criteria of a batched call still need the model
-            return [own, *(j for j in rest if j.criterion_id != mine.id)]
-        if scored is not None:
-            self.abstained += 1
+        own: dict[str, Judgment] = {}  # criterion -> the verifier's decision
+        undecided: dict[str, Judgment] = {}  # criterion -> its abstention (used when no model judge is given)
+        for criterion in item.criteria:
+            verifier = self.by_criterion.get(criterion.id)
+            scored = self.score(item, verifier) if verifier is not None else None
+            if scored is None:
+                continue
+            judgment = self._judgment(item, criterion, *scored, verifier=verifier)
+            if scored[2]:
+                self.decided += 1
+                own[criterion.id] = judgment
+            else:
+                self.abstained += 1
+                undecided[criterion.id] = judgment
+        if len(own) == len(item.criteria):
+            return list(own.values())
         if self.fallback is not None:
-            return await self.fallback.judge(item, limiter)
-        if scored is None:
-            raise ValueError(f"the verifier cannot judge {item.trace_id} step {item.step.ref}: no trace or no criterion")
-        return [self._judgment(item, mine, *scored)]
-
-    async def _fallback(self, item: WorkItem, limiter) -> list[Judgment]:
-        if self.fallback is None:
-            return [Judgment(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
-                             criterion_id=c.id, judge=self.name, rubric_id=item.rubric_id, rubric_hash=item.rubric_hash,
-                             prompt_hash=item.prompt_hash, cache_key=item.cache_keys[c.id], error_kind=ABSTAINED,
-                             error=f"{ABSTAINED}: the verifier judges {self.verifier.criterion} only and no model judge was given")
-                    for c in item.criteria if c.id != self.verifier.criterion]
-        return await self.fallback.judge(item, limiter)
+            rest = await self.fallback.judge(item, limiter)  # the batched call still asks every criterion
+            return [*own.values(), *(j for j in rest if j.criterion_id not in own)]
+        if not own and not undecided:
+            raise ValueError(f"no verifier can judge {item.trace_id} step {item.step.ref}: no trace or no criterion")
+        out = [*own.values(), *undecided.values()]
+        for criterion in item.criteria:
+            if criterion.id not in own and criterion.id not in undecided:
+                out.append(Judgment(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
+                                    criterion_id=criterion.id, judge=self.name, rubric_id=item.rubric_id, rubric_hash=item.rubric_hash,
+                                    prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id], error_kind=ABSTAINED,
+                                    error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given"))
+        return out
