@@ -84,3 +84,21 @@ def test_analysis_is_pure():
                 if name in FILE_CALLS:
                     offenders.append(f"{path.name}:{node.lineno} calls {name}()")
     assert offenders == []
+
+
+# CEP lives in its pack; these edges still carry CEP commands (issue #30 moves them into the pack next)
+CEP_EDGES = {"packs", "demo.py", "cli/cep.py", "cli/history.py"}
+
+
+def test_no_cep_file_is_a_default_in_generic_code():
+    """Generic commands get a pack's files (scenario space, gate policy) by asking the installed packs
+    (`plugins.default_file`), never by naming the CEP pack's files."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.split("/")[0] in CEP_EDGES or relative in CEP_EDGES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value == "cep":
+                offenders.append(f"{relative}:{node.lineno}")
+    assert offenders == []

@@ -10,11 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
-from chainjudge.core.bundled import bundled
 
-BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
-BUNDLED_GATE = bundled("rubrics", "cep", "gate.yaml")
-SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else the bundled CEP space).")]
+SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else an installed pack's, such as the CEP pack's).")]
 ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")]
 CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode catalogue.")]
 
@@ -26,7 +23,10 @@ def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Pa
         try:
             loaded = load_space(space) if space else None
             if loaded is None and store.get_run(run) is not None and run_space(store, run) is None:
-                loaded = load_space(BUNDLED_SPACE)
+                from chainjudge.core.plugins import default_file
+
+                offered = default_file("space")
+                loaded = load_space(offered) if offered is not None else None
             return collect(store, run, loaded, expected, catalogue, policy=policy)
         except KeyError:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
@@ -147,7 +147,7 @@ def _policy(path: Path):
 
 def gate_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    policy: Annotated[Path, typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...).")] = BUNDLED_GATE,
+    policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...). Default: an installed pack's (the CEP pack's), else the built-in defaults.")] = None,
     space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
@@ -162,7 +162,13 @@ def gate_cmd(
     from chainjudge.analysis.golive import gate_reasons
     from chainjudge.analysis.ope_gate import ope_reasons
 
-    gate = _policy(policy)
+    if policy is None:
+        from chainjudge.core.plugins import default_file
+
+        policy = default_file("gate_policy")
+    from chainjudge.core.schema import GatePolicy
+
+    gate = _policy(policy) if policy is not None else GatePolicy()
     evidence = _evidence(run, space, expected, catalogue, db, gate)
     reasons = gate_reasons(evidence, gate) + ope_reasons(gate, _figures(ope_value), _figures(ope_unsubscribe))
     out.print(score_line(evidence), highlight=False)

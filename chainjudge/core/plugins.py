@@ -4,6 +4,8 @@ Three groups, read from the installed distributions' metadata when first needed 
 - `chainjudge.packs`: an object with `name`, `description` and `score_decisions(traces, expected_text)`
   returning a `DecisionReport`, or None when the expected actions are not of its kind; optionally
   `decision_of(trace)`: the agent's final decision as named fields (off-policy evaluation reads it);
+  optionally `default_file(kind)`: the pack's default for a file generic commands otherwise need given
+  (`space`: a scenario space, `gate_policy`: a gate policy), so no pack's files are defaults in generic code;
 - `chainjudge.adapters`: a module (or object) with `NAME`, `EXPECTS`, `sniff(record)` and
   `parse(record, source, record_label)` like the built-in adapters;
 - `chainjudge.checks`: a function `(trace, step) -> CheckResult`, named by the entry point's name, that a
@@ -79,4 +81,15 @@ def decision_of(trace: Trace) -> dict[str, object] | None:
         decided = reader(trace)
         if decided is not None:
             return decided
+    return None
+
+
+def default_file(kind: str):
+    """An installed pack's default file of KIND ('space', 'gate_policy'), or None when no pack offers one
+    (packs asked in name order)."""
+    for pack in packs().values():
+        offer = getattr(pack, "default_file", None)
+        found = offer(kind) if offer is not None else None
+        if found is not None:
+            return found
     return None

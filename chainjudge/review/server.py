@@ -22,7 +22,6 @@ from chainjudge.core.store import Store, absolute_db, resolve_db_path
 from chainjudge.errors import ChainjudgeError
 
 APP_FILE = bundled("ui", "app.py")
-BUNDLED_SPACE = bundled("rubrics", "cep", "space.yaml")
 LOG_NAME = "review-app.log"
 MAX_LOG_BYTES = 10 * 1024 * 1024
 # what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar
@@ -40,7 +39,10 @@ class ReviewServerError(ChainjudgeError, RuntimeError):
 
 def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
     """The files the app may read, as absolute paths joined by os.pathsep."""
-    chosen_spaces = [p.resolve() for p in spaces] or ([BUNDLED_SPACE] if BUNDLED_SPACE.exists() else [])
+    from chainjudge.core.plugins import default_file
+
+    offered = default_file("space")  # an installed pack's scenario space (the CEP pack's), when none is given
+    chosen_spaces = [p.resolve() for p in spaces] or ([offered] if offered is not None and offered.exists() else [])
     return {
         "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
         "CHAINJUDGE_SPACES": os.pathsep.join(map(str, chosen_spaces)),

@@ -25,6 +25,13 @@ class CepPack:
         return score(traces, scenarios) if scenarios else None
 
 
+    def default_file(self, kind: str):
+        """The bundled CEP scenario space and gate policy, offered as defaults to generic commands."""
+        from chainjudge.core.bundled import bundled
+
+        name = {"space": "space.yaml", "gate_policy": "gate.yaml"}.get(kind)
+        return bundled("rubrics", "cep", name) if name else None
+
     def decision_of(self, trace: Trace) -> dict[str, object] | None:
         """The CEP agent's final decision (action, channel, send time, content language, offer ...) as fields."""
         from chainjudge.packs.cep.decisions import final_decision
