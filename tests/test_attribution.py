@@ -194,3 +194,26 @@ def test_step_by_step_stops_at_the_first_yes_and_binary_search_halves(tmp_path):
     assert steps["calls"] == 6 * 4 and all(p["step"] == 5 and p["agent"] == traces[t].steps[5].agent for t, p in steps["predictions"].items())
     assert halves["calls"] == sum(math.ceil(math.log2(len(t.steps))) for t in traces.values())
     assert all(p["step"] == 0 for p in halves["predictions"].values())
+
+
+def test_failure_modes_of_a_multi_agent_run_know_their_agents(tmp_path):
+    """Clustering a multi-agent run's failing steps: each mode records the agents whose steps failed in it."""
+    from chainjudge.workflows.modes import load_catalogue
+
+    logs = [LOGS / f"{i}.json" for i in range(1, 13)]
+    folder, db = _store(tmp_path, logs)
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
+                                                                 "applies_to": ["message", "reasoning"]}]}))
+    with FakeJudgeServer(answer=lambda body: {"rationale": "the web page did not load the requested page", "label": "fail"}) as server:
+        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--run", "ma", "--db", str(db)])
+    assert judged.exit_code == 0, judged.output
+    catalogue = tmp_path / "modes.yaml"
+    clustered = CliRunner().invoke(app, ["cluster", "ma", "--catalogue", str(catalogue), "--db", str(db)])
+    assert clustered.exit_code == 0, clustered.output
+    modes = load_catalogue(catalogue).modes
+    assert modes and all(mode.agents for mode in modes)
+    with Store(db) as store:
+        failed_agents = {store.get_trace(j.trace_id).steps[j.step_index].agent for j in store.judgments("ma") if j.passed is False}
+    assert set().union(*(m.agents for m in modes)) <= failed_agents and "agents:" in " ".join(clustered.output.split())

@@ -30,9 +30,11 @@ def decode_vector(text: str) -> np.ndarray:
 
 
 class Failure(Exemplar):
-    """One failing judgment as clustering sees it: an exemplar-to-be, with the segment it touches."""
+    """One failing judgment as clustering sees it: an exemplar-to-be, with the segment it touches and, in a
+    multi-agent trace, the agent whose step failed."""
 
     segment: str | None = None
+    agent: str | None = None
 
 
 def _next_id(catalogue: Catalogue) -> str:
@@ -67,13 +69,14 @@ def update_catalogue(
                 if live[best].id not in taken:
                     mode = live[best]
                     break
-        exemplars = [Exemplar(**failures[i].model_dump(exclude={"segment"})) for i in c.medoids[:exemplars_per_mode]]
+        exemplars = [Exemplar(**failures[i].model_dump(exclude={"segment", "agent"})) for i in c.medoids[:exemplars_per_mode]]
         criteria = sorted({f.criterion_id for f in members})
         segments = sorted({f.segment for f in members if f.segment})
+        agents = sorted({f.agent for f in members if f.agent})
         if mode is None:
             mode = FailureMode(
                 id=_next_id(result), name=" / ".join(c.keywords[:3]) or f"failure cluster {index + 1}",
-                keywords=c.keywords, criteria=criteria, segments=segments, first_seen=run, last_seen=run,
+                keywords=c.keywords, criteria=criteria, segments=segments, agents=agents, first_seen=run, last_seen=run,
                 counts={}, exemplars=exemplars, centroid=encode_vector(c.centroid),
             )
             result.modes.append(mode)
@@ -81,6 +84,7 @@ def update_catalogue(
             mode.last_seen = run
             mode.criteria = sorted(set(mode.criteria) | set(criteria))
             mode.segments = sorted(set(mode.segments) | set(segments))
+            mode.agents = sorted(set(mode.agents) | set(agents))
             mode.exemplars = (exemplars + [e for e in mode.exemplars if e.run != run])[: exemplars_per_mode * 2]
             blended = 0.8 * decode_vector(mode.centroid) + 0.2 * c.centroid
             mode.centroid = encode_vector(blended / max(float(np.linalg.norm(blended)), 1e-9))

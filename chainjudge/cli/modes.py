@@ -83,8 +83,9 @@ def cluster(
     table = Table("mode", "", "name", "failing steps", "criteria", "exemplar", title=f"failure modes in run {run}")
     for c, cl in sorted(enumerate(result.clusters), key=lambda x: -len(x[1].members)):
         mode = updated.mode(assignment[c])
+        involved = ", ".join(mode.criteria) + (f" (agents: {', '.join(mode.agents)})" if mode.agents else "")
         table.add_row(mode.id, "known" if mode.id in known else "new", mode.name, str(len(cl.members)),
-                      ", ".join(mode.criteria), failures[cl.medoids[0]].text[:90])
+                      involved, failures[cl.medoids[0]].text[:90])
     out.print(table)
     sil = "-" if result.silhouette is None else f"{result.silhouette:.3f}"
     out.print(f"{len(failures)} failing steps: {len(result.clusters)} modes, {len(result.outliers)} outliers "

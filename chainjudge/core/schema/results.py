@@ -179,6 +179,7 @@ class FailureMode(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     criteria: list[str] = Field(default_factory=list)
     segments: list[str] = Field(default_factory=list, description="Trace metadata segments it touches, when traces carry one.")
+    agents: list[str] = Field(default_factory=list, description="Agents whose steps failed in it (multi-agent traces).")
     first_seen: str = Field(description="Run in which the mode first appeared.")
     last_seen: str
     counts: dict[str, int] = Field(default_factory=dict, description="Failing steps per run (recurrence).")
