@@ -21,7 +21,9 @@ from chainjudge.reading.records import content_text, file_stem, small_metadata, 
 NAME = "history"
 EXPECTS = "history: a list of {role, name, content}"
 _TOOL_ROLES = {"tool", "function", "observation", "tool_result"}
-_STANDARD_ROLES = {"user", "system", "assistant", "thought", "reasoning", "thinking", *_TOOL_ROLES}
+# roles of a single-agent history (one agent under any of its usual names): anything else names an agent
+_STANDARD_ROLES = {"user", "human", "system", "assistant", "agent", "ai", "bot", "model", "thought", "reasoning", "thinking",
+                   *_TOOL_ROLES}
 _AGENT_ROLE = re.compile(r"([A-Za-z][A-Za-z0-9_ .-]{0,60}?)\s{0,3}\((thought|-> ?[A-Za-z0-9_ .-]{1,60}|[a-z ]{1,40})\)")
 ANNOTATION_KEYS = {"mistake_agent", "mistake_step", "mistake_reason", "is_corrected"}  # labels, not trace content
 _ORCHESTRATORS = ("orchestrator", "manager", "planner", "supervisor", "router")
