@@ -29,7 +29,11 @@ def collector(tmp_path):
     wait_for_http(f"http://127.0.0.1:{port}/health", process)
     yield port, process
     process.terminate()
-    process.wait(timeout=20)
+    try:  # a receiver that does not stop on SIGTERM is a failure; 60 s, since a loaded 2-core machine once took over 20
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"the receiver did not stop on SIGTERM within 60 s: {process.stdout.read()[-2000:]}") from None
 
 
 def high_water_kb(pid: int) -> int:
