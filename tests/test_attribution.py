@@ -217,3 +217,36 @@ def test_failure_modes_of_a_multi_agent_run_know_their_agents(tmp_path):
     with Store(db) as store:
         failed_agents = {store.get_trace(j.trace_id).steps[j.step_index].agent for j in store.judgments("ma") if j.passed is False}
     assert set().union(*(m.agents for m in modes)) <= failed_agents and "agents:" in " ".join(clustered.output.split())
+
+
+def test_the_go_live_report_shows_each_agents_failure_rate(tmp_path):
+    """A multi-agent run's report (JSON, Markdown, HTML) has a row per agent: judged steps, failed steps and
+    the failure rate with its interval, counted from the run's judgments and the steps' agents."""
+    logs = [LOGS / f"{i}.json" for i in range(1, 6)]
+    folder, db = _store(tmp_path, logs)
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
+                                                                 "applies_to": ["message", "reasoning"]}]}))
+
+    def answer(body):
+        step = body["messages"][-1]["content"]
+        return {"rationale": "r", "label": "fail" if "I typed" in step or "clicked" in step else "pass"}
+
+    with FakeJudgeServer(answer=answer) as server:
+        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--run", "ma", "--db", str(db)])
+    assert judged.exit_code == 0, judged.output
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", "ma", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    agents = {a["agent"]: a for a in json.loads((out / "report.json").read_text())["agents"]}
+    with Store(db) as store:
+        expected: dict[str, list[int]] = {}
+        for j in store.judgments("ma"):
+            agent = store.get_trace(j.trace_id).steps[j.step_index].agent
+            expected.setdefault(agent, [0, 0])
+            expected[agent][0] += 1
+            expected[agent][1] += j.passed is False
+    assert {a: [row["judged"], row["failed"]] for a, row in agents.items()} == expected
+    assert any(row["failed"] for row in agents.values()) and all(row["failure_rate"]["low"] is not None for row in agents.values())
+    assert "| agent | kind |" in (out / "summary.md").read_text() and "Agents (multi-agent run)" in (out / "report.html").read_text()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chainjudge.analysis.stats import wilson_interval
-from chainjudge.core.schema import Estimate, Judgment, Label, Trace
+from chainjudge.core.schema import AgentRow, Estimate, Judgment, Label, Trace
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,21 @@ def agent_at_annotated_step(traces: Mapping[str, Trace], truth: Mapping[str, Att
         checked += 1
         hits += _same_agent(trace.steps[want.step].agent, want.agent)
     return hits, checked
+
+
+def per_agent(traces: Mapping[str, Trace], judgments: Iterable[Judgment]) -> list[AgentRow]:
+    """Per agent of a multi-agent run: scored judgments of its steps and the share that failed, with a
+    Wilson interval (empty when no judged step has an agent)."""
+    counts: dict[str, list] = {}
+    for j in judgments:
+        trace = traces.get(j.trace_id)
+        if j.passed is None or trace is None or j.step_index >= len(trace.steps):
+            continue
+        step = trace.steps[j.step_index]
+        if not step.agent:
+            continue
+        row = counts.setdefault(step.agent, [step.agent_kind, 0, 0])
+        row[1] += 1
+        row[2] += not j.passed
+    return [AgentRow(agent=agent, kind=kind, judged=n, failed=failed, failure_rate=_estimate(failed, n))
+            for agent, (kind, n, failed) in sorted(counts.items(), key=lambda item: (-item[1][2], item[0]))]

@@ -58,6 +58,7 @@ def to_json(evidence: Evidence) -> dict:
         "calibration": {k: v.model_dump() for k, v in evidence.calibration.items()},
         "corrected_failure_rates": [r.model_dump() for r in evidence.corrected],
         "probes": [p.model_dump() for p in evidence.probes],
+        "agents": [a.model_dump() for a in evidence.agents],
     }
 
 
@@ -83,6 +84,11 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         o = evidence.decision_report.overall
         lines.append(f"Decision accuracy against the {evidence.decision_report.expected_source} expected actions: "
                      f"{o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}.")
+    if evidence.agents:
+        lines += ["", "| agent | kind | judged steps | failed | failure rate [95%] |", "|---|---|---|---|---|"]
+        lines += [f"| {a.agent.replace('|', '/')} | {a.kind or '-'} | {a.judged} | {a.failed} | {_fmt(a.failure_rate)} |"
+                  for a in evidence.agents]
+        lines.append("")
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
     if evidence.open_modes:
         lines.append("Open failure modes: " + ", ".join(f"{m.id} {m.name} ({m.severity})" for m in evidence.open_modes))
@@ -136,6 +142,12 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
                      "<th>flips</th><th>flip rate [95%]</th></tr>"
                      + "".join(f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
                                for p in evidence.probes) + "</table>")
+    if evidence.agents:
+        parts.append("<h2>Agents (multi-agent run)</h2><table><tr><th>agent</th><th>kind</th><th>judged steps</th><th>failed</th>"
+                     "<th>failure rate [95%]</th><th></th></tr>"
+                     + "".join(f"<tr><td>{e(a.agent)}</td><td>{e(a.kind or '-')}</td><td>{a.judged}</td><td>{a.failed}</td>"
+                               f"<td>{e(_fmt(a.failure_rate))}</td><td>{_bar(a.failure_rate.value or 0.0, '#c5221f')}</td></tr>"
+                               for a in evidence.agents) + "</table>")
     parts.append(_coverage_html(evidence))
     parts.append("<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge trust</th></tr>"
                  + "".join(f"<tr><td>{e(c.criterion)}</td><td>{e(c.severity)}</td><td>{(c.passed / c.scored) if c.scored else 0:.0%}</td>"

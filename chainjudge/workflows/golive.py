@@ -143,7 +143,10 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     open_modes, recurring = _modes(catalogue_path, severity, run_name)
     result = go_live_score(decision=decision, critical=evidence_critical, coverage_weighted=cov.weighted,
                            consistency=consistency, open_modes=[m.severity for m in open_modes], weights=policy.weights)
-    return Evidence(run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report,
+    from chainjudge.analysis.attribution import per_agent
+
+    agents = per_agent({t.id: t for t in traces}, judgments)
+    return Evidence(run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report, agents=agents,
                     criteria=criteria_rows, critical_failures=critical_failures, recurring_modes=recurring,
                     open_modes=open_modes, untrusted_critical=untrusted, corrected=corrected, calibration=calibration,
                     probes=probe_results(store, run_name))

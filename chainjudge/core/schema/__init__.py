@@ -21,6 +21,7 @@ from chainjudge.core.schema.judging import (
 )
 from chainjudge.core.schema.results import (
                                           SCORE_TERMS,
+                                          AgentRow,
                                           AgreementReport,
                                           AnnotatorAgreement,
                                           Baseline,
@@ -55,7 +56,7 @@ from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall,
 from chainjudge.core.schema.verifiers import SelectiveCut, Verifier
 
 __all__ = [
-    "AlignedExample", "AlignedJudge", "Threshold", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",

@@ -371,6 +371,16 @@ class CriticalEvidence(BaseModel):
     criteria: int = 0
 
 
+class AgentRow(BaseModel):
+    """One agent of a multi-agent run: its judged steps and how often they failed (Wilson 95% interval)."""
+
+    agent: str
+    kind: str | None = None
+    judged: int
+    failed: int
+    failure_rate: Estimate
+
+
 class Evidence(BaseModel):
     """Everything the go-live score, the gate and the report are computed from, for one run."""
 
@@ -388,6 +398,7 @@ class Evidence(BaseModel):
     corrected: list[CorrectedRate] = Field(default_factory=list)
     calibration: dict[str, AgreementReport] = Field(default_factory=dict)
     probes: list[ProbeResult] = Field(default_factory=list)
+    agents: list[AgentRow] = Field(default_factory=list, description="Per agent, in multi-agent runs.")
 
     def row(self, criterion: str) -> CriterionRow | None:
         return next((r for r in self.criteria if r.criterion == criterion), None)
