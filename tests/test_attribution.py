@@ -70,6 +70,25 @@ def _store(tmp_path, logs: list[Path]) -> Path:
     return folder, db
 
 
+def _judged_run(tmp_path, logs: list[Path], applies_to: list[str], answer) -> Path:
+    """The logs stored with their annotations and judged as run "ma" by a scripted judge; the store."""
+    folder, db = _store(tmp_path, logs)
+    rubric = tmp_path / "r.yaml"
+    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
+                                                                 "applies_to": applies_to}]}))
+    with FakeJudgeServer(answer=answer) as server:
+        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
+                                          server.url, "--run", "ma", "--db", str(db)])
+    assert judged.exit_code == 0, judged.output
+    return db
+
+
+def _fails_web_actions(body) -> dict:
+    """A scripted verdict: steps where the web surfer typed or clicked fail."""
+    step = body["messages"][-1]["content"]
+    return {"rationale": "r", "label": "fail" if "I typed" in step or "clicked" in step else "pass"}
+
+
 def test_annotations_are_imported_as_labels_and_match_the_agents_at_their_steps(tmp_path, loaded):
     folder, db = _store(tmp_path, sorted(LOGS.glob("*.json")))
     with Store(db) as store:
@@ -108,20 +127,12 @@ def test_all_at_once_asks_one_call_per_trace_with_the_fenced_log_and_scores_it(t
 def test_the_first_failing_step_of_a_judged_run_names_its_agent(tmp_path):
     """A run whose judge fails every step by WebSurfer: its first failing step per trace is the first
     WebSurfer step, and the strategy is scored against the annotations."""
-    logs = [LOGS / f"{i}.json" for i in range(1, 6)]
-    folder, db = _store(tmp_path, logs)
-    rubric = tmp_path / "r.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
-                                                                 "applies_to": ["message", "decision"]}]}))
 
     def answer(body):
         step = body["messages"][-1]["content"]
         return {"rationale": "r", "label": "fail" if "Address:" in step or "I typed" in step or "clicked" in step else "pass"}
 
-    with FakeJudgeServer(answer=answer) as server:
-        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--run", "ma", "--db", str(db)])
-    assert judged.exit_code == 0, judged.output
+    db = _judged_run(tmp_path, [LOGS / f"{i}.json" for i in range(1, 6)], ["message", "decision"], answer)
     result = CliRunner().invoke(app, ["attribute", "--run", "ma", "--db", str(db), "--out", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
     with Store(db) as store:
@@ -200,15 +211,8 @@ def test_failure_modes_of_a_multi_agent_run_know_their_agents(tmp_path):
     """Clustering a multi-agent run's failing steps: each mode records the agents whose steps failed in it."""
     from chainjudge.workflows.modes import load_catalogue
 
-    logs = [LOGS / f"{i}.json" for i in range(1, 13)]
-    folder, db = _store(tmp_path, logs)
-    rubric = tmp_path / "r.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
-                                                                 "applies_to": ["message", "reasoning"]}]}))
-    with FakeJudgeServer(answer=lambda body: {"rationale": "the web page did not load the requested page", "label": "fail"}) as server:
-        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--run", "ma", "--db", str(db)])
-    assert judged.exit_code == 0, judged.output
+    db = _judged_run(tmp_path, [LOGS / f"{i}.json" for i in range(1, 13)], ["message", "reasoning"],
+                     lambda body: {"rationale": "the web page did not load the requested page", "label": "fail"})
     catalogue = tmp_path / "modes.yaml"
     clustered = CliRunner().invoke(app, ["cluster", "ma", "--catalogue", str(catalogue), "--db", str(db)])
     assert clustered.exit_code == 0, clustered.output
@@ -222,20 +226,7 @@ def test_failure_modes_of_a_multi_agent_run_know_their_agents(tmp_path):
 def test_the_go_live_report_shows_each_agents_failure_rate(tmp_path):
     """A multi-agent run's report (JSON, Markdown, HTML) has a row per agent: judged steps, failed steps and
     the failure rate with its interval, counted from the run's judgments and the steps' agents."""
-    logs = [LOGS / f"{i}.json" for i in range(1, 6)]
-    folder, db = _store(tmp_path, logs)
-    rubric = tmp_path / "r.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
-                                                                 "applies_to": ["message", "reasoning"]}]}))
-
-    def answer(body):
-        step = body["messages"][-1]["content"]
-        return {"rationale": "r", "label": "fail" if "I typed" in step or "clicked" in step else "pass"}
-
-    with FakeJudgeServer(answer=answer) as server:
-        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--run", "ma", "--db", str(db)])
-    assert judged.exit_code == 0, judged.output
+    db = _judged_run(tmp_path, [LOGS / f"{i}.json" for i in range(1, 6)], ["message", "reasoning"], _fails_web_actions)
     out = tmp_path / "report"
     result = CliRunner().invoke(app, ["report", "ma", "--db", str(db), "--out", str(out)])
     assert result.exit_code == 0, result.output
