@@ -19,6 +19,7 @@ from chainjudge.cli.cep import record as _record
 from chainjudge.cli.cep import scenarios_app
 from chainjudge.cli.db import db_app
 from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
+from chainjudge.cli.journeys import journeys_app
 from chainjudge.cli.modes import cluster as _cluster
 from chainjudge.cli.modes import modes_app, regress_app
 from chainjudge.cli.ope import ope as _ope
@@ -29,6 +30,7 @@ from chainjudge.cli.verifying import verifier_app
 app.command("cluster")(_cluster)
 app.command("decisions")(_decisions)
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(journeys_app, name="journeys")
 app.command("record")(_record)
 app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)

@@ -19,7 +19,8 @@ def _policy():
 
 
 def _inputs(trace: Trace, step: Step) -> tuple[UserState, AgentDecision]:
-    state = trace.metadata.get("user_state")
+    # a journey's decision step carries the state it was decided on; a single decision's trace carries one
+    state = step.metadata.get("user_state") or trace.metadata.get("user_state")
     if not isinstance(state, dict):
         raise CheckInputMissing("the trace carries no user_state in its metadata")
     decision = final_decision(trace.model_copy(update={"steps": trace.steps[: step.index + 1]}))

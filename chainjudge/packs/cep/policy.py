@@ -90,6 +90,10 @@ def expected_action(user: UserState, policy: Policy | None = None) -> ExpectedAc
                 return ExpectedAction(action="suppress", reason="recent complaint", rules=["suppression"])
             if user.converted_in_window and user.campaign.kind != "transactional":
                 return ExpectedAction(action="suppress", reason="already converted through another channel", rules=["suppression"])
+            if user.campaign.ends_at is not None and user.now >= user.campaign.ends_at:
+                return ExpectedAction(action="suppress", reason="the campaign window has closed", rules=["suppression"])
+            if user.campaign.starts_at is not None and user.now < user.campaign.starts_at:
+                return ExpectedAction(action="wait", reason="the campaign window has not opened yet", rules=["suppression"])
         elif rule == "lifecycle":
             if user.lifecycle == "churned" and user.days_since_active > policy.churned_max_days:
                 return ExpectedAction(action="suppress", reason=f"churned over {policy.churned_max_days} days ago", rules=["lifecycle"])

@@ -1,0 +1,84 @@
+"""Failure-seeking sampling over a space of cells, with estimates that stay unbiased.
+
+After a uniform first pass, each batch is drawn from a proposal that puts more of the budget where
+failures have been seen: the chance Thompson sampling would pick each cell (Beta posteriors over the
+cells' failure rates, the chance estimated with many posterior draws), mixed with a uniform floor so
+that no cell's chance falls to zero.  Because every journey's draw probability q is known exactly when
+it is drawn, the overall failure rate under the target distribution p (uniform over cells, or weighted)
+is estimated without bias by the importance-weighted mean of p/q x failed (Horvitz-Thompson); its
+interval uses the per-draw terms' spread (a martingale central limit, as adaptive designs do).  The
+floor bounds every weight by (number of cells / floor) x p, so one lucky draw cannot blow the estimate up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+
+from chainjudge.analysis.stats import wilson_interval
+
+Z95 = 1.959964
+
+
+def uniform(cells: Sequence[Hashable]) -> dict[Hashable, float]:
+    return {cell: 1 / len(cells) for cell in cells}
+
+
+def thompson_proposal(counts: Mapping[Hashable, tuple[int, int]], rng: np.random.Generator, floor: float = 0.2,
+                      draws: int = 4000) -> dict[Hashable, float]:
+    """Each cell's draw probability: (1 - floor) x P(cell has the highest sampled failure rate under
+    Beta(1 + failures, 1 + passes)) + floor / number of cells.  `counts`: cell -> (failures, trials)."""
+    if not counts:
+        raise ValueError("no cells to sample from")
+    if not 0 < floor <= 1:
+        raise ValueError(f"floor must be in (0, 1], got {floor}")
+    cells = list(counts)
+    failures = np.array([counts[c][0] for c in cells], dtype=float)
+    trials = np.array([counts[c][1] for c in cells], dtype=float)
+    if np.any(failures < 0) or np.any(failures > trials):
+        raise ValueError("each cell's failures must lie between 0 and its trials")
+    samples = rng.beta(1 + failures, 1 + trials - failures, size=(draws, len(cells)))
+    wins = np.bincount(samples.argmax(axis=1), minlength=len(cells)) / draws
+    return {cell: float((1 - floor) * win + floor / len(cells)) for cell, win in zip(cells, wins, strict=True)}
+
+
+def importance_estimate(failed: Sequence[bool], target: Sequence[float], proposal: Sequence[float]) -> tuple[float, float, float]:
+    """The target distribution's failure rate from draws made with known proposal probabilities:
+    (estimate, low, high), a 95% interval clipped to [0, 1].  With proposal == target it is the plain
+    mean, and the interval is Wilson's."""
+    n = len(failed)
+    if not n or len(target) != n or len(proposal) != n:
+        raise ValueError("failed, target and proposal need one entry per draw, and at least one draw")
+    if any(q <= 0 or not math.isfinite(q) for q in proposal):
+        raise ValueError("every proposal probability must be positive and finite")
+    weights = np.array(target, dtype=float) / np.array(proposal, dtype=float)
+    if np.allclose(weights, 1.0):
+        k = int(sum(bool(f) for f in failed))
+        low, high = wilson_interval(k, n)
+        return k / n, low, high
+    terms = weights * np.array([1.0 if f else 0.0 for f in failed])
+    estimate = float(terms.mean())
+    spread = float(terms.std(ddof=1)) if n > 1 else float("inf")
+    half = Z95 * spread / math.sqrt(n)
+    return estimate, max(0.0, estimate - half), min(1.0, estimate + half)
+
+
+def rate_ratio_interval(a_hits: Sequence[float], b_hits: Sequence[float], rng: np.random.Generator,
+                        resamples: int = 2000) -> tuple[float, float, float]:
+    """Ratio of means of two independent sets of per-seed figures (say failures found per 100 journeys
+    by search and by uniform sampling, one figure per seed), with a percentile bootstrap interval over
+    seeds.  A ratio with a zero denominator is infinite, and reported as such."""
+    a, b = np.asarray(a_hits, dtype=float), np.asarray(b_hits, dtype=float)
+    if not len(a) or not len(b):
+        raise ValueError("each side needs at least one figure")
+
+    def ratio(x: np.ndarray, y: np.ndarray) -> float:
+        return float(x.mean() / y.mean()) if y.mean() > 0 else math.inf
+
+    ratios = [ratio(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(resamples)]
+    finite = np.array([r for r in ratios if math.isfinite(r)])
+    low = float(np.percentile(finite, 2.5)) if len(finite) else math.inf
+    high = float(np.percentile(finite, 97.5)) if len(finite) == len(ratios) else math.inf
+    return ratio(a, b), low, high

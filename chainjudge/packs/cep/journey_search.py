@@ -1,0 +1,117 @@
+"""Spend a journey budget where failures hide, and still report unbiased rates.
+
+The first `uniform_share` of the budget is drawn uniformly over the journey cells (kind x perturbation);
+after that each batch is drawn from the Thompson proposal of `analysis.search` over what the checks
+found so far.  Every journey records its cell, the probability q its cell had when it was drawn, the
+target probability p (uniform over cells) and the weight p/q, so the overall failure rate and each
+coverage figure can be re-weighted by anyone reading the traces.  `strategy="uniform"` spends the whole
+budget uniformly: the baseline the search is measured against at an equal budget.
+
+Resumable: the traces already in the output file are read back (their cells and outcomes rebuild the
+counts) and the search goes on from there; every draw's randomness comes from the seed and the draw's
+number, so a resumed search makes the same draws as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chainjudge.analysis.search import importance_estimate, thompson_proposal, uniform
+from chainjudge.core.schema import Trace
+from chainjudge.packs.cep.customer import ResponseModel
+from chainjudge.packs.cep.journey_findings import JourneyOutcome, evaluate
+from chainjudge.packs.cep.journey_generator import cells as journey_cells
+from chainjudge.packs.cep.journey_generator import journey_for_cell
+from chainjudge.packs.cep.journey_recording import record_journey
+from chainjudge.packs.cep.policy import load_policy
+from chainjudge.packs.cep.recording import Agent, LLMConfig
+
+Cell = tuple[str, str]
+
+
+@dataclass
+class SearchState:
+    """What the search knows: per cell (failures, journeys), and every journey's outcome and weights."""
+
+    cells: list[Cell]
+    counts: dict[Cell, list[int]] = field(default_factory=dict)
+    outcomes: list[JourneyOutcome] = field(default_factory=list)
+    proposal: list[float] = field(default_factory=list)  # q of each journey's cell when it was drawn
+    target: list[float] = field(default_factory=list)
+    last_proposal: dict[Cell, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.counts = {cell: [0, 0] for cell in self.cells}
+
+    def add(self, cell: Cell, outcome: JourneyOutcome, q: float, p: float) -> None:
+        self.counts[cell][0] += outcome.failed
+        self.counts[cell][1] += 1
+        self.outcomes.append(outcome)
+        self.proposal.append(q)
+        self.target.append(p)
+
+    def estimate(self) -> tuple[float, float, float]:
+        return importance_estimate([o.failed for o in self.outcomes], self.target, self.proposal)
+
+
+def _cell_of(trace: Trace) -> Cell | None:
+    raw = trace.metadata.get("search_cell")
+    return (str(raw[0]), str(raw[1])) if isinstance(raw, list) and len(raw) == 2 else None
+
+
+def resume(traces: Sequence[Trace], cells: list[Cell]) -> SearchState:
+    """The search state rebuilt from traces a search wrote (other traces are ignored)."""
+    state = SearchState(cells)
+    for trace in traces:
+        cell, outcome = _cell_of(trace), evaluate(trace)
+        q, p = trace.metadata.get("search_q"), trace.metadata.get("search_p")
+        if cell in state.counts and outcome is not None and isinstance(q, float) and isinstance(p, float):
+            state.add(cell, outcome, q, p)  # type: ignore[arg-type]
+    return state
+
+
+def search(agent: Agent, llm: LLMConfig, budget: int, *, strategy: str = "thompson", uniform_share: float = 0.3,
+           batch: int = 10, floor: float = 0.2, seed: int = 0, model: ResponseModel | None = None,
+           timeout_s: float = 600.0, state: SearchState | None = None,
+           on_trace: Callable[[Trace, JourneyOutcome], None] | None = None) -> Iterator[Trace]:
+    """Record journeys until `budget` of them exist (counting those in `state`), yielding each trace."""
+    if strategy not in ("thompson", "uniform"):
+        raise ValueError(f"strategy is thompson or uniform, not {strategy!r}")
+    if not 0 <= uniform_share <= 1:
+        raise ValueError(f"uniform_share must lie in [0, 1], got {uniform_share}")
+    policy = load_policy()
+    state = state or SearchState(journey_cells())
+    target = uniform(state.cells)
+    first_pass = int(round(budget * uniform_share))
+    while len(state.outcomes) < budget:
+        n = len(state.outcomes)
+        rng = np.random.default_rng([seed, n])
+        if strategy == "uniform" or n < first_pass:
+            proposal = dict(target)
+        else:
+            proposal = thompson_proposal({c: (f, t) for c, (f, t) in state.counts.items()}, rng, floor=floor)
+        state.last_proposal = proposal  # type: ignore[assignment]
+        phase = "uniform" if proposal == target else "search"
+        size = min(batch, budget - n)
+        if strategy == "thompson" and n < first_pass:
+            size = min(size, first_pass - n)  # the first pass ends exactly at its share
+        for k in range(size):
+            number = n + k
+            index = int(rng.choice(len(state.cells), p=np.array([proposal[c] for c in state.cells])))
+            cell = state.cells[index]
+            journey = journey_for_cell(cell, random.Random(f"{seed}:{number}"), f"search-{seed}-{number:04d}")
+            q, p = proposal[cell], target[cell]
+            trace = record_journey(journey, agent, llm, seed=seed, model=model, policy=policy, timeout_s=timeout_s,
+                                   extra_metadata={"search_cell": list(cell), "search_phase": phase, "search_strategy": strategy,
+                                                   "search_q": q, "search_p": p, "search_weight": p / q, "search_draw": number})
+            outcome = evaluate(trace)
+            if outcome is None:  # cannot happen for a trace record_journey wrote; guard the invariant loudly
+                raise RuntimeError(f"{trace.id} was recorded without its journey log")
+            state.add(cell, outcome, q, p)
+            if on_trace:
+                on_trace(trace, outcome)
+            yield trace
