@@ -5,9 +5,11 @@ failures have been seen: the chance Thompson sampling would pick each cell (Beta
 cells' failure rates, the chance estimated with many posterior draws), mixed with a uniform floor so
 that no cell's chance falls to zero.  Because every journey's draw probability q is known exactly when
 it is drawn, the overall failure rate under the target distribution p (uniform over cells, or weighted)
-is estimated without bias by the importance-weighted mean of p/q x failed (Horvitz-Thompson); its
-interval uses the per-draw terms' spread (a martingale central limit, as adaptive designs do).  The
-floor bounds every weight by (number of cells / floor) x p, so one lucky draw cannot blow the estimate up.
+is estimated without bias by the importance-weighted mean of p/q x failed (Horvitz-Thompson).  Its
+interval is Wilson's on Kish's effective sample size (sum w)^2 / sum w^2: the plain spread of the weighted
+terms under-covered (88-90% for a nominal 95% in `tests/test_journey_search.py`'s simulation, skewed by
+rare failures in heavily weighted cells); this one covered 98%, on the safe side.  The floor bounds every
+weight by (number of cells / floor) x p, so one lucky draw cannot blow the estimate up.
 """
 
 from __future__ import annotations
@@ -60,9 +62,17 @@ def importance_estimate(failed: Sequence[bool], target: Sequence[float], proposa
         return k / n, low, high
     terms = weights * np.array([1.0 if f else 0.0 for f in failed])
     estimate = float(terms.mean())
-    spread = float(terms.std(ddof=1)) if n > 1 else float("inf")
-    half = Z95 * spread / math.sqrt(n)
-    return estimate, max(0.0, estimate - half), min(1.0, estimate + half)
+    effective = float(weights.sum() ** 2 / (weights ** 2).sum())  # Kish's effective sample size
+    low, high = _wilson_at(min(estimate, 1.0), effective)
+    return estimate, low, high
+
+
+def _wilson_at(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson's interval for a rate measured on a (possibly fractional) effective sample size."""
+    denominator = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate_ratio_interval(a_hits: Sequence[float], b_hits: Sequence[float], rng: np.random.Generator,

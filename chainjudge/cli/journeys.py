@@ -199,7 +199,10 @@ def fit_responses(
                 if isinstance(value, dict):
                     rows.append(value)
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as exc:
+            fail(f"{outcomes}: not a readable CSV ({exc})")
     try:
         model = fit_response_model(rows, prior=prior)
     except ValueError as exc:

@@ -121,11 +121,11 @@ def apply_event(user: UserState, event: ScriptEvent) -> UserState:
     elif event.kind == "in_app_browser":  # inside a super-app's web view: no app session to show in-app content
         channels.setdefault("in_app", {"consent": False, "reachable": False, "window_open": False})["reachable"] = False
         data["devices"] = [*data["devices"], {"platform": "web", "app_installed": False, "last_seen": event.at}]
-    elif event.kind in ("language_change", "shared_account"):
-        data["languages"] = [event.language, *[x for x in data["languages"] if x != event.language]] \
-            if event.kind == "shared_account" else [event.language]
-        if event.kind == "shared_account":
-            data["shared_account"] = True
+    elif event.kind == "language_change":  # the preference is replaced
+        data["languages"] = [event.language]
+    elif event.kind == "shared_account":  # a second reader's language joins, after the owner's preference
+        data["languages"] = [*[x for x in data["languages"] if x != event.language], event.language]
+        data["shared_account"] = True
     elif event.kind == "convert":
         data["converted_in_window"] = True
         data["days_since_active"] = 0
@@ -144,11 +144,12 @@ def apply_event(user: UserState, event: ScriptEvent) -> UserState:
 
 
 def latest_language(journey: Journey, until: datetime) -> str:
-    """The language the customer prefers at `until`: the last language event before it, else the first
-    language of the starting state."""
+    """The language the customer prefers at `until`: the last language change before it, else the first
+    language of the starting state.  A second person on a shared account is a conflicting signal, not a
+    change of preference: it does not move the answer (the judge's criteria look at how it is handled)."""
     language = journey.start.languages[0]
     for event in journey.events:
-        if event.at <= until and event.language and event.kind in ("language_change", "shared_account"):
+        if event.at <= until and event.language and event.kind == "language_change":
             language = event.language
     return language
 

@@ -62,6 +62,7 @@ class _Timeline:
         self.sends: list[tuple[datetime, str | None, str | None]] = []  # (when, channel, offer) of each send decided
         self.last_activity = journey.start.now - timedelta(days=journey.start.days_since_active)
         self.converted = journey.start.converted_in_window
+        self.touch: Touch | None = None  # the last message that reached the customer (a send to nowhere is no touch)
 
     def advance(self, moment: datetime, point: int) -> list[dict]:
         """Apply the script's events up to `moment`; returns them as the log records them."""
@@ -88,13 +89,12 @@ class _Timeline:
         agent_week = sum(1 for at, _, _ in self.sends if moment - at < timedelta(days=7))
         before_today = start.sent_today if start.now.astimezone(zone).date() == today else 0
         before_week = start.sent_this_week if moment - start.now < timedelta(days=7) else 0
-        last = max(self.sends, key=lambda s: s[0], default=None)
         data = self.state.model_dump()
         data.update(now=moment, sent_today=agent_today + before_today, sent_this_week=agent_week + before_week,
                     days_since_active=max(0, (moment - self.last_activity).days),
                     journey=self.journey.kind, journey_step=journey_step(self.journey, point))
-        if last is not None and last[1]:
-            data["last_touch"] = Touch(channel=last[1], at=last[0]).model_dump()  # type: ignore[arg-type]
+        if self.touch is not None:
+            data["last_touch"] = self.touch.model_dump()
         return UserState.model_validate(data)
 
     def at_night(self) -> bool:
@@ -113,6 +113,8 @@ class _Timeline:
         if reaction.sent:
             offer = (decision or {}).get("offer")
             self.sends.append((self.state.now, channel, str(offer) if offer not in (None, "") else None))
+        if reaction.delivered and reaction.channel:
+            self.touch = Touch(channel=reaction.channel, at=self.state.now)  # type: ignore[arg-type]
         if reaction.opened:
             self.last_activity = self.state.now
         updates = {}

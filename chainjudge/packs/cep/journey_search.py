@@ -40,6 +40,7 @@ class SearchState:
     cells: list[Cell]
     counts: dict[Cell, list[int]] = field(default_factory=dict)
     outcomes: list[JourneyOutcome] = field(default_factory=list)
+    drawn: list[Cell] = field(default_factory=list)  # each journey's cell, in draw order
     proposal: list[float] = field(default_factory=list)  # q of each journey's cell when it was drawn
     target: list[float] = field(default_factory=list)
     last_proposal: dict[Cell, float] = field(default_factory=dict)
@@ -51,8 +52,17 @@ class SearchState:
         self.counts[cell][0] += outcome.failed
         self.counts[cell][1] += 1
         self.outcomes.append(outcome)
+        self.drawn.append(cell)
         self.proposal.append(q)
         self.target.append(p)
+
+    def counts_before(self, draws: int) -> dict[Cell, tuple[int, int]]:
+        """(failures, journeys) per cell over the first `draws` journeys: what a batch starting there saw."""
+        counts = {cell: [0, 0] for cell in self.cells}
+        for cell, outcome in zip(self.drawn[:draws], self.outcomes[:draws], strict=True):
+            counts[cell][0] += outcome.failed
+            counts[cell][1] += 1
+        return {cell: (f, t) for cell, (f, t) in counts.items()}
 
     def estimate(self) -> tuple[float, float, float]:
         return importance_estimate([o.failed for o in self.outcomes], self.target, self.proposal)
@@ -89,18 +99,19 @@ def search(agent: Agent, llm: LLMConfig, budget: int, *, strategy: str = "thomps
     first_pass = int(round(budget * uniform_share))
     while len(state.outcomes) < budget:
         n = len(state.outcomes)
-        rng = np.random.default_rng([seed, n])
+        # batches start at fixed draw numbers (the first pass's end, then every `batch`), and a batch's
+        # proposal is computed from the draws before its start: a resumed search draws what an
+        # uninterrupted one would have
         if strategy == "uniform" or n < first_pass:
-            proposal = dict(target)
+            proposal, start, end = dict(target), n, (first_pass if strategy == "thompson" else budget)
         else:
-            proposal = thompson_proposal({c: (f, t) for c, (f, t) in state.counts.items()}, rng, floor=floor)
+            start = first_pass + (n - first_pass) // batch * batch
+            end = start + batch
+            proposal = thompson_proposal(state.counts_before(start), np.random.default_rng([seed, start, 1]), floor=floor)
         state.last_proposal = proposal  # type: ignore[assignment]
-        phase = "uniform" if proposal == target else "search"
-        size = min(batch, budget - n)
-        if strategy == "thompson" and n < first_pass:
-            size = min(size, first_pass - n)  # the first pass ends exactly at its share
-        for k in range(size):
-            number = n + k
+        phase = "uniform" if strategy == "uniform" or n < first_pass else "search"
+        for number in range(n, min(end, budget)):
+            rng = np.random.default_rng([seed, number])
             index = int(rng.choice(len(state.cells), p=np.array([proposal[c] for c in state.cells])))
             cell = state.cells[index]
             journey = journey_for_cell(cell, random.Random(f"{seed}:{number}"), f"search-{seed}-{number:04d}")
