@@ -11,7 +11,6 @@ Record with:  chainjudge record --agent examples.cep_agent:agent --scenarios tra
 from __future__ import annotations
 
 import json
-import re
 
 from chainjudge.core.schema import Step, StepKind, ToolCall
 from chainjudge.packs.cep.policy import channel_blockers, load_policy, local_now
@@ -49,13 +48,26 @@ def tools(user: UserState) -> list[tuple[str, dict, dict]]:
             ("suppression_check", {"user": user.id}, suppression), ("channel_rules", {"user": user.id, "market": user.market}, channels)]
 
 
-def agent(user: UserState, llm: LLMConfig) -> list[Step]:
+def journey_so_far(history: list[dict]) -> dict:
+    """Earlier decisions of a journey and what the customer did with each, as the agent's tool reports them."""
+    return {"earlier_decisions": [{"at_local": h.get("at_local"), "events_before": [e.get("kind") for e in h.get("events") or []],
+                                   "decision": {k: (h.get("decision") or {}).get(k) for k in ("action", "channel", "content_language", "offer")},
+                                   "customer": {k: v for k, v in (h.get("reaction") or {}).items() if v not in (False, None)}}
+                                  for h in history]}
+
+
+def agent(user: UserState, llm: LLMConfig, history: list[dict] | None = None) -> list[Step]:
+    """One decision; inside a journey (`record --journeys`) `history` holds the journey so far, which
+    the agent reads through a `journey_history` tool."""
     import litellm
 
     litellm.suppress_debug_info = True
     steps: list[Step] = [step(0, StepKind.user, f"Decide the next action for user {user.id} in campaign '{user.campaign.name}'.")]
     results = []
-    for name, arguments, result in tools(user):
+    calls = tools(user)
+    if history:
+        calls.append(("journey_history", {"user": user.id}, journey_so_far(history)))
+    for name, arguments, result in calls:
         call_id = f"call_{name}"
         steps.append(step(len(steps), StepKind.tool_call, tool_calls=[ToolCall(id=call_id, name=name, arguments=json.dumps(arguments))]))
         steps.append(step(len(steps), StepKind.tool_result, json.dumps(result, ensure_ascii=False), name=name,
@@ -73,6 +85,7 @@ def agent(user: UserState, llm: LLMConfig) -> list[Step]:
     reasoning, _, decision = text.partition("DECISION:")
     if reasoning.strip():
         steps.append(step(len(steps), StepKind.reasoning, reasoning.strip()))
-    match = re.search(r"\{.*\}", decision or text, re.S)
-    steps.append(step(len(steps), StepKind.decision, match.group(0) if match else (decision or text).strip()))
+    body = decision or text
+    start, end = body.find("{"), body.rfind("}")  # str methods, not a backtracking regex over model output
+    steps.append(step(len(steps), StepKind.decision, body[start: end + 1] if 0 <= start < end else body.strip()))
     return steps

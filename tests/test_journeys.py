@@ -297,3 +297,30 @@ def email_agent(user: UserState, llm: LLMConfig) -> list:
 
 def test_default_response_model_is_documented_as_defaults():
     assert ResponseModel().source == "defaults"
+
+
+def test_the_model_driven_example_agent_reads_the_journey_so_far_through_a_tool(fake_judge):
+    """examples/cep_agent.py against a scripted OpenAI-compatible server: from the second decision on, its
+    prompt holds the earlier decisions and what the customer did."""
+    from chainjudge.testing.fakejudge import Action
+    from examples.cep_agent import agent as model_agent
+
+    line = 'DECISION: {"action": "send", "channel": "email", "content_language": "en", "offer": null}'
+    fake_judge.enqueue(*[Action(content=f"1. read the tools\n{line}") for _ in range(4)])
+    journey = next(j for j in JOURNEYS if j.perturbations == ["unsubscribes"])
+    trace = record_journey(journey, model_agent, LLMConfig(model="openai/fake", api_base=fake_judge.url, api_key="k"), seed=1)
+    assert trace.metadata["status"] == "ok", trace.metadata.get("error")
+    prompts = [r["body"]["messages"][-1]["content"] for r in fake_judge.requests]
+    assert len(prompts) == 4 and "journey_history" not in prompts[0]
+    assert "journey_history" in prompts[1] and '"action": "send"' in prompts[1].split("journey_history", 1)[1]
+    assert "unsubscribe" in prompts[-1].split("journey_history", 1)[1]
+    outcome = evaluate(trace)
+    assert {f.check for f in outcome.findings} >= {"journey_no_contact_after_exit"}  # it kept sending after the unsubscribe
+
+
+def test_a_decision_the_checks_cannot_read_is_its_own_finding():
+    def mumbling(user, llm):
+        return [step(0, StepKind.decision, "1. think about it")]
+
+    outcome = evaluate(record_journey(JOURNEYS[0], mumbling, LLM))
+    assert {f.check for f in outcome.findings} == {"no_readable_decision"} and len(outcome.findings) == 4

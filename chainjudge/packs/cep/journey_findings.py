@@ -16,6 +16,8 @@ from chainjudge.core.schema import StepKind, Trace
 from chainjudge.packs.cep.customer import inconsistencies
 from chainjudge.packs.cep.journey_checks import JOURNEY_CHECKS
 
+NO_DECISION = "no_readable_decision"  # the agent wrote nothing the checks can read: the journey fails
+
 
 class Finding(BaseModel):
     point: int
@@ -79,8 +81,8 @@ def evaluate(trace: Trace) -> JourneyOutcome | None:
         for name, check in JOURNEY_CHECKS.items():
             try:
                 result = check(trace, step)
-            except AgentOutputUnusable as exc:
-                findings.append(Finding(point=int(point or 0), step=label, check=name, rationale=str(exc)))
+            except AgentOutputUnusable as exc:  # no decision to check: one finding of its own, not the first check's
+                findings.append(Finding(point=int(point or 0), step=label, check=NO_DECISION, rationale=str(exc)))
                 break
             except CheckInputMissing:
                 continue
