@@ -324,3 +324,15 @@ def test_a_decision_the_checks_cannot_read_is_its_own_finding():
 
     outcome = evaluate(record_journey(JOURNEYS[0], mumbling, LLM))
     assert {f.check for f in outcome.findings} == {"no_readable_decision"} and len(outcome.findings) == 4
+
+
+def test_send_now_is_a_send_for_the_customer_its_consistency_check_and_the_checks_alike():
+    """Found on the offline model: it wrote "send_now"; the customer treated it as a send, the consistency
+    check did not, and blamed the simulator."""
+    def send_now(user, llm):
+        return _decide({"action": "Send_Now", "channel": "email", "content_language": user.languages[0]})
+
+    trace = record_journey(next(j for j in JOURNEYS if j.perturbations == ["unsubscribes"]), send_now, LLM, seed=3)
+    assert all(e["reaction"]["sent"] for e in trace.metadata["journey_log"])
+    assert inconsistencies(trace.metadata["journey_log"]) == []
+    assert any(f.check == "journey_no_contact_after_exit" for f in evaluate(trace).findings)

@@ -23,6 +23,12 @@ from chainjudge.packs.cep.scenario import UserState
 CHANNELS = ("push", "email", "in_app", "sms", "line", "whatsapp")
 
 
+def is_send(action: object) -> bool:
+    """Whether a decision's action sends now ("send", "send_now", "Send"): the one reading the simulator,
+    its consistency check and the journey checks share, so they cannot disagree on what was sent."""
+    return str(action or "").strip().lower().startswith("send")
+
+
 class ResponseModel(BaseModel):
     """Rates per delivered message; defaults are round figures, not any platform's benchmarks."""
 
@@ -101,7 +107,7 @@ def inconsistencies(log: Sequence[Mapping]) -> list[str]:
         reaction = entry.get("reaction") or {}
         decision = entry.get("decision") or {}
         sent = reaction.get("sent", False)
-        if sent != (str(decision.get("action") or "").lower() == "send"):
+        if sent != is_send(decision.get("action")):
             problems.append(f"decision {point}: the customer's record says sent={sent} for action {decision.get('action')!r}")
         channel = reaction.get("channel")
         channel_state = (state.get("channels") or {}).get(channel) or {}

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from chainjudge.core.checks import AgentOutputUnusable, CheckInputMissing, CheckResult
 from chainjudge.core.schema import Step, Trace
+from chainjudge.packs.cep.customer import is_send
 from chainjudge.packs.cep.decisions import _json_object
 from chainjudge.packs.cep.journey import Journey, latest_language
 from chainjudge.packs.cep.policy import in_quiet_hours, load_policy
@@ -39,7 +40,7 @@ class Moment:
 
     @property
     def sends(self) -> bool:
-        return (self.decision.text("action") or "").lower().startswith("send")
+        return is_send(self.decision.text("action"))
 
     def events_before(self) -> list:
         return [e for e in self.journey.events if e.at <= self.at]

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chainjudge.core.schema import Step, StepKind, Trace, utc_now
-from chainjudge.packs.cep.customer import Reaction, ResponseModel, react
+from chainjudge.packs.cep.customer import Reaction, ResponseModel, is_send, react
 from chainjudge.packs.cep.decisions import _json_object
 from chainjudge.packs.cep.journey import Journey, apply_event, journey_step
 from chainjudge.packs.cep.policy import Policy, in_quiet_hours, load_policy
@@ -105,8 +105,7 @@ class _Timeline:
         return sum(1 for at, _, _ in self.sends if self.state.now - at < timedelta(days=7))
 
     def answer(self, decision: dict | None, rng: random.Random, model: ResponseModel) -> Reaction:
-        action = str((decision or {}).get("action") or "").strip().lower()
-        action = "send" if action.startswith("send") else action
+        action = "send" if is_send((decision or {}).get("action")) else "no send"
         channel = (decision or {}).get("channel")
         channel = str(channel) if channel not in (None, "") else None
         reaction = react(self.state, action, channel, self.at_night(), self.sent_past_week(), model, rng)
