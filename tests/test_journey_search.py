@@ -122,3 +122,33 @@ def test_search_from_the_command_line_resumes_and_says_where_it_looked(tmp_path,
     assert "simulator inconsistencies (the harness's, not the agent's): 0/20" in checked.output
     bad = cli.invoke(app, [*args, "--strategy", "greedy"])
     assert bad.exit_code == 2 and "--strategy is thompson or uniform" in bad.output
+
+
+def test_a_searched_run_s_report_states_its_sampling_and_the_weighted_rate(tmp_path, monkeypatch):
+    """Judged with the journey checks and reported over the journey space: the go-live report says the
+    traces were drawn by a search, gives the importance-weighted failure rate beside the unweighted one,
+    and where the search looked."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    traces_file, rubric, db, report = tmp_path / "s.jsonl", tmp_path / "checks.yaml", tmp_path / "s.db", tmp_path / "report"
+    full = yaml.safe_load((ROOT / "rubrics" / "cep" / "journey.yaml").read_text())
+    rubric.write_text(yaml.safe_dump({**full, "criteria": [c for c in full["criteria"] if c.get("check")]}))
+    _, traces = _run("thompson", 40, seed=4)
+    traces_file.write_text("".join(t.model_dump_json() + "\n" for t in traces))
+    judged = cli.invoke(app, ["judge", str(traces_file), "--rubric", str(rubric), "--run", "searched", "--db", str(db)])
+    assert judged.exit_code == 0, judged.output
+    result = cli.invoke(app, ["report", "searched", "--space", str(ROOT / "rubrics" / "cep" / "journey-space.yaml"),
+                              "--db", str(db), "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    sampling = json.loads((report / "report.json").read_text())["sampling"]
+    assert sampling["traces"] == 40 and sampling["uniform"] == 12 and sampling["searched"] == 28
+    weighted, unweighted = sampling["weighted_failure"], sampling["unweighted_failure"]
+    assert weighted["n"] == 40 and weighted["low"] <= weighted["value"] <= weighted["high"]
+    assert sum(c["traces"] for c in sampling["cells"]) == 40
+    assert weighted["value"] != unweighted["value"]
+    markdown = (report / "summary.md").read_text()
+    assert "drawn by a failure-seeking search" in markdown and "Where the search looked" in markdown
+    assert "Sampling (failure-seeking search)" in (report / "report.html").read_text()

@@ -59,7 +59,22 @@ def to_json(evidence: Evidence) -> dict:
         "corrected_failure_rates": [r.model_dump() for r in evidence.corrected],
         "probes": [p.model_dump() for p in evidence.probes],
         "agents": [a.model_dump() for a in evidence.agents],
+        "sampling": evidence.sampling.model_dump() if evidence.sampling is not None else None,
     }
+
+
+def _sampling_lines(evidence: Evidence) -> list[str]:
+    """What the report says about a run a failure-seeking search drew (plain text; each caller escapes)."""
+    note = evidence.sampling
+    if note is None:
+        return []
+    w, u = note.weighted_failure, note.unweighted_failure
+    return [f"{note.searched + note.uniform} of {note.traces} traces were drawn by a failure-seeking search "
+            f"({note.uniform} in a uniform pass, {note.searched} where failures concentrated). Rates elsewhere in this report are "
+            "unweighted: they over-represent the cells the search sought, so they understate pass rates, never overstate them.",
+            f"Importance-weighted trace failure rate over the target space: {_fmt(w)} "
+            f"(unweighted: {_fmt(u)}).",
+            "Where the search looked: " + ", ".join(f"{c.cell} {c.traces} ({c.failed} failed, mean weight {c.weight:.2f})" for c in note.cells[:12])]
 
 
 def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
@@ -89,6 +104,8 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         lines += [f"| {a.agent.replace('|', '/')} | {a.kind or '-'} | {a.judged} | {a.failed} | {_fmt(a.failure_rate)} |"
                   for a in evidence.agents]
         lines.append("")
+    if evidence.sampling is not None:
+        lines += ["", "### Sampling", *[line.replace("|", "/") for line in _sampling_lines(evidence)], ""]
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
     if evidence.open_modes:
         lines.append("Open failure modes: " + ", ".join(f"{m.id} {m.name} ({m.severity})" for m in evidence.open_modes))
@@ -148,6 +165,8 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
                      + "".join(f"<tr><td>{e(a.agent)}</td><td>{e(a.kind or '-')}</td><td>{a.judged}</td><td>{a.failed}</td>"
                                f"<td>{e(_fmt(a.failure_rate))}</td><td>{_bar(a.failure_rate.value or 0.0, '#c5221f')}</td></tr>"
                                for a in evidence.agents) + "</table>")
+    if evidence.sampling is not None:
+        parts.append("<h2>Sampling (failure-seeking search)</h2>" + "".join(f"<p>{e(line)}</p>" for line in _sampling_lines(evidence)))
     parts.append(_coverage_html(evidence))
     parts.append("<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge trust</th></tr>"
                  + "".join(f"<tr><td>{e(c.criterion)}</td><td>{e(c.severity)}</td><td>{(c.passed / c.scored) if c.scored else 0:.0%}</td>"

@@ -20,6 +20,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 
 from chainjudge.analysis.stats import wilson_interval
+from chainjudge.core.schema import Estimate, SampledCell, SamplingNote
 
 Z95 = 1.959964
 
@@ -92,3 +93,26 @@ def rate_ratio_interval(a_hits: Sequence[float], b_hits: Sequence[float], rng: n
     low = float(np.percentile(finite, 2.5)) if len(finite) else math.inf
     high = float(np.percentile(finite, 97.5)) if len(finite) == len(ratios) else math.inf
     return ratio(a, b), low, high
+
+
+def sampling_note(draws: Sequence[tuple[bool, float, float, str, str]], total_traces: int) -> SamplingNote | None:
+    """What a report must say about traces a search drew.  `draws`: per drawn trace (failed, target p,
+    proposal q, phase, cell).  None when no trace carries sampling weights."""
+    if not draws:
+        return None
+    failed = [d[0] for d in draws]
+    k, n = sum(failed), len(draws)
+    low, high = wilson_interval(k, n)
+    estimate, w_low, w_high = importance_estimate(failed, [d[1] for d in draws], [d[2] for d in draws])
+    by_cell: dict[str, list[float]] = {}
+    for was_failed, p, q, _, cell in draws:
+        row = by_cell.setdefault(cell, [0, 0, 0.0])
+        row[0] += 1
+        row[1] += was_failed
+        row[2] += p / q
+    cells = [SampledCell(cell=cell, traces=int(t), failed=int(f), weight=w / t) for cell, (t, f, w) in by_cell.items()]
+    cells.sort(key=lambda c: (-c.traces, c.cell))
+    return SamplingNote(traces=total_traces, searched=sum(1 for d in draws if d[3] == "search"),
+                        uniform=sum(1 for d in draws if d[3] != "search"),
+                        unweighted_failure=Estimate(value=k / n, low=low, high=high, n=n),
+                        weighted_failure=Estimate(value=estimate, low=w_low, high=w_high, n=n), cells=cells)

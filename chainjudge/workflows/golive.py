@@ -146,10 +146,23 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     from chainjudge.analysis.attribution import per_agent
 
     agents = per_agent({t.id: t for t in traces}, judgments)
-    return Evidence(run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report, agents=agents,
+    return Evidence(sampling=_sampling(traces, passed_trace), run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report, agents=agents,
                     criteria=criteria_rows, critical_failures=critical_failures, recurring_modes=recurring,
                     open_modes=open_modes, untrusted_critical=untrusted, corrected=corrected, calibration=calibration,
                     probes=probe_results(store, run_name))
+
+
+def _sampling(traces: list, passed_trace: dict[str, bool]):
+    """The sampling note for traces a failure-seeking search drew (their metadata holds p and q)."""
+    from chainjudge.analysis.search import sampling_note
+
+    draws = []
+    for trace in traces:
+        p, q, cell = trace.metadata.get("search_p"), trace.metadata.get("search_q"), trace.metadata.get("search_cell")
+        if isinstance(p, (int, float)) and isinstance(q, (int, float)) and q > 0:
+            label = "/".join(str(c) for c in cell) if isinstance(cell, list) else "?"
+            draws.append((not passed_trace.get(trace.id, False), float(p), float(q), str(trace.metadata.get("search_phase")), label))
+    return sampling_note(draws, len(traces))
 
 
 def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:

@@ -44,6 +44,8 @@ from chainjudge.core.schema.results import (
                                           QueueItem,
                                           Rate,
                                           RegressionCase,
+                                          SampledCell,
+                                          SamplingNote,
                                           ScenarioSpace,
                                           ScoreTerm,
                                           SpaceDimension,
@@ -56,7 +58,7 @@ from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall,
 from chainjudge.core.schema.verifiers import SelectiveCut, Verifier
 
 __all__ = [
-    "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "SampledCell", "SamplingNote", "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",

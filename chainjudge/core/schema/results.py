@@ -381,6 +381,25 @@ class AgentRow(BaseModel):
     failure_rate: Estimate
 
 
+class SampledCell(BaseModel):
+    cell: str
+    traces: int
+    failed: int
+    weight: float = Field(description="Mean importance weight p/q of its traces (below 1: oversampled).")
+
+
+class SamplingNote(BaseModel):
+    """How a run's traces were drawn when a failure-seeking search drew them: its unweighted rates
+    over-represent the cells it sought, so the report states both and where it looked."""
+
+    traces: int
+    searched: int = Field(description="Traces drawn by the search's adaptive phase.")
+    uniform: int = Field(description="Traces drawn in a uniform pass (weight 1).")
+    unweighted_failure: Estimate
+    weighted_failure: Estimate = Field(description="Importance-weighted (Horvitz-Thompson) over the target space; Wilson on Kish's effective size.")
+    cells: list[SampledCell] = Field(default_factory=list, description="Where the search looked, most drawn first.")
+
+
 class Evidence(BaseModel):
     """Everything the go-live score, the gate and the report are computed from, for one run."""
 
@@ -399,6 +418,7 @@ class Evidence(BaseModel):
     calibration: dict[str, AgreementReport] = Field(default_factory=dict)
     probes: list[ProbeResult] = Field(default_factory=list)
     agents: list[AgentRow] = Field(default_factory=list, description="Per agent, in multi-agent runs.")
+    sampling: SamplingNote | None = Field(None, description="Set when the traces were drawn by a failure-seeking search.")
 
     def row(self, criterion: str) -> CriterionRow | None:
         return next((r for r in self.criteria if r.criterion == criterion), None)
