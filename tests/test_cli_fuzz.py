@@ -77,6 +77,8 @@ INVOCATIONS: dict[str, list[str]] = {
                "record --agent examples.journey_agent:agent --journeys {F} --model none --response-model {Y} --out {OUT} --limit 1"],
     "journeys generate": ["journeys generate --out {OUT} --per-cell 1 --no-combinations"],
     "journeys check": ["journeys check {F}", "journeys check {F} --json"],
+    "journeys import": ["journeys import {C} --states {F} --mapping " + str(ROOT / "examples" / "cdp-events-mapping.yaml") + " --out {OUT} --db {DB}",
+                        "journeys import {P} --states {F} --mapping {Y} --out {OUT} --db {DB}"],
     "journeys search": ["journeys search --agent examples.journey_agent:agent --budget 2 --out {F}"],
     "journeys fit-responses": ["journeys fit-responses {C} --out {OUT}", "journeys fit-responses {F} --out {OUT}"],
     "coverage": ["coverage {S} --space {Y} --expected {F} --db {DB}"],

@@ -336,3 +336,73 @@ def test_send_now_is_a_send_for_the_customer_its_consistency_check_and_the_check
     assert all(e["reaction"]["sent"] for e in trace.metadata["journey_log"])
     assert inconsistencies(trace.metadata["journey_log"]) == []
     assert any(f.check == "journey_no_contact_after_exit" for f in evaluate(trace).findings)
+
+
+# --- journeys from a team's history ----------------------------------------------------------------------
+
+def test_journeys_import_from_a_cdp_export_and_its_event_log(tmp_path, monkeypatch):
+    """The example export and event log (seeded, no real customer): states through `scenarios import`,
+    journeys through `journeys import` with the same pseudonym key, then recorded and checked."""
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    db, states, journeys, traces = tmp_path / "h.db", tmp_path / "states.jsonl", tmp_path / "j.jsonl", tmp_path / "t.jsonl"
+    cli.invoke(app, ["scenarios", "import", "examples/cdp-export-sample.csv", "--mapping", "examples/cdp-mapping.yaml",
+                     "--out", str(states), "--db", str(db)])
+    result = cli.invoke(app, ["journeys", "import", "examples/cdp-events-sample.csv", "--states", str(states),
+                              "--mapping", "examples/cdp-events-mapping.yaml", "--out", str(journeys), "--db", str(db)])
+    assert result.exit_code == 1, result.output  # the log's bad rows are reported
+    assert "142 journeys (568 decision points" in result.output
+    assert "line 1069: column 'event_time'" in result.output and "'loyalty_tier_up' is not in the mapping's events" in result.output
+    rejects = (tmp_path / "j.rejects.jsonl").read_text().splitlines()
+    assert len(rejects) == 14 and all(json.loads(r)["line"] > 1 for r in rejects)
+    text = journeys.read_text()
+    assert "CUST-" not in text  # ids are pseudonymised, as in the states
+    imported = list(load_journeys(journeys).values())
+    assert all(j.origin == "imported" for j in imported)
+    assert {p for j in imported for p in j.perturbations} >= {"converts_elsewhere", "unsubscribes", "consent_revoked", "language_change"}
+    recorded = cli.invoke(app, ["record", "--agent", "examples.journey_agent:agent", "--journeys", str(journeys), "--model", "none",
+                                "--out", str(traces)])
+    assert recorded.exit_code == 0 and "simulator error" not in recorded.output, recorded.output
+    outcomes, _ = evaluate_all(Trace.model_validate_json(line) for line in traces.read_text().splitlines())
+    assert len(outcomes) == 142 and not any(o.simulator_problems for o in outcomes)
+    assert all(json.loads(line)["metadata"]["origin"] == "imported" for line in traces.read_text().splitlines())
+
+
+def test_an_event_the_model_rejects_is_one_rejected_row_and_the_journey_goes_on(tmp_path):
+    from chainjudge.packs.cep.journey_history import EventMapping, import_journeys
+
+    start = journey_in_cell("winback", [], random.Random(2), "u-1").start
+    log = tmp_path / "log.jsonl"
+    rows = [{"id": "raw", "t": (start.now + timedelta(hours=h)).isoformat(), "e": e, "ch": ch}
+            for h, e, ch in ((1, "call", None), (2, "optout", "fax"), (3, "call", None), (4, "optout", "sms"))]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    mapping = EventMapping(id_column="id", time_column="t", event_column="e", channel_column="ch", consent_column="c",
+                           events={"call": "decide", "optout": "consent_change"})
+    from chainjudge.packs.cep.history import pseudonym
+
+    states = {pseudonym(b"k", "raw"): start.model_copy(update={"id": pseudonym(b"k", "raw")})}
+    journeys, report = import_journeys(log, mapping, states, b"k")
+    assert {e.line for e in report.errors} == {2, 4}  # an unknown channel; an opt-out without its consent value
+    assert len(journeys) == 1 and journeys[0].events == [] and len(journeys[0].decision_points) == 2  # the rest goes on
+
+
+def test_an_active_customer_turns_lapsed_as_the_journey_passes_30_days_of_silence():
+    journey = journey_in_cell("sale_campaign", [], random.Random(4), "long")
+    start = journey.start.model_copy(update={"days_since_active": 28})
+    trace = record_journey(journey.model_copy(update={"start": start}), reckless_agent, LLM, seed=1)
+    states = [e["user_state"]["lifecycle"] for e in trace.metadata["journey_log"]]
+    assert trace.metadata["status"] == "ok" and states[0] == "active" and states[-1] == "lapsed"
+
+
+def test_a_simulator_error_is_the_harness_s_not_the_agent_s(monkeypatch):
+    import chainjudge.packs.cep.journey_recording as recording
+
+    def broken(user, event):
+        raise ValueError("a state the model rejects")
+
+    monkeypatch.setattr(recording, "apply_event", broken)
+    journey = next(j for j in JOURNEYS if j.events)
+    outcome = evaluate(record_journey(journey, policy_agent, LLM))
+    assert outcome.status == "simulator_error" and not outcome.failed
+    assert any("simulated state is invalid" in p for p in outcome.simulator_problems)

@@ -160,15 +160,18 @@ def _record_journeys(agent, journeys_file: Path, out_file: Path, done: set, mode
     todo = [j for j in journeys if any(trace_id(j.id, r) not in done for r in range(repeats))][: limit or None]
     runs = sum(1 for j in todo for r in range(repeats) if trace_id(j.id, r) not in done)
     out.print(f"{runs} journey runs to record ({len(done)} traces already in {out_file}); customer: {responses.source}, seed {seed}")
-    failed = 0
+    failed = simulator = 0
     with _llm(model, api_base, out_file.parent) as llm, out_file.open("a", encoding="utf-8") as handle:
         for n, trace in enumerate(record_journeys(todo, agent, llm, seed=seed, repeats=repeats, model=responses,
                                                   timeout_s=timeout_s, done=frozenset(done)), start=1):
             handle.write(trace.model_dump_json() + "\n")
             handle.flush()
-            failed += trace.metadata.get("status") != "ok"
+            failed += trace.metadata.get("status") == "failed"
+            simulator += trace.metadata.get("status") == "simulator_error"
             decisions = sum(1 for s in trace.steps if s.kind.value == "decision")
             out.print(f"[{n}/{runs}] {trace.id}: {trace.metadata.get('status')} ({decisions} decisions)"
                       + (f" {trace.metadata.get('error')}" if trace.metadata.get("error") else ""), highlight=False)
     if failed:
         err.print(Text(f"{failed} journeys stopped on an agent failure", style="yellow"), "(recorded with the error; check them with `journeys check`)")
+    if simulator:
+        err.print(Text(f"{simulator} journeys stopped on a simulator error", style="red"), "(the harness's fault, not the agent's; the journey and the error are in the trace)")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.cli.support import err, fail, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 journeys_app = typer.Typer(no_args_is_help=True, help="Journeys: an agent deciding step by step against a simulated customer, "
                            "checks over the whole journey, and a failure-seeking search.")
@@ -87,6 +87,58 @@ def print_summary(summary, title: str = "journeys") -> None:
               f"(95% Wilson [{summary.simulator_low:.1%}, {summary.simulator_high:.1%}])")
     for example in summary.simulator_examples:
         err.print(Text("simulator", style="red"), example, highlight=False)
+
+
+@journeys_app.command("import")
+def import_cmd(
+    events: Annotated[Path, typer.Argument(help="The event log: CSV, JSONL or Parquet, one event per row (customer id, time, event, and optional channel, consent, language).")],
+    states: Annotated[Path, typer.Option("--states", help="The customers' starting states: the JSONL `scenarios import` wrote from the same customers.")],
+    mapping_file: Annotated[Path, typer.Option("--mapping", help="Events mapping YAML: which columns hold what, and which event values are decisions or script events (see examples/cdp-events-mapping.yaml).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Journeys JSONL to write.")] = Path("imported-journeys.jsonl"),
+    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
+    db: DbOption = None,
+) -> None:
+    """Journeys from a team's own history: each customer's imported state is the start, the log's events
+    after it the script, its decision rows (a campaign's send slot, a next-best-action call) the decision
+    points. Ids are pseudonymised with the key `scenarios import` used (kept in the local store), so both
+    files meet without a raw id being written. Exit 1 when rows were rejected."""
+    import dataclasses
+
+    from chainjudge.core.atomic import check_output_path, write_text_atomic
+    from chainjudge.core.yamlfile import YamlFileError
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.history import HistoryFileError
+    from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
+
+    check_output_path(out_file)
+    if not events.is_file():
+        fail(f"{events}: no such file")
+    try:
+        mapping = load_event_mapping(mapping_file)
+        starting = {sid: s.user for sid, s in load_scenarios(states).items()}
+    except (YamlFileError, ValueError, OSError) as exc:
+        fail(str(exc))
+    with open_store(db) as store:
+        key = store.local_secret("cep-pseudonym-key")
+    try:
+        journeys, report = import_journeys(events, mapping, starting, key)
+    except HistoryFileError as exc:
+        fail(str(exc))
+    write_text_atomic(out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
+    out.print(f"{report.journeys} journeys ({report.decisions} decision points, {report.events} script events) from {report.rows} rows "
+              f"written to {out_file}", highlight=False)
+    out.print(f"customers without an imported state: {report.no_state}; without a decision after their snapshot: {len(report.no_decision)}; "
+              f"events before the snapshot (already in the state): {report.before_snapshot}; ignored by the mapping: "
+              + (", ".join(f"{k} {v}" for k, v in report.ignored.most_common()) or "none"), highlight=False)
+    for reason in report.rejected[:show]:
+        err.print(Text("journey left out", style="yellow"), reason, highlight=False)
+    if report.errors:
+        rejects = out_file.with_name(out_file.stem + ".rejects.jsonl")
+        write_text_atomic(rejects, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in report.errors))
+        for error in report.errors[:show]:
+            err.print(Text("rejected", style="yellow"), f"{events}: {error}", highlight=False)
+        err.print(f"all {len(report.errors)} rejected rows (line, column, kind, reason) are in {rejects}", highlight=False)
+        raise typer.Exit(1)
 
 
 @journeys_app.command("check")

@@ -132,3 +132,76 @@ def write_export(path: Path, rows: int = 10_000, seed: int = 20) -> Path:
         for i in range(rows):
             writer.writerow(_row(rng, i, base))
     return path
+
+
+EVENTS_MAPPING = """\
+# How examples/cdp-events-sample.csv reads as journey events (see `chainjudge journeys import --help`).
+id_column: customer_id
+time_column: event_time
+event_column: event
+channel_column: channel
+consent_column: opted_in
+language_column: language
+timezone: UTC
+events:
+  nba_call: decide             # the platform asked the next-best-action agent for a decision
+  store_purchase: convert
+  unsubscribe_link: unsubscribe
+  consent_update: consent_change
+  app_language: language_change
+  new_device_web: device_switch
+  webview_session: in_app_browser
+  email_open: ignore
+  page_view: ignore
+channel_values: {WA: whatsapp, LINE: line, Email: email, Push: push, SMS: sms}
+campaign_kinds: {winback: winback, sale: sale_campaign, reminder: sale_campaign}
+"""
+
+EVENT_COLUMNS = ["customer_id", "event_time", "event", "channel", "opted_in", "language"]
+
+
+def write_events(path: Path, export: Path, seed: int = 21, share: float = 0.8) -> Path:
+    """An event log for the customers of `export` (a CDP export written by `write_export`): a week of
+    next-best-action calls after their snapshots, the events that happen between them, and the faults a
+    real log has (an unknown event, a broken timestamp, a missing id, rows from before the snapshot)."""
+    rng = random.Random(seed)
+    with export.open(encoding="utf-8", newline="") as handle:
+        customers = sorted({row["customer_id"] for row in csv.DictReader(handle) if row["customer_id"]})
+    base = datetime(2026, 10, 15, 2, 0)  # after every snapshot of the export (2026-10-01 .. 10-08)
+    rows: list[dict[str, str]] = []
+    for customer in customers:
+        if rng.random() > share:
+            continue
+        start = base + timedelta(hours=rng.randint(0, 48))
+        calls = [start + timedelta(days=day, minutes=rng.randint(0, 90)) for day in (0, 1, 3, 5)]
+        for call in calls:
+            rows.append({"customer_id": customer, "event_time": call.isoformat(), "event": "nba_call"})
+            if rng.random() < 0.4:
+                rows.append({"customer_id": customer, "event_time": (call + timedelta(hours=2)).isoformat(), "event": "email_open",
+                             "channel": "Email"})
+        between = calls[0] + (calls[1] - calls[0]) / 2
+        happening = rng.choice(["none", "none", "store_purchase", "unsubscribe_link", "consent_update_off", "consent_update_on",
+                                "app_language", "new_device_web", "webview_session"])
+        if happening == "consent_update_off":
+            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "WA", "opted_in": "N"})
+        elif happening == "consent_update_on":
+            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "SMS", "opted_in": "Y"})
+        elif happening == "app_language":
+            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "app_language", "language": "en"})
+        elif happening != "none":
+            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": happening})
+        if rng.random() < 0.1:  # already in the snapshot's state
+            rows.append({"customer_id": customer, "event_time": "2026-09-20T10:00:00", "event": "page_view"})
+        roll = rng.random()
+        if roll < 0.03:
+            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "loyalty_tier_up"})
+        elif roll < 0.05:
+            rows.append({"customer_id": customer, "event_time": "2026-13-01 25:00", "event": "nba_call"})
+        elif roll < 0.06:
+            rows.append({"customer_id": "", "event_time": between.isoformat(), "event": "store_purchase"})
+    rows.sort(key=lambda r: r["event_time"])
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -85,6 +85,7 @@ class Journey(BaseModel):
     events: list[ScriptEvent] = Field(default_factory=list)
     perturbations: list[str] = Field(default_factory=list, description="The journey perturbations it carries on purpose.")
     seed: int = 0
+    origin: Literal["generated", "imported"] = Field("generated", description="imported: built from a team's own history (`journeys import`).")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Journey":

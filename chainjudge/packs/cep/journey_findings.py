@@ -39,13 +39,14 @@ class JourneyOutcome(BaseModel):
 
     @property
     def failed(self) -> bool:
-        """A journey fails when a check fails on any decision or the agent itself failed."""
-        return bool(self.findings) or self.status != "ok"
+        """A journey fails when a check fails on any decision or the agent itself failed (a simulator
+        error is the harness's failure: counted among simulator problems, not against the agent)."""
+        return bool(self.findings) or self.status == "failed"
 
     def modes(self) -> set[str]:
         """Distinct failure modes: the failed check and the perturbations it happened under."""
         context = "+".join(sorted(p for p in self.perturbations if p != "none")) or "none"
-        return {f"{f.check} @ {self.kind}/{context}" for f in self.findings} | ({f"agent failed @ {self.kind}/{context}"} if self.status != "ok" else set())
+        return {f"{f.check} @ {self.kind}/{context}" for f in self.findings} | ({f"agent failed @ {self.kind}/{context}"} if self.status == "failed" else set())
 
 
 class JourneySummary(BaseModel):
@@ -94,7 +95,8 @@ def evaluate(trace: Trace) -> JourneyOutcome | None:
     return JourneyOutcome(trace_id=trace.id, journey_id=str(meta.get("journey_id")), kind=str(meta.get("journey_kind")),
                           perturbations=perturbations, repeat=int(meta.get("repeat") or 0),  # type: ignore[arg-type]
                           status=str(meta.get("status") or "ok"), findings=findings,
-                          simulator_problems=inconsistencies([e for e in meta["journey_log"] if isinstance(e, dict)]),  # type: ignore[union-attr]
+                          simulator_problems=inconsistencies([e for e in meta["journey_log"] if isinstance(e, dict)])  # type: ignore[union-attr]
+                          + ([str(meta.get("error"))] if meta.get("status") == "simulator_error" else []),
                           weight=float(weight) if isinstance(weight, (int, float)) else 1.0)
 
 

@@ -90,9 +90,11 @@ class _Timeline:
         before_today = start.sent_today if start.now.astimezone(zone).date() == today else 0
         before_week = start.sent_this_week if moment - start.now < timedelta(days=7) else 0
         data = self.state.model_dump()
+        days = max(0, (moment - self.last_activity).days)
         data.update(now=moment, sent_today=agent_today + before_today, sent_this_week=agent_week + before_week,
-                    days_since_active=max(0, (moment - self.last_activity).days),
-                    journey=self.journey.kind, journey_step=journey_step(self.journey, point))
+                    days_since_active=days, journey=self.journey.kind, journey_step=journey_step(self.journey, point))
+        if data["lifecycle"] == "active" and days > 30:  # recency moves the lifecycle on, as a CDP recomputes it
+            data["lifecycle"] = "lapsed"
         if self.touch is not None:
             data["last_touch"] = self.touch.model_dump()
         return UserState.model_validate(data)
@@ -159,7 +161,11 @@ def record_journey(journey: Journey, agent: Agent, llm: LLMConfig, *, seed: int 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         for point, moment in enumerate(journey.decision_points):
-            events = timeline.advance(moment, point)
+            try:
+                events = timeline.advance(moment, point)
+            except ValueError as exc:  # the simulator could not build a valid state: its failure, not the agent's
+                status, error = "simulator_error", f"decision {point + 1}: the simulated state is invalid: {str(exc).splitlines()[0][:300]}"
+                break
             state = timeline.state
             state_json = state.model_dump(mode="json")
             context = Step(index=len(steps), ref=str(len(steps)), kind=StepKind.user, name="journey",
@@ -202,7 +208,7 @@ def record_journey(journey: Journey, agent: Agent, llm: LLMConfig, *, seed: int 
                 "journey_steps": [entry["step"] for entry in log], "scenario_id": trace_id(journey.id, repeat),
                 "segment": start.ltv_segment, "market": start.market, "lifecycle": start.lifecycle,
                 "perturbations": list(start.perturbations), "seed": seed, "repeat": repeat, "agent_model": llm.model,
-                "recorded_at": started.isoformat(), "status": status, "origin": "generated",
+                "recorded_at": started.isoformat(), "status": status, "origin": journey.origin,
                 "response_model": model.source, "user_state": start.model_dump(mode="json"),
                 "journey": journey.model_dump(mode="json"), "journey_log": log, **(extra_metadata or {})}
     if error:
