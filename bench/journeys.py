@@ -30,7 +30,7 @@ from chainjudge.packs.cep.journey_generator import cells, generate_journeys  # n
 from chainjudge.packs.cep.journey_recording import record_journeys  # noqa: E402
 from chainjudge.packs.cep.journey_search import SearchState, search  # noqa: E402
 from chainjudge.packs.cep.recording import LLMConfig  # noqa: E402
-from examples.journey_agent import agent  # noqa: E402
+from chainjudge.packs.cep.rule_agent import agent  # noqa: E402
 from tests.test_journeys import random_agent_for  # noqa: E402
 
 LLM = LLMConfig(model="none")

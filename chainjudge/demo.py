@@ -112,6 +112,7 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     out.print(f"7. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
               + f"): chainjudge review --db {db_path}")
     _print_golive(out, store, db_path)
+    _print_journeys(out)
     _print_next(out, traces, rubric, model, db_path, verifiers)
     store.close()
     return 1 if p.errors else 0
@@ -265,6 +266,27 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
         out.print(f"   - {reason}", highlight=False)
     out.print(f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",
               highlight=False)
+
+
+def _print_journeys(out: Console) -> None:
+    """Step 9: sequences of decisions: generated journeys run by the rule-based example agent against the
+    simulated customer, checked over the whole journey (seconds, no model)."""
+    from chainjudge.packs.cep.journey_findings import evaluate_all, summarize
+    from chainjudge.packs.cep.journey_generator import generate_journeys
+    from chainjudge.packs.cep.journey_recording import record_journeys
+    from chainjudge.packs.cep.recording import LLMConfig
+    from chainjudge.packs.cep.rule_agent import agent
+
+    journeys = generate_journeys(seed=7)
+    outcomes, _ = evaluate_all(record_journeys(journeys, agent, LLMConfig(model="none"), seed=1))
+    s = summarize(outcomes)
+    out.print(f"9. journeys: {s.journeys} generated journeys (3 kinds x 12 perturbations, and risky combinations; 4 decisions "
+              f"over 6 days each) run by the rule-based example agent against a simulated customer: {s.failed} failed "
+              f"({s.failure_rate:.0%}, Wilson [{s.failure_low:.0%}, {s.failure_high:.0%}]); findings: "
+              + (", ".join(f"{k} {v}" for k, v in s.by_check.items()) or "none")
+              + f"; simulator inconsistencies {s.simulator_inconsistent}/{s.journeys}", highlight=False)
+    out.print("   the same with your agent: chainjudge journeys generate && chainjudge record --agent MODULE:FUNC --journeys journeys.jsonl; "
+              "where failures hide: chainjudge journeys search --agent MODULE:FUNC", highlight=False)
 
 
 def _print_next(out: Console, traces, rubric, model: list, db_path: Path, verifiers: list) -> None:

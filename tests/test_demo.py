@@ -45,6 +45,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
     for part in ("deterministic policy checks", "decision correctness", "ground truth", "queued for people", "untrusted", "judge the rest", "go-live confidence"):
         assert part in text, part
     assert "0 judge calls made, 4 already in the store" in " ".join(again.output.split())
+    # step 9: journeys run by the rule-based agent; its planted blind spots show up as findings, and the
+    # simulated customer never contradicts itself
+    assert "9. journeys: 54 generated journeys" in text and "journey_language_latest" in text
+    assert "simulator inconsistencies 0/54" in text
     with Store(db) as store:
         judged = list(store.judgments("demo-cep"))
     ok = [t for t in bundled() if t.metadata["status"] == "ok"]

@@ -13,7 +13,7 @@ from chainjudge.cli import app
 from chainjudge.packs.cep.journey_generator import cells
 from chainjudge.packs.cep.journey_search import SearchState, resume, search
 from chainjudge.packs.cep.recording import LLMConfig
-from examples.journey_agent import agent as example_agent
+from chainjudge.packs.cep.rule_agent import agent as example_agent
 
 cli = CliRunner()
 LLM = LLMConfig(model="none")

@@ -19,8 +19,8 @@ from chainjudge.packs.cep.journey_generator import RISKY_COMBINATIONS, cells, ge
 from chainjudge.packs.cep.journey_recording import record_journey, record_journeys
 from chainjudge.packs.cep.policy import expected_action
 from chainjudge.packs.cep.recording import LLMConfig, step
+from chainjudge.packs.cep.rule_agent import agent as example_agent
 from chainjudge.packs.cep.scenario import UserState
-from examples.journey_agent import agent as example_agent
 
 cli = CliRunner()
 LLM = LLMConfig(model="none")
