@@ -146,7 +146,7 @@ def test_personal_tokens_decide_who_is_signed_in(fresh_db):
     assert any("Wrong access token" in e.value for e in at.error) and len(at.tabs) == 0
     at.text_input(key="token").input(token)
     at.button[0].click().run()
-    assert len(at.tabs) == 7  # with the Ground truth tab
+    assert len(at.tabs) == 8  # with the Attribution and Ground truth tabs
     choice = at.radio(key="choice")
     choice.set_value(choice.options[-1])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
@@ -166,7 +166,7 @@ def test_nobody_can_label_as_the_imported_annotator_or_the_ground_truth(fresh_db
     at.text_input(key="name").input("apb-human")  # the imported reference annotator of this store
     at.text_input(key="token").input("shared-s3cret-long-enough")
     at.button[0].click().run()
-    assert len(at.tabs) == 7  # with the Ground truth tab
+    assert len(at.tabs) == 8  # with the Attribution and Ground truth tabs
     choice = at.radio(key="choice")
     choice.set_value(choice.options[0])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()

@@ -545,7 +545,7 @@ def test_a_revoked_reviewer_cannot_write_from_an_open_tab(fresh_db):
     _reset_sign_in_limits()
     token = _personal_token(fresh_db, "ben")
     at = _sign_in(_review_app(fresh_db).run(), token)
-    assert len(at.tabs) == 7
+    assert len(at.tabs) == 8
     assert cli.invoke(app, ["reviewers", "revoke", "ben", "--db", str(fresh_db)]).exit_code == 0
     choice = at.radio(key="choice")
     choice.set_value(choice.options[0])
@@ -561,7 +561,7 @@ def test_sign_out_ends_the_session(fresh_db):
     sessions.LIMITER._failures.clear()
     token = _personal_token(fresh_db, "cy")
     at = _sign_in(_review_app(fresh_db).run(), token)
-    assert len(at.tabs) == 7
+    assert len(at.tabs) == 8
     at.sidebar.button(key="sign_out").click().run()
     assert len(at.tabs) == 0 and [t.key for t in at.text_input] == ["token"]
 

@@ -139,7 +139,7 @@ def test_app_with_token_shows_nothing_without_it(review_store):
         assert len(at.tabs) == 0 and len(at.dataframe) == 0
         at.text_input(key="token").input("s3cret-long-enough-1")
         at.button[0].click().run()
-        assert len(at.tabs) == 7  # review, queue, calibration, failure modes, runs, go-live, ground truth
+        assert len(at.tabs) == 8  # review, queue, calibration, failure modes, runs, go-live, attribution, ground truth
     finally:
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
 

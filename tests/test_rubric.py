@@ -20,7 +20,7 @@ def test_shipped_rubrics_load_and_match_the_published_schema(path):
 
 
 def test_the_rubric_packs_are_found():
-    assert {p.name for p in SHIPPED} == {"step-quality.yaml", "cep.yaml"}
+    assert {p.name for p in SHIPPED} == {"step-quality.yaml", "cep.yaml", "journey.yaml"}
 
 
 def test_published_schema_file_is_current():

@@ -30,6 +30,7 @@ from chainjudge.review import sessions  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the app's own modules, wherever it is installed
 from alignment_panel import alignment_panel  # noqa: E402
+from attribution_panel import attribution_tab  # noqa: E402
 from groundtruth import ground_truth_tab  # noqa: E402
 from verifier_panel import verifier_panel  # noqa: E402
 
@@ -383,7 +384,7 @@ def signed_in_view(store: Store, reviewer: str) -> None:
         st.rerun()
     if st.sidebar.button("Refresh queue", key="refresh"):
         review.refresh_queue(store)
-    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live", "Ground truth"])
+    tabs = st.tabs(["Review", "Queue", "Calibration", "Failure modes", "Runs", "Go-live", "Attribution", "Ground truth"])
     with tabs[0]:
         review_tab(store, reviewer)
     with tabs[1]:
@@ -399,7 +400,19 @@ def signed_in_view(store: Store, reviewer: str) -> None:
     with tabs[5]:
         golive_tab(store)
     with tabs[6]:
+        attribution_tab(store, reviewer, lambda: still_signed_in(store))
+    with tabs[7]:
         ground_truth_tab(store, reviewer)
+
+
+def still_signed_in(store: Store) -> bool:
+    """Checked right before a write: a revoked or expired session signs out (nothing is written)."""
+    problem = sessions.still_valid(store, st.session_state["credential"],
+                                   os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now())
+    if problem:
+        sign_out(problem)
+        st.rerun()
+    return problem is None
 
 
 main()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.schema import AgentRow, Estimate, Judgment, Label, Trace
@@ -53,14 +54,20 @@ def _same_agent(a: str | None, b: str | None) -> bool:
 
 
 def annotations(labels: Iterable[Label], criterion: str = "attribution") -> dict[str, Attribution]:
-    """trace id -> the annotated attribution (the newest label per trace wins)."""
+    """trace id -> the annotated attribution: the newest label per trace wins (a reviewer's correction
+    over the imported annotation); a label without a time (an imported file's) counts as the oldest."""
     found: dict[str, Attribution] = {}
-    for label in labels:
+    for label in sorted(labels, key=_when):
         if label.criterion != criterion:
             continue
         step = int(label.step_ref) if label.step_ref is not None and label.step_ref.lstrip("-").isdigit() else label.step_index
         found[label.trace_id] = Attribution(label.trace_id, label.value, step)
     return found
+
+
+def _when(label: Label) -> datetime:
+    moment = label.created_at or datetime.min.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _estimate(hits: int, n: int) -> Estimate:
