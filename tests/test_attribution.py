@@ -241,3 +241,31 @@ def test_the_go_live_report_shows_each_agents_failure_rate(tmp_path):
     assert {a: [row["judged"], row["failed"]] for a, row in agents.items()} == expected
     assert any(row["failed"] for row in agents.values()) and all(row["failure_rate"]["low"] is not None for row in agents.values())
     assert "| agent | kind |" in (out / "summary.md").read_text() and "Agents (multi-agent run)" in (out / "report.html").read_text()
+
+
+def test_langfuse_agent_observations_name_the_agent_of_every_step_under_them():
+    """A Langfuse export of a supervisor and two sub-agents (AGENT observations, each with a GENERATION):
+    every step carries the agent above it; an export without AGENT observations keeps no agent fields."""
+    from chainjudge.reading import langfuse
+
+    def generation(id_, parent, text):
+        return {"id": id_, "type": "GENERATION", "parentObservationId": parent, "name": "ChatOpenAI", "startTime": f"2026-01-01T00:00:0{id_[-1]}Z",
+                "input": [{"role": "user", "content": "plan the campaign"}], "output": {"role": "assistant", "content": text}}
+
+    export = {"trace": {"id": "lf-1"}, "observations": [
+        {"id": "a1", "type": "AGENT", "name": "supervisor", "startTime": "2026-01-01T00:00:00Z"},
+        generation("g1", "a1", "route to the segment analyst"),
+        {"id": "a2", "type": "AGENT", "name": "segment_analyst", "parentObservationId": "a1", "startTime": "2026-01-01T00:00:02Z",
+         "metadata": {"attributes": {"gen_ai.agent.name": "segment-analyst"}}},
+        generation("g3", "a2", "lapsed VIPs in TH"),
+        {"id": "a4", "type": "AGENT", "name": "content_writer", "parentObservationId": "a1", "startTime": "2026-01-01T00:00:04Z"},
+        generation("g5", "a4", "draft the LINE message in Thai"),
+    ]}
+    [trace] = [t for t in langfuse.parse_many([("r0", export)], "lf.json") if not hasattr(t, "reason")]
+    by_text = {s.text: s.agent for s in trace.steps if s.text}
+    assert by_text["route to the segment analyst"] == "supervisor"
+    assert by_text["lapsed VIPs in TH"] == "segment-analyst"  # gen_ai.agent.name wins over the observation name
+    assert by_text["draft the LINE message in Thai"] == "content_writer"
+    plain = {"trace": {"id": "lf-2"}, "observations": [generation("g1", None, "hello")]}
+    [single] = [t for t in langfuse.parse_many([("r0", plain)], "lf.json") if not hasattr(t, "reason")]
+    assert all(s.agent is None for s in single.steps)

@@ -33,6 +33,8 @@ def _observation(raw: dict, order: int) -> Span:
         info = otel.interpret(attrs, name)
         if info["kind"] not in ("other", "noise"):
             span.kind = info["kind"]
+    if span.kind == "agent":  # Langfuse's AGENT observation: every step under it is that agent's
+        span.agent_name = str(attrs.get("gen_ai.agent.name") or name)
     if span.kind == "llm":
         span.inputs, span.outputs = inputs, outputs
         model = decode(raw.get("model"))
