@@ -69,7 +69,7 @@ INVOCATIONS: dict[str, list[str]] = {
     "agreement": ["agreement --reference {S} --against {S} --db {DB}"],
     "panel": ["panel {S} --criterion {S} --db {DB}"],
     "passk": ["passk {F}", "passk {J}"],
-    "review": ["review --db {X}", "review --space {Y} --db {DB}"],
+    "review": ["review --db {X}", "review --space {Y} --db {DB}", "review --ope-value {J} --db {DB}"],
     "cluster": ["cluster {S} --catalogue {Y} --db {DB}"],
     "decisions": ["decisions {F} --expected {F} --db {DB}"],
     "record": ["record --agent {S} --scenarios {F} --out {OUT} --api-base " + UNREACHABLE + " --limit 1",
@@ -82,7 +82,7 @@ INVOCATIONS: dict[str, list[str]] = {
     "journeys search": ["journeys search --agent examples.journey_agent:agent --budget 2 --out {F}"],
     "journeys fit-responses": ["journeys fit-responses {C} --out {OUT}", "journeys fit-responses {F} --out {OUT}"],
     "coverage": ["coverage {S} --space {Y} --expected {F} --db {DB}"],
-    "report": ["report {S} --out {OUTDIR} --space {Y} --policy {Y} --catalogue {Y} --db {DB}"],
+    "report": ["report {S} --ope-value {J} --db {DB} --out {OUTDIR}", "report {S} --out {OUTDIR} --space {Y} --policy {Y} --catalogue {Y} --db {DB}"],
     "gate": ["gate {S} --policy {Y} --space {Y} --expected {F} --catalogue {Y} --db {DB}"],
     "attribute": ["attribute --run {S} --db {DB}", "attribute --traces {F} --db {X}", "attribute --judge openai/x --api-base "
                   + UNREACHABLE + " --db {DB}"],

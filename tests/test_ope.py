@@ -244,6 +244,37 @@ def test_the_gate_reads_off_policy_guardrails_and_fails_closed(tmp_path):
     assert code == 2 and "broken.json" in text and "Traceback" not in text
 
 
+def test_the_report_shows_the_off_policy_guardrails_with_today_s_value_and_unknown_when_withheld(tmp_path):
+    """`report --ope-value --ope-unsubscribe`: the agent's expected value against the logged policy's, with
+    the ratio's interval, in HTML, Markdown and JSON; a withheld estimate is shown as unknown with its reason."""
+    import json
+
+    from test_golive import CHECK, judged_store
+
+    db, expected = judged_store(tmp_path, {"id": "r", "criteria": [CHECK]})
+    value, thin = tmp_path / "value.json", tmp_path / "thin.json"
+    base = ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")), *OBD_COLUMNS]
+    assert CliRunner().invoke(app, [*base, "--out", str(value)]).exit_code == 0
+    CliRunner().invoke(app, [*base, "--min-ess", "100000", "--out", str(thin)])
+    out = tmp_path / "report"
+    done = CliRunner().invoke(app, ["report", "g", "--db", str(db), "--expected", str(expected), "--out", str(out),
+                                    "--ope-value", str(value), "--ope-unsubscribe", str(thin)])
+    assert done.exit_code == 0, done.output
+    rails = json.loads((out / "report.json").read_text())["guardrails"]
+    figures = json.loads(value.read_text())["overall"]
+    dr = next(e for e in figures["estimates"] if e["estimator"] == "dr")
+    assert rails[0]["kind"] == "value" and rails[0]["agent"]["value"] == pytest.approx(dr["value"]["value"])
+    assert rails[0]["ratio"]["low"] == pytest.approx(dr["ratio"]["low"]) and rails[0]["logged"]["value"] == pytest.approx(figures["incumbent"]["value"])
+    assert rails[1]["kind"] == "harm" and rails[1]["agent"]["value"] is None and "effective sample size" in rails[1]["warning"]
+    markdown = (out / "summary.md").read_text()
+    assert "Guardrails from logged history" in markdown and "against today's logged policy" in markdown and "unknown (" in markdown
+    assert "Guardrails from logged history" in (out / "report.html").read_text()
+    broken = tmp_path / "broken.json"
+    broken.write_text("[]")
+    bad = CliRunner().invoke(app, ["report", "g", "--db", str(db), "--expected", str(expected), "--out", str(out), "--ope-value", str(broken)])
+    assert bad.exit_code == 2 and "broken.json" in bad.output and "Traceback" not in bad.output
+
+
 def test_recorded_agent_decisions_are_the_target_policy(tmp_path):
     """`ope --decisions TRACES`: the bundled CEP agent's final decisions (read by the CEP pack) are matched
     to logged rows by user, and IPS equals the direct computation: reward / propensity where the logged
@@ -276,3 +307,35 @@ def test_recorded_agent_decisions_are_the_target_policy(tmp_path):
     assert ips == pytest.approx(direct)
     neither = CliRunner().invoke(app, ["ope", str(logs)])
     assert neither.exit_code == 2 and "--policy" in neither.output
+
+
+def test_the_review_app_s_go_live_tab_shows_the_guardrails_it_was_given(fresh_db, tmp_path, monkeypatch):
+    """`chainjudge review --ope-value F --ope-unsubscribe G` names the files (the browser never gives a
+    path); the Go-live tab shows the agent's expected value against today's, and a withheld one as unknown."""
+    import json
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from chainjudge.review.server import app_environment
+    from tests.conftest import ROOT
+
+    value, harm = tmp_path / "value.json", tmp_path / "harm.json"
+    estimate = {"estimator": "dr", "value": {"value": 0.0123, "low": 0.011, "high": 0.0135},
+                "ratio": {"value": 1.2, "low": 1.05, "high": 1.31}, "difference": {"value": 0.002, "low": 0.0005, "high": 0.0035}}
+    value.write_text(json.dumps({"overall": {"incumbent": {"value": 0.0103}, "estimates": [estimate], "diagnostics": {"rows": 10000}}}))
+    withheld = {"estimator": "dr", "value": {"value": None, "warning": "effective sample size 12 is under 100"}}
+    harm.write_text(json.dumps({"overall": {"incumbent": {"value": 0.004}, "estimates": [withheld], "diagnostics": {"rows": 10000}}}))
+    env = app_environment(fresh_db, tmp_path / "none.yaml", [ROOT / "rubrics" / "cep" / "space.yaml"], [], value, harm)
+    for key, text in env.items():
+        monkeypatch.setenv(key, text)
+    monkeypatch.delenv("CHAINJUDGE_REVIEW_TOKEN", raising=False)
+    at = AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60).run()
+    at.text_input(key="name").input("gil")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    tables = [df.value for df in at.dataframe]
+    rails = next(t for t in tables if "guardrail" in t.columns)
+    assert list(rails["guardrail"]) == ["value (conversions)", "harm (unsubscribes)"]
+    assert rails["agent (dr)"][0].startswith("0.0123 [0.0110, 0.0135]") and rails["ratio"][0].startswith("1.200 [1.050, 1.310]")
+    assert rails["agent (dr)"][1] == "unknown: effective sample size 12 is under 100"

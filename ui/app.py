@@ -361,6 +361,33 @@ def golive_tab(store: Store) -> None:
         st.altair_chart(alt.Chart(cells).mark_rect().encode(x=f"{grid[1]}:N", y=f"{grid[0]}:N", color="traces:Q", tooltip=["traces"]), use_container_width=True)
     if evidence.coverage.open_edge_cases:
         st.warning("Open edge cases: " + ", ".join(evidence.coverage.open_edge_cases))
+    guardrails_panel()
+
+
+def guardrails_panel() -> None:
+    """The off-policy guardrails `chainjudge review --ope-value/--ope-unsubscribe` named: the agent's
+    expected value against today's, from logged history; a withheld estimate is unknown, never a number."""
+    import json
+
+    from chainjudge.analysis.figures import format_estimate
+    from chainjudge.analysis.ope_gate import guardrail
+
+    rows = []
+    for kind, variable in (("value", "CHAINJUDGE_OPE_VALUE"), ("harm", "CHAINJUDGE_OPE_UNSUBSCRIBE")):
+        for path in allowed_files(variable):
+            try:
+                figures = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                st.warning(f"{path.name}: not readable as off-policy figures")
+                continue
+            g = guardrail(figures if isinstance(figures, dict) else {}, "dr", kind, path.name)
+            rows.append({"guardrail": "value (conversions)" if kind == "value" else "harm (unsubscribes)", "file": g.source,
+                         "agent (dr)": "unknown: " + g.warning if g.warning else format_estimate(g.agent, 1, 4),
+                         "today (logged)": format_estimate(g.logged, 1, 4),
+                         "ratio": format_estimate(g.ratio, 1, 3), "difference": format_estimate(g.difference, 1, 4)})
+    if rows:
+        st.subheader("Guardrails from logged history (off-policy)")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
 
 
 def main() -> None:

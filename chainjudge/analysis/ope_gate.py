@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from chainjudge.core.schema import Estimate, Guardrail
+
 
 def _estimate(figures: Mapping | None, estimator: str) -> Mapping | None:
     if not figures:
@@ -50,3 +52,23 @@ def ope_reasons(policy, value_figures: Mapping | None, harm_figures: Mapping | N
             reasons.append(f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
                            f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}")
     return reasons
+
+
+def _figure(raw: Mapping | None, n: int | None = None) -> Estimate:
+    raw = raw or {}
+    return Estimate(value=raw.get("value"), low=raw.get("low"), high=raw.get("high"), n=n)
+
+
+def guardrail(figures: Mapping, estimator: str, kind: str, source: str) -> Guardrail:
+    """What the report shows for one file `chainjudge ope --out` wrote: the estimator's agent value, the
+    logged policy's own, their ratio and difference; a withheld estimate keeps its warning and no number."""
+    overall = figures.get("overall") or {}
+    rows = (overall.get("diagnostics") or {}).get("rows")
+    found = _estimate(figures, estimator) or {}
+    value = found.get("value") or {}
+    warning = value.get("warning") if value.get("value") is None else None
+    if not found:
+        warning = f"no {estimator} estimate in {source}"
+    return Guardrail(kind=kind, estimator=estimator, source=source, agent=_figure(value, rows),  # type: ignore[arg-type]
+                     logged=_figure(overall.get("incumbent"), rows), ratio=_figure(found.get("ratio"), rows),
+                     difference=_figure(found.get("difference"), rows), warning=warning)

@@ -60,7 +60,22 @@ def to_json(evidence: Evidence) -> dict:
         "probes": [p.model_dump() for p in evidence.probes],
         "agents": [a.model_dump() for a in evidence.agents],
         "sampling": evidence.sampling.model_dump() if evidence.sampling is not None else None,
+        "guardrails": [g.model_dump() for g in evidence.guardrails],
     }
+
+
+def _guardrail_lines(evidence: Evidence) -> list[str]:
+    """The off-policy guardrails as sentences (plain text; each caller escapes)."""
+    lines = []
+    for g in evidence.guardrails:
+        what = "Value (conversions or revenue)" if g.kind == "value" else "Harm (unsubscribes or complaints)"
+        if g.warning:
+            lines.append(f"{what}, {g.estimator} from {g.source}: unknown ({g.warning}); today's logged policy {_fmt(g.logged)}.")
+            continue
+        compare = f"ratio {_fmt(g.ratio)}" if g.kind == "value" else f"difference {_fmt(g.difference)}"
+        lines.append(f"{what}, {g.estimator} from {g.source}: the agent {_fmt(g.agent)} against today's logged policy "
+                     f"{_fmt(g.logged)}; {compare}.")
+    return lines
 
 
 def _sampling_lines(evidence: Evidence) -> list[str]:
@@ -104,6 +119,8 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         lines += [f"| {a.agent.replace('|', '/')} | {a.kind or '-'} | {a.judged} | {a.failed} | {_fmt(a.failure_rate)} |"
                   for a in evidence.agents]
         lines.append("")
+    if evidence.guardrails:
+        lines += ["", "### Guardrails from logged history (off-policy)", *[line.replace("|", "/") for line in _guardrail_lines(evidence)], ""]
     if evidence.sampling is not None:
         lines += ["", "### Sampling", *[line.replace("|", "/") for line in _sampling_lines(evidence)], ""]
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
@@ -165,6 +182,8 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
                      + "".join(f"<tr><td>{e(a.agent)}</td><td>{e(a.kind or '-')}</td><td>{a.judged}</td><td>{a.failed}</td>"
                                f"<td>{e(_fmt(a.failure_rate))}</td><td>{_bar(a.failure_rate.value or 0.0, '#c5221f')}</td></tr>"
                                for a in evidence.agents) + "</table>")
+    if evidence.guardrails:
+        parts.append("<h2>Guardrails from logged history (off-policy)</h2>" + "".join(f"<p>{e(line)}</p>" for line in _guardrail_lines(evidence)))
     if evidence.sampling is not None:
         parts.append("<h2>Sampling (failure-seeking search)</h2>" + "".join(f"<p>{e(line)}</p>" for line in _sampling_lines(evidence)))
     parts.append(_coverage_html(evidence))

@@ -111,14 +111,25 @@ def report_cmd(
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
     policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML whose weights, trust rule and reference sources the report uses.")] = None,
+    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out): the agent's expected conversions against today's.")] = None,
+    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures: the agent's expected rate against today's.")] = None,
     db: DbOption = None,
 ) -> None:
     """Write the go-live report: a self-contained HTML page (coverage heatmap, pass rates, decision
     accuracy, calibration trust with TPR / TNR, raw and judge-error-corrected failure rates, bias probes,
-    failure modes, the score and its breakdown), a Markdown summary for a pull-request comment, and JSON."""
+    failure modes, the score and its breakdown, the off-policy guardrails when given), a Markdown summary
+    for a pull-request comment, and JSON."""
+    from chainjudge.analysis.ope_gate import guardrail
+    from chainjudge.core.schema import GatePolicy
     from chainjudge.workflows.report import write_report
 
-    evidence = _evidence(run, space, expected, catalogue, db, _policy(policy) if policy else None)
+    gate = _policy(policy) if policy else None
+    evidence = _evidence(run, space, expected, catalogue, db, gate)
+    estimator = (gate or GatePolicy()).ope_estimator
+    rails = [guardrail(figures, estimator, kind, path.name) for kind, path in (("value", ope_value), ("harm", ope_unsubscribe))
+             if path is not None and (figures := _figures(path)) is not None]
+    if rails:
+        evidence = evidence.model_copy(update={"guardrails": rails})
     paths = write_report(evidence, out_dir)
     out.print(f"{score_line(evidence)}; written: {', '.join(str(p) for p in paths)}", highlight=False)
 

@@ -37,7 +37,8 @@ class ReviewServerError(ChainjudgeError, RuntimeError):
     pass
 
 
-def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path]) -> dict:
+def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
+                    ope_value: Path | None = None, ope_unsubscribe: Path | None = None) -> dict:
     """The files the app may read, as absolute paths joined by os.pathsep."""
     from chainjudge.core.plugins import default_file
 
@@ -47,12 +48,14 @@ def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path]
         "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
         "CHAINJUDGE_SPACES": os.pathsep.join(map(str, chosen_spaces)),
         "CHAINJUDGE_SCENARIOS": os.pathsep.join(str(p.resolve()) for p in scenarios),
+        "CHAINJUDGE_OPE_VALUE": str(ope_value.resolve()) if ope_value else "",
+        "CHAINJUDGE_OPE_UNSUBSCRIBE": str(ope_unsubscribe.resolve()) if ope_unsubscribe else "",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
 
 
 def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
-          on_ready: Callable[[str, Path], None]) -> None:
+          on_ready: Callable[[str, Path], None], ope_value: Path | None = None, ope_unsubscribe: Path | None = None) -> None:
     from chainjudge.core.judges.local import die_with_parent, free_port
     from chainjudge.review.sessions import shared_token_problem
 
@@ -61,7 +64,7 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
     problem = shared_token_problem(os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None)
     if problem:
         raise ReviewServerError(problem)
-    for path in (*spaces, *scenarios):
+    for path in (*spaces, *scenarios, *(p for p in (ope_value, ope_unsubscribe) if p is not None)):
         if not path.is_file():
             raise ReviewServerError(f"no such file: {path}")
     db_path = absolute_db(resolve_db_path(db))
@@ -69,7 +72,7 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
         log = store.log_dir.resolve() / LOG_NAME
     log.parent.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios)}
+    env = {**os.environ, **app_environment(db_path, catalogue, spaces, scenarios, ope_value, ope_unsubscribe)}
     command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.port", str(port), *STREAMLIT_FLAGS]
     # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -37,6 +37,7 @@ from chainjudge.core.schema.results import (
                                           FailureMode,
                                           GatePolicy,
                                           GoLiveScore,
+                                          Guardrail,
                                           ItemContext,
                                           Mismatch,
                                           OpenMode,
@@ -58,7 +59,7 @@ from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall,
 from chainjudge.core.schema.verifiers import SelectiveCut, Verifier
 
 __all__ = [
-    "SampledCell", "SamplingNote", "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
+    "SampledCell", "SamplingNote", "Guardrail", "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",
     "Judgment", "Label", "LabelScale", "LikertScale", "Mismatch", "ProbeResult", "QueueItem", "Rate", "RecordError", "RegressionCase",

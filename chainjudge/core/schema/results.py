@@ -400,6 +400,20 @@ class SamplingNote(BaseModel):
     cells: list[SampledCell] = Field(default_factory=list, description="Where the search looked, most drawn first.")
 
 
+class Guardrail(BaseModel):
+    """A guardrail from logged history (what `chainjudge ope --out` estimated) as the report shows it:
+    the agent's estimated value against what the logged policy got, and their ratio and difference."""
+
+    kind: Literal["value", "harm"]  # value: conversions and the like (higher is better); harm: unsubscribes, complaints
+    estimator: str
+    source: str
+    agent: Estimate
+    logged: Estimate
+    ratio: Estimate
+    difference: Estimate
+    warning: str | None = None  # why the estimate is withheld: unknown, never a number
+
+
 class Evidence(BaseModel):
     """Everything the go-live score, the gate and the report are computed from, for one run."""
 
@@ -419,6 +433,7 @@ class Evidence(BaseModel):
     probes: list[ProbeResult] = Field(default_factory=list)
     agents: list[AgentRow] = Field(default_factory=list, description="Per agent, in multi-agent runs.")
     sampling: SamplingNote | None = Field(None, description="Set when the traces were drawn by a failure-seeking search.")
+    guardrails: list[Guardrail] = Field(default_factory=list, description="Off-policy guardrails from logged history, when given.")
 
     def row(self, criterion: str) -> CriterionRow | None:
         return next((r for r in self.criteria if r.criterion == criterion), None)
