@@ -75,6 +75,8 @@ INVOCATIONS: dict[str, list[str]] = {
     "record": ["record --agent {S} --scenarios {F} --out {OUT} --api-base " + UNREACHABLE + " --limit 1",
                "record --agent examples.journey_agent:agent --journeys {F} --model none --out {OUT} --limit 1",
                "record --agent examples.journey_agent:agent --journeys {F} --model none --response-model {Y} --out {OUT} --limit 1"],
+    "outcomes import": ["outcomes import {C} --mapping " + str(ROOT / "examples" / "cdp-sends-mapping.yaml") + " --out {OUT} --states {OUTDIR} --db {DB}",
+                        "outcomes import {P} --mapping {Y} --out {OUT} --db {DB}"],
     "journeys generate": ["journeys generate --out {OUT} --per-cell 1 --no-combinations"],
     "journeys check": ["journeys check {F}", "journeys check {F} --json"],
     "journeys import": ["journeys import {C} --states {F} --mapping " + str(ROOT / "examples" / "cdp-events-mapping.yaml") + " --out {OUT} --db {DB}",

@@ -23,6 +23,7 @@ from chainjudge.cli.journeys import journeys_app
 from chainjudge.cli.modes import cluster as _cluster
 from chainjudge.cli.modes import modes_app, regress_app
 from chainjudge.cli.ope import ope as _ope
+from chainjudge.cli.outcomes import outcomes_app
 from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
 from chainjudge.cli.verifying import verifier_app
@@ -31,6 +32,7 @@ app.command("cluster")(_cluster)
 app.command("decisions")(_decisions)
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(outcomes_app, name="outcomes")
 app.command("record")(_record)
 app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)

@@ -205,3 +205,43 @@ def write_events(path: Path, export: Path, seed: int = 21, share: float = 0.8) -
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+SENDS_MAPPING_EXTRA = """\
+# what was sent, how likely the logging policy was to send it, and what happened within 7 days
+logged: {action: sent_action, channel: sent_channel, offer: sent_offer}
+propensity: p_logged
+outcomes: {converted: converted_7d, unsubscribed: unsubscribed_7d}
+horizon_days: 7
+"""
+
+
+def write_send_log(path: Path, export: Path, seed: int = 22) -> Path:
+    """A send log for the customers of `export` (a CDP export written by `write_export`): each row is the
+    customer's state at the send plus the logged action of an epsilon-greedy logging policy with its
+    propensity, and the conversions and unsubscribes of the next 7 days (a few rows broken on purpose:
+    a propensity over 1, an outcome that is not a number)."""
+    rng = random.Random(seed)
+    actions = [("send", "email"), ("send", "push"), ("send", "line"), ("suppress", "")]
+    with export.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = [*COLUMNS, "sent_action", "sent_channel", "sent_offer", "p_logged", "converted_7d", "unsubscribed_7d"]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            favourite = 0 if row["country"].upper() not in ("TH", "ID") else 2
+            probs = [0.7 + 0.3 / len(actions) if i == favourite else 0.3 / len(actions) for i in range(len(actions))]
+            index = rng.choices(range(len(actions)), probs)[0]
+            action, channel = actions[index]
+            rate = {"email": 0.04, "push": 0.03, "line": 0.08, "": 0.01}[channel]
+            row.update(sent_action=action, sent_channel=channel, sent_offer="WINBACK_10" if action == "send" and rng.random() < 0.3 else "",
+                       p_logged=f"{probs[index]:.4f}", converted_7d=str(int(rng.random() < rate)),
+                       unsubscribed_7d=str(int(action == "send" and rng.random() < 0.01)))
+            roll = rng.random()
+            if roll < 0.01:
+                row["p_logged"] = "1.7"
+            elif roll < 0.02:
+                row["converted_7d"] = "maybe"
+            writer.writerow(row)
+    return path
