@@ -153,6 +153,35 @@ def test_the_first_failing_step_of_a_judged_run_names_its_agent(tmp_path):
     assert next(iter(data["strategies"].values()))["agent_accuracy"]["value"] == expected.agent_accuracy.value
 
 
+def test_a_run_with_probabilities_also_names_its_highest_p_fail_step(tmp_path):
+    """Judgments carrying label probabilities (a verifier's P(fail)): the step with the highest P(fail) per
+    trace, scored beside the first failing step; placed at each annotated step, it scores 100%."""
+    from chainjudge.core.schema import Judgment, Verdict
+
+    logs = [LOGS / f"{i}.json" for i in range(1, 4)]
+    db = _judged_run(tmp_path, logs, ["message"], lambda body: {"rationale": "r", "label": "pass"})
+    with Store(db) as store:
+        truth = annotations(store.labels(criterion="attribution"))
+        extra = []
+        for trace_id, want in truth.items():
+            trace = store.get_trace(trace_id)
+            for step in trace.steps:
+                p_fail = 0.9 if step.index == want.step else 0.2
+                extra.append(Judgment(run="ma", trace_id=trace_id, step_index=step.index, step_ref=step.ref, criterion_id="verified",
+                                      verdict=Verdict(rationale="v", label="pass"), passed=True, judge="verifier:v@1",
+                                      rubric_id="ma", rubric_hash="h", prompt_hash="p", cache_key=f"v-{trace_id}-{step.index}",
+                                      label_probs={"fail": p_fail, "pass": 1 - p_fail}))
+        store.add_judgments(extra)
+    out = tmp_path / "a.json"
+    result = CliRunner().invoke(app, ["attribute", "--run", "ma", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    strategies = json.loads(out.read_text())["strategies"]
+    likeliest = strategies["highest P(fail) step of run ma"]
+    assert likeliest["step_accuracy"]["value"] == 1.0 and likeliest["step_accuracy"]["n"] == 3
+    assert likeliest["agent_accuracy"]["value"] == pytest.approx(sum(
+        t.steps[truth[t.id].step].agent == truth[t.id].agent for t in load_traces([*logs]).traces) / 3)
+
+
 def test_attribute_without_annotations_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["attribute", "--db", str(tmp_path / "empty.db")])
     assert result.exit_code == 2 and "no 'attribution' labels" in result.output and "Traceback" not in result.output

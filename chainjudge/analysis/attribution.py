@@ -14,7 +14,7 @@ One strategy needs no model: the first step a run's judges failed, and its agent
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -122,6 +122,27 @@ def first_failing_step(traces: Mapping[str, Trace], judgments: Iterable[Judgment
             earliest[j.trace_id] = j.step_index
     out = {}
     for trace_id, index in earliest.items():
+        trace = traces.get(trace_id)
+        agent = trace.steps[index].agent if trace is not None and index < len(trace.steps) else None
+        out[trace_id] = Attribution(trace_id, agent, index)
+    return out
+
+
+def most_likely_failing_step(traces: Mapping[str, Trace], judgments: Iterable[Judgment],
+                             passes: Callable[[str, str], bool]) -> dict[str, Attribution]:
+    """Per trace, the step the run's judges gave the highest probability of failing (a verifier's P(fail),
+    a judge's label probabilities), and its agent.  `passes(criterion, label)` says which labels pass;
+    judgments without label probabilities say nothing here.  Ties go to the earlier step."""
+    best: dict[str, tuple[float, int]] = {}
+    for j in judgments:
+        if not j.label_probs:
+            continue
+        p_fail = sum(p for label, p in j.label_probs.items() if not passes(j.criterion_id, label))
+        held = best.get(j.trace_id)
+        if held is None or p_fail > held[0] or (p_fail == held[0] and j.step_index < held[1]):
+            best[j.trace_id] = (p_fail, j.step_index)
+    out = {}
+    for trace_id, (_, index) in best.items():
         trace = traces.get(trace_id)
         agent = trace.steps[index].agent if trace is not None and index < len(trace.steps) else None
         out[trace_id] = Attribution(trace_id, agent, index)

@@ -2,7 +2,9 @@
 score the strategies (the scoring is `analysis/attribution.py`, pure).
 
 Strategies:
-- `first-failing`: the earliest step a stored run's judges failed, and its agent (no model call);
+- `first-failing`: the earliest step a stored run's judges failed, and its agent (no model call), and,
+  where the run's judgments carry probabilities (a verifier, a judge asked for label probabilities), the
+  step with the highest P(fail);
 - `all-at-once`: the judge reads the whole log (each step numbered, with its agent; the task, and with
   `--ground-truth` its right answer) and names the responsible agent and the decisive step, one call per
   trace, as in the Who&When paper;
@@ -23,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from chainjudge.analysis.attribution import Attribution, annotations, first_failing_step
+from chainjudge.analysis.attribution import Attribution, annotations, first_failing_step, most_likely_failing_step
 from chainjudge.core.prompts import fence
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
@@ -80,6 +82,26 @@ def from_run(store: Store, run: str, traces: dict[str, Trace]) -> StrategyRun:
         raise AttributionError(f"no run named {run!r} in {store.location}; see: chainjudge runs")
     judged = [j for j in store.judgments(run) if j.trace_id in traces]
     return StrategyRun(first_failing_step(traces, judged))
+
+
+def from_run_probabilities(store: Store, run: str, traces: dict[str, Trace]) -> StrategyRun | None:
+    """The step RUN's judges gave the highest P(fail) (verifier runs, judges asked for label
+    probabilities); None when no judgment of the run carries probabilities."""
+    stored = store.get_run(run)
+    judged = [j for j in store.judgments(run) if j.trace_id in traces]
+    if stored is None or not any(j.label_probs for j in judged):
+        return None
+    rubric = stored.rubric
+
+    def passes(criterion: str, label: str) -> bool:
+        if rubric is not None:
+            try:
+                return rubric.criterion(criterion).scale.passes(label)
+            except KeyError:
+                pass
+        return label.lower() not in ("fail", "failed", "incorrect", "error", "no")
+
+    return StrategyRun(most_likely_failing_step(traces, judged, passes))
 
 
 def log_text(trace: Trace, first: int = 0, last: int | None = None) -> str:
@@ -251,6 +273,9 @@ def evaluate(store: Store, criterion: str = "attribution", run: str | None = Non
     report = AttributionReport(truth, random_baseline(traces.values()), agent_at_annotated_step(traces, truth))
     if run:
         report.runs[f"first failing step of run {run}"] = from_run(store, run, traces)
+        likeliest = from_run_probabilities(store, run, traces)
+        if likeliest is not None:
+            report.runs[f"highest P(fail) step of run {run}"] = likeliest
     for name in strategies if judge is not None else ():
         runner = all_at_once if name == "all-at-once" else STRATEGIES[name]
         label = f"{name} ({model}{', with ground truth' if ground_truth else ''})"
