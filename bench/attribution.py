@@ -9,6 +9,8 @@ accuracy with 95% intervals, calls and tokens per trace.  The paper's best hand-
     .venv/bin/python bench/attribution.py                                   # ingestion and baseline
     .venv/bin/python bench/attribution.py --judge openai/gpt-4o             # + all at once (OPENAI_API_KEY)
     .venv/bin/python bench/attribution.py --judge openai/NAME --api-base http://127.0.0.1:8000/v1
+    .venv/bin/python bench/attribution.py --judge local --max-steps 9 --strategy all-at-once --strategy step-by-step \
+        --strategy binary-search --no-ground-truth       # the offline judge: only the logs that fit its 4,096 tokens
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from chainjudge.core.schema import Label  # noqa: E402
 from chainjudge.core.store import Store  # noqa: E402
 from chainjudge.pipeline import load_traces  # noqa: E402
 from chainjudge.reading.labels import ImportOptions, read_labels  # noqa: E402
-from chainjudge.workflows.attribution import all_at_once, gather  # noqa: E402
+from chainjudge.workflows.attribution import STRATEGIES, all_at_once, gather  # noqa: E402
 
 LOGS = ROOT / "tests" / "data" / "who-and-when" / "hand-crafted"
 
@@ -42,6 +44,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", default=None)
     parser.add_argument("--api-base", default=None)
+    parser.add_argument("--max-steps", type=int, default=None, help="only logs with at most this many steps (a judge with a small context)")
+    parser.add_argument("--strategy", action="append", choices=["all-at-once", "step-by-step", "binary-search"])
+    parser.add_argument("--no-ground-truth", action="store_true", help="only the runs without the task's answer")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     loaded = load_traces([LOGS])
@@ -50,6 +55,10 @@ def main() -> None:
         store.save_traces(loaded.traces)
         store.add_labels([x for f in sorted(LOGS.glob("*.json")) for x in read_labels(f, ImportOptions()) if isinstance(x, Label)])
         traces, truth = gather(store)
+        if args.max_steps is not None:
+            traces = {k: t for k, t in traces.items() if len(t.steps) <= args.max_steps}
+            truth = {k: a for k, a in truth.items() if k in traces}
+            print(f"logs with at most {args.max_steps} steps: {len(traces)}")
         hits, checked = agent_at_annotated_step(traces, truth)
         print(f"agent at the annotated step = the annotated agent: {hits}/{checked} ({hits / checked:.1%})")
         base = random_baseline(traces.values())
@@ -62,15 +71,16 @@ def main() -> None:
 
         offline.apply()
         with open_judge(args.judge, api_base=args.api_base, batch=False) as (settings, judge):
-            for with_truth in (True, False):
-                started = time.perf_counter()
-                run = all_at_once(judge, list(traces.values()), with_truth)
-                s = score("all at once", run.predictions, truth)
-                print(f"all at once, {'with' if with_truth else 'without'} ground truth ({settings.model}): agent-level "
-                      f"{pct(s.agent_accuracy)}, step-level {pct(s.step_accuracy)}, within 3 steps {pct(s.step_within[3])}; "
-                      f"{run.calls} calls, {(run.prompt_tokens + run.completion_tokens) / len(truth):.0f} tokens per trace, "
-                      f"{time.perf_counter() - started:.0f} s; unanswered {len(truth) - s.answered}")
-
+            for name in args.strategy or ["all-at-once"]:
+                for with_truth in (False,) if args.no_ground_truth else (True, False):
+                    started = time.perf_counter()
+                    runner = all_at_once if name == "all-at-once" else STRATEGIES[name]
+                    run = runner(judge, list(traces.values()), with_truth)
+                    s = score(name, run.predictions, truth)
+                    print(f"{name}, {'with' if with_truth else 'without'} ground truth ({settings.model}): agent-level "
+                          f"{pct(s.agent_accuracy)}, step-level {pct(s.step_accuracy)}, within 3 steps {pct(s.step_within[3])}; "
+                          f"{run.calls} calls, {(run.prompt_tokens + run.completion_tokens) / len(truth):.0f} tokens per trace, "
+                          f"{time.perf_counter() - started:.0f} s; unanswered {len(truth) - s.answered}")
 
 if __name__ == "__main__":
     main()
