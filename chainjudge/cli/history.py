@@ -8,10 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from chainjudge.cli.cep import scenarios_app
-from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 
 
 @scenarios_app.command("import")
@@ -27,8 +26,6 @@ def scenarios_import(
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
     imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
     the local store. Exit 1 when rows were rejected."""
-    import dataclasses
-    import json
 
     from chainjudge.core.atomic import check_output_path, write_text_atomic
     from chainjudge.packs.cep.history import import_history
@@ -50,8 +47,6 @@ def scenarios_import(
             out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
     rejects_file = rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl")
-    if report.errors:
-        write_text_atomic(rejects_file, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in report.errors))
     rate = report.rows / report.seconds if report.seconds else float("nan")
     out.print(f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
               f"{report.rows - report.imported} rejected", highlight=False)
@@ -60,11 +55,7 @@ def scenarios_import(
         for kind, n in report.by_kind().most_common():
             kinds.add_row(kind, str(n), f"{n / report.rows:.1%}")
         out.print(kinds)
-        for error in report.errors[:show]:
-            err.print(Text("rejected", style="yellow"), f"{source}: {error}", highlight=False)
-        more = len(report.errors) - min(show, len(report.errors))
-        err.print(f"{'and ' + str(more) + ' more rejected rows; ' if more else ''}all {len(report.errors)} rejected rows "
-                  f"(line, column, kind, reason) are in {rejects_file}", highlight=False)
+        report_rejected_rows(source, report.errors, rejects_file, show)
     out.print(f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
               f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}", highlight=False)
     if report.annotated:

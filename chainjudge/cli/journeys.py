@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, err, fail, open_store, out, report_rejected_rows
 
 journeys_app = typer.Typer(no_args_is_help=True, help="Journeys: an agent deciding step by step against a simulated customer, "
                            "checks over the whole journey, and a failure-seeking search.")
@@ -102,8 +102,6 @@ def import_cmd(
     after it the script, its decision rows (a campaign's send slot, a next-best-action call) the decision
     points. Ids are pseudonymised with the key `scenarios import` used (kept in the local store), so both
     files meet without a raw id being written. Exit 1 when rows were rejected."""
-    import dataclasses
-
     from chainjudge.core.atomic import check_output_path, write_text_atomic
     from chainjudge.core.yamlfile import YamlFileError
     from chainjudge.packs.cep.decisions import load_scenarios
@@ -133,11 +131,7 @@ def import_cmd(
     for reason in report.rejected[:show]:
         err.print(Text("journey left out", style="yellow"), reason, highlight=False)
     if report.errors:
-        rejects = out_file.with_name(out_file.stem + ".rejects.jsonl")
-        write_text_atomic(rejects, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in report.errors))
-        for error in report.errors[:show]:
-            err.print(Text("rejected", style="yellow"), f"{events}: {error}", highlight=False)
-        err.print(f"all {len(report.errors)} rejected rows (line, column, kind, reason) are in {rejects}", highlight=False)
+        report_rejected_rows(events, report.errors, out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
         raise typer.Exit(1)
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 
 outcomes_app = typer.Typer(no_args_is_help=True, help="Logged outcomes: what was sent, how likely, and what happened, for off-policy evaluation.")
 
@@ -63,9 +61,5 @@ def import_cmd(
               f"chainjudge ope {out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
               highlight=False)
     if report.errors:
-        rejects = out_file.with_name(out_file.stem + ".rejects.jsonl")
-        write_text_atomic(rejects, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in report.errors))
-        for error in report.errors[:show]:
-            err.print(Text("rejected", style="yellow"), f"{source}: {error}", highlight=False)
-        err.print(f"all {len(report.errors)} rejected rows (line, column, kind, reason) are in {rejects}", highlight=False)
+        report_rejected_rows(source, report.errors, out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
         raise typer.Exit(1)

@@ -48,3 +48,19 @@ def open_store(db: str | Path | None, create: bool = True) -> Store:
         return Store(resolve_db_path(db), create=create)
     except StoreUnavailable as exc:
         fail(str(exc))
+
+
+def report_rejected_rows(source: Path, errors: list, rejects_file: Path, show: int) -> None:
+    """Write every rejected row (line, column, kind, reason) to REJECTS_FILE, atomically, and list the
+    first SHOW on standard error: what the importers (`scenarios`, `journeys`, `outcomes import`) share."""
+    import dataclasses
+    import json
+
+    from chainjudge.core.atomic import write_text_atomic
+
+    write_text_atomic(rejects_file, "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n" for e in errors))
+    for error in errors[:show]:
+        err.print(Text("rejected", style="yellow"), f"{source}: {error}", highlight=False)
+    more = len(errors) - min(show, len(errors))
+    err.print(f"{'and ' + str(more) + ' more rejected rows; ' if more else ''}all {len(errors)} rejected rows "
+              f"(line, column, kind, reason) are in {rejects_file}", highlight=False)
