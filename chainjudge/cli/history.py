@@ -37,8 +37,10 @@ def scenarios_import(
         mapping = load_mapping(mapping_file)
     except MappingError as exc:
         fail(str(exc))
+    from chainjudge.packs.cep.history import PSEUDONYM_SECRET
+
     with open_store(db) as store:
-        key = store.local_secret("cep-pseudonym-key")
+        key = store.local_secret(PSEUDONYM_SECRET)
         imported, report = import_history(source, mapping, key, load_policy())
         if annotate:
             from chainjudge.packs.cep.annotation import register

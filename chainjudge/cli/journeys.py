@@ -116,8 +116,10 @@ def import_cmd(
         starting = {sid: s.user for sid, s in load_scenarios(states).items()}
     except (YamlFileError, ValueError, OSError) as exc:
         fail(str(exc))
+    from chainjudge.packs.cep.history import PSEUDONYM_SECRET
+
     with open_store(db) as store:
-        key = store.local_secret("cep-pseudonym-key")
+        key = store.local_secret(PSEUDONYM_SECRET)
     try:
         journeys, report = import_journeys(events, mapping, starting, key)
     except HistoryFileError as exc:

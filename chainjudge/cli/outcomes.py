@@ -41,8 +41,10 @@ def import_cmd(
         mapping = load_mapping(mapping_file)
     except MappingError as exc:
         fail(str(exc))
+    from chainjudge.packs.cep.history import PSEUDONYM_SECRET
+
     with open_store(db) as store:
-        key = store.local_secret("cep-pseudonym-key")
+        key = store.local_secret(PSEUDONYM_SECRET)
     try:
         rows, scenarios, report = import_outcomes(source, mapping, key, load_policy())
     except (OutcomeMappingError, HistoryFileError) as exc:

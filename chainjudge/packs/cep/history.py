@@ -59,6 +59,7 @@ class ImportReport:
     annotated: int = 0  # rows with an expected action from the file
     disagreements: int = 0  # of those, where the policy derives another action or channel
     seconds: float = 0.0
+    seen: set[str] = field(default_factory=set)  # every column the file had
 
     def by_kind(self) -> Counter:
         return Counter(e.kind for e in self.errors)
@@ -135,6 +136,9 @@ def _parquet_batches(parquet) -> Iterator[tuple[int, list[dict]]]:
         rows = batch.to_pylist()
         yield start, rows
         start += len(rows)
+
+
+PSEUDONYM_SECRET = "cep-pseudonym-key"  # the local store's secret every importer hashes ids with, so their files meet
 
 
 def pseudonym(key: bytes, raw: str) -> str:
@@ -256,21 +260,29 @@ def _annotated(row: dict, mapping: Mapping, line: int) -> ExpectedAction | RowEr
         return RowError(line, column, "bad_expected", error.reason)
 
 
-def import_history(path: Path, mapping: Mapping, key: bytes, policy: Policy) -> tuple[list[Scenario], ImportReport]:
-    """Every row of PATH as a scenario (policy-derived expected action, and the annotated one when the file
-    has it), or as a RowError; nothing half-imported."""
-    started = time.perf_counter()
-    report = ImportReport(hashed=mapping.id_column, dropped=list(mapping.drop))
-    scenarios, seen_columns, ids = [], set(), set()
+def mapped_rows(path: Path, mapping: Mapping, key: bytes, report: ImportReport) -> Iterator[tuple[int, dict[str, Any], UserState]]:
+    """(line, row, its user state) for every row whose state reads whole; the mapping's dropped columns are
+    removed unread, and a row whose state does not read goes to `report.errors`.  Rows are counted and
+    their columns noted in `report.seen`."""
     for line, row in read_rows(path):
         report.rows += 1
-        seen_columns.update(row)
+        report.seen.update(row)
         for column in mapping.drop:
             row.pop(column, None)  # never read, never kept
         state = _state(row, mapping, key, line)
         if isinstance(state, RowError):
             report.errors.append(state)
             continue
+        yield line, row, state
+
+
+def import_history(path: Path, mapping: Mapping, key: bytes, policy: Policy) -> tuple[list[Scenario], ImportReport]:
+    """Every row of PATH as a scenario (policy-derived expected action, and the annotated one when the file
+    has it), or as a RowError; nothing half-imported."""
+    started = time.perf_counter()
+    report = ImportReport(hashed=mapping.id_column, dropped=list(mapping.drop))
+    scenarios, ids = [], set()
+    for line, row, state in mapped_rows(path, mapping, key, report):
         annotated = _annotated(row, mapping, line)
         if isinstance(annotated, RowError):
             report.errors.append(annotated)
@@ -288,6 +300,6 @@ def import_history(path: Path, mapping: Mapping, key: bytes, policy: Policy) -> 
     report.imported = len(scenarios)
     known = set(mapping.columns) | {mapping.id_column, mapping.timezone_column, mapping.perturbations_column} | set(mapping.drop) \
         | set(mapping.expected.values())
-    report.unmapped = sorted(c for c in seen_columns - known if c and not c.startswith("__"))
+    report.unmapped = sorted(c for c in report.seen - known if c and not c.startswith("__"))
     report.seconds = time.perf_counter() - started
     return scenarios, report

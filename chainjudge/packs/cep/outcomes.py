@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainjudge.packs.cep.history import ImportReport, RowError, _present, _state, read_rows
+from chainjudge.packs.cep.history import ImportReport, RowError, _present, mapped_rows
 from chainjudge.packs.cep.mapping import Mapping
 from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import Scenario
@@ -98,14 +98,7 @@ def import_outcomes(path: Path, mapping: Mapping, key: bytes, policy: Policy) ->
     report = OutcomesReport(hashed=mapping.id_column, dropped=list(mapping.drop))
     rows: list[dict] = []
     scenarios: dict[str, Scenario] = {}
-    for line, row in read_rows(path):
-        report.rows += 1
-        for column in mapping.drop:
-            row.pop(column, None)
-        state = _state(row, mapping, key, line)
-        if isinstance(state, RowError):
-            report.errors.append(state)
-            continue
+    for line, row, state in mapped_rows(path, mapping, key, report):
         logged = _logged(row, mapping, line)
         if isinstance(logged, RowError):
             report.errors.append(logged)
