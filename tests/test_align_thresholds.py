@@ -294,7 +294,6 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
     """The panel's background re-align runs `chainjudge align` as a child process, shows its progress from the
     log, and leaves a new version with a fitted threshold; the panel shows thresholds and test-split figures."""
     import os
-    import sys
     import time
 
     from conftest import ROOT
@@ -312,7 +311,7 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
         assert used.exit_code == 0, used.output
         os.environ["CHAINJUDGE_DB"] = str(copy)
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
-        at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60).run()
+        at = AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=60).run()
         at.text_input(key="name").input("carla")
         at.button[0].click().run()
         assert not at.exception, at.exception
@@ -331,14 +330,13 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
     log = (copy.parent / "realign" / "bg.log").read_text()
     assert fitted.thresholds.get("step") is not None, log
     assert fitted.thresholds["step"].p_fail == pytest.approx(0.3)
-    sys.path.insert(0, str(ROOT / "ui"))
-    import realign_job
+    from chainjudge.ui import background_jobs
 
     deadline = time.monotonic() + 60
     with Store(copy) as store:
-        while realign_job.status(store, "bg").running and time.monotonic() < deadline:
+        while background_jobs.status(store, "bg").running and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert "use it:" in realign_job.status(store, "bg").last_line
+        assert "use it:" in background_jobs.status(store, "bg").last_line
     at.run()
     panel = [d.value for d in at.dataframe if "decision threshold" in d.value.columns]
     shown = {d.value.set_index("criterion").loc["step", "decision threshold"] for d in at.dataframe if "decision threshold" in d.value.columns}

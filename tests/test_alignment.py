@@ -186,7 +186,7 @@ def test_the_review_app_shows_new_tune_labels_and_re_aligns(aligned_db, tmp_path
                                 kind="human", note="a new adjudication after the alignment")])
     os.environ["CHAINJUDGE_DB"] = str(copy)
     os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
-    at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=60).run()
     at.text_input(key="name").input("carla")
     at.button[0].click().run()
     assert not at.exception, at.exception

@@ -92,7 +92,7 @@ def _app(db, env: dict[str, str] | None = None):
         os.environ.pop(name, None)
     os.environ["CHAINJUDGE_DB"] = str(db)
     os.environ.update(env or {})
-    return AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=60)
+    return AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=60)
 
 
 def _all_text(at) -> str:

@@ -85,7 +85,7 @@ def test_files_with_one_stem_in_two_folders_get_two_stable_ids(tmp_path):
 
 @pytest.fixture
 def mapping_file(tmp_path):
-    from chainjudge.testing.history import MAPPING
+    from chainjudge.packs.cep.fake_export import MAPPING
 
     path = tmp_path / "mapping.yaml"
     path.write_text(MAPPING)
@@ -95,7 +95,7 @@ def mapping_file(tmp_path):
 def _export(tmp_path, rows: int, bad: set[int] = frozenset(), name: str = "export.csv") -> Path:
     from test_history_import import GOOD
 
-    from chainjudge.testing.history import COLUMNS
+    from chainjudge.packs.cep.fake_export import COLUMNS
 
     path = tmp_path / name
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -462,12 +462,12 @@ def test_a_full_disk_is_reported_as_such_not_as_a_rollback_error(tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_with_its_place(tmp_path, monkeypatch):
-    import chainjudge.cli.judging as judging
+    import chainjudge.cli.runs as runs_command
 
     def boom(*args, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(judging, "open_store", boom)
+    monkeypatch.setattr(runs_command, "open_store", boom)
     result = cli.invoke(app, ["runs", "--db", str(tmp_path / "s.db")])
     _no_traceback(result)
     assert result.exit_code == 3

@@ -70,7 +70,7 @@ def _app(db):
 
     os.environ["CHAINJUDGE_DB"] = str(db)
     os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
-    return AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60)
+    return AppTest.from_file(os.path.join(ROOT, "chainjudge", "ui", "app.py"), default_timeout=60)
 
 
 def test_the_attribution_tab_shows_lanes_and_saves_an_answer(store_with_a_log):

@@ -15,7 +15,7 @@ from chainjudge.cli import app
 from chainjudge.core.judges.local import free_port
 from chainjudge.core.store import Store
 from chainjudge.packs.cep import annotation
-from chainjudge.testing.history import MAPPING
+from chainjudge.packs.cep.fake_export import MAPPING
 
 ACTIONS = ["send", "wait", "suppress"]
 

@@ -2,7 +2,10 @@
 
 errors (the one error base) <- core (schema, store, judges, engine) <- analysis (pure) and reading (adapters, the OTLP
 receiver) <- pipeline <- workflows (what gathers evidence and runs judges for the analysis), review <- packs <- the edges
-(cli/, demo, the app); scale (executors over Ray) sits on core alone.  The test reads every module's imports with ast, so
+(cli/, the review app ui/); scale (executors over Ray) sits on core alone.  A pack's own edge (its commands under
+`packs/NAME/commands/` and its review tabs, `packs/NAME/review_tab.py`) may also use the CLI's shared helpers, the
+review queue and the workflows; the generic CLI and app import no pack at all (hooks bring the pack's commands and
+tabs in).  The test reads every module's imports with ast, so
 a new upward import fails here rather than in a reader's head."""
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ ALLOWED = {
     "pipeline": {"errors", "core", "reading"},
     "analysis": {"errors", "core", "analysis"},  # pure: see test_analysis_is_pure
     "review": {"errors", "core", "review"},
-    "workflows": {"errors", "core", "reading", "pipeline", "analysis", "workflows"},
+    "workflows": {"errors", "core", "reading", "pipeline", "analysis", "scale", "workflows"},
     "packs": {"errors", "core", "reading", "pipeline", "analysis", "packs"},
     "testing": {"errors", "core", "testing"},
     "export": {"errors", "core", "export"},
     "scale": {"errors", "core", "scale"},
 }
-EDGES = {"cli", "demo"}  # may import anything
+EDGES = {"cli", "ui"}  # may import anything but a pack
+PACK_EDGE = {"errors", "core", "reading", "pipeline", "analysis", "workflows", "review", "packs", "cli.support"}
 
 
 def imports_of(path: Path) -> list[str]:
@@ -47,16 +51,31 @@ def test_every_module_belongs_to_a_known_layer():
     assert unknown == set(), f"modules outside the layers: {unknown}"
 
 
+def is_pack_edge(path: Path) -> bool:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] == "packs" and len(parts) >= 3 and (parts[2] == "commands" or parts[2] == "review_tab.py")
+
+
 def test_no_layer_imports_a_layer_above_it():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         own = layer(path)
         if own in EDGES or own == "__init__":
             continue
+        allowed = PACK_EDGE if is_pack_edge(path) else ALLOWED[own]
         for name in imports_of(path):
             target = name.split(".")[1]
-            if target not in ALLOWED[own]:
+            if target not in allowed and ".".join(name.split(".")[1:3]) not in allowed:
                 offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+def test_the_generic_cli_and_review_app_import_no_pack():
+    """Pack commands and review tabs arrive through the pack's hooks (`register_commands`, `review_tabs`), so
+    the CLI and the app work the same with the CEP pack, a third party's pack, or none."""
+    offenders = [f"{path.relative_to(PACKAGE)} imports {name}"
+                 for edge in EDGES for path in (PACKAGE / edge).rglob("*.py")
+                 for name in imports_of(path) if name.startswith("chainjudge.packs")]
     assert offenders == []
 
 
@@ -86,8 +105,8 @@ def test_analysis_is_pure():
     assert offenders == []
 
 
-# CEP lives in its pack; these edges still carry CEP commands (issue #30 moves them into the pack next)
-CEP_EDGES = {"packs", "demo.py", "cli/cep.py", "cli/history.py"}
+# CEP lives in its pack, commands and review tab included
+CEP_EDGES = {"packs"}
 
 
 def test_no_cep_file_is_a_default_in_generic_code():

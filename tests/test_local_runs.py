@@ -151,7 +151,7 @@ def test_off_a_terminal_progress_is_printed_as_plain_lines():
 
 def test_the_demo_states_the_expected_time_of_the_rest():
     from chainjudge.core.schema import Judgment
-    from chainjudge.demo import expected_time
+    from chainjudge.packs.cep.commands.demo_run import expected_time
 
     judged = [Judgment(run="r", cache_key="k", trace_id="t", step_index=0, step_ref="0", criterion_id="c", judge="local",
                        rubric_id="r", rubric_hash="h", prompt_hash="p", latency_s=s) for s in (10.0, 20.0)]

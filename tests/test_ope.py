@@ -330,7 +330,7 @@ def test_the_review_app_s_go_live_tab_shows_the_guardrails_it_was_given(fresh_db
     for key, text in env.items():
         monkeypatch.setenv(key, text)
     monkeypatch.delenv("CHAINJUDGE_REVIEW_TOKEN", raising=False)
-    at = AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(os.path.join(ROOT, "chainjudge", "ui", "app.py"), default_timeout=60).run()
     at.text_input(key="name").input("gil")
     at.button[0].click().run()
     assert not at.exception, at.exception

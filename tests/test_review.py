@@ -107,7 +107,7 @@ def _app(db, token=None):
         os.environ["CHAINJUDGE_REVIEW_TOKEN"] = token
     else:
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
-    return AppTest.from_file(os.path.join(ROOT, "ui", "app.py"), default_timeout=60)
+    return AppTest.from_file(os.path.join(ROOT, "chainjudge", "ui", "app.py"), default_timeout=60)
 
 
 def test_app_sign_in_and_adjudicate(review_store):

@@ -299,7 +299,7 @@ def test_the_cli_the_report_and_the_app_give_one_score(tmp_path):
     for name in ("CHAINJUDGE_SPACES", "CHAINJUDGE_SCENARIOS", "CHAINJUDGE_CATALOGUE", "CHAINJUDGE_REVIEW_TOKEN"):
         os.environ.pop(name, None)
     os.environ["CHAINJUDGE_DB"] = str(db)
-    at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=90).run()
     at.text_input(key="name").input("ivy")
     at.button[0].click().run()
     assert not at.exception, at.exception
@@ -349,7 +349,7 @@ def test_the_app_shows_too_few_instead_of_a_number(tmp_path, fake_judge):
     assert invoke("labels", "import", tmp_path / "h.jsonl", "--db", db).exit_code == 0
     os.environ["CHAINJUDGE_DB"] = str(db)
     os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
-    at = AppTest.from_file(str(ROOT / "ui" / "app.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=90).run()
     at.text_input(key="name").input("kim")
     at.button[0].click().run()
     frames = [f.value for f in at.dataframe]

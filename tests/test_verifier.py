@@ -397,10 +397,8 @@ def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_
 def test_the_review_app_retrains_a_verifier_from_new_labels_in_the_background(trained):
     """An adjudication on a tune step changes what the verifier learns from; the Calibration tab's verifier
     panel retrains it with the settings of the version shown, as a child process, and a new version appears."""
-    import sys
     import time
 
-    from conftest import ROOT
     from test_attacks_review import _app
 
     db, _ = trained
@@ -421,15 +419,14 @@ def test_the_review_app_retrains_a_verifier_from_new_labels_in_the_background(tr
     at.button(key="retrain-ref").click().run()
     assert not at.exception, at.exception
     assert any("Started" in s.value for s in at.success)
-    sys.path.insert(0, str(ROOT / "ui"))
-    import realign_job
+    from chainjudge.ui import background_jobs
 
     deadline = time.monotonic() + 120
     with Store(db) as store:
-        while realign_job.status(store, "ref", "retrain").running and time.monotonic() < deadline:
+        while background_jobs.status(store, "ref", "retrain").running and time.monotonic() < deadline:
             time.sleep(0.5)
         after = store.verifier("ref")
-        log = realign_job.status(store, "ref", "retrain").last_line
+        log = background_jobs.status(store, "ref", "retrain").last_line
     assert after.version != before.version, log
     assert after.reference_features and after.selective.target == before.selective.target  # its own settings
     assert after.label_set_hash != before.label_set_hash

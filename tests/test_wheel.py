@@ -32,7 +32,7 @@ def fresh_install(tmp_path_factory) -> Path:
     (wheel,) = (base / "dist").glob("chainjudge-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("chainjudge/_bundled/rubrics/cep/policy.yaml", "chainjudge/_bundled/rubrics/cep/space.yaml",
-                   "chainjudge/_bundled/traces/cep/traces.jsonl", "chainjudge/_bundled/ui/app.py"):
+                   "chainjudge/_bundled/traces/cep/traces.jsonl", "chainjudge/ui/app.py"):
         assert needed in names
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from chainjudge.analysis.calibrate import wilson_interval
+from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.schema import Coverage, CriticalEvidence, GoLiveScore, ScenarioSpace, ScoreTerm, Trace, validate_weights
 
 DEFAULT_WEIGHTS = {"decision_accuracy": 3.0, "critical_pass_rate": 3.0, "judge_reliability": 1.0,

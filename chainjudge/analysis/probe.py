@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from chainjudge.analysis.calibrate import wilson_interval
+from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.engine import plan
 from chainjudge.core.schema import BinaryScale, Estimate, LabelScale, ProbeResult, Rubric, Trace, WorkItem
 

@@ -11,29 +11,21 @@ import inspect
 
 import typer
 
-from chainjudge.cli import aligning, demo, export, files, history, judging, labels, review, splits  # noqa: F401  (register their commands)
+from chainjudge.cli import agreement, aligning, export, files, judging, labels, panel, review, runs, splits  # noqa: F401  (register their commands)
 from chainjudge.cli.app import app, labels_app, traces_app
 from chainjudge.cli.attribute import attribute as _attribute
-from chainjudge.cli.cep import decisions as _decisions
-from chainjudge.cli.cep import record as _record
-from chainjudge.cli.cep import scenarios_app
+from chainjudge.cli.cluster import cluster as _cluster
 from chainjudge.cli.db import db_app
-from chainjudge.cli.golive import coverage_cmd, gate_cmd, report_cmd
-from chainjudge.cli.journeys import journeys_app
-from chainjudge.cli.modes import cluster as _cluster
-from chainjudge.cli.modes import modes_app, regress_app
+from chainjudge.cli.gate import gate_cmd
+from chainjudge.cli.golive import coverage_cmd, report_cmd
+from chainjudge.cli.modes import modes_app
 from chainjudge.cli.ope import ope as _ope
-from chainjudge.cli.outcomes import outcomes_app
+from chainjudge.cli.regress import regress_app
 from chainjudge.cli.reviewers import reviewers_app
 from chainjudge.cli.trust import labels_agreement, probe, traces_list
 from chainjudge.cli.verifying import verifier_app
 
 app.command("cluster")(_cluster)
-app.command("decisions")(_decisions)
-app.add_typer(scenarios_app, name="scenarios")
-app.add_typer(journeys_app, name="journeys")
-app.add_typer(outcomes_app, name="outcomes")
-app.command("record")(_record)
 app.command("coverage")(coverage_cmd)
 app.command("report")(report_cmd)
 app.command("gate")(gate_cmd)
@@ -47,6 +39,21 @@ app.add_typer(reviewers_app, name="reviewers")
 app.add_typer(db_app, name="db")
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(regress_app, name="regress")
+
+
+def _add_pack_commands() -> None:
+    """Commands the installed packs register (the CEP pack: scenarios, record, decisions, journeys, outcomes,
+    demo).  A pack that fails to load is named on standard error and the generic commands still work."""
+    from chainjudge.cli.support import err
+    from chainjudge.core.plugins import PluginError, register_commands
+
+    try:
+        register_commands(app)
+    except PluginError as exc:
+        err.print(f"warning: {exc}", highlight=False)
+
+
+_add_pack_commands()
 
 
 def unwrap(text: str | None) -> str | None:

@@ -7,31 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.cli.support import DbOption, open_store, out
+from chainjudge.workflows import golive
 
 SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else an installed pack's, such as the CEP pack's).")]
 ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")]
 CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode catalogue.")]
 
 
-def _evidence(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
-    from chainjudge.workflows.golive import collect, load_space, run_space
-
+def evidence_for(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
     with open_store(db) as store:
-        try:
-            loaded = load_space(space) if space else None
-            if loaded is None and store.get_run(run) is not None and run_space(store, run) is None:
-                from chainjudge.core.plugins import default_file
-
-                offered = default_file("space")
-                loaded = load_space(offered) if offered is not None else None
-            return collect(store, run, loaded, expected, catalogue, policy=policy)
-        except KeyError:
-            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
-        except (OSError, ValueError) as exc:
-            fail(str(exc))
+        return golive.evidence_for(store, run, space, expected, catalogue, policy)
 
 
 def score_line(evidence) -> str:
@@ -72,7 +59,7 @@ def coverage_cmd(
 ) -> None:
     """Which cells of the scenario space have evaluated traces: weighted and unweighted coverage, the
     heaviest empty cells, adversarial kinds without passing evidence, and a heatmap."""
-    evidence = _evidence(run, space, expected, None, db)
+    evidence = evidence_for(run, space, expected, None, db)
     cov, sp = evidence.coverage, evidence.space
     out.print(f"coverage: {cov.covered:.0%} of cells, {cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells "
               f"(at least {sp.min_traces_per_cell} trace per cell)")
@@ -119,73 +106,23 @@ def report_cmd(
     accuracy, calibration trust with TPR / TNR, raw and judge-error-corrected failure rates, bias probes,
     failure modes, the score and its breakdown, the off-policy guardrails when given), a Markdown summary
     for a pull-request comment, and JSON."""
-    from chainjudge.analysis.ope_gate import guardrail
     from chainjudge.core.schema import GatePolicy
     from chainjudge.workflows.report import write_report
 
-    gate = _policy(policy) if policy else None
-    evidence = _evidence(run, space, expected, catalogue, db, gate)
+    gate = gate_policy(policy) if policy else None
+    evidence = evidence_for(run, space, expected, catalogue, db, gate)
     estimator = (gate or GatePolicy()).ope_estimator
-    rails = [guardrail(figures, estimator, kind, path.name) for kind, path in (("value", ope_value), ("harm", ope_unsubscribe))
-             if path is not None and (figures := _figures(path)) is not None]
+    rails = golive.guardrails_from(ope_value, ope_unsubscribe, estimator)
     if rails:
         evidence = evidence.model_copy(update={"guardrails": rails})
     paths = write_report(evidence, out_dir)
     out.print(f"{score_line(evidence)}; written: {', '.join(str(p) for p in paths)}", highlight=False)
 
 
-def _figures(path: Path | None) -> dict | None:
-    """What `chainjudge ope --out` wrote, or None when no file was given."""
-    import json
-
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        fail(f"{path}: not off-policy figures written by chainjudge ope --out ({str(exc)[:200]})")
-    if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
-        fail(f"{path}: not off-policy figures written by chainjudge ope --out (no 'overall')")
-    return data
 
 
-def _policy(path: Path):
+def gate_policy(path: Path):
     from chainjudge.core.schema import GatePolicy
     from chainjudge.core.yamlfile import load_model
 
     return load_model(path, GatePolicy)
-
-
-def gate_cmd(
-    run: Annotated[str, typer.Argument(help="Run name.")],
-    policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...). Default: an installed pack's (the CEP pack's), else the built-in defaults.")] = None,
-    space: SpaceOption = None,
-    expected: ExpectedOption = None,
-    catalogue: CatalogueOption = Path("failure-modes.yaml"),
-    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) for the policy's min_value_ratio.")] = None,
-    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures for the policy's max_unsubscribe_delta.")] = None,
-    db: DbOption = None,
-) -> None:
-    """Exit non-zero, printing each reason, when the run is below the go-live policy. Fails closed: a
-    critical criterion with neither a trusted judge nor a deterministic check fails it (unless waived by
-    name), an unknown score term counts at its low end, and an off-policy guardrail the policy asks for
-    passes only on a bound that clears it."""
-    from chainjudge.analysis.golive import gate_reasons
-    from chainjudge.analysis.ope_gate import ope_reasons
-
-    if policy is None:
-        from chainjudge.core.plugins import default_file
-
-        policy = default_file("gate_policy")
-    from chainjudge.core.schema import GatePolicy
-
-    gate = _policy(policy) if policy is not None else GatePolicy()
-    evidence = _evidence(run, space, expected, catalogue, db, gate)
-    reasons = gate_reasons(evidence, gate) + ope_reasons(gate, _figures(ope_value), _figures(ope_unsubscribe))
-    out.print(score_line(evidence), highlight=False)
-    print_evidence_tables(evidence)
-    if reasons:
-        for reason in reasons:
-            err.print(Text("gate:", style="bold red"), f"{reason}", highlight=False)
-        raise typer.Exit(1)
-    out.print(Text("gate passed", style="green"))

@@ -32,9 +32,9 @@ def review_app(
     _check_files(catalogue, space or [], scenarios or [])
     for figures in (ope_value, ope_unsubscribe):
         if figures is not None:
-            from chainjudge.cli.golive import _figures
+            from chainjudge.workflows.golive import ope_figures
 
-            _figures(figures)  # read now: a bad file is one line at start, not an error in a tab later
+            ope_figures(figures)  # read now: a bad file is one line at start, not an error in a tab later
     try:
         serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
             f"review app: {url}  (store {masked_url(str(absolute_db(resolve_db_path(db))))}; log {log}; Ctrl-C stops)", highlight=False),

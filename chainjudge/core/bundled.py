@@ -1,5 +1,5 @@
 """Files that ship with chainjudge: the rubrics and CEP pack files (`rubrics/`), the demo's traces
-(`traces/`) and the review app (`ui/`).
+(`traces/`).  The review app is a module of the package (`chainjudge/ui/`).
 
 The repository keeps them in those top-level folders, where people read and edit them; the wheel copies
 them into the package as `chainjudge/_bundled/` at build time (hatchling's force-include), so an

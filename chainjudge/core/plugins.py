@@ -6,6 +6,9 @@ Three groups, read from the installed distributions' metadata when first needed 
   `decision_of(trace)`: the agent's final decision as named fields (off-policy evaluation reads it);
   optionally `default_file(kind)`: the pack's default for a file generic commands otherwise need given
   (`space`: a scenario space, `gate_policy`: a gate policy), so no pack's files are defaults in generic code;
+  optionally `register_commands(app)`: adds the pack's commands to the `chainjudge` Typer app (in the spirit
+  of `llm`'s `register_commands` hook), and `review_tabs()`: the review app's tabs the pack offers, as
+  `ReviewTab`s; so the generic CLI and review app import no pack;
 - `chainjudge.adapters`: a module (or object) with `NAME`, `EXPECTS`, `sniff(record)` and
   `parse(record, source, record_label)` like the built-in adapters;
 - `chainjudge.checks`: a function `(trace, step) -> CheckResult`, named by the entry point's name, that a
@@ -18,6 +21,7 @@ A plug-in that fails to load is reported by name, never silently skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Protocol
@@ -33,10 +37,22 @@ class PluginError(ChainjudgeError, RuntimeError):
 
 
 class Pack(Protocol):
+    """What every pack has; the optional hooks (`decision_of`, `default_file`, `register_commands`,
+    `review_tabs`) are looked up by name, so a pack offers only what it has."""
+
     name: str
     description: str
 
     def score_decisions(self, traces: Sequence[Trace], expected_text: str) -> DecisionReport | None: ...
+
+
+@dataclass(frozen=True)
+class ReviewTab:
+    """A tab a pack adds to the review app.  `render(store, reviewer, still_signed_in)` draws it; it must call
+    `still_signed_in()` right before any write and write nothing when that is False."""
+
+    title: str
+    render: Callable[..., None]
 
 
 @lru_cache(maxsize=None)
@@ -93,3 +109,25 @@ def default_file(kind: str):
         if found is not None:
             return found
     return None
+
+
+def register_commands(app: object) -> list[str]:
+    """Every installed pack's commands added to APP (a Typer app).  A pack that fails to load is reported
+    by the caller with its name; returns the names of the packs that added commands."""
+    added = []
+    for name, pack in packs().items():
+        hook = getattr(pack, "register_commands", None)
+        if hook is not None:
+            hook(app)
+            added.append(name)
+    return added
+
+
+def review_tabs() -> list[ReviewTab]:
+    """The review app's tabs the installed packs offer, in pack-name order."""
+    tabs: list[ReviewTab] = []
+    for pack in packs().values():
+        offer = getattr(pack, "review_tabs", None)
+        if offer is not None:
+            tabs += list(offer())
+    return tabs

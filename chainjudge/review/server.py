@@ -17,11 +17,10 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from chainjudge.core.bundled import bundled
 from chainjudge.core.store import Store, absolute_db, resolve_db_path
 from chainjudge.errors import ChainjudgeError
 
-APP_FILE = bundled("ui", "app.py")
+APP_FILE = Path(__file__).resolve().parents[1] / "ui" / "app.py"  # the review app, a module of the package
 LOG_NAME = "review-app.log"
 MAX_LOG_BYTES = 10 * 1024 * 1024
 # what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar

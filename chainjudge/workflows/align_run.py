@@ -9,11 +9,13 @@ and only tune labels are read before the test split is judged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from chainjudge.analysis.alignment import Retriever
 from chainjudge.analysis.calibrate import agreement
@@ -176,3 +178,60 @@ def before_after(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: Ju
                 name, run, report, sum(j.latency_s for j in mine) / n,
                 sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n, looks))
     return result
+
+
+# seconds per judgment of the local judge on 2 cores (bench/alignment.py), for the time estimate only: plain,
+# and aligned (longer prompts, and token log-probabilities, which llama-cpp-python computes slowly)
+LOCAL_SECONDS = {"plain": 8.0, "aligned": 31.0}
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """What `chainjudge align` asks of the judge once the worked examples are built."""
+
+    choice: JudgeChoice
+    tune_steps: int = 120  # 0: all
+    test_steps: int = 120  # 0: all
+    evaluate: bool = True
+    seed: int = 0
+    rubric_data: dict | None = None  # the rubric file's YAML, when clarifications are to be proposed
+    rubric_source: str = ""
+
+
+@dataclass
+class AlignResult:
+    aligned: AlignedJudge
+    fitted: Fitted
+    comparison: BeforeAfter | None
+    proposal: Any
+
+
+def align_with_judge(store: Store, rubric: Rubric, aligned: AlignedJudge, request: AlignRequest, progress,
+                     note: Callable[[str], None]) -> AlignResult:
+    """The judge-using steps of alignment: thresholds fitted on tune (the aligned judge saved with them), the
+    proposal from the tune disagreements, and the plain-vs-aligned comparison on the sealed test split."""
+    from chainjudge.analysis.proposals import disagreements, propose
+    from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached
+
+    embed = functools.partial(embed_cached, embedder=SentenceTransformerEmbedder(), store=store)
+    n_tune = min(request.tune_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric, "tune")}))
+    n_test = min(request.test_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric, "test")})) if request.evaluate else 0
+    if request.choice.spec == "local":
+        criteria = sum(1 for c in rubric.criteria if not c.deterministic)
+        seconds = criteria * (n_tune * LOCAL_SECONDS["aligned"] + n_test * (LOCAL_SECONDS["plain"] + LOCAL_SECONDS["aligned"]))
+        note(f"judging {n_tune} tune steps (thresholds){f' and {n_test} test steps twice (plain, aligned)' if n_test else ''} "
+             f"with the local judge: about {seconds / 60:.0f} min on 2 cores (stored as it goes: an interrupted align resumes; "
+             "--tune-steps / --test-steps make it shorter)")
+    fitted = fit_thresholds(store, rubric, aligned, request.choice, embed, request.tune_steps or None, request.seed, progress)
+    for criterion, line in sorted(fitted.notes.items()):
+        note(f"threshold {criterion}: {line}")
+    aligned = aligned.model_copy(update={"thresholds": fitted.thresholds})
+    store.save_aligned(aligned)
+    proposal = None
+    if request.rubric_data is not None:
+        traces = {tid: store.get_trace(tid) for tid in {j.trace_id for j in fitted.judgments}}
+        found = disagreements(fitted.judgments, fitted.reference, rubric, fitted.thresholds, traces)
+        proposal = propose(request.rubric_data, found, embed, request.rubric_source)
+    comparison = (before_after(store, rubric, aligned, request.choice, embed, request.test_steps or None, request.seed, progress=progress)
+                  if request.evaluate else None)
+    return AlignResult(aligned, fitted, comparison, proposal)

@@ -8,14 +8,16 @@ report and the review app score it alike.  The verdict over this evidence is `an
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from chainjudge.analysis.coverage import coverage, go_live_score
 from chainjudge.analysis.golive import EXPECTED, SPACE, consistency_of, criterion_trust, parse_space
+from chainjudge.analysis.ope_gate import guardrail
 from chainjudge.analysis.reference import reference_labels
-from chainjudge.core.plugins import score_decisions
+from chainjudge.core.plugins import default_file, score_decisions
 from chainjudge.core.schema import (
     AgreementReport,
     CorrectedRate,
@@ -23,12 +25,14 @@ from chainjudge.core.schema import (
     CriticalEvidence,
     Evidence,
     GatePolicy,
+    Guardrail,
     Judgment,
     OpenMode,
     ScenarioSpace,
     TrustStatus,
 )
-from chainjudge.core.store import Store
+from chainjudge.core.store import Store, UnknownRun
+from chainjudge.errors import ChainjudgeError
 from chainjudge.workflows.probes import probe_results
 
 
@@ -67,7 +71,7 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
     policy = policy or GatePolicy()
     run = store.get_run(run_name)
     if run is None:
-        raise KeyError(run_name)
+        raise UnknownRun(run_name, store.location)
     judgments = list(store.judgments(run_name)) if judgments is None else judgments
     severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
     is_check = {c.id: c.deterministic for c in run.rubric.criteria} if run.rubric else {}
@@ -102,7 +106,7 @@ def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, sce
     policy = policy or GatePolicy(high_weight=high_weight)
     run = store.get_run(run_name)
     if run is None:
-        raise KeyError(run_name)
+        raise UnknownRun(run_name, store.location)
     space = space or run_space(store, run_name)
     if space is None:
         raise ValueError(f"run {run_name!r} carries no scenario space; pass one (--space)")
@@ -178,3 +182,42 @@ def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str)
                 if mode.counts.get(run_name) and len(mode.counts) > 1:
                     recurring.append(mode.id)
     return open_modes, recurring
+
+
+class GoLiveInputError(ChainjudgeError):
+    """A scenario space, scenarios file, gate policy or off-policy figures file that cannot be used."""
+
+
+def evidence_for(store: Store, run: str, space: Path | None, expected: Path | None, catalogue: Path | None,
+                 policy: GatePolicy | None = None) -> Evidence:
+    """The go-live evidence for RUN: the space given, else the one the run was judged against, else an installed
+    pack's default (so generic commands never name a pack's files)."""
+    if store.get_run(run) is None:
+        raise UnknownRun(run, store.location)
+    try:
+        loaded = load_space(space) if space else None
+        if loaded is None and run_space(store, run) is None:
+            offered = default_file("space")
+            loaded = load_space(offered) if offered is not None else None
+        return collect(store, run, loaded, expected, catalogue, policy=policy)
+    except ChainjudgeError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise GoLiveInputError(str(exc)) from exc
+
+
+def ope_figures(path: Path) -> dict:
+    """What `chainjudge ope --out` wrote."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GoLiveInputError(f"{path}: not off-policy figures written by chainjudge ope --out ({str(exc)[:200]})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("overall"), dict):
+        raise GoLiveInputError(f"{path}: not off-policy figures written by chainjudge ope --out (no 'overall')")
+    return data
+
+
+def guardrails_from(value: Path | None, harm: Path | None, estimator: str) -> list[Guardrail]:
+    """The off-policy guardrails from the files `ope --out` wrote: the agent's value against today's, and harm."""
+    return [guardrail(ope_figures(path), estimator, kind, path.name) for kind, path in (("value", value), ("harm", harm))
+            if path is not None]

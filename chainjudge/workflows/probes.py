@@ -13,7 +13,7 @@ from chainjudge.analysis.probe import CHANGES, applicable, base_run_of, flip_rat
 from chainjudge.core.engine import Judge, Progress, execute, plan
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import ProbeResult, Run
-from chainjudge.core.store import FIXED_SETTINGS, Store
+from chainjudge.core.store import FIXED_SETTINGS, Store, UnknownRun
 
 
 def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int = 20, seed: int = 0,
@@ -22,7 +22,7 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
     """Judge the seeded sample of the run under each change (None: the change does not apply)."""
     run = store.get_run(run_name)
     if run is None or run.rubric is None:
-        raise KeyError(run_name)
+        raise UnknownRun(run_name, store.location)
     judgments = list(store.judgments(run_name))
     traces = {i: store.get_trace(i, run=run_name) for i in sorted({j.trace_id for j in judgments})}
     traces = {i: t for i, t in traces.items() if t is not None}

@@ -30,6 +30,7 @@ from chainjudge.core.store.base import (  # noqa: F401
     RunMismatch,
     RunSummary,
     StoreUnavailable,
+    UnknownRun,
     absolute_db,
     masked_url,
     resolve_db_path,

@@ -100,6 +100,17 @@ class RunMismatch(ChainjudgeError, ValueError):
     pass
 
 
+class UnknownRun(ChainjudgeError, KeyError):
+    """No run of that name in the store: one line naming the run and the store (a KeyError as well, for
+    callers that look runs up like a mapping)."""
+
+    def __init__(self, run: str, location: str) -> None:
+        super().__init__(f"no run named {run!r} in {location}; see: chainjudge runs")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 class RunBusy(ChainjudgeError, RuntimeError):
     """Another process is judging the same run right now."""
 

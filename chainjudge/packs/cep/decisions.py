@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from chainjudge.analysis.calibrate import wilson_interval
+from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.schema import DecisionReport, Mismatch, Rate, StepKind, Trace
 from chainjudge.packs.cep.scenario import AgentDecision, Scenario
 

@@ -24,13 +24,24 @@ class CepPack:
             return None
         return score(traces, scenarios) if scenarios else None
 
-
     def default_file(self, kind: str):
         """The bundled CEP scenario space and gate policy, offered as defaults to generic commands."""
         from chainjudge.core.bundled import bundled
 
         name = {"space": "space.yaml", "gate_policy": "gate.yaml"}.get(kind)
         return bundled("rubrics", "cep", name) if name else None
+
+    def register_commands(self, app) -> None:
+        """The pack's commands (`scenarios`, `record`, `decisions`, `journeys`, `outcomes`, `demo`) on APP."""
+        from chainjudge.packs.cep.commands import register
+
+        register(app)
+
+    def review_tabs(self) -> list:
+        """The review app's Ground truth tab (strategists annotate imported states)."""
+        from chainjudge.packs.cep.review_tab import TABS
+
+        return list(TABS)
 
     def decision_of(self, trace: Trace) -> dict[str, object] | None:
         """The CEP agent's final decision (action, channel, send time, content language, offer ...) as fields."""

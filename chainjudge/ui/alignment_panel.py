@@ -58,11 +58,10 @@ def alignment_panel(store: Store) -> None:
 
 def _background_realign(store: Store, aligned) -> None:
     """The "re-align with thresholds" button and, while it runs, the job's progress."""
-    import realign_job
-
+    from chainjudge.ui import background_jobs
     from chainjudge.workflows.alignment import AlignmentError, judge_of, rubric_of
 
-    job = realign_job.status(store, aligned.name)
+    job = background_jobs.status(store, aligned.name)
     if job.running:
         st.info(f"Re-aligning {aligned.name} in the background: {job.last_line}")
         if job.total:
@@ -81,6 +80,6 @@ def _background_realign(store: Store, aligned) -> None:
         except AlignmentError as exc:
             st.error(str(exc))
             return
-        if realign_job.start(store, aligned.name, rubric, spec, api_base, aligned.k):
+        if background_jobs.start(store, aligned.name, rubric, spec, api_base, aligned.k):
             st.success("Started: worked examples from today's tune labels, then tune steps judged to fit the decision "
                        "thresholds. Progress shows here (Refresh); the test split is not looked at.")

@@ -1,4 +1,4 @@
-"""The main job on bundled data: `demo`."""
+"""`demo`: the main job on the CEP pack's bundled data, end to end."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from chainjudge.cli.app import app
 from chainjudge.cli.support import err, out
+from chainjudge.packs.cep.commands.demo_run import run_demo
 
 
-@app.command()
 def demo(
     judge_model: Annotated[str, typer.Option("--judge", "-j", help="'local' (default) or any litellm model string.")] = "local",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
@@ -19,7 +18,5 @@ def demo(
     db: Annotated[Optional[Path], typer.Option("--db", help="Store for the demo (default: .chainjudge/demo.db).")] = None,
 ) -> None:
     """The main job on bundled data, end to end, finishing with a readable summary."""
-    from chainjudge.demo import run_demo
-
     code = run_demo(out, err, judge_spec=judge_model, api_base=api_base, sample=sample, db=db)
     raise typer.Exit(code)

@@ -8,11 +8,11 @@ the command line's own `verifier train` with the settings of the version shown, 
 from __future__ import annotations
 
 import pandas as pd
-import realign_job
 import streamlit as st
 
 from chainjudge.core.schema import Verifier
 from chainjudge.core.store import Store
+from chainjudge.ui import background_jobs
 
 KIND = "retrain"
 
@@ -60,7 +60,7 @@ def verifier_panel(store: Store) -> None:
 
 
 def _retrain(store: Store, verifier: Verifier) -> None:
-    job = realign_job.status(store, verifier.name, KIND)
+    job = background_jobs.status(store, verifier.name, KIND)
     if job.running:
         st.info(f"Retraining {verifier.name} in the background: {job.last_line}")
         st.button("Refresh", key=f"retrain-refresh-{verifier.name}")
@@ -68,6 +68,6 @@ def _retrain(store: Store, verifier: Verifier) -> None:
     if job.started:
         st.text(f"last retraining of {verifier.name}: {job.last_line}")
     if st.button(f"Retrain {verifier.name} from today's tune labels (in the background)", key=f"retrain-{verifier.name}"):
-        if realign_job.launch(store, verifier.name, retrain_arguments(verifier), KIND):
+        if background_jobs.launch(store, verifier.name, retrain_arguments(verifier), KIND):
             st.success(f"Started: {verifier.name} learns again from today's tune labels with the settings of "
                        f"{verifier.tag}. Refresh to see the new version; the test split is not looked at.")

@@ -1,5 +1,6 @@
-"""Ground truth from history: `scenarios import` (a CDP export through a mapping), `scenarios agreement`
-(how far strategists agree) and `scenarios annotated` (the states they settled, as scenarios)."""
+"""`scenarios`: generated CEP user states (no sub-command), or imported from a team's history through a
+mapping (`scenarios import`), how far strategists agree on them (`scenarios agreement`) and the states
+they settled, as scenarios (`scenarios annotated`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,33 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.cli.cep import scenarios_app
+from chainjudge.analysis.figures import format_estimate
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
+from chainjudge.core.atomic import check_output_path, write_text_atomic
+from chainjudge.packs.cep.annotation import field_agreement, register, settled
+from chainjudge.packs.cep.generator import generate
+from chainjudge.packs.cep.history import PSEUDONYM_SECRET, import_history
+from chainjudge.packs.cep.mapping import MappingError, load_mapping
+from chainjudge.packs.cep.policy import load_policy
+
+scenarios_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
+                            help="CEP user-state scenarios: generated (no sub-command) or imported from history (`import`).")
+
+
+@scenarios_app.callback()
+def scenarios(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the scenarios (JSONL).")] = Path("scenarios.jsonl"),
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
+) -> None:
+    """Generate CEP user-state scenarios (pairwise coverage plus a third adversarial variants) with the
+    expected action the contact policy derives for each; `scenarios import` reads real ones instead."""
+    if ctx.invoked_subcommand is not None:
+        return
+    generated = generate(seed=seed)
+    write_text_atomic(out_file, "\n".join(s.model_dump_json() for s in generated) + "\n")
+    adversarial = sum(1 for s in generated if s.user.perturbations)
+    out.print(f"{len(generated)} scenarios ({adversarial} adversarial) written to {out_file}")
 
 
 @scenarios_app.command("import")
@@ -26,25 +52,15 @@ def scenarios_import(
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
     imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
     the local store. Exit 1 when rows were rejected."""
-
-    from chainjudge.core.atomic import check_output_path, write_text_atomic
-    from chainjudge.packs.cep.history import import_history
-    from chainjudge.packs.cep.mapping import MappingError, load_mapping
-    from chainjudge.packs.cep.policy import load_policy
-
     check_output_path(out_file)  # before any work: a folder given as --out is refused at once
     try:
         mapping = load_mapping(mapping_file)
     except MappingError as exc:
         fail(str(exc))
-    from chainjudge.packs.cep.history import PSEUDONYM_SECRET
-
     with open_store(db) as store:
         key = store.local_secret(PSEUDONYM_SECRET)
         imported, report = import_history(source, mapping, key, load_policy())
         if annotate:
-            from chainjudge.packs.cep.annotation import register
-
             new = register(store, imported)
             out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
@@ -74,9 +90,6 @@ def scenarios_agreement(
 ) -> None:
     """How far strategists agree on the expected action, per field: Krippendorff's alpha with a 95%
     interval over states, the raw agreement of the first two annotations and what chance would give."""
-    from chainjudge.analysis.figures import format_estimate
-    from chainjudge.packs.cep.annotation import field_agreement
-
     with open_store(db) as store:
         figures = field_agreement(store, bootstrap=bootstrap)
     table = Table("field", "states", "Krippendorff's alpha (95% interval)", "agreement, first two", "by chance")
@@ -93,9 +106,6 @@ def scenarios_annotated(
 ) -> None:
     """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
     third) as scenarios; score decisions on them with decisions --expected-source annotated."""
-    from chainjudge.core.atomic import write_text_atomic
-    from chainjudge.packs.cep.annotation import settled
-
     with open_store(db) as store:
         done, total = settled(store), len(store.states())
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in done))

@@ -1,4 +1,5 @@
-"""CLI for logged outcomes: `outcomes import` (what the team sent, and what happened) for `ope`."""
+"""`outcomes import`: what the team sent, how likely, and what happened, as logged decisions for `ope`
+and the users' states for `record`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import typer
 from rich.table import Table
 
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
+from chainjudge.core.atomic import check_output_path, write_text_atomic
+from chainjudge.packs.cep.history import PSEUDONYM_SECRET, HistoryFileError
+from chainjudge.packs.cep.mapping import MappingError, load_mapping
+from chainjudge.packs.cep.outcomes import OutcomeMappingError, import_outcomes
+from chainjudge.packs.cep.policy import load_policy
 
 outcomes_app = typer.Typer(no_args_is_help=True, help="Logged outcomes: what was sent, how likely, and what happened, for off-policy evaluation.")
 
@@ -27,12 +33,6 @@ def import_cmd(
     uses), the logged action, the logging policy's propensity and the outcomes; each row imported whole or
     rejected with its line, column and reason. Writes the logged decisions for `ope` and the users' states
     for `record`. Exit 1 when rows were rejected."""
-    from chainjudge.core.atomic import check_output_path, write_text_atomic
-    from chainjudge.packs.cep.history import HistoryFileError
-    from chainjudge.packs.cep.mapping import MappingError, load_mapping
-    from chainjudge.packs.cep.outcomes import OutcomeMappingError, import_outcomes
-    from chainjudge.packs.cep.policy import load_policy
-
     for path in (out_file, states_file):
         check_output_path(path)
     if not source.is_file():
@@ -41,8 +41,6 @@ def import_cmd(
         mapping = load_mapping(mapping_file)
     except MappingError as exc:
         fail(str(exc))
-    from chainjudge.packs.cep.history import PSEUDONYM_SECRET
-
     with open_store(db) as store:
         key = store.local_secret(PSEUDONYM_SECRET)
     try:

@@ -5,18 +5,23 @@ baseline.  Everything a strategist or the state carries is shown as text, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from chainjudge.analysis.figures import format_estimate
+from chainjudge.core.plugins import ReviewTab
 from chainjudge.core.store import Store
+from chainjudge.packs.cep import annotation
+from chainjudge.packs.cep.scenario import ExpectedAction
 
 CHANNELS = ["(none)", "push", "email", "in_app", "sms", "line", "whatsapp"]
 
 
-def ground_truth_tab(store: Store, annotator: str) -> None:
-    from chainjudge.packs.cep import annotation
-
+def ground_truth_tab(store: Store, annotator: str, still_signed_in: Callable[[], bool]) -> None:
+    """The tab the CEP pack offers the review app (`CepPack.review_tabs`)."""
     if not store.states():
         st.info("No states to annotate. Import some: chainjudge scenarios import EXPORT --mapping MAP --annotate")
         return
@@ -24,14 +29,11 @@ def ground_truth_tab(store: Store, annotator: str) -> None:
     if found is None:
         st.success("No state needs your annotation now.")
     else:
-        _annotate(store, annotator, *found)
+        _annotate(store, annotator, still_signed_in, *found)
     _agreement(store)
 
 
-def _annotate(store: Store, annotator: str, scenario, given: dict) -> None:
-    from chainjudge.packs.cep import annotation
-    from chainjudge.packs.cep.scenario import ExpectedAction
-
+def _annotate(store: Store, annotator: str, still_signed_in: Callable[[], bool], scenario, given: dict) -> None:
     user = scenario.user
     st.subheader(f"State {user.id}")
     st.text(annotation.describe(user))
@@ -62,16 +64,18 @@ def _annotate(store: Store, annotator: str, scenario, given: dict) -> None:
             except ValidationError as exc:
                 st.error(f"Not saved: {exc.errors()[0]['msg']}")
                 return
+            if not still_signed_in():  # checked again right before the write: a revoked session saves nothing
+                return
             annotation.record(store, user.id, annotator, expected)
             st.rerun()
 
 
 def _agreement(store: Store) -> None:
-    from chainjudge.analysis.figures import format_estimate
-    from chainjudge.packs.cep import annotation
-
     figures = annotation.field_agreement(store, bootstrap=300)
     rows = [{"field": field, "states": f["alpha"].n, "Krippendorff's alpha (95% interval)": format_estimate(f["alpha"], 10, 2),
              "agreement (first two)": f["observed"], "by chance": f["chance"]} for field, f in figures.items()]
     st.caption("Agreement between strategists (states with two or more annotations)")
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+
+
+TABS = [ReviewTab("Ground truth", ground_truth_tab)]
