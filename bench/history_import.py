@@ -27,10 +27,10 @@ offline.apply()
 from chainjudge.analysis.coverage import cell_weight, coverage, covered_by  # noqa: E402
 from chainjudge.core.schema import StepKind  # noqa: E402
 from chainjudge.packs.cep.fake_export import MAPPING, write_export  # noqa: E402
-from chainjudge.packs.cep.history import import_history  # noqa: E402
 from chainjudge.packs.cep.mapping import load_mapping  # noqa: E402
 from chainjudge.packs.cep.policy import expected_action, load_policy  # noqa: E402
 from chainjudge.packs.cep.recording import LLMConfig, record, step  # noqa: E402
+from chainjudge.packs.cep.state_import import import_history  # noqa: E402
 from chainjudge.pipeline import load_traces  # noqa: E402
 from chainjudge.workflows.golive import load_space  # noqa: E402
 

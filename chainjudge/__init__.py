@@ -46,7 +46,7 @@ _PUBLIC = {
     "agreement": ("chainjudge.analysis.calibrate", "agreement"),
     # go-live evidence and the gate
     "load_space": ("chainjudge.workflows.golive", "load_space"),
-    "collect_evidence": ("chainjudge.workflows.golive", "collect"),
+    "collect_evidence": ("chainjudge.workflows.golive", "gather_evidence"),
     "gate_reasons": ("chainjudge.analysis.golive", "gate_reasons"),
     "GatePolicy": ("chainjudge.core.schema", "GatePolicy"),
     # errors and settings

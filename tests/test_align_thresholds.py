@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from test_alignment import MAP, RUBRIC
 from typer.testing import CliRunner
 
-from chainjudge.analysis.thresholds import MIN_EACH_CLASS, Point, binary_kappa, choose_threshold, cross_validated_kappa
+from chainjudge.analysis.threshold_fit import MIN_EACH_CLASS, Point, binary_kappa, choose_threshold, cross_validated_kappa
 from chainjudge.cli import app
+from chainjudge.core.decision_threshold import apply_threshold, fail_probability
 from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.rubric import parse_rubric
 from chainjudge.core.schema import AlignedJudge, LabelScale, Threshold, Verdict
 from chainjudge.core.store import Store
-from chainjudge.core.thresholds import apply_threshold, fail_probability
 from chainjudge.testing.fakejudge import LABEL_PROBS, FakeJudgeServer, token_logprobs
 
 ALIGNMENT_DATA = HOTPOTQA.parents[1] / "alignment"

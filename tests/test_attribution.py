@@ -42,7 +42,7 @@ def test_every_log_is_one_trace_with_its_agents_and_no_answer_key(loaded):
 
 def test_a_single_agent_history_keeps_no_agent_fields_and_its_version():
     """Plain chats are untouched: no agent fields, so their stored JSON (and content version) is unchanged."""
-    from chainjudge.reading import history
+    from chainjudge.reading import conversation as history
 
     trace = history.parse({"history": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}, "x.json", "item-0")
     assert all(s.agent is None for s in trace.steps)
@@ -190,7 +190,7 @@ def test_attribute_without_annotations_is_one_line(tmp_path):
 def test_group_chat_speakers_and_otel_agent_spans_are_agents():
     """AutoGen-style group chats (every agent as role user/assistant with a name) and OpenTelemetry agent
     spans keep who spoke: not "user" steps that no rubric judges."""
-    from chainjudge.reading import history
+    from chainjudge.reading import conversation as history
 
     chat = history.parse({"history": [
         {"role": "user", "name": "user_proxy", "content": "Plan a win-back campaign."},

@@ -17,9 +17,9 @@ from chainjudge.cli import app
 from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.decisions import load_scenarios, score
 from chainjudge.packs.cep.fake_export import COLUMNS, MAPPING, write_export
-from chainjudge.packs.cep.history import import_history, pseudonym
 from chainjudge.packs.cep.mapping import load_mapping
 from chainjudge.packs.cep.policy import load_policy
+from chainjudge.packs.cep.state_import import import_history, pseudonym
 
 GOOD = {"customer_id": "CUST-1", "full_name": "สมชาย ใจดี", "email": "somchai@example.com", "phone": "+66 812345678",
         "country": "TH", "tz": "Asia/Bangkok", "snapshot_at": "2026-10-01 09:30:00", "stage": "Lapsed", "days_inactive": "40",

@@ -379,7 +379,7 @@ def test_an_event_the_model_rejects_is_one_rejected_row_and_the_journey_goes_on(
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     mapping = EventMapping(id_column="id", time_column="t", event_column="e", channel_column="ch", consent_column="c",
                            events={"call": "decide", "optout": "consent_change"})
-    from chainjudge.packs.cep.history import pseudonym
+    from chainjudge.packs.cep.state_import import pseudonym
 
     states = {pseudonym(b"k", "raw"): start.model_copy(update={"id": pseudonym(b"k", "raw")})}
     journeys, report = import_journeys(log, mapping, states, b"k")

@@ -81,7 +81,7 @@ def test_the_generic_cli_and_review_app_import_no_pack():
 
 # what analysis may use of core: the schema and pure helpers (parsing text it is given, planning work items);
 # never the store, a judge, the engine's execution, a file, the network
-PURE_CORE = {"chainjudge.core.schema", "chainjudge.core.yamlfile", "chainjudge.core.rubric", "chainjudge.core.thresholds",
+PURE_CORE = {"chainjudge.core.schema", "chainjudge.core.yamlfile", "chainjudge.core.rubric", "chainjudge.core.decision_threshold",
              "chainjudge.core.engine"}
 FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "mkdir", "unlink"}
 

@@ -46,7 +46,7 @@ def test_the_same_customer_gets_the_same_pseudonym_as_in_scenarios_import(tmp_pa
     cli.invoke(app, ["scenarios", "import", str(ROOT / "examples" / "cdp-export-sample.csv"), "--mapping",
                      str(ROOT / "examples" / "cdp-mapping.yaml"), "--out", str(imported), "--db", str(db)])
     from chainjudge.core.store import Store
-    from chainjudge.packs.cep.history import pseudonym
+    from chainjudge.packs.cep.state_import import pseudonym
 
     users = {json.loads(line)["user"] for line in out.read_text().splitlines()}
     states = {json.loads(line)["user"]["id"] for line in imported.read_text().splitlines()}

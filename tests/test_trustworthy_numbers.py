@@ -409,10 +409,10 @@ def test_probes_catch_a_position_biased_judge(tmp_path):
 
 def _report_for_probes(db: Path, tmp_path: Path) -> dict:
     from chainjudge.analysis.report import to_json
-    from chainjudge.workflows.golive import collect, load_space
+    from chainjudge.workflows.golive import gather_evidence, load_space
 
     with Store(db) as store:
-        return to_json(collect(store, "r", load_space(ROOT / "rubrics" / "cep" / "space.yaml")))
+        return to_json(gather_evidence(store, "r", load_space(ROOT / "rubrics" / "cep" / "space.yaml")))
 
 
 def content_reader(body: dict) -> dict:

@@ -373,7 +373,7 @@ def test_unscored_items_of_a_trusted_critical_criterion_count_as_failing_at_the_
 
 def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_how_many_it_decided(trained, tmp_path):
     from chainjudge.core.schema import GatePolicy, ScenarioSpace, TrustPolicy
-    from chainjudge.workflows.golive import collect
+    from chainjudge.workflows.golive import gather_evidence
 
     db, rubric = trained
     rubric.write_text(RUBRIC_YAML.replace("    question:", "    severity: critical\n    question:"))
@@ -384,8 +384,8 @@ def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_
         judged = list(store.judgments("crit"))
         abstained = sum(1 for j in judged if j.passed is None)
         # this verifier's TPR lower bound on what it decides is 0.53: trusted under a policy that asks 0.5
-        evidence = collect(store, "crit", space, policy=GatePolicy(trust=TrustPolicy(min_tpr_low=0.5)))
-        strict = collect(store, "crit", space)
+        evidence = gather_evidence(store, "crit", space, policy=GatePolicy(trust=TrustPolicy(min_tpr_low=0.5)))
+        strict = gather_evidence(store, "crit", space)
     assert 0 < abstained < len(judged)
     assert strict.row("step").trust == "needs review"  # the default policy: abstentions are not misses, TPR decides
     row = evidence.row("step")

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import yaml
 
 from chainjudge.analysis.cluster import cluster_failures
+from chainjudge.core.decision_threshold import apply_threshold
 from chainjudge.core.rubric import parse_rubric
 from chainjudge.core.schema import Judgment, Label, Rubric, Threshold, Trace
-from chainjudge.core.thresholds import apply_threshold
 
 MAX_PER_CRITERION = 3
 EXCERPT = 500

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chainjudge.analysis.selective import choose_cut, decided_share
-from chainjudge.analysis.thresholds import binary_kappa
+from chainjudge.analysis.threshold_fit import binary_kappa
 from chainjudge.core.schema import SelectiveCut, Verifier
 
 MIN_EACH_CLASS = 5

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from chainjudge.core.schema import RecordError, Trace
 from chainjudge.core.segment import SplitMode
 from chainjudge.errors import ChainjudgeError
-from chainjudge.reading import history, langfuse, langsmith, native, openai_chat, openinference, otel
+from chainjudge.reading import conversation, langfuse, langsmith, native, openai_chat, openinference, otel
 from chainjudge.reading.linear import atif, devai, openhands, swe_agent
 from chainjudge.reading.loading import Record, iter_records
 from chainjudge.reading.records import file_named
@@ -25,7 +25,7 @@ from chainjudge.reading.splitting import split_trace
 
 # sniffed in this order: the most specific shapes first
 ADAPTERS: dict[str, ModuleType] = {
-    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, history)  # type: ignore[misc]
+    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, conversation)  # type: ignore[misc]
 }
 FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)  # the built-in ones; formats() adds installed plug-ins
 

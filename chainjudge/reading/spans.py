@@ -192,7 +192,7 @@ def _with_agents(steps: list[Step], spans: list[Span]) -> list[Step]:
     by_id = {s.id: s for s in spans}
     if not any(s.agent_name for s in spans):
         return steps
-    from chainjudge.reading.history import agent_kind
+    from chainjudge.reading.conversation import agent_kind
 
     def agent_of(span_id: str | None) -> str | None:
         current, hops = by_id.get(span_id or ""), 0

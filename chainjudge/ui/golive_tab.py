@@ -12,7 +12,7 @@ from chainjudge.ui.session import allowed_files
 
 
 def golive_tab(store: Store) -> None:
-    from chainjudge.workflows.golive import collect, load_space
+    from chainjudge.workflows.golive import gather_evidence, load_space
 
     summaries = store.runs()
     if not summaries:
@@ -30,7 +30,7 @@ def golive_tab(store: Store) -> None:
     expected = st.selectbox("Scenarios with expected actions", [None, *allowed_files("CHAINJUDGE_SCENARIOS")],
                             format_func=lambda p: "(the ones the run was judged against)" if p is None else p.name, key="expected")
     catalogues = allowed_files("CHAINJUDGE_CATALOGUE")
-    evidence = collect(store, name, load_space(space) if space else None, expected, catalogues[0] if catalogues else None)
+    evidence = gather_evidence(store, name, load_space(space) if space else None, expected, catalogues[0] if catalogues else None)
     s = evidence.score
     st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
     if s.unknown:

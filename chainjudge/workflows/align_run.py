@@ -21,11 +21,11 @@ from chainjudge.analysis.alignment import Retriever
 from chainjudge.analysis.calibrate import agreement
 from chainjudge.analysis.reference import judgment_labels, reference_labels
 from chainjudge.analysis.splits import judge_version
-from chainjudge.analysis.thresholds import Point, choose_threshold
+from chainjudge.analysis.threshold_fit import Point, choose_threshold
+from chainjudge.core.decision_threshold import fail_probability
 from chainjudge.core.judges.resolve import open_judge
 from chainjudge.core.schema import AgreementReport, AlignedJudge, Judgment, Label, Rubric, Threshold
 from chainjudge.core.store import Store
-from chainjudge.core.thresholds import fail_probability
 from chainjudge.pipeline import judge_traces
 
 Hooks = Callable[[str], AbstractContextManager]  # description -> context giving (on_start, on_progress)

@@ -101,7 +101,7 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
     return result
 
 
-def collect(store: Store, run_name: str, space: ScenarioSpace | None = None, scenarios_path: Path | None = None,
+def gather_evidence(store: Store, run_name: str, space: ScenarioSpace | None = None, scenarios_path: Path | None = None,
             catalogue_path: Path | None = None, high_weight: float = 2.0, policy: GatePolicy | None = None) -> Evidence:
     policy = policy or GatePolicy(high_weight=high_weight)
     run = store.get_run(run_name)
@@ -199,7 +199,7 @@ def evidence_for(store: Store, run: str, space: Path | None, expected: Path | No
         if loaded is None and run_space(store, run) is None:
             offered = default_file("space")
             loaded = load_space(offered) if offered is not None else None
-        return collect(store, run, loaded, expected, catalogue, policy=policy)
+        return gather_evidence(store, run, loaded, expected, catalogue, policy=policy)
     except ChainjudgeError:
         raise
     except (OSError, ValueError) as exc:

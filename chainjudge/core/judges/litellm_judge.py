@@ -10,12 +10,12 @@ import functools
 import time
 from typing import Any, NamedTuple
 
+from chainjudge.core.decision_threshold import apply_threshold
 from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.judges.retry import RetryPolicy, error_kind
 from chainjudge.core.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
 from chainjudge.core.limiter import AdaptiveLimiter
 from chainjudge.core.schema import JudgeSettings, Judgment, Usage, Verdict, WorkItem
-from chainjudge.core.thresholds import apply_threshold
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
 

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chainjudge.packs.cep.history import RowError, pseudonym, read_rows
 from chainjudge.packs.cep.journey import Journey, ScriptEvent
 from chainjudge.packs.cep.scenario import UserState
+from chainjudge.packs.cep.state_import import RowError, pseudonym, read_rows
 
 Mapped = Literal["decide", "device_switch", "language_change", "convert", "unsubscribe", "consent_change",
                  "channel_switch", "in_app_browser", "shared_account", "ignore"]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainjudge.packs.cep.history import ImportReport, RowError, _present, mapped_rows
 from chainjudge.packs.cep.mapping import Mapping
 from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import Scenario
+from chainjudge.packs.cep.state_import import ImportReport, RowError, _present, mapped_rows
 
 OUTCOMES = ("converted", "revenue", "opened", "clicked", "unsubscribed", "complained")
 LOGGED_FIELDS = ("action", "channel", "send_window", "offer")

@@ -249,10 +249,10 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
 
     from chainjudge.analysis.golive import gate_reasons
     from chainjudge.core.schema import GatePolicy
-    from chainjudge.workflows.golive import collect
+    from chainjudge.workflows.golive import gather_evidence
 
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
-    evidence = collect(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
+    evidence = gather_evidence(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
     sc = evidence.score
     out.print(f"8. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
               + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)

@@ -18,10 +18,10 @@ from chainjudge.core.yamlfile import YamlFileError
 from chainjudge.packs.cep.commands.support import print_summary, read_journey_traces
 from chainjudge.packs.cep.customer import fit_response_model
 from chainjudge.packs.cep.decisions import load_scenarios
-from chainjudge.packs.cep.history import PSEUDONYM_SECRET, HistoryFileError
 from chainjudge.packs.cep.journey_findings import evaluate_all, summarize
 from chainjudge.packs.cep.journey_generator import generate_journeys
 from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
+from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
 journeys_app = typer.Typer(no_args_is_help=True, help="Journeys: an agent deciding step by step against a simulated customer, "
                            "checks over the whole journey, and a failure-seeking search.")

@@ -15,9 +15,9 @@ from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejec
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 from chainjudge.packs.cep.annotation import field_agreement, register, settled
 from chainjudge.packs.cep.generator import generate
-from chainjudge.packs.cep.history import PSEUDONYM_SECRET, import_history
 from chainjudge.packs.cep.mapping import MappingError, load_mapping
 from chainjudge.packs.cep.policy import load_policy
+from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, import_history
 
 scenarios_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                             help="CEP user-state scenarios: generated (no sub-command) or imported from history (`import`).")
