@@ -14,19 +14,16 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from itertools import combinations
 
-from chainjudge.core.schema import AnnotatorAgreement, Judgment, Label
+from chainjudge.core.schema import AnnotatorAgreement, Judgment, Label, LabelSource
 
-ADJUDICATION = "adjudication"
+ADJUDICATION = LabelSource.adjudication.value
 DEFAULT_PRECEDENCE: tuple[str, ...] = (ADJUDICATION, "ground-truth", "human")
-REVIEW_PREFIX = "review:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def source_of(label: Label) -> str:
     """adjudication (a reviewer in the app), ground-truth, human (imported) or judge."""
-    if label.annotator.startswith(REVIEW_PREFIX):
-        return ADJUDICATION
-    return label.kind
+    return label.provenance.source.value
 
 
 def _instant(label: Label) -> datetime:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from chainjudge.core.schema import Label, RecordError
+from chainjudge.core.schema import REVIEW_PREFIX, Label, RecordError
 from chainjudge.reading import describe_error
 from chainjudge.reading.loading import iter_records, not_utf8
 from chainjudge.reading.records import file_stem
 from chainjudge.reading.records import trace_id as derive_trace_id
 
 FINAL_CRITERION = "final"
-REVIEW_PREFIX = "review:"  # the review app's annotators (chainjudge.review.reviewers.PREFIX)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chainjudge.core.schema import Label, Trace, utc_now
+from chainjudge.core.schema import Label, Provenance, Trace, utc_now
 from chainjudge.core.store import Store
 from chainjudge.errors import ChainjudgeError
 
@@ -90,6 +90,6 @@ def record(store: Store, trace: Trace, reviewer: str, agent: str, step_index: in
     if step is None:
         raise AttributionRejected(f"{trace.id} has no step {step_index} (steps 0..{len(trace.steps) - 1})")
     label = Label(trace_id=trace.id, step_ref=step.ref, step_index=step.index, criterion=CRITERION, value=agent,
-                  annotator=reviewer, kind="human", note=note or None, created_at=utc_now(), source="review:attribution")
+                  annotator=reviewer, kind="human", note=note or None, created_at=utc_now(), source=Provenance.review_reference("attribution"))
     store.add_labels([label])
     return label

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import time
 
-from chainjudge.core.schema import ItemContext, Label, QueueItem, utc_now
+from chainjudge.core.schema import ErrorKind, ItemContext, JudgeKind, Label, Provenance, QueueEntry, QueueItem, QueueKind, utc_now
 from chainjudge.core.store import Store
 from chainjudge.core.store.review import QUEUE_FACETS, LeaseLost  # noqa: F401  (LeaseLost: raised by adjudicate)
 
 SEVERITY_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0}
-KINDS = ("abstained", "judge_vs_human", "judge_vs_ground_truth", "panel_split", "check_vs_model", "judge_error",
-         "check_error", "injection", "low_confidence")
+KINDS = tuple(kind.value for kind in QueueKind)
 ABSTAINED_WEIGHT = 1.5  # a verifier's abstention goes to people before anything of the same severity
 LOW_CONFIDENCE = 0.5
 LEASE_S = 300.0
@@ -40,38 +39,42 @@ def _severities(store: Store) -> dict[tuple[str, str], str]:
 def refresh_queue(store: Store) -> int:
     """Recompute what needs a person (keeping what is already done). Returns the open items."""
     severity = _severities(store)
-    rows: list[tuple] = []
-    check_errors: set[tuple[str, str, str]] = set()
+    rows: list[QueueEntry] = []
 
-    def add(kind, run, trace_id, ref, index, criterion, detail, uncertainty):
+    def add(kind: QueueKind, run: str, trace_id: str, ref: str, index: int, criterion: str, detail: str, uncertainty: float) -> None:
         level = severity.get((run, criterion), "medium")
-        rows.append((f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
-                     detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
+        rows.append(QueueEntry(f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
+                               detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
 
-    for run, trace_id, ref, index, criterion, _label, error, judge_kind, conf, flags in store.judgment_signals():
-        if error is not None:
-            if error.startswith("abstained:"):  # the verifier would not decide: people do, first
-                add("abstained", run, trace_id, ref, index, criterion, error[:200], ABSTAINED_WEIGHT)
-                continue
-            if judge_kind == "check":
-                if (run, trace_id, ref) in check_errors:
-                    continue  # one item per step: the checks fail together when the step gives them no input
-                check_errors.add((run, trace_id, ref))
-                add("check_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
-            else:
-                add("judge_error", run, trace_id, ref, index, criterion, error[:200], 1.0)
-            continue
-        if flags:
-            add("injection", run, trace_id, ref, index, criterion, "step flagged as possible prompt injection", 0.9)
-        if conf is not None and conf < LOW_CONFIDENCE:
-            add("low_confidence", run, trace_id, ref, index, criterion, f"judge confidence {conf:.2f}", 1.0 - conf)
-    for run, trace_id, ref, index, criterion, label, kind, value, annotator in store.judge_label_disagreements():
-        name = "judge_vs_human" if kind == "human" else "judge_vs_ground_truth"
-        add(name, run, trace_id, ref, index, criterion, f"judge says {label}, {annotator} says {value}", 1.0)
-    for trace_id, ref, index, criterion, labels, judges, run, with_check in store.split_verdicts():
-        kind = "check_vs_model" if with_check else "panel_split"
-        add(kind, run, trace_id, ref, index, criterion, f"labels given: {labels} (by {judges})", 1.0)
+    _judgment_items(store, add)
+    for d in store.judge_label_disagreements():
+        kind = QueueKind.judge_vs_human if d.label_kind == "human" else QueueKind.judge_vs_ground_truth
+        add(kind, d.run, d.trace_id, d.step_ref, d.step_index, d.criterion_id,
+            f"judge says {d.judge_label}, {d.annotator} says {d.label_value}", 1.0)
+    for v in store.split_verdicts():
+        kind = QueueKind.check_vs_model if v.with_check else QueueKind.panel_split
+        add(kind, v.run, v.trace_id, v.step_ref, v.step_index, v.criterion_id, f"labels given: {v.labels} (by {v.judges})", 1.0)
     return store.write_queue(rows)
+
+
+def _judgment_items(store: Store, add) -> None:
+    """Items from single judgments: abstentions, errors (one per step for checks), flags, low confidence."""
+    check_errors: set[tuple[str, str, str]] = set()
+    for s in store.judgment_signals():
+        where = (s.run, s.trace_id, s.step_ref, s.step_index, s.criterion_id)
+        if s.error is not None:
+            if s.error.startswith(f"{ErrorKind.abstained}:"):  # the verifier would not decide: people do, first
+                add(QueueKind.abstained, *where, s.error[:200], ABSTAINED_WEIGHT)
+            elif s.judge_kind != JudgeKind.check:
+                add(QueueKind.judge_error, *where, s.error[:200], 1.0)
+            elif (s.run, s.trace_id, s.step_ref) not in check_errors:  # the checks fail together when the step gives them no input
+                check_errors.add((s.run, s.trace_id, s.step_ref))
+                add(QueueKind.check_error, *where, s.error[:200], 1.0)
+            continue
+        if s.flags:
+            add(QueueKind.injection, *where, "step flagged as possible prompt injection", 0.9)
+        if s.confidence is not None and s.confidence < LOW_CONFIDENCE:
+            add(QueueKind.low_confidence, *where, f"judge confidence {s.confidence:.2f}", 1.0 - s.confidence)
 
 
 def _facets(filters: dict[str, str | None]) -> dict[str, str]:
@@ -104,7 +107,7 @@ def adjudicate(store: Store, item: QueueItem, reviewer: str, label: str, note: s
     store.settle(item, reviewer, time.time(),
                  Label(trace_id=item.trace_id, step_ref=item.step_ref, step_index=item.step_index, criterion=item.criterion_id,
                        value=label, annotator=reviewer, kind="human", note=note or None, created_at=utc_now(),
-                       source=f"review:{item.id}"))
+                       source=Provenance.review_reference(item.id)))
 
 
 def release(store: Store, reviewer: str) -> None:

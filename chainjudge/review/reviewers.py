@@ -17,10 +17,11 @@ import hashlib
 import re
 import secrets
 
+from chainjudge.core.schema import REVIEW_PREFIX
 from chainjudge.core.store import Store
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-PREFIX = "review:"
+PREFIX = REVIEW_PREFIX  # the review app's annotators: review:NAME
 
 
 def token_hash(token: str) -> str:

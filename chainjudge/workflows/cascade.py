@@ -16,9 +16,9 @@ import numpy as np
 
 from chainjudge.analysis.verifier import confidence, decisions, p_fail
 from chainjudge.analysis.verifier_features import run_features, step_features
-from chainjudge.core.schema import Criterion, Judgment, Trace, Verdict, Verifier, WorkItem
+from chainjudge.core.schema import Criterion, ErrorKind, Judgment, Trace, Verdict, Verifier, WorkItem
 
-ABSTAINED = "abstained"
+ABSTAINED = ErrorKind.abstained.value
 
 
 def _labels_for(criterion: Criterion) -> tuple[str, str]:

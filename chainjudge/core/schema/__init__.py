@@ -54,11 +54,25 @@ from chainjudge.core.schema.results import (
                                           TrustStatus,
                                           validate_weights,
 )
+from chainjudge.core.schema.review import (
+    REVIEW_PREFIX,
+    ErrorKind,
+    JudgeKind,
+    JudgmentSignal,
+    LabelDisagreement,
+    LabelSource,
+    Provenance,
+    QueueEntry,
+    QueueKind,
+    SplitVerdict,
+)
 from chainjudge.core.schema.rubrics import BinaryScale, ContextBudget, Criterion, Example, LabelScale, LikertScale, Rubric, Scale
 from chainjudge.core.schema.traces import RecordError, Step, StepKind, ToolCall, Trace, utc_now
 from chainjudge.core.schema.verifiers import SelectiveCut, Verifier
 
 __all__ = [
+    "REVIEW_PREFIX", "ErrorKind", "JudgeKind", "JudgmentSignal", "LabelDisagreement", "LabelSource", "Provenance", "QueueEntry",
+    "QueueKind", "SplitVerdict",
     "SampledCell", "SamplingNote", "Guardrail", "AlignedExample", "AlignedJudge", "Threshold", "AgentRow", "AgreementReport", "AnnotatorAgreement", "Baseline", "BinaryScale", "Catalogue", "ContextBudget", "CorrectedRate", "Coverage", "Criterion", "CriterionRow",
     "CriticalEvidence", "Evidence", "ItemContext", "OpenMode",
     "DecisionReport", "Estimate", "Example", "Exemplar", "FailureMode", "GatePolicy", "GoLiveScore", "JudgeSettings",

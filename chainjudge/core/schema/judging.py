@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from chainjudge.core.schema.review import REVIEW_PREFIX, JudgeKind, LabelSource, Provenance
 from chainjudge.core.schema.rubrics import Criterion, Rubric
 from chainjudge.core.schema.traces import Step, utc_now
 from chainjudge.core.scrub import scrub
@@ -58,7 +59,7 @@ class Judgment(BaseModel):
     reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
     flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
     error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
-    judge_kind: Literal["model", "check"] = Field("model", description="A model judge or a deterministic check.")
+    judge_kind: JudgeKind = Field(JudgeKind.model, description="A model judge or a deterministic check.")
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge (retrieved examples) that made it, if any.")
     label_probs: dict[str, float] | None = Field(None, description="Probability of each label from the answer's token log-probabilities, where the server returned them.")
     raw_label: str | None = Field(None, description="The judge's own label, when the aligned judge's decision threshold changed it.")
@@ -147,6 +148,13 @@ class Label(BaseModel):
     note: str | None = None
     created_at: datetime | None = None
     source: str | None = None
+
+    @property
+    def provenance(self) -> Provenance:
+        """Where the label came from, typed: an annotator the review app wrote (`review:...`) is an
+        adjudication whatever its kind; otherwise its kind says (ground truth, imported human, judge)."""
+        source = LabelSource.adjudication if self.annotator.startswith(REVIEW_PREFIX) else LabelSource(self.kind)
+        return Provenance(source=source, annotator=self.annotator, reference=self.source)
 
     @property
     def step_key(self) -> str:

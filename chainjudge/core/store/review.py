@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from chainjudge.core.schema import Judgment, Label, QueueItem, utc_now
+from chainjudge.core.schema import Judgment, JudgmentSignal, Label, LabelDisagreement, QueueEntry, QueueItem, SplitVerdict, utc_now
 from chainjudge.core.store.base import StorePart
 
 _COLUMNS = "id, kind, run, trace_id, step_ref, step_index, criterion_id, detail, severity, priority"
@@ -32,34 +32,33 @@ def _where(facets: dict[str, str]) -> tuple[str, list]:
 
 class ReviewStore(StorePart):
     # -- what the queue is computed from
-    def judgment_signals(self) -> Iterator[tuple]:
-        """(run, trace, step ref, step index, criterion, label, error, judge kind, confidence, flag count)."""
+    def judgment_signals(self) -> Iterator[JudgmentSignal]:
+        """Every judgment as the queue reads it: its place, label, error, judge kind, confidence and flag count."""
         sql = self.dialect
-        return iter(self.query(
+        return (JudgmentSignal._make(row) for row in self.query(
             "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge_kind, "
             f"{sql.json_number('data', 'verdict', 'confidence')}, {sql.json_array_length('data', 'flags')} FROM judgments"))
 
-    def judge_label_disagreements(self) -> list[tuple]:
-        """(run, trace, ref, index, criterion, judge label, label kind, label value, annotator) where a human or
-        ground-truth label differs from a judge's verdict."""
-        return self.query(
+    def judge_label_disagreements(self) -> list[LabelDisagreement]:
+        """Where a human or ground-truth label differs from a judge's verdict."""
+        return [LabelDisagreement._make(row) for row in self.query(
             "SELECT j.run, j.trace_id, j.step_ref, j.step_index, j.criterion_id, j.label, l.kind, l.value, l.annotator "
             "FROM judgments j JOIN labels l ON l.trace_id = j.trace_id AND l.step_key = j.step_ref "
             "AND l.criterion = j.criterion_id AND l.kind IN ('human', 'ground-truth') "
-            "WHERE j.error IS NULL AND l.value != j.label")
+            "WHERE j.error IS NULL AND l.value != j.label")]
 
-    def split_verdicts(self) -> list[tuple]:
-        """(trace, ref, index, criterion, labels, judges, run, any check) where judges gave different labels."""
+    def split_verdicts(self) -> list[SplitVerdict]:
+        """Where judges gave different labels on a step and criterion (with_check: one of them is a check)."""
         sql = self.dialect
-        return self.query(
+        return [SplitVerdict._make((*row[:7], bool(row[7]))) for row in self.query(
             f"SELECT trace_id, step_ref, MIN(step_index), criterion_id, {sql.group_concat('label', distinct=True)}, "
             f"{sql.group_concat('judge', distinct=True)}, MIN(run), MAX(CASE WHEN judge_kind = 'check' THEN 1 ELSE 0 END) "
             "FROM judgments WHERE error IS NULL "
-            "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1")
+            "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1")]
 
     # -- the queue itself
-    def write_queue(self, rows: Sequence[tuple]) -> int:
-        """Upsert items (rows in `_COLUMNS` order), fill the facets people filter by, keep settled steps
+    def write_queue(self, rows: Sequence[QueueEntry]) -> int:
+        """Upsert items, fill the facets people filter by, keep settled steps
         settled, in one transaction.  Returns the open items."""
         now = utc_now().isoformat()
         db = self._db
@@ -67,7 +66,7 @@ class ReviewStore(StorePart):
             db.executemany(
                 f"INSERT INTO review_queue ({_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET detail = excluded.detail, priority = excluded.priority, severity = excluded.severity",
-                [(*r, now) for r in rows])
+                [(*r[:1], str(r.kind), *r[2:], now) for r in rows])
             db.execute("UPDATE review_queue SET rubric_id = (SELECT rubric_id FROM runs WHERE runs.name = review_queue.run)")
             db.execute(f"UPDATE review_queue SET segment = (SELECT {self.dialect.json_text('data', 'metadata', 'segment')} "
                        "FROM traces WHERE traces.id = review_queue.trace_id)")
