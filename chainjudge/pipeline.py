@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chainjudge.core.checks import run_checks
-from chainjudge.core.engine import Judge, Progress, execute, plan
+from chainjudge.core.engine import Executor, Judge, Progress, execute, plan
 from chainjudge.core.redact import Redactor
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import JudgeSettings, Judgment, RecordError, Rubric, Run, Trace, WorkItem
@@ -129,7 +129,7 @@ def judge_traces(
     select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
     redactor: Redactor | None = None,
     examples: Callable | None = None,
-    executor: Callable | None = None,
+    executor: Executor | None = None,
 ) -> RunOutcome:
     """Plan (pure), write the plan, execute the model work items; each judgment is stored as it arrives,
     so an interrupted run resumes where it stopped.  `executor` runs the work items (default: this
@@ -147,7 +147,7 @@ def _judge_locked(traces, rubric, settings, judge, store, run_name, sources, con
     items = job.items
     if on_start:
         on_start(len(items))
-    slots = getattr(judge, "max_in_flight", None)
+    slots = getattr(judge, "max_in_flight", None)  # part of the Judge protocol; a bare third-party judge may lack it
     effective = min(concurrency, slots) if slots else concurrency
     if executor is None:
         progress = asyncio.run(

@@ -21,10 +21,31 @@ from chainjudge.core.schema import AlignedExample, Criterion, JudgeSettings, Jud
 
 
 class Judge(Protocol):
+    """What the pipeline asks of a judge: a name for its runs, how many calls its server takes at once (None:
+    no limit of its own; the run's concurrency is capped to it), and the judgments of one work item.  A judge
+    holds settings and a client, never results, so one instance is safe under concurrency."""
+
+    max_in_flight: int | None
+
     @property
     def name(self) -> str: ...
 
     async def judge(self, item: WorkItem, limiter: AdaptiveLimiter | None = None) -> list[Judgment]: ...
+
+
+class ShippableJudge(Judge, Protocol):
+    """A judge another process can rebuild (a Ray worker): `recipe()` gives the arguments that made it,
+    since its client cannot be pickled."""
+
+    def recipe(self) -> dict[str, object]: ...
+
+
+class Executor(Protocol):
+    """Runs a plan's work items and returns the run's progress; the default runs them in this process
+    (`execute`), `chainjudge.scale.RayExecutor` shards them over Ray workers, each writing to the store."""
+
+    def __call__(self, items: Sequence[WorkItem], judge: Judge, store: JudgmentSink, concurrency: int = 8, retry_errors: bool = True,
+                 on_progress: Callable | None = None) -> object: ...
 
 
 class NoCallJudge:

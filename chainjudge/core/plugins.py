@@ -38,12 +38,36 @@ class PluginError(ChainjudgeError, RuntimeError):
 
 class Pack(Protocol):
     """What every pack has; the optional hooks (`decision_of`, `default_file`, `register_commands`,
-    `review_tabs`) are looked up by name, so a pack offers only what it has."""
+    `review_tabs`, typed in `PackHooks`) are looked up by name, so a pack offers only what it has."""
 
     name: str
     description: str
 
     def score_decisions(self, traces: Sequence[Trace], expected_text: str) -> DecisionReport | None: ...
+
+
+class PackHooks(Protocol):
+    """The optional hooks a pack may offer, with their types (a pack need not have all of them)."""
+
+    def decision_of(self, trace: Trace) -> dict[str, object] | None: ...
+
+    def default_file(self, kind: str) -> object: ...
+
+    def register_commands(self, app: object) -> None: ...
+
+    def review_tabs(self) -> Sequence[ReviewTab]: ...
+
+
+class Adapter(Protocol):
+    """A trace format (a module or object under `chainjudge.adapters`): its NAME, what it EXPECTS (said when a
+    record matches no format), whether a parsed JSON record is of its kind, and the trace it makes of one."""
+
+    NAME: str
+    EXPECTS: str
+
+    def sniff(self, record: object) -> bool: ...
+
+    def parse(self, record: object, source: str, record_label: str) -> Trace: ...
 
 
 @dataclass(frozen=True)
@@ -75,8 +99,8 @@ def checks() -> dict[str, Callable]:
     return load(CHECKS)  # type: ignore[return-value]
 
 
-def adapters() -> dict[str, object]:
-    return load(ADAPTERS)
+def adapters() -> dict[str, Adapter]:
+    return load(ADAPTERS)  # type: ignore[return-value]
 
 
 def score_decisions(traces: Sequence[Trace], expected_text: str) -> DecisionReport | None:
