@@ -26,6 +26,7 @@ test: $(STAMP) chromium postgres
 # the linter and the type checker (their settings and what they do not yet enforce: pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # the documentation site into site/; --strict: a broken link or a page missing from the build fails it

@@ -80,8 +80,18 @@ def judge_synthetic(location, n: int, url: str, concurrency: int, executor=None)
     settings = JudgeSettings(model="openai/fake-judge", api_base=url)
     judge = LiteLLMJudge(settings, retry=RetryPolicy(max_attempts=3, initial_wait_s=0.1))
     with Store(location) as store:
-        outcome, wall, _ = timed(lambda: judge_traces(synthetic_traces(n), ONE_CRITERION, settings, judge, store, "bench",
-                                                      concurrency=concurrency, executor=executor(store) if executor else None))
+        outcome, wall, _ = timed(
+            lambda: judge_traces(
+                synthetic_traces(n),
+                ONE_CRITERION,
+                settings,
+                judge,
+                store,
+                "bench",
+                concurrency=concurrency,
+                executor=executor(store) if executor else None,
+            )
+        )
     assert outcome.progress.errors == 0 and outcome.progress.calls == n, (outcome.progress.error_kinds, outcome.progress.calls)
     return wall
 

@@ -34,8 +34,15 @@ def make_labels(items: int, annotators: int, seed: int = 0) -> list[list[Label]]
         noisy = np.where(rng.random(items) < 0.75, truth, rng.integers(0, 3, items)) if a else truth
         out.append(
             [
-                Label.model_construct(trace_id=f"t{i // 10}", step_ref=str(i % 10), step_index=None, criterion="step",
-                                      value=VALUES[v], annotator=f"a{a}", kind="judge")
+                Label.model_construct(
+                    trace_id=f"t{i // 10}",
+                    step_ref=str(i % 10),
+                    step_index=None,
+                    criterion="step",
+                    value=VALUES[v],
+                    annotator=f"a{a}",
+                    kind="judge",
+                )
                 for i, v in enumerate(noisy)
             ]
         )
@@ -57,17 +64,21 @@ def main() -> None:
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         reports = [agreement(reference, o, "a0", o[0].annotator, "step", order=VALUES, bootstrap=args.bootstrap) for o in others]
-        codes = np.array([[VALUES.index(l.value) for l in ann] for ann in annotators], dtype=float)
+        codes = np.array([[VALUES.index(label.value) for label in ann] for ann in annotators], dtype=float)
         alpha = krippendorff_alpha(codes, "nominal")
         times.append(time.perf_counter() - t0)
     pairs = args.items * len(others)
     print(f"machine: {machine()}")
-    print(f"label pairs: {pairs:,} ({args.annotators} annotators x {args.items:,} steps in {args.items // 10:,} traces), "
-          f"{args.bootstrap} bootstrap resamples per comparison")
+    print(
+        f"label pairs: {pairs:,} ({args.annotators} annotators x {args.items:,} steps in {args.items // 10:,} traces), "
+        f"{args.bootstrap} bootstrap resamples per comparison"
+    )
     print(f"statistics time (median of {args.repeats}): {median(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"building the label objects: {build:.2f} s (not included above)")
-    print(f"check: step accuracy a1 vs a0 = {reports[0].step_accuracy.value:.3f} "
-          f"[{reports[0].step_accuracy.low:.3f}, {reports[0].step_accuracy.high:.3f}], alpha over all = {alpha:.3f}")
+    print(
+        f"check: step accuracy a1 vs a0 = {reports[0].step_accuracy.value:.3f} "
+        f"[{reports[0].step_accuracy.low:.3f}, {reports[0].step_accuracy.high:.3f}], alpha over all = {alpha:.3f}"
+    )
 
 
 if __name__ == "__main__":

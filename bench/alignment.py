@@ -42,11 +42,18 @@ from chainjudge.workflows.alignment import build_aligned  # noqa: E402
 from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "agentprocessbench" / "hotpotqa.jsonl"
-RUBRIC = {"id": "apb-step", "criteria": [{
-    "id": "step", "applies_to": ["tool_call", "decision", "message"],
-    "question": "Is this step of the agent a correct move toward answering the user's question (correct), a harmless "
-                "but useless one (neutral), or a mistake (error)?",
-    "scale": {"type": "labels", "labels": ["correct", "neutral", "error"], "failing": ["error"]}}]}
+RUBRIC = {
+    "id": "apb-step",
+    "criteria": [
+        {
+            "id": "step",
+            "applies_to": ["tool_call", "decision", "message"],
+            "question": "Is this step of the agent a correct move toward answering the user's question (correct), a harmless "
+            "but useless one (neutral), or a mistake (error)?",
+            "scale": {"type": "labels", "labels": ["correct", "neutral", "error"], "failing": ["error"]},
+        }
+    ],
+}
 
 
 def cep_setup(store: Store, seed: int, share: float, k: int):
@@ -74,8 +81,9 @@ def setup(store: Store, trajectories: int, seed: int, share: float, k: int, work
     path.write_text("\n".join(DATA.read_text().splitlines()[:trajectories]) + "\n")
     traces = load_traces([path]).traces
     store.save_traces(traces)
-    options = ImportOptions(annotator="human", kind="human", criterion="step",
-                            value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
+    options = ImportOptions(
+        annotator="human", kind="human", criterion="step", value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"])
+    )
     labels = [item for item in read_labels(path, options) if isinstance(item, Label)]
     store.add_labels(labels)
     labels = [label for label in labels if label.step_key]
@@ -105,11 +113,15 @@ def main() -> None:
         if args.data == "cep":
             traces, labels, split, rubric, aligned, rubric_data = cep_setup(store, args.seed, args.test_share, args.k)
         else:
-            traces, labels, split, rubric, aligned, rubric_data = setup(store, args.trajectories, args.seed, args.test_share, args.k,
-                                                                    Path(db).parent)
-        print(f"{len(traces)} trajectories, {len(labels)} labelled steps; split: {sum(v == 'tune' for v in split.values())} tune / "
-              f"{sum(v == 'test' for v in split.values())} test traces; {len(aligned.examples)} worked examples, k={args.k}; "
-              f"judge {args.judge}; store {db}", flush=True)
+            traces, labels, split, rubric, aligned, rubric_data = setup(
+                store, args.trajectories, args.seed, args.test_share, args.k, Path(db).parent
+            )
+        print(
+            f"{len(traces)} trajectories, {len(labels)} labelled steps; split: {sum(v == 'tune' for v in split.values())} tune / "
+            f"{sum(v == 'test' for v in split.values())} test traces; {len(aligned.examples)} worked examples, k={args.k}; "
+            f"judge {args.judge}; store {db}",
+            flush=True,
+        )
         embedder = SentenceTransformerEmbedder()
         embed = functools.partial(embed_cached, embedder=embedder, store=store)
         choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=1)
@@ -125,7 +137,10 @@ def main() -> None:
         proposal = propose(rubric_data, found, embed, f"{rubric.id}.yaml")
         print(f"\n--propose: {len(proposal.clarifications)} clarifications from {proposal.disagreements} tune disagreements:")
         for c in proposal.clarifications:
-            print(f"  {c.criterion}: {c.size} x {c.direction} ({', '.join(c.keywords[:4]) or 'single'}): people {c.example.reference}, judge {c.example.decided}")
+            print(
+                f"  {c.criterion}: {c.size} x {c.direction} ({', '.join(c.keywords[:4]) or 'single'}): people {c.example.reference}, "
+                f"judge {c.example.decided}"
+            )
         started = time.monotonic()
         comparison = before_after(store, rubric, aligned, choice, embed, args.test_steps, args.seed)
         print(f"\ntest split: {comparison.steps} labelled steps judged by each judge ({(time.monotonic() - started) / 60:.1f} min)")
@@ -133,12 +148,17 @@ def main() -> None:
             print(f" {criterion}:")
             for side in sides:
                 r = side.report
-                print(f"  {side.name:8} kappa {format_estimate(r.cohen_kappa, 1, 3)}  TPR {format_estimate(r.tpr, 1, 2)}  "
-                      f"TNR {format_estimate(r.tnr, 1, 2)}  step accuracy {format_estimate(r.step_accuracy, 1, 3)}  "
-                      f"first-error accuracy {format_estimate(r.first_error_accuracy, 1, 3)}  "
-                      f"{side.seconds_per_step:.1f} s, {side.prompt_tokens_per_step:.0f} prompt tokens per step")
-                flipped = sum(1 for j in store.judgments(side.run) if j.raw_label is not None
-                              and (j.trace_id, j.step_ref) in {(l.trace_id, l.step_key) for l in labels})
+                print(
+                    f"  {side.name:8} kappa {format_estimate(r.cohen_kappa, 1, 3)}  TPR {format_estimate(r.tpr, 1, 2)}  "
+                    f"TNR {format_estimate(r.tnr, 1, 2)}  step accuracy {format_estimate(r.step_accuracy, 1, 3)}  "
+                    f"first-error accuracy {format_estimate(r.first_error_accuracy, 1, 3)}  "
+                    f"{side.seconds_per_step:.1f} s, {side.prompt_tokens_per_step:.0f} prompt tokens per step"
+                )
+                flipped = sum(
+                    1
+                    for j in store.judgments(side.run)
+                    if j.raw_label is not None and (j.trace_id, j.step_ref) in {(label.trace_id, label.step_key) for label in labels}
+                )
                 if flipped:
                     print(f"           ({flipped} labels decided by the threshold against the judge's own)")
             for base in sides[0].report.baselines:

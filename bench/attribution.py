@@ -62,8 +62,10 @@ def main() -> None:
         hits, checked = agent_at_annotated_step(traces, truth)
         print(f"agent at the annotated step = the annotated agent: {hits}/{checked} ({hits / checked:.1%})")
         base = random_baseline(traces.values())
-        print(f"random baseline: agent-level {100 * base.agent_by_role:.2f} (1/#role strings) or {100 * base.agent_by_agent:.2f} "
-              f"(1/#agents); step-level {100 * base.step:.2f}")
+        print(
+            f"random baseline: agent-level {100 * base.agent_by_role:.2f} (1/#role strings) or {100 * base.agent_by_agent:.2f} "
+            f"(1/#agents); step-level {100 * base.step:.2f}"
+        )
         if not args.judge:
             return
         from chainjudge.core import offline
@@ -77,10 +79,13 @@ def main() -> None:
                     runner = all_at_once if name == "all-at-once" else STRATEGIES[name]
                     run = runner(judge, list(traces.values()), with_truth)
                     s = score(name, run.predictions, truth)
-                    print(f"{name}, {'with' if with_truth else 'without'} ground truth ({settings.model}): agent-level "
-                          f"{pct(s.agent_accuracy)}, step-level {pct(s.step_accuracy)}, within 3 steps {pct(s.step_within[3])}; "
-                          f"{run.calls} calls, {(run.prompt_tokens + run.completion_tokens) / len(truth):.0f} tokens per trace, "
-                          f"{time.perf_counter() - started:.0f} s; unanswered {len(truth) - s.answered}")
+                    print(
+                        f"{name}, {'with' if with_truth else 'without'} ground truth ({settings.model}): agent-level "
+                        f"{pct(s.agent_accuracy)}, step-level {pct(s.step_accuracy)}, within 3 steps {pct(s.step_within[3])}; "
+                        f"{run.calls} calls, {(run.prompt_tokens + run.completion_tokens) / len(truth):.0f} tokens per trace, "
+                        f"{time.perf_counter() - started:.0f} s; unanswered {len(truth) - s.answered}"
+                    )
+
 
 if __name__ == "__main__":
     main()

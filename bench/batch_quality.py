@@ -58,8 +58,11 @@ def compare(name, traces, rubric, truth, steps_wanted, n):
     for batch, (ok, total, calls, seconds, errors) in results.items():
         mode = "batched      " if batch else "one per crit."
         low, high = wilson_interval(ok, total)
-        print(f"  {name} {mode}: agreement {ok}/{total} = {ok / max(1, total):.0%} (95% CI {low:.0%}-{high:.0%}), "
-              f"{calls} calls, {seconds:.0f} s, {errors} judgments with errors", flush=True)
+        print(
+            f"  {name} {mode}: agreement {ok}/{total} = {ok / max(1, total):.0%} (95% CI {low:.0%}-{high:.0%}), "
+            f"{calls} calls, {seconds:.0f} s, {errors} judgments with errors",
+            flush=True,
+        )
     shared = [k for k in labels[True] if k in labels[False] and k[2] in steps_wanted]
     same = sum(labels[True][k] == labels[False][k] for k in shared)
     print(f"  {name}: the two modes gave the same label on {same}/{len(shared)} judgments", flush=True)
@@ -76,13 +79,21 @@ def main() -> None:
     for t in hotpot:
         for ref, label in t.metadata["step_labels"].items():
             truth[(t.id, ref, "step_correct")] = HUMAN[label]
-    compare("HotPotQA step_correct vs people", hotpot, load_rubric(ROOT / "rubrics" / "step-quality.yaml"), truth, {"step_correct"}, args.hotpot)
+    compare(
+        "HotPotQA step_correct vs people", hotpot, load_rubric(ROOT / "rubrics" / "step-quality.yaml"), truth, {"step_correct"}, args.hotpot
+    )
     cep = load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces
     cep = [t for t in cep if t.metadata.get("status") == "ok"]
     labels = ground_truth_labels(cep, load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl"))
-    cep_truth = {(l.trace_id, l.step_ref, l.criterion): l.value for l in labels}
-    compare("CEP offer/language vs ground truth", cep, load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml"), cep_truth,
-            {"offer_fits", "language_and_tone"}, args.cep)
+    cep_truth = {(label.trace_id, label.step_ref, label.criterion): label.value for label in labels}
+    compare(
+        "CEP offer/language vs ground truth",
+        cep,
+        load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml"),
+        cep_truth,
+        {"offer_fits", "language_and_tone"},
+        args.cep,
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def make_embedder():
 def threshold() -> float:
     """Each embedder's default (chainjudge cluster uses the same)."""
     return 0.8 if EMBEDDER == "static" else 0.6
+
+
 from chainjudge.core.store import Store  # noqa: E402
 
 JUDGES = Path(__file__).resolve().parents[1] / "tests" / "data" / "agentprocessbench" / "judges"
@@ -83,10 +85,14 @@ def scale(n: int) -> None:
         vectors2 = embed_cached(texts, embedder, store)
         cluster_failures(vectors2, texts, threshold=threshold(), min_size=5)
         again = time.perf_counter() - again_start
-    print(f"scale ({EMBEDDER}, threshold {threshold()}): {n:,} failing steps -> {len(result.clusters)} modes, "
-          f"{len(result.outliers) / n:.0%} outliers")
-    print(f"  first run: {done - started:.1f} s (model load + embedding {embedded - started:.1f} s, clustering {done - embedded:.1f} s), "
-          f"peak RSS {peak_rss_mb():,.0f} MB")
+    print(
+        f"scale ({EMBEDDER}, threshold {threshold()}): {n:,} failing steps -> {len(result.clusters)} modes, "
+        f"{len(result.outliers) / n:.0%} outliers"
+    )
+    print(
+        f"  first run: {done - started:.1f} s (model load + embedding {embedded - started:.1f} s, clustering {done - embedded:.1f} s), "
+        f"peak RSS {peak_rss_mb():,.0f} MB"
+    )
     print(f"  re-run with cached embeddings: {again:.1f} s")
 
 
@@ -97,16 +103,20 @@ def quality() -> None:
     vectors = embedder.encode(texts)
     result = cluster_failures(vectors, texts, threshold=threshold(), min_size=5)
     sil = "-" if result.silhouette is None else f"{result.silhouette:.3f}"
-    print(f"quality ({EMBEDDER}): {len(texts)} real failing-step explanations from 20 judges -> {len(result.clusters)} modes, "
-          f"{len(result.outliers) / len(texts):.1%} outliers, silhouette {sil} (cosine, outliers excluded)")
+    print(
+        f"quality ({EMBEDDER}): {len(texts)} real failing-step explanations from 20 judges -> {len(result.clusters)} modes, "
+        f"{len(result.outliers) / len(texts):.1%} outliers, silhouette {sil} (cosine, outliers excluded)"
+    )
     if EMBEDDER != "minilm":
         from sklearn.metrics import adjusted_rand_score
 
         reference = cluster_failures(SentenceTransformerEmbedder().encode(texts), texts, threshold=0.6, min_size=5)
         ours, theirs = labels_of(result, len(texts)), labels_of(reference, len(texts))
         both = (ours >= 0) & (theirs >= 0)
-        print(f"  agreement with MiniLM's modes on the same texts: adjusted Rand index {adjusted_rand_score(theirs[both], ours[both]):.2f} "
-              f"over the {both.sum()} texts both clustered")
+        print(
+            f"  agreement with MiniLM's modes on the same texts: adjusted Rand index {adjusted_rand_score(theirs[both], ours[both]):.2f} "
+            f"over the {both.sum()} texts both clustered"
+        )
     for cluster in sorted(result.clusters, key=lambda c: -len(c.members))[:6]:
         print(f"  {len(cluster.members):4d}  {' / '.join(cluster.keywords[:4])}")
         for i in cluster.medoids[:2]:
@@ -142,9 +152,11 @@ def ann(n: int) -> None:
         found[name] = communities(vectors, threshold(), 5, ann_from=start)
         timings[name] = time.perf_counter() - began
     a, b = (labels_from_groups(found[k], n) for k in found)
-    print(f"ann ({EMBEDDER}, {n:,} vectors): all pairs {timings['all pairs']:.1f} s, {len(found['all pairs'])} communities; "
-          f"index {timings['approximate index']:.1f} s, {len(found['approximate index'])} communities; "
-          f"adjusted Rand index between them {adjusted_rand_score(a, b):.3f}; same outliers {np.mean((a < 0) == (b < 0)):.1%}")
+    print(
+        f"ann ({EMBEDDER}, {n:,} vectors): all pairs {timings['all pairs']:.1f} s, {len(found['all pairs'])} communities; "
+        f"index {timings['approximate index']:.1f} s, {len(found['approximate index'])} communities; "
+        f"adjusted Rand index between them {adjusted_rand_score(a, b):.3f}; same outliers {np.mean((a < 0) == (b < 0)):.1%}"
+    )
 
 
 def cep_known_faults() -> None:
@@ -160,24 +172,36 @@ def cep_known_faults() -> None:
 
     root = Path(__file__).resolve().parents[1]
     rubric = load_rubric(root / "rubrics" / "cep" / "cep.yaml")
-    traces = [Trace.model_validate_json(l) for l in (root / "traces" / "cep" / "traces.jsonl").read_text().splitlines() if l.strip()]
+    traces = [
+        Trace.model_validate_json(label) for label in (root / "traces" / "cep" / "traces.jsonl").read_text().splitlines() if label.strip()
+    ]
     by_id = {t.id: t for t in traces}
     failing = [j for j in run_checks(traces, rubric, "bench") if j.passed is False]
     kinds = [j.criterion_id for j in failing]
     embedder = make_embedder()
-    print(f"CEP known faults ({EMBEDDER}, threshold {threshold()}): {len(failing)} failing checks of {len(set(kinds))} kinds {dict(sorted(__import__('collections').Counter(kinds).items()))} "
-          f"in {len(traces)} bundled traces")
+    print(
+        f"CEP known faults ({EMBEDDER}, threshold {threshold()}): {len(failing)} failing checks of {len(set(kinds))} kinds "
+        f"{dict(sorted(__import__('collections').Counter(kinds).items()))} "
+        f"in {len(traces)} bundled traces"
+    )
     for with_step in (True, False):
-        texts = [failure_text(j.criterion_id, j.verdict.rationale, by_id[j.trace_id].steps[j.step_index].render(), with_step) for j in failing]
+        texts = [
+            failure_text(j.criterion_id, j.verdict.rationale, by_id[j.trace_id].steps[j.step_index].render(), with_step) for j in failing
+        ]
         result = cluster_failures(embedder.encode(texts), texts, threshold=threshold(), min_size=3)
         labels = np.full(len(texts), -1)
         for c, cluster in enumerate(result.clusters):
             labels[cluster.members] = c
         clustered = labels >= 0
-        purity = sum(max(np.unique([kinds[i] for i in c.members], return_counts=True)[1]) for c in result.clusters) / max(1, clustered.sum())
+        purity = sum(max(np.unique([kinds[i] for i in c.members], return_counts=True)[1]) for c in result.clusters) / max(
+            1, clustered.sum()
+        )
         ari = adjusted_rand_score(np.array(kinds)[clustered], labels[clustered]) if clustered.sum() else float("nan")
-        print(f"  {'rationale + step' if with_step else 'rationale only'}: {len(result.clusters)} modes, {1 - clustered.mean():.0%} outliers, "
-              f"purity {purity:.2f}, adjusted Rand index {ari:.2f} (clustered items)")
+        print(
+            f"  {'rationale + step' if with_step else 'rationale only'}: {len(result.clusters)} modes, {1 - clustered.mean():.0%} "
+            f"outliers, "
+            f"purity {purity:.2f}, adjusted Rand index {ari:.2f} (clustered items)"
+        )
 
 
 def main() -> None:

@@ -37,8 +37,13 @@ from chainjudge.workflows.golive import load_space  # noqa: E402
 
 def policy_agent(user, llm):
     decided = expected_action(user)
-    body = {"action": decided.action, "channel": decided.channel, "content_language": decided.content_language,
-            "offer": decided.offer, "reason": decided.reason}
+    body = {
+        "action": decided.action,
+        "channel": decided.channel,
+        "content_language": decided.content_language,
+        "offer": decided.offer,
+        "reason": decided.reason,
+    }
     return [step(0, StepKind.user, f"decide for {user.id}"), step(1, StepKind.decision, json.dumps(body))]
 
 
@@ -57,8 +62,10 @@ def main() -> None:
         scenarios, report = import_history(export, mapping, b"bench-key" * 4, policy)
         seconds.append(report.seconds)
     median = statistics.median(seconds)
-    print(f"{platform.machine()}, {platform.python_version()}: {args.rows} rows, median {median:.2f} s of "
-          f"{', '.join(f'{s:.2f}' for s in seconds)} -> {args.rows / median:,.0f} rows/s")
+    print(
+        f"{platform.machine()}, {platform.python_version()}: {args.rows} rows, median {median:.2f} s of "
+        f"{', '.join(f'{s:.2f}' for s in seconds)} -> {args.rows / median:,.0f} rows/s"
+    )
     print(f"imported {report.imported} ({report.imported / report.rows:.1%}); rejected by reason:")
     for kind, n in report.by_kind().most_common():
         print(f"  {kind:14} {n:5}  {n / report.rows:.1%}")

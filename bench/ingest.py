@@ -35,20 +35,89 @@ def export(batch: int, traces: int = 100) -> bytes:
         trace = f"{batch:08x}{t:024x}"
         base = (batch * traces + t) * 10
         spans += [
-            {"traceId": trace, "spanId": f"{base + 1:016x}", "name": "invoke_agent crm", "startTimeUnixNano": str(base + 1),
-             "attributes": [{"key": "gen_ai.operation.name", "value": s("invoke_agent")}, {"key": "gen_ai.agent.name", "value": s("crm")}]},
-            {"traceId": trace, "spanId": f"{base + 2:016x}", "parentSpanId": f"{base + 1:016x}", "name": "chat", "startTimeUnixNano": str(base + 2),
-             "attributes": [{"key": "gen_ai.operation.name", "value": s("chat")},
-                            {"key": "gen_ai.input.messages", "value": s(json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"Should we message user {t}? Lapsed 40 days, TH."}]}]))},
-                            {"key": "gen_ai.output.messages", "value": s(json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "id": f"c{t}", "name": "consent", "arguments": {"user": t}}]}]))}]},
-            {"traceId": trace, "spanId": f"{base + 3:016x}", "parentSpanId": f"{base + 1:016x}", "name": "execute_tool consent", "startTimeUnixNano": str(base + 3),
-             "attributes": [{"key": "gen_ai.operation.name", "value": s("execute_tool")}, {"key": "gen_ai.tool.name", "value": s("consent")},
-                            {"key": "gen_ai.tool.call.id", "value": s(f"c{t}")}, {"key": "gen_ai.tool.call.result", "value": s("email: yes, sms: no")}]},
-            {"traceId": trace, "spanId": f"{base + 4:016x}", "parentSpanId": f"{base + 3:016x}", "name": "POST /consent", "startTimeUnixNano": str(base + 4),
-             "attributes": [{"key": "http.request.method", "value": s("POST")}]},
-            {"traceId": trace, "spanId": f"{base + 5:016x}", "parentSpanId": f"{base + 1:016x}", "name": "chat", "startTimeUnixNano": str(base + 5),
-             "attributes": [{"key": "gen_ai.operation.name", "value": s("chat")},
-                            {"key": "gen_ai.output.messages", "value": s(json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Email at 10:00 local time."}]}]))}]},
+            {
+                "traceId": trace,
+                "spanId": f"{base + 1:016x}",
+                "name": "invoke_agent crm",
+                "startTimeUnixNano": str(base + 1),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": s("invoke_agent")},
+                    {"key": "gen_ai.agent.name", "value": s("crm")},
+                ],
+            },
+            {
+                "traceId": trace,
+                "spanId": f"{base + 2:016x}",
+                "parentSpanId": f"{base + 1:016x}",
+                "name": "chat",
+                "startTimeUnixNano": str(base + 2),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": s("chat")},
+                    {
+                        "key": "gen_ai.input.messages",
+                        "value": s(
+                            json.dumps(
+                                [
+                                    {
+                                        "role": "user",
+                                        "parts": [{"type": "text", "content": f"Should we message user {t}? Lapsed 40 days, TH."}],
+                                    }
+                                ]
+                            )
+                        ),
+                    },
+                    {
+                        "key": "gen_ai.output.messages",
+                        "value": s(
+                            json.dumps(
+                                [
+                                    {
+                                        "role": "assistant",
+                                        "parts": [{"type": "tool_call", "id": f"c{t}", "name": "consent", "arguments": {"user": t}}],
+                                    }
+                                ]
+                            )
+                        ),
+                    },
+                ],
+            },
+            {
+                "traceId": trace,
+                "spanId": f"{base + 3:016x}",
+                "parentSpanId": f"{base + 1:016x}",
+                "name": "execute_tool consent",
+                "startTimeUnixNano": str(base + 3),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": s("execute_tool")},
+                    {"key": "gen_ai.tool.name", "value": s("consent")},
+                    {"key": "gen_ai.tool.call.id", "value": s(f"c{t}")},
+                    {"key": "gen_ai.tool.call.result", "value": s("email: yes, sms: no")},
+                ],
+            },
+            {
+                "traceId": trace,
+                "spanId": f"{base + 4:016x}",
+                "parentSpanId": f"{base + 3:016x}",
+                "name": "POST /consent",
+                "startTimeUnixNano": str(base + 4),
+                "attributes": [{"key": "http.request.method", "value": s("POST")}],
+            },
+            {
+                "traceId": trace,
+                "spanId": f"{base + 5:016x}",
+                "parentSpanId": f"{base + 1:016x}",
+                "name": "chat",
+                "startTimeUnixNano": str(base + 5),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": s("chat")},
+                    {
+                        "key": "gen_ai.output.messages",
+                        "value": s(
+                            json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Email at 10:00 local time."}]}])
+                        ),
+                    },
+                ],
+            },
         ]
     return json.dumps({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": spans}]}]}).encode()
 
@@ -74,8 +143,7 @@ def one_round(total: int, measure_memory: bool) -> dict:
     if not measure_memory:
         peaks = [0]
     tenth = max(1, len(peaks) // 10)
-    return {"wall": wall, "spans_per_s": total / wall, "traces": traces,
-            "peak_first": max(peaks[:tenth]), "peak_last": max(peaks[-tenth:])}
+    return {"wall": wall, "spans_per_s": total / wall, "traces": traces, "peak_first": max(peaks[:tenth]), "peak_last": max(peaks[-tenth:])}
 
 
 def main() -> None:
@@ -89,8 +157,10 @@ def main() -> None:
     print(f"spans: {args.spans:,} in {args.spans // 500} OTLP JSON exports -> {rounds[0]['traces']:,} traces stored")
     runs = ", ".join(f"{r['spans_per_s']:,.0f}" for r in rounds)
     print(f"spans per second (median of {args.repeats}): {median([r['spans_per_s'] for r in rounds]):,.0f}  (runs: {runs})")
-    print(f"peak memory per export (Python heap, tracemalloc, separate pass): first 10% of exports "
-          f"{memory['peak_first'] / 1e6:.1f} MB, last 10% {memory['peak_last'] / 1e6:.1f} MB")
+    print(
+        f"peak memory per export (Python heap, tracemalloc, separate pass): first 10% of exports "
+        f"{memory['peak_first'] / 1e6:.1f} MB, last 10% {memory['peak_last'] / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,14 @@ def speed_and_findings() -> None:
     traces = list(record_journeys(journeys, agent, LLM, seed=1, repeats=3))
     elapsed = time.perf_counter() - started
     summary = summarize(evaluate_all(traces)[0])
-    print(f"example agent: {len(traces)} journeys ({len(journeys)} generated x 3 repeats) in {elapsed:.2f} s: "
-          f"{len(traces) / elapsed * 60:,.0f} journeys per minute")
-    print(f"  failed {summary.failed}/{summary.journeys} ({summary.failure_rate:.1%}, Wilson [{summary.failure_low:.1%}, {summary.failure_high:.1%}])")
+    print(
+        f"example agent: {len(traces)} journeys ({len(journeys)} generated x 3 repeats) in {elapsed:.2f} s: "
+        f"{len(traces) / elapsed * 60:,.0f} journeys per minute"
+    )
+    print(
+        f"  failed {summary.failed}/{summary.journeys} ({summary.failure_rate:.1%}, Wilson [{summary.failure_low:.1%}, "
+        f"{summary.failure_high:.1%}])"
+    )
     print("  findings by check (journeys):", ", ".join(f"{k} {v}" for k, v in summary.by_check.items()))
     print("  pass^k:", ", ".join(f"k={k} {v:.3f}" for k, v in summary.pass_hat_k))
     print(f"  distinct failure modes: {len(summary.modes)}")
@@ -62,8 +67,10 @@ def simulator_consistency(seeds: int) -> None:
     from chainjudge.analysis.stats import wilson_interval
 
     low, high = wilson_interval(inconsistent, total)
-    print(f"simulator inconsistency: {inconsistent}/{total} journeys ({decisions} decisions; the example agent and a random agent, "
-          f"{seeds} seeds) = {inconsistent / total:.1%}, Wilson 95% [{low:.1%}, {high:.1%}]")
+    print(
+        f"simulator inconsistency: {inconsistent}/{total} journeys ({decisions} decisions; the example agent and a random agent, "
+        f"{seeds} seeds) = {inconsistent / total:.1%}, Wilson 95% [{low:.1%}, {high:.1%}]"
+    )
 
 
 def search_vs_uniform(budget: int, seeds: int) -> None:
@@ -78,17 +85,21 @@ def search_vs_uniform(budget: int, seeds: int) -> None:
             rows[strategy].append((100 * failed / budget, len(modes), *state.estimate()))
     truth_traces = list(record_journeys([j for j in generate_journeys(seed=99, per_cell=20, combinations=False)], agent, LLM, seed=5))
     truth = summarize(evaluate_all(truth_traces)[0])
-    print(f"reference failure rate over the uniform space (20 journeys per cell, {truth.journeys} journeys): "
-          f"{truth.failure_rate:.1%} [{truth.failure_low:.1%}, {truth.failure_high:.1%}]")
+    print(
+        f"reference failure rate over the uniform space (20 journeys per cell, {truth.journeys} journeys): "
+        f"{truth.failure_rate:.1%} [{truth.failure_low:.1%}, {truth.failure_high:.1%}]"
+    )
     for strategy, values in rows.items():
         per100 = [v[0] for v in values]
         modes = [v[1] for v in values]
         estimates = [v[2] for v in values]
         covered = sum(v[3] <= truth.failure_rate <= v[4] for v in values)
-        print(f"{strategy:9s} budget {budget}, {seeds} seeds: failures per 100 journeys median {statistics.median(per100):.1f} "
-              f"(min {min(per100):.1f}, max {max(per100):.1f}); distinct modes median {statistics.median(modes)} "
-              f"(min {min(modes)}, max {max(modes)}); estimated failure rate median {statistics.median(estimates):.1%}, "
-              f"interval covers the reference in {covered}/{seeds} seeds; mean interval width {np.mean([v[4] - v[3] for v in values]):.1%}")
+        print(
+            f"{strategy:9s} budget {budget}, {seeds} seeds: failures per 100 journeys median {statistics.median(per100):.1f} "
+            f"(min {min(per100):.1f}, max {max(per100):.1f}); distinct modes median {statistics.median(modes)} "
+            f"(min {min(modes)}, max {max(modes)}); estimated failure rate median {statistics.median(estimates):.1%}, "
+            f"interval covers the reference in {covered}/{seeds} seeds; mean interval width {np.mean([v[4] - v[3] for v in values]):.1%}"
+        )
     rng = np.random.default_rng(0)
     ratio, low, high = rate_ratio_interval([v[0] for v in rows["thompson"]], [v[0] for v in rows["uniform"]], rng)
     print(f"failures found, search / uniform: {ratio:.2f}x (bootstrap over seeds 95% [{low:.2f}, {high:.2f}]); goal >= 2x")
@@ -111,10 +122,15 @@ def llm_traces(path: Path) -> None:
     started = [datetime.fromisoformat(str(t.metadata["recorded_at"])) for t in traces]
     summary = summarize(outcomes)
     minutes = (max(started) - min(started)).total_seconds() / 60 if len(started) > 1 else float("nan")
-    print(f"model-driven agent ({traces[0].metadata.get('agent_model')}): {len(traces)} journeys, {sum(spans)} decisions; "
-          f"{(len(traces) - 1) / minutes if minutes and minutes == minutes else float('nan'):.2f} journeys per minute between the first and the last start")
-    print(f"  failed {summary.failed}/{summary.journeys}; findings by check: {json.dumps(summary.by_check)}; "
-          f"simulator inconsistencies {summary.simulator_inconsistent}")
+    print(
+        f"model-driven agent ({traces[0].metadata.get('agent_model')}): {len(traces)} journeys, {sum(spans)} decisions; "
+        f"{(len(traces) - 1) / minutes if minutes and minutes == minutes else float('nan'):.2f} journeys per minute between the first "
+        f"and the last start"
+    )
+    print(
+        f"  failed {summary.failed}/{summary.journeys}; findings by check: {json.dumps(summary.by_check)}; "
+        f"simulator inconsistencies {summary.simulator_inconsistent}"
+    )
 
 
 def main() -> None:

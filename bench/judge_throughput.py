@@ -65,7 +65,10 @@ def main() -> None:
     print(f"ideal (N x L / C):    {ideal:.2f} s")
     print(f"wall / ideal:         {wall / ideal:.2f}")
     print(f"client CPU per call:  {median([r['cpu_per_call_ms'] for r in rounds]):.2f} ms")
-    print(f"re-run judge calls:   {max(r['rerun_calls'] for r in rounds)}  (requests seen by the server: {max(r['rerun_requests'] for r in rounds)})")
+    print(
+        f"re-run judge calls:   {max(r['rerun_calls'] for r in rounds)}  (requests seen by the server: "
+        f"{max(r['rerun_requests'] for r in rounds)})"
+    )
     print(f"re-run wall time:     {median([r['rerun_wall'] for r in rounds]):.2f} s")
 
 

@@ -79,14 +79,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             results[name] = judge_mode(traces, rubric, logits_all, probs, args.steps, Path(tmp))
         seconds, rss, _ = results[name]
-        print(f"  {name:12} logits_all={str(logits_all):5} log-probs={str(probs):5}  "
-              f"median {statistics.median(seconds):5.1f} s per judgment  peak RSS {rss:6.0f} MB", flush=True)
+        print(
+            f"  {name:12} logits_all={str(logits_all):5} log-probs={str(probs):5}  "
+            f"median {statistics.median(seconds):5.1f} s per judgment  peak RSS {rss:6.0f} MB",
+            flush=True,
+        )
     base_seconds, base_rss, base_labels = results["old default"]
     for name in ("plain", "probs"):
         seconds, rss, labels = results[name]
         same = sum(labels.get(key) == label for key, label in base_labels.items())
-        print(f"  {name} vs old default: time x{statistics.median(seconds) / statistics.median(base_seconds):.2f}, "
-              f"peak RSS x{rss / base_rss:.2f}, same label {same}/{len(base_labels)}")
+        print(
+            f"  {name} vs old default: time x{statistics.median(seconds) / statistics.median(base_seconds):.2f}, "
+            f"peak RSS x{rss / base_rss:.2f}, same label {same}/{len(base_labels)}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,25 @@ def main() -> None:
     output = work / "judge.out"
     started = time.monotonic()
     with output.open("w") as handle:
-        code = subprocess.call([sys.executable, "-m", "chainjudge.cli", "judge", str(traces), "--rubric",
-                                str(rubric), "--judge", "local", "--db", str(db), "--run", "bench"],
-                               stdout=handle, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "chainjudge.cli",
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "local",
+                "--db",
+                str(db),
+                "--run",
+                "bench",
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     wall = time.monotonic() - started
     text = output.read_text()
     print(text[-3000:])
@@ -65,23 +81,30 @@ def main() -> None:
     requests = log.count('"POST /v1/chat/completions')
     prefix = [(int(a), int(b)) for a, b in PREFIX.findall(log)]
     per = sum(j.latency_s for j in judgments) / len(judgments) if judgments else float("nan")
-    print(f"\nexit code {code}; wall {wall:.0f} s; {len(judgments)} judgments stored ({len(scored)} scored, "
-          f"{len(errors)} errors, of which {len(timeouts)} timeouts)")
+    print(
+        f"\nexit code {code}; wall {wall:.0f} s; {len(judgments)} judgments stored ({len(scored)} scored, "
+        f"{len(errors)} errors, of which {len(timeouts)} timeouts)"
+    )
     print(f"server requests {requests}: {requests / max(1, len(judgments)):.2f} per stored judgment (re-asks included)")
     print(f"seconds per judgment {per:.1f} (judge latency, mean); {len(judgments) / (wall / 60):.2f} judgments per minute of wall time")
     if prefix:
         saved = sum(a for a, _ in prefix)
         total = sum(a + b for a, b in prefix)
-        print(f"prefix-cache hits: {sum(1 for a, _ in prefix if a > 0)}/{len(prefix)} prompts reused a prefix; "
-              f"{saved}/{total} prompt tokens ({saved / total:.0%}) not evaluated again")
+        print(
+            f"prefix-cache hits: {sum(1 for a, _ in prefix if a > 0)}/{len(prefix)} prompts reused a prefix; "
+            f"{saved}/{total} prompt tokens ({saved / total:.0%}) not evaluated again"
+        )
     lines = [m for m in LINE.finditer(text.replace("\n", " "))]  # a line wrapped by an older console still reads
     quarter = next((m for m in lines if int(m.group(1)) >= 0.25 * int(m.group(2))), None)
     if quarter:
         eta = seconds(quarter.group(3), quarter.group(4), quarter.group(5))
         at = seconds(quarter.group(6), quarter.group(7), quarter.group(8))
         actual = max(0.0, wall - at - 15)  # ~15 s of the wall went to start-up before the first item
-        print(f"ETA at {quarter.group(1)}/{quarter.group(2)} done: {eta} s; actual remaining {actual:.0f} s "
-              f"(ratio {eta / actual:.2f})" if actual else "ETA: run ended right after the 25% line")
+        print(
+            f"ETA at {quarter.group(1)}/{quarter.group(2)} done: {eta} s; actual remaining {actual:.0f} s (ratio {eta / actual:.2f})"
+            if actual
+            else "ETA: run ended right after the 25% line"
+        )
     print(f"files: {work}")
 
 

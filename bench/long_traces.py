@@ -92,10 +92,12 @@ def main() -> None:
         by_id = {t.id: t for t in traces}
         whole = [whole_trace_tokens(by_id[i.trace_id], i) for i in items]
         print(f"{name:13} {steps:4} steps, {len(items):3} judged | whole trace: median {statistics.median(whole):6.0f}, max {max(whole):6}")
-        print(f"{'':13} tokens/judged step median {statistics.median(before):6.0f} -> "
-              f"{statistics.median(after):6.0f}, max {max(before):6} -> {max(after):6} | earlier steps visible "
-              f"{statistics.mean(seen_before):4.0%} -> {statistics.mean(seen_after):4.0%} | budget held on {held}/{len(after)} "
-              f"| planning {seconds:.1f} s")
+        print(
+            f"{'':13} tokens/judged step median {statistics.median(before):6.0f} -> "
+            f"{statistics.median(after):6.0f}, max {max(before):6} -> {max(after):6} | earlier steps visible "
+            f"{statistics.mean(seen_before):4.0%} -> {statistics.mean(seen_after):4.0%} | budget held on {held}/{len(after)} "
+            f"| planning {seconds:.1f} s"
+        )
 
 
 if __name__ == "__main__":

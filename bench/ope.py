@@ -39,8 +39,9 @@ from chainjudge.testing import ope_sim  # noqa: E402
 from chainjudge.workflows.ope import Columns, evaluate_logs  # noqa: E402
 
 OBD = ROOT / "tests" / "data" / "open-bandit"
-OBD_COLUMNS = Columns(reward="click", propensity="propensity_score", action="item_id", slot="position",
-                      features=tuple(f"user_feature_{i}" for i in range(4)))
+OBD_COLUMNS = Columns(
+    reward="click", propensity="propensity_score", action="item_id", slot="position", features=tuple(f"user_feature_{i}" for i in range(4))
+)
 
 
 def open_bandit(folder: Path) -> None:
@@ -49,22 +50,37 @@ def open_bandit(folder: Path) -> None:
     for campaign in ("men", "women"):
         policy = folder / f"bts-{campaign}.yaml"
         p = prior[campaign]
-        policy.write_text(yaml.safe_dump({"kind": "thompson", "actions": list(range(len(p["alpha"]))), "alpha": p["alpha"],
-                                          "beta": p["beta"], "slots": 3, "samples": 100_000, "exploration": "uniform"}))
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "kind": "thompson",
+                    "actions": list(range(len(p["alpha"]))),
+                    "alpha": p["alpha"],
+                    "beta": p["beta"],
+                    "slots": 3,
+                    "samples": 100_000,
+                    "exploration": "uniform",
+                }
+            )
+        )
         report = evaluate_logs(OBD / "random" / f"{campaign}.csv", OBD_COLUMNS, policy, bootstrap=1000)
         own = pd.read_csv(OBD / "bts" / f"{campaign}.csv").click
         low, high = wilson_interval(int(own.sum()), len(own))
         result = report.overall
         random_rate = result.incumbent.value
-        print(f"  {campaign}: Thompson sampling's own click rate {own.mean():.4f} [{low:.4f}, {high:.4f}] "
-              f"({own.mean() / random_rate:.3f}x the random policy's {random_rate:.4f}); ESS {result.diagnostics.ess:.0f} "
-              f"of {result.diagnostics.rows}, largest weight {result.diagnostics.max_weight:.1f}")
+        print(
+            f"  {campaign}: Thompson sampling's own click rate {own.mean():.4f} [{low:.4f}, {high:.4f}] "
+            f"({own.mean() / random_rate:.3f}x the random policy's {random_rate:.4f}); ESS {result.diagnostics.ess:.0f} "
+            f"of {result.diagnostics.rows}, largest weight {result.diagnostics.max_weight:.1f}"
+        )
         for e in result.estimates:
             v = e.value
             covers = v.low <= own.mean() <= v.high
-            print(f"    {e.estimator:10s} {v.value:.4f} [{v.low:.4f}, {v.high:.4f}]  relative error "
-                  f"{(v.value - own.mean()) / own.mean():+.1%}  covers: {'yes' if covers else 'NO'}  "
-                  f"ratio to random {v.value / random_rate:.3f}")
+            print(
+                f"    {e.estimator:10s} {v.value:.4f} [{v.low:.4f}, {v.high:.4f}]  relative error "
+                f"{(v.value - own.mean()) / own.mean():+.1%}  covers: {'yes' if covers else 'NO'}  "
+                f"ratio to random {v.value / random_rate:.3f}"
+            )
 
 
 def coverage(seeds: int = 200) -> None:
@@ -75,37 +91,58 @@ def coverage(seeds: int = 200) -> None:
         target = ope_sim.agent_policy(sim.x)
         rows = np.arange(len(sim.reward))
         q = ope_sim.response(sim.x)
-        result = estimate(Logged(reward=sim.reward, propensity=sim.propensity, target=target[rows, sim.actions],
-                                 groups=sim.users, q_logged=q[rows, sim.actions], q_target=(target * q).sum(axis=1)),
-                          bootstrap=200, seed=seed)
+        result = estimate(
+            Logged(
+                reward=sim.reward,
+                propensity=sim.propensity,
+                target=target[rows, sim.actions],
+                groups=sim.users,
+                q_logged=q[rows, sim.actions],
+                q_target=(target * q).sum(axis=1),
+            ),
+            bootstrap=200,
+            seed=seed,
+        )
         for name, key in (("ips", "ips"), ("snips", "snips"), ("dr (true model)", "dr")):
             v = result.estimate(key).value
             hits[name] += v.low <= truth <= v.high
-    print(f"\n2. coverage of 95% intervals over {seeds} simulated logs of 1,500 users (truth {truth:.4f}): "
-          + ", ".join(f"{name} {h / seeds:.1%}" for name, h in hits.items()))
+    print(
+        f"\n2. coverage of 95% intervals over {seeds} simulated logs of 1,500 users (truth {truth:.4f}): "
+        + ", ".join(f"{name} {h / seeds:.1%}" for name, h in hits.items())
+    )
 
 
 def million(folder: Path, rows: int) -> None:
     sim = ope_sim.simulate(rows, 99)
     logs = folder / "million.csv"
-    pd.DataFrame({"user": sim.users, "channel": np.array(ope_sim.ACTIONS)[sim.actions], "p": sim.propensity,
-                  "converted": sim.reward.astype(int), "segment": sim.x[:, 0].astype(int), "recency": sim.x[:, 1].round(4),
-                  "market": sim.x[:, 2].astype(int)}).to_csv(logs, index=False)
+    pd.DataFrame(
+        {
+            "user": sim.users,
+            "channel": np.array(ope_sim.ACTIONS)[sim.actions],
+            "p": sim.propensity,
+            "converted": sim.reward.astype(int),
+            "segment": sim.x[:, 0].astype(int),
+            "recency": sim.x[:, 1].round(4),
+            "market": sim.x[:, 2].astype(int),
+        }
+    ).to_csv(logs, index=False)
     # a context-free target (one distribution for every row) keeps the policy file small at this size
     policy = folder / "email-first.yaml"
-    policy.write_text(yaml.safe_dump({"kind": "slots", "exploration": "uniform",
-                                      "probabilities": {"all": {"email": 0.7, "push": 0.2, "sms": 0.1}}}))
-    columns = Columns(reward="converted", propensity="p", action="channel", group="user",
-                      features=("segment", "recency", "market"))
+    policy.write_text(
+        yaml.safe_dump({"kind": "slots", "exploration": "uniform", "probabilities": {"all": {"email": 0.7, "push": 0.2, "sms": 0.1}}})
+    )
+    columns = Columns(reward="converted", propensity="p", action="channel", group="user", features=("segment", "recency", "market"))
     for model in ("logistic", "boosting"):
         started = time.perf_counter()
         report = evaluate_logs(logs, columns, policy, reward_model=model, bootstrap=200)
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         dr = report.overall.estimate("dr").value
-        print(f"\n3. {rows:,} logged rows, reward model {model}: every estimator with 200 resamples of users in "
-              f"{seconds:.1f} s (CSV read and reward model included); peak memory of this process {peak:.0f} MB; "
-              f"DR {dr.value:.4f} [{dr.low:.4f}, {dr.high:.4f}]")
+        print(
+            f"\n3. {rows:,} logged rows, reward model {model}: every estimator with 200 resamples of users in "
+            f"{seconds:.1f} s (CSV read and reward model included); peak memory of this process {peak:.0f} MB; "
+            f"DR {dr.value:.4f} [{dr.low:.4f}, {dr.high:.4f}]"
+        )
 
 
 def main() -> None:

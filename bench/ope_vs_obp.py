@@ -48,21 +48,37 @@ def main() -> None:
     prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())
     with tempfile.TemporaryDirectory() as folder:
         for campaign in ("men", "women"):
-            done = subprocess.run([str(python), str(Path(__file__).parent / "obp" / "run_obp.py"), campaign],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [str(python), str(Path(__file__).parent / "obp" / "run_obp.py"), campaign], capture_output=True, text=True, check=True
+            )
             theirs = json.loads(done.stdout.strip().splitlines()[-1])
             policy = Path(folder) / f"bts-{campaign}.yaml"
             p = prior[campaign]
-            policy.write_text(yaml.safe_dump({"kind": "thompson", "actions": list(range(len(p["alpha"]))), "alpha": p["alpha"],
-                                              "beta": p["beta"], "slots": 3, "samples": 100_000, "exploration": "uniform"}))
+            policy.write_text(
+                yaml.safe_dump(
+                    {
+                        "kind": "thompson",
+                        "actions": list(range(len(p["alpha"]))),
+                        "alpha": p["alpha"],
+                        "beta": p["beta"],
+                        "slots": 3,
+                        "samples": 100_000,
+                        "exploration": "uniform",
+                    }
+                )
+            )
             ours = evaluate_logs(OBD / "random" / f"{campaign}.csv", OBD_COLUMNS, policy, reward_model="logistic", bootstrap=1000)
-            print(f"\n{campaign}: {theirs['rows']} rows; random policy's click rate: pipeline {theirs['random_click_rate']:.4f}, "
-                  f"chainjudge {ours.overall.incumbent.value:.4f}")
+            print(
+                f"\n{campaign}: {theirs['rows']} rows; random policy's click rate: pipeline {theirs['random_click_rate']:.4f}, "
+                f"chainjudge {ours.overall.incumbent.value:.4f}"
+            )
             for obp_name, our_name in PAIRS:
                 mine = ours.overall.estimate(our_name).value
                 value, interval = theirs["values"][obp_name], theirs["intervals"][obp_name]
-                print(f"  {our_name:6s} pipeline {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}]   chainjudge "
-                      f"{mine.value:.5f} [{mine.low:.5f}, {mine.high:.5f}]   difference {(mine.value - value) / value:+.1%}")
+                print(
+                    f"  {our_name:6s} pipeline {value:.5f} [{interval['low']:.5f}, {interval['high']:.5f}]   chainjudge "
+                    f"{mine.value:.5f} [{mine.low:.5f}, {mine.high:.5f}]   difference {(mine.value - value) / value:+.1%}"
+                )
 
 
 if __name__ == "__main__":

@@ -51,11 +51,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp, FakeJudgeProcess(LATENCY) as server:
             # warm-up, not timed: each Ray worker process imports litellm and chainjudge once (~5 s), as a
             # long-lived cluster's workers already have
-            judge_synthetic(str(Path(tmp) / "warm.db"), 50 * args.workers, server.url, CONCURRENCY,
-                            lambda store: RayExecutor(store.connect_to, workers=args.workers, shards_per_worker=1))
+            judge_synthetic(
+                str(Path(tmp) / "warm.db"),
+                50 * args.workers,
+                server.url,
+                CONCURRENCY,
+                lambda store: RayExecutor(store.connect_to, workers=args.workers, shards_per_worker=1),
+            )
             for r in range(args.repeats):
-                for name, executor in (("one process", None),
-                                       ("ray", lambda store: RayExecutor(store.connect_to, workers=args.workers))):
+                for name, executor in (("one process", None), ("ray", lambda store: RayExecutor(store.connect_to, workers=args.workers))):
                     location = pg.new_database() if pg else str(Path(tmp) / f"{name[:3]}{r}.db")
                     walls[name].append(judge_synthetic(location, args.n, server.url, CONCURRENCY, executor))
     finally:
@@ -65,8 +69,10 @@ def main() -> None:
     local, sharded = (statistics.median(walls[k]) for k in ("one process", "ray"))
     ideal_local = args.n * LATENCY / CONCURRENCY
     ideal_ray = args.n * LATENCY / (CONCURRENCY * args.workers)
-    print(f"{args.n} calls, fake judge at {LATENCY * 1000:.0f} ms, {CONCURRENCY} in flight per process, store "
-          f"{'PostgreSQL' if pg else 'SQLite'} (medians of {args.repeats}):")
+    print(
+        f"{args.n} calls, fake judge at {LATENCY * 1000:.0f} ms, {CONCURRENCY} in flight per process, store "
+        f"{'PostgreSQL' if pg else 'SQLite'} (medians of {args.repeats}):"
+    )
     print(f"  one process: {local:.2f} s ({args.n / local:.0f} calls/s), wall / ideal {local / ideal_local:.2f}")
     print(f"  {args.workers} Ray workers: {sharded:.2f} s ({args.n / sharded:.0f} calls/s), wall / ideal {sharded / ideal_ray:.2f}")
     print(f"  speed-up {local / sharded:.2f}x; Ray runtime start-up {startup:.1f} s (not in the walls)")

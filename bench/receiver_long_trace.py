@@ -28,14 +28,22 @@ TRACE = "5f" * 16
 
 
 def one_span(i: int) -> bytes:
-    attrs = [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-             {"key": "gen_ai.prompt.0.role", "value": {"stringValue": "user"}},
-             {"key": "gen_ai.prompt.0.content", "value": {"stringValue": f"step {i}: which channel for user {i}?"}},
-             {"key": "gen_ai.completion.0.role", "value": {"stringValue": "assistant"}},
-             {"key": "gen_ai.completion.0.content", "value": {"stringValue": f"email at 10:00 for user {i}"}}]
-    span = {"traceId": TRACE, "spanId": f"{i + 1:016x}", "parentSpanId": "0" * 15 + "1" if i else None, "name": "chat",
-            "startTimeUnixNano": str(10**18 + i * 10**9), "endTimeUnixNano": str(10**18 + i * 10**9 + 5 * 10**8),
-            "attributes": attrs}
+    attrs = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.prompt.0.role", "value": {"stringValue": "user"}},
+        {"key": "gen_ai.prompt.0.content", "value": {"stringValue": f"step {i}: which channel for user {i}?"}},
+        {"key": "gen_ai.completion.0.role", "value": {"stringValue": "assistant"}},
+        {"key": "gen_ai.completion.0.content", "value": {"stringValue": f"email at 10:00 for user {i}"}},
+    ]
+    span = {
+        "traceId": TRACE,
+        "spanId": f"{i + 1:016x}",
+        "parentSpanId": "0" * 15 + "1" if i else None,
+        "name": "chat",
+        "startTimeUnixNano": str(10**18 + i * 10**9),
+        "endTimeUnixNano": str(10**18 + i * 10**9 + 5 * 10**8),
+        "attributes": attrs,
+    }
     return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
 
 
@@ -65,8 +73,7 @@ def main() -> None:
         totals.append(total)
     print(f"machine: {machine()}")
     print(f"{args.spans} one-span exports to one trace, {args.repeats} rounds (medians):")
-    print(f"  seconds per export, first 100: {median(firsts):.4f}; last 100: {median(lasts):.4f} "
-          f"(x{median(lasts) / median(firsts):.1f})")
+    print(f"  seconds per export, first 100: {median(firsts):.4f}; last 100: {median(lasts):.4f} (x{median(lasts) / median(firsts):.1f})")
     print(f"  total: {median(totals):.1f} s")
 
 

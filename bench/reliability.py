@@ -44,8 +44,17 @@ RUBRIC = parse_rubric({"id": "rel", "criteria": [{"id": "ok", "question": "Is th
 
 def faults(n: int, rate: float) -> dict:
     share = rate / 7
-    spec = Faults(rate_429=share, rate_429_no_header=share, rate_5xx=share, rate_drop=share, rate_slow=share,
-                  rate_truncated=share, rate_invalid=share, slow_s=3.0, seed=11)
+    spec = Faults(
+        rate_429=share,
+        rate_429_no_header=share,
+        rate_5xx=share,
+        rate_drop=share,
+        rate_slow=share,
+        rate_truncated=share,
+        rate_invalid=share,
+        slow_s=3.0,
+        seed=11,
+    )
     traces = [Trace(id=f"f{i}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"email user {i} at 10:00"}]) for i in range(n)]
     policy = RetryPolicy(max_attempts=5, initial_wait_s=0.2, max_wait_s=4, jitter_s=0.2, request_timeout_s=2.0)
     with tempfile.TemporaryDirectory() as tmp, FakeJudgeProcess(0.05, spec) as server, Store(Path(tmp) / "f.db") as store:
@@ -58,9 +67,15 @@ def faults(n: int, rate: float) -> dict:
         stored = list(store.judgments("f"))
         requests = server.stop()
     return {
-        "judgments": n, "requests": requests, "injected": dict(server.injected), "wall_s": round(wall, 1),
-        "scored": sum(j.scored for j in stored), "stored_with_error": sum(j.error is not None for j in stored),
-        "lost": n - len(stored), "errors_by_kind": dict(progress.error_kinds), "rate_limited": progress.rate_limited,
+        "judgments": n,
+        "requests": requests,
+        "injected": dict(server.injected),
+        "wall_s": round(wall, 1),
+        "scored": sum(j.scored for j in stored),
+        "stored_with_error": sum(j.error is not None for j in stored),
+        "lost": n - len(stored),
+        "errors_by_kind": dict(progress.error_kinds),
+        "rate_limited": progress.rate_limited,
         "lowest_concurrency": progress.lowest_concurrency,
     }
 

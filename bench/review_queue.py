@@ -27,11 +27,22 @@ def fill(store: Store, n: int) -> None:
     batch = []
     for i in range(n):
         low = i % 10 == 0  # one in ten judged with low confidence -> 10,000 queued
-        batch.append(Judgment(
-            run="big", trace_id=f"t{i // 4}", step_index=i % 4, step_ref=str(i % 4), criterion_id=f"c{i % 3}",
-            verdict=Verdict(rationale="r", label="pass", confidence=0.2 if low else 0.9), passed=True,
-            judge="openai/x", rubric_id="r", rubric_hash="h", prompt_hash="p", cache_key=f"k{i}",
-        ))
+        batch.append(
+            Judgment(
+                run="big",
+                trace_id=f"t{i // 4}",
+                step_index=i % 4,
+                step_ref=str(i % 4),
+                criterion_id=f"c{i % 3}",
+                verdict=Verdict(rationale="r", label="pass", confidence=0.2 if low else 0.9),
+                passed=True,
+                judge="openai/x",
+                rubric_id="r",
+                rubric_hash="h",
+                prompt_hash="p",
+                cache_key=f"k{i}",
+            )
+        )
         if len(batch) == 5000:
             store.add_judgments(batch)
             batch = []
@@ -61,8 +72,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"store: {args.judgments:,} judgments, {queued:,} queued items")
     print(f"queue rebuild (once, at app start or on 'Refresh queue'): {rebuild:.2f} s")
-    print(f"queue page load (counts + a page + a filtered deep page), median of {args.repeats}: "
-          f"{1000 * median(loads):.1f} ms  (target < 1 s)")
+    print(
+        f"queue page load (counts + a page + a filtered deep page), median of {args.repeats}: {1000 * median(loads):.1f} ms  (target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,10 +42,22 @@ def fill(store: Store, judgments: int) -> None:
     for i in range(steps):
         for name in ("a", "b"):
             label = "fail" if (name == "b" and i % 10 == 0) else "pass"
-            batch.append(Judgment(run=name, cache_key=f"{name}{i}", trace_id=f"t{i // 20}", step_index=i % 20,
-                                  step_ref=str(i % 20), criterion_id="ok", judge=f"openai/{name}", rubric_id="bench",
-                                  rubric_hash="h", prompt_hash=f"p{i}",
-                                  verdict=Verdict(label=label, rationale="r"), passed=label == "pass"))
+            batch.append(
+                Judgment(
+                    run=name,
+                    cache_key=f"{name}{i}",
+                    trace_id=f"t{i // 20}",
+                    step_index=i % 20,
+                    step_ref=str(i % 20),
+                    criterion_id="ok",
+                    judge=f"openai/{name}",
+                    rubric_id="bench",
+                    rubric_hash="h",
+                    prompt_hash=f"p{i}",
+                    verdict=Verdict(label=label, rationale="r"),
+                    passed=label == "pass",
+                )
+            )
         if len(batch) >= 5000:
             store.add_judgments(batch)
             batch = []
@@ -101,12 +113,16 @@ def eight_reviewers(url: str) -> None:
     wall = time.perf_counter() - began
     errors = [e for es, _ in gathered for e in es]
     with Store(url) as store:
-        twice = store.query("SELECT COUNT(*) FROM (SELECT trace_id, step_key, criterion FROM labels WHERE annotator LIKE 'p_r_' "
-                            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) d")[0][0]
+        twice = store.query(
+            "SELECT COUNT(*) FROM (SELECT trace_id, step_key, criterion FROM labels WHERE annotator LIKE 'p_r_' "
+            "GROUP BY 1, 2, 3 HAVING COUNT(*) > 1) d"
+        )[0][0]
         left = sum(review.queue_counts(store).values())
     adjudicated = sum(len(d) for _, d in gathered)
-    print(f"8 reviewers, 2 processes, PostgreSQL: {adjudicated} of {total} items adjudicated in {wall:.1f} s "
-          f"({adjudicated / wall:.0f}/s); errors {len(errors)}, adjudicated twice {twice}, left open {left}")
+    print(
+        f"8 reviewers, 2 processes, PostgreSQL: {adjudicated} of {total} items adjudicated in {wall:.1f} s "
+        f"({adjudicated / wall:.0f}/s); errors {len(errors)}, adjudicated twice {twice}, left open {left}"
+    )
     for e in errors[:5]:
         print("  ", e)
 
@@ -125,12 +141,16 @@ def main() -> None:
                 walls["sqlite"].append(judge_synthetic(str(Path(tmp) / f"t{r}.db"), args.n, server.url, 50))
                 walls["postgresql"].append(judge_synthetic(pg.new_database(), args.n, server.url, 50))
         s, p = (statistics.median(walls[k]) for k in ("sqlite", "postgresql"))
-        print(f"judge throughput, {args.n} calls, fake judge at 100 ms, concurrency 50: SQLite {s:.2f} s ({args.n / s:.0f}/s), "
-              f"PostgreSQL {p:.2f} s ({args.n / p:.0f}/s); PostgreSQL / SQLite wall {p / s:.2f}")
+        print(
+            f"judge throughput, {args.n} calls, fake judge at 100 ms, concurrency 50: SQLite {s:.2f} s ({args.n / s:.0f}/s), "
+            f"PostgreSQL {p:.2f} s ({args.n / p:.0f}/s); PostgreSQL / SQLite wall {p / s:.2f}"
+        )
         for name, location in (("SQLite", str(Path(tmp) / "q.db")), ("PostgreSQL", pg.new_database())):
             refresh, page, items = queue_times(location, args.judgments)
-            print(f"review queue, {args.judgments:,} judgments ({items:,} open items), {name}: refresh {refresh:.2f} s, "
-                  f"one page of 50 {page * 1000:.1f} ms (median of 20)")
+            print(
+                f"review queue, {args.judgments:,} judgments ({items:,} open items), {name}: refresh {refresh:.2f} s, "
+                f"one page of 50 {page * 1000:.1f} ms (median of 20)"
+            )
         url = pg.new_database()
         with Store(url) as store:
             fill(store, 4000)

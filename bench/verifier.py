@@ -41,8 +41,9 @@ TARGETS = (0.75, 0.8, 0.85, 0.875, 0.9)
 
 def prepare(store: Store, seed: int, share: float) -> None:
     store.save_traces(load_traces([DATA]).traces)
-    options = ImportOptions(annotator="human", kind="human", criterion="step",
-                            value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
+    options = ImportOptions(
+        annotator="human", kind="human", criterion="step", value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"])
+    )
     labels = [item for item in read_labels(DATA, options) if isinstance(item, Label)]
     store.add_labels(labels)
     store.save_split(assign_split(labels, share, seed, {"error"}, group_of=task_group), seed, share)
@@ -54,26 +55,33 @@ def published_judges(store: Store, bootstrap: int) -> None:
     from chainjudge.analysis.splits import TEST
 
     split = store.split()
-    people = [l for l in store.labels(criterion="step", annotators=["human"]) if split.get(l.trace_id) == TEST]
+    people = [label for label in store.labels(criterion="step", annotators=["human"]) if split.get(label.trace_id) == TEST]
     rows = []
     for path in sorted(JUDGES.glob("*.jsonl")):
-        options = ImportOptions(annotator=path.stem, kind="judge", criterion="step",
-                                value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
-        judged = [l for l in read_labels(path, options) if isinstance(l, Label) and split.get(l.trace_id) == TEST]
+        options = ImportOptions(
+            annotator=path.stem, kind="judge", criterion="step", value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"])
+        )
+        judged = [label for label in read_labels(path, options) if isinstance(label, Label) and split.get(label.trace_id) == TEST]
         r = agreement(people, judged, "human", path.stem, "step", failing=["error"], bootstrap=bootstrap)
         rows.append((r.cohen_kappa.value if r.cohen_kappa.value is not None else -9, path.stem, r))
     print(f"\npublished judges on the same test steps ({len(people)} steps; prompted, blind to the answer):")
     for _, name, r in sorted(rows, key=lambda row: row[:2], reverse=True):
-        print(f"  {name:34s} kappa {format_estimate(r.cohen_kappa, 1, 3)}, TPR {format_estimate(r.tpr, 1, 3)}, "
-              f"TNR {format_estimate(r.tnr, 1, 3)}, answered {r.answered_share:.0%}")
+        print(
+            f"  {name:34s} kappa {format_estimate(r.cohen_kappa, 1, 3)}, TPR {format_estimate(r.tpr, 1, 3)}, "
+            f"TNR {format_estimate(r.tnr, 1, 3)}, answered {r.answered_share:.0%}"
+        )
 
 
 def judge_verdicts(path: Path) -> dict:
     """A published judge's step labels as the verdicts of a run: (trace, step) -> {"step": (fails, P(fail))}."""
-    options = ImportOptions(annotator=path.stem, kind="judge", criterion="step",
-                            value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"]))
-    return {(l.trace_id, l.step_key): {"step": (l.value == "error", float(l.value == "error"))}
-            for l in read_labels(path, options) if isinstance(l, Label)}
+    options = ImportOptions(
+        annotator=path.stem, kind="judge", criterion="step", value_map=parse_value_map(["1=correct", "0=neutral", "-1=error"])
+    )
+    return {
+        (label.trace_id, label.step_key): {"step": (label.value == "error", float(label.value == "error"))}
+        for label in read_labels(path, options)
+        if isinstance(label, Label)
+    }
 
 
 def with_judge_features(store: Store, judges: list[str]) -> None:
@@ -84,13 +92,14 @@ def with_judge_features(store: Store, judges: list[str]) -> None:
         verdicts = judge_verdicts(JUDGES / f"{judge}.jsonl")
         for reference in (False, True):
             name = f"{'ref' if reference else 'plain'}_{judge}"
-            verifier, _ = workflow.train(store, name, "step", reference=reference, from_run=f"labels:{judge}",
-                                         outside=(verdicts, ["step"]))
+            verifier, _ = workflow.train(store, name, "step", reference=reference, from_run=f"labels:{judge}", outside=(verdicts, ["step"]))
             r = workflow.evaluate(store, name, bootstrap=2000, outside=verdicts).report
             kept = "kept" if verifier.run_criteria else "left out (no out-of-fold gain)"
-            print(f"  {judge:28s} {'with' if reference else 'without'} reference features: judge features {kept}; "
-                  f"out-of-fold kappa {verifier.oof_kappa:.3f}; test kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
-                  f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}")
+            print(
+                f"  {judge:28s} {'with' if reference else 'without'} reference features: judge features {kept}; "
+                f"out-of-fold kappa {verifier.oof_kappa:.3f}; test kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
+                f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}"
+            )
 
 
 def curve(store: Store, name: str) -> list[tuple[float, float, float | None, float | None]]:
@@ -119,14 +128,21 @@ def main() -> None:
             trained_s = time.perf_counter() - started
             result = workflow.evaluate(store, name, bootstrap=2000)
             r = result.report
-            print(f"\nverifier {'with' if reference else 'without'} reference features ({len(verifier.features)} features; "
-                  f"{verifier.tune_items} tune steps in {verifier.tune_groups} questions; trained in {trained_s:.1f} s; "
-                  f"out-of-fold kappa {verifier.oof_kappa:.3f})")
-            print(f"  test: {r.paired_items} steps in {r.traces} traces; kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
-                  f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}, "
-                  f"step accuracy {format_estimate(r.step_accuracy, 1, 3)}")
-            print("  baselines on the same items: " + ", ".join(
-                f"{b.name} {b.step_accuracy:.3f}" for b in r.baselines if b.step_accuracy is not None) + " (kappa 0)")
+            print(
+                f"\nverifier {'with' if reference else 'without'} reference features ({len(verifier.features)} features; "
+                f"{verifier.tune_items} tune steps in {verifier.tune_groups} questions; trained in {trained_s:.1f} s; "
+                f"out-of-fold kappa {verifier.oof_kappa:.3f})"
+            )
+            print(
+                f"  test: {r.paired_items} steps in {r.traces} traces; kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
+                f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}, "
+                f"step accuracy {format_estimate(r.step_accuracy, 1, 3)}"
+            )
+            print(
+                "  baselines on the same items: "
+                + ", ".join(f"{b.name} {b.step_accuracy:.3f}" for b in r.baselines if b.step_accuracy is not None)
+                + " (kappa 0)"
+            )
             print(f"  scoring: {result.ms_per_1000:.1f} ms per 1,000 steps (features from the stored traces not counted)")
             curves[name] = curve(store, name)
             for target, decided, agreement, low in curves[name]:
@@ -148,8 +164,12 @@ def draw(curves: dict, path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, points in curves.items():
         shown = [(d, a) for _, d, a, _ in points if a is not None]
-        axis.plot([d for d, _ in shown], [a for _, a in shown], marker="o",
-                  label="with reference features" if name == "ref" else "without reference features")
+        axis.plot(
+            [d for d, _ in shown],
+            [a for _, a in shown],
+            marker="o",
+            label="with reference features" if name == "ref" else "without reference features",
+        )
         for target, decided, agreement, _ in points:
             if agreement is not None:
                 axis.annotate(f"target {target:.2f}", (decided, agreement), fontsize=7, xytext=(4, -10), textcoords="offset points")

@@ -64,16 +64,21 @@ def main() -> None:
             vectors = dict(zip(unique, embedder.encode(unique), strict=True))
             seconds = time.perf_counter() - started
 
-            extra = [[cosine(vectors, s, q), cosine(vectors, r, q), cosine(vectors, s, e), cosine(vectors, r, s)]
-                     + ([cosine(vectors, s, ref), cosine(vectors, r, ref)] if reference else []) for s, q, r, e, ref in parts]
+            extra = [
+                [cosine(vectors, s, q), cosine(vectors, r, q), cosine(vectors, s, e), cosine(vectors, r, s)]
+                + ([cosine(vectors, s, ref), cosine(vectors, r, ref)] if reference else [])
+                for s, q, r, e, ref in parts
+            ]
             more = [Row(row.features + e, row.fails, row.group, row.item) for row, e in zip(gathered.rows, extra, strict=True)]
             y = np.array([r.fails for r in gathered.rows])
             before, after = out_of_fold_fails(gathered.rows, 0), out_of_fold_fails(more, 0)
             low = kappa_gain_low(y, before, after, [r.group for r in gathered.rows], 0)
-            print(f"{'with' if reference else 'without'} reference features: {len(gathered.rows)} tune steps; out-of-fold kappa "
-                  f"{cohen_kappa(y, before):.3f} -> {cohen_kappa(y, after):.3f} with embedding similarities "
-                  f"(gain 5th percentile {low:.3f}: {'kept' if low is not None and low > 0 else 'not kept'}); "
-                  f"{len(unique)} texts embedded in {seconds:.1f} s")
+            print(
+                f"{'with' if reference else 'without'} reference features: {len(gathered.rows)} tune steps; out-of-fold kappa "
+                f"{cohen_kappa(y, before):.3f} -> {cohen_kappa(y, after):.3f} with embedding similarities "
+                f"(gain 5th percentile {low:.3f}: {'kept' if low is not None and low > 0 else 'not kept'}); "
+                f"{len(unique)} texts embedded in {seconds:.1f} s"
+            )
 
 
 if __name__ == "__main__":

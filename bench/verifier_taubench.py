@@ -40,9 +40,17 @@ def outcome_labels(traces) -> list[Label]:
     for trace in traces:
         last = next((s for s in reversed(trace.steps) if s.kind in AGENT), None)
         if last is not None and trace.metadata.get("reward") is not None:
-            labels.append(Label(trace_id=trace.id, step_ref=last.ref, step_index=last.index, criterion="outcome",
-                                value="pass" if float(trace.metadata["reward"]) >= 1 else "fail", annotator="reward",
-                                kind="ground-truth"))
+            labels.append(
+                Label(
+                    trace_id=trace.id,
+                    step_ref=last.ref,
+                    step_index=last.index,
+                    criterion="outcome",
+                    value="pass" if float(trace.metadata["reward"]) >= 1 else "fail",
+                    annotator="reward",
+                    kind="ground-truth",
+                )
+            )
     return labels
 
 
@@ -62,16 +70,25 @@ def main() -> None:
         verifier, _ = workflow.train(store, "outcome", "outcome", failing=["fail"], target=0.8)
         result = workflow.evaluate(store, "outcome", bootstrap=2000)
         r = result.report
-        print(f"{len(labels)} trajectories labelled by reward ({sum(l.value == 'fail' for l in labels)} failed) in "
-              f"{len(set(groups.values()))} tasks; tune {verifier.tune_items} in {verifier.tune_groups} tasks")
+        print(
+            f"{len(labels)} trajectories labelled by reward ({sum(label.value == 'fail' for label in labels)} failed) in "
+            f"{len(set(groups.values()))} tasks; tune {verifier.tune_items} in {verifier.tune_groups} tasks"
+        )
         print(f"out of fold (tasks held out): kappa {verifier.oof_kappa:.3f}, lower bound {verifier.oof_kappa_low:.3f}")
-        print(f"test: {r.paired_items} trajectories in {r.traces}; kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
-              f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}, "
-              f"accuracy {format_estimate(r.step_accuracy, 1, 3)}")
-        print("baselines on the same items: " + ", ".join(
-            f"{b.name} {b.step_accuracy:.3f}" for b in r.baselines if b.step_accuracy is not None) + " (kappa 0)")
-        print(f"selective (target 0.8, risk 0.1): decides {result.decided}/{result.items} test trajectories"
-              + (f", agreement {result.decided_agreement:.3f}" if result.decided else ""))
+        print(
+            f"test: {r.paired_items} trajectories in {r.traces}; kappa {format_estimate(r.cohen_kappa, 1, 3)}, "
+            f"TPR {format_estimate(r.tpr, 1, 3)}, TNR {format_estimate(r.tnr, 1, 3)}, "
+            f"accuracy {format_estimate(r.step_accuracy, 1, 3)}"
+        )
+        print(
+            "baselines on the same items: "
+            + ", ".join(f"{b.name} {b.step_accuracy:.3f}" for b in r.baselines if b.step_accuracy is not None)
+            + " (kappa 0)"
+        )
+        print(
+            f"selective (target 0.8, risk 0.1): decides {result.decided}/{result.items} test trajectories"
+            + (f", agreement {result.decided_agreement:.3f}" if result.decided else "")
+        )
 
 
 if __name__ == "__main__":

@@ -71,15 +71,21 @@ class JudgePlan:
     items: list[WorkItem]
 
 
-def plan_run(traces: Sequence[Trace], rubric: Rubric, settings: JudgeSettings, run_name: str, sources: Sequence[str] = (),
-             limit: int | None = None, select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
-             redactor: Redactor | None = None, examples: Callable | None = None) -> JudgePlan:
+def plan_run(
+    traces: Sequence[Trace],
+    rubric: Rubric,
+    settings: JudgeSettings,
+    run_name: str,
+    sources: Sequence[str] = (),
+    limit: int | None = None,
+    select: Callable[[list[WorkItem]], list[WorkItem]] | None = None,
+    redactor: Redactor | None = None,
+    examples: Callable | None = None,
+) -> JudgePlan:
     """Read -> plan, pure: checks on everything (no model, no cost), redaction, prompts and work items."""
-    run = Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings,
-              sources=list(sources))
+    run = Run(name=run_name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=settings, sources=list(sources))
     checked = run_checks(traces, rubric, run_name)
-    judged, redactions = (redact_all(traces, redactor or Redactor(), settings.max_step_chars) if settings.redact_pii
-                          else (list(traces), {}))
+    judged, redactions = redact_all(traces, redactor or Redactor(), settings.max_step_chars) if settings.redact_pii else (list(traces), {})
     items = plan(judged, rubric, settings, run_name, limit=limit, examples=examples)
     if select is not None:
         items = select(items)
@@ -136,12 +142,44 @@ def judge_traces(
     process's asyncio engine; `chainjudge.scale.RayExecutor` shards them over Ray workers); planning and
     the deterministic checks always stay here."""
     with store.run_lock(run_name):  # a second `judge --run NAME` at once would make every call again
-        return _judge_locked(traces, rubric, settings, judge, store, run_name, sources, concurrency, limit,
-                             retry_errors, on_start, on_progress, select, redactor, examples, executor)
+        return _judge_locked(
+            traces,
+            rubric,
+            settings,
+            judge,
+            store,
+            run_name,
+            sources,
+            concurrency,
+            limit,
+            retry_errors,
+            on_start,
+            on_progress,
+            select,
+            redactor,
+            examples,
+            executor,
+        )
 
 
-def _judge_locked(traces, rubric, settings, judge, store, run_name, sources, concurrency, limit, retry_errors,
-                  on_start, on_progress, select, redactor, examples, executor) -> RunOutcome:
+def _judge_locked(
+    traces,
+    rubric,
+    settings,
+    judge,
+    store,
+    run_name,
+    sources,
+    concurrency,
+    limit,
+    retry_errors,
+    on_start,
+    on_progress,
+    select,
+    redactor,
+    examples,
+    executor,
+) -> RunOutcome:
     job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
     run = record_plan(store, job)
     items = job.items
@@ -150,10 +188,9 @@ def _judge_locked(traces, rubric, settings, judge, store, run_name, sources, con
     slots = getattr(judge, "max_in_flight", None)  # part of the Judge protocol; a bare third-party judge may lack it
     effective = min(concurrency, slots) if slots else concurrency
     if executor is None:
-        progress = asyncio.run(
-            execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
-        )
+        progress = asyncio.run(execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress))
     else:
         progress = executor(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
-    return RunOutcome(run=run, progress=progress, planned=len(items), checked=len(job.checked), concurrency=effective,
-                      asked_concurrency=concurrency)
+    return RunOutcome(
+        run=run, progress=progress, planned=len(items), checked=len(job.checked), concurrency=effective, asked_concurrency=concurrency
+    )

@@ -150,8 +150,14 @@ def wait_for_http(url: str, process=None, timeout_s: float = 90.0) -> None:
 
 
 # Debian's Chromium as the browser tests launch it: headless, sandbox off (root in CI), nothing reaching out
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(autouse=True)

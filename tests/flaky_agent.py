@@ -12,5 +12,7 @@ def agent(user, llm):
         raise RuntimeError("profile service down")
     if user.id.endswith("2"):
         time.sleep(5)
-    return [step(0, StepKind.user, f"decide for {user.id}"),
-            step(1, StepKind.decision, json.dumps({"action": "suppress", "reason": f"model {llm.model}"}))]
+    return [
+        step(0, StepKind.user, f"decide for {user.id}"),
+        step(1, StepKind.decision, json.dumps({"action": "suppress", "reason": f"model {llm.model}"})),
+    ]

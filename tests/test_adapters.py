@@ -77,14 +77,21 @@ def test_native_round_trip_and_validation_error(tmp_path):
 
 def test_history_format(tmp_path):
     path = tmp_path / "h.json"
-    path.write_text(json.dumps([
-        {"id": "h1", "history": [
-            {"role": "user", "content": "hi"},
-            {"role": "thought", "content": "check consent"},
-            {"role": "tool", "name": "consent", "content": "opted in"},
-            {"role": "agent", "content": "send push"},
-        ]}
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "h1",
+                    "history": [
+                        {"role": "user", "content": "hi"},
+                        {"role": "thought", "content": "check consent"},
+                        {"role": "tool", "name": "consent", "content": "opted in"},
+                        {"role": "agent", "content": "send push"},
+                    ],
+                }
+            ]
+        )
+    )
     (trace,), errors = traces_and_errors(read_file(path))
     assert errors == []
     assert [s.kind for s in trace.steps] == [StepKind.user, StepKind.reasoning, StepKind.tool_result, StepKind.decision]

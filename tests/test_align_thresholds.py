@@ -39,17 +39,43 @@ JUDGED = re.compile(r"to judge:\n<<<DATA-\w+\n(.*?)\nDATA-\w+>>>", re.S)
 
 
 def _content(tokens: list[tuple[str, list[tuple[str, float]]]]) -> dict:
-    return {"choices": [{"logprobs": {"content": [
-        {"token": t, "logprob": alts[0][1] if alts else 0.0, "top_logprobs": [{"token": a, "logprob": lp} for a, lp in alts]}
-        for t, alts in tokens]}}]}
+    return {
+        "choices": [
+            {
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": t,
+                            "logprob": alts[0][1] if alts else 0.0,
+                            "top_logprobs": [{"token": a, "logprob": lp} for a, lp in alts],
+                        }
+                        for t, alts in tokens
+                    ]
+                }
+            }
+        ]
+    }
 
 
 def test_label_probabilities_as_llama_cpp_returns_them():
     """The token layout the local llama.cpp server returned for a real verdict (captured)."""
-    raw = _content([('{"', []), ("rationale", []), ('":', []), (' "', []), ("fine", []), ('",', []), (' "', []), ("label", []),
-                    ('":', []), (' "', [(' "', 0.0), (" correct", -10.5)]),
-                    ("correct", [("correct", -0.0), (" correct", -8.06), ("error", -8.39), ("Correct", -8.7), ("neutral", -8.95)]),
-                    ('"', []), ("}", [])])
+    raw = _content(
+        [
+            ('{"', []),
+            ("rationale", []),
+            ('":', []),
+            (' "', []),
+            ("fine", []),
+            ('",', []),
+            (' "', []),
+            ("label", []),
+            ('":', []),
+            (' "', [(' "', 0.0), (" correct", -10.5)]),
+            ("correct", [("correct", -0.0), (" correct", -8.06), ("error", -8.39), ("Correct", -8.7), ("neutral", -8.95)]),
+            ('"', []),
+            ("}", []),
+        ]
+    )
     probs = label_probabilities(raw, SCALE.labels)
     assert probs is not None and max(probs, key=probs.get) == "correct"
     assert probs["error"] == pytest.approx(math.exp(-8.39) / (1 + math.exp(-8.06) + math.exp(-8.39) + math.exp(-8.95)), rel=1e-6)
@@ -91,8 +117,7 @@ def test_a_threshold_overrules_the_label_and_keeps_the_judges_own():
     assert apply_threshold(Verdict(rationale="r", label="correct"), None, SCALE, 0.1)[1] is None  # nothing graded: as said
 
 
-points_strategy = st.lists(st.tuples(st.floats(0, 1), st.booleans(), st.booleans(), st.sampled_from("abcdefgh")),
-                           min_size=0, max_size=60)
+points_strategy = st.lists(st.tuples(st.floats(0, 1), st.booleans(), st.booleans(), st.sampled_from("abcdefgh")), min_size=0, max_size=60)
 
 
 @settings(max_examples=200, deadline=None)
@@ -148,8 +173,13 @@ def test_a_cut_that_generalises_across_traces_is_kept():
 
 def test_thresholds_are_part_of_the_aligned_version():
     plain = AlignedJudge(name="a", rubric_id="r", rubric_hash="h", examples=[])
-    cut = plain.model_copy(update={"thresholds": {"step": Threshold(p_fail=0.3, source="label log-probabilities", tune_items=40,
-                                                                     kappa_as_said=0.0, kappa_at_threshold=0.5)}})
+    cut = plain.model_copy(
+        update={
+            "thresholds": {
+                "step": Threshold(p_fail=0.3, source="label log-probabilities", tune_items=40, kappa_as_said=0.0, kappa_at_threshold=0.5)
+            }
+        }
+    )
     assert plain.version != cut.version
     assert plain.version == AlignedJudge(name="a", rubric_id="r", rubric_hash="h", examples=[]).version
 
@@ -165,14 +195,37 @@ def shy_db(tmp_path_factory):
     rubric.write_text(RUBRIC)
     cli = CliRunner()
     with FakeJudgeServer() as server:
-        assert cli.invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base", server.url,
-                                "--db", str(db), "--run", "seen"]).exit_code == 0
-    assert cli.invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", "--criterion", "step",
-                            *MAP, "--db", str(db)]).exit_code == 0
+        assert (
+            cli.invoke(
+                app,
+                [
+                    "judge",
+                    str(traces),
+                    "--rubric",
+                    str(rubric),
+                    "--judge",
+                    "openai/fake",
+                    "--api-base",
+                    server.url,
+                    "--db",
+                    str(db),
+                    "--run",
+                    "seen",
+                ],
+            ).exit_code
+            == 0
+        )
+    assert (
+        cli.invoke(
+            app,
+            ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", "--criterion", "step", *MAP, "--db", str(db)],
+        ).exit_code
+        == 0
+    )
     # by trace, as the split these figures were measured on (a task-grouped split is tested in test_verifier.py)
     assert cli.invoke(app, ["labels", "split", "--test-share", "0.4", "--seed", "5", "--group-by", "trace", "--db", str(db)]).exit_code == 0
     with Store(db) as store:
-        people = {(l.trace_id, l.step_key): l.value for l in store.labels(criterion="step", annotators=["human"])}
+        people = {(label.trace_id, label.step_key): label.value for label in store.labels(criterion="step", annotators=["human"])}
         texts = {}
         for trace_id in {t for t, _ in people}:
             trace = store.get_trace(trace_id)
@@ -199,8 +252,26 @@ def shy_judge(texts: dict[str, str]):
 def test_align_fits_a_threshold_and_shows_what_it_bought_on_the_test_split(shy_db):
     tmp, traces, rubric, db, texts = shy_db
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
-        result = CliRunner().invoke(app, ["align", "--rubric", str(rubric), "--name", "shy", "--judge", "openai/fake", "--api-base",
-                                          server.url, "--tune-steps", "0", "--test-steps", "0", "--db", str(db)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "align",
+                "--rubric",
+                str(rubric),
+                "--name",
+                "shy",
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--tune-steps",
+                "0",
+                "--test-steps",
+                "0",
+                "--db",
+                str(db),
+            ],
+        )
         calls = len(server.requests)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
@@ -224,8 +295,26 @@ def test_align_fits_a_threshold_and_shows_what_it_bought_on_the_test_split(shy_d
         assert store.looks(f"openai/fake@{tested[0].rubric_hash}+{aligned.tag}") == 1
     # again: every judgment is stored, so nothing is asked twice, and the second look is called out
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
-        again = CliRunner().invoke(app, ["align", "--rubric", str(rubric), "--name", "shy", "--judge", "openai/fake", "--api-base",
-                                         server.url, "--tune-steps", "0", "--test-steps", "0", "--db", str(db)])
+        again = CliRunner().invoke(
+            app,
+            [
+                "align",
+                "--rubric",
+                str(rubric),
+                "--name",
+                "shy",
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--tune-steps",
+                "0",
+                "--test-steps",
+                "0",
+                "--db",
+                str(db),
+            ],
+        )
         assert again.exit_code == 0, again.output
         assert len(server.requests) == 0 < calls
     assert "looked at 2 times" in " ".join(again.output.split())
@@ -234,11 +323,47 @@ def test_align_fits_a_threshold_and_shows_what_it_bought_on_the_test_split(shy_d
 def test_judge_aligned_decides_by_the_threshold(shy_db):
     tmp, traces, rubric, db, texts = shy_db
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
-        setup = CliRunner().invoke(app, ["align", "--rubric", str(rubric), "--name", "shy2", "--judge", "openai/fake", "--api-base",
-                                         server.url, "--tune-steps", "0", "--no-evaluate", "--db", str(db)])
+        setup = CliRunner().invoke(
+            app,
+            [
+                "align",
+                "--rubric",
+                str(rubric),
+                "--name",
+                "shy2",
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--tune-steps",
+                "0",
+                "--no-evaluate",
+                "--db",
+                str(db),
+            ],
+        )
         assert setup.exit_code == 0, setup.output
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--db", str(db), "--run", "with-threshold", "--aligned", "shy2", "--limit", "30"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "with-threshold",
+                "--aligned",
+                "shy2",
+                "--limit",
+                "30",
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert "decision thresholds: step fails at P >= 0.3" in " ".join(result.output.split())
     with Store(db) as store:
@@ -253,9 +378,30 @@ def test_propose_writes_a_rubric_diff_and_changes_nothing(shy_db, tmp_path):
     tmp, traces, rubric, db, texts = shy_db
     before = rubric.read_text()
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
-        result = CliRunner().invoke(app, ["align", "--rubric", str(rubric), "--name", "shy3", "--judge", "openai/fake", "--api-base",
-                                          server.url, "--tune-steps", "0", "--no-evaluate", "--propose", "--out", str(tmp_path),
-                                          "--k", "3", "--db", str(db)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "align",
+                "--rubric",
+                str(rubric),
+                "--name",
+                "shy3",
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--tune-steps",
+                "0",
+                "--no-evaluate",
+                "--propose",
+                "--out",
+                str(tmp_path),
+                "--k",
+                "3",
+                "--db",
+                str(db),
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert rubric.read_text() == before  # never applied silently
     diff = (tmp_path / "r.proposed.diff").read_text()
@@ -277,9 +423,12 @@ def test_tune_judging_never_shows_an_example_of_the_judged_trace():
     from chainjudge.analysis.alignment import Retriever
     from chainjudge.core.schema import AlignedExample, Step, StepKind, Trace
 
-    examples = [AlignedExample(criterion="step", text=f"search {i}", label="correct", reason="r", trace_id=f"t{i % 3}", step_ref=str(i))
-                for i in range(12)]
+    examples = [
+        AlignedExample(criterion="step", text=f"search {i}", label="correct", reason="r", trace_id=f"t{i % 3}", step_ref=str(i))
+        for i in range(12)
+    ]
     aligned = AlignedJudge(name="a", rubric_id="r", rubric_hash="h", k=8, examples=examples)
+
     def embed(texts):
         return [[1.0, float(len(t))] for t in texts]
 
@@ -306,8 +455,27 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
         cli = CliRunner()
         assert cli.invoke(app, ["align", "--rubric", str(rubric), "--name", "bg", "--examples-only", "--db", str(copy)]).exit_code == 0
-        used = cli.invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base", server.url,
-                                "--db", str(copy), "--run", "bg-run", "--aligned", "bg", "--limit", "5"])
+        used = cli.invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--db",
+                str(copy),
+                "--run",
+                "bg-run",
+                "--aligned",
+                "bg",
+                "--limit",
+                "5",
+            ],
+        )
         assert used.exit_code == 0, used.output
         os.environ["CHAINJUDGE_DB"] = str(copy)
         os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
@@ -339,7 +507,9 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
         assert "use it:" in background_jobs.status(store, "bg").last_line
     at.run()
     panel = [d.value for d in at.dataframe if "decision threshold" in d.value.columns]
-    shown = {d.value.set_index("criterion").loc["step", "decision threshold"] for d in at.dataframe if "decision threshold" in d.value.columns}
+    shown = {
+        d.value.set_index("criterion").loc["step", "decision threshold"] for d in at.dataframe if "decision threshold" in d.value.columns
+    }
     assert panel and "fails at P(fail) >= 0.3" in shown
     assert any(t.value.startswith("last background re-align:") for t in at.text)
 
@@ -351,8 +521,21 @@ def test_align_resumes_after_the_traces_were_imported_again(shy_db, tmp_path):
     copy = tmp_path / "again.db"
     with Store(db) as source:
         source.copy_to(copy)
-    args = ["align", "--rubric", str(rubric), "--name", "again", "--judge", "openai/fake", "--tune-steps", "12",
-            "--test-steps", "6", "--db", str(copy)]
+    args = [
+        "align",
+        "--rubric",
+        str(rubric),
+        "--name",
+        "again",
+        "--judge",
+        "openai/fake",
+        "--tune-steps",
+        "12",
+        "--test-steps",
+        "6",
+        "--db",
+        str(copy),
+    ]
     with FakeJudgeServer(answer=shy_judge(texts)) as server:
         first = CliRunner().invoke(app, [*args, "--api-base", server.url])
     assert first.exit_code == 0, first.output

@@ -48,8 +48,13 @@ def aligned_db(tmp_path_factory):
     with FakeJudgeServer() as server:
         base = ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base", server.url, "--db", str(db)]
         assert cli.invoke(app, [*base, "--run", "plain"]).exit_code == 0
-    assert cli.invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", "--criterion", "step",
-                            *MAP, "--db", str(db)]).exit_code == 0
+    assert (
+        cli.invoke(
+            app,
+            ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", "--criterion", "step", *MAP, "--db", str(db)],
+        ).exit_code
+        == 0
+    )
     # by trace, as the split these figures were measured on (a task-grouped split is tested in test_verifier.py)
     assert cli.invoke(app, ["labels", "split", "--test-share", "0.3", "--seed", "3", "--group-by", "trace", "--db", str(db)]).exit_code == 0
     built = cli.invoke(app, ["align", "--rubric", str(rubric), "--name", "apb", "--examples-only", "--db", str(db)])
@@ -63,8 +68,27 @@ def test_examples_come_from_tune_only_and_reach_the_prompt(aligned_db):
         aligned, split = store.aligned("apb"), store.split()
     assert aligned.examples and all(split[e.trace_id] == "tune" for e in aligned.examples)
     with FakeJudgeServer(answer=copy_nearest) as server:
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--db", str(db), "--run", "aligned", "--aligned", "apb", "--limit", "12"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "aligned",
+                "--aligned",
+                "apb",
+                "--limit",
+                "12",
+            ],
+        )
         prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
     assert result.exit_code == 0, result.output
     assert prompts and all("Worked examples" in p and '"label": ' in p for p in prompts)
@@ -84,15 +108,32 @@ def test_a_copy_the_nearest_judge_reaches_the_agreement_retrieval_predicts(align
 
     tmp, traces, rubric, db = aligned_db
     with FakeJudgeServer(answer=copy_nearest) as server:
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--db", str(db), "--run", "copier", "--aligned", "apb"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "copier",
+                "--aligned",
+                "apb",
+            ],
+        )
     assert result.exit_code == 0, result.output
     with Store(db) as store:
         aligned, split = store.aligned("apb"), store.split()
         embedder = SentenceTransformerEmbedder()
         retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
         criteria = tuple(load_rubric(rubric).criteria)
-        humans = {(l.trace_id, l.step_key): l.value for l in store.labels(criterion="step", annotators=["human"])}
+        humans = {(label.trace_id, label.step_key): label.value for label in store.labels(criterion="step", annotators=["human"])}
         hits = predicted_hits = items = 0
         for j in store.judgments("copier"):
             key = (j.trace_id, j.step_ref)
@@ -118,21 +159,43 @@ def test_same_seed_same_examples(aligned_db):
 def test_resuming_a_plain_run_as_aligned_is_refused(aligned_db):
     tmp, traces, rubric, db = aligned_db
     with FakeJudgeServer() as server:
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--db", str(db), "--run", "plain", "--aligned", "apb"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "plain",
+                "--aligned",
+                "apb",
+            ],
+        )
     assert result.exit_code == 2 and "aligned" in result.output
 
 
-@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 3), st.sampled_from(["correct", "error"])), min_size=2, max_size=60),
-       st.floats(0.2, 0.8), st.integers(0, 1000))
+@given(
+    st.lists(st.tuples(st.integers(0, 15), st.integers(0, 3), st.sampled_from(["correct", "error"])), min_size=2, max_size=60),
+    st.floats(0.2, 0.8),
+    st.integers(0, 1000),
+)
 @settings(max_examples=40, deadline=None)
 def test_no_test_item_is_ever_an_example(tmp_path_factory, rows, share, seed):
     from chainjudge.analysis.splits import assign_split
 
     db = tmp_path_factory.mktemp("prop") / "p.db"
     labels = [Label(trace_id=f"t{t}", step_ref=str(s), criterion="step", value=v, annotator="h", kind="human") for t, s, v in rows]
-    traces = [Trace(id=f"t{t}", steps=[Step(index=i, ref=str(i), kind="decision", text=f"trace {t} step {i}") for i in range(4)])
-              for t in sorted({t for t, _, _ in rows})]
+    traces = [
+        Trace(id=f"t{t}", steps=[Step(index=i, ref=str(i), kind="decision", text=f"trace {t} step {i}") for i in range(4)])
+        for t in sorted({t for t, _, _ in rows})
+    ]
     rubric = parse_rubric(__import__("yaml").safe_load(RUBRIC))
     with Store(db) as store:
         store.save_traces(traces)
@@ -143,7 +206,9 @@ def test_no_test_item_is_ever_an_example(tmp_path_factory, rows, share, seed):
             return
         aligned, _ = build_aligned(store, rubric, "p")
     assert aligned.examples and all(split[e.trace_id] == "tune" for e in aligned.examples)
-    assert {(e.trace_id, e.step_ref) for e in aligned.examples} == {(l.trace_id, l.step_key) for l in labels if split[l.trace_id] == "tune"}
+    assert {(e.trace_id, e.step_ref) for e in aligned.examples} == {
+        (label.trace_id, label.step_key) for label in labels if split[label.trace_id] == "tune"
+    }
 
 
 def test_align_needs_a_split(tmp_path):
@@ -159,6 +224,7 @@ def test_examples_are_balanced_across_labels():
 
     def ex(i, label):
         return AlignedExample(criterion="c", text=str(i), label=label, reason="r", trace_id="t", step_ref=str(i))
+
     nearest = [ex(0, "fail"), ex(1, "fail"), ex(2, "fail"), ex(3, "pass"), ex(4, "pass")]
     assert [e.step_ref for e in balanced(nearest, 4)] == ["0", "3", "1", "4"]
     assert json.dumps([e.step_ref for e in balanced(nearest, 1)]) == '["0"]'
@@ -182,8 +248,19 @@ def test_the_review_app_shows_new_tune_labels_and_re_aligns(aligned_db, tmp_path
         tune_trace = next(t for t, side in split.items() if side == "tune")
         trace = store.get_trace(tune_trace)
         step = next(s for s in trace.steps if s.kind in ("tool_call", "decision", "message"))
-        store.add_labels([Label(trace_id=tune_trace, step_ref=step.ref, criterion="step", value="error", annotator="ana",
-                                kind="human", note="a new adjudication after the alignment")])
+        store.add_labels(
+            [
+                Label(
+                    trace_id=tune_trace,
+                    step_ref=step.ref,
+                    criterion="step",
+                    value="error",
+                    annotator="ana",
+                    kind="human",
+                    note="a new adjudication after the alignment",
+                )
+            ]
+        )
     os.environ["CHAINJUDGE_DB"] = str(copy)
     os.environ.pop("CHAINJUDGE_REVIEW_TOKEN", None)
     at = AppTest.from_file(str(ROOT / "chainjudge" / "ui" / "app.py"), default_timeout=60).run()

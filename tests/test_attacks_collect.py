@@ -23,9 +23,24 @@ LIMIT_MB = 1
 def collector(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "chainjudge.cli", "collect", "--listen", f"127.0.0.1:{port}", "--max-body-mb",
-         str(LIMIT_MB), "--max-concurrent", "4", "--db", str(tmp_path / "collect.db")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "chainjudge.cli",
+            "collect",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--max-body-mb",
+            str(LIMIT_MB),
+            "--max-concurrent",
+            "4",
+            "--db",
+            str(tmp_path / "collect.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_for_http(f"http://127.0.0.1:{port}/health", process)
     yield port, process
     process.terminate()
@@ -50,6 +65,7 @@ def send(port: int, head: str, body: bytes = b"", body_chunks: int = 1, timeout:
 
     answer = bytearray()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+
         def read() -> None:
             while True:
                 try:

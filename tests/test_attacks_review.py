@@ -57,8 +57,7 @@ def test_eight_reviewer_threads_in_one_process(review_store, sharing):
         t.join(120)
     shared.close()
     with Store(review_store) as store:
-        rows = store.query(
-            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 't_' GROUP BY 1, 2, 3")
+        rows = store.query("SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 't_' GROUP BY 1, 2, 3")
         assert review.queue_counts(store) == {}
         assert store.integrity_ok()
     assert errors == []
@@ -151,7 +150,7 @@ def test_personal_tokens_decide_who_is_signed_in(fresh_db):
     choice.set_value(choice.options[-1])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
     with Store(fresh_db) as store:
-        assert [l.annotator for l in store.labels(annotators=["review:ana"])] == ["review:ana"]
+        assert [label.annotator for label in store.labels(annotators=["review:ana"])] == ["review:ana"]
 
     assert cli.invoke(app, ["reviewers", "revoke", "ana", "--db", str(fresh_db)]).exit_code == 0
     again = _app(fresh_db).run()  # revoking the last reviewer does not open the app to names
@@ -171,7 +170,7 @@ def test_nobody_can_label_as_the_imported_annotator_or_the_ground_truth(fresh_db
     choice.set_value(choice.options[0])
     at.button(key="FormSubmitter:adjudicate-Save and next").click().run()
     with Store(fresh_db) as store:
-        new = [(l.annotator, l.kind) for l in store.labels() if l.annotator.startswith("review:")]
+        new = [(label.annotator, label.kind) for label in store.labels() if label.annotator.startswith("review:")]
     assert new == [("review:shared:apb-human", "human")]  # recorded as the shared token's user, not as apb-human
 
 
@@ -187,8 +186,13 @@ def _children(pid: int) -> list[int]:
 
 def test_streamlit_output_goes_to_a_log_file_with_safe_settings(fresh_db, tmp_path):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(fresh_db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(fresh_db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", process)
         line = process.stdout.readline()
@@ -198,8 +202,11 @@ def test_streamlit_output_goes_to_a_log_file_with_safe_settings(fresh_db, tmp_pa
         stderr_target = os.readlink(f"/proc/{child}/fd/2")
         assert stderr_target == str(log), stderr_target  # today: a pipe nobody reads (the app froze at ~64 KB)
         cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        for flag, value in ((b"--client.showErrorDetails", b"false"), (b"--client.toolbarMode", b"minimal"),
-                            (b"--server.address", b"127.0.0.1")):
+        for flag, value in (
+            (b"--client.showErrorDetails", b"false"),
+            (b"--client.toolbarMode", b"minimal"),
+            (b"--server.address", b"127.0.0.1"),
+        ):
             assert cmdline[cmdline.index(flag) + 1] == value
         assert log.stat().st_size > 0
     finally:
@@ -210,11 +217,20 @@ def test_streamlit_output_goes_to_a_log_file_with_safe_settings(fresh_db, tmp_pa
 # ---------------------------------------------------------------- smaller holes
 
 
-@pytest.mark.parametrize("url, local", [
-    ("http://127.0.0.1:8000/v1", True), ("http://localhost:8000/v1", True), ("http://[::1]:8000/v1", True),
-    ("http://127.evil.com/v1", False), ("http://127.0.0.1.evil.invalid/v1", False), ("https://api.example.com", False),
-    ("http://0.0.0.0:8000", False), ("not a url", False), (None, False),
-])
+@pytest.mark.parametrize(
+    "url, local",
+    [
+        ("http://127.0.0.1:8000/v1", True),
+        ("http://localhost:8000/v1", True),
+        ("http://[::1]:8000/v1", True),
+        ("http://127.evil.com/v1", False),
+        ("http://127.0.0.1.evil.invalid/v1", False),
+        ("https://api.example.com", False),
+        ("http://0.0.0.0:8000", False),
+        ("not a url", False),
+        (None, False),
+    ],
+)
 def test_locality_is_decided_by_the_resolved_address(url, local):
     assert is_loopback(url) is local
 
@@ -223,12 +239,31 @@ def test_csv_export_escapes_formulas(tmp_path, fake_judge):
     from chainjudge.core.schema import Trace
 
     hostile = tmp_path / "hostile.jsonl"
-    hostile.write_text(Trace(id="=HYPERLINK(\"http://x\",\"y\")", steps=[
-        {"index": 0, "ref": "@SUM(A1)", "kind": "decision", "text": "+cmd|' /C calc'!A0"}]).model_dump_json() + "\n")
+    hostile.write_text(
+        Trace(
+            id='=HYPERLINK("http://x","y")', steps=[{"index": 0, "ref": "@SUM(A1)", "kind": "decision", "text": "+cmd|' /C calc'!A0"}]
+        ).model_dump_json()
+        + "\n"
+    )
     cli = CliRunner()
     db = tmp_path / "x.db"
-    result = cli.invoke(app, ["judge", str(hostile), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"), "--judge",
-                              "openai/fake", "--api-base", fake_judge.url, "--db", str(db), "--run", "r"])
+    result = cli.invoke(
+        app,
+        [
+            "judge",
+            str(hostile),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(db),
+            "--run",
+            "r",
+        ],
+    )
     assert result.exit_code in (0, 1), result.output
     out = tmp_path / "r.csv"
     assert cli.invoke(app, ["export", "r", "--format", "csv", "--out", str(out), "--db", str(db)]).exit_code == 0
@@ -236,8 +271,10 @@ def test_csv_export_escapes_formulas(tmp_path, fake_judge):
     assert rows
     for row in rows:
         for name, value in row.items():
-            assert not value.startswith(("=", "+", "@")) and not (value.startswith("-") and not value.lstrip("-").replace(".", "").isdigit()), (name, value)
-    assert rows[0]["trace_id"] == "'=HYPERLINK(\"http://x\",\"y\")"
+            assert not value.startswith(("=", "+", "@")) and not (
+                value.startswith("-") and not value.lstrip("-").replace(".", "").isdigit()
+            ), (name, value)
+    assert rows[0]["trace_id"] == '\'=HYPERLINK("http://x","y")'
 
 
 def test_credentials_never_reach_the_store(tmp_path):
@@ -245,10 +282,24 @@ def test_credentials_never_reach_the_store(tmp_path):
     assert "pa55word" in settings.api_base  # the judge still gets the real address in memory
     with Store(tmp_path / "s.db") as store:
         store.save_run(Run(name="r", rubric_id="x", rubric_hash="h", judge=settings))
-        store.add_judgments([Judgment(run="r", cache_key="k", trace_id="t", step_index=0, step_ref="0", criterion_id="c",
-                                      judge="openai/x", rubric_id="x", rubric_hash="h", prompt_hash="p",
-                                      error="connection: POST https://alice:pa55word@judge.example.com/v1 failed; "
-                                            "Authorization: Bearer sk-live-abcdef123456 rejected")])
+        store.add_judgments(
+            [
+                Judgment(
+                    run="r",
+                    cache_key="k",
+                    trace_id="t",
+                    step_index=0,
+                    step_ref="0",
+                    criterion_id="c",
+                    judge="openai/x",
+                    rubric_id="x",
+                    rubric_hash="h",
+                    prompt_hash="p",
+                    error="connection: POST https://alice:pa55word@judge.example.com/v1 failed; "
+                    "Authorization: Bearer sk-live-abcdef123456 rejected",
+                )
+            ]
+        )
         stored = store.get_run("r")
     raw = (tmp_path / "s.db").read_bytes()
     for secret in (b"pa55word", b"k3y-123456", b"abcdef123456"):
@@ -260,9 +311,21 @@ def test_unreachable_judge_message_hides_credentials(tmp_path):
     port = free_port()
     trace = tmp_path / "t.jsonl"
     trace.write_text('{"id": "t", "steps": [{"index": 0, "ref": "0", "kind": "decision", "text": "x"}]}\n')
-    result = CliRunner().invoke(app, ["judge", str(trace), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
-                                      "--judge", "openai/x", "--api-base", f"http://bob:hunter22@127.0.0.1:{port}/v1",
-                                      "--db", str(tmp_path / "x.db")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(trace),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/x",
+            "--api-base",
+            f"http://bob:hunter22@127.0.0.1:{port}/v1",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+    )
     assert result.exit_code == 2
     assert "hunter22" not in result.output and "unreachable" in result.output
 
@@ -272,16 +335,41 @@ def test_trace_text_and_rationales_are_shown_as_text_never_markdown(tmp_path, fa
 
     hostile = "![pixel](http://127.0.0.1:9/track.png) [click me](http://127.0.0.1:9/phish) **bold**"
     traces = tmp_path / "t.jsonl"
-    traces.write_text(Trace(id="md-1", steps=[{"index": 0, "ref": "0", "kind": "user", "text": hostile},
-                                              {"index": 1, "ref": "1", "kind": "decision", "text": "send " + hostile}]).model_dump_json() + "\n")
+    traces.write_text(
+        Trace(
+            id="md-1",
+            steps=[
+                {"index": 0, "ref": "0", "kind": "user", "text": hostile},
+                {"index": 1, "ref": "1", "kind": "decision", "text": "send " + hostile},
+            ],
+        ).model_dump_json()
+        + "\n"
+    )
     db = tmp_path / "md.db"
     cli = CliRunner()
-    result = cli.invoke(app, ["judge", str(traces), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"), "--judge",
-                              "openai/fake", "--api-base", fake_judge.url, "--db", str(db), "--run", "r"])
+    result = cli.invoke(
+        app,
+        [
+            "judge",
+            str(traces),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(db),
+            "--run",
+            "r",
+        ],
+    )
     assert result.exit_code in (0, 1), result.output
     labels = tmp_path / "labels.jsonl"
-    labels.write_text('{"trace_id": "md-1", "step_ref": "1", "criterion": "step_correct", "value": "error", '
-                      '"annotator": "ann", "kind": "human", "note": "' + hostile.replace('"', "'") + '"}\n')
+    labels.write_text(
+        '{"trace_id": "md-1", "step_ref": "1", "criterion": "step_correct", "value": "error", '
+        '"annotator": "ann", "kind": "human", "note": "' + hostile.replace('"', "'") + '"}\n'
+    )
     assert cli.invoke(app, ["labels", "import", str(labels), "--db", str(db)]).exit_code == 0
     at = _app(db).run()
     at.text_input(key="name").input("gus")

@@ -74,11 +74,25 @@ def _judged_run(tmp_path, logs: list[Path], applies_to: list[str], answer) -> Pa
     """The logs stored with their annotations and judged as run "ma" by a scripted judge; the store."""
     folder, db = _store(tmp_path, logs)
     rubric = tmp_path / "r.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?",
-                                                                 "applies_to": applies_to}]}))
+    rubric.write_text(yaml.safe_dump({"id": "ma", "criteria": [{"id": "ok", "question": "Is this step right?", "applies_to": applies_to}]}))
     with FakeJudgeServer(answer=answer) as server:
-        judged = CliRunner().invoke(app, ["judge", str(folder), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                          server.url, "--run", "ma", "--db", str(db)])
+        judged = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(folder),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--run",
+                "ma",
+                "--db",
+                str(db),
+            ],
+        )
     assert judged.exit_code == 0, judged.output
     return db
 
@@ -107,8 +121,10 @@ def test_all_at_once_asks_one_call_per_trace_with_the_fenced_log_and_scores_it(t
     answers = {"agent": "WebSurfer", "step": 12, "reason": "it clicked the wrong link"}
     out = tmp_path / "attribution.json"
     with FakeJudgeServer(answer=lambda body: answers) as server:
-        result = CliRunner().invoke(app, ["attribute", "--judge", "openai/fake", "--api-base", server.url, "--traces", str(folder),
-                                          "--db", str(db), "--out", str(out)])
+        result = CliRunner().invoke(
+            app,
+            ["attribute", "--judge", "openai/fake", "--api-base", server.url, "--traces", str(folder), "--db", str(db), "--out", str(out)],
+        )
         prompts = [" ".join(m["content"] for m in r["body"]["messages"]) for r in server.requests]
     assert result.exit_code == 0, result.output
     assert len(prompts) == 8 and all("<<<DATA-" in p and "[step 0] human" in p for p in prompts)
@@ -167,10 +183,23 @@ def test_a_run_with_probabilities_also_names_its_highest_p_fail_step(tmp_path):
             trace = store.get_trace(trace_id)
             for step in trace.steps:
                 p_fail = 0.9 if step.index == want.step else 0.2
-                extra.append(Judgment(run="ma", trace_id=trace_id, step_index=step.index, step_ref=step.ref, criterion_id="verified",
-                                      verdict=Verdict(rationale="v", label="pass"), passed=True, judge="verifier:v@1",
-                                      rubric_id="ma", rubric_hash="h", prompt_hash="p", cache_key=f"v-{trace_id}-{step.index}",
-                                      label_probs={"fail": p_fail, "pass": 1 - p_fail}))
+                extra.append(
+                    Judgment(
+                        run="ma",
+                        trace_id=trace_id,
+                        step_index=step.index,
+                        step_ref=step.ref,
+                        criterion_id="verified",
+                        verdict=Verdict(rationale="v", label="pass"),
+                        passed=True,
+                        judge="verifier:v@1",
+                        rubric_id="ma",
+                        rubric_hash="h",
+                        prompt_hash="p",
+                        cache_key=f"v-{trace_id}-{step.index}",
+                        label_probs={"fail": p_fail, "pass": 1 - p_fail},
+                    )
+                )
         store.add_judgments(extra)
     out = tmp_path / "a.json"
     result = CliRunner().invoke(app, ["attribute", "--run", "ma", "--db", str(db), "--out", str(out)])
@@ -178,8 +207,9 @@ def test_a_run_with_probabilities_also_names_its_highest_p_fail_step(tmp_path):
     strategies = json.loads(out.read_text())["strategies"]
     likeliest = strategies["highest P(fail) step of run ma"]
     assert likeliest["step_accuracy"]["value"] == 1.0 and likeliest["step_accuracy"]["n"] == 3
-    assert likeliest["agent_accuracy"]["value"] == pytest.approx(sum(
-        t.steps[truth[t.id].step].agent == truth[t.id].agent for t in load_traces([*logs]).traces) / 3)
+    assert likeliest["agent_accuracy"]["value"] == pytest.approx(
+        sum(t.steps[truth[t.id].step].agent == truth[t.id].agent for t in load_traces([*logs]).traces) / 3
+    )
 
 
 def test_attribute_without_annotations_is_one_line(tmp_path):
@@ -192,14 +222,24 @@ def test_group_chat_speakers_and_otel_agent_spans_are_agents():
     spans keep who spoke: not "user" steps that no rubric judges."""
     from chainjudge.reading import conversation as history
 
-    chat = history.parse({"history": [
-        {"role": "user", "name": "user_proxy", "content": "Plan a win-back campaign."},
-        {"role": "user", "name": "segment_analyst", "content": "Lapsed VIPs: 1,204 users."},
-        {"role": "assistant", "name": "content_writer", "content": "Draft: we miss you."},
-        {"role": "user", "name": "channel_router", "content": "Send by email at 10:00 local."}]}, "chat.json", "item-0")
+    chat = history.parse(
+        {
+            "history": [
+                {"role": "user", "name": "user_proxy", "content": "Plan a win-back campaign."},
+                {"role": "user", "name": "segment_analyst", "content": "Lapsed VIPs: 1,204 users."},
+                {"role": "assistant", "name": "content_writer", "content": "Draft: we miss you."},
+                {"role": "user", "name": "channel_router", "content": "Send by email at 10:00 local."},
+            ]
+        },
+        "chat.json",
+        "item-0",
+    )
     assert [(s.agent, s.agent_kind, s.kind.value) for s in chat.steps] == [
-        ("user_proxy", "human", "user"), ("segment_analyst", "worker", "message"), ("content_writer", "worker", "message"),
-        ("channel_router", "orchestrator", "decision")]
+        ("user_proxy", "human", "user"),
+        ("segment_analyst", "worker", "message"),
+        ("content_writer", "worker", "message"),
+        ("channel_router", "orchestrator", "decision"),
+    ]
     spans = load_traces([Path(__file__).resolve().parent / "data" / "trace-formats" / "otel-genai" / "any-agent_OPENAI_trace.json"])
     assert {s.agent for s in spans.traces[0].steps} == {"any_agent"}
 
@@ -223,15 +263,35 @@ def test_step_by_step_stops_at_the_first_yes_and_binary_search_halves(tmp_path):
 
     out = tmp_path / "a.json"
     with FakeJudgeServer(answer=answer) as server:
-        result = CliRunner().invoke(app, ["attribute", "--judge", "openai/fake", "--api-base", server.url, "--strategy", "step-by-step",
-                                          "--strategy", "binary-search", "--traces", str(folder), "--db", str(db), "--out", str(out)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "attribute",
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                server.url,
+                "--strategy",
+                "step-by-step",
+                "--strategy",
+                "binary-search",
+                "--traces",
+                str(folder),
+                "--db",
+                str(db),
+                "--out",
+                str(out),
+            ],
+        )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())["strategies"]
     steps = next(v for k, v in data.items() if k.startswith("step-by-step"))
     halves = next(v for k, v in data.items() if k.startswith("binary-search"))
     with Store(db) as store:
         traces = {t.id: t for t in (store.get_trace(i) for i in steps["predictions"])}
-    assert steps["calls"] == 6 * 4 and all(p["step"] == 5 and p["agent"] == traces[t].steps[5].agent for t, p in steps["predictions"].items())
+    assert steps["calls"] == 6 * 4 and all(
+        p["step"] == 5 and p["agent"] == traces[t].steps[5].agent for t, p in steps["predictions"].items()
+    )
     assert halves["calls"] == sum(math.ceil(math.log2(len(t.steps))) for t in traces.values())
     assert all(p["step"] == 0 for p in halves["predictions"].values())
 
@@ -240,8 +300,12 @@ def test_failure_modes_of_a_multi_agent_run_know_their_agents(tmp_path):
     """Clustering a multi-agent run's failing steps: each mode records the agents whose steps failed in it."""
     from chainjudge.workflows.modes import load_catalogue
 
-    db = _judged_run(tmp_path, [LOGS / f"{i}.json" for i in range(1, 13)], ["message", "reasoning"],
-                     lambda body: {"rationale": "the web page did not load the requested page", "label": "fail"})
+    db = _judged_run(
+        tmp_path,
+        [LOGS / f"{i}.json" for i in range(1, 13)],
+        ["message", "reasoning"],
+        lambda body: {"rationale": "the web page did not load the requested page", "label": "fail"},
+    )
     catalogue = tmp_path / "modes.yaml"
     clustered = CliRunner().invoke(app, ["cluster", "ma", "--catalogue", str(catalogue), "--db", str(db)])
     assert clustered.exit_code == 0, clustered.output
@@ -278,18 +342,34 @@ def test_langfuse_agent_observations_name_the_agent_of_every_step_under_them():
     from chainjudge.reading import langfuse
 
     def generation(id_, parent, text):
-        return {"id": id_, "type": "GENERATION", "parentObservationId": parent, "name": "ChatOpenAI", "startTime": f"2026-01-01T00:00:0{id_[-1]}Z",
-                "input": [{"role": "user", "content": "plan the campaign"}], "output": {"role": "assistant", "content": text}}
+        return {
+            "id": id_,
+            "type": "GENERATION",
+            "parentObservationId": parent,
+            "name": "ChatOpenAI",
+            "startTime": f"2026-01-01T00:00:0{id_[-1]}Z",
+            "input": [{"role": "user", "content": "plan the campaign"}],
+            "output": {"role": "assistant", "content": text},
+        }
 
-    export = {"trace": {"id": "lf-1"}, "observations": [
-        {"id": "a1", "type": "AGENT", "name": "supervisor", "startTime": "2026-01-01T00:00:00Z"},
-        generation("g1", "a1", "route to the segment analyst"),
-        {"id": "a2", "type": "AGENT", "name": "segment_analyst", "parentObservationId": "a1", "startTime": "2026-01-01T00:00:02Z",
-         "metadata": {"attributes": {"gen_ai.agent.name": "segment-analyst"}}},
-        generation("g3", "a2", "lapsed VIPs in TH"),
-        {"id": "a4", "type": "AGENT", "name": "content_writer", "parentObservationId": "a1", "startTime": "2026-01-01T00:00:04Z"},
-        generation("g5", "a4", "draft the LINE message in Thai"),
-    ]}
+    export = {
+        "trace": {"id": "lf-1"},
+        "observations": [
+            {"id": "a1", "type": "AGENT", "name": "supervisor", "startTime": "2026-01-01T00:00:00Z"},
+            generation("g1", "a1", "route to the segment analyst"),
+            {
+                "id": "a2",
+                "type": "AGENT",
+                "name": "segment_analyst",
+                "parentObservationId": "a1",
+                "startTime": "2026-01-01T00:00:02Z",
+                "metadata": {"attributes": {"gen_ai.agent.name": "segment-analyst"}},
+            },
+            generation("g3", "a2", "lapsed VIPs in TH"),
+            {"id": "a4", "type": "AGENT", "name": "content_writer", "parentObservationId": "a1", "startTime": "2026-01-01T00:00:04Z"},
+            generation("g5", "a4", "draft the LINE message in Thai"),
+        ],
+    }
     [trace] = [t for t in langfuse.parse_many([("r0", export)], "lf.json") if not hasattr(t, "reason")]
     by_text = {s.text: s.agent for s in trace.steps if s.text}
     assert by_text["route to the segment analyst"] == "supervisor"

@@ -94,15 +94,22 @@ def test_the_attribution_tab_shows_lanes_and_saves_an_answer(store_with_a_log):
     assert not at.exception, at.exception
     with Store(db) as store:
         labels: list[Label] = store.labels(annotators=["review:local:bea"])
-    assert [(l.criterion, l.value, l.step_ref, l.note) for l in labels] == [
-        ("attribution", "Orchestrator", trace.steps[1].ref, "the plan sent the surfer to the wrong site")]
+    assert [(label.criterion, label.value, label.step_ref, label.note) for label in labels] == [
+        ("attribution", "Orchestrator", trace.steps[1].ref, "the plan sent the surfer to the wrong site")
+    ]
 
 
 def test_the_newest_attribution_wins_whatever_order_the_store_returns():
     from datetime import datetime, timezone
 
     imported = Label(trace_id="t", step_ref="3", criterion="attribution", value="WebSurfer", annotator="who-and-when")
-    corrected = Label(trace_id="t", step_ref="1", criterion="attribution", value="Orchestrator", annotator="review:local:a",
-                      created_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    corrected = Label(
+        trace_id="t",
+        step_ref="1",
+        criterion="attribution",
+        value="Orchestrator",
+        annotator="review:local:a",
+        created_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+    )
     for order in ([imported, corrected], [corrected, imported]):
         assert annotations(order)["t"].agent == "Orchestrator"

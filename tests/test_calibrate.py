@@ -27,14 +27,26 @@ MAP = ["--map", "1=correct", "--map", "0=neutral", "--map", "-1=error"]
 
 # the paper's main table, HotPotQA columns (tests/data/README.md)
 PUBLISHED = {
-    "GPT-5.2": (72.1, 69.6), "GPT-5.2-Chat": (71.4, 70.0), "DeepSeek-V3.2": (74.4, 65.2),
-    "Gemini-3-Flash-Preview": (76.7, 70.0), "Kimi-K2.5": (71.7, 67.2), "GPT-5.2-Thinking_medium": (72.3, 73.2),
-    "DeepSeek-V3.2-Thinking": (70.4, 69.2), "Gemini-3-Flash-Preview-Thinking": (75.8, 70.4),
-    "Kimi-K2.5-Thinking": (70.6, 68.4), "Qwen3-4B": (58.6, 59.2), "Qwen3-8B": (60.4, 57.2),
-    "Qwen3-4B-Instruct-2507": (66.6, 59.2), "Qwen3-30B-A3B-Instruct-2507": (65.8, 54.4),
-    "Llama-3.1-8B-Instruct": (34.6, 53.6), "Llama-3.2-3B-Instruct": (44.3, 58.4),
-    "Llama-3.3-70B-Instruct": (46.3, 60.0), "Qwen3-4B-Thinking": (60.1, 56.0), "Qwen3-8B-Thinking": (59.7, 58.0),
-    "Qwen3-4B-Thinking-2507": (66.9, 60.4), "Qwen3-30B-A3B-Thinking-2507": (70.0, 64.8),
+    "GPT-5.2": (72.1, 69.6),
+    "GPT-5.2-Chat": (71.4, 70.0),
+    "DeepSeek-V3.2": (74.4, 65.2),
+    "Gemini-3-Flash-Preview": (76.7, 70.0),
+    "Kimi-K2.5": (71.7, 67.2),
+    "GPT-5.2-Thinking_medium": (72.3, 73.2),
+    "DeepSeek-V3.2-Thinking": (70.4, 69.2),
+    "Gemini-3-Flash-Preview-Thinking": (75.8, 70.4),
+    "Kimi-K2.5-Thinking": (70.6, 68.4),
+    "Qwen3-4B": (58.6, 59.2),
+    "Qwen3-8B": (60.4, 57.2),
+    "Qwen3-4B-Instruct-2507": (66.6, 59.2),
+    "Qwen3-30B-A3B-Instruct-2507": (65.8, 54.4),
+    "Llama-3.1-8B-Instruct": (34.6, 53.6),
+    "Llama-3.2-3B-Instruct": (44.3, 58.4),
+    "Llama-3.3-70B-Instruct": (46.3, 60.0),
+    "Qwen3-4B-Thinking": (60.1, 56.0),
+    "Qwen3-8B-Thinking": (59.7, 58.0),
+    "Qwen3-4B-Thinking-2507": (66.9, 60.4),
+    "Qwen3-30B-A3B-Thinking-2507": (70.0, 64.8),
 }
 
 
@@ -71,7 +83,9 @@ def test_agentprocessbench_table_reproduced_for_all_20_judges(apb_db):
 
 
 def test_importing_twice_changes_nothing(apb_db):
-    result = CliRunner().invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", *MAP, "--db", str(apb_db)])
+    result = CliRunner().invoke(
+        app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", *MAP, "--db", str(apb_db)]
+    )
     assert "0 new, 984 already stored" in " ".join(result.output.split())
 
 
@@ -193,14 +207,45 @@ def test_run_judgments_compared_with_imported_labels(tmp_path, fake_judge):
 
     db = tmp_path / "r.db"
     cli = CliRunner()
-    judged = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
-                              "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", str(db), "--run", "fake"])
+    judged = cli.invoke(
+        app,
+        [
+            "judge",
+            str(BUNDLED_SAMPLE),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(db),
+            "--run",
+            "fake",
+        ],
+    )
     assert judged.exit_code == 0, judged.output
-    imported = cli.invoke(app, ["labels", "import", str(BUNDLED_SAMPLE), "--annotator", "human", "--kind", "human",
-                                "--criterion", "step_correct", *MAP, "--db", str(db)])
+    imported = cli.invoke(
+        app,
+        [
+            "labels",
+            "import",
+            str(BUNDLED_SAMPLE),
+            "--annotator",
+            "human",
+            "--kind",
+            "human",
+            "--criterion",
+            "step_correct",
+            *MAP,
+            "--db",
+            str(db),
+        ],
+    )
     assert imported.exit_code == 0, imported.output
-    result = cli.invoke(app, ["agreement", "--reference", "human", "--against", "run:fake", "--criterion", "step_correct",
-                              "--json", "--db", str(db)])
+    result = cli.invoke(
+        app, ["agreement", "--reference", "human", "--against", "run:fake", "--criterion", "step_correct", "--json", "--db", str(db)]
+    )
     (report,) = json.loads(result.stdout)
     # the fake judge answers the first label ("correct") everywhere: exactly the always-pass baseline
     always_pass = {b["name"]: b for b in report["baselines"]}["always pass"]
@@ -215,7 +260,7 @@ def test_panel_aggregation_rules():
     a = labels("a", [("t", "1", "correct"), ("t", "2", "error"), ("t", "3", "neutral")])
     b = labels("b", [("t", "1", "correct"), ("t", "2", "correct"), ("t", "3", "correct")])
     c = labels("c", [("t", "1", "neutral"), ("t", "2", "correct"), ("t", "3", "error")])
-    pick = lambda method: {l.step_ref: l.value for l in aggregate_panel([a, b, c], order, {"error"}, method, "p")}  # noqa: E731
+    pick = lambda method: {label.step_ref: label.value for label in aggregate_panel([a, b, c], order, {"error"}, method, "p")}  # noqa: E731
     assert pick("majority") == {"1": "correct", "2": "correct", "3": "error"}  # 3: three-way tie -> strictest
     assert pick("strictest") == {"1": "neutral", "2": "error", "3": "error"}
     assert pick("mean") == {"1": "correct", "2": "neutral", "3": "neutral"}  # codes 2,2,1 -> 1.67 -> 2
@@ -226,7 +271,7 @@ def test_error_correlation_and_effective_judges():
 
     truth = labels("h", [("t", str(i), "pass") for i in range(6)])
     same_errors = labels("a", [("t", str(i), "fail" if i < 3 else "pass") for i in range(6)])
-    copy = labels("b", [(l.trace_id, l.step_ref, l.value) for l in same_errors])
+    copy = labels("b", [(label.trace_id, label.step_ref, label.value) for label in same_errors])
     corr, n_eff = error_correlation([same_errors, copy], truth)
     assert corr[0, 1] == pytest.approx(1.0) and n_eff == pytest.approx(1.0)  # two copies are one judge
     other = labels("c", [("t", str(i), "fail" if i >= 3 else "pass") for i in range(6)])
@@ -240,8 +285,17 @@ def test_judge_panel_and_samples_from_the_cli(tmp_path, fake_judge):
 
     db = tmp_path / "p.db"
     cli = CliRunner()
-    common = [str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"), "--api-base", fake_judge.url,
-              "--db", str(db), "--limit", "5"]
+    common = [
+        str(BUNDLED_SAMPLE),
+        "--rubric",
+        str(ROOT / "rubrics" / "step-quality.yaml"),
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        str(db),
+        "--limit",
+        "5",
+    ]
     result = cli.invoke(app, ["judge", *common, "--judge", "openai/judge-a", "--judge", "openai/judge-b", "--run", "p"])
     assert result.exit_code == 0, result.output
     assert "chainjudge panel p.judge-a p.judge-b" in result.output

@@ -22,9 +22,14 @@ SCENARIOS = generate()
 
 
 def trace(scenario, decision: dict) -> Trace:
-    return Trace(id=f"t-{scenario.user.id}", metadata={"scenario_id": scenario.user.id, "user_state": scenario.user.model_dump(mode="json")},
-                 steps=[{"index": 0, "ref": "0", "kind": "user", "text": "decide"},
-                        {"index": 1, "ref": "1", "kind": "decision", "text": json.dumps(decision)}])
+    return Trace(
+        id=f"t-{scenario.user.id}",
+        metadata={"scenario_id": scenario.user.id, "user_state": scenario.user.model_dump(mode="json")},
+        steps=[
+            {"index": 0, "ref": "0", "kind": "user", "text": "decide"},
+            {"index": 1, "ref": "1", "kind": "decision", "text": json.dumps(decision)},
+        ],
+    )
 
 
 def verdicts(t: Trace) -> dict[str, bool]:
@@ -48,15 +53,23 @@ def first(predicate):
 
 def test_each_violation_is_caught():
     unsub = first(lambda s: s.user.global_unsubscribe)
-    assert verdicts(trace(unsub, {"action": "send", "channel": "email", "content_language": unsub.user.languages[0]}))["suppression_honoured"] is False
+    assert (
+        verdicts(trace(unsub, {"action": "send", "channel": "email", "content_language": unsub.user.languages[0]}))["suppression_honoured"]
+        is False
+    )
     sender = first(lambda s: s.expected.action == "send" and not s.user.channels["sms"].consent)
     assert verdicts(trace(sender, {**sender.expected.model_dump(), "channel": "sms"}))["consent_respected"] is False
     quiet = first(lambda s: s.expected.action == "wait" and "quiet_hours" in s.expected.rules)
     assert verdicts(trace(quiet, {**quiet.expected.model_dump(), "action": "send"}))["quiet_hours_respected"] is False
     capped = first(lambda s: s.user.sent_today >= 2 and s.user.campaign.kind != "transactional")
-    assert verdicts(trace(capped, {"action": "send", "channel": "push", "content_language": capped.user.languages[0]}))["frequency_cap_respected"] is False
+    assert (
+        verdicts(trace(capped, {"action": "send", "channel": "push", "content_language": capped.user.languages[0]}))[
+            "frequency_cap_respected"
+        ]
+        is False
+    )
     foreign = first(lambda s: s.expected.action == "send")
-    wrong_language = next(l for l in ("zz", "en", "th") if l not in foreign.user.languages)
+    wrong_language = next(label for label in ("zz", "en", "th") if label not in foreign.user.languages)
     assert verdicts(trace(foreign, {**foreign.expected.model_dump(), "content_language": wrong_language}))["language_match"] is False
     vn = first(lambda s: s.user.market == "VN" and s.expected.action == "send")
     data = vn.user.model_dump(mode="json")
@@ -77,8 +90,23 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
     traces.write_text("\n".join(trace(s, s.expected.model_dump()).model_dump_json() for s in chosen) + "\n")
     db = tmp_path / "c.db"
     with FakeJudgeServer() as server:
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(ROOT / "rubrics" / "cep" / "cep.yaml"),
-                                          "--judge", "openai/j", "--api-base", server.url, "--db", str(db), "--run", "c"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(ROOT / "rubrics" / "cep" / "cep.yaml"),
+                "--judge",
+                "openai/j",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "c",
+            ],
+        )
         assert result.exit_code == 0, result.output
         model_criteria_on_decisions = sum(1 for c in RUBRIC.criteria if not c.check and "decision" in [k.value for k in c.applies_to])
         # one batched call per decision (the default for API judges) holding the model criteria only: checks never reach the model
@@ -92,9 +120,14 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
 
 
 BUNDLED = ROOT / "traces" / "cep" / "traces.jsonl"
-FIELD_OF_CHECK = {"suppression_honoured": {"action"}, "consent_respected": {"channel", "action"},
-                  "quiet_hours_respected": {"action"}, "channel_constraints": {"channel", "action"},
-                  "frequency_cap_respected": {"action"}, "language_match": {"content_language", "action"}}
+FIELD_OF_CHECK = {
+    "suppression_honoured": {"action"},
+    "consent_respected": {"channel", "action"},
+    "quiet_hours_respected": {"action"},
+    "channel_constraints": {"channel", "action"},
+    "frequency_cap_respected": {"action"},
+    "language_match": {"content_language", "action"},
+}
 
 
 def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
@@ -126,8 +159,14 @@ def test_a_checks_only_rubric_needs_no_judge_at_all(tmp_path):
     import yaml
 
     rubric = tmp_path / "checks.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "checks", "criteria": [
-        {"id": "consent_respected", "question": "q", "applies_to": ["decision"], "check": "consent_respected"}]}))
+    rubric.write_text(
+        yaml.safe_dump(
+            {
+                "id": "checks",
+                "criteria": [{"id": "consent_respected", "question": "q", "applies_to": ["decision"], "check": "consent_respected"}],
+            }
+        )
+    )
     db = tmp_path / "c.db"
     result = CliRunner().invoke(app, ["judge", str(BUNDLED), "--rubric", str(rubric), "--db", str(db), "--run", "r"])
     assert result.exit_code == 0, result.output  # no --judge: the local model is neither needed nor started

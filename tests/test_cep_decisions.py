@@ -14,8 +14,11 @@ SCENARIOS = {s.user.id: s for s in generate()[:10]}
 
 def trace_for(scenario_id: str, decision: dict | None, text: str | None = None, trace_id: str | None = None) -> Trace:
     body = text if text is not None else ("I checked consent and quiet hours. " + json.dumps(decision))
-    return Trace(id=trace_id or f"rec-{scenario_id}", metadata={"scenario_id": scenario_id}, steps=[
-        {"index": 0, "ref": "0", "kind": "user", "text": "decide"}, {"index": 1, "ref": "1", "kind": "decision", "text": body}])
+    return Trace(
+        id=trace_id or f"rec-{scenario_id}",
+        metadata={"scenario_id": scenario_id},
+        steps=[{"index": 0, "ref": "0", "kind": "user", "text": "decide"}, {"index": 1, "ref": "1", "kind": "decision", "text": body}],
+    )
 
 
 def fixture():

@@ -43,8 +43,9 @@ def _translated(user, language):
     return type(user).model_validate(data)
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.expected.action == "suppress" and "language" not in s.expected.rules],
-                         ids=lambda s: s.user.id)
+@pytest.mark.parametrize(
+    "scenario", [s for s in SCENARIOS if s.expected.action == "suppress" and "language" not in s.expected.rules], ids=lambda s: s.user.id
+)
 def test_translating_the_trigger_never_changes_a_suppression(scenario):
     for language in ("en", "th", "id", "vi", "zh"):
         assert expected_action(_translated(scenario.user, language), POLICY).action == "suppress"

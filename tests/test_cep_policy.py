@@ -13,12 +13,23 @@ POLICY = load_policy()
 
 def user(**changes) -> UserState:
     base = dict(
-        id="u1", market="TH", timezone="Asia/Bangkok", now=datetime(2026, 9, 9, 3, 0, tzinfo=timezone.utc),  # 10:00 in Bangkok
-        lifecycle="active", days_since_active=2, ltv_segment="mid",
-        channels={"line": {"consent": True, "reachable": True}, "push": {"consent": True, "reachable": True},
-                  "email": {"consent": True, "reachable": True}, "sms": {"consent": True, "reachable": True},
-                  "whatsapp": {"consent": False, "reachable": False}, "in_app": {"consent": True, "reachable": True}},
-        languages=["th"], campaign={"name": "9.9 sale", "kind": "sale", "content_language": "th", "available_languages": ["th", "en"]},
+        id="u1",
+        market="TH",
+        timezone="Asia/Bangkok",
+        now=datetime(2026, 9, 9, 3, 0, tzinfo=timezone.utc),  # 10:00 in Bangkok
+        lifecycle="active",
+        days_since_active=2,
+        ltv_segment="mid",
+        channels={
+            "line": {"consent": True, "reachable": True},
+            "push": {"consent": True, "reachable": True},
+            "email": {"consent": True, "reachable": True},
+            "sms": {"consent": True, "reachable": True},
+            "whatsapp": {"consent": False, "reachable": False},
+            "in_app": {"consent": True, "reachable": True},
+        },
+        languages=["th"],
+        campaign={"name": "9.9 sale", "kind": "sale", "content_language": "th", "available_languages": ["th", "en"]},
     )
     for key, value in changes.items():
         if key == "channel":
@@ -37,7 +48,9 @@ def test_default_sends_on_the_markets_first_channel():
     assert action.send_window == ("10:00", "21:00")
 
 
-@pytest.mark.parametrize("flag,reason", [("global_unsubscribe", "unsubscribed"), ("recent_complaint", "complaint"), ("converted_in_window", "converted")])
+@pytest.mark.parametrize(
+    "flag,reason", [("global_unsubscribe", "unsubscribed"), ("recent_complaint", "complaint"), ("converted_in_window", "converted")]
+)
 def test_suppression_first(flag, reason):
     action = expected_action(user(**{flag: True}), POLICY)
     assert action.action == "suppress" and reason in action.reason and action.rules == ["suppression"]
@@ -50,36 +63,55 @@ def test_transactional_is_not_suppressed_by_conversion_and_ignores_caps():
 
 def test_line_only_for_friends_and_in_markets_that_offer_it():
     assert expected_action(user(channel={"line": {"consent": True, "reachable": False}}), POLICY).channel == "push"
-    vn = user(market="VN", timezone="Asia/Ho_Chi_Minh", languages=["vi"], campaign_={"content_language": "vi", "available_languages": ["vi"]})
+    vn = user(
+        market="VN", timezone="Asia/Ho_Chi_Minh", languages=["vi"], campaign_={"content_language": "vi", "available_languages": ["vi"]}
+    )
     assert expected_action(vn, POLICY).channel == "push"  # VN's preference has no LINE at all
-    my = user(market="MY", timezone="Asia/Kuala_Lumpur", channel={"push": {"consent": True, "reachable": False}, "in_app": {"consent": False, "reachable": False}})
+    my = user(
+        market="MY",
+        timezone="Asia/Kuala_Lumpur",
+        channel={"push": {"consent": True, "reachable": False}, "in_app": {"consent": False, "reachable": False}},
+    )
     assert expected_action(my, POLICY).channel == "email"  # LINE consent exists but LINE is not offered in MY
 
 
 def test_push_needs_a_token():
-    action = expected_action(user(channel={"line": {"consent": False, "reachable": True}, "push": {"consent": True, "reachable": False}}), POLICY)
+    action = expected_action(
+        user(channel={"line": {"consent": False, "reachable": True}, "push": {"consent": True, "reachable": False}}), POLICY
+    )
     assert action.channel == "in_app"
 
 
 def test_whatsapp_outside_the_window_needs_an_approved_template():
-    base = dict(market="ID", timezone="Asia/Jakarta", languages=["id"],
-                campaign_={"content_language": "id", "available_languages": ["id"]})
+    base = dict(market="ID", timezone="Asia/Jakarta", languages=["id"], campaign_={"content_language": "id", "available_languages": ["id"]})
     closed = user(**base, channel={"whatsapp": {"consent": True, "reachable": True, "window_open": False}})
     assert expected_action(closed, POLICY).channel == "push"
     opened = user(**base, channel={"whatsapp": {"consent": True, "reachable": True, "window_open": True}})
     assert expected_action(opened, POLICY).channel == "whatsapp"
-    approved = user(market="ID", timezone="Asia/Jakarta", languages=["id"],
-                    campaign_={"content_language": "id", "available_languages": ["id"], "whatsapp_template_approved": True},
-                    channel={"whatsapp": {"consent": True, "reachable": True}})
+    approved = user(
+        market="ID",
+        timezone="Asia/Jakarta",
+        languages=["id"],
+        campaign_={"content_language": "id", "available_languages": ["id"], "whatsapp_template_approved": True},
+        channel={"whatsapp": {"consent": True, "reachable": True}},
+    )
     assert expected_action(approved, POLICY).channel == "whatsapp"
 
 
 def test_length_limits_move_a_long_message_off_sms_and_push():
-    only_sms_push_email = user(channel={"line": {"consent": False, "reachable": False}, "in_app": {"consent": False, "reachable": False}},
-                               campaign_={"message_length": 400})
+    only_sms_push_email = user(
+        channel={"line": {"consent": False, "reachable": False}, "in_app": {"consent": False, "reachable": False}},
+        campaign_={"message_length": 400},
+    )
     assert expected_action(only_sms_push_email, POLICY).channel == "email"
-    nothing_fits = user(channel={"line": {"consent": False, "reachable": False}, "in_app": {"consent": False, "reachable": False},
-                                 "email": {"consent": False, "reachable": True}}, campaign_={"message_length": 400})
+    nothing_fits = user(
+        channel={
+            "line": {"consent": False, "reachable": False},
+            "in_app": {"consent": False, "reachable": False},
+            "email": {"consent": False, "reachable": True},
+        },
+        campaign_={"message_length": 400},
+    )
     assert expected_action(nothing_fits, POLICY).action == "suppress"
 
 
@@ -117,7 +149,12 @@ def test_language_match():
     assert expected_action(english_trigger, POLICY).content_language == "th"
     unreadable = user(languages=["th"], campaign_={"content_language": "en", "available_languages": ["en"]})
     assert expected_action(unreadable, POLICY).action == "suppress"
-    multi = user(languages=["ms", "en"], market="MY", timezone="Asia/Kuala_Lumpur", campaign_={"content_language": "en", "available_languages": ["en"]})
+    multi = user(
+        languages=["ms", "en"],
+        market="MY",
+        timezone="Asia/Kuala_Lumpur",
+        campaign_={"content_language": "en", "available_languages": ["en"]},
+    )
     assert expected_action(multi, POLICY).content_language == "en"
 
 
@@ -136,7 +173,9 @@ def test_long_churned_users_are_not_resurrected():
 def test_loader_rejects_contradictions_unless_declared():
     with pytest.raises(ValidationError, match="last_touch.channel whatsapp has no consent"):
         user(last_touch={"channel": "whatsapp", "at": datetime(2026, 9, 8, tzinfo=timezone.utc)})
-    declared = user(last_touch={"channel": "whatsapp", "at": datetime(2026, 9, 8, tzinfo=timezone.utc)}, perturbations=["conflicting_signals"])
+    declared = user(
+        last_touch={"channel": "whatsapp", "at": datetime(2026, 9, 8, tzinfo=timezone.utc)}, perturbations=["conflicting_signals"]
+    )
     assert expected_action(declared, POLICY).channel == "line"  # consent, not the last touch, decides
     with pytest.raises(ValidationError, match="sent_today"):
         user(sent_today=3, sent_this_week=1)

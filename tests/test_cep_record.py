@@ -16,11 +16,24 @@ def test_record_marks_failures_and_goes_on(tmp_path, monkeypatch):
     scenarios.write_text("\n".join(s.model_dump_json() for s in generate()[:4]) + "\n")
     out = tmp_path / "t.jsonl"
     with FakeJudgeServer() as server:
-        args = ["record", "--agent", "flaky_agent:agent", "--scenarios", str(scenarios), "--out", str(out),
-                "--model", "openai/some-model", "--api-base", server.url, "--timeout-s", "1"]
+        args = [
+            "record",
+            "--agent",
+            "flaky_agent:agent",
+            "--scenarios",
+            str(scenarios),
+            "--out",
+            str(out),
+            "--model",
+            "openai/some-model",
+            "--api-base",
+            server.url,
+            "--timeout-s",
+            "1",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-        traces = {json.loads(l)["id"]: json.loads(l) for l in out.read_text().splitlines()}
+        traces = {json.loads(label)["id"]: json.loads(label) for label in out.read_text().splitlines()}
         assert len(traces) == 4
         assert traces["cep-s001"]["metadata"]["status"] == "failed" and "profile service down" in traces["cep-s001"]["metadata"]["error"]
         assert traces["cep-s002"]["metadata"]["status"] == "failed" and "past 1 s" in traces["cep-s002"]["metadata"]["error"]

@@ -30,8 +30,21 @@ def two_traces_and_a_bad_line(tmp_path):
 
 
 def judge_args(traces, server, db, *extra):
-    return ["judge", str(traces), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", server.url,
-            "--db", str(db), "--run", "t", *extra]
+    return [
+        "judge",
+        str(traces),
+        "--rubric",
+        str(RUBRIC),
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        server.url,
+        "--db",
+        str(db),
+        "--run",
+        "t",
+        *extra,
+    ]
 
 
 def test_bad_record_named_others_judged_exit_nonzero(cli, fake_judge, tmp_path, two_traces_and_a_bad_line):
@@ -85,7 +98,20 @@ def test_api_judges_batch_criteria_by_default_and_can_ask_one_at_a_time(cli, fak
 def test_db_from_environment(cli, fake_judge, tmp_path, monkeypatch):
     db = tmp_path / "env.db"
     monkeypatch.setenv("CHAINJUDGE_DB", str(db))
-    args = ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/fake", "--api-base", fake_judge.url, "--limit", "2", "--run", "from-env"]
+    args = [
+        "judge",
+        str(BUNDLED_SAMPLE),
+        "--rubric",
+        str(RUBRIC),
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        fake_judge.url,
+        "--limit",
+        "2",
+        "--run",
+        "from-env",
+    ]
     assert cli.invoke(app, args).exit_code == 0
     assert db.exists()
     assert "from-env" in cli.invoke(app, ["runs"]).output
@@ -101,7 +127,9 @@ def test_malformed_rubric_names_field(cli, fake_judge, tmp_path):
 
 def test_missing_api_key_names_the_variable(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/gpt-4o-mini", "--db", str(tmp_path / "k.db")])
+    result = cli.invoke(
+        app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/gpt-4o-mini", "--db", str(tmp_path / "k.db")]
+    )
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output
     assert "Traceback" not in result.output
@@ -111,7 +139,10 @@ def test_unreachable_judge_is_a_clear_message(cli, tmp_path):
     from chainjudge.core.judges.local import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
-    result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/x", "--api-base", url, "--db", str(tmp_path / "u.db")])
+    result = cli.invoke(
+        app,
+        ["judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC), "--judge", "openai/x", "--api-base", url, "--db", str(tmp_path / "u.db")],
+    )
     assert result.exit_code == 2
     assert "unreachable" in result.output and url in result.output
     assert "Traceback" not in result.output

@@ -57,14 +57,18 @@ def commands() -> list[str]:
 # "empty" give a folder there (a missing or empty store is a new one: these commands would then serve)
 INVOCATIONS: dict[str, list[str]] = {
     "align": ["align --rubric {Y} --name {S} --judge openai/x --api-base " + UNREACHABLE + " --db {DB}"],
-    "judge": ["judge {F} --rubric " + RUBRIC + " --judge openai/x --api-base " + UNREACHABLE + " --run {S} --db {DB}",
-              "judge " + RUBRIC + " --rubric {Y} --judge openai/x --api-base " + UNREACHABLE + " --db {DB}",
-              "judge {F} --rubric " + RUBRIC + " --judge openai/x --api-base " + UNREACHABLE + " --expected {F} --db {DB}"],
+    "judge": [
+        "judge {F} --rubric " + RUBRIC + " --judge openai/x --api-base " + UNREACHABLE + " --run {S} --db {DB}",
+        "judge " + RUBRIC + " --rubric {Y} --judge openai/x --api-base " + UNREACHABLE + " --db {DB}",
+        "judge {F} --rubric " + RUBRIC + " --judge openai/x --api-base " + UNREACHABLE + " --expected {F} --db {DB}",
+    ],
     "runs": ["runs --db {J}"],
     "show": ["show {S} --db {DB}", "show x --db {J}"],
     "demo": ["demo --db {X} --judge openai/x --api-base " + UNREACHABLE + " --sample 0"],
-    "export": ["export {S} --format csv --out {OUT} --db {DB}", "export {S} --format otel --endpoint " + UNREACHABLE
-               + " --header {S} --db {DB}"],
+    "export": [
+        "export {S} --format csv --out {OUT} --db {DB}",
+        "export {S} --format otel --endpoint " + UNREACHABLE + " --header {S} --db {DB}",
+    ],
     "collect": ["collect --listen {S} --db {DB}", "collect --listen 127.0.0.1:0 --db {X}"],
     "agreement": ["agreement --reference {S} --against {S} --db {DB}"],
     "panel": ["panel {S} --criterion {S} --db {DB}"],
@@ -72,22 +76,34 @@ INVOCATIONS: dict[str, list[str]] = {
     "review": ["review --db {X}", "review --space {Y} --db {DB}", "review --ope-value {J} --db {DB}"],
     "cluster": ["cluster {S} --catalogue {Y} --db {DB}"],
     "decisions": ["decisions {F} --expected {F} --db {DB}"],
-    "record": ["record --agent {S} --scenarios {F} --out {OUT} --api-base " + UNREACHABLE + " --limit 1",
-               "record --agent examples.journey_agent:agent --journeys {F} --model none --out {OUT} --limit 1",
-               "record --agent examples.journey_agent:agent --journeys {F} --model none --response-model {Y} --out {OUT} --limit 1"],
-    "outcomes import": ["outcomes import {C} --mapping " + str(ROOT / "examples" / "cdp-sends-mapping.yaml") + " --out {OUT} --states {OUTDIR} --db {DB}",
-                        "outcomes import {P} --mapping {Y} --out {OUT} --db {DB}"],
+    "record": [
+        "record --agent {S} --scenarios {F} --out {OUT} --api-base " + UNREACHABLE + " --limit 1",
+        "record --agent examples.journey_agent:agent --journeys {F} --model none --out {OUT} --limit 1",
+        "record --agent examples.journey_agent:agent --journeys {F} --model none --response-model {Y} --out {OUT} --limit 1",
+    ],
+    "outcomes import": [
+        "outcomes import {C} --mapping " + str(ROOT / "examples" / "cdp-sends-mapping.yaml") + " --out {OUT} --states {OUTDIR} --db {DB}",
+        "outcomes import {P} --mapping {Y} --out {OUT} --db {DB}",
+    ],
     "journeys generate": ["journeys generate --out {OUT} --per-cell 1 --no-combinations"],
     "journeys check": ["journeys check {F}", "journeys check {F} --json"],
-    "journeys import": ["journeys import {C} --states {F} --mapping " + str(ROOT / "examples" / "cdp-events-mapping.yaml") + " --out {OUT} --db {DB}",
-                        "journeys import {P} --states {F} --mapping {Y} --out {OUT} --db {DB}"],
+    "journeys import": [
+        "journeys import {C} --states {F} --mapping " + str(ROOT / "examples" / "cdp-events-mapping.yaml") + " --out {OUT} --db {DB}",
+        "journeys import {P} --states {F} --mapping {Y} --out {OUT} --db {DB}",
+    ],
     "journeys search": ["journeys search --agent examples.journey_agent:agent --budget 2 --out {F}"],
     "journeys fit-responses": ["journeys fit-responses {C} --out {OUT}", "journeys fit-responses {F} --out {OUT}"],
     "coverage": ["coverage {S} --space {Y} --expected {F} --db {DB}"],
-    "report": ["report {S} --ope-value {J} --db {DB} --out {OUTDIR}", "report {S} --out {OUTDIR} --space {Y} --policy {Y} --catalogue {Y} --db {DB}"],
+    "report": [
+        "report {S} --ope-value {J} --db {DB} --out {OUTDIR}",
+        "report {S} --out {OUTDIR} --space {Y} --policy {Y} --catalogue {Y} --db {DB}",
+    ],
     "gate": ["gate {S} --policy {Y} --space {Y} --expected {F} --catalogue {Y} --db {DB}"],
-    "attribute": ["attribute --run {S} --db {DB}", "attribute --traces {F} --db {X}", "attribute --judge openai/x --api-base "
-                  + UNREACHABLE + " --db {DB}"],
+    "attribute": [
+        "attribute --run {S} --db {DB}",
+        "attribute --traces {F} --db {X}",
+        "attribute --judge openai/x --api-base " + UNREACHABLE + " --db {DB}",
+    ],
     "ope": ["ope {C} --policy {Y} --action {S} --out {OUT}", "ope {F} --policy {J}", "ope {P} --policy {Y} --by {S}"],
     "probe": ["probe {S} --judge openai/x --api-base " + UNREACHABLE + " --db {DB}"],
     "traces show": ["traces show {F}", "traces show {J}"],
@@ -99,8 +115,10 @@ INVOCATIONS: dict[str, list[str]] = {
     "labels list": ["labels list --db {J}"],
     "labels split": ["labels split --db {J}"],
     "labels agreement": ["labels agreement --criterion {S} --db {DB}"],
-    "scenarios import": ["scenarios import {C} --mapping {Y} --out {OUT} --db {DB}",
-                         "scenarios import {P} --mapping " + str(ROOT / "examples" / "history-mapping.yaml") + " --out {OUT} --db {DB}"],
+    "scenarios import": [
+        "scenarios import {C} --mapping {Y} --out {OUT} --db {DB}",
+        "scenarios import {P} --mapping " + str(ROOT / "examples" / "history-mapping.yaml") + " --out {OUT} --db {DB}",
+    ],
     "scenarios agreement": ["scenarios agreement --db {J}"],
     "scenarios annotated": ["scenarios annotated --out {OUTDIR} --db {DB}"],
     "modes rename": ["modes rename {S} {S} --catalogue {Y}"],
@@ -113,8 +131,10 @@ INVOCATIONS: dict[str, list[str]] = {
     "db migrate": ["db migrate --db {J}"],
     "db copy": ["db copy {J} {OUT}", "db copy {DB} {J}"],
     "regress add": ["regress add {S} --catalogue {Y} --suite {OUTDIR} --db {DB}"],
-    "verifier train": ["verifier train --criterion {S} --name {S} --traces {F} --from-run {S} --db {DB}",
-                       "verifier train --criterion step --name x --db {X}"],
+    "verifier train": [
+        "verifier train --criterion {S} --name {S} --traces {F} --from-run {S} --db {DB}",
+        "verifier train --criterion step --name x --db {X}",
+    ],
     "verifier test": ["verifier test {S} --traces {F} --db {DB}", "verifier test x --db {X}"],
     "verifier list": ["verifier list --db {X}"],
     "regress run": ["regress run --judge openai/x --api-base " + UNREACHABLE + " --suite {OUTDIR} --traces {F} --db {DB}"],
@@ -145,8 +165,12 @@ def _fill(template: str, kind: str, folder, db) -> list[str]:
                 if content is not None:
                     path.write_bytes(content)
                 token = str(path)
-        token = (token.replace("{S}", MARKUP if kind == "markup" else f"x{kind}").replace("{DB}", str(db))
-                 .replace("{OUTDIR}", str(folder / "outdir")).replace("{OUT}", str(folder / "out.jsonl")))
+        token = (
+            token.replace("{S}", MARKUP if kind == "markup" else f"x{kind}")
+            .replace("{DB}", str(db))
+            .replace("{OUTDIR}", str(folder / "outdir"))
+            .replace("{OUT}", str(folder / "out.jsonl"))
+        )
         args.append(token)
     return args
 

@@ -105,8 +105,7 @@ def test_a_catalogue_never_mixes_embedders(judged, static_embedder):  # noqa: F8
     assert first.exit_code == 0, first.output
     mixed = cli.invoke(app, ["cluster", "week2", "--db", str(db), "--catalogue", str(catalogue), "--embedder", "static"])
     assert mixed.exit_code == 2 and "cannot be compared" in mixed.output
-    own = cli.invoke(app, ["cluster", "week2", "--db", str(db), "--catalogue", str(tmp_path / "static.yaml"),
-                           "--embedder", "static"])
+    own = cli.invoke(app, ["cluster", "week2", "--db", str(db), "--catalogue", str(tmp_path / "static.yaml"), "--embedder", "static"])
     assert own.exit_code == 0, own.output
     assert "all-MiniLM-L6-v2/static-256" in (tmp_path / "static.yaml").read_text()
 

@@ -54,21 +54,39 @@ def test_opentelemetry_sdk_exporter_end_to_end(receiver):
     provider = TracerProvider(resource=Resource.create({"service.name": "cep-agent"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url + "/v1/traces", compression=Compression.Gzip)))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("invoke_agent crm", attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "crm"}) as root:
-        with tracer.start_as_current_span("chat", attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Message user 7?"}]}]),
-            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "consent", "arguments": {"user": 7}}]}]),
-        }):
+    with tracer.start_as_current_span(
+        "invoke_agent crm", attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "crm"}
+    ) as root:
+        with tracer.start_as_current_span(
+            "chat",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Message user 7?"}]}]),
+                "gen_ai.output.messages": json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "consent", "arguments": {"user": 7}}]}]
+                ),
+            },
+        ):
             pass
-        with tracer.start_as_current_span("execute_tool consent", attributes={
-            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "consent", "gen_ai.tool.call.id": "c1",
-            "gen_ai.tool.call.result": "email only"}):
+        with tracer.start_as_current_span(
+            "execute_tool consent",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "consent",
+                "gen_ai.tool.call.id": "c1",
+                "gen_ai.tool.call.result": "email only",
+            },
+        ):
             pass
-        with tracer.start_as_current_span("chat", attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Email at 10:00 local."}]}]),
-        }):
+        with tracer.start_as_current_span(
+            "chat",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.output.messages": json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": "Email at 10:00 local."}]}]
+                ),
+            },
+        ):
             pass
         trace_id = format(root.get_span_context().trace_id, "032x")
     assert provider.force_flush(10_000)
@@ -107,8 +125,13 @@ def test_collect_command_listens_on_loopback_and_reports(tmp_path, started_with_
     port = free_port()
     db = tmp_path / "c.db"
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if started_with_sigint_ignored else None
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "collect", "--listen", f"127.0.0.1:{port}", "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "collect", "--listen", f"127.0.0.1:{port}", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ignore,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(url + "/health", process, timeout_s=30)

@@ -14,9 +14,11 @@ from chainjudge.core.rubric import load_rubric, parse_rubric
 from chainjudge.core.schema import ContextBudget, JudgeSettings, Step, StepKind, ToolCall, Trace
 from chainjudge.pipeline import load_traces
 
-LONGEST = [ROOT / "tests/data/trace-formats/swe-agent/sweagent_function_calling_marshmallow-1867.traj",
-           ROOT / "tests/data/trace-formats/openhands/openhands_basic_gui_mode.json",
-           ROOT / "tests/data/trace-formats/langfuse/langfuse_langgraph-python-2025-08-22.trace.json"]
+LONGEST = [
+    ROOT / "tests/data/trace-formats/swe-agent/sweagent_function_calling_marshmallow-1867.traj",
+    ROOT / "tests/data/trace-formats/openhands/openhands_basic_gui_mode.json",
+    ROOT / "tests/data/trace-formats/langfuse/langfuse_langgraph-python-2025-08-22.trace.json",
+]
 RUBRIC = load_rubric(ROOT / "rubrics" / "step-quality.yaml")
 SETTINGS = JudgeSettings(model="openai/test", batch=True)
 
@@ -51,7 +53,9 @@ def test_no_prompt_exceeds_the_budget_on_the_longest_shared_traces(long_traces, 
 def test_the_task_and_the_call_a_result_answers_are_always_kept(long_traces):
     traces = {t.id: t for t in long_traces}
     first = RUBRIC.criteria[0]
-    on_results = budgeted(1200).model_copy(update={"criteria": [first.model_copy(update={"applies_to": [*first.applies_to, StepKind.tool_result]})]})
+    on_results = budgeted(1200).model_copy(
+        update={"criteria": [first.model_copy(update={"applies_to": [*first.applies_to, StepKind.tool_result]})]}
+    )
     items = plan(long_traces, on_results, SETTINGS, "r")
     results = [i for i in items if i.step.kind.value == "tool_result" and i.step.parent_ref]
     assert results
@@ -93,20 +97,28 @@ def test_the_judged_step_is_whole_within_its_share_and_cut_with_a_note_beyond_it
 
 def test_a_budget_smaller_than_the_instructions_is_refused_with_why():
     trace = Trace(id="t", steps=[Step(index=0, ref="0", kind="decision", text="x")])
-    wordy = RUBRIC.model_copy(update={"criteria": [c.model_copy(update={"question": c.question + " detail" * 600})
-                                                   for c in RUBRIC.criteria], "context": ContextBudget(tokens=600)})
+    wordy = RUBRIC.model_copy(
+        update={
+            "criteria": [c.model_copy(update={"question": c.question + " detail" * 600}) for c in RUBRIC.criteria],
+            "context": ContextBudget(tokens=600),
+        }
+    )
     with pytest.raises(ValueError, match="too small: the instructions and criteria alone take"):
         plan([trace], wordy, SETTINGS, "r")
 
 
 def test_a_rubric_declares_its_budget_in_yaml():
-    rubric = parse_rubric({"id": "r", "context": {"tokens": 4000, "recent_steps": 5},
-                           "criteria": [{"id": "c", "question": "q", "applies_to": ["reasoning"]}]})
+    rubric = parse_rubric(
+        {"id": "r", "context": {"tokens": 4000, "recent_steps": 5}, "criteria": [{"id": "c", "question": "q", "applies_to": ["reasoning"]}]}
+    )
     assert rubric.context == ContextBudget(tokens=4000, recent_steps=5) and rubric.context.step_share == 1333
 
 
-steps_strategy = st.lists(st.tuples(st.sampled_from(["user", "reasoning", "tool_call", "tool_result", "message", "decision"]),
-                                    st.integers(0, 3000)), min_size=1, max_size=60)
+steps_strategy = st.lists(
+    st.tuples(st.sampled_from(["user", "reasoning", "tool_call", "tool_result", "message", "decision"]), st.integers(0, 3000)),
+    min_size=1,
+    max_size=60,
+)
 
 
 @given(steps_strategy, st.integers(700, 4000), st.integers(0, 6))

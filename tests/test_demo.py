@@ -42,7 +42,15 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
         again = cli.invoke(app, ["demo", "--judge", "openai/fake", "--api-base", server.url, "--db", str(db), "--sample", "4"])
         assert again.exit_code == 0 and len(server.requests) == calls == 4
     text = " ".join(first.output.split())
-    for part in ("deterministic policy checks", "decision correctness", "ground truth", "queued for people", "untrusted", "judge the rest", "go-live confidence"):
+    for part in (
+        "deterministic policy checks",
+        "decision correctness",
+        "ground truth",
+        "queued for people",
+        "untrusted",
+        "judge the rest",
+        "go-live confidence",
+    ):
         assert part in text, part
     assert "0 judge calls made, 4 already in the store" in " ".join(again.output.split())
     # step 9: journeys run by the rule-based agent; its planted blind spots show up as findings, and the

@@ -178,10 +178,29 @@ def test_error_and_judge_kinds_are_fields_and_old_rows_are_migrated(tmp_path):
     common = dict(run="r", trace_id="t", step_ref="0", rubric_id="x", rubric_hash="h", prompt_hash="p")
     with Store(db) as store:
         store.save_run(Run(name="r", rubric_id="x", rubric_hash="h", judge=JudgeSettings(model="m")))
-        store.add_judgments([
-            Judgment(**common, cache_key="a", step_index=0, criterion_id="c1", judge="openai/m", error="timeout: too slow", error_kind="timeout"),
-            Judgment(**common, cache_key="b", step_index=0, criterion_id="c2", judge="check:consent", judge_kind="check",
-                     verdict=Verdict(rationale="ok", label="pass"), passed=True)])
+        store.add_judgments(
+            [
+                Judgment(
+                    **common,
+                    cache_key="a",
+                    step_index=0,
+                    criterion_id="c1",
+                    judge="openai/m",
+                    error="timeout: too slow",
+                    error_kind="timeout",
+                ),
+                Judgment(
+                    **common,
+                    cache_key="b",
+                    step_index=0,
+                    criterion_id="c2",
+                    judge="check:consent",
+                    judge_kind="check",
+                    verdict=Verdict(rationale="ok", label="pass"),
+                    passed=True,
+                ),
+            ]
+        )
     raw = sqlite3.connect(db)  # make it look like a store written before the kinds were fields
     raw.execute("UPDATE judgments SET data = json_remove(data, '$.error_kind', '$.judge_kind')")
     raw.execute("ALTER TABLE judgments DROP COLUMN error_kind")

@@ -18,10 +18,12 @@ from chainjudge.cli import app
 from chainjudge.core.store import Store
 from chainjudge.reading.collect import Collector, make_server
 
-SPAN_FILES = [ROOT / "tests/data/trace-formats/langfuse/langfuse_langgraph-python-2025-08-22.trace.json",
-              ROOT / "tests/data/trace-formats/openinference/langfuse_openai-agents-2025-09-30.trace.json",
-              ROOT / "tests/data/trace-formats/otel-genai/any-agent_OPENAI_trace.json",
-              ROOT / "tests/fixtures/phoenix-spans.json"]
+SPAN_FILES = [
+    ROOT / "tests/data/trace-formats/langfuse/langfuse_langgraph-python-2025-08-22.trace.json",
+    ROOT / "tests/data/trace-formats/openinference/langfuse_openai-agents-2025-09-30.trace.json",
+    ROOT / "tests/data/trace-formats/otel-genai/any-agent_OPENAI_trace.json",
+    ROOT / "tests/fixtures/phoenix-spans.json",
+]
 RUBRIC = ROOT / "rubrics" / "step-quality.yaml"
 
 
@@ -45,6 +47,7 @@ def source_ids(path) -> set[str]:
                 found.add(base64.b64decode(value, validate=True).hex())
             except ValueError:
                 pass
+
     walk(json.loads(path.read_text()))
     return found
 
@@ -56,8 +59,23 @@ def judged(tmp_path_factory):
     db = tmp_path_factory.mktemp("export") / "e.db"
     with FakeJudgeServer() as server:
         for i, path in enumerate(SPAN_FILES):
-            result = CliRunner().invoke(app, ["judge", str(path), "--rubric", str(RUBRIC), "--judge", "openai/fake",
-                                              "--api-base", server.url, "--db", str(db), "--run", f"r{i}"])
+            result = CliRunner().invoke(
+                app,
+                [
+                    "judge",
+                    str(path),
+                    "--rubric",
+                    str(RUBRIC),
+                    "--judge",
+                    "openai/fake",
+                    "--api-base",
+                    server.url,
+                    "--db",
+                    str(db),
+                    "--run",
+                    f"r{i}",
+                ],
+            )
             assert result.exit_code == 0, result.output
     return db
 
@@ -83,8 +101,12 @@ def test_every_exported_score_points_at_an_id_in_the_source_file(judged, tmp_pat
     assert linked and all(r["traceId"] in ids and r["spanId"] in ids for r in linked)
     attributes = {a["key"] for a in records[0]["attributes"]}
     assert records[0]["eventName"] == "gen_ai.evaluation.result"
-    assert {"gen_ai.evaluation.name", "gen_ai.evaluation.score.label", "gen_ai.evaluation.explanation",
-            "gen_ai.evaluation.score.value"} <= attributes
+    assert {
+        "gen_ai.evaluation.name",
+        "gen_ai.evaluation.score.label",
+        "gen_ai.evaluation.explanation",
+        "gen_ai.evaluation.score.value",
+    } <= attributes
 
     langfuse = export(judged, f"r{index}", "langfuse", tmp_path)["batch"]
     assert langfuse and all(e["type"] == "score-create" and e["body"]["traceId"] in ids for e in langfuse)
@@ -110,8 +132,9 @@ def test_the_otlp_export_is_received_by_collect_and_parsed_back(judged, tmp_path
         labels = receiving.labels()
     with Store(judged) as store:
         judgments = [j for j in store.judgments("r2") if j.verdict]
-    assert {(lab.trace_id, lab.step_ref, lab.criterion, lab.value) for lab in labels} == \
-        {(j.trace_id, j.step_ref, j.criterion_id, j.verdict.label) for j in judgments}
+    assert {(lab.trace_id, lab.step_ref, lab.criterion, lab.value) for lab in labels} == {
+        (j.trace_id, j.step_ref, j.criterion_id, j.verdict.label) for j in judgments
+    }
     assert all(lab.kind == "judge" and lab.annotator == "otel:openai/fake" for lab in labels)
 
 
@@ -149,8 +172,9 @@ def test_langfuse_and_phoenix_payloads_go_to_their_apis_with_their_keys(judged, 
     path, auth, body = handler.received[-1]
     assert path == "/api/public/ingestion" and auth == "Basic " + base64.b64encode(b"pk:sk").decode()
     assert body["batch"][0]["body"]["dataType"] == "CATEGORICAL"
-    result = CliRunner().invoke(app, ["export", "r3", "--format", "phoenix", "--db", str(judged), "--endpoint", url,
-                                      "--header", "X-Team: crm"])
+    result = CliRunner().invoke(
+        app, ["export", "r3", "--format", "phoenix", "--db", str(judged), "--endpoint", url, "--header", "X-Team: crm"]
+    )
     assert result.exit_code == 0, result.output
     assert {p for p, _, _ in handler.received} >= {"/v1/span_annotations"}
 

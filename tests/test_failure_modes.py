@@ -18,15 +18,21 @@ from chainjudge.workflows.embed import EmbeddingModelMissing, SentenceTransforme
 from chainjudge.workflows.modes import load_catalogue
 
 FAMILIES = {
-    "consent": ["Sent an SMS to user {i} although the user opted out of SMS messages.",
-                "Chose SMS for user {i} even though SMS consent was withdrawn last month.",
-                "Messaged user {i} by SMS despite the opt-out recorded in the profile."],
-    "quiet": ["Scheduled the push for user {i} at 23:{m} local time, inside quiet hours.",
-              "Sent the notification to user {i} at 02:{m} in the user's time zone, during quiet hours.",
-              "Planned delivery for user {i} at 22:{m} local time although quiet hours start at 21:00."],
-    "language": ["Wrote the offer for user {i} in English although the user reads only Thai.",
-                 "Used English copy for user {i} whose language preference is Bahasa Indonesia.",
-                 "Sent user {i} a Vietnamese-speaking customer an English-only message."],
+    "consent": [
+        "Sent an SMS to user {i} although the user opted out of SMS messages.",
+        "Chose SMS for user {i} even though SMS consent was withdrawn last month.",
+        "Messaged user {i} by SMS despite the opt-out recorded in the profile.",
+    ],
+    "quiet": [
+        "Scheduled the push for user {i} at 23:{m} local time, inside quiet hours.",
+        "Sent the notification to user {i} at 02:{m} in the user's time zone, during quiet hours.",
+        "Planned delivery for user {i} at 22:{m} local time although quiet hours start at 21:00.",
+    ],
+    "language": [
+        "Wrote the offer for user {i} in English although the user reads only Thai.",
+        "Used English copy for user {i} whose language preference is Bahasa Indonesia.",
+        "Sent user {i} a Vietnamese-speaking customer an English-only message.",
+    ],
 }
 
 
@@ -36,9 +42,16 @@ def family_traces(offset=0, per_family=6, varied=True):
         for k in range(per_family):
             i = offset + k
             text = templates[k % 3 if varied else 0].format(i=i, m=10 + k)
-            traces.append(Trace(id=f"{family}-{i}", steps=[
-                {"index": 0, "ref": "0", "kind": "user", "text": f"Decide the next action for user {i}."},
-                {"index": 1, "ref": "1", "kind": "decision", "text": text}], metadata={"segment": "high-ltv" if k % 2 else "mass"}))
+            traces.append(
+                Trace(
+                    id=f"{family}-{i}",
+                    steps=[
+                        {"index": 0, "ref": "0", "kind": "user", "text": f"Decide the next action for user {i}."},
+                        {"index": 1, "ref": "1", "kind": "decision", "text": text},
+                    ],
+                    metadata={"segment": "high-ltv" if k % 2 else "mass"},
+                )
+            )
             kinds.append(family)
     return traces, kinds
 
@@ -48,7 +61,12 @@ def failing_judge(body):
     return {"rationale": f"The decision is wrong: {step}", "label": "fail"}
 
 
-RUBRIC_YAML = {"id": "cep", "criteria": [{"id": "policy_ok", "question": "Does the decision follow the contact policy?", "applies_to": ["decision"], "severity": "critical"}]}
+RUBRIC_YAML = {
+    "id": "cep",
+    "criteria": [
+        {"id": "policy_ok", "question": "Does the decision follow the contact policy?", "applies_to": ["decision"], "severity": "critical"}
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +85,23 @@ def judged(tmp_path):
             traces, _ = family_traces(offset, varied=False)
             path = tmp_path / f"{run}.jsonl"
             path.write_text("\n".join(t.model_dump_json() for t in traces) + "\n")
-            result = cli.invoke(app, ["judge", str(path), "--rubric", str(rubric), "--judge", "openai/j", "--api-base", server.url, "--db", str(db), "--run", run])
+            result = cli.invoke(
+                app,
+                [
+                    "judge",
+                    str(path),
+                    "--rubric",
+                    str(rubric),
+                    "--judge",
+                    "openai/j",
+                    "--api-base",
+                    server.url,
+                    "--db",
+                    str(db),
+                    "--run",
+                    run,
+                ],
+            )
             assert result.exit_code == 0, result.output
     return tmp_path, db, rubric
 
@@ -108,12 +142,20 @@ def test_clusters_recover_known_fault_kinds(embedder):
     assert all(cl.keywords for cl in result.clusters)
 
 
-@pytest.mark.parametrize("texts", [
-    [],
-    ["only one failure"],
-    ["ส่ง SMS ถึงลูกค้าที่ยกเลิกการรับข้อความแล้ว", "Mengirim SMS kepada pelanggan yang sudah berhenti berlangganan",
-     "向已退订的用户发送短信", "Gửi SMS cho khách hàng đã hủy đăng ký", "12345 67890"],
-])
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        ["only one failure"],
+        [
+            "ส่ง SMS ถึงลูกค้าที่ยกเลิกการรับข้อความแล้ว",
+            "Mengirim SMS kepada pelanggan yang sudah berhenti berlangganan",
+            "向已退订的用户发送短信",
+            "Gửi SMS cho khách hàng đã hủy đăng ký",
+            "12345 67890",
+        ],
+    ],
+)
 def test_small_empty_and_non_latin_inputs_do_not_crash(embedder, texts):
     vectors = embedder.encode(texts) if texts else np.zeros((0, 384), dtype=np.float32)
     result = cluster_failures(vectors, texts, min_size=3)
@@ -181,11 +223,18 @@ def test_split_a_mode_into_tighter_ones(judged):
     catalogue = tmp / "fm.yaml"
     cli = CliRunner()
     # a loose threshold lumps families together; split separates them again
-    assert cli.invoke(app, ["cluster", "week1", "--db", str(db), "--catalogue", str(catalogue), "--threshold", "0.2", "--min-size", "3"]).exit_code == 0
+    assert (
+        cli.invoke(
+            app, ["cluster", "week1", "--db", str(db), "--catalogue", str(catalogue), "--threshold", "0.2", "--min-size", "3"]
+        ).exit_code
+        == 0
+    )
     cat = load_catalogue(catalogue)
     biggest = max(cat.modes, key=lambda m: m.counts["week1"])
     assert biggest.counts["week1"] > 6
-    result = cli.invoke(app, ["modes", "split", biggest.id, "--run", "week1", "--threshold", "0.6", "--catalogue", str(catalogue), "--db", str(db)])
+    result = cli.invoke(
+        app, ["modes", "split", biggest.id, "--run", "week1", "--threshold", "0.6", "--catalogue", str(catalogue), "--db", str(db)]
+    )
     assert result.exit_code == 0, result.output
     after = load_catalogue(catalogue)
     assert len(after.modes) > len(cat.modes) and after.mode(biggest.id).counts["week1"] < biggest.counts["week1"]

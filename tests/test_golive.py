@@ -19,11 +19,18 @@ from chainjudge.packs.cep.generator import generate
 from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE = ScenarioSpace.model_validate({
-    "id": "s", "min_traces_per_cell": 1, "grid": ["segment", "market"],
-    "dimensions": {"segment": {"field": "segment", "values": ["low", "vip"], "weights": {"vip": 3}},
-                   "market": {"field": "market", "values": ["TH", "SG"]},
-                   "perturbation": {"field": "perturbations", "values": ["timezone_edge", "channel_switch"], "adversarial": True}}})
+SPACE = ScenarioSpace.model_validate(
+    {
+        "id": "s",
+        "min_traces_per_cell": 1,
+        "grid": ["segment", "market"],
+        "dimensions": {
+            "segment": {"field": "segment", "values": ["low", "vip"], "weights": {"vip": 3}},
+            "market": {"field": "market", "values": ["TH", "SG"]},
+            "perturbation": {"field": "perturbations", "values": ["timezone_edge", "channel_switch"], "adversarial": True},
+        },
+    }
+)
 
 
 def t(i, segment, market, perturbations=()):
@@ -42,10 +49,21 @@ def test_coverage_by_hand():
 
 
 def test_score_by_hand():
-    s = go_live_score(decision=(8, 10), critical=CriticalEvidence(passed=10, total=10, criteria=2, untrusted=("m",), untrusted_items=0),
-                      coverage_weighted=0.5, consistency=0.5, open_modes=["high"],
-                      weights={"decision_accuracy": 1, "critical_pass_rate": 1, "judge_reliability": 1, "coverage": 1,
-                               "consistency": 0, "open_failure_modes": 1})
+    s = go_live_score(
+        decision=(8, 10),
+        critical=CriticalEvidence(passed=10, total=10, criteria=2, untrusted=("m",), untrusted_items=0),
+        coverage_weighted=0.5,
+        consistency=0.5,
+        open_modes=["high"],
+        weights={
+            "decision_accuracy": 1,
+            "critical_pass_rate": 1,
+            "judge_reliability": 1,
+            "coverage": 1,
+            "consistency": 0,
+            "open_failure_modes": 1,
+        },
+    )
     terms = {x.name: x.value for x in s.terms if x.weight}
     assert terms["judge_reliability"] == 0.5 and terms["coverage"] == 0.5 and terms["open_failure_modes"] == pytest.approx(0.9)
     assert terms["decision_accuracy"] == pytest.approx(0.4902, abs=1e-3)  # Wilson lower bound of 8/10
@@ -62,36 +80,75 @@ def test_missing_terms_are_unknown_with_their_range_not_dropped():
     assert s.score < s.high
 
 
-@pytest.mark.parametrize("weights, message", [({"coverage": -1}, ">= 0"), ({k: 0 for k in
-                         ("decision_accuracy", "critical_pass_rate", "judge_reliability", "coverage", "consistency", "open_failure_modes")}, "all 0"),
-                         ({"colour": 1}, "unknown score terms"), ({"coverage": float("nan")}, "finite")])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ({"coverage": -1}, ">= 0"),
+        (
+            {
+                k: 0
+                for k in ("decision_accuracy", "critical_pass_rate", "judge_reliability", "coverage", "consistency", "open_failure_modes")
+            },
+            "all 0",
+        ),
+        ({"colour": 1}, "unknown score terms"),
+        ({"coverage": float("nan")}, "finite"),
+    ],
+)
 def test_weights_are_validated(weights, message):
     with pytest.raises(ValueError, match=message):
         go_live_score(decision=(1, 1), critical=CriticalEvidence(), coverage_weighted=1.0, consistency=None, open_modes=[], weights=weights)
 
 
-inputs = st.fixed_dictionaries({
-    "correct": st.integers(0, 50), "extra": st.integers(0, 50), "passing": st.integers(0, 50), "failing": st.integers(0, 50),
-    "untrusted_criteria": st.integers(0, 3), "untrusted_items": st.integers(0, 50), "trusted_criteria": st.integers(1, 3),
-    "coverage": st.floats(0, 1), "modes": st.lists(st.sampled_from(["low", "medium", "high", "critical"]), max_size=6),
-    "consistency": st.one_of(st.none(), st.floats(0, 1)), "decisions_known": st.booleans(),
-    "weights": st.fixed_dictionaries({k: st.floats(0, 5) for k in ("decision_accuracy", "critical_pass_rate", "judge_reliability",
-                                                                    "coverage", "consistency", "open_failure_modes")}),
-})
+inputs = st.fixed_dictionaries(
+    {
+        "correct": st.integers(0, 50),
+        "extra": st.integers(0, 50),
+        "passing": st.integers(0, 50),
+        "failing": st.integers(0, 50),
+        "untrusted_criteria": st.integers(0, 3),
+        "untrusted_items": st.integers(0, 50),
+        "trusted_criteria": st.integers(1, 3),
+        "coverage": st.floats(0, 1),
+        "modes": st.lists(st.sampled_from(["low", "medium", "high", "critical"]), max_size=6),
+        "consistency": st.one_of(st.none(), st.floats(0, 1)),
+        "decisions_known": st.booleans(),
+        "weights": st.fixed_dictionaries(
+            {
+                k: st.floats(0, 5)
+                for k in ("decision_accuracy", "critical_pass_rate", "judge_reliability", "coverage", "consistency", "open_failure_modes")
+            }
+        ),
+    }
+)
 
 
 def score(i):
     untrusted = tuple(f"u{k}" for k in range(i["untrusted_criteria"]))
-    critical = CriticalEvidence(passed=i["passing"], total=i["passing"] + i["failing"], untrusted=untrusted,
-                                untrusted_items=i["untrusted_items"] if untrusted else 0,
-                                criteria=i["trusted_criteria"] + len(untrusted))
+    critical = CriticalEvidence(
+        passed=i["passing"],
+        total=i["passing"] + i["failing"],
+        untrusted=untrusted,
+        untrusted_items=i["untrusted_items"] if untrusted else 0,
+        criteria=i["trusted_criteria"] + len(untrusted),
+    )
     weights = i["weights"] if sum(i["weights"].values()) > 0 else None
-    return go_live_score(decision=(i["correct"], i["correct"] + i["extra"]) if i["decisions_known"] else None, critical=critical,
-                         coverage_weighted=i["coverage"], consistency=i["consistency"], open_modes=i["modes"], weights=weights).score
+    return go_live_score(
+        decision=(i["correct"], i["correct"] + i["extra"]) if i["decisions_known"] else None,
+        critical=critical,
+        coverage_weighted=i["coverage"],
+        consistency=i["consistency"],
+        open_modes=i["modes"],
+        weights=weights,
+    ).score
 
 
-@given(inputs, st.sampled_from(["decision", "critical", "trust", "coverage", "modes", "consistency", "consistency lost",
-                                "decisions lost", "labels removed"]))
+@given(
+    inputs,
+    st.sampled_from(
+        ["decision", "critical", "trust", "coverage", "modes", "consistency", "consistency lost", "decisions lost", "labels removed"]
+    ),
+)
 @settings(max_examples=400, deadline=None)
 def test_a_worse_input_never_raises_the_score(i, which):
     worse = dict(i)
@@ -121,20 +178,49 @@ def test_a_worse_input_never_raises_the_score(i, which):
 def judged_store(tmp_path, rubric: dict, answer="pass"):
     scenarios = generate()[:24]
     traces = tmp_path / "t.jsonl"
-    traces.write_text("\n".join(Trace(id=f"cep-{s.user.id}", metadata={"scenario_id": s.user.id, "segment": s.user.ltv_segment,
-                                                                         "market": s.user.market, "perturbations": s.user.perturbations,
-                                                                         "user_state": s.user.model_dump(mode="json")},
-                                            steps=[{"index": 0, "ref": "0", "kind": "user", "text": "decide"},
-                                                   {"index": 1, "ref": "1", "kind": "decision", "text": s.expected.model_dump_json()}]).model_dump_json()
-                                      for s in scenarios) + "\n")
+    traces.write_text(
+        "\n".join(
+            Trace(
+                id=f"cep-{s.user.id}",
+                metadata={
+                    "scenario_id": s.user.id,
+                    "segment": s.user.ltv_segment,
+                    "market": s.user.market,
+                    "perturbations": s.user.perturbations,
+                    "user_state": s.user.model_dump(mode="json"),
+                },
+                steps=[
+                    {"index": 0, "ref": "0", "kind": "user", "text": "decide"},
+                    {"index": 1, "ref": "1", "kind": "decision", "text": s.expected.model_dump_json()},
+                ],
+            ).model_dump_json()
+            for s in scenarios
+        )
+        + "\n"
+    )
     expected = tmp_path / "scenarios.jsonl"
     expected.write_text("\n".join(s.model_dump_json() for s in scenarios) + "\n")
     rubric_path = tmp_path / "r.yaml"
     rubric_path.write_text(yaml.safe_dump(rubric))
     db = tmp_path / "g.db"
     with FakeJudgeServer(answer=lambda body: {"rationale": "ok", "label": answer}) as server:
-        result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric_path), "--judge", "openai/j",
-                                          "--api-base", server.url, "--db", str(db), "--run", "g"])
+        result = CliRunner().invoke(
+            app,
+            [
+                "judge",
+                str(traces),
+                "--rubric",
+                str(rubric_path),
+                "--judge",
+                "openai/j",
+                "--api-base",
+                server.url,
+                "--db",
+                str(db),
+                "--run",
+                "g",
+            ],
+        )
         assert result.exit_code == 0, result.output
     return db, expected
 
@@ -168,8 +254,7 @@ def test_report_renders_in_chromium_without_console_errors(tmp_path, chromium):
     assert (tmp_path / "rep" / "summary.md").read_text().startswith("## chainjudge go-live report")
     errors = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -189,8 +274,11 @@ def test_gate_fails_with_reasons_and_passes_a_lenient_policy(tmp_path):
     closed = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(lenient)])
     assert closed.exit_code == 1  # the critical model criterion has no trusted judge: missing evidence never passes
     assert "critical criterion model_says_safe has no trusted judge" in closed.output and "no reference labels" in closed.output
-    lenient.write_text(yaml.safe_dump({"min_score": 0.0, "min_high_weight_coverage": 0.0, "max_critical_failures": 0,
-                                       "waive_untrusted": ["model_says_safe"]}))
+    lenient.write_text(
+        yaml.safe_dump(
+            {"min_score": 0.0, "min_high_weight_coverage": 0.0, "max_critical_failures": 0, "waive_untrusted": ["model_says_safe"]}
+        )
+    )
     ok = CliRunner().invoke(app, ["gate", "g", "--db", str(db), "--expected", str(expected), "--policy", str(lenient)])
     assert ok.exit_code == 0 and "gate passed" in ok.output
     cov = CliRunner().invoke(app, ["coverage", "g", "--db", str(db)])

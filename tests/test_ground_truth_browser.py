@@ -57,15 +57,33 @@ def test_two_strategists_per_state_and_a_third_where_they_disagree(tmp_path, chr
     mapping, db = tmp_path / "m.yaml", tmp_path / "gt.db"
     mapping.write_text(MAPPING)
     export = rows_file(tmp_path, {"unsubscribed": "true", "next_action": ""}, {"next_action": ""})
-    result = CliRunner().invoke(app, ["scenarios", "import", str(export), "--mapping", str(mapping), "--out",
-                                      str(tmp_path / "imported.jsonl"), "--annotate", "--db", str(db)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "scenarios",
+            "import",
+            str(export),
+            "--mapping",
+            str(mapping),
+            "--out",
+            str(tmp_path / "imported.jsonl"),
+            "--annotate",
+            "--db",
+            str(db),
+        ],
+    )
     assert result.exit_code == 0 and "2 states put up for annotation" in result.output, result.output
     with Store(db) as store:
         (first, _, _), (second, _, _) = store.states()
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(url + "/_stcore/health", process)

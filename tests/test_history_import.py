@@ -21,12 +21,36 @@ from chainjudge.packs.cep.mapping import load_mapping
 from chainjudge.packs.cep.policy import load_policy
 from chainjudge.packs.cep.state_import import import_history, pseudonym
 
-GOOD = {"customer_id": "CUST-1", "full_name": "สมชาย ใจดี", "email": "somchai@example.com", "phone": "+66 812345678",
-        "country": "TH", "tz": "Asia/Bangkok", "snapshot_at": "2026-10-01 09:30:00", "stage": "Lapsed", "days_inactive": "40",
-        "ltv": "H", "last_channel": "LINE", "last_touch_at": "20/08/2026 19:00", "push_optin": "Y", "email_optin": "true",
-        "sms_optin": "0", "line_friend": "1", "wa_optin": "N", "langs": "TH|en", "sent_today": "0", "sent_week": "1",
-        "unsubscribed": "false", "complaint": "", "campaign_kind": "Sale", "campaign_lang": "th", "adversarial": "",
-        "next_action": "Send", "next_channel": "line", "strategist_note": "ส่งทาง LINE ตอนเย็น"}
+GOOD = {
+    "customer_id": "CUST-1",
+    "full_name": "สมชาย ใจดี",
+    "email": "somchai@example.com",
+    "phone": "+66 812345678",
+    "country": "TH",
+    "tz": "Asia/Bangkok",
+    "snapshot_at": "2026-10-01 09:30:00",
+    "stage": "Lapsed",
+    "days_inactive": "40",
+    "ltv": "H",
+    "last_channel": "LINE",
+    "last_touch_at": "20/08/2026 19:00",
+    "push_optin": "Y",
+    "email_optin": "true",
+    "sms_optin": "0",
+    "line_friend": "1",
+    "wa_optin": "N",
+    "langs": "TH|en",
+    "sent_today": "0",
+    "sent_week": "1",
+    "unsubscribed": "false",
+    "complaint": "",
+    "campaign_kind": "Sale",
+    "campaign_lang": "th",
+    "adversarial": "",
+    "next_action": "Send",
+    "next_channel": "line",
+    "strategist_note": "ส่งทาง LINE ตอนเย็น",
+}
 
 
 def rows_file(tmp_path, *changes: dict, name="export.csv"):
@@ -47,14 +71,27 @@ def mapping(tmp_path):
 
 
 def test_each_bad_row_is_named_by_line_column_and_reason_and_skipped(tmp_path, mapping):
-    path = rows_file(tmp_path, {}, {"stage": ""}, {"snapshot_at": "2026-02-31 10:00:00"}, {"country": "XX"},
-                     {"stage": "active", "days_inactive": "120"},
-                     {"stage": "active", "days_inactive": "120", "adversarial": "conflicting_signals"},
-                     {"next_action": "maybe"}, {"customer_id": "CUST-0"})
+    path = rows_file(
+        tmp_path,
+        {},
+        {"stage": ""},
+        {"snapshot_at": "2026-02-31 10:00:00"},
+        {"country": "XX"},
+        {"stage": "active", "days_inactive": "120"},
+        {"stage": "active", "days_inactive": "120", "adversarial": "conflicting_signals"},
+        {"next_action": "maybe"},
+        {"customer_id": "CUST-0"},
+    )
     scenarios, report = import_history(path, mapping, b"k" * 32, load_policy())
     found = {(e.line, e.column, e.kind) for e in report.errors}
-    assert found == {(3, "stage", "missing"), (4, "snapshot_at", "bad_timestamp"), (5, "country", "bad_value"),
-                     (6, "(row)", "contradiction"), (8, "next_action", "bad_expected"), (9, "customer_id", "duplicate")}
+    assert found == {
+        (3, "stage", "missing"),
+        (4, "snapshot_at", "bad_timestamp"),
+        (5, "country", "bad_value"),
+        (6, "(row)", "contradiction"),
+        (8, "next_action", "bad_expected"),
+        (9, "customer_id", "duplicate"),
+    }
     assert report.rows == 8 and report.imported == 2 == len(scenarios)
     declared = next(s for s in scenarios if s.user.perturbations)
     assert declared.user.perturbations == ["conflicting_signals"]  # a declared contradiction is imported
@@ -78,8 +115,10 @@ def test_customer_ids_are_pseudonymised_with_a_key_in_the_store(tmp_path):
     mapping_file.write_text(MAPPING)
     runs = []
     for db, out in (("a.db", "a.jsonl"), ("a.db", "b.jsonl"), ("other.db", "c.jsonl")):
-        result = CliRunner().invoke(app, ["scenarios", "import", str(path), "--mapping", str(mapping_file), "--out",
-                                          str(tmp_path / out), "--db", str(tmp_path / db)])
+        result = CliRunner().invoke(
+            app,
+            ["scenarios", "import", str(path), "--mapping", str(mapping_file), "--out", str(tmp_path / out), "--db", str(tmp_path / db)],
+        )
         assert result.exit_code == 0, result.output
         runs.append([json.loads(line)["user"]["id"] for line in (tmp_path / out).read_text().splitlines()])
     assert runs[0] == runs[1] and runs[0] != runs[2]  # stable within a store, not computable without its key
@@ -107,8 +146,9 @@ def test_jsonl_and_parquet_read_as_csv_does(tmp_path, mapping):
 def test_a_bad_mapping_is_refused_naming_the_field(tmp_path):
     bad = tmp_path / "m.yaml"
     bad.write_text(MAPPING.replace("timezone_column: tz", "timezone: Mars/Olympus"))
-    result = CliRunner().invoke(app, ["scenarios", "import", str(rows_file(tmp_path, {})), "--mapping", str(bad),
-                                      "--db", str(tmp_path / "x.db")])
+    result = CliRunner().invoke(
+        app, ["scenarios", "import", str(rows_file(tmp_path, {})), "--mapping", str(bad), "--db", str(tmp_path / "x.db")]
+    )
     assert result.exit_code == 2 and "timezone" in result.output and "Mars/Olympus" in result.output
 
 
@@ -116,8 +156,9 @@ def test_a_messy_10k_export_imports_with_every_rejection_counted(tmp_path):
     path, mapping_file = write_export(tmp_path / "cdp.csv", rows=10_000), tmp_path / "m.yaml"
     mapping_file.write_text(MAPPING)
     out = tmp_path / "imported.jsonl"
-    result = CliRunner().invoke(app, ["scenarios", "import", str(path), "--mapping", str(mapping_file), "--out", str(out),
-                                      "--db", str(tmp_path / "h.db")])
+    result = CliRunner().invoke(
+        app, ["scenarios", "import", str(path), "--mapping", str(mapping_file), "--out", str(out), "--db", str(tmp_path / "h.db")]
+    )
     assert result.exit_code == 1  # rows were rejected, each named
     imported = out.read_text().splitlines()
     assert 8_000 < len(imported) < 9_500
@@ -136,8 +177,22 @@ def test_imported_states_replay_and_are_scored_against_either_source(tmp_path, m
 
     out = tmp_path / "replayed.jsonl"
     with FakeJudgeServer() as server:
-        result = CliRunner().invoke(app, ["record", "--agent", "line_agent:agent", "--scenarios", str(imported), "--out", str(out),
-                                          "--model", "openai/agent", "--api-base", server.url])
+        result = CliRunner().invoke(
+            app,
+            [
+                "record",
+                "--agent",
+                "line_agent:agent",
+                "--scenarios",
+                str(imported),
+                "--out",
+                str(out),
+                "--model",
+                "openai/agent",
+                "--api-base",
+                server.url,
+            ],
+        )
     assert result.exit_code == 0, result.output
     traces = [Trace.model_validate_json(line) for line in out.read_text().splitlines()]
     assert [t.metadata["origin"] for t in traces] == ["imported", "imported"]
@@ -156,8 +211,19 @@ def test_pseudonyms_are_keyed():
 def test_the_example_export_and_mapping_in_the_readme_import(tmp_path):
     from conftest import ROOT
 
-    result = CliRunner().invoke(app, ["scenarios", "import", str(ROOT / "examples" / "cdp-export-sample.csv"), "--mapping",
-                                      str(ROOT / "examples" / "cdp-mapping.yaml"), "--out", str(tmp_path / "i.jsonl"),
-                                      "--db", str(tmp_path / "e.db")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "scenarios",
+            "import",
+            str(ROOT / "examples" / "cdp-export-sample.csv"),
+            "--mapping",
+            str(ROOT / "examples" / "cdp-mapping.yaml"),
+            "--out",
+            str(tmp_path / "i.jsonl"),
+            "--db",
+            str(tmp_path / "e.db"),
+        ],
+    )
     assert result.exit_code == 1 and "of 200 rows imported" in result.output  # the sample keeps a real export's faults
     assert len((tmp_path / "i.jsonl").read_text().splitlines()) > 150

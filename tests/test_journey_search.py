@@ -140,8 +140,9 @@ def test_a_searched_run_s_report_states_its_sampling_and_the_weighted_rate(tmp_p
     traces_file.write_text("".join(t.model_dump_json() + "\n" for t in traces))
     judged = cli.invoke(app, ["judge", str(traces_file), "--rubric", str(rubric), "--run", "searched", "--db", str(db)])
     assert judged.exit_code == 0, judged.output
-    result = cli.invoke(app, ["report", "searched", "--space", str(ROOT / "rubrics" / "cep" / "journey-space.yaml"),
-                              "--db", str(db), "--out", str(report)])
+    result = cli.invoke(
+        app, ["report", "searched", "--space", str(ROOT / "rubrics" / "cep" / "journey-space.yaml"), "--db", str(db), "--out", str(report)]
+    )
     assert result.exit_code == 0, result.output
     sampling = json.loads((report / "report.json").read_text())["sampling"]
     assert sampling["traces"] == 40 and sampling["uniform"] == 12 and sampling["searched"] == 28

@@ -35,8 +35,14 @@ def policy_agent(user: UserState, llm: LLMConfig, history: list[dict]) -> list:
     """The contact policy on the current state, never repeating an offer: what a journey-aware agent does."""
     expected = expected_action(user)
     offered = any((h.get("decision") or {}).get("offer") for h in history if (h.get("reaction") or {}).get("sent"))
-    return _decide({"action": expected.action, "channel": expected.channel, "content_language": expected.content_language,
-                    "offer": None if offered else expected.offer})
+    return _decide(
+        {
+            "action": expected.action,
+            "channel": expected.channel,
+            "content_language": expected.content_language,
+            "offer": None if offered else expected.offer,
+        }
+    )
 
 
 def reckless_agent(user: UserState, llm: LLMConfig) -> list:
@@ -48,13 +54,20 @@ def random_agent_for(seed: int):
     rng = random.Random(seed)
 
     def agent(user: UserState, llm: LLMConfig) -> list:
-        return _decide({"action": rng.choice(["send", "send", "wait", "suppress"]),
-                        "channel": rng.choice(["push", "email", "in_app", "sms", "line", "whatsapp", "fax", None]),
-                        "content_language": rng.choice(user.languages + ["xx"]), "offer": rng.choice([None, "A", "B"])})
+        return _decide(
+            {
+                "action": rng.choice(["send", "send", "wait", "suppress"]),
+                "channel": rng.choice(["push", "email", "in_app", "sms", "line", "whatsapp", "fax", None]),
+                "content_language": rng.choice(user.languages + ["xx"]),
+                "offer": rng.choice([None, "A", "B"]),
+            }
+        )
+
     return agent
 
 
 # --- the script ---------------------------------------------------------------------------------------
+
 
 def test_generated_journeys_cover_every_kind_and_perturbation_and_the_risky_combinations():
     covered = {(j.kind, p) for j in JOURNEYS for p in (j.perturbations or ["none"])}
@@ -67,7 +80,9 @@ def test_generated_journeys_cover_every_kind_and_perturbation_and_the_risky_comb
 
 def test_a_journey_that_contradicts_itself_is_rejected_naming_the_field(tmp_path):
     journey = JOURNEYS[5].model_dump(mode="json")
-    late = dict(journey, events=[{"at": "2026-09-09T00:00:00Z", "kind": "unsubscribe"}, {"at": "2026-09-08T00:00:00Z", "kind": "unsubscribe"}])
+    late = dict(
+        journey, events=[{"at": "2026-09-09T00:00:00Z", "kind": "unsubscribe"}, {"at": "2026-09-08T00:00:00Z", "kind": "unsubscribe"}]
+    )
     early = dict(journey, decision_points=["2020-01-01T00:00:00Z"])
     incomplete = dict(journey, events=[{"at": "2026-09-09T00:00:00Z", "kind": "consent_change", "channel": "sms"}])
     for bad, words in ((late, "events[1] is earlier than events[0]"), (early, "before the journey starts"), (incomplete, "needs consent")):
@@ -103,6 +118,7 @@ def test_the_contact_policy_honours_a_campaign_window():
 
 # --- the simulated customer ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_customer_never_contradicts_the_state_whatever_the_agent_does(seed):
     traces = list(record_journeys(JOURNEYS, random_agent_for(seed), LLM, seed=seed, repeats=2))
@@ -137,8 +153,10 @@ def test_a_journey_replays_exactly_with_its_seed_and_differs_with_another():
 
 
 def test_fitted_response_rates_follow_the_logs_and_shrink_small_samples():
-    rows = [{"channel": "email", "opened": "1" if i < 60 else "0", "clicked": "1" if i < 30 else "0", "segment": "vip" if i < 50 else "low"}
-            for i in range(100)] + [{"channel": "sms", "opened": "1"}, {"channel": "fax", "opened": "1"}]
+    rows = [
+        {"channel": "email", "opened": "1" if i < 60 else "0", "clicked": "1" if i < 30 else "0", "segment": "vip" if i < 50 else "low"}
+        for i in range(100)
+    ] + [{"channel": "sms", "opened": "1"}, {"channel": "fax", "opened": "1"}]
     model = fit_response_model(rows)
     assert 0.5 < model.open_rate["email"] < 0.6  # 60/100 shrunk a little towards 0.2
     assert model.open_rate["sms"] < 0.5  # one row does not make it 100%
@@ -149,6 +167,7 @@ def test_fitted_response_rates_follow_the_logs_and_shrink_small_samples():
 
 
 # --- recording ------------------------------------------------------------------------------------------
+
 
 def test_the_agent_sees_the_journey_so_far_and_each_decision_carries_its_state():
     seen = []
@@ -188,6 +207,7 @@ def test_an_agent_failure_mid_journey_is_recorded_and_the_next_journey_goes_on()
 
 # --- the checks -----------------------------------------------------------------------------------------
 
+
 def test_a_journey_aware_policy_agent_passes_every_check_over_every_generated_journey():
     outcomes, _ = evaluate_all(record_journeys(JOURNEYS, policy_agent, LLM, seed=5))
     findings = [(o.trace_id, f.check, f.rationale) for o in outcomes for f in o.findings]
@@ -197,8 +217,16 @@ def test_a_journey_aware_policy_agent_passes_every_check_over_every_generated_jo
 def test_a_reckless_agent_trips_each_journey_check_where_its_perturbation_lives():
     outcomes, _ = evaluate_all(record_journeys(JOURNEYS, reckless_agent, LLM, seed=5))
     failed = {f.check for o in outcomes for f in o.findings}
-    assert failed >= {"journey_frequency_cap", "journey_no_contact_after_exit", "journey_consent_current", "journey_quiet_hours_local",
-                      "journey_language_latest", "journey_channel_switch", "journey_offer_consistent", "journey_campaign_window"}
+    assert failed >= {
+        "journey_frequency_cap",
+        "journey_no_contact_after_exit",
+        "journey_consent_current",
+        "journey_quiet_hours_local",
+        "journey_language_latest",
+        "journey_channel_switch",
+        "journey_offer_consistent",
+        "journey_campaign_window",
+    }
     by_cell = summarize(outcomes).by_cell
     assert by_cell["winback/unsubscribes"][0] == by_cell["winback/unsubscribes"][1]
     quiet = [f for o in outcomes for f in o.findings if f.check == "journey_quiet_hours_local"]
@@ -208,7 +236,10 @@ def test_a_reckless_agent_trips_each_journey_check_where_its_perturbation_lives(
 def test_the_example_agent_s_planted_blind_spots_are_each_found():
     outcomes, _ = evaluate_all(record_journeys(JOURNEYS, example_agent, LLM, seed=5))
     cells_failing = {(o.kind, p, f.check) for o in outcomes for f in o.findings for p in o.perturbations}
-    assert {("onboarding", "language_change", "journey_language_latest"), ("sale_campaign", "sale_window", "journey_campaign_window")} <= cells_failing
+    assert {
+        ("onboarding", "language_change", "journey_language_latest"),
+        ("sale_campaign", "sale_window", "journey_campaign_window"),
+    } <= cells_failing
     assert not any(o.findings for o in outcomes if o.perturbations == ["none"] and o.kind != "winback")
 
 
@@ -244,13 +275,26 @@ def test_pass_hat_k_over_repeated_journeys():
 
 # --- the CLI ----------------------------------------------------------------------------------------------
 
+
 def test_generate_record_resume_and_check_from_the_command_line(tmp_path, monkeypatch):
     from tests.conftest import ROOT
 
     monkeypatch.chdir(ROOT)
     journeys, traces = tmp_path / "j.jsonl", tmp_path / "t.jsonl"
     assert cli.invoke(app, ["journeys", "generate", "--out", str(journeys)]).exit_code == 0
-    args = ["record", "--agent", "examples.journey_agent:agent", "--journeys", str(journeys), "--model", "none", "--out", str(traces), "--limit", "4"]
+    args = [
+        "record",
+        "--agent",
+        "examples.journey_agent:agent",
+        "--journeys",
+        str(journeys),
+        "--model",
+        "none",
+        "--out",
+        str(traces),
+        "--limit",
+        "4",
+    ]
     first = cli.invoke(app, [*args, "--repeats", "2"])
     assert first.exit_code == 0, first.output
     assert "8 journey runs to record" in first.output
@@ -283,8 +327,22 @@ def test_a_fitted_response_model_drives_the_customer(tmp_path, monkeypatch):
     journeys = tmp_path / "j.jsonl"
     journeys.write_text("".join(j.model_dump_json() + "\n" for j in JOURNEYS[:10]))
     out = tmp_path / "t.jsonl"
-    result = cli.invoke(app, ["record", "--agent", "tests.test_journeys:email_agent", "--journeys", str(journeys), "--model", "none",
-                              "--response-model", str(model_file), "--out", str(out)])
+    result = cli.invoke(
+        app,
+        [
+            "record",
+            "--agent",
+            "tests.test_journeys:email_agent",
+            "--journeys",
+            str(journeys),
+            "--model",
+            "none",
+            "--response-model",
+            str(model_file),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0 and "fitted from 800 logged messages" in result.output, result.output
     reactions = [e["reaction"] for line in out.read_text().splitlines() for e in json.loads(line)["metadata"]["journey_log"]]
     delivered = [r for r in reactions if r["delivered"]]
@@ -329,6 +387,7 @@ def test_a_decision_the_checks_cannot_read_is_its_own_finding():
 def test_send_now_is_a_send_for_the_customer_its_consistency_check_and_the_checks_alike():
     """Found on the offline model: it wrote "send_now"; the customer treated it as a send, the consistency
     check did not, and blamed the simulator."""
+
     def send_now(user, llm):
         return _decide({"action": "Send_Now", "channel": "email", "content_language": user.languages[0]})
 
@@ -340,6 +399,7 @@ def test_send_now_is_a_send_for_the_customer_its_consistency_check_and_the_check
 
 # --- journeys from a team's history ----------------------------------------------------------------------
 
+
 def test_journeys_import_from_a_cdp_export_and_its_event_log(tmp_path, monkeypatch):
     """The example export and event log (seeded, no real customer): states through `scenarios import`,
     journeys through `journeys import` with the same pseudonym key, then recorded and checked."""
@@ -347,10 +407,36 @@ def test_journeys_import_from_a_cdp_export_and_its_event_log(tmp_path, monkeypat
 
     monkeypatch.chdir(ROOT)
     db, states, journeys, traces = tmp_path / "h.db", tmp_path / "states.jsonl", tmp_path / "j.jsonl", tmp_path / "t.jsonl"
-    cli.invoke(app, ["scenarios", "import", "examples/cdp-export-sample.csv", "--mapping", "examples/cdp-mapping.yaml",
-                     "--out", str(states), "--db", str(db)])
-    result = cli.invoke(app, ["journeys", "import", "examples/cdp-events-sample.csv", "--states", str(states),
-                              "--mapping", "examples/cdp-events-mapping.yaml", "--out", str(journeys), "--db", str(db)])
+    cli.invoke(
+        app,
+        [
+            "scenarios",
+            "import",
+            "examples/cdp-export-sample.csv",
+            "--mapping",
+            "examples/cdp-mapping.yaml",
+            "--out",
+            str(states),
+            "--db",
+            str(db),
+        ],
+    )
+    result = cli.invoke(
+        app,
+        [
+            "journeys",
+            "import",
+            "examples/cdp-events-sample.csv",
+            "--states",
+            str(states),
+            "--mapping",
+            "examples/cdp-events-mapping.yaml",
+            "--out",
+            str(journeys),
+            "--db",
+            str(db),
+        ],
+    )
     assert result.exit_code == 1, result.output  # the log's bad rows are reported
     assert "142 journeys (568 decision points" in result.output
     assert "line 1069: column 'event_time'" in result.output and "'loyalty_tier_up' is not in the mapping's events" in result.output
@@ -361,8 +447,9 @@ def test_journeys_import_from_a_cdp_export_and_its_event_log(tmp_path, monkeypat
     imported = list(load_journeys(journeys).values())
     assert all(j.origin == "imported" for j in imported)
     assert {p for j in imported for p in j.perturbations} >= {"converts_elsewhere", "unsubscribes", "consent_revoked", "language_change"}
-    recorded = cli.invoke(app, ["record", "--agent", "examples.journey_agent:agent", "--journeys", str(journeys), "--model", "none",
-                                "--out", str(traces)])
+    recorded = cli.invoke(
+        app, ["record", "--agent", "examples.journey_agent:agent", "--journeys", str(journeys), "--model", "none", "--out", str(traces)]
+    )
     assert recorded.exit_code == 0 and "simulator error" not in recorded.output, recorded.output
     outcomes, _ = evaluate_all(Trace.model_validate_json(line) for line in traces.read_text().splitlines())
     assert len(outcomes) == 142 and not any(o.simulator_problems for o in outcomes)
@@ -374,11 +461,19 @@ def test_an_event_the_model_rejects_is_one_rejected_row_and_the_journey_goes_on(
 
     start = journey_in_cell("winback", [], random.Random(2), "u-1").start
     log = tmp_path / "log.jsonl"
-    rows = [{"id": "raw", "t": (start.now + timedelta(hours=h)).isoformat(), "e": e, "ch": ch}
-            for h, e, ch in ((1, "call", None), (2, "optout", "fax"), (3, "call", None), (4, "optout", "sms"))]
+    rows = [
+        {"id": "raw", "t": (start.now + timedelta(hours=h)).isoformat(), "e": e, "ch": ch}
+        for h, e, ch in ((1, "call", None), (2, "optout", "fax"), (3, "call", None), (4, "optout", "sms"))
+    ]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    mapping = EventMapping(id_column="id", time_column="t", event_column="e", channel_column="ch", consent_column="c",
-                           events={"call": "decide", "optout": "consent_change"})
+    mapping = EventMapping(
+        id_column="id",
+        time_column="t",
+        event_column="e",
+        channel_column="ch",
+        consent_column="c",
+        events={"call": "decide", "optout": "consent_change"},
+    )
     from chainjudge.packs.cep.state_import import pseudonym
 
     states = {pseudonym(b"k", "raw"): start.model_copy(update={"id": pseudonym(b"k", "raw")})}

@@ -157,11 +157,17 @@ def test_batched_schema_defines_each_verdict_shape_once_and_nothing_the_prompt_a
     from chainjudge.core.rubric import parse_rubric
 
     shared = {"applies_to": ["decision"]}
-    rubric = parse_rubric({"id": "three", "criteria": [
-        {"id": "a", "question": "A?", **shared}, {"id": "b", "question": "B?", **shared},
-        {"id": "c", "question": "C?", "scale": {"type": "likert", "min": 1, "max": 3, "pass_threshold": 2}, **shared},
-        {"id": "d", "question": "D?", **shared},
-    ]})
+    rubric = parse_rubric(
+        {
+            "id": "three",
+            "criteria": [
+                {"id": "a", "question": "A?", **shared},
+                {"id": "b", "question": "B?", **shared},
+                {"id": "c", "question": "C?", "scale": {"type": "likert", "min": 1, "max": 3, "pass_threshold": 2}, **shared},
+                {"id": "d", "question": "D?", **shared},
+            ],
+        }
+    )
     settings = JudgeSettings(model="openai/fake-judge", api_base=fake_judge.url, batch=True)
     item = plan([TRACE], rubric, settings, "r")[0]
     judgments = asyncio.run(LiteLLMJudge(settings, retry=NO_WAIT).judge(item))

@@ -21,8 +21,9 @@ def label(trace: str, step: int, value: str) -> Label:
     return Label(trace_id=trace, step_ref=str(step), criterion="step", value=value, annotator="h", kind="human")
 
 
-labels_strategy = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.sampled_from(["correct", "neutral", "error"])),
-                           min_size=1, max_size=200)
+labels_strategy = st.lists(
+    st.tuples(st.integers(0, 40), st.integers(0, 5), st.sampled_from(["correct", "neutral", "error"])), min_size=1, max_size=200
+)
 
 
 @given(labels_strategy, st.floats(0.1, 0.9), st.integers(0, 10_000))
@@ -47,7 +48,10 @@ def test_a_bad_share_is_refused():
 def labelled(tmp_path):
     db = tmp_path / "s.db"
     cli = CliRunner()
-    assert cli.invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", *MAP, "--db", str(db)]).exit_code == 0
+    assert (
+        cli.invoke(app, ["labels", "import", str(HOTPOTQA), "--annotator", "human", "--kind", "human", *MAP, "--db", str(db)]).exit_code
+        == 0
+    )
     judge = SHARED / "agentprocessbench" / "judges" / "GPT-5.2-Chat.jsonl"
     assert cli.invoke(app, ["labels", "import", str(judge), "--annotator", "gpt", "--kind", "judge", *MAP, "--db", str(db)]).exit_code == 0
     return db
@@ -92,4 +96,3 @@ def test_a_new_aligned_version_is_a_new_judge_for_the_look_count():
     plain, first, second = run(None), run("mine@aaaa"), run("mine@bbbb")
     assert len({judge_version(plain), judge_version(first), judge_version(second)}) == 3  # before: all "openai/m@h1"
     assert judge_version(first) == judge_version(run("mine@aaaa"))
-

@@ -73,16 +73,25 @@ def test_no_layer_imports_a_layer_above_it():
 def test_the_generic_cli_and_review_app_import_no_pack():
     """Pack commands and review tabs arrive through the pack's hooks (`register_commands`, `review_tabs`), so
     the CLI and the app work the same with the CEP pack, a third party's pack, or none."""
-    offenders = [f"{path.relative_to(PACKAGE)} imports {name}"
-                 for edge in EDGES for path in (PACKAGE / edge).rglob("*.py")
-                 for name in imports_of(path) if name.startswith("chainjudge.packs")]
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for edge in EDGES
+        for path in (PACKAGE / edge).rglob("*.py")
+        for name in imports_of(path)
+        if name.startswith("chainjudge.packs")
+    ]
     assert offenders == []
 
 
 # what analysis may use of core: the schema and pure helpers (parsing text it is given, planning work items);
 # never the store, a judge, the engine's execution, a file, the network
-PURE_CORE = {"chainjudge.core.schema", "chainjudge.core.yamlfile", "chainjudge.core.rubric", "chainjudge.core.decision_threshold",
-             "chainjudge.core.engine"}
+PURE_CORE = {
+    "chainjudge.core.schema",
+    "chainjudge.core.yamlfile",
+    "chainjudge.core.rubric",
+    "chainjudge.core.decision_threshold",
+    "chainjudge.core.engine",
+}
 FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes", "mkdir", "unlink"}
 
 

@@ -27,7 +27,11 @@ def test_demo_judges_a_live_sample_then_resumes_from_the_store(tmp_path):
     db = tmp_path / "demo.db"
     first = subprocess.run(
         [sys.executable, "-m", "chainjudge.cli", "demo", "--sample", "2", "--db", str(db)],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert first.returncode == 0, first.stdout + first.stderr
     text = " ".join(first.stdout.split())
@@ -43,7 +47,11 @@ def test_demo_judges_a_live_sample_then_resumes_from_the_store(tmp_path):
 
     again = subprocess.run(
         [sys.executable, "-m", "chainjudge.cli", "demo", "--sample", "2", "--db", str(db)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
     )
     again_text = " ".join(again.stdout.split())
     assert again.returncode == 0 and "0 judge calls made, 2 already in the store" in again_text
@@ -65,17 +73,45 @@ def test_an_aligned_judge_reads_label_probabilities_from_the_local_server(tmp_pa
     traces, rubric, db = tmp_path / "t.jsonl", tmp_path / "r.yaml", tmp_path / "a.db"
     traces.write_text(HOTPOTQA.read_text().splitlines()[0] + "\n")
     rubric.write_text(RUBRIC)
-    examples = [AlignedExample(criterion="step", text="search[capital of France]", label="correct", reason="a useful search",
-                               trace_id="other", step_ref="1"),
-                AlignedExample(criterion="step", text="finish[Berlin]", label="error", reason="a wrong final answer",
-                               trace_id="other", step_ref="2")]
-    aligned = AlignedJudge(name="strict", rubric_id="apb-step", rubric_hash=rubric_hash(load_rubric(rubric)), k=2, examples=examples,
-                           thresholds={"step": Threshold(p_fail=1e-9, source="label log-probabilities", tune_items=10,
-                                                      kappa_as_said=0.0, kappa_at_threshold=0.1)})
+    examples = [
+        AlignedExample(
+            criterion="step", text="search[capital of France]", label="correct", reason="a useful search", trace_id="other", step_ref="1"
+        ),
+        AlignedExample(
+            criterion="step", text="finish[Berlin]", label="error", reason="a wrong final answer", trace_id="other", step_ref="2"
+        ),
+    ]
+    aligned = AlignedJudge(
+        name="strict",
+        rubric_id="apb-step",
+        rubric_hash=rubric_hash(load_rubric(rubric)),
+        k=2,
+        examples=examples,
+        thresholds={
+            "step": Threshold(p_fail=1e-9, source="label log-probabilities", tune_items=10, kappa_as_said=0.0, kappa_at_threshold=0.1)
+        },
+    )
     with Store(db) as store:
         store.save_aligned(aligned)
-    result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "local", "--db", str(db),
-                                      "--run", "strict", "--aligned", "strict", "--limit", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(traces),
+            "--rubric",
+            str(rubric),
+            "--judge",
+            "local",
+            "--db",
+            str(db),
+            "--run",
+            "strict",
+            "--aligned",
+            "strict",
+            "--limit",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with Store(db) as store:
         judged = list(store.judgments("strict"))

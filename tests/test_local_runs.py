@@ -24,8 +24,16 @@ from chainjudge.testing.mock import MockJudge
 
 
 def traces(n: int, steps: int = 3) -> list[Trace]:
-    return [Trace(id=f"t{k}", steps=[{"index": i, "ref": str(i), "kind": "decision" if i == steps - 1 else "tool_call",
-                                      "text": f"trace {k} step {i}"} for i in range(steps)]) for k in range(n)]
+    return [
+        Trace(
+            id=f"t{k}",
+            steps=[
+                {"index": i, "ref": str(i), "kind": "decision" if i == steps - 1 else "tool_call", "text": f"trace {k} step {i}"}
+                for i in range(steps)
+            ],
+        )
+        for k in range(n)
+    ]
 
 
 class OneSlotJudge(MockJudge):
@@ -90,8 +98,23 @@ def test_the_cli_says_when_it_caps_concurrency(tmp_path, fake_judge, monkeypatch
     monkeypatch.setattr(resolve, "LiteLLMJudge", lambda *a, **k: real(*a, **{**k, "max_in_flight": 2}))
     path = tmp_path / "t.jsonl"
     path.write_text("".join(t.model_dump_json() + "\n" for t in traces(2)))
-    result = CliRunner().invoke(app, ["judge", str(path), "--rubric", "rubrics/step-quality.yaml", "--judge", "openai/fake",
-                                      "--api-base", fake_judge.url, "--db", str(tmp_path / "x.db"), "--concurrency", "8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(path),
+            "--rubric",
+            "rubrics/step-quality.yaml",
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(tmp_path / "x.db"),
+            "--concurrency",
+            "8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "--concurrency 8 capped to 2" in " ".join(result.output.split())
 
@@ -111,8 +134,7 @@ def test_timeouts_back_off_the_calls_in_flight_and_are_retried():
     with FakeJudgeServer() as server, Store(pathlib.Path(tempfile.mkdtemp()) / "t.db") as store:
         server.enqueue(Action(delay_s=1.5), Action(delay_s=1.5))  # the first two answers come too late
         settings = JudgeSettings(model="openai/fake", api_base=server.url, batch=True)
-        judge = LiteLLMJudge(settings, retry=RetryPolicy(initial_wait_s=0, jitter_s=0, max_wait_s=0, request_timeout_s=0.5),
-                             api_key="x")
+        judge = LiteLLMJudge(settings, retry=RetryPolicy(initial_wait_s=0, jitter_s=0, max_wait_s=0, request_timeout_s=0.5), api_key="x")
         from chainjudge.core.rubric import rubric_hash
         from chainjudge.core.schema import Run
 
@@ -144,7 +166,7 @@ def test_off_a_terminal_progress_is_printed_as_plain_lines():
             on_progress(p)
     lines = buffer.getvalue().splitlines()
     assert lines[0] == "judging: 100 work items"
-    assert len([l for l in lines if "done" in l]) == 3  # at 30 s, at 60 s, and at the end
+    assert len([label for label in lines if "done" in label]) == 3  # at 30 s, at 60 s, and at the end
     last = lines[-1]
     assert "60/100 done (60%)" in last and "60.0/min" in last and "ETA 00m40s" in last and "errors 0" in last
 
@@ -153,7 +175,21 @@ def test_the_demo_states_the_expected_time_of_the_rest():
     from chainjudge.core.schema import Judgment
     from chainjudge.packs.cep.commands.demo_run import expected_time
 
-    judged = [Judgment(run="r", cache_key="k", trace_id="t", step_index=0, step_ref="0", criterion_id="c", judge="local",
-                       rubric_id="r", rubric_hash="h", prompt_hash="p", latency_s=s) for s in (10.0, 20.0)]
+    judged = [
+        Judgment(
+            run="r",
+            cache_key="k",
+            trace_id="t",
+            step_index=0,
+            step_ref="0",
+            criterion_id="c",
+            judge="local",
+            rubric_id="r",
+            rubric_hash="h",
+            prompt_hash="p",
+            latency_s=s,
+        )
+        for s in (10.0, 20.0)
+    ]
     assert expected_time(judged, 345) == "~15 s each as measured on the sample, so about 1 h 26 min"
     assert "unknown" in expected_time([], 345)

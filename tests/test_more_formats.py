@@ -57,5 +57,5 @@ def test_help_reads_as_paragraphs():
     result = cli.invoke(app, ["collect", "--help"], terminal_width=200)
     text = result.output
     assert "store the traces for judging" in " ".join(text.split())
-    line = next(l for l in text.splitlines() if "Receive OTLP/HTTP" in l)
+    line = next(label for label in text.splitlines() if "Receive OTLP/HTTP" in label)
     assert "store the traces for judging" in line  # one paragraph, wrapped by the terminal only

@@ -14,9 +14,14 @@ from chainjudge.testing import ope_sim
 def logged_from(sim: ope_sim.SimLogs, target_probs: np.ndarray, exact_model: bool = False) -> Logged:
     rows = np.arange(len(sim.reward))
     q = ope_sim.response(sim.x) if exact_model else None
-    return Logged(reward=sim.reward, propensity=sim.propensity, target=target_probs[rows, sim.actions], groups=sim.users,
-                  q_logged=None if q is None else q[rows, sim.actions],
-                  q_target=None if q is None else (target_probs * q).sum(axis=1))
+    return Logged(
+        reward=sim.reward,
+        propensity=sim.propensity,
+        target=target_probs[rows, sim.actions],
+        groups=sim.users,
+        q_logged=None if q is None else q[rows, sim.actions],
+        q_target=None if q is None else (target_probs * q).sum(axis=1),
+    )
 
 
 def test_unbiased_estimators_cover_the_truth_at_their_nominal_rate():
@@ -40,8 +45,14 @@ def test_dr_is_exact_when_the_reward_model_is_right():
     sim = ope_sim.simulate(3000, 1)
     target = ope_sim.agent_policy(sim.x)
     mu = ope_sim.response(sim.x)
-    exact = ope_sim.SimLogs(x=sim.x, actions=sim.actions, propensity=sim.propensity, logging_probs=sim.logging_probs,
-                            reward=mu[np.arange(3000), sim.actions], users=sim.users)
+    exact = ope_sim.SimLogs(
+        x=sim.x,
+        actions=sim.actions,
+        propensity=sim.propensity,
+        logging_probs=sim.logging_probs,
+        reward=mu[np.arange(3000), sim.actions],
+        users=sim.users,
+    )
     result = estimate(logged_from(exact, target, exact_model=True), bootstrap=0)
     on_these_users = float((target * mu).sum(axis=1).mean())
     assert result.estimate("dr").value.value == pytest.approx(on_these_users, abs=1e-12)
@@ -71,18 +82,25 @@ def test_thin_support_or_ess_withholds_the_weighted_estimates_with_a_warning():
     sim = ope_sim.simulate(2000, 2)
     target = ope_sim.agent_policy(sim.x)
     rows = np.arange(2000)
-    unsupported = Logged(reward=sim.reward, propensity=sim.propensity, target=target[rows, sim.actions], groups=sim.users,
-                         supported=np.arange(2000) < 1000)
+    unsupported = Logged(
+        reward=sim.reward, propensity=sim.propensity, target=target[rows, sim.actions], groups=sim.users, supported=np.arange(2000) < 1000
+    )
     result = estimate(unsupported, bootstrap=50)
     ips = result.estimate("ips")
     assert ips.value.value is None and "50.0% of rows" in ips.value.warning
-    tiny = Logged(reward=sim.reward[:60], propensity=sim.propensity[:60], target=target[rows[:60], sim.actions[:60]],
-                  groups=sim.users[:60])
+    tiny = Logged(reward=sim.reward[:60], propensity=sim.propensity[:60], target=target[rows[:60], sim.actions[:60]], groups=sim.users[:60])
     assert "effective sample size" in estimate(tiny, bootstrap=0).estimate("snips").value.warning
 
 
-@pytest.mark.parametrize("field,value,message", [("propensity", 0.0, "propensity"), ("propensity", 1.5, "propensity"),
-                                                 ("target", -0.1, "target probability"), ("reward", float("nan"), "reward")])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("propensity", 0.0, "propensity"),
+        ("propensity", 1.5, "propensity"),
+        ("target", -0.1, "target probability"),
+        ("reward", float("nan"), "reward"),
+    ],
+)
 def test_bad_logged_values_are_refused_with_the_row(field, value, message):
     arrays = {"reward": np.zeros(5), "propensity": np.full(5, 0.5), "target": np.full(5, 0.5), "groups": np.arange(5)}
     arrays[field] = arrays[field].copy()
@@ -123,15 +141,35 @@ from typer.testing import CliRunner  # noqa: E402
 from chainjudge.cli import app  # noqa: E402
 
 OBD = Path(__file__).resolve().parent / "data" / "open-bandit"
-OBD_COLUMNS = ["--reward", "click", "--propensity", "propensity_score", "--action", "item_id", "--slot", "position",
-               *[part for i in range(4) for part in ("--feature", f"user_feature_{i}")]]
+OBD_COLUMNS = [
+    "--reward",
+    "click",
+    "--propensity",
+    "propensity_score",
+    "--action",
+    "item_id",
+    "--slot",
+    "position",
+    *[part for i in range(4) for part in ("--feature", f"user_feature_{i}")],
+]
 
 
 def thompson_policy(tmp_path, campaign: str) -> Path:
     prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())[campaign]
     path = tmp_path / f"bts-{campaign}.yaml"
-    path.write_text(yaml.safe_dump({"kind": "thompson", "actions": list(range(len(prior["alpha"]))), "alpha": prior["alpha"],
-                                    "beta": prior["beta"], "slots": 3, "samples": 100_000, "exploration": "uniform"}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "thompson",
+                "actions": list(range(len(prior["alpha"]))),
+                "alpha": prior["alpha"],
+                "beta": prior["beta"],
+                "slots": 3,
+                "samples": 100_000,
+                "exploration": "uniform",
+            }
+        )
+    )
     return path
 
 
@@ -145,8 +183,18 @@ def test_thompson_sampling_estimated_from_random_logs_is_checked_against_its_own
     from chainjudge.analysis.ope_policies import thompson_slate_probabilities
 
     out = tmp_path / "ope.json"
-    result = CliRunner().invoke(app, ["ope", str(OBD / "random" / f"{campaign}.csv"), "--policy", str(thompson_policy(tmp_path, campaign)),
-                                      *OBD_COLUMNS, "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ope",
+            str(OBD / "random" / f"{campaign}.csv"),
+            "--policy",
+            str(thompson_policy(tmp_path, campaign)),
+            *OBD_COLUMNS,
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     figures = {e["estimator"]: e["value"] for e in __import__("json").loads(out.read_text())["overall"]["estimates"]}
     on_policy = pd.read_csv(OBD / "bts" / f"{campaign}.csv").click.mean()
@@ -183,16 +231,61 @@ def test_an_agents_decisions_per_user_are_evaluated_against_the_simulated_truth(
     sim = ope_sim.simulate(20_000, 7)
     choice = ope_sim.agent_policy(sim.x).argmax(axis=1)
     logs = tmp_path / "logs.jsonl"
-    logs.write_text("\n".join(json.dumps({"user": f"u{u}", "channel": ope_sim.ACTIONS[a], "p": float(p), "converted": int(r),
-                                          "segment": int(x[0]), "recency": float(x[1]), "market": int(x[2])})
-                              for u, a, p, r, x in zip(sim.users, sim.actions, sim.propensity, sim.reward, sim.x, strict=True)) + "\n")
+    logs.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "user": f"u{u}",
+                    "channel": ope_sim.ACTIONS[a],
+                    "p": float(p),
+                    "converted": int(r),
+                    "segment": int(x[0]),
+                    "recency": float(x[1]),
+                    "market": int(x[2]),
+                }
+            )
+            for u, a, p, r, x in zip(sim.users, sim.actions, sim.propensity, sim.reward, sim.x, strict=True)
+        )
+        + "\n"
+    )
     policy = tmp_path / "agent.yaml"
-    policy.write_text(yaml.safe_dump({"kind": "decisions", "exploration": "uniform",
-                                      "decisions": [{"group": f"u{u}", "action": ope_sim.ACTIONS[c]} for u, c in zip(sim.users, choice, strict=True)]}))
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "decisions",
+                "exploration": "uniform",
+                "decisions": [{"group": f"u{u}", "action": ope_sim.ACTIONS[c]} for u, c in zip(sim.users, choice, strict=True)],
+            }
+        )
+    )
     out = tmp_path / "ope.json"
-    result = CliRunner().invoke(app, ["ope", str(logs), "--policy", str(policy), "--reward", "converted", "--propensity", "p",
-                                      "--action", "channel", "--group", "user", "--feature", "segment", "--feature", "recency",
-                                      "--feature", "market", "--by", "market", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ope",
+            str(logs),
+            "--policy",
+            str(policy),
+            "--reward",
+            "converted",
+            "--propensity",
+            "p",
+            "--action",
+            "channel",
+            "--group",
+            "user",
+            "--feature",
+            "segment",
+            "--feature",
+            "recency",
+            "--feature",
+            "market",
+            "--by",
+            "market",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     truth = ope_sim.true_value(ope_sim.agent_policy)
@@ -213,8 +306,10 @@ def test_the_gate_reads_off_policy_guardrails_and_fails_closed(tmp_path):
 
     db, expected = judged_store(tmp_path, {"id": "r", "criteria": [CHECK]})
     value = tmp_path / "value.json"
-    result = CliRunner().invoke(app, ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")),
-                                      *OBD_COLUMNS, "--out", str(value)])
+    result = CliRunner().invoke(
+        app,
+        ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")), *OBD_COLUMNS, "--out", str(value)],
+    )
     assert result.exit_code == 0, result.output
     policy = tmp_path / "gate.yaml"
 
@@ -234,8 +329,20 @@ def test_the_gate_reads_off_policy_guardrails_and_fails_closed(tmp_path):
     code, text = gate({"min_value_ratio": 0.5, "max_unsubscribe_delta": 0.0}, "--ope-value", str(value), "--ope-unsubscribe", str(value))
     assert code == 1 and "upper bound" in text and "allowed +0" in text
     thin = tmp_path / "thin.json"
-    CliRunner().invoke(app, ["ope", str(OBD / "random" / "women.csv"), "--policy", str(thompson_policy(tmp_path, "women")),
-                             *OBD_COLUMNS, "--min-ess", "100000", "--out", str(thin)])
+    CliRunner().invoke(
+        app,
+        [
+            "ope",
+            str(OBD / "random" / "women.csv"),
+            "--policy",
+            str(thompson_policy(tmp_path, "women")),
+            *OBD_COLUMNS,
+            "--min-ess",
+            "100000",
+            "--out",
+            str(thin),
+        ],
+    )
     code, text = gate({"min_value_ratio": 0.5}, "--ope-value", str(thin))
     assert code == 1 and "is unknown" in text and "effective sample size" in text
     broken = tmp_path / "broken.json"
@@ -257,21 +364,40 @@ def test_the_report_shows_the_off_policy_guardrails_with_today_s_value_and_unkno
     assert CliRunner().invoke(app, [*base, "--out", str(value)]).exit_code == 0
     CliRunner().invoke(app, [*base, "--min-ess", "100000", "--out", str(thin)])
     out = tmp_path / "report"
-    done = CliRunner().invoke(app, ["report", "g", "--db", str(db), "--expected", str(expected), "--out", str(out),
-                                    "--ope-value", str(value), "--ope-unsubscribe", str(thin)])
+    done = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "g",
+            "--db",
+            str(db),
+            "--expected",
+            str(expected),
+            "--out",
+            str(out),
+            "--ope-value",
+            str(value),
+            "--ope-unsubscribe",
+            str(thin),
+        ],
+    )
     assert done.exit_code == 0, done.output
     rails = json.loads((out / "report.json").read_text())["guardrails"]
     figures = json.loads(value.read_text())["overall"]
     dr = next(e for e in figures["estimates"] if e["estimator"] == "dr")
     assert rails[0]["kind"] == "value" and rails[0]["agent"]["value"] == pytest.approx(dr["value"]["value"])
-    assert rails[0]["ratio"]["low"] == pytest.approx(dr["ratio"]["low"]) and rails[0]["logged"]["value"] == pytest.approx(figures["incumbent"]["value"])
+    assert rails[0]["ratio"]["low"] == pytest.approx(dr["ratio"]["low"]) and rails[0]["logged"]["value"] == pytest.approx(
+        figures["incumbent"]["value"]
+    )
     assert rails[1]["kind"] == "harm" and rails[1]["agent"]["value"] is None and "effective sample size" in rails[1]["warning"]
     markdown = (out / "summary.md").read_text()
     assert "Guardrails from logged history" in markdown and "against today's logged policy" in markdown and "unknown (" in markdown
     assert "Guardrails from logged history" in (out / "report.html").read_text()
     broken = tmp_path / "broken.json"
     broken.write_text("[]")
-    bad = CliRunner().invoke(app, ["report", "g", "--db", str(db), "--expected", str(expected), "--out", str(out), "--ope-value", str(broken)])
+    bad = CliRunner().invoke(
+        app, ["report", "g", "--db", str(db), "--expected", str(expected), "--out", str(out), "--ope-value", str(broken)]
+    )
     assert bad.exit_code == 2 and "broken.json" in bad.output and "Traceback" not in bad.output
 
 
@@ -285,21 +411,53 @@ def test_recorded_agent_decisions_are_the_target_policy(tmp_path):
     from chainjudge.pipeline import load_traces
 
     traces = Path(__file__).resolve().parents[1] / "traces" / "cep" / "traces.jsonl"
-    agent = {t.metadata["scenario_id"]: str(decision_of(t).get("channel") or "none")
-             for t in load_traces([traces]).traces if decision_of(t) is not None}
+    agent = {
+        t.metadata["scenario_id"]: str(decision_of(t).get("channel") or "none")
+        for t in load_traces([traces]).traces
+        if decision_of(t) is not None
+    }
     channels = ["email", "push", "sms", "whatsapp", "none"]
     rng = np.random.default_rng(5)
     rows = []
     for user in sorted(agent):
         for _ in range(40):  # each user's state logged 40 times under uniform exploration
             logged = channels[rng.integers(0, len(channels))]
-            rows.append({"user": user, "channel": logged, "p": 1 / len(channels), "converted": int(rng.uniform() < (0.2 if logged == "email" else 0.05))})
+            rows.append(
+                {
+                    "user": user,
+                    "channel": logged,
+                    "p": 1 / len(channels),
+                    "converted": int(rng.uniform() < (0.2 if logged == "email" else 0.05)),
+                }
+            )
     logs = tmp_path / "logs.jsonl"
     logs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "ope.json"
-    result = CliRunner().invoke(app, ["ope", str(logs), "--decisions", str(traces), "--decision-field", "channel", "--exploration", "uniform",
-                                      "--reward", "converted", "--propensity", "p", "--action", "channel", "--group", "user",
-                                      "--reward-model", "none", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ope",
+            str(logs),
+            "--decisions",
+            str(traces),
+            "--decision-field",
+            "channel",
+            "--exploration",
+            "uniform",
+            "--reward",
+            "converted",
+            "--propensity",
+            "p",
+            "--action",
+            "channel",
+            "--group",
+            "user",
+            "--reward-model",
+            "none",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"{len(agent)} recorded agent decisions are the target policy" in " ".join(result.output.split())
     direct = np.mean([r["converted"] / r["p"] if r["channel"] == agent[r["user"]] else 0.0 for r in rows])
@@ -321,8 +479,12 @@ def test_the_review_app_s_go_live_tab_shows_the_guardrails_it_was_given(fresh_db
     from tests.conftest import ROOT
 
     value, harm = tmp_path / "value.json", tmp_path / "harm.json"
-    estimate = {"estimator": "dr", "value": {"value": 0.0123, "low": 0.011, "high": 0.0135},
-                "ratio": {"value": 1.2, "low": 1.05, "high": 1.31}, "difference": {"value": 0.002, "low": 0.0005, "high": 0.0035}}
+    estimate = {
+        "estimator": "dr",
+        "value": {"value": 0.0123, "low": 0.011, "high": 0.0135},
+        "ratio": {"value": 1.2, "low": 1.05, "high": 1.31},
+        "difference": {"value": 0.002, "low": 0.0005, "high": 0.0035},
+    }
     value.write_text(json.dumps({"overall": {"incumbent": {"value": 0.0103}, "estimates": [estimate], "diagnostics": {"rows": 10000}}}))
     withheld = {"estimator": "dr", "value": {"value": None, "warning": "effective sample size 12 is under 100"}}
     harm.write_text(json.dumps({"overall": {"incumbent": {"value": 0.004}, "estimates": [withheld], "diagnostics": {"rows": 10000}}}))

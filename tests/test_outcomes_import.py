@@ -19,8 +19,9 @@ MAPPING = ROOT / "examples" / "cdp-sends-mapping.yaml"
 
 def _import(tmp_path, mapping=MAPPING, source=SENDS):
     out, states, db = tmp_path / "outcomes.jsonl", tmp_path / "states.jsonl", tmp_path / "s.db"
-    result = cli.invoke(app, ["outcomes", "import", str(source), "--mapping", str(mapping), "--out", str(out), "--states", str(states),
-                              "--db", str(db)])
+    result = cli.invoke(
+        app, ["outcomes", "import", str(source), "--mapping", str(mapping), "--out", str(out), "--states", str(states), "--db", str(db)]
+    )
     return result, out, states, db
 
 
@@ -43,8 +44,20 @@ def test_the_example_send_log_imports_whole_rows_and_names_each_rejected_one(tmp
 def test_the_same_customer_gets_the_same_pseudonym_as_in_scenarios_import(tmp_path):
     _, out, _, db = _import(tmp_path)
     imported = tmp_path / "imported.jsonl"
-    cli.invoke(app, ["scenarios", "import", str(ROOT / "examples" / "cdp-export-sample.csv"), "--mapping",
-                     str(ROOT / "examples" / "cdp-mapping.yaml"), "--out", str(imported), "--db", str(db)])
+    cli.invoke(
+        app,
+        [
+            "scenarios",
+            "import",
+            str(ROOT / "examples" / "cdp-export-sample.csv"),
+            "--mapping",
+            str(ROOT / "examples" / "cdp-mapping.yaml"),
+            "--out",
+            str(imported),
+            "--db",
+            str(db),
+        ],
+    )
     from chainjudge.core.store import Store
     from chainjudge.packs.cep.state_import import pseudonym
 
@@ -59,10 +72,12 @@ def test_the_same_customer_gets_the_same_pseudonym_as_in_scenarios_import(tmp_pa
 
 def test_a_mapping_without_what_an_outcomes_import_needs_is_one_line(tmp_path):
     base = yaml.safe_load(MAPPING.read_text())
-    for change, words in (({"logged": {}}, "`logged` section must name a column for action"),
-                          ({"outcomes": {}}, "`outcomes` section must name at least one"),
-                          ({"exploration": "uniform"}, "either `propensity: COLUMN` or `exploration: uniform`"),
-                          ({"outcomes": {"happiness": "converted_7d"}}, "unknown logged or outcome fields ['happiness']")):
+    for change, words in (
+        ({"logged": {}}, "`logged` section must name a column for action"),
+        ({"outcomes": {}}, "`outcomes` section must name at least one"),
+        ({"exploration": "uniform"}, "either `propensity: COLUMN` or `exploration: uniform`"),
+        ({"outcomes": {"happiness": "converted_7d"}}, "unknown logged or outcome fields ['happiness']"),
+    ):
         mapping = tmp_path / "m.yaml"
         mapping.write_text(yaml.safe_dump({**base, **change}))
         result, *_ = _import(tmp_path, mapping)
@@ -86,12 +101,35 @@ def test_the_agent_recorded_on_the_imported_states_is_evaluated_on_the_logged_ou
     monkeypatch.chdir(ROOT)
     _, out, states, _ = _import(tmp_path)
     traces, value = tmp_path / "agent.jsonl", tmp_path / "value.json"
-    recorded = cli.invoke(app, ["record", "--agent", "examples.journey_agent:agent", "--scenarios", str(states), "--model", "none",
-                                "--out", str(traces)])
+    recorded = cli.invoke(
+        app, ["record", "--agent", "examples.journey_agent:agent", "--scenarios", str(states), "--model", "none", "--out", str(traces)]
+    )
     assert recorded.exit_code == 0, recorded.output
-    result = cli.invoke(app, ["ope", str(out), "--decisions", str(traces), "--decision-field", "action", "--decision-field", "channel",
-                              "--group", "user", "--reward", "converted", "--reward-model", "logistic", "--bootstrap", "20",
-                              "--min-ess", "1", "--out", str(value)])
+    result = cli.invoke(
+        app,
+        [
+            "ope",
+            str(out),
+            "--decisions",
+            str(traces),
+            "--decision-field",
+            "action",
+            "--decision-field",
+            "channel",
+            "--group",
+            "user",
+            "--reward",
+            "converted",
+            "--reward-model",
+            "logistic",
+            "--bootstrap",
+            "20",
+            "--min-ess",
+            "1",
+            "--out",
+            str(value),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "179 recorded agent decisions are the target policy" in result.output
     figures = json.loads(value.read_text())["overall"]

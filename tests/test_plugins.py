@@ -73,7 +73,7 @@ class TinyPack:
 PACK = TinyPack()
 '''
 
-PYPROJECT = '''
+PYPROJECT = """
 [build-system]
 requires = ["setuptools"]
 build-backend = "setuptools.build_meta"
@@ -93,7 +93,7 @@ tinylog = "tinypack"
 
 [project.entry-points."chainjudge.checks"]
 no_shouting = "tinypack:no_shouting"
-'''
+"""
 
 
 def install_tiny_pack(tmp_path: Path) -> Path:
@@ -102,8 +102,23 @@ def install_tiny_pack(tmp_path: Path) -> Path:
     (source / "tinypack.py").write_text(TINY)
     (source / "pyproject.toml").write_text(PYPROJECT)
     target = tmp_path / "site"
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-                             "--target", str(target), str(source)], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert list(target.glob("chainjudge_tiny_pack-*.dist-info/entry_points.txt"))
     return target
@@ -117,19 +132,44 @@ def chainjudge(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess
 def test_a_second_pack_installed_from_a_folder_is_used(tmp_path):
     site = install_tiny_pack(tmp_path)
     traces = tmp_path / "calls.json"
-    traces.write_text(json.dumps([{"id": "c1", "tinylog": ["greet", "hello, how can I help?"]},
-                                  {"id": "c2", "tinylog": ["angry user", "CALM DOWN"]}]))
+    traces.write_text(
+        json.dumps([{"id": "c1", "tinylog": ["greet", "hello, how can I help?"]}, {"id": "c2", "tinylog": ["angry user", "CALM DOWN"]}])
+    )
     shown = chainjudge(site, "traces", "show", traces, cwd=tmp_path)
     assert shown.returncode == 0 and "tinylog" in shown.stdout, shown.stdout + shown.stderr
     rubric = tmp_path / "tiny.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "tiny", "criteria": [
-        {"id": "no_shouting", "question": "Calm?", "applies_to": ["decision"], "check": "no_shouting", "severity": "critical"}]}))
+    rubric.write_text(
+        yaml.safe_dump(
+            {
+                "id": "tiny",
+                "criteria": [
+                    {"id": "no_shouting", "question": "Calm?", "applies_to": ["decision"], "check": "no_shouting", "severity": "critical"}
+                ],
+            }
+        )
+    )
     expected = tmp_path / "expected.txt"
     expected.write_text("tiny:c1=hello, how can I help?\ntiny:c2=I understand.\n")
     db = tmp_path / "t.db"
     with FakeJudgeServer() as judge:
-        judged = chainjudge(site, "judge", traces, "--rubric", rubric, "--judge", "openai/fake", "--api-base", judge.url,
-                            "--db", db, "--run", "r", "--expected", expected, cwd=tmp_path)
+        judged = chainjudge(
+            site,
+            "judge",
+            traces,
+            "--rubric",
+            rubric,
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            judge.url,
+            "--db",
+            db,
+            "--run",
+            "r",
+            "--expected",
+            expected,
+            cwd=tmp_path,
+        )
         assert judged.returncode == 0, judged.stdout + judged.stderr
         assert judge.requests == []  # a check: no model
     shown = chainjudge(site, "show", "r", "--db", db, cwd=tmp_path)
@@ -142,8 +182,13 @@ def test_a_second_pack_installed_from_a_folder_is_used(tmp_path):
     assert counted.returncode == 0 and "4 tiny lines" in counted.stdout, counted.stdout + counted.stderr
     listed = chainjudge(site, "--help", cwd=tmp_path)
     assert "tiny-count" in listed.stdout and "scenarios" in listed.stdout  # beside the CEP pack's commands
-    tabs = subprocess.run([sys.executable, "-c", "from chainjudge.core.plugins import review_tabs; print([t.title for t in review_tabs()])"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
+    tabs = subprocess.run(
+        [sys.executable, "-c", "from chainjudge.core.plugins import review_tabs; print([t.title for t in review_tabs()])"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+    )
     assert "'Ground truth', 'Tiny'" in tabs.stdout, tabs.stdout + tabs.stderr  # the review app's tabs, pack by pack
 
 
@@ -155,10 +200,28 @@ def test_without_the_pack_its_check_is_unknown_not_a_crash(tmp_path, fake_judge)
     traces = tmp_path / "t.jsonl"
     traces.write_text(json.dumps({"id": "x", "steps": [{"index": 0, "ref": "0", "kind": "decision", "text": "HI"}]}) + "\n")
     rubric = tmp_path / "tiny.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "tiny", "criteria": [
-        {"id": "no_shouting", "question": "Calm?", "applies_to": ["decision"], "check": "no_shouting"}]}))
-    result = CliRunner().invoke(app, ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base",
-                                      fake_judge.url, "--db", str(tmp_path / "x.db"), "--run", "r"])
+    rubric.write_text(
+        yaml.safe_dump(
+            {"id": "tiny", "criteria": [{"id": "no_shouting", "question": "Calm?", "applies_to": ["decision"], "check": "no_shouting"}]}
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(traces),
+            "--rubric",
+            str(rubric),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(tmp_path / "x.db"),
+            "--run",
+            "r",
+        ],
+    )
     assert result.exit_code == 0  # stored as a harness error, counted as unscored
     from chainjudge.core.store import Store
 
@@ -176,7 +239,13 @@ def test_nothing_outside_the_pack_imports_the_cep_pack():
         if relative.parts[0] == "packs":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             if any(n == "chainjudge.packs.cep" or n.startswith("chainjudge.packs.cep.") for n in names):
                 offenders.append(f"{relative}: {names}")
     assert offenders == []

@@ -23,6 +23,7 @@ cli = CliRunner()
 
 # -- the dialect: pure text in, text out
 
+
 def test_placeholders_become_psycopg_ones_outside_quotes_only():
     sql = "SELECT '?', \"a?\" FROM t WHERE x = ? AND y LIKE 'check:%' AND z = ?"
     assert POSTGRES.translate(sql) == "SELECT '?', \"a?\" FROM t WHERE x = %s AND y LIKE 'check:%%' AND z = %s"
@@ -54,6 +55,7 @@ def test_percent_signs_and_question_marks_in_literals_reach_the_engine_intact(st
 
 # -- migrations
 
+
 def _open_and_close(url: str) -> None:
     Store(url).close()
 
@@ -79,6 +81,7 @@ def test_migrations_apply_once_when_four_processes_open_a_new_database_at_once(p
 
 # -- every store operation, on both back-ends (the `store` fixture runs each test once per back-end)
 
+
 def _label(value: str, annotator: str = "ana", step: str = "2") -> Label:
     return Label(trace_id="t1", step_ref=step, criterion="step_correct", value=value, annotator=annotator, kind="human")
 
@@ -87,7 +90,7 @@ def test_labels_are_append_only_and_counted_on_both_backends(store):
     assert store.add_labels([_label("error"), _label("error", step="3")]) == 2
     assert store.add_labels([_label("error")]) == 0  # identical row ignored
     assert store.add_labels([_label("correct")]) == 1  # a change of mind is a new row
-    assert [l.value for l in store.labels(criterion="step_correct") if l.step_ref == "2"] == ["correct"]
+    assert [label.value for label in store.labels(criterion="step_correct") if label.step_ref == "2"] == ["correct"]
     assert store.label_summary() == [("ana", "human", "step_correct", 3)]
 
 
@@ -132,6 +135,7 @@ def test_traces_spans_embeddings_and_redactions_on_both_backends(store):
 
 # -- db copy, both directions
 
+
 def _table_sums(location) -> dict:
     with Store(location) as store:
         from chainjudge.core.store.copy import _table_checksum, columns
@@ -174,8 +178,9 @@ def test_a_mismatched_copy_is_rolled_back(review_db, postgres, monkeypatch):
 
     url = postgres.new_database()
     real = copying._table_checksum
-    monkeypatch.setattr(copying, "_table_checksum",
-                        lambda store, table, cols: (real(store, table, cols)[0], "x" if store.dialect is POSTGRES else "y"))
+    monkeypatch.setattr(
+        copying, "_table_checksum", lambda store, table, cols: (real(store, table, cols)[0], "x" if store.dialect is POSTGRES else "y")
+    )
     with Store(review_db) as source, Store(url) as target, pytest.raises(CopyRefused):
         copy_store(source, target)
     with Store(url) as target:
@@ -191,17 +196,34 @@ def test_checksum_ignores_order_and_sees_any_change():
 
 # -- the CLI on a URL
 
+
 def test_judge_on_a_postgresql_url_matches_sqlite(fake_judge, postgres, tmp_path, monkeypatch):
     url = postgres.new_database()
     rubric = ROOT / "rubrics" / "step-quality.yaml"
     outputs = {}
     for name, db in (("sqlite", str(tmp_path / "s.db")), ("postgresql", url)):
-        result = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(rubric), "--judge", "openai/fake",
-                                  "--api-base", fake_judge.url, "--db", db, "--run", "r", "--limit", "3"])
+        result = cli.invoke(
+            app,
+            [
+                "judge",
+                str(BUNDLED_SAMPLE),
+                "--rubric",
+                str(rubric),
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                fake_judge.url,
+                "--db",
+                db,
+                "--run",
+                "r",
+                "--limit",
+                "3",
+            ],
+        )
         assert result.exit_code == 0, result.output
         with Store(db) as store:
-            outputs[name] = sorted((j.trace_id, j.step_ref, j.criterion_id, j.cache_key, j.passed)
-                                   for j in store.judgments("r"))
+            outputs[name] = sorted((j.trace_id, j.step_ref, j.criterion_id, j.cache_key, j.passed) for j in store.judgments("r"))
     assert outputs["sqlite"] == outputs["postgresql"] and outputs["sqlite"]
     monkeypatch.setenv("CHAINJUDGE_DB", url)  # the variable takes a URL too
     shown = cli.invoke(app, ["runs"])
@@ -213,8 +235,23 @@ def test_a_password_in_the_url_is_never_printed(postgres, fake_judge):
     result = cli.invoke(app, ["db", "migrate", "--db", url])  # trust auth: the password is accepted and ignored
     assert result.exit_code == 0, result.output
     assert "s3cret-pw" not in result.output and "***" in result.output
-    judged = cli.invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
-                              "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", url, "--limit", "1"])
+    judged = cli.invoke(
+        app,
+        [
+            "judge",
+            str(BUNDLED_SAMPLE),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            url,
+            "--limit",
+            "1",
+        ],
+    )
     assert judged.exit_code == 0, judged.output
     assert "s3cret-pw" not in judged.output and "--db postgresql://chainjudge:***@" in judged.output
 

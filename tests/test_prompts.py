@@ -66,8 +66,8 @@ def test_plan_batches_criteria_per_step(rubric):
     single = plan([trace], rubric, SETTINGS, "r")
     batched = plan([trace], rubric, SETTINGS.model_copy(update={"batch": True}), "r")
     assert [(i.step.ref, [c.id for c in i.criteria]) for i in single] == [
-        ("1", ["step_correct"]), ("2", ["step_correct"]), ("2", ["grounded"])
+        ("1", ["step_correct"]),
+        ("2", ["step_correct"]),
+        ("2", ["grounded"]),
     ]
-    assert [(i.step.ref, [c.id for c in i.criteria]) for i in batched] == [
-        ("1", ["step_correct"]), ("2", ["step_correct", "grounded"])
-    ]
+    assert [(i.step.ref, [c.id for c in i.criteria]) for i in batched] == [("1", ["step_correct"]), ("2", ["step_correct", "grounded"])]

@@ -35,12 +35,13 @@ def test_importing_chainjudge_loads_nothing_heavy():
 def test_the_documented_example_runs_as_written(tmp_path):
     doc = chainjudge.__doc__
     start = doc.index("    import chainjudge as cj")
-    block = doc[start:doc.index("\n\nImporting chainjudge", start)]
+    block = doc[start : doc.index("\n\nImporting chainjudge", start)]
     example = "\n".join(line[4:] for line in block.splitlines())
     assert "cj.load_traces" in example and "cj.gate_reasons" in example
     example = example.replace('"results.db"', repr(str(tmp_path / "results.db")))
-    done = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     score, reasons = done.stdout.strip().split(" ", 1)
     assert 0 <= float(score) <= 1 and "critical failures" in reasons  # the bundled agent fails its policy checks

@@ -41,8 +41,10 @@ def _settings(server) -> JudgeSettings:
 
 
 def _rows(store, run):
-    return sorted((j.trace_id, j.step_index, j.criterion_id, j.cache_key, j.verdict.label if j.verdict else None,
-                   j.passed) for j in store.judgments(run))
+    return sorted(
+        (j.trace_id, j.step_index, j.criterion_id, j.cache_key, j.verdict.label if j.verdict else None, j.passed)
+        for j in store.judgments(run)
+    )
 
 
 def dying_judge(recipe: dict):
@@ -84,9 +86,29 @@ def test_judge_executor_ray_from_the_cli(fake_judge, tmp_path):
     from chainjudge.cli import app
 
     db = tmp_path / "cli.db"
-    result = CliRunner().invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
-                                      "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", str(db), "--run", "r",
-                                      "--limit", "6", "--executor", "ray", "--workers", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(BUNDLED_SAMPLE),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--db",
+            str(db),
+            "--run",
+            "r",
+            "--limit",
+            "6",
+            "--executor",
+            "ray",
+            "--workers",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "6 judge calls" in result.output
     with Store(db) as store:
@@ -106,8 +128,7 @@ def test_shards_keep_identical_prompts_together_and_cover_every_item(traces, fak
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ray_judges_what_the_local_executor_judges_with_no_duplicates(backend, ray_runtime, fake_judge, traces, rubric,
-                                                                     request, tmp_path):
+def test_ray_judges_what_the_local_executor_judges_with_no_duplicates(backend, ray_runtime, fake_judge, traces, rubric, request, tmp_path):
     settings = _settings(fake_judge)
     with Store(tmp_path / "local.db") as local:
         judge_traces(traces, rubric, settings, LiteLLMJudge(settings, retry=NO_WAIT), local, "r", concurrency=4)
@@ -116,8 +137,16 @@ def test_ray_judges_what_the_local_executor_judges_with_no_duplicates(backend, r
     location = new_store_location(backend, request, tmp_path / "ray")
     (tmp_path / "ray").mkdir(exist_ok=True)
     with Store(location) as store:
-        outcome = judge_traces(traces, rubric, settings, LiteLLMJudge(settings, retry=NO_WAIT), store, "r",
-                               concurrency=4, executor=RayExecutor(store.connect_to, workers=2))
+        outcome = judge_traces(
+            traces,
+            rubric,
+            settings,
+            LiteLLMJudge(settings, retry=NO_WAIT),
+            store,
+            "r",
+            concurrency=4,
+            executor=RayExecutor(store.connect_to, workers=2),
+        )
         got = _rows(store, "r")
         keys = store.query("SELECT COUNT(*), COUNT(DISTINCT run || trace_id || step_index || criterion_id) FROM judgments")
     assert got == expected and keys[0][0] == keys[0][1] == len(expected)
@@ -129,8 +158,16 @@ def test_a_worker_killed_mid_shard_loses_nothing(ray_runtime, fake_judge, traces
     settings = _settings(fake_judge)
     marker = tmp_path / "died-once"
     with Store(tmp_path / "ray.db") as store:
-        outcome = judge_traces(traces, rubric, settings, MarkedJudge(settings, marker), store, "r", concurrency=1,
-                               executor=RayExecutor(store.connect_to, workers=2, shards_per_worker=1, factory=dying_judge))
+        outcome = judge_traces(
+            traces,
+            rubric,
+            settings,
+            MarkedJudge(settings, marker),
+            store,
+            "r",
+            concurrency=1,
+            executor=RayExecutor(store.connect_to, workers=2, shards_per_worker=1, factory=dying_judge),
+        )
         stored = list(store.judgments("r"))
     assert marker.exists()  # a worker did die
     assert len(stored) == outcome.planned and all(j.scored for j in stored)
@@ -146,9 +183,25 @@ def test_a_remote_cluster_with_a_sqlite_file_is_refused(tmp_path):
 
     from chainjudge.cli import app
 
-    result = CliRunner().invoke(app, ["judge", str(BUNDLED_SAMPLE), "--rubric", str(ROOT / "rubrics" / "step-quality.yaml"),
-                                      "--judge", "openai/fake", "--api-base", "http://127.0.0.1:9", "--db", str(tmp_path / "x.db"),
-                                      "--executor", "ray", "--ray-address", "ray://10.1.2.3:10001"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "judge",
+            str(BUNDLED_SAMPLE),
+            "--rubric",
+            str(ROOT / "rubrics" / "step-quality.yaml"),
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            "http://127.0.0.1:9",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--executor",
+            "ray",
+            "--ray-address",
+            "ray://10.1.2.3:10001",
+        ],
+    )
     assert result.exit_code == 2 and "postgresql://" in result.output
 
 
@@ -159,8 +212,14 @@ def broken_judge(recipe: dict):
 def test_a_shard_that_keeps_failing_stops_the_run_with_a_reason(ray_runtime, fake_judge, traces, rubric, tmp_path):
     settings = _settings(fake_judge)
     with Store(tmp_path / "broken.db") as store:
-        outcome = judge_traces(traces, rubric, settings, LiteLLMJudge(settings, retry=NO_WAIT), store, "r",
-                               executor=RayExecutor(store.connect_to, workers=2, factory=broken_judge, max_retries=0))
+        outcome = judge_traces(
+            traces,
+            rubric,
+            settings,
+            LiteLLMJudge(settings, retry=NO_WAIT),
+            store,
+            "r",
+            executor=RayExecutor(store.connect_to, workers=2, factory=broken_judge, max_retries=0),
+        )
     assert outcome.progress.aborted and "cannot build a judge" in outcome.progress.aborted
     assert "run the same command again" in outcome.progress.aborted
-

@@ -31,9 +31,26 @@ def stored_count(db) -> int:
 
 
 def command(server, db):
-    return [sys.executable, "-m", "chainjudge.cli", "judge", str(BUNDLED_SAMPLE), "--rubric", str(RUBRIC),
-            "--judge", "openai/fake", "--api-base", server.url, "--db", str(db), "--run", "resume", "--concurrency", "3",
-            "--one-per-criterion"]  # one call per judgment: the kill lands between judgments, as fine-grained as it gets
+    return [
+        sys.executable,
+        "-m",
+        "chainjudge.cli",
+        "judge",
+        str(BUNDLED_SAMPLE),
+        "--rubric",
+        str(RUBRIC),
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        server.url,
+        "--db",
+        str(db),
+        "--run",
+        "resume",
+        "--concurrency",
+        "3",
+        "--one-per-criterion",
+    ]  # one call per judgment: the kill lands between judgments, as fine-grained as it gets
 
 
 def expected_keys(server) -> set[str]:

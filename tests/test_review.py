@@ -17,10 +17,14 @@ def test_queue_holds_what_needs_a_person_ranked(review_store):
         open_items = review.refresh_queue(store)
         counts = review.queue_counts(store)
         page = review.queue_page(store, size=500)
-        judged = {(j.trace_id, j.step_ref): j.verdict.label for j in store.judgments("nightly")
-                  if j.criterion_id == "step_correct" and j.verdict}
-        disagreements = sum(1 for l in store.labels(criterion="step_correct", annotators=["apb-human"])
-                            if (l.trace_id, l.step_key) in judged and judged[(l.trace_id, l.step_key)] != l.value)
+        judged = {
+            (j.trace_id, j.step_ref): j.verdict.label for j in store.judgments("nightly") if j.criterion_id == "step_correct" and j.verdict
+        }
+        disagreements = sum(
+            1
+            for label in store.labels(criterion="step_correct", annotators=["apb-human"])
+            if (label.trace_id, label.step_key) in judged and judged[(label.trace_id, label.step_key)] != label.value
+        )
     assert disagreements > 10 and counts["judge_vs_human"] == disagreements  # people did not call these "correct"
     assert counts["judge_error"] == 1 and counts["injection"] == 2
     assert open_items == sum(counts.values()) == len(page)
@@ -55,12 +59,13 @@ def test_adjudication_is_a_new_label_row_that_feeds_calibration(review_store):
         before = store.labels(criterion="step_correct", annotators=["ana"])
         review.adjudicate(store, item, "ana", "error", "wrong city")
         correction = store.labels(criterion="step_correct", annotators=["ana"])[0]
-        store.add_labels([correction.model_copy(update={"value": "neutral", "note": "changed my mind",
-                                                        "created_at": None})])  # a correction never overwrites
+        store.add_labels(
+            [correction.model_copy(update={"value": "neutral", "note": "changed my mind", "created_at": None})]
+        )  # a correction never overwrites
         rows = store.query("SELECT COUNT(*) FROM labels WHERE annotator = 'ana'")[0][0]
         latest = store.labels(criterion="step_correct", annotators=["ana"])
     assert before == [] and rows == 2
-    assert [(l.value, l.note) for l in latest] == [("neutral", "changed my mind")]
+    assert [(label.value, label.note) for label in latest] == [("neutral", "changed my mind")]
 
 
 def _reviewer(db, name, done):
@@ -91,8 +96,7 @@ def test_eight_concurrent_reviewers_lose_nothing(review_store, monkeypatch):
         w.join(120)
     with Store(review_store) as store:
         assert review.queue_counts(store) == {}
-        rows = store.query(
-            "SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3")
+        rows = store.query("SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'r_' GROUP BY 1, 2, 3")
         assert store.integrity_ok()
     assert {(t, s, c) for t, s, c, _ in rows} == items  # every item adjudicated ...
     assert all(n == 1 for *_, n in rows)  # ... exactly once
@@ -126,7 +130,7 @@ def test_app_sign_in_and_adjudicate(review_store):
     assert not at.exception, at.exception
     with Store(review_store) as store:
         labels = store.labels(annotators=["review:local:carla"])
-    assert [(l.value, l.note) for l in labels] == [(picked, "answer contradicts the evidence")]
+    assert [(label.value, label.note) for label in labels] == [(picked, "answer contradicts the evidence")]
 
 
 def test_app_with_token_shows_nothing_without_it(review_store):

@@ -17,8 +17,13 @@ from chainjudge.core.store import Store
 def app_url(tmp_path):
     db = build_review_db(tmp_path)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/_stcore/health", process)
     yield url, db
@@ -62,8 +67,13 @@ def test_stopping_review_stops_the_app(tmp_path):
 
     _Store(tmp_path / "empty.db").close()
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(tmp_path / "empty.db")],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(tmp_path / "empty.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}/_stcore/health"
     wait_for_http(url, process)
     process.send_signal(signal.SIGTERM)
@@ -93,8 +103,13 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chrom
         assert result.exit_code == 0, result.output
         tokens[name] = result.output.strip().splitlines()[-1]
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainjudge.cli", "review", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     rounds = 4
 
@@ -134,7 +149,7 @@ def test_four_reviewers_in_four_browsers_share_one_review_server(tmp_path, chrom
     with Store(db) as store:
         rows = store.query("SELECT trace_id, step_key, criterion, COUNT(*) FROM labels WHERE annotator LIKE 'review:%' GROUP BY 1, 2, 3")
         done = store.query("SELECT COUNT(*) FROM review_queue WHERE done = 1")[0][0]
-        notes = {l.note for l in store.labels() if l.annotator.startswith("review:")}
+        notes = {label.note for label in store.labels() if label.annotator.startswith("review:")}
     assert sum(n for *_, n in rows) == 4 * rounds  # every adjudication stored ...
     assert all(n == 1 for *_, n in rows)  # ... and no item adjudicated twice
     assert notes == {f"{n} round {r}" for n in tokens for r in range(1, rounds + 1)}

@@ -68,28 +68,70 @@ def test_otel_ids_and_parents_kept():
 
 def otlp(spans, legacy=False):
     scope = {"instrumentationLibrarySpans" if legacy else "scopeSpans": [{"spans": spans}]}
-    return {"batches" if legacy else "resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "agent"}}]}, **scope}]}
+    return {
+        "batches" if legacy else "resourceSpans": [
+            {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "agent"}}]}, **scope}
+        ]
+    }
 
 
 def span(sid, parent, name, attrs, start, trace="0af7651916cd43dd8448eb211c80319c"):
-    return {"traceId": trace, "spanId": sid, "parentSpanId": parent, "name": name, "startTimeUnixNano": str(start),
-            "attributes": [{"key": k, "value": v} for k, v in attrs.items()]}
+    return {
+        "traceId": trace,
+        "spanId": sid,
+        "parentSpanId": parent,
+        "name": name,
+        "startTimeUnixNano": str(start),
+        "attributes": [{"key": k, "value": v} for k, v in attrs.items()],
+    }
 
 
 S = lambda text: {"stringValue": text}  # noqa: E731
 
 AGENT_SPANS = [
     span("a1", None, "invoke_agent crm", {"gen_ai.operation.name": S("invoke_agent"), "gen_ai.agent.name": S("crm")}, 1),
-    span("l1", "a1", "chat gpt-4o", {"gen_ai.operation.name": S("chat"),
-         "gen_ai.input.messages": S(json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Should we message user 7?"}]}])),
-         "gen_ai.output.messages": S(json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "consent", "arguments": {"user": 7}}]}])),
-         "gen_ai.usage.input_tokens": {"intValue": "12"}}, 2),
-    span("t1", "a1", "execute_tool consent", {"gen_ai.operation.name": S("execute_tool"), "gen_ai.tool.name": S("consent"), "gen_ai.tool.call.id": S("c1"),
-         "gen_ai.tool.call.result": S("email: yes, sms: no")}, 3),
+    span(
+        "l1",
+        "a1",
+        "chat gpt-4o",
+        {
+            "gen_ai.operation.name": S("chat"),
+            "gen_ai.input.messages": S(json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Should we message user 7?"}]}])),
+            "gen_ai.output.messages": S(
+                json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "consent", "arguments": {"user": 7}}]}]
+                )
+            ),
+            "gen_ai.usage.input_tokens": {"intValue": "12"},
+        },
+        2,
+    ),
+    span(
+        "t1",
+        "a1",
+        "execute_tool consent",
+        {
+            "gen_ai.operation.name": S("execute_tool"),
+            "gen_ai.tool.name": S("consent"),
+            "gen_ai.tool.call.id": S("c1"),
+            "gen_ai.tool.call.result": S("email: yes, sms: no"),
+        },
+        3,
+    ),
     span("h1", "t1", "POST /consent", {"http.request.method": S("POST")}, 4),
-    span("l2", "a1", "chat gpt-4o", {"gen_ai.operation.name": S("chat"),
-         "gen_ai.prompt.0.role": S("user"), "gen_ai.prompt.0.content": S("Should we message user 7?"),
-         "gen_ai.completion.0.role": S("assistant"), "gen_ai.completion.0.content": S("Send email at 10:00 local time.")}, 5),
+    span(
+        "l2",
+        "a1",
+        "chat gpt-4o",
+        {
+            "gen_ai.operation.name": S("chat"),
+            "gen_ai.prompt.0.role": S("user"),
+            "gen_ai.prompt.0.content": S("Should we message user 7?"),
+            "gen_ai.completion.0.role": S("assistant"),
+            "gen_ai.completion.0.content": S("Send email at 10:00 local time."),
+        },
+        5,
+    ),
 ]
 
 
@@ -106,10 +148,13 @@ def test_otlp_json_current_and_legacy_names(tmp_path, legacy):
 
 
 def test_broken_span_data_is_reported_and_the_rest_ingested(tmp_path):
-    spans = [*AGENT_SPANS,
-             span("l2", "a1", "duplicate", {"gen_ai.operation.name": S("chat")}, 6),  # duplicated id
-             span("o1", "never-arrives", "execute_tool x", {"gen_ai.tool.name": S("x"), "gen_ai.tool.call.result": S("r")}, 7),
-             span("c1x", "c2x", "agent a", {"gen_ai.agent.name": S("a")}, 8), span("c2x", "c1x", "agent b", {"gen_ai.agent.name": S("b")}, 9)]
+    spans = [
+        *AGENT_SPANS,
+        span("l2", "a1", "duplicate", {"gen_ai.operation.name": S("chat")}, 6),  # duplicated id
+        span("o1", "never-arrives", "execute_tool x", {"gen_ai.tool.name": S("x"), "gen_ai.tool.call.result": S("r")}, 7),
+        span("c1x", "c2x", "agent a", {"gen_ai.agent.name": S("a")}, 8),
+        span("c2x", "c1x", "agent b", {"gen_ai.agent.name": S("b")}, 9),
+    ]
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(otlp(spans)))
     items = list(read_file(path))
@@ -126,7 +171,9 @@ def test_truncated_file_and_mixed_directory(tmp_path):
     good = FORMATS / "atif/atif_harbor_terminus2_timeout.json"
     (tmp_path / "a.json").write_text(good.read_text())
     (tmp_path / "b.json").write_text(good.read_text()[:500])  # cut off
-    (tmp_path / "c.jsonl").write_text((FORMATS / "langsmith/langsmith-sdk_langsmith_py_wrap_openai_.json").read_text().replace("\n", "") + "\n")
+    (tmp_path / "c.jsonl").write_text(
+        (FORMATS / "langsmith/langsmith-sdk_langsmith_py_wrap_openai_.json").read_text().replace("\n", "") + "\n"
+    )
     items = list(read_traces([tmp_path]))
     traces = [i for i in items if isinstance(i, Trace)]
     errors = [i for i in items if isinstance(i, RecordError)]

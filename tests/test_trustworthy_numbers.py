@@ -95,10 +95,18 @@ def test_the_newest_adjudication_replaces_an_older_one_and_beats_ground_truth():
     from chainjudge.analysis.reference import reference_labels
 
     t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    labels = [Label(trace_id="t", step_ref="1", criterion="c", value="pass", annotator="truth", kind="ground-truth", created_at=t0),
-              Label(trace_id="t", step_ref="1", criterion="c", value="fail", annotator="review:ana", created_at=t0 + timedelta(hours=1)),
-              Label(trace_id="t", step_ref="1", criterion="c", value="pass", annotator="review:ben",
-                    created_at=(t0 + timedelta(hours=2)).astimezone(timezone(timedelta(hours=-5))))]
+    labels = [
+        Label(trace_id="t", step_ref="1", criterion="c", value="pass", annotator="truth", kind="ground-truth", created_at=t0),
+        Label(trace_id="t", step_ref="1", criterion="c", value="fail", annotator="review:ana", created_at=t0 + timedelta(hours=1)),
+        Label(
+            trace_id="t",
+            step_ref="1",
+            criterion="c",
+            value="pass",
+            annotator="review:ben",
+            created_at=(t0 + timedelta(hours=2)).astimezone(timezone(timedelta(hours=-5))),
+        ),
+    ]
     (chosen,) = reference_labels(labels)
     assert (chosen.annotator, chosen.value) == ("review:ben", "pass")  # newest by instant, whatever the offset
 
@@ -107,21 +115,40 @@ def test_newest_label_compares_instants_not_text(tmp_path):
     with Store(tmp_path / "d.db") as store:
         early = datetime(2026, 11, 1, 10, 0, tzinfo=timezone(timedelta(hours=7)))  # 03:00 UTC
         late = datetime(2026, 11, 1, 5, 0, tzinfo=timezone.utc)  # 05:00 UTC, text sorts before "10:00"
-        store.add_labels([Label(trace_id="t", step_ref="1", criterion="c", value="old", annotator="a", created_at=early),
-                          Label(trace_id="t", step_ref="1", criterion="c", value="new", annotator="a", created_at=late)])
-        assert [l.value for l in store.labels(criterion="c")] == ["new"]
+        store.add_labels(
+            [
+                Label(trace_id="t", step_ref="1", criterion="c", value="old", annotator="a", created_at=early),
+                Label(trace_id="t", step_ref="1", criterion="c", value="new", annotator="a", created_at=late),
+            ]
+        )
+        assert [label.value for label in store.labels(criterion="c")] == ["new"]
 
 
 # ---------------------------------------------------------------- 4. no judgment lost on identical steps
 
 
 def test_identical_steps_in_two_traces_keep_two_judgments_for_one_call(tmp_path, fake_judge):
-    steps = [{"index": 0, "ref": "0", "kind": "user", "text": "Which city?"},
-             {"index": 1, "ref": "1", "kind": "tool_call", "text": "search(city)"}]
+    steps = [
+        {"index": 0, "ref": "0", "kind": "user", "text": "Which city?"},
+        {"index": 1, "ref": "1", "kind": "tool_call", "text": "search(city)"},
+    ]
     traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"searchR1:4:{k}", steps=steps).model_dump_json() for k in range(2)])
     db = tmp_path / "e.db"
-    result = invoke("judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url,
-                    "--db", db, "--run", "r", "--one-per-criterion")
+    result = invoke(
+        "judge",
+        traces,
+        "--rubric",
+        STEP_RUBRIC,
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        db,
+        "--run",
+        "r",
+        "--one-per-criterion",
+    )
     assert result.exit_code == 0, result.output
     with Store(db) as store:
         stored = [(j.trace_id, j.step_index, j.criterion_id, j.reused) for j in store.judgments("r")]
@@ -129,8 +156,21 @@ def test_identical_steps_in_two_traces_keep_two_judgments_for_one_call(tmp_path,
     assert per_trace == {"searchR1:4:0", "searchR1:4:1"}  # the second used to be dropped
     assert len(stored) == 2 * len([s for s in stored if s[0] == "searchR1:4:0"])
     assert len(fake_judge.requests) == len(stored) // 2  # identical prompts: asked once, copied
-    again = invoke("judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url,
-                   "--db", db, "--run", "r", "--one-per-criterion")
+    again = invoke(
+        "judge",
+        traces,
+        "--rubric",
+        STEP_RUBRIC,
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        db,
+        "--run",
+        "r",
+        "--one-per-criterion",
+    )
     assert again.exit_code == 0 and len(fake_judge.requests) == len(stored) // 2  # a re-run asks nothing
 
 
@@ -138,10 +178,20 @@ def test_identical_steps_in_two_traces_keep_two_judgments_for_one_call(tmp_path,
 
 
 def test_first_error_accuracy_with_text_step_refs(tmp_path, fake_judge):
-    traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"n{k}", steps=[
-        {"index": 0, "ref": "msg-1", "kind": "user", "text": "go"},
-        {"index": 1, "ref": "msg-2", "kind": "tool_call", "text": f"lookup({k})"},
-        {"index": 2, "ref": "span-9f", "kind": "decision", "text": f"answer {k}"}]).model_dump_json() for k in range(3)])
+    traces = write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            Trace(
+                id=f"n{k}",
+                steps=[
+                    {"index": 0, "ref": "msg-1", "kind": "user", "text": "go"},
+                    {"index": 1, "ref": "msg-2", "kind": "tool_call", "text": f"lookup({k})"},
+                    {"index": 2, "ref": "span-9f", "kind": "decision", "text": f"answer {k}"},
+                ],
+            ).model_dump_json()
+            for k in range(3)
+        ],
+    )
     db = tmp_path / "f.db"
     wrong = {"lookup(0)", "answer 0", "answer 2"}
 
@@ -151,8 +201,26 @@ def test_first_error_accuracy_with_text_step_refs(tmp_path, fake_judge):
         return {"rationale": "r", "label": label if "correct" in json.dumps(body.get("tools") or body.get("response_format")) else "pass"}
 
     with FakeJudgeServer(answer=answer) as judge:
-        assert invoke("judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", judge.url, "--db", db,
-                      "--run", "r", "--concurrency", "1", "--one-per-criterion").exit_code == 0
+        assert (
+            invoke(
+                "judge",
+                traces,
+                "--rubric",
+                STEP_RUBRIC,
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                judge.url,
+                "--db",
+                db,
+                "--run",
+                "r",
+                "--concurrency",
+                "1",
+                "--one-per-criterion",
+            ).exit_code
+            == 0
+        )
     with Store(db) as store:  # people agree with the judge exactly, labels keyed by ref only (no index)
         rows = [(j.trace_id, j.step_ref, j.verdict.label) for j in store.judgments("r") if j.criterion_id == "step_correct"]
     write_jsonl(tmp_path / "h.jsonl", label_rows(rows, "people", criterion="step_correct"))
@@ -169,36 +237,89 @@ def test_a_rerecorded_trace_does_not_change_what_an_older_run_judged(tmp_path, f
     from chainjudge.review import queue as review
 
     def record(text):
-        return write_jsonl(tmp_path / "t.jsonl", [Trace(id="cep-u1", steps=[
-            {"index": 0, "ref": "0", "kind": "user", "text": "decide"},
-            {"index": 1, "ref": "1", "kind": "decision", "text": text}]).model_dump_json()])
+        return write_jsonl(
+            tmp_path / "t.jsonl",
+            [
+                Trace(
+                    id="cep-u1",
+                    steps=[
+                        {"index": 0, "ref": "0", "kind": "user", "text": "decide"},
+                        {"index": 1, "ref": "1", "kind": "decision", "text": text},
+                    ],
+                ).model_dump_json()
+            ],
+        )
 
     db = tmp_path / "g.db"
     for run, text in (("old", "send push now"), ("new", "hold until tomorrow")):
-        result = invoke("judge", record(text), "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url,
-                        "--db", db, "--run", run)
+        result = invoke(
+            "judge", record(text), "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", db, "--run", run
+        )
         assert result.exit_code == 0, result.output
     with Store(db) as store:
         assert store.get_trace("cep-u1", run="old").steps[1].text == "send push now"  # was the new text
         assert store.get_trace("cep-u1", run="new").steps[1].text == "hold until tomorrow"
-        item = next(i for i in [review.QueueItem(id="x", kind="judge_error", run="old", trace_id="cep-u1", step_ref="1", step_index=1,
-                                                  criterion_id="step_correct", detail="", severity="high", priority=1.0)])
+        item = next(
+            i
+            for i in [
+                review.QueueItem(
+                    id="x",
+                    kind="judge_error",
+                    run="old",
+                    trace_id="cep-u1",
+                    step_ref="1",
+                    step_index=1,
+                    criterion_id="step_correct",
+                    detail="",
+                    severity="high",
+                    priority=1.0,
+                )
+            ]
+        )
         assert review.item_context(store, item).trace.steps[1].text == "send push now"  # the app shows what was judged
     listing = invoke("traces", "list", "--db", db).output
     assert "cep-u1" in listing and " 2 " in listing and "old@" in listing and "new@" in listing
-    resumed = invoke("judge", record("something else"), "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base",
-                     fake_judge.url, "--db", db, "--run", "old")
+    resumed = invoke(
+        "judge",
+        record("something else"),
+        "--rubric",
+        STEP_RUBRIC,
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        db,
+        "--run",
+        "old",
+    )
     assert resumed.exit_code == 2 and "give a new --run" in resumed.output
 
 
 # ---------------------------------------------------------------- 7. a run's settings are fixed
 
 
-@pytest.mark.parametrize("changed, setting", [(["--temperature", "0.5"], "temperature"), (["--mode", "json"], "mode"),
-                                              (["--one-per-criterion"], "batch")])
+@pytest.mark.parametrize(
+    "changed, setting", [(["--temperature", "0.5"], "temperature"), (["--mode", "json"], "mode"), (["--one-per-criterion"], "batch")]
+)
 def test_resuming_a_run_with_other_judge_settings_is_refused(tmp_path, fake_judge, changed, setting):
-    traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id="t", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": "x"}]).model_dump_json()])
-    base = ["judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", tmp_path / "h.db", "--run", "r"]
+    traces = write_jsonl(
+        tmp_path / "t.jsonl", [Trace(id="t", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": "x"}]).model_dump_json()]
+    )
+    base = [
+        "judge",
+        traces,
+        "--rubric",
+        STEP_RUBRIC,
+        "--judge",
+        "openai/fake",
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        tmp_path / "h.db",
+        "--run",
+        "r",
+    ]
     assert invoke(*base).exit_code == 0
     result = invoke(*base, *changed)
     assert result.exit_code == 2 and setting in result.output and "new --run" in result.output
@@ -213,11 +334,37 @@ def test_resuming_a_run_with_other_judge_settings_is_refused(tmp_path, fake_judg
 
 def test_an_agent_without_a_usable_decision_fails_the_checks(tmp_path, fake_judge):
     rubric = tmp_path / "checks.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "checks", "criteria": [
-        {"id": "consent_respected", "question": "q", "applies_to": ["decision"], "check": "consent_respected", "severity": "critical"}]}))
+    rubric.write_text(
+        yaml.safe_dump(
+            {
+                "id": "checks",
+                "criteria": [
+                    {
+                        "id": "consent_respected",
+                        "question": "q",
+                        "applies_to": ["decision"],
+                        "check": "consent_respected",
+                        "severity": "critical",
+                    }
+                ],
+            }
+        )
+    )
     db = tmp_path / "i.db"
-    result = invoke("judge", ROOT / "traces" / "cep" / "traces.jsonl", "--rubric", rubric, "--judge", "openai/none",
-                    "--api-base", fake_judge.url, "--db", db, "--run", "r")
+    result = invoke(
+        "judge",
+        ROOT / "traces" / "cep" / "traces.jsonl",
+        "--rubric",
+        rubric,
+        "--judge",
+        "openai/none",
+        "--api-base",
+        fake_judge.url,
+        "--db",
+        db,
+        "--run",
+        "r",
+    )
     with Store(db) as store:
         judged = [j for j in store.judgments("r") if j.criterion_id == "consent_respected"]
         traces = [store.get_trace(j.trace_id, run="r") for j in judged]
@@ -235,16 +382,45 @@ def test_an_agent_without_a_usable_decision_fails_the_checks(tmp_path, fake_judg
 def _cep_store(tmp_path: Path, n: int = 100) -> tuple[Path, Path, Path, dict]:
     """n CEP decisions judged by a check (all pass) and a critical model criterion failing every other one."""
     scenarios = generate()[:n]
-    traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"cep-{s.user.id}", metadata={
-        "scenario_id": s.user.id, "segment": s.user.ltv_segment, "market": s.user.market, "perturbations": s.user.perturbations,
-        "user_state": s.user.model_dump(mode="json")}, steps=[
-        {"index": 0, "ref": "0", "kind": "user", "text": f"decide for {s.user.id}"},
-        {"index": 1, "ref": "1", "kind": "decision", "text": s.expected.model_dump_json()}]).model_dump_json() for s in scenarios])
+    traces = write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            Trace(
+                id=f"cep-{s.user.id}",
+                metadata={
+                    "scenario_id": s.user.id,
+                    "segment": s.user.ltv_segment,
+                    "market": s.user.market,
+                    "perturbations": s.user.perturbations,
+                    "user_state": s.user.model_dump(mode="json"),
+                },
+                steps=[
+                    {"index": 0, "ref": "0", "kind": "user", "text": f"decide for {s.user.id}"},
+                    {"index": 1, "ref": "1", "kind": "decision", "text": s.expected.model_dump_json()},
+                ],
+            ).model_dump_json()
+            for s in scenarios
+        ],
+    )
     expected = write_jsonl(tmp_path / "scenarios.jsonl", [s.model_dump_json() for s in scenarios])
     rubric = tmp_path / "r.yaml"
-    rubric.write_text(yaml.safe_dump({"id": "r", "criteria": [
-        {"id": "suppression_honoured", "question": "q", "applies_to": ["decision"], "check": "suppression_honoured", "severity": "critical"},
-        {"id": "model_says_safe", "question": "Is it safe?", "applies_to": ["decision"], "severity": "critical"}]}))
+    rubric.write_text(
+        yaml.safe_dump(
+            {
+                "id": "r",
+                "criteria": [
+                    {
+                        "id": "suppression_honoured",
+                        "question": "q",
+                        "applies_to": ["decision"],
+                        "check": "suppression_honoured",
+                        "severity": "critical",
+                    },
+                    {"id": "model_says_safe", "question": "Is it safe?", "applies_to": ["decision"], "severity": "critical"},
+                ],
+            }
+        )
+    )
     verdicts = {f"cep-{s.user.id}": ("fail" if k % 2 else "pass") for k, s in enumerate(scenarios)}
 
     def answer(body):
@@ -254,8 +430,24 @@ def _cep_store(tmp_path: Path, n: int = 100) -> tuple[Path, Path, Path, dict]:
 
     db = tmp_path / "g.db"
     with FakeJudgeServer(answer=answer) as judge:
-        result = invoke("judge", traces, "--rubric", rubric, "--judge", "openai/j", "--api-base", judge.url, "--db", db, "--run", "g",
-                        "--expected", expected, "--space", ROOT / "rubrics" / "cep" / "space.yaml")
+        result = invoke(
+            "judge",
+            traces,
+            "--rubric",
+            rubric,
+            "--judge",
+            "openai/j",
+            "--api-base",
+            judge.url,
+            "--db",
+            db,
+            "--run",
+            "g",
+            "--expected",
+            expected,
+            "--space",
+            ROOT / "rubrics" / "cep" / "space.yaml",
+        )
         assert result.exit_code == 0, result.output
     return db, expected, traces, verdicts
 
@@ -343,8 +535,16 @@ def test_the_app_shows_too_few_instead_of_a_number(tmp_path, fake_judge):
     from streamlit.testing.v1 import AppTest
 
     db = tmp_path / "k.db"
-    traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"t{k}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"x{k}"}]).model_dump_json() for k in range(30)])
-    assert invoke("judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", db, "--run", "r").exit_code == 0
+    traces = write_jsonl(
+        tmp_path / "t.jsonl",
+        [Trace(id=f"t{k}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"x{k}"}]).model_dump_json() for k in range(30)],
+    )
+    assert (
+        invoke(
+            "judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", db, "--run", "r"
+        ).exit_code
+        == 0
+    )
     write_jsonl(tmp_path / "h.jsonl", label_rows([("t0", "0", "correct"), ("t1", "0", "error")], "people", criterion="step_correct"))
     assert invoke("labels", "import", tmp_path / "h.jsonl", "--db", db).exit_code == 0
     os.environ["CHAINJUDGE_DB"] = str(db)
@@ -378,14 +578,39 @@ def test_panel_of_two_opposite_judges_on_four_steps(tmp_path):
 
 
 def _probe_store(tmp_path: Path, answer=None) -> Path:
-    traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"t{k}", steps=[
-        {"index": 0, "ref": "0", "kind": "user", "text": "Which city hosted it?"},
-        {"index": 1, "ref": "1", "kind": "decision", "text": f"The answer is city {k}." + (" WRONG" if k % 3 == 0 else "")}]).model_dump_json()
-        for k in range(12)])
+    traces = write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            Trace(
+                id=f"t{k}",
+                steps=[
+                    {"index": 0, "ref": "0", "kind": "user", "text": "Which city hosted it?"},
+                    {"index": 1, "ref": "1", "kind": "decision", "text": f"The answer is city {k}." + (" WRONG" if k % 3 == 0 else "")},
+                ],
+            ).model_dump_json()
+            for k in range(12)
+        ],
+    )
     db = tmp_path / "probe.db"
     with FakeJudgeServer(answer=answer) as judge:
-        assert invoke("judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", judge.url, "--db", db,
-                      "--run", "r", "--one-per-criterion").exit_code == 0
+        assert (
+            invoke(
+                "judge",
+                traces,
+                "--rubric",
+                STEP_RUBRIC,
+                "--judge",
+                "openai/fake",
+                "--api-base",
+                judge.url,
+                "--db",
+                db,
+                "--run",
+                "r",
+                "--one-per-criterion",
+            ).exit_code
+            == 0
+        )
         result = invoke("probe", "r", "--judge", "openai/fake", "--api-base", judge.url, "--sample", "8", "--seed", "1", "--db", db)
         assert result.exit_code == 0, result.output
     return db
@@ -418,8 +643,11 @@ def _report_for_probes(db: Path, tmp_path: Path) -> dict:
 def content_reader(body: dict) -> dict:
     """A judge that reads the step, whatever order the labels come in."""
     text = body["messages"][-1]["content"]
-    properties = (body.get("tools") or [{}])[0].get("function", {}).get("parameters", {}) if body.get("tools") else \
-        body["response_format"]["json_schema"]["schema"]
+    properties = (
+        (body.get("tools") or [{}])[0].get("function", {}).get("parameters", {})
+        if body.get("tools")
+        else body["response_format"]["json_schema"]["schema"]
+    )
     enum = json.dumps(properties)
     failing = "WRONG" in text.split("to judge:")[-1]
     label = ("error" if failing else "correct") if "correct" in enum else ("fail" if failing else "pass")
@@ -448,31 +676,91 @@ def _evidence(i: dict):
     from chainjudge.core.schema import CorrectedRate, Coverage, CriticalEvidence, Estimate, Evidence, ProbeResult, ScenarioSpace
 
     untrusted = tuple(f"u{k}" for k in range(i["untrusted"]))
-    score = go_live_score(decision=(i["correct"], i["correct"] + i["wrong"]), coverage_weighted=i["coverage"], consistency=None,
-                          critical=CriticalEvidence(passed=i["passed"], total=i["passed"] + i["failed"], untrusted=untrusted,
-                                                    untrusted_items=3 * len(untrusted), criteria=1 + len(untrusted)),
-                          open_modes=[], weights={"consistency": 0})
-    cov = Coverage(cells={}, covered=i["coverage"], weighted=i["coverage"], empty_heaviest=[], open_edge_cases=[],
-                   high_weight_coverage=i["coverage"])
-    corrected = [CorrectedRate(criterion="m", raw_failure_rate=Estimate(value=0.1), tpr=0.9, tnr=0.9, calibration_items=30,
-                               calibration_traces=10, run_traces=10,
-                               corrected_failure_rate=Estimate(value=i["corrected"], low=0.0, high=i["corrected"]))] if i["calibrated"] else []
-    probes = [ProbeResult(change="scale_order", criterion="m", items=20, flips=0, errors=0,
-                          flip_rate=Estimate(value=i["flips"], low=0.0, high=i["flips"]))] if i["probed"] else []
+    score = go_live_score(
+        decision=(i["correct"], i["correct"] + i["wrong"]),
+        coverage_weighted=i["coverage"],
+        consistency=None,
+        critical=CriticalEvidence(
+            passed=i["passed"],
+            total=i["passed"] + i["failed"],
+            untrusted=untrusted,
+            untrusted_items=3 * len(untrusted),
+            criteria=1 + len(untrusted),
+        ),
+        open_modes=[],
+        weights={"consistency": 0},
+    )
+    cov = Coverage(
+        cells={}, covered=i["coverage"], weighted=i["coverage"], empty_heaviest=[], open_edge_cases=[], high_weight_coverage=i["coverage"]
+    )
+    corrected = (
+        [
+            CorrectedRate(
+                criterion="m",
+                raw_failure_rate=Estimate(value=0.1),
+                tpr=0.9,
+                tnr=0.9,
+                calibration_items=30,
+                calibration_traces=10,
+                run_traces=10,
+                corrected_failure_rate=Estimate(value=i["corrected"], low=0.0, high=i["corrected"]),
+            )
+        ]
+        if i["calibrated"]
+        else []
+    )
+    probes = (
+        [
+            ProbeResult(
+                change="scale_order",
+                criterion="m",
+                items=20,
+                flips=0,
+                errors=0,
+                flip_rate=Estimate(value=i["flips"], low=0.0, high=i["flips"]),
+            )
+        ]
+        if i["probed"]
+        else []
+    )
     criteria = [{"criterion": "m", "severity": "critical", "judged": 10, "passed": 5, "scored": 10, "trust": "trusted"}]
-    return Evidence(run="r", traces=10, score=score, coverage=cov, space=ScenarioSpace(id="s", grid=["a"], dimensions={"a": {"field": "a", "values": ["x"]}}),
-                    decision_report=None, criteria=criteria, critical_failures=i["failed"], recurring_modes=["FM-001"] if i["recurring"] else [],
-                    untrusted_critical=list(untrusted), corrected=corrected, probes=probes)
+    return Evidence(
+        run="r",
+        traces=10,
+        score=score,
+        coverage=cov,
+        space=ScenarioSpace(id="s", grid=["a"], dimensions={"a": {"field": "a", "values": ["x"]}}),
+        decision_report=None,
+        criteria=criteria,
+        critical_failures=i["failed"],
+        recurring_modes=["FM-001"] if i["recurring"] else [],
+        untrusted_critical=list(untrusted),
+        corrected=corrected,
+        probes=probes,
+    )
 
 
-gate_inputs = st.fixed_dictionaries({
-    "correct": st.integers(0, 30), "wrong": st.integers(0, 30), "passed": st.integers(0, 30), "failed": st.integers(0, 3),
-    "untrusted": st.integers(0, 2), "coverage": st.floats(0, 1), "corrected": st.floats(0, 1), "calibrated": st.booleans(),
-    "flips": st.floats(0, 1), "probed": st.booleans(), "recurring": st.booleans()})
+gate_inputs = st.fixed_dictionaries(
+    {
+        "correct": st.integers(0, 30),
+        "wrong": st.integers(0, 30),
+        "passed": st.integers(0, 30),
+        "failed": st.integers(0, 3),
+        "untrusted": st.integers(0, 2),
+        "coverage": st.floats(0, 1),
+        "corrected": st.floats(0, 1),
+        "calibrated": st.booleans(),
+        "flips": st.floats(0, 1),
+        "probed": st.booleans(),
+        "recurring": st.booleans(),
+    }
+)
 
 
-@given(gate_inputs, st.sampled_from(["decision", "critical", "trust", "coverage", "corrected", "calibration lost", "flips",
-                                     "probes lost", "recurring"]))
+@given(
+    gate_inputs,
+    st.sampled_from(["decision", "critical", "trust", "coverage", "corrected", "calibration lost", "flips", "probes lost", "recurring"]),
+)
 @settings(max_examples=300, deadline=None)
 def test_a_worse_input_never_turns_a_failing_gate_into_a_passing_one(i, which):
     from chainjudge.analysis.golive import gate_reasons
@@ -497,7 +785,13 @@ def test_a_worse_input_never_turns_a_failing_gate_into_a_passing_one(i, which):
         worse["probed"] = False
     elif which == "recurring":
         worse["recurring"] = True
-    policy = GatePolicy(min_score=0.3, min_high_weight_coverage=0.5, max_critical_failures=1, max_corrected_failure_rate=0.5,
-                        max_probe_flip_rate=0.5, weights={"consistency": 0})
+    policy = GatePolicy(
+        min_score=0.3,
+        min_high_weight_coverage=0.5,
+        max_critical_failures=1,
+        max_corrected_failure_rate=0.5,
+        max_probe_flip_rate=0.5,
+        weights={"consistency": 0},
+    )
     if gate_reasons(_evidence(i), policy):  # failing ...
         assert gate_reasons(_evidence(worse), policy)  # ... stays failing

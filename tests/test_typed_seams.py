@@ -14,8 +14,9 @@ def label(**fields) -> Label:
 
 
 def test_a_label_says_where_it_came_from():
-    assert label(annotator=REVIEW_PREFIX + "ana", kind="human", source=Provenance.review_reference("q1")).provenance == \
-        Provenance(source=LabelSource.adjudication, annotator="review:ana", reference="review:q1")
+    assert label(annotator=REVIEW_PREFIX + "ana", kind="human", source=Provenance.review_reference("q1")).provenance == Provenance(
+        source=LabelSource.adjudication, annotator="review:ana", reference="review:q1"
+    )
     assert label(kind="ground-truth").provenance.source is LabelSource.ground_truth
     assert label(kind="human", source="labels.csv").provenance.reference == "labels.csv"
     assert label(kind="judge").provenance.source is LabelSource.judge
@@ -26,7 +27,7 @@ def test_the_reference_precedence_reads_the_provenance():
 
     imported = label(annotator="ana", value="pass", kind="human")
     adjudicated = label(annotator=REVIEW_PREFIX + "bo", value="fail", kind="human")
-    assert [l.value for l in reference_labels([imported, adjudicated])] == ["fail"]  # adjudication outranks import
+    assert [label.value for label in reference_labels([imported, adjudicated])] == ["fail"]  # adjudication outranks import
 
 
 def test_enums_read_and_store_as_their_text():

@@ -21,8 +21,20 @@ from chainjudge.core.schema import Label, Step, Trace
 from chainjudge.core.store import Store
 
 cli = CliRunner()
-LABEL_ARGS = ["--annotator", "apb-human", "--kind", "human", "--criterion", "step", "--map", "1=correct", "--map",
-              "0=neutral", "--map", "-1=error"]
+LABEL_ARGS = [
+    "--annotator",
+    "apb-human",
+    "--kind",
+    "human",
+    "--criterion",
+    "step",
+    "--map",
+    "1=correct",
+    "--map",
+    "0=neutral",
+    "--map",
+    "-1=error",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +58,7 @@ def test_train_and_test_through_the_cli(hotpotqa_store, tmp_path):
     copy = tmp_path / "v.db"
     with Store(hotpotqa_store) as store:
         store.copy_to(copy)
-    trained = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "apb", "--traces", str(HOTPOTQA),
-                               "--db", str(copy)])
+    trained = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "apb", "--traces", str(HOTPOTQA), "--db", str(copy)])
     assert trained.exit_code == 0, trained.output
     assert "250 traces stored" in trained.output
     assert "in 36 tasks" in trained.output  # 50 questions, 14 of them (70 traces) kept for test by seed 7
@@ -72,12 +83,18 @@ def test_training_needs_a_split_and_labels(tmp_path):
 
 
 def _random_store(db, rows, share, seed):
-    labels = [Label(trace_id=f"src:{q}:{t}", step_ref=str(s), criterion="step", value=v, annotator="h", kind="human")
-              for q, t, s, v in rows]
+    labels = [
+        Label(trace_id=f"src:{q}:{t}", step_ref=str(s), criterion="step", value=v, annotator="h", kind="human") for q, t, s, v in rows
+    ]
     ids = sorted({label.trace_id for label in labels})
-    traces = [Trace(id=i, metadata={"query_index": int(i.split(":")[1]), "data_source": "src"},
-                    steps=[Step(index=k, ref=str(k), kind="decision" if k % 2 else "tool_call", text=f"{i} step {k} answer")
-                           for k in range(4)]) for i in ids]
+    traces = [
+        Trace(
+            id=i,
+            metadata={"query_index": int(i.split(":")[1]), "data_source": "src"},
+            steps=[Step(index=k, ref=str(k), kind="decision" if k % 2 else "tool_call", text=f"{i} step {k} answer") for k in range(4)],
+        )
+        for i in ids
+    ]
     store = Store(db)
     store.save_traces(traces)
     store.add_labels(labels)
@@ -86,8 +103,13 @@ def _random_store(db, rows, share, seed):
     return store, split
 
 
-@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(0, 3), st.sampled_from(["correct", "error"])),
-                min_size=4, max_size=80), st.floats(0.2, 0.8), st.integers(0, 1000))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(0, 3), st.sampled_from(["correct", "error"])), min_size=4, max_size=80
+    ),
+    st.floats(0.2, 0.8),
+    st.integers(0, 1000),
+)
 @settings(max_examples=40, deadline=None)
 def test_no_test_label_or_trace_of_a_test_task_ever_reaches_training(tmp_path_factory, rows, share, seed):
     from chainjudge.workflows.verifier import gather
@@ -103,11 +125,12 @@ def test_no_test_label_or_trace_of_a_test_task_ever_reaches_training(tmp_path_fa
 
 
 def test_a_later_trace_of_a_placed_task_joins_its_side():
-    first = [Label(trace_id=f"src:{q}:0", step_ref="0", criterion="step", value="error" if q % 2 else "correct",
-                   annotator="h") for q in range(10)]
+    first = [
+        Label(trace_id=f"src:{q}:0", step_ref="0", criterion="step", value="error" if q % 2 else "correct", annotator="h")
+        for q in range(10)
+    ]
     split = assign_split(first, 0.3, 1, {"error"}, group_of=task_group)
-    later = first + [Label(trace_id=f"src:{q}:1", step_ref="0", criterion="step", value="correct", annotator="h")
-                     for q in range(10)]
+    later = first + [Label(trace_id=f"src:{q}:1", step_ref="0", criterion="step", value="correct", annotator="h") for q in range(10)]
     grown = assign_split(later, 0.3, 1, {"error"}, existing=split, group_of=task_group)
     assert all(grown[f"src:{q}:1"] == split[f"src:{q}:0"] for q in range(10))
 
@@ -132,8 +155,9 @@ def test_a_verifier_trained_on_shuffled_labels_learns_nothing(hotpotqa_store, tm
         random.Random(3).shuffle(values)
         store._db.execute("DELETE FROM labels")
         store.add_labels([label.model_copy(update={"value": v}) for label, v in zip(tune, values, strict=True)] + rest)
-    trained = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "control", "--traces", str(HOTPOTQA),
-                               "--db", str(copy)])
+    trained = cli.invoke(
+        app, ["verifier", "train", "--criterion", "step", "--name", "control", "--traces", str(HOTPOTQA), "--db", str(copy)]
+    )
     if trained.exit_code == 2:  # refused: no skill out of fold, so nothing stored to decide anything
         assert "no better than chance" in trained.output
         with Store(copy) as store:
@@ -193,8 +217,24 @@ def trained(hotpotqa_store, tmp_path):
     copy = tmp_path / "j.db"
     with Store(hotpotqa_store) as store:
         store.copy_to(copy)
-    result = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "ref", "--reference-features",
-                              "--target", "0.85", "--traces", str(HOTPOTQA), "--db", str(copy)])
+    result = cli.invoke(
+        app,
+        [
+            "verifier",
+            "train",
+            "--criterion",
+            "step",
+            "--name",
+            "ref",
+            "--reference-features",
+            "--target",
+            "0.85",
+            "--traces",
+            str(HOTPOTQA),
+            "--db",
+            str(copy),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "decides 0%" not in result.output and "abstains on everything" not in result.output
     rubric = tmp_path / "r.yaml"
@@ -222,8 +262,25 @@ def test_the_verifier_alone_decides_in_milliseconds_and_sends_its_abstentions_to
 
 def test_the_cascade_asks_the_model_only_where_the_verifier_abstains(trained, fake_judge):
     db, rubric = trained
-    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--judge", "openai/fake",
-                              "--api-base", fake_judge.url, "--run", "c", "--db", str(db)])
+    result = cli.invoke(
+        app,
+        [
+            "judge",
+            str(HOTPOTQA),
+            "--rubric",
+            str(rubric),
+            "--verifier",
+            "ref",
+            "--judge",
+            "openai/fake",
+            "--api-base",
+            fake_judge.url,
+            "--run",
+            "c",
+            "--db",
+            str(db),
+        ],
+    )
     assert result.exit_code == 0, result.output
     with Store(db) as store:
         judged = list(store.judgments("c"))
@@ -294,10 +351,22 @@ def _simulated_run(db, name: str, agreement: float, seed: int) -> None:
                 continue
             fails = label.value == "error"
             said = fails if rng.random() < agreement else not fails
-            judged.append(Judgment(run=name, trace_id=label.trace_id, step_index=int(label.step_key), step_ref=label.step_key,
-                                   criterion_id="step", verdict=Verdict(rationale="simulated", label="error" if said else "correct"),
-                                   passed=not said, judge="openai/sim", rubric_id=rubric.id, rubric_hash="h", prompt_hash="p",
-                                   cache_key=f"{name}:{label.trace_id}:{label.step_key}"))
+            judged.append(
+                Judgment(
+                    run=name,
+                    trace_id=label.trace_id,
+                    step_index=int(label.step_key),
+                    step_ref=label.step_key,
+                    criterion_id="step",
+                    verdict=Verdict(rationale="simulated", label="error" if said else "correct"),
+                    passed=not said,
+                    judge="openai/sim",
+                    rubric_id=rubric.id,
+                    rubric_hash="h",
+                    prompt_hash="p",
+                    cache_key=f"{name}:{label.trace_id}:{label.step_key}",
+                )
+            )
         store.add_judgments(judged)
 
 
@@ -305,12 +374,12 @@ def test_a_judge_runs_verdicts_are_kept_as_features_only_where_they_help(trained
     db, _ = trained
     _simulated_run(db, "informative", 0.9, 1)
     _simulated_run(db, "noise", 0.5, 2)
-    helped = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "with-judge", "--from-run", "informative",
-                              "--db", str(db)])
+    helped = cli.invoke(
+        app, ["verifier", "train", "--criterion", "step", "--name", "with-judge", "--from-run", "informative", "--db", str(db)]
+    )
     assert helped.exit_code == 0, helped.output
     assert "kept as features (step)" in helped.output
-    noise = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "with-noise", "--from-run", "noise",
-                             "--db", str(db)])
+    noise = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "with-noise", "--from-run", "noise", "--db", str(db)])
     assert noise.exit_code == 0, noise.output
     assert "left out" in noise.output
     with Store(db) as store:
@@ -321,8 +390,10 @@ def test_a_judge_runs_verdicts_are_kept_as_features_only_where_they_help(trained
 
 def test_a_run_of_a_judge_that_learned_from_labels_is_refused_as_features(trained):
     db, rubric = trained
-    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
-                            "--db", str(db)]).exit_code == 1
+    assert (
+        cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v", "--db", str(db)]).exit_code
+        == 1
+    )
     result = cli.invoke(app, ["verifier", "train", "--criterion", "step", "--name", "leaky", "--from-run", "v", "--db", str(db)])
     assert result.exit_code == 2 and "learned from labels" in result.output
 
@@ -331,8 +402,10 @@ def test_the_review_app_shows_an_abstention_with_the_tune_steps_most_alike(train
     from test_attacks_review import _all_text, _app
 
     db, rubric = trained
-    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
-                            "--db", str(db)]).exit_code == 1
+    assert (
+        cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v", "--db", str(db)]).exit_code
+        == 1
+    )
     at = _app(db).run()
     at.text_input(key="name").input("rita")
     at.button[0].click().run()
@@ -344,8 +417,10 @@ def test_the_review_app_shows_an_abstention_with_the_tune_steps_most_alike(train
 
 def test_show_states_what_the_verifiers_decisions_may_be_trusted_for(trained):
     db, rubric = trained
-    assert cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v",
-                            "--db", str(db)]).exit_code == 1
+    assert (
+        cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "v", "--db", str(db)]).exit_code
+        == 1
+    )
     shown = " ".join(cli.invoke(app, ["show", "v", "--db", str(db)]).output.split())
     assert "agreement >= 85% with people on what it decides, at risk 0.1" in shown
     assert "unknown until people label them" in shown and "chainjudge verifier test ref" in shown
@@ -359,8 +434,9 @@ def test_unscored_items_of_a_trusted_critical_criterion_count_as_failing_at_the_
     from chainjudge.core.schema import CriticalEvidence
 
     def critical_term(**evidence):
-        score = go_live_score(decision=(10, 10), critical=CriticalEvidence(criteria=1, **evidence), coverage_weighted=1.0,
-                              consistency=1.0, open_modes=[])
+        score = go_live_score(
+            decision=(10, 10), critical=CriticalEvidence(criteria=1, **evidence), coverage_weighted=1.0, consistency=1.0, open_modes=[]
+        )
         return score, next(t for t in score.terms if t.name == "critical_pass_rate")
 
     all_decided, decided_term = critical_term(passed=90, total=90)
@@ -379,7 +455,9 @@ def test_a_verifier_runs_abstentions_are_unknown_evidence_and_its_trust_says_on_
     rubric.write_text(RUBRIC_YAML.replace("    question:", "    severity: critical\n    question:"))
     result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--run", "crit", "--db", str(db)])
     assert result.exit_code == 1, result.output
-    space = ScenarioSpace.model_validate({"id": "s", "grid": ["kind"], "dimensions": {"kind": {"field": "source_format", "values": ["agentprocessbench"]}}})
+    space = ScenarioSpace.model_validate(
+        {"id": "s", "grid": ["kind"], "dimensions": {"kind": {"field": "source_format", "values": ["agentprocessbench"]}}}
+    )
     with Store(db) as store:
         judged = list(store.judgments("crit"))
         abstained = sum(1 for j in judged if j.passed is None)
@@ -405,10 +483,19 @@ def test_the_review_app_retrains_a_verifier_from_new_labels_in_the_background(tr
     with Store(db) as store:
         before = store.verifier("ref")
         split = store.split()
-        people = [l for l in store.labels(criterion="step") if split.get(l.trace_id) == "tune"]
-        flipped = [Label(trace_id=l.trace_id, step_ref=l.step_ref, step_index=l.step_index, criterion="step",
-                         value="correct" if l.value == "error" else "error", annotator="review:rita", kind="human")
-                   for l in people[:40]]
+        people = [label for label in store.labels(criterion="step") if split.get(label.trace_id) == "tune"]
+        flipped = [
+            Label(
+                trace_id=label.trace_id,
+                step_ref=label.step_ref,
+                step_index=label.step_index,
+                criterion="step",
+                value="correct" if label.value == "error" else "error",
+                annotator="review:rita",
+                kind="human",
+            )
+            for label in people[:40]
+        ]
         store.add_labels(flipped)
     at = _app(db).run()
     at.text_input(key="name").input("rita")
@@ -442,13 +529,18 @@ def test_several_verifiers_judge_their_own_criteria_in_one_run(trained, tmp_path
         store.add_labels([label.model_copy(update={"criterion": "step2"}) for label in store.labels(criterion="step")])
     second = cli.invoke(app, ["verifier", "train", "--criterion", "step2", "--name", "plain2", "--target", "0.85", "--db", str(db)])
     assert second.exit_code == 0, second.output
-    rubric.write_text(RUBRIC_YAML + """  - id: step2
+    rubric.write_text(
+        RUBRIC_YAML
+        + """  - id: step2
     applies_to: [tool_call, decision, message]
     question: The same question, asked of a second criterion.
     scale: {type: labels, labels: [correct, neutral, error], failing: [error]}
-""")
-    result = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "plain2",
-                              "--run", "both", "--db", str(db)])
+"""
+    )
+    result = cli.invoke(
+        app,
+        ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "plain2", "--run", "both", "--db", str(db)],
+    )
     assert result.exit_code == 1, result.output  # abstentions are unscored
     with Store(db) as store:
         judged = list(store.judgments("both"))
@@ -458,6 +550,7 @@ def test_several_verifiers_judge_their_own_criteria_in_one_run(trained, tmp_path
     assert any(j.error_kind == "abstained" and j.criterion_id == "step2" for j in judged)
     shown = " ".join(cli.invoke(app, ["show", "both", "--db", str(db)]).output.split())
     assert f"verifier {verifiers['ref'].tag} on step:" in shown and f"verifier {verifiers['plain2'].tag} on step2:" in shown
-    twice = cli.invoke(app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "ref",
-                             "--run", "twice", "--db", str(db)])
+    twice = cli.invoke(
+        app, ["judge", str(HOTPOTQA), "--rubric", str(rubric), "--verifier", "ref", "--verifier", "ref", "--run", "twice", "--db", str(db)]
+    )
     assert twice.exit_code == 2 and "two verifiers for criterion 'step'" in twice.output

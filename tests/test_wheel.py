@@ -26,34 +26,68 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def fresh_install(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-                            str(base / "dist"), str(ROOT)], capture_output=True, text=True)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(base / "dist"), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "dist").glob("chainjudge-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("chainjudge/_bundled/rubrics/cep/policy.yaml", "chainjudge/_bundled/rubrics/cep/space.yaml",
-                   "chainjudge/_bundled/traces/cep/traces.jsonl", "chainjudge/ui/app.py"):
+    for needed in (
+        "chainjudge/_bundled/rubrics/cep/policy.yaml",
+        "chainjudge/_bundled/rubrics/cep/space.yaml",
+        "chainjudge/_bundled/traces/cep/traces.jsonl",
+        "chainjudge/ui/app.py",
+    ):
         assert needed in names
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     deps = sysconfig.get_paths()["purelib"]
     (next((venv / "lib").glob("python*")) / "site-packages" / "deps.pth").write_text(deps + "\n")
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-                                "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True)
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert installed.returncode == 0, installed.stderr
     return venv
 
 
 def run(venv: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CHAINJUDGE_DB")}
-    return subprocess.run([str(venv / "bin" / "chainjudge"), *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**env, "COLUMNS": "200"}, timeout=300)
+    return subprocess.run(
+        [str(venv / "bin" / "chainjudge"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**env, "COLUMNS": "200"},
+        timeout=300,
+    )
 
 
 def test_the_package_comes_from_the_wheel_not_the_checkout(fresh_install, tmp_path):
-    where = subprocess.run([str(fresh_install / "bin" / "python"), "-c", "import chainjudge, sys; print(chainjudge.__file__); "
-                            "print(any(p.rstrip('/') == '" + str(ROOT) + "' for p in sys.path))"],
-                           capture_output=True, text=True, cwd=tmp_path)
+    where = subprocess.run(
+        [
+            str(fresh_install / "bin" / "python"),
+            "-c",
+            "import chainjudge, sys; print(chainjudge.__file__); print(any(p.rstrip('/') == '" + str(ROOT) + "' for p in sys.path))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     location, checkout_on_path = where.stdout.split()
     assert str(fresh_install) in location and checkout_on_path == "False"
 
@@ -71,8 +105,13 @@ def test_demo_show_gate_and_review_from_an_empty_folder(fresh_install, tmp_path)
     gate = run(fresh_install, "gate", "demo-cep", "--db", "demo.db", cwd=empty)
     assert gate.returncode == 1 and "go-live confidence" in gate.stdout and "gate:" in gate.stderr  # the bundled policy
     port = free_port()
-    app = subprocess.Popen([str(fresh_install / "bin" / "chainjudge"), "review", "--port", str(port), "--db", "demo.db"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=empty)
+    app = subprocess.Popen(
+        [str(fresh_install / "bin" / "chainjudge"), "review", "--port", str(port), "--db", "demo.db"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=empty,
+    )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", app)
     finally:

@@ -146,10 +146,15 @@ class PeerJudge:
         for _, step in edges:
             level += step
             peak = max(peak, level)
-        return {"requests": len(done), "prompt_tokens": prompt, "schema_tokens": schema, "completion_tokens": completion,
-                "distinct_prompts": len({json.dumps(r["body"].get("messages"), sort_keys=True) for r in done}),
-                "peak_in_flight": peak,
-                "judge_phase_s": (max(r["answered"] for r in done) - min(r["time"] for r in done)) if done else 0.0}
+        return {
+            "requests": len(done),
+            "prompt_tokens": prompt,
+            "schema_tokens": schema,
+            "completion_tokens": completion,
+            "distinct_prompts": len({json.dumps(r["body"].get("messages"), sort_keys=True) for r in done}),
+            "peak_in_flight": peak,
+            "judge_phase_s": (max(r["answered"] for r in done) - min(r["time"] for r in done)) if done else 0.0,
+        }
 
     def dump(self, path: str) -> None:
         """Every request and the answer it got, as JSONL (for looking at what each tool really sends)."""

@@ -54,10 +54,20 @@ def decision_traces() -> list[Trace]:
             if decision is None:
                 decision = scenario.expected.model_dump_json(exclude={"rules"}, exclude_none=True)
             state = user.model_dump_json(exclude_none=True, exclude_defaults=True)
-            out.append(Trace(id=f"d-{prefix}{user.id}", steps=[
-                {"index": 0, "ref": "0", "kind": "user", "text": f"Decide the next action for this user in campaign '{user.campaign.name}'. User state: {state}"},
-                {"index": 1, "ref": "1", "kind": "decision", "text": decision},
-            ]))
+            out.append(
+                Trace(
+                    id=f"d-{prefix}{user.id}",
+                    steps=[
+                        {
+                            "index": 0,
+                            "ref": "0",
+                            "kind": "user",
+                            "text": f"Decide the next action for this user in campaign '{user.campaign.name}'. User state: {state}",
+                        },
+                        {"index": 1, "ref": "1", "kind": "decision", "text": decision},
+                    ],
+                )
+            )
     return out
 
 
@@ -67,8 +77,13 @@ def peer_items(traces: list[Trace]) -> list[dict]:
     items = []
     for work in plan(traces, rubric(1), SETTINGS, "items"):
         trace = by_id[work.trace_id]
-        items.append({"id": f"{work.trace_id}/{work.step.ref}", "input": context_text(trace, work.step, SETTINGS.max_context_chars),
-                      "output": work.step.render()})
+        items.append(
+            {
+                "id": f"{work.trace_id}/{work.step.ref}",
+                "input": context_text(trace, work.step, SETTINGS.max_context_chars),
+                "output": work.step.render(),
+            }
+        )
     return items
 
 

@@ -47,16 +47,38 @@ CHAINJUDGE_CONCURRENCY = 8  # `chainjudge judge`'s default
 def sandbox_env(home: Path) -> dict[str, str]:
     dead = "http://127.0.0.1:9"  # nothing listens: a call meant for the internet fails at once
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")}
-    env.update({
-        "HOME": str(home), "OPENAI_API_KEY": "sk-fake-local", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "ALL_PROXY": dead, "http_proxy": dead, "https_proxy": dead, "all_proxy": dead,
-        "DEEPEVAL_TELEMETRY_OPT_OUT": "1", "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0", "DEEPEVAL_DISABLE_DOTENV": "1",
-        "DEEPEVAL_NO_INSPECT_PROMPT": "1", "CONFIDENT_API_KEY": "", "RAGAS_DO_NOT_TRACK": "true", "LANGCHAIN_TRACING_V2": "false",
-        "INSPECT_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
-        "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1", "PROMPTFOO_DISABLE_SHARING": "1",
-        "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1", "PROMPTFOO_DISABLE_REDTEAM_REMOTE_GENERATION": "1",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "OPENAI_API_KEY": "sk-fake-local",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "HTTP_PROXY": dead,
+            "HTTPS_PROXY": dead,
+            "ALL_PROXY": dead,
+            "http_proxy": dead,
+            "https_proxy": dead,
+            "all_proxy": dead,
+            "DEEPEVAL_TELEMETRY_OPT_OUT": "1",
+            "DEEPEVAL_UPDATE_WARNING_OPT_IN": "0",
+            "DEEPEVAL_DISABLE_DOTENV": "1",
+            "DEEPEVAL_NO_INSPECT_PROMPT": "1",
+            "CONFIDENT_API_KEY": "",
+            "RAGAS_DO_NOT_TRACK": "true",
+            "LANGCHAIN_TRACING_V2": "false",
+            "INSPECT_DISABLE_TELEMETRY": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "PROMPTFOO_DISABLE_TELEMETRY": "1",
+            "PROMPTFOO_DISABLE_UPDATE": "1",
+            "PROMPTFOO_DISABLE_SHARING": "1",
+            "PROMPTFOO_DISABLE_REMOTE_GENERATION": "1",
+            "PROMPTFOO_DISABLE_REDTEAM_REMOTE_GENERATION": "1",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -94,7 +116,7 @@ def run_one(command: list[str], runner: str, job: dict, env: dict, timeout: int)
     if proc.returncode != 0 or result_line is None:
         tail = (proc.stderr or proc.stdout)[-1500:]
         return {"error": f"exit {proc.returncode}: {tail}", "process_s": time.perf_counter() - started}
-    return dict(json.loads(result_line[len("RESULT "):]), process_s=time.perf_counter() - started)
+    return dict(json.loads(result_line[len("RESULT ") :]), process_s=time.perf_counter() - started)
 
 
 def main() -> None:
@@ -118,8 +140,12 @@ def main() -> None:
     judge = PeerJudge(args.latency).start()
     rows: list[dict] = []
     scratch = Path(tempfile.mkdtemp(prefix="chainjudge-peers-"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; fake judge {args.latency * 1000:.0f} ms; "
-          f"scratch {scratch}", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; fake judge "
+        f"{args.latency * 1000:.0f} ms; "
+        f"scratch {scratch}",
+        flush=True,
+    )
     for level in args.levels.split(","):
         built = items.build(level)
         chosen = built["items"][: args.limit] if args.limit else built["items"]
@@ -136,10 +162,19 @@ def main() -> None:
                 base_tag = f"{tool}-{level}-k{k}-{'b' if extra.get('batch') else 's'}"
                 work = scratch / base_tag
                 (work / "home").mkdir(parents=True)
-                job = {"tag": base_tag, "base_url": judge.url(base_tag), "model": MODEL, "api_key": "sk-fake-local", "work_dir": str(work),
-                       "criteria": items.CRITERIA[:k], "items": chosen, "concurrency": CHAINJUDGE_CONCURRENCY,
-                       "traces": [t for t in built["traces"] if t["id"] in wanted_traces],
-                       "promptfoo_dir": str(args.peers_dir / "promptfoo"), **extra}
+                job = {
+                    "tag": base_tag,
+                    "base_url": judge.url(base_tag),
+                    "model": MODEL,
+                    "api_key": "sk-fake-local",
+                    "work_dir": str(work),
+                    "criteria": items.CRITERIA[:k],
+                    "items": chosen,
+                    "concurrency": CHAINJUDGE_CONCURRENCY,
+                    "traces": [t for t in built["traces"] if t["id"] in wanted_traces],
+                    "promptfoo_dir": str(args.peers_dir / "promptfoo"),
+                    **extra,
+                }
                 runner = "run_chainjudge.py" if tool == "chainjudge" else PEERS[tool][1] if tool in PEERS else "run_promptfoo.py"
                 env = sandbox_env(work / "home")
                 print(f"{level} K={k} {tool} ({setting}) ...", end=" ", flush=True)
@@ -151,15 +186,35 @@ def main() -> None:
                     second = run_one(commands[tool], runner, job, env, args.timeout)  # same job, same folder, same URL
                     rerun = judge.stats(base_tag)["requests"] - before if "error" not in second else f"error: {second['error'][:200]}"
                 n = len(chosen) * k
-                concurrency = (CHAINJUDGE_CONCURRENCY if tool == "chainjudge" else 4 if tool == "promptfoo" else PEERS[tool][2]) or stats["peak_in_flight"]
-                row = {"level": level, "k": k, "tool": tool, "setting": setting, "judged": n, **stats, "result": result, "rerun_requests": rerun,
-                       "concurrency": concurrency, "adaptive": tool == "inspect"}
+                concurrency = (CHAINJUDGE_CONCURRENCY if tool == "chainjudge" else 4 if tool == "promptfoo" else PEERS[tool][2]) or stats[
+                    "peak_in_flight"
+                ]
+                row = {
+                    "level": level,
+                    "k": k,
+                    "tool": tool,
+                    "setting": setting,
+                    "judged": n,
+                    **stats,
+                    "result": result,
+                    "rerun_requests": rerun,
+                    "concurrency": concurrency,
+                    "adaptive": tool == "inspect",
+                }
                 if "error" not in result and stats["requests"]:
                     ideal = stats["requests"] * args.latency / max(1, concurrency)
-                    row.update(wall_over_ideal=result["wall_s"] / ideal, cpu_ms_per_criterion=1000 * result["cpu_s"] / n,
-                               cpu_ms_per_request=1000 * result["cpu_s"] / stats["requests"])
+                    row.update(
+                        wall_over_ideal=result["wall_s"] / ideal,
+                        cpu_ms_per_criterion=1000 * result["cpu_s"] / n,
+                        cpu_ms_per_request=1000 * result["cpu_s"] / stats["requests"],
+                    )
                 rows.append(row)
-                print(f"{stats['requests']} requests, {result.get('wall_s', float('nan')):.1f} s" if "error" not in result else f"FAILED: {result['error'][-400:]}", flush=True)
+                print(
+                    f"{stats['requests']} requests, {result.get('wall_s', float('nan')):.1f} s"
+                    if "error" not in result
+                    else f"FAILED: {result['error'][-400:]}",
+                    flush=True,
+                )
     judge.stop()
     if args.log_bodies:
         judge.dump(str(args.log_bodies))
@@ -170,20 +225,32 @@ def main() -> None:
 
 
 def print_table(rows: list[dict], latency: float) -> None:
-    print(f"\nPer judged criterion (item x criterion); fake judge {latency * 1000:.0f} ms; prompt tokens: cl100k over the messages (+ schema sent as response_format/tools)")
-    print("| level | K | tool | setting | requests | prompt tokens (+schema) | completion tokens | wall s | wall / ideal (concurrency) | client CPU / criterion | scored / judged | re-run requests |")
+    print(
+        f"\nPer judged criterion (item x criterion); fake judge {latency * 1000:.0f} ms; prompt tokens: cl100k over the messages (+ "
+        f"schema sent as response_format/tools)"
+    )
+    print(
+        "| level | K | tool | setting | requests | prompt tokens (+schema) | completion tokens | wall s | wall / ideal (concurrency) | "
+        "client CPU / criterion | scored / judged | re-run requests |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         n = r["judged"]
         res = r["result"]
         if "error" in res:
-            print(f"| {r['level']} | {r['k']} | {r['tool']} | {r['setting']} | failed: {res['error'][-120:].replace('|', '/').replace(chr(10), ' ')} |||||||")
+            print(
+                f"| {r['level']} | {r['k']} | {r['tool']} | {r['setting']} | failed: "
+                f"{res['error'][-120:].replace('|', '/').replace(chr(10), ' ')} |||||||"
+            )
             continue
         conc = f"{r['concurrency']}{' peak, adaptive' if r['adaptive'] else ''}"
         cpu = f"{r['cpu_ms_per_criterion']:.1f} ms" + (" (Node process, start-up incl.)" if res.get("cpu_includes_startup") else "")
-        print(f"| {r['level']} | {r['k']} | {r['tool']} | {r['setting']} | {r['requests'] / n:.2f} | {r['prompt_tokens'] / n:.0f} (+{r['schema_tokens'] / n:.0f}) | "
-              f"{r['completion_tokens'] / n:.0f} | {res['wall_s']:.1f} | {r.get('wall_over_ideal', float('nan')):.2f} ({conc}) | {cpu} | "
-              f"{res['scores']}/{n} | {'-' if r['rerun_requests'] is None else r['rerun_requests']} |")
+        print(
+            f"| {r['level']} | {r['k']} | {r['tool']} | {r['setting']} | {r['requests'] / n:.2f} | {r['prompt_tokens'] / n:.0f} "
+            f"(+{r['schema_tokens'] / n:.0f}) | "
+            f"{r['completion_tokens'] / n:.0f} | {res['wall_s']:.1f} | {r.get('wall_over_ideal', float('nan')):.2f} ({conc}) | {cpu} | "
+            f"{res['scores']}/{n} | {'-' if r['rerun_requests'] is None else r['rerun_requests']} |"
+        )
 
 
 TARGETS = (  # (figure, how to read it from a row, target, lower is better)
@@ -209,11 +276,17 @@ def print_targets(rows: list[dict]) -> None:
         for name, read, target in TARGETS:
             best = min(peers, key=read)
             verdict = "" if target is None else (" (met)" if read(ours) <= target else f" (missed by {read(ours) / target:.2f}x)")
-            print(f"| {level} | {k} | {name} | {read(ours):.2f}{verdict} | {read(best):.2f} ({best['tool']}) | {target if target is not None else '-'} |")
+            print(
+                f"| {level} | {k} | {name} | {read(ours):.2f}{verdict} | {read(best):.2f} ({best['tool']}) | "
+                f"{target if target is not None else '-'} |"
+            )
         rerun = next((r["rerun_requests"] for r in here if r["tool"] == "chainjudge" and r["rerun_requests"] is not None), None)
         if rerun is not None:
-            print(f"| {level} | {k} | requests on a re-run | {rerun} | "
-                  + ", ".join(f"{r['tool']} {r['rerun_requests']}" for r in peers if r["rerun_requests"] is not None) + " | 0 |")
+            print(
+                f"| {level} | {k} | requests on a re-run | {rerun} | "
+                + ", ".join(f"{r['tool']} {r['rerun_requests']}" for r in peers if r["rerun_requests"] is not None)
+                + " | 0 |"
+            )
 
 
 if __name__ == "__main__":

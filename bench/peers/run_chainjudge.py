@@ -25,8 +25,7 @@ from chainjudge.core.store import Store  # noqa: E402
 from chainjudge.pipeline import judge_traces  # noqa: E402
 
 rubric = items.rubric(len(job["criteria"]))
-settings = items.SETTINGS.model_copy(update={"model": "openai/" + job["model"], "api_base": job["base_url"],
-                                             "batch": job["batch"]})
+settings = items.SETTINGS.model_copy(update={"model": "openai/" + job["model"], "api_base": job["base_url"], "batch": job["batch"]})
 traces = [Trace.model_validate(t) for t in job["traces"]]
 os.chdir(job["work_dir"])
 with Store(Path(job["work_dir"]) / "chainjudge.db") as store:
@@ -34,5 +33,10 @@ with Store(Path(job["work_dir"]) / "chainjudge.db") as store:
     with Clock() as clock:
         outcome = judge_traces(traces, rubric, settings, judge, store, "peers", concurrency=job["concurrency"])
     judgments = store.judgments("peers")
-    report(clock, scores=sum(j.error is None for j in judgments), failed=sum(j.error is not None for j in judgments),
-           concurrency=job["concurrency"], calls=outcome.progress.calls)
+    report(
+        clock,
+        scores=sum(j.error is None for j in judgments),
+        failed=sum(j.error is not None for j in judgments),
+        concurrency=job["concurrency"],
+        calls=outcome.progress.calls,
+    )

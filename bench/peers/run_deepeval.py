@@ -24,5 +24,4 @@ cases = [LLMTestCase(input=i["input"], actual_output=i["output"], name=i["id"]) 
 with Clock() as clock:
     result = evaluate(cases, metrics, display_config=DisplayConfig(show_indicator=False, print_results=False, inspect_after_run=False))
 scores = [m for t in result.test_results for m in (t.metrics_data or [])]
-report(clock, scores=sum(m.score is not None for m in scores), failed=sum(m.score is None or bool(m.error) for m in scores),
-       concurrency=20)
+report(clock, scores=sum(m.score is not None for m in scores), failed=sum(m.score is None or bool(m.error) for m in scores), concurrency=20)

@@ -23,19 +23,30 @@ config = {
     "description": job["tag"],
     "prompts": ["Task: {{input}}\nAnswer: {{output}}"],
     "providers": ["echo"],
-    "defaultTest": {"options": {"provider": {"id": f"openai:chat:{job['model']}",
-                                             "config": {"apiBaseUrl": job["base_url"], "apiKey": job["api_key"]}}}},
-    "tests": [{"description": i["id"], "vars": {"input": i["input"], "output": i["output"]},
-               "assert": [{"type": "llm-rubric", "value": c["question"], "metric": c["id"]} for c in job["criteria"]]}
-              for i in job["items"]],
+    "defaultTest": {
+        "options": {"provider": {"id": f"openai:chat:{job['model']}", "config": {"apiBaseUrl": job["base_url"], "apiKey": job["api_key"]}}}
+    },
+    "tests": [
+        {
+            "description": i["id"],
+            "vars": {"input": i["input"], "output": i["output"]},
+            "assert": [{"type": "llm-rubric", "value": c["question"], "metric": c["id"]} for c in job["criteria"]],
+        }
+        for i in job["items"]
+    ],
 }
 (work / "promptfooconfig.json").write_text(json.dumps(config))
 binary = Path(job["promptfoo_dir"]) / "node_modules" / ".bin" / "promptfoo"
 env = dict(os.environ, PROMPTFOO_CONFIG_DIR=job.get("state_dir", str(work / ".promptfoo")))
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
 start = time.perf_counter()
-proc = subprocess.run([str(binary), "eval", "-c", str(work / "promptfooconfig.json"), "--no-progress-bar", "--no-table",
-                       "-o", str(work / "out.json")], cwd=work, env=env, capture_output=True, text=True)
+proc = subprocess.run(
+    [str(binary), "eval", "-c", str(work / "promptfooconfig.json"), "--no-progress-bar", "--no-table", "-o", str(work / "out.json")],
+    cwd=work,
+    env=env,
+    capture_output=True,
+    text=True,
+)
 wall = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -44,5 +55,17 @@ if not (work / "out.json").exists():
 results = json.loads((work / "out.json").read_text())["results"]
 components = [c for r in results.get("results", []) for c in (r.get("gradingResult") or {}).get("componentResults", [])]
 ok = sum(1 for c in components if c.get("score") is not None and "error" not in str(c.get("reason", "")).lower()[:40])
-print("RESULT " + json.dumps({"wall_s": wall, "cpu_s": cpu, "scores": ok, "failed": len(job["items"]) * len(job["criteria"]) - ok,
-                              "concurrency": 4, "cpu_includes_startup": True}), flush=True)
+print(
+    "RESULT "
+    + json.dumps(
+        {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "scores": ok,
+            "failed": len(job["items"]) * len(job["criteria"]) - ok,
+            "concurrency": 4,
+            "cpu_includes_startup": True,
+        }
+    ),
+    flush=True,
+)

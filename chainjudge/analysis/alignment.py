@@ -40,7 +40,6 @@ class Retriever:
             chosen += balanced(nearest, self.aligned.k)
         return chosen
 
-
     def _own(self, example: AlignedExample, trace: Trace, step: Step) -> bool:
         if example.trace_id != trace.id:
             return False

@@ -77,8 +77,9 @@ def _estimate(hits: int, n: int) -> Estimate:
     return Estimate(value=hits / n, low=low, high=high, n=n)
 
 
-def score(strategy: str, predictions: Mapping[str, Attribution], truth: Mapping[str, Attribution],
-          within: Sequence[int] = (1, 3, 5)) -> AttributionScore:
+def score(
+    strategy: str, predictions: Mapping[str, Attribution], truth: Mapping[str, Attribution], within: Sequence[int] = (1, 3, 5)
+) -> AttributionScore:
     """Accuracy over every annotated trace; a trace the strategy left unanswered counts as wrong."""
     ids = sorted(truth)
     agent_hits = step_hits = answered = 0
@@ -93,8 +94,14 @@ def score(strategy: str, predictions: Mapping[str, Attribution], truth: Mapping[
             step_hits += got.step == want.step
             for k in within:
                 near[k] += abs(got.step - want.step) <= k
-    return AttributionScore(strategy=strategy, traces=len(ids), answered=answered, agent_accuracy=_estimate(agent_hits, len(ids)),
-                            step_accuracy=_estimate(step_hits, len(ids)), step_within={k: _estimate(v, len(ids)) for k, v in near.items()})
+    return AttributionScore(
+        strategy=strategy,
+        traces=len(ids),
+        answered=answered,
+        agent_accuracy=_estimate(agent_hits, len(ids)),
+        step_accuracy=_estimate(step_hits, len(ids)),
+        step_within={k: _estimate(v, len(ids)) for k, v in near.items()},
+    )
 
 
 def random_baseline(traces: Iterable[Trace]) -> RandomBaseline:
@@ -110,8 +117,9 @@ def random_baseline(traces: Iterable[Trace]) -> RandomBaseline:
         by_agent += 1 / len(agents)
         by_step += 1 / len(trace.steps)
         n += 1
-    return RandomBaseline(traces=n, agent_by_role=by_role / n if n else 0.0, agent_by_agent=by_agent / n if n else 0.0,
-                          step=by_step / n if n else 0.0)
+    return RandomBaseline(
+        traces=n, agent_by_role=by_role / n if n else 0.0, agent_by_agent=by_agent / n if n else 0.0, step=by_step / n if n else 0.0
+    )
 
 
 def first_failing_step(traces: Mapping[str, Trace], judgments: Iterable[Judgment]) -> dict[str, Attribution]:
@@ -128,8 +136,9 @@ def first_failing_step(traces: Mapping[str, Trace], judgments: Iterable[Judgment
     return out
 
 
-def most_likely_failing_step(traces: Mapping[str, Trace], judgments: Iterable[Judgment],
-                             passes: Callable[[str, str], bool]) -> dict[str, Attribution]:
+def most_likely_failing_step(
+    traces: Mapping[str, Trace], judgments: Iterable[Judgment], passes: Callable[[str, str], bool]
+) -> dict[str, Attribution]:
     """Per trace, the step the run's judges gave the highest probability of failing (a verifier's P(fail),
     a judge's label probabilities), and its agent.  `passes(criterion, label)` says which labels pass;
     judgments without label probabilities say nothing here.  Ties go to the earlier step."""
@@ -176,5 +185,7 @@ def per_agent(traces: Mapping[str, Trace], judgments: Iterable[Judgment]) -> lis
         row = counts.setdefault(step.agent, [step.agent_kind, 0, 0])
         row[1] += 1
         row[2] += not j.passed
-    return [AgentRow(agent=agent, kind=kind, judged=n, failed=failed, failure_rate=_estimate(failed, n))
-            for agent, (kind, n, failed) in sorted(counts.items(), key=lambda item: (-item[1][2], item[0]))]
+    return [
+        AgentRow(agent=agent, kind=kind, judged=n, failed=failed, failure_rate=_estimate(failed, n))
+        for agent, (kind, n, failed) in sorted(counts.items(), key=lambda item: (-item[1][2], item[0]))
+    ]

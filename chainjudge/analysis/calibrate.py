@@ -14,7 +14,8 @@ from scipy import stats
 
 from chainjudge.analysis.panel import aggregate_panel, error_correlation, unanimity  # noqa: F401  (re-exported)
 from chainjudge.analysis.stats import _kappas_batch, confusion_matrix, kappa_from_confusion, krippendorff_alpha, pass_hat_k, wilson_interval  # noqa: F401  (re-exported: the statistics calibration is built on)
-from chainjudge.core.schema import AgreementReport, Baseline, Estimate, Label, TrustPolicy, TrustStatus
+from chainjudge.analysis.trust_rule import TrustEvidence, decide_trust
+from chainjudge.core.schema import AgreementReport, Baseline, Estimate, Label, TrustPolicy
 
 DEFAULT_FAILING = ("error", "fail", "-1", "incorrect", "wrong")
 
@@ -79,7 +80,7 @@ def _positions(reference: Sequence[Label], candidate: Sequence[Label]) -> dict[t
 
 
 def _align(reference: Sequence[Label], candidate: Sequence[Label], code: dict[str, int], fail: set[str]) -> _Aligned:
-    cand = {(l.trace_id, l.step_key): l for l in candidate if l.step_key}
+    cand = {(label.trace_id, label.step_key): label for label in candidate if label.step_key}
     positions = _positions(reference, candidate)
     trace_number: dict[str, int] = {}
     trace, ref, cand_code, order = [], [], [], []
@@ -135,7 +136,7 @@ def agreement(
     """Agreement of a candidate with a reference on one criterion, with trace-clustered intervals, the
     trivial baselines on the same items, and whether the candidate may be trusted (see `decide_trust`)."""
     policy = policy or TrustPolicy()
-    values = {l.value for l in reference if l.step_key} | {l.value for l in candidate if l.step_key}
+    values = {label.value for label in reference if label.step_key} | {label.value for label in candidate if label.step_key}
     labels = order_labels(values, order)
     fail = set(failing) if failing else {v for v in labels if v.lower() in DEFAULT_FAILING}
     code = {v: i for i, v in enumerate(labels)}
@@ -158,22 +159,47 @@ def agreement(
         alpha = krippendorff_alpha(np.array([ref_codes, cand_codes], dtype=float), "ordinal" if ordinal else "nominal")
     threshold, threshold_score = suggest_threshold(a, labels, fail)
     fail_rows = np.isin(a.ref, [code[v] for v in fail if v in code])
-    evidence = _Evidence(
-        failing=int(fail_rows.sum()), failing_traces=len(set(a.trace[fail_rows].tolist())),
-        passing=int((~fail_rows).sum()), answered=float(paired.mean()) if paired.size else None,
-        tpr=figures["tpr"], tnr=figures["tnr"], kappa=figures["kappa"])
+    evidence = TrustEvidence(
+        failing=int(fail_rows.sum()),
+        failing_traces=len(set(a.trace[fail_rows].tolist())),
+        passing=int((~fail_rows).sum()),
+        answered=float(paired.mean()) if paired.size else None,
+        tpr=figures["tpr"],
+        tnr=figures["tnr"],
+        kappa=figures["kappa"],
+    )
     trust, rule, basis = decide_trust(evidence, policy)
     return AgreementReport(
-        reference=reference_name, candidate=candidate_name, criterion=criterion, labels=labels, failing=sorted(fail),
-        traces=len(a.trace_ids), reference_items=int(a.ref.size), paired_items=int(conf.sum()),
-        step_accuracy=figures["step"], first_error_accuracy=figures["first"], cohen_kappa=figures["kappa"],
-        weighted_kappa=weighted, krippendorff_alpha=alpha, spearman=spearman, kendall=kendall,
-        fail_precision=_ratio(tp, tp + fp), fail_recall=_ratio(tp, tp + fn), true_negative_rate=_ratio(tn, tn + fp),
-        confusion=conf.astype(int).tolist(), baselines=_baselines(a, labels, fail),
-        suggested_pass_threshold=threshold, threshold_balanced_accuracy=threshold_score,
-        tpr=figures["tpr"], tnr=figures["tnr"], answered_share=evidence.answered,
-        failing_reference_labels=evidence.failing, failing_reference_traces=evidence.failing_traces,
-        trust=trust, trust_rule=rule, trust_basis=basis,
+        reference=reference_name,
+        candidate=candidate_name,
+        criterion=criterion,
+        labels=labels,
+        failing=sorted(fail),
+        traces=len(a.trace_ids),
+        reference_items=int(a.ref.size),
+        paired_items=int(conf.sum()),
+        step_accuracy=figures["step"],
+        first_error_accuracy=figures["first"],
+        cohen_kappa=figures["kappa"],
+        weighted_kappa=weighted,
+        krippendorff_alpha=alpha,
+        spearman=spearman,
+        kendall=kendall,
+        fail_precision=_ratio(tp, tp + fp),
+        fail_recall=_ratio(tp, tp + fn),
+        true_negative_rate=_ratio(tn, tn + fp),
+        confusion=conf.astype(int).tolist(),
+        baselines=_baselines(a, labels, fail),
+        suggested_pass_threshold=threshold,
+        threshold_balanced_accuracy=threshold_score,
+        tpr=figures["tpr"],
+        tnr=figures["tnr"],
+        answered_share=evidence.answered,
+        failing_reference_labels=evidence.failing,
+        failing_reference_traces=evidence.failing_traces,
+        trust=trust,
+        trust_rule=rule,
+        trust_basis=basis,
     )
 
 
@@ -204,11 +230,14 @@ def _trace_sums(a: _Aligned, labels: list[str], fail: set[str], k: int) -> _Trac
         return np.bincount(a.trace, weights=mask.astype(float), minlength=n)
 
     return _TraceSums(
-        items=np.bincount(a.trace, minlength=n).astype(float), correct=per_trace(a.cand == a.ref),
+        items=np.bincount(a.trace, minlength=n).astype(float),
+        correct=per_trace(a.cand == a.ref),
         first_ok=(a.ref_first_error == a.cand_first_error).astype(float),
         conf=np.bincount(cells, minlength=n * k * k).reshape(n, k, k).astype(float),
-        fail_ref=per_trace(ref_fail), fail_hit=per_trace(ref_fail & cand_fail),
-        pass_ref=per_trace(~ref_fail), pass_hit=per_trace(~ref_fail & cand_pass),
+        fail_ref=per_trace(ref_fail),
+        fail_hit=per_trace(ref_fail & cand_fail),
+        pass_ref=per_trace(~ref_fail),
+        pass_hit=per_trace(~ref_fail & cand_pass),
     )
 
 
@@ -219,12 +248,19 @@ def _figures(t: _TraceSums, bootstrap: int, seed: int, k: int) -> dict[str, Esti
     n_traces = t.items.size
     conf = t.conf.sum(0)
     point = {
-        "step": _ratio(t.correct.sum(), t.items.sum()), "first": float(t.first_ok.mean()) if n_traces else None,
-        "kappa": kappa_from_confusion(conf), "tpr": _ratio(t.fail_hit.sum(), t.fail_ref.sum()),
+        "step": _ratio(t.correct.sum(), t.items.sum()),
+        "first": float(t.first_ok.mean()) if n_traces else None,
+        "kappa": kappa_from_confusion(conf),
+        "tpr": _ratio(t.fail_hit.sum(), t.fail_ref.sum()),
         "tnr": _ratio(t.pass_hit.sum(), t.pass_ref.sum()),
     }
-    counts = {"step": int(t.items.sum()), "first": n_traces, "kappa": int(conf.sum()), "tpr": int(t.fail_ref.sum()),
-              "tnr": int(t.pass_ref.sum())}
+    counts = {
+        "step": int(t.items.sum()),
+        "first": n_traces,
+        "kappa": int(conf.sum()),
+        "tpr": int(t.fail_ref.sum()),
+        "tnr": int(t.pass_ref.sum()),
+    }
     intervals: dict[str, tuple[float | None, float | None]] = {name: (None, None) for name in point}
     if bootstrap and n_traces > 1:
         rng = np.random.default_rng(seed)
@@ -253,43 +289,12 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _fail_cells(conf: np.ndarray, labels: list[str], fail: set[str]) -> tuple[float, float, float, float]:
     fail_codes = [i for i, v in enumerate(labels) if v in fail]
     pass_codes = [i for i, v in enumerate(labels) if v not in fail]
-    return (conf[np.ix_(fail_codes, fail_codes)].sum(), conf[np.ix_(fail_codes, pass_codes)].sum(),
-            conf[np.ix_(pass_codes, fail_codes)].sum(), conf[np.ix_(pass_codes, pass_codes)].sum())
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    failing: int
-    failing_traces: int
-    passing: int
-    answered: float | None
-    tpr: Estimate
-    tnr: Estimate
-    kappa: Estimate
-
-
-def decide_trust(e: _Evidence, p: TrustPolicy) -> tuple[TrustStatus, str, str]:
-    """(trust, the rule that decided, why).  Evidence first (enough failing labels across enough traces,
-    passing labels, answered share), then the TPR / TNR lower bounds; kappa only tells 'needs review'
-    from 'unreliable' once the evidence is there."""
-    if e.failing < p.min_failing_labels or e.failing_traces < p.min_failing_traces:
-        return (TrustStatus.unreliable, "min_failing_labels",
-                f"{e.failing} failing reference labels in {e.failing_traces} traces; trust needs at least "
-                f"{p.min_failing_labels} from {p.min_failing_traces} traces")
-    if e.passing < p.min_passing_labels:
-        return TrustStatus.unreliable, "min_passing_labels", f"{e.passing} passing reference labels; trust needs at least {p.min_passing_labels}"
-    if e.answered is None or e.answered < p.min_answered:
-        share = 0.0 if e.answered is None else e.answered
-        return (TrustStatus.unreliable, "min_answered", f"the judge answered {share:.0%} of the reference items (errors and "
-                f"abstentions count against it); trust needs {p.min_answered:.0%}")
-    tpr_low, tnr_low = e.tpr.low or 0.0, e.tnr.low or 0.0
-    bounds = f"TPR lower bound {tpr_low:.2f} (n={e.tpr.n}), TNR lower bound {tnr_low:.2f} (n={e.tnr.n})"
-    if tpr_low >= p.min_tpr_low and tnr_low >= p.min_tnr_low:
-        return TrustStatus.trusted, "all rules hold", f"{bounds}, both >= {p.min_tpr_low:.2f} / {p.min_tnr_low:.2f}"
-    rule = "min_tpr_low" if tpr_low < p.min_tpr_low else "min_tnr_low"
-    if e.kappa.low is not None and e.kappa.low >= p.review_kappa:
-        return TrustStatus.needs_review, rule, f"{bounds}: below {p.min_tpr_low:.2f} / {p.min_tnr_low:.2f}; kappa lower bound {e.kappa.low:.2f}"
-    return TrustStatus.unreliable, rule, f"{bounds}: below {p.min_tpr_low:.2f} / {p.min_tnr_low:.2f}"
+    return (
+        conf[np.ix_(fail_codes, fail_codes)].sum(),
+        conf[np.ix_(fail_codes, pass_codes)].sum(),
+        conf[np.ix_(pass_codes, fail_codes)].sum(),
+        conf[np.ix_(pass_codes, pass_codes)].sum(),
+    )
 
 
 def suggest_threshold(a: _Aligned, labels: list[str], fail: set[str]) -> tuple[int | None, float | None]:
@@ -345,7 +350,9 @@ def _baselines(a: _Aligned, labels: list[str], fail: set[str]) -> list[Baseline]
             mine = np.full(len(a.trace_ids), np.inf)
         result.append(
             Baseline(
-                name=name, label=constant, step_accuracy=float(counts[labels.index(constant)] / total),
+                name=name,
+                label=constant,
+                step_accuracy=float(counts[labels.index(constant)] / total),
                 first_error_accuracy=float((a.ref_first_error == mine).mean()),
             )
         )

@@ -37,8 +37,7 @@ ANN_FROM = 50_000
 ANN_NEIGHBOURS = 128
 
 
-def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int = 2048,
-                ann_from: int = ANN_FROM) -> list[list[int]]:
+def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int = 2048, ann_from: int = ANN_FROM) -> list[list[int]]:
     """Leader-based communities (the algorithm of sentence-transformers' community_detection, in numpy):
     each point's neighbours are the points within `threshold` cosine similarity; the point with the most
     neighbours leads the first community of its not-yet-taken neighbours, and so on.  Every member is
@@ -163,5 +162,8 @@ def cluster_failures(vectors: np.ndarray, texts: Sequence[str], threshold: float
         centroid = vectors[group].mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
         clusters.append(Cluster(members=group, medoids=medoids(vectors, group), keywords=words, centroid=centroid))
-    return Clustering(clusters=clusters, outliers=[i for i in range(len(vectors)) if i not in taken],
-                      silhouette=silhouette(vectors, groups) if groups else None)
+    return Clustering(
+        clusters=clusters,
+        outliers=[i for i in range(len(vectors)) if i not in taken],
+        silhouette=silhouette(vectors, groups) if groups else None,
+    )

@@ -95,13 +95,17 @@ def corrected_failure_rate(
         raw_failure_rate=Estimate(value=raw, low=raw_ci[0], high=raw_ci[1], n=int(run_n.sum())),
         corrected_failure_rate=Estimate(value=point, low=corrected_ci[0], high=corrected_ci[1], n=int(run_n.sum())),
         ppi_failure_rate=prediction_powered_rate([f for _, f in run_items], [(r, j) for _, r, j in calibration_pairs]),
-        tpr=None if np.isnan(tpr[0]) else float(tpr[0]), tnr=None if np.isnan(tnr[0]) else float(tnr[0]),
-        calibration_items=len(calibration_pairs), calibration_traces=len(cal_traces), run_traces=len(run_traces),
+        tpr=None if np.isnan(tpr[0]) else float(tpr[0]),
+        tnr=None if np.isnan(tnr[0]) else float(tnr[0]),
+        calibration_items=len(calibration_pairs),
+        calibration_traces=len(cal_traces),
+        run_traces=len(run_traces),
     )
 
 
-def prediction_powered_rate(machine: Sequence[bool], labelled: Sequence[tuple[bool, bool]], z: float = 1.959964,
-                            min_labelled: int = 10) -> Estimate | None:
+def prediction_powered_rate(
+    machine: Sequence[bool], labelled: Sequence[tuple[bool, bool]], z: float = 1.959964, min_labelled: int = 10
+) -> Estimate | None:
     """Prediction-powered inference for a rate (Angelopoulos et al., Science 2023): the machine's rate on
     all N items, rectified by the mean of (person - machine) on the n items people labelled, with the
     interval of both parts: rate +- z * sqrt(var(machine) / N + var(person - machine) / n), clipped to

@@ -19,8 +19,14 @@ from collections.abc import Sequence
 from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.schema import Coverage, CriticalEvidence, GoLiveScore, ScenarioSpace, ScoreTerm, Trace, validate_weights
 
-DEFAULT_WEIGHTS = {"decision_accuracy": 3.0, "critical_pass_rate": 3.0, "judge_reliability": 1.0,
-                   "coverage": 2.0, "consistency": 1.0, "open_failure_modes": 1.0}
+DEFAULT_WEIGHTS = {
+    "decision_accuracy": 3.0,
+    "critical_pass_rate": 3.0,
+    "judge_reliability": 1.0,
+    "coverage": 2.0,
+    "consistency": 1.0,
+    "open_failure_modes": 1.0,
+}
 FLOOR = 1e-3  # a term of 0 (no evidence) makes the score ~0 rather than undefined
 SEVERITY_PENALTY = {"low": 0.02, "medium": 0.05, "high": 0.1, "critical": 0.25}
 
@@ -66,10 +72,15 @@ def coverage(traces: Sequence[Trace], space: ScenarioSpace, passed: dict[str, bo
             evidence = [passed.get(t.id, False) for t in traces if value in trace_values(t, space, name)]
             if not any(evidence):
                 open_cases.append(f"{name}={value}" + (" (no traces)" if not evidence else " (no passing trace)"))
-    return Coverage(cells=cells, covered=sum(1 for n in cells.values() if n >= k) / len(cells),
-                    weighted=covered_weight / total_weight if total_weight else 0.0,
-                    empty_heaviest=empty[:10], open_edge_cases=open_cases, by_origin=by_origin,
-                    high_weight_coverage=heavy_covered / sum(heavy.values()) if heavy else 1.0)
+    return Coverage(
+        cells=cells,
+        covered=sum(1 for n in cells.values() if n >= k) / len(cells),
+        weighted=covered_weight / total_weight if total_weight else 0.0,
+        empty_heaviest=empty[:10],
+        open_edge_cases=open_cases,
+        by_origin=by_origin,
+        high_weight_coverage=heavy_covered / sum(heavy.values()) if heavy else 1.0,
+    )
 
 
 def covered_by(cov: Coverage, cell: tuple[str, ...]) -> str:
@@ -82,14 +93,27 @@ def term(name: str, successes: int, total: int, weight: float, explanation: str)
     if total == 0:
         return unknown_term(name, weight, explanation + ": no evidence")
     low, high = wilson_interval(successes, total)
-    return ScoreTerm(name=name, value=low, low=low, high=high, weight=weight,
-                     explanation=f"{explanation}: {successes}/{total}, lower bound of the 95% interval {low:.2f}")
+    return ScoreTerm(
+        name=name,
+        value=low,
+        low=low,
+        high=high,
+        weight=weight,
+        explanation=f"{explanation}: {successes}/{total}, lower bound of the 95% interval {low:.2f}",
+    )
 
 
 def unknown_term(name: str, weight: float, explanation: str, low: float = 0.0, high: float = 1.0) -> ScoreTerm:
     """Missing or untrusted evidence: shown with its range, counted at its low end (fail closed)."""
-    return ScoreTerm(name=name, value=low, low=low, high=high, weight=weight, known=False,
-                     explanation=f"{explanation} (unknown: counts as {low:.2f}, could be up to {high:.2f})")
+    return ScoreTerm(
+        name=name,
+        value=low,
+        low=low,
+        high=high,
+        weight=weight,
+        known=False,
+        explanation=f"{explanation} (unknown: counts as {low:.2f}, could be up to {high:.2f})",
+    )
 
 
 def go_live_score(
@@ -107,19 +131,41 @@ def go_live_score(
     if not sum(w.values()) > 0:
         raise ValueError("score weights are all 0: at least one term must count")
     terms = [
-        term("decision_accuracy", *decision, w["decision_accuracy"], "decisions matching the expected action") if decision
+        term("decision_accuracy", *decision, w["decision_accuracy"], "decisions matching the expected action")
+        if decision
         else unknown_term("decision_accuracy", w["decision_accuracy"], "no expected actions for this run"),
         _critical_term(critical, w["critical_pass_rate"]),
         _reliability_term(critical, w["judge_reliability"]),
-        ScoreTerm(name="coverage", value=coverage_weighted, low=coverage_weighted, high=coverage_weighted, weight=w["coverage"],
-                  explanation=f"weighted coverage of the scenario space {coverage_weighted:.0%}"),
-        ScoreTerm(name="consistency", value=consistency, low=consistency, high=consistency, weight=w["consistency"],
-                  explanation=f"pass^k over repeated trials of a scenario {consistency:.2f}") if consistency is not None
+        ScoreTerm(
+            name="coverage",
+            value=coverage_weighted,
+            low=coverage_weighted,
+            high=coverage_weighted,
+            weight=w["coverage"],
+            explanation=f"weighted coverage of the scenario space {coverage_weighted:.0%}",
+        ),
+        ScoreTerm(
+            name="consistency",
+            value=consistency,
+            low=consistency,
+            high=consistency,
+            weight=w["consistency"],
+            explanation=f"pass^k over repeated trials of a scenario {consistency:.2f}",
+        )
+        if consistency is not None
         else unknown_term("consistency", w["consistency"], "no scenario was run more than once"),
     ]
     penalty = min(1.0, sum(SEVERITY_PENALTY.get(s, 0.05) for s in open_modes))
-    terms.append(ScoreTerm(name="open_failure_modes", value=1 - penalty, low=1 - penalty, high=1 - penalty, weight=w["open_failure_modes"],
-                           explanation=f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}"))
+    terms.append(
+        ScoreTerm(
+            name="open_failure_modes",
+            value=1 - penalty,
+            low=1 - penalty,
+            high=1 - penalty,
+            weight=w["open_failure_modes"],
+            explanation=f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}",
+        )
+    )
     total = sum(t.weight for t in terms)
 
     def mean(attr: str) -> float:
@@ -144,12 +190,19 @@ def _critical_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
         why.append(f"{c.untrusted_items} items of {', '.join(c.untrusted)} have no trusted judge")
     if c.unscored_items:
         why.append(f"{c.unscored_items} items of trusted criteria have no verdict (abstained or errored)")
-    return unknown_term(name, weight, f"{what}: {c.passed}/{c.total} from trusted sources; {'; '.join(why)} "
-                        "(counted as failing at the low end)", low, high)
+    return unknown_term(
+        name, weight, f"{what}: {c.passed}/{c.total} from trusted sources; {'; '.join(why)} (counted as failing at the low end)", low, high
+    )
 
 
 def _reliability_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
     trusted = c.criteria - len(c.untrusted)
     value = trusted / c.criteria if c.criteria else 1.0
-    return ScoreTerm(name="judge_reliability", value=value, low=value, high=value, weight=weight,
-                     explanation=f"critical criteria with a trusted judge (deterministic check or calibrated model): {trusted}/{c.criteria}")
+    return ScoreTerm(
+        name="judge_reliability",
+        value=value,
+        low=value,
+        high=value,
+        weight=weight,
+        explanation=f"critical criteria with a trusted judge (deterministic check or calibrated model): {trusted}/{c.criteria}",
+    )

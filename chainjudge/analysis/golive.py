@@ -47,21 +47,25 @@ def _failing(rubric: Rubric | None, criterion: str, value: str) -> bool:
     return value.lower() in DEFAULT_FAILING
 
 
-def criterion_trust(run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label],
-                     policy: GatePolicy) -> tuple[TrustStatus, AgreementReport | None, CorrectedRate | None]:
+def criterion_trust(
+    run_rubric: Rubric | None, criterion: str, items: list[Judgment], people: list[Label], policy: GatePolicy
+) -> tuple[TrustStatus, AgreementReport | None, CorrectedRate | None]:
     """Trust of a model-judged criterion against the one reference per item, and its corrected rate.
     Items a verifier abstained on are left out of its agreement: trust speaks of what it decided (its
     coverage is stated beside it), and the abstentions are unknown evidence in the score, not misses."""
     abstained = {(j.trace_id, j.step_ref) for j in items if j.error_kind == "abstained"}
-    reference = [l for l in people if l.criterion == criterion and (l.trace_id, l.step_key) not in abstained]
+    reference = [label for label in people if label.criterion == criterion and (label.trace_id, label.step_key) not in abstained]
     if not reference:
         return TrustStatus.unknown, None, None
     candidate = judgment_labels(items, "judge", criterion)
-    failing = sorted({l.value for l in (*reference, *candidate) if _failing(run_rubric, criterion, l.value)}) or None
+    failing = sorted({label.value for label in (*reference, *candidate) if _failing(run_rubric, criterion, label.value)}) or None
     report = agreement(reference, candidate, "reference", "judge", criterion, failing=failing, bootstrap=300, policy=policy.trust)
     by_item = {(j.trace_id, j.step_ref): j for j in items if j.verdict and j.error is None}
-    pairs = [(l.trace_id, _failing(run_rubric, criterion, l.value), not by_item[(l.trace_id, l.step_key)].passed)
-             for l in reference if (l.trace_id, l.step_key) in by_item]
+    pairs = [
+        (label.trace_id, _failing(run_rubric, criterion, label.value), not by_item[(label.trace_id, label.step_key)].passed)
+        for label in reference
+        if (label.trace_id, label.step_key) in by_item
+    ]
     run_items = [(j.trace_id, not j.passed) for j in by_item.values()]
     corrected = corrected_failure_rate(criterion, run_items, pairs, bootstrap=300) if pairs and run_items else None
     return report.trust, report, corrected
@@ -84,10 +88,14 @@ def gate_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         reasons.append(f"go-live score is not a finite number ({evidence.score.score}); a score that cannot be computed never passes")
     elif evidence.score.score < policy.min_score:
         unknown = evidence.score.unknown
-        reasons.append(f"go-live score {evidence.score.score:.2f} is below {policy.min_score:.2f}"
-                       + (f" (unknown, counted at their low end: {', '.join(unknown)})" if unknown else ""))
+        reasons.append(
+            f"go-live score {evidence.score.score:.2f} is below {policy.min_score:.2f}"
+            + (f" (unknown, counted at their low end: {', '.join(unknown)})" if unknown else "")
+        )
     if evidence.coverage.high_weight_coverage < policy.min_high_weight_coverage:
-        reasons.append(f"coverage of high-weight cells {evidence.coverage.high_weight_coverage:.0%} is below {policy.min_high_weight_coverage:.0%}")
+        reasons.append(
+            f"coverage of high-weight cells {evidence.coverage.high_weight_coverage:.0%} is below {policy.min_high_weight_coverage:.0%}"
+        )
     if evidence.critical_failures > policy.max_critical_failures:
         reasons.append(f"{evidence.critical_failures} critical failures (allowed: {policy.max_critical_failures})")
     for criterion in evidence.untrusted_critical:
@@ -96,9 +104,11 @@ def gate_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         row = evidence.row(criterion)
         report = evidence.calibration.get(criterion)
         missing = report.trust_basis if report else "no reference labels to calibrate it against"
-        reasons.append(f"critical criterion {criterion} has no trusted judge and no deterministic check "
-                       f"({row.trust if row else 'untrusted'}: {missing}); its {row.scored if row else 0} verdicts are not evidence. "
-                       f"Label more steps, or waive it by name in the policy (waive_untrusted)")
+        reasons.append(
+            f"critical criterion {criterion} has no trusted judge and no deterministic check "
+            f"({row.trust if row else 'untrusted'}: {missing}); its {row.scored if row else 0} verdicts are not evidence. "
+            f"Label more steps, or waive it by name in the policy (waive_untrusted)"
+        )
     if policy.no_recurring_failure_modes and evidence.recurring_modes:
         reasons.append(f"known failure modes recur: {', '.join(evidence.recurring_modes)}")
     reasons += _corrected_reasons(evidence, policy) + _probe_reasons(evidence, policy)
@@ -119,8 +129,10 @@ def _corrected_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         if high is None:
             reasons.append(f"critical criterion {criterion}: no judge-error-corrected failure rate (no calibration labels)")
         elif high > policy.max_corrected_failure_rate:
-            reasons.append(f"critical criterion {criterion}: corrected failure rate up to {high:.1%} "
-                           f"(raw {rate.raw_failure_rate.value:.1%}); allowed {policy.max_corrected_failure_rate:.1%}")
+            reasons.append(
+                f"critical criterion {criterion}: corrected failure rate up to {high:.1%} "
+                f"(raw {rate.raw_failure_rate.value:.1%}); allowed {policy.max_corrected_failure_rate:.1%}"
+            )
     return reasons
 
 
@@ -139,6 +151,9 @@ def _probe_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
         return []
     if not evidence.probes:
         return [f"no bias probes were run for {evidence.run} (chainjudge probe {evidence.run}); the policy bounds their flip rate"]
-    return [f"bias probe {p.change} flips {p.criterion} up to {p.flip_rate.high:.0%} of the time "
-            f"({p.flips}/{p.items}); allowed {policy.max_probe_flip_rate:.0%}"
-            for p in evidence.probes if p.flip_rate.high is None or p.flip_rate.high > policy.max_probe_flip_rate]
+    return [
+        f"bias probe {p.change} flips {p.criterion} up to {p.flip_rate.high:.0%} of the time "
+        f"({p.flips}/{p.items}); allowed {policy.max_probe_flip_rate:.0%}"
+        for p in evidence.probes
+        if p.flip_rate.high is None or p.flip_rate.high > policy.max_probe_flip_rate
+    ]

@@ -75,9 +75,17 @@ def update_catalogue(
         agents = sorted({f.agent for f in members if f.agent})
         if mode is None:
             mode = FailureMode(
-                id=_next_id(result), name=" / ".join(c.keywords[:3]) or f"failure cluster {index + 1}",
-                keywords=c.keywords, criteria=criteria, segments=segments, agents=agents, first_seen=run, last_seen=run,
-                counts={}, exemplars=exemplars, centroid=encode_vector(c.centroid),
+                id=_next_id(result),
+                name=" / ".join(c.keywords[:3]) or f"failure cluster {index + 1}",
+                keywords=c.keywords,
+                criteria=criteria,
+                segments=segments,
+                agents=agents,
+                first_seen=run,
+                last_seen=run,
+                counts={},
+                exemplars=exemplars,
+                centroid=encode_vector(c.centroid),
             )
             result.modes.append(mode)
         else:
@@ -142,8 +150,9 @@ def failure_text(criterion: str, rationale: str, step_text: str, with_step: bool
     return f"[{criterion}] {rationale.strip()} | step: {excerpt}"
 
 
-def split_mode(catalogue: Catalogue, mode_id: str, run: str, members: Sequence[Failure],
-               result: Clustering) -> tuple[Catalogue, int, list[str]]:
+def split_mode(
+    catalogue: Catalogue, mode_id: str, run: str, members: Sequence[Failure], result: Clustering
+) -> tuple[Catalogue, int, list[str]]:
     """The catalogue with MODE split along a tighter clustering of its failing steps: the largest part keeps
     the id (and its place), the others become new modes.  Returns (catalogue, steps kept, new ids)."""
     mode = catalogue.mode(mode_id).model_copy(deep=True)

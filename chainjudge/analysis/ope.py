@@ -121,21 +121,22 @@ def weights(logged: Logged, clip: float | None = None) -> np.ndarray:
     return np.minimum(w, clip) if clip is not None else w
 
 
-def diagnostics(logged: Logged, clip: float | None = None, min_ess: float = MIN_ESS,
-                min_support: float = MIN_SUPPORT) -> Diagnostics:
+def diagnostics(logged: Logged, clip: float | None = None, min_ess: float = MIN_ESS, min_support: float = MIN_SUPPORT) -> Diagnostics:
     w = weights(logged, clip)
     total, squares = float(w.sum()), float((w * w).sum())
     ess = total * total / squares if squares > 0 else 0.0
     support = 1.0 if logged.supported is None else float(np.mean(logged.supported))
     warnings = []
     if support < min_support:
-        warnings.append(f"the logging policy could have taken the target's action on only {support:.1%} of rows "
-                        f"(needs {min_support:.0%}): the weighted estimates are withheld, the rest is unsupported extrapolation")
+        warnings.append(
+            f"the logging policy could have taken the target's action on only {support:.1%} of rows "
+            f"(needs {min_support:.0%}): the weighted estimates are withheld, the rest is unsupported extrapolation"
+        )
     if ess < min_ess:
-        warnings.append(f"effective sample size of the weights is {ess:.1f} (needs {min_ess:.0f}): the weighted "
-                        "estimates are withheld")
-    return Diagnostics(rows=len(w), groups=len(np.unique(logged.groups)), ess=ess, max_weight=float(w.max()),
-                       support=support, warnings=tuple(warnings))
+        warnings.append(f"effective sample size of the weights is {ess:.1f} (needs {min_ess:.0f}): the weighted estimates are withheld")
+    return Diagnostics(
+        rows=len(w), groups=len(np.unique(logged.groups)), ess=ess, max_weight=float(w.max()), support=support, warnings=tuple(warnings)
+    )
 
 
 def _row_terms(logged: Logged, clip: float | None, switch_tau: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -163,8 +164,15 @@ def _group_sums(values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndar
     return np.bincount(inverse, weights=values, minlength=groups)
 
 
-def estimate(logged: Logged, clip: float | None = None, switch_tau: float | None = None, bootstrap: int = 200,
-             seed: int = 0, min_ess: float = MIN_ESS, min_support: float = MIN_SUPPORT) -> OpeResult:
+def estimate(
+    logged: Logged,
+    clip: float | None = None,
+    switch_tau: float | None = None,
+    bootstrap: int = 200,
+    seed: int = 0,
+    min_ess: float = MIN_ESS,
+    min_support: float = MIN_SUPPORT,
+) -> OpeResult:
     """Every estimator the arrays allow, with group-resampled 95% intervals and the diagnostics."""
     diag = diagnostics(logged, clip, min_ess, min_support)
     terms = _row_terms(logged, clip, switch_tau)
@@ -184,18 +192,27 @@ def estimate(logged: Logged, clip: float | None = None, switch_tau: float | None
             estimates.append(PolicyValue(name, none, none, none))
             continue
         value = Figure(point[name], *_interval(samples.get(name)))
-        difference = Figure(point[name] - point["incumbent"],
-                            *_interval(None if name not in samples else samples[name] - samples["incumbent"]))
+        difference = Figure(
+            point[name] - point["incumbent"], *_interval(None if name not in samples else samples[name] - samples["incumbent"])
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios = None if name not in samples else samples[name] / samples["incumbent"]
         ratio = Figure(_ratio(point[name], point["incumbent"]), *_interval(ratios))
         estimates.append(PolicyValue(name, value, difference, ratio))
     incumbent = Figure(point["incumbent"], *_interval(samples.get("incumbent")))
-    notes = ["DM's interval holds the fitted reward model fixed (it resamples users, not the fit): it understates "
-             "DM's uncertainty"] if "dm" in sums else ["DM, DR and Switch-DR need a reward model (none given)"]
-    return OpeResult(incumbent=incumbent, estimates=estimates, diagnostics=diag, clip=clip,
-                     switch_tau=(switch_tau if switch_tau is not None else default_switch_tau(weights(logged, clip)))
-                     if "switch-dr" in sums else None, notes=notes)
+    notes = (
+        ["DM's interval holds the fitted reward model fixed (it resamples users, not the fit): it understates DM's uncertainty"]
+        if "dm" in sums
+        else ["DM, DR and Switch-DR need a reward model (none given)"]
+    )
+    return OpeResult(
+        incumbent=incumbent,
+        estimates=estimates,
+        diagnostics=diag,
+        clip=clip,
+        switch_tau=(switch_tau if switch_tau is not None else default_switch_tau(weights(logged, clip))) if "switch-dr" in sums else None,
+        notes=notes,
+    )
 
 
 def _ratio(num: float, den: float) -> float:
@@ -239,10 +256,16 @@ def by_segment(logged: Logged, segments: Sequence[str], **options) -> dict[str, 
     out = {}
     for value in sorted(set(labels.tolist())):
         mask = labels == value
-        out[value] = estimate(Logged(
-            reward=np.asarray(logged.reward)[mask], propensity=np.asarray(logged.propensity)[mask],
-            target=np.asarray(logged.target)[mask], groups=np.asarray(logged.groups)[mask],
-            q_logged=None if logged.q_logged is None else np.asarray(logged.q_logged)[mask],
-            q_target=None if logged.q_target is None else np.asarray(logged.q_target)[mask],
-            supported=None if logged.supported is None else np.asarray(logged.supported)[mask]), **options)
+        out[value] = estimate(
+            Logged(
+                reward=np.asarray(logged.reward)[mask],
+                propensity=np.asarray(logged.propensity)[mask],
+                target=np.asarray(logged.target)[mask],
+                groups=np.asarray(logged.groups)[mask],
+                q_logged=None if logged.q_logged is None else np.asarray(logged.q_logged)[mask],
+                q_target=None if logged.q_target is None else np.asarray(logged.q_target)[mask],
+                supported=None if logged.supported is None else np.asarray(logged.supported)[mask],
+            ),
+            **options,
+        )
     return out

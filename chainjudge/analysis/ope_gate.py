@@ -28,29 +28,38 @@ def ope_reasons(policy, value_figures: Mapping | None, harm_figures: Mapping | N
         found = _estimate(value_figures, name)
         ratio = (found or {}).get("ratio") or {}
         if value_figures is None:
-            reasons.append(f"min_value_ratio {policy.min_value_ratio:g} needs off-policy value figures: chainjudge ope ... --out FILE, then gate --ope-value FILE")
+            reasons.append(
+                f"min_value_ratio {policy.min_value_ratio:g} needs off-policy value figures: chainjudge ope ... --out FILE, then gate "
+                f"--ope-value FILE"
+            )
         elif found is None or found.get("value", {}).get("value") is None:
             why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
             reasons.append(f"the agent's off-policy value ({name}) is unknown: {why}")
         elif ratio.get("low") is None:
             reasons.append(f"the agent's off-policy value ({name}) has no interval (too few groups to resample)")
         elif ratio["low"] < policy.min_value_ratio:
-            reasons.append(f"the agent's estimated value is {ratio['value']:.3f}x the logged policy's, lower bound "
-                           f"{ratio['low']:.3f} ({name}); needs {policy.min_value_ratio:g}")
+            reasons.append(
+                f"the agent's estimated value is {ratio['value']:.3f}x the logged policy's, lower bound "
+                f"{ratio['low']:.3f} ({name}); needs {policy.min_value_ratio:g}"
+            )
     if policy.max_unsubscribe_delta is not None:
         found = _estimate(harm_figures, name)
         difference = (found or {}).get("difference") or {}
         if harm_figures is None:
-            reasons.append(f"max_unsubscribe_delta {policy.max_unsubscribe_delta:g} needs off-policy unsubscribe figures: "
-                           "chainjudge ope ... --reward unsubscribed --out FILE, then gate --ope-unsubscribe FILE")
+            reasons.append(
+                f"max_unsubscribe_delta {policy.max_unsubscribe_delta:g} needs off-policy unsubscribe figures: "
+                "chainjudge ope ... --reward unsubscribed --out FILE, then gate --ope-unsubscribe FILE"
+            )
         elif found is None or found.get("value", {}).get("value") is None:
             why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
             reasons.append(f"the agent's off-policy unsubscribe rate ({name}) is unknown: {why}")
         elif difference.get("high") is None:
             reasons.append(f"the agent's off-policy unsubscribe rate ({name}) has no interval (too few groups to resample)")
         elif difference["high"] > policy.max_unsubscribe_delta:
-            reasons.append(f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
-                           f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}")
+            reasons.append(
+                f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
+                f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}"
+            )
     return reasons
 
 
@@ -69,6 +78,13 @@ def guardrail(figures: Mapping, estimator: str, kind: str, source: str) -> Guard
     warning = value.get("warning") if value.get("value") is None else None
     if not found:
         warning = f"no {estimator} estimate in {source}"
-    return Guardrail(kind=kind, estimator=estimator, source=source, agent=_figure(value, rows),  # type: ignore[arg-type]
-                     logged=_figure(overall.get("incumbent"), rows), ratio=_figure(found.get("ratio"), rows),
-                     difference=_figure(found.get("difference"), rows), warning=warning)
+    return Guardrail(
+        kind=kind,
+        estimator=estimator,
+        source=source,
+        agent=_figure(value, rows),  # type: ignore[arg-type]
+        logged=_figure(overall.get("incumbent"), rows),
+        ratio=_figure(found.get("ratio"), rows),
+        difference=_figure(found.get("difference"), rows),
+        warning=warning,
+    )

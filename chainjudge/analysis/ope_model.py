@@ -38,9 +38,16 @@ def _predict(model, design: np.ndarray, binary: bool) -> np.ndarray:
     return model.predict_proba(design)[:, 1] if binary else model.predict(design)
 
 
-def cross_fitted_rewards(x: np.ndarray, actions: np.ndarray, reward: np.ndarray, groups: np.ndarray,
-                         target_probs: np.ndarray, kind: str = "boosting", folds: int = 2,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def cross_fitted_rewards(
+    x: np.ndarray,
+    actions: np.ndarray,
+    reward: np.ndarray,
+    groups: np.ndarray,
+    target_probs: np.ndarray,
+    kind: str = "boosting",
+    folds: int = 2,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """(q(x, logged a), sum_a target(a|x) q(x, a)) per row, each from a model fitted on the other folds.
 
     x: contexts (rows x features, numbers); actions: logged action index per row (0..A-1); target_probs:

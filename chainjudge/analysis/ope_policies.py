@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def thompson_slate_probabilities(alpha: np.ndarray, beta: np.ndarray, slots: int, samples: int = 100_000,
-                                 seed: int = 0, chunk: int = 10_000) -> np.ndarray:
+def thompson_slate_probabilities(
+    alpha: np.ndarray, beta: np.ndarray, slots: int, samples: int = 100_000, seed: int = 0, chunk: int = 10_000
+) -> np.ndarray:
     """actions x slots: P(action shown at slot) under Thompson sampling from Beta(alpha, beta)."""
     alpha, beta = np.asarray(alpha, float), np.asarray(beta, float)
     if alpha.shape != beta.shape or alpha.ndim != 1 or np.any(alpha <= 0) or np.any(beta <= 0):

@@ -35,16 +35,25 @@ def aggregate_panel(panel: Sequence[Sequence[Label]], labels: list[str], fail: s
         else:
             raise ValueError(f"unknown aggregation {method!r}; choose majority, mean or strictest")
         first = votes[0]
-        out.append(Label(trace_id=trace_id, step_ref=first.step_ref, step_index=first.step_index,
-                         criterion=first.criterion, value=labels[chosen], annotator=name, kind="judge"))
+        out.append(
+            Label(
+                trace_id=trace_id,
+                step_ref=first.step_ref,
+                step_index=first.step_index,
+                criterion=first.criterion,
+                value=labels[chosen],
+                annotator=name,
+                kind="judge",
+            )
+        )
     return out
 
 
 def error_correlation(panel: Sequence[Sequence[Label]], reference: Sequence[Label]) -> tuple[np.ndarray, float | None]:
     """Pairwise correlation of judges' errors (label != reference) on the steps all of them labelled,
     and the effective number of independent judges n / (1 + (n - 1) * mean correlation)."""
-    truth = {(l.trace_id, l.step_key): l.value for l in reference if l.step_key}
-    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
+    truth = {(label.trace_id, label.step_key): label.value for label in reference if label.step_key}
+    maps = [{(label.trace_id, label.step_key): label.value for label in judge if label.step_key} for judge in panel]
     common = [item for item in truth if all(item in m for m in maps)]
     n = len(panel)
     if not common or n < 2:
@@ -66,7 +75,7 @@ def error_correlation(panel: Sequence[Sequence[Label]], reference: Sequence[Labe
 def unanimity(panel: Sequence[Sequence[Label]]) -> float | None:
     """Share of steps labelled by every member on which all members gave the same label
     (self-consistency when the members are samples of one judge at temperature > 0)."""
-    maps = [{(l.trace_id, l.step_key): l.value for l in judge if l.step_key} for judge in panel]
+    maps = [{(label.trace_id, label.step_key): label.value for label in judge if label.step_key} for judge in panel]
     common = set(maps[0]).intersection(*maps[1:]) if maps else set()
     if not common:
         return None

@@ -88,8 +88,9 @@ def applicable(change: str, rubric: Rubric, batch: bool) -> bool:
     return not (change == "criteria_order" and (not batch or sum(1 for c in rubric.criteria if not c.deterministic) < 2))
 
 
-def probe_items(sample: Sequence[WorkItem], traces: dict[str, Trace], rubric: Rubric, settings, run: str, change: str,
-                seed: int) -> tuple[Rubric, list[WorkItem]]:
+def probe_items(
+    sample: Sequence[WorkItem], traces: dict[str, Trace], rubric: Rubric, settings, run: str, change: str, seed: int
+) -> tuple[Rubric, list[WorkItem]]:
     """The perturbed work items for one change, under the probe run's name."""
     changed_rubric = perturb_rubric(rubric, change, seed)
     name = probe_run_name(run, change)
@@ -114,7 +115,14 @@ def flip_rates(change: str, original: dict[tuple[str, int, str], str], probed: d
         answered = [(a, b) for a, b in pairs if b is not None]
         flips = sum(1 for a, b in answered if a != b)
         low, high = wilson_interval(flips, len(answered)) if answered else (0.0, 1.0)
-        results.append(ProbeResult(change=change, criterion=criterion, items=len(answered), flips=flips,
-                                   errors=len(pairs) - len(answered),
-                                   flip_rate=Estimate(value=flips / len(answered) if answered else None, low=low, high=high, n=len(answered))))
+        results.append(
+            ProbeResult(
+                change=change,
+                criterion=criterion,
+                items=len(answered),
+                flips=flips,
+                errors=len(pairs) - len(answered),
+                flip_rate=Estimate(value=flips / len(answered) if answered else None, low=low, high=high, n=len(answered)),
+            )
+        )
     return results

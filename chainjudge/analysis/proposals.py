@@ -54,10 +54,11 @@ class Proposal:
     diff: str
 
 
-def disagreements(judgments: Sequence[Judgment], reference: Sequence[Label], rubric: Rubric,
-                  thresholds: dict[str, Threshold], traces: dict[str, Trace]) -> list[Disagreement]:
+def disagreements(
+    judgments: Sequence[Judgment], reference: Sequence[Label], rubric: Rubric, thresholds: dict[str, Threshold], traces: dict[str, Trace]
+) -> list[Disagreement]:
     """Tune steps where the judge's decision (its threshold applied) and people's label differ on pass/fail."""
-    people = {(l.trace_id, l.step_key, l.criterion): l for l in reference}
+    people = {(label.trace_id, label.step_key, label.criterion): label for label in reference}
     scales = {c.id: c.scale for c in rubric.criteria}
     found = []
     for j in judgments:
@@ -75,8 +76,11 @@ def disagreements(judgments: Sequence[Judgment], reference: Sequence[Label], rub
         if step is None:
             continue
         reason = label.note or f"people labelled this step {label.value}; the judge decided {verdict.label}"
-        found.append(Disagreement(j.criterion_id, step.render()[:EXCERPT], label.value, verdict.label, reason[:400],
-                                  missed=not scale.passes(label.value)))
+        found.append(
+            Disagreement(
+                j.criterion_id, step.render()[:EXCERPT], label.value, verdict.label, reason[:400], missed=not scale.passes(label.value)
+            )
+        )
     return found
 
 
@@ -123,13 +127,17 @@ def propose(rubric_data: dict, found: Sequence[Disagreement], embed, source: str
         missed, alarms = counts[(entry["id"], True)], counts[(entry["id"], False)]
         entry["question"] = entry["question"].rstrip() + (
             f" Reviewers disagreed with the judge on {missed + alarms} tune steps like the examples below "
-            f"({missed} failures it passed, {alarms} passing steps it failed): follow the examples' labels.")
+            f"({missed} failures it passed, {alarms} passing steps it failed): follow the examples' labels."
+        )
         examples = entry.setdefault("examples", [])
         for c in mine:
             examples.append({"step": c.example.text, "label": c.example.reference, "rationale": c.example.reason})
     proposed_rubric = parse_rubric(proposed, f"{source} (proposed)")
     before = yaml.safe_dump(rubric_data, sort_keys=False, allow_unicode=True, width=100)
     after = yaml.safe_dump(proposed, sort_keys=False, allow_unicode=True, width=100)
-    diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=source, tofile=f"{source} (proposed)"))
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=source, tofile=f"{source} (proposed)"
+        )
+    )
     return Proposal(clarifications, len(found), proposed_rubric, proposed, diff)

@@ -72,23 +72,26 @@ def annotator_agreement(labels: Sequence[Label], criterion: str, bootstrap: int 
             people.setdefault(label.annotator, []).append(label)
     result = []
     for a, b in combinations(sorted(people), 2):
-        shared = {(l.trace_id, l.step_key) for l in people[a]} & {(l.trace_id, l.step_key) for l in people[b]}
+        shared = {(label.trace_id, label.step_key) for label in people[a]} & {(label.trace_id, label.step_key) for label in people[b]}
         if not shared:
             continue
         report = agreement(people[a], people[b], a, b, criterion, bootstrap=bootstrap, seed=seed)
-        result.append(AnnotatorAgreement(criterion=criterion, first=a, second=b, items=report.paired_items,
-                                         traces=report.traces, cohen_kappa=report.cohen_kappa))
+        result.append(
+            AnnotatorAgreement(
+                criterion=criterion, first=a, second=b, items=report.paired_items, traces=report.traces, cohen_kappa=report.cohen_kappa
+            )
+        )
     if len(people) >= 2:
-        values = sorted({l.value for ls in people.values() for l in ls})
+        values = sorted({label.value for ls in people.values() for label in ls})
         code = {v: i for i, v in enumerate(values)}
         units: dict[tuple[str, str], int] = {}
         for ls in people.values():
-            for l in ls:
-                units.setdefault((l.trace_id, l.step_key), len(units))
+            for label in ls:
+                units.setdefault((label.trace_id, label.step_key), len(units))
         data = np.full((len(people), len(units)), np.nan)
         for row, ls in enumerate(people.values()):
-            for l in ls:
-                data[row, units[(l.trace_id, l.step_key)]] = code[l.value]
+            for label in ls:
+                data[row, units[(label.trace_id, label.step_key)]] = code[label.value]
         alpha = krippendorff_alpha(data)
         for r in result:
             r.alpha_all = alpha
@@ -98,6 +101,16 @@ def annotator_agreement(labels: Sequence[Label], criterion: str, bootstrap: int 
 def judgment_labels(judgments: Sequence[Judgment], annotator: str, criterion: str | None = None) -> list[Label]:
     """A judge's verdicts as labels (kind judge), so they can be compared with people's: the one place this
     conversion is written (calibration, the CLI's run:NAME annotators, the demo)."""
-    return [Label(trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index, criterion=j.criterion_id,
-                  value=j.verdict.label, annotator=annotator, kind="judge")
-            for j in judgments if j.verdict is not None and j.error is None and (criterion is None or j.criterion_id == criterion)]
+    return [
+        Label(
+            trace_id=j.trace_id,
+            step_ref=j.step_ref,
+            step_index=j.step_index,
+            criterion=j.criterion_id,
+            value=j.verdict.label,
+            annotator=annotator,
+            kind="judge",
+        )
+        for j in judgments
+        if j.verdict is not None and j.error is None and (criterion is None or j.criterion_id == criterion)
+    ]

@@ -29,8 +29,9 @@ def uniform(cells: Sequence[Hashable]) -> dict[Hashable, float]:
     return {cell: 1 / len(cells) for cell in cells}
 
 
-def thompson_proposal(counts: Mapping[Hashable, tuple[int, int]], rng: np.random.Generator, floor: float = 0.2,
-                      draws: int = 4000) -> dict[Hashable, float]:
+def thompson_proposal(
+    counts: Mapping[Hashable, tuple[int, int]], rng: np.random.Generator, floor: float = 0.2, draws: int = 4000
+) -> dict[Hashable, float]:
     """Each cell's draw probability: (1 - floor) x P(cell has the highest sampled failure rate under
     Beta(1 + failures, 1 + passes)) + floor / number of cells.  `counts`: cell -> (failures, trials)."""
     if not counts:
@@ -63,7 +64,7 @@ def importance_estimate(failed: Sequence[bool], target: Sequence[float], proposa
         return k / n, low, high
     terms = weights * np.array([1.0 if f else 0.0 for f in failed])
     estimate = float(terms.mean())
-    effective = float(weights.sum() ** 2 / (weights ** 2).sum())  # Kish's effective sample size
+    effective = float(weights.sum() ** 2 / (weights**2).sum())  # Kish's effective sample size
     low, high = _wilson_at(min(estimate, 1.0), effective)
     return estimate, low, high
 
@@ -76,8 +77,9 @@ def _wilson_at(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def rate_ratio_interval(a_hits: Sequence[float], b_hits: Sequence[float], rng: np.random.Generator,
-                        resamples: int = 2000) -> tuple[float, float, float]:
+def rate_ratio_interval(
+    a_hits: Sequence[float], b_hits: Sequence[float], rng: np.random.Generator, resamples: int = 2000
+) -> tuple[float, float, float]:
     """Ratio of means of two independent sets of per-seed figures (say failures found per 100 journeys
     by search and by uniform sampling, one figure per seed), with a percentile bootstrap interval over
     seeds.  A ratio with a zero denominator is infinite, and reported as such."""
@@ -112,7 +114,11 @@ def sampling_note(draws: Sequence[tuple[bool, float, float, str, str]], total_tr
         row[2] += p / q
     cells = [SampledCell(cell=cell, traces=int(t), failed=int(f), weight=w / t) for cell, (t, f, w) in by_cell.items()]
     cells.sort(key=lambda c: (-c.traces, c.cell))
-    return SamplingNote(traces=total_traces, searched=sum(1 for d in draws if d[3] == "search"),
-                        uniform=sum(1 for d in draws if d[3] != "search"),
-                        unweighted_failure=Estimate(value=k / n, low=low, high=high, n=n),
-                        weighted_failure=Estimate(value=estimate, low=w_low, high=w_high, n=n), cells=cells)
+    return SamplingNote(
+        traces=total_traces,
+        searched=sum(1 for d in draws if d[3] == "search"),
+        uniform=sum(1 for d in draws if d[3] != "search"),
+        unweighted_failure=Estimate(value=k / n, low=low, high=high, n=n),
+        weighted_failure=Estimate(value=estimate, low=w_low, high=w_high, n=n),
+        cells=cells,
+    )

@@ -43,8 +43,14 @@ def upper_bound(errors: int, n: int, risk: float) -> float:
     return float(beta.ppf(1 - risk, errors + 1, n - errors))
 
 
-def choose_cut(confidence: Sequence[float], correct: Sequence[bool], target: float = 0.9, risk: float = 0.1,
-               min_decided: int = MIN_DECIDED, shares: Sequence[float] = GRID) -> Cut:
+def choose_cut(
+    confidence: Sequence[float],
+    correct: Sequence[bool],
+    target: float = 0.9,
+    risk: float = 0.1,
+    min_decided: int = MIN_DECIDED,
+    shares: Sequence[float] = GRID,
+) -> Cut:
     """The confidence cut that decides the most calibration items while their agreement is at least
     `target` with probability 1 - risk (Bonferroni over the grid of decided shares)."""
     if not 0 < target < 1 or not 0 < risk < 1:

@@ -18,9 +18,14 @@ from chainjudge.core.schema import Label
 TUNE, TEST = "tune", "test"
 
 
-def assign_split(labels: Sequence[Label], test_share: float, seed: int, failing: set[str],
-                 existing: Mapping[str, str] | None = None,
-                 group_of: Callable[[str], str] | None = None) -> dict[str, str]:
+def assign_split(
+    labels: Sequence[Label],
+    test_share: float,
+    seed: int,
+    failing: set[str],
+    existing: Mapping[str, str] | None = None,
+    group_of: Callable[[str], str] | None = None,
+) -> dict[str, str]:
     """trace id -> tune | test for every trace that has a label.  Traces of one group (one task: the five
     AgentProcessBench trajectories of a question, the trials of a tau-bench task) always go to the same
     side: a judge tuned on one trajectory of a question has seen its answer.  Without an existing split,
@@ -35,8 +40,9 @@ def assign_split(labels: Sequence[Label], test_share: float, seed: int, failing:
         has_failing[label.trace_id] = has_failing.get(label.trace_id, False) or label.value.lower() in failing
     if existing:
         placed = {group_of(t): side for t, side in existing.items()}
-        new = {t: placed.get(group_of(t)) or side_of_new_trace(group_of(t), seed, test_share)
-               for t in sorted(has_failing) if t not in existing}
+        new = {
+            t: placed.get(group_of(t)) or side_of_new_trace(group_of(t), seed, test_share) for t in sorted(has_failing) if t not in existing
+        }
         return {**dict(existing), **new}
     members: dict[str, list[str]] = {}
     for trace in sorted(has_failing):

@@ -98,9 +98,14 @@ def choose_threshold(points: Sequence[Point], source: str) -> tuple[Threshold | 
     held_out = cross_validated_kappa(points)
     if held_out is None or held_out <= as_said + 1e-12:
         shown = "n/a" if held_out is None else f"{held_out:.3f}"
-        return None, (f"the best cut (P(fail) >= {cut:.3g}, tune kappa {as_said:.3f} -> {kappa:.3f} on {len(points)} steps) "
-                      f"does not hold up leaving one trace out (kappa {shown}): not kept")
-    threshold = Threshold(p_fail=cut, source=source, tune_items=len(points), kappa_as_said=round(as_said, 4),
-                          kappa_at_threshold=round(kappa, 4))
-    return threshold, (f"fails at P(fail) >= {cut:.3g}: tune kappa {as_said:.3f} -> {kappa:.3f} on {len(points)} steps, "
-                       f"{held_out:.3f} leaving one trace out")
+        return None, (
+            f"the best cut (P(fail) >= {cut:.3g}, tune kappa {as_said:.3f} -> {kappa:.3f} on {len(points)} steps) "
+            f"does not hold up leaving one trace out (kappa {shown}): not kept"
+        )
+    threshold = Threshold(
+        p_fail=cut, source=source, tune_items=len(points), kappa_as_said=round(as_said, 4), kappa_at_threshold=round(kappa, 4)
+    )
+    return threshold, (
+        f"fails at P(fail) >= {cut:.3g}: tune kappa {as_said:.3f} -> {kappa:.3f} on {len(points)} steps, "
+        f"{held_out:.3f} leaving one trace out"
+    )

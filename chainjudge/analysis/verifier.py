@@ -116,15 +116,15 @@ def _group_resamples(groups: Sequence[str], seed: int, resamples: int):
         yield np.bincount(rng.integers(0, len(names), len(names)), minlength=len(names))[member]
 
 
-def grouped_kappa_low(y: np.ndarray, fails: np.ndarray, groups: Sequence[str], seed: int = 0,
-                      resamples: int = 500) -> float | None:
+def grouped_kappa_low(y: np.ndarray, fails: np.ndarray, groups: Sequence[str], seed: int = 0, resamples: int = 500) -> float | None:
     """The 2.5th percentile of kappa over bootstrap resamples of whole groups (None when undefined)."""
     values = [k for w in _group_resamples(groups, seed, resamples) if (k := _weighted_kappa(w, y, fails)) is not None]
     return float(np.percentile(values, 2.5)) if values else None
 
 
-def kappa_gain_low(y: np.ndarray, before: np.ndarray, after: np.ndarray, groups: Sequence[str], seed: int = 0,
-                   resamples: int = 500) -> float | None:
+def kappa_gain_low(
+    y: np.ndarray, before: np.ndarray, after: np.ndarray, groups: Sequence[str], seed: int = 0, resamples: int = 500
+) -> float | None:
     """The 5th percentile of kappa(after) - kappa(before) over paired resamples of whole groups: above 0
     means the change helped beyond what resampling the tasks explains."""
     gains = []
@@ -158,14 +158,25 @@ def confidence(p_fail: np.ndarray, cut: float) -> np.ndarray:
     return np.where(p_fail >= cut, p_fail, 1.0 - p_fail)
 
 
-def fit_verifier(rows: Sequence[Row], name: str, criterion: str, failing: Sequence[str], features: Sequence[str],
-                 reference_features: bool, group_key: str, target: float = 0.9, risk: float = 0.1,
-                 seed: int = 0) -> Verifier:
+def fit_verifier(
+    rows: Sequence[Row],
+    name: str,
+    criterion: str,
+    failing: Sequence[str],
+    features: Sequence[str],
+    reference_features: bool,
+    group_key: str,
+    target: float = 0.9,
+    risk: float = 0.1,
+    seed: int = 0,
+) -> Verifier:
     """A verifier from the tune rows; raises VerifierDataError when they cannot teach one."""
     y = np.array([r.fails for r in rows], dtype=int)
     if (y == 1).sum() < MIN_EACH_CLASS or (y == 0).sum() < MIN_EACH_CLASS:
-        raise VerifierDataError(f"{criterion}: {int((y == 1).sum())} failing and {int((y == 0).sum())} passing labelled "
-                                f"tune steps; at least {MIN_EACH_CLASS} of each are needed")
+        raise VerifierDataError(
+            f"{criterion}: {int((y == 1).sum())} failing and {int((y == 0).sum())} passing labelled "
+            f"tune steps; at least {MIN_EACH_CLASS} of each are needed"
+        )
     groups = [r.group for r in rows]
     if len(set(groups)) < 2:
         raise VerifierDataError(f"{criterion}: all labelled tune steps are in one {group_key}; cross-validation needs two")
@@ -173,23 +184,45 @@ def fit_verifier(rows: Sequence[Row], name: str, criterion: str, failing: Sequen
     a, b, p_oof, cut, kappa = _out_of_fold(x, y, groups, seed)
     low = grouped_kappa_low(y, p_oof >= cut, groups, seed)
     if low is None or low <= 0:
-        raise VerifierDataError(f"{criterion}: out of fold (whole {group_key}s held out) its kappa is {kappa:.3f} with a 95% "
-                                f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
-                                "labels, so it was not stored (a verifier must show skill before it decides anything)")
+        raise VerifierDataError(
+            f"{criterion}: out of fold (whole {group_key}s held out) its kappa is {kappa:.3f} with a 95% "
+            f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
+            "labels, so it was not stored (a verifier must show skill before it decides anything)"
+        )
     decided = confidence(p_oof, cut)
     correct = (p_oof >= cut) == (y == 1)
     chosen = choose_cut(decided.tolist(), correct.tolist(), target, risk)
     mean, scale = _standardise(x)
     final = _fit_logistic((x - mean) / scale, y, seed)
     return Verifier(
-        name=name, criterion=criterion, failing=sorted(failing), features=list(features),
-        reference_features=reference_features, mean=mean.tolist(), scale=scale.tolist(),
-        coef=final.coef_[0].tolist(), intercept=float(final.intercept_[0]), platt_a=a, platt_b=b, cut=float(cut),
-        selective=SelectiveCut(confidence=chosen.confidence, target=target, risk=risk,
-                               decided_share=decided_share(decided.tolist(), chosen), agreement=chosen.agreement,
-                               bound=chosen.bound),
-        label_set_hash=label_set_hash(rows), tune_items=len(rows), tune_failing=int(y.sum()),
-        tune_groups=len(set(groups)), oof_kappa=None if math.isnan(kappa) else kappa, oof_kappa_low=low, group_key=group_key)
+        name=name,
+        criterion=criterion,
+        failing=sorted(failing),
+        features=list(features),
+        reference_features=reference_features,
+        mean=mean.tolist(),
+        scale=scale.tolist(),
+        coef=final.coef_[0].tolist(),
+        intercept=float(final.intercept_[0]),
+        platt_a=a,
+        platt_b=b,
+        cut=float(cut),
+        selective=SelectiveCut(
+            confidence=chosen.confidence,
+            target=target,
+            risk=risk,
+            decided_share=decided_share(decided.tolist(), chosen),
+            agreement=chosen.agreement,
+            bound=chosen.bound,
+        ),
+        label_set_hash=label_set_hash(rows),
+        tune_items=len(rows),
+        tune_failing=int(y.sum()),
+        tune_groups=len(set(groups)),
+        oof_kappa=None if math.isnan(kappa) else kappa,
+        oof_kappa_low=low,
+        group_key=group_key,
+    )
 
 
 def p_fail(verifier: Verifier, features: Sequence[Sequence[float]]) -> np.ndarray:

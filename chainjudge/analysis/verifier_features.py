@@ -24,19 +24,37 @@ from chainjudge.core.schema import Step, StepKind, Trace
 
 MAX_CHARS = 20_000  # per text read for features: a 10 MB tool result costs what 20 KB do
 _TOKEN = re.compile(r"[0-9a-z]{2,40}")
-_STOP = frozenset("the a an of in on at to for and or is was were be by with as from that this it its his her "
-                  "their who what which when where how did does do are not no yes".split())
+_STOP = frozenset(
+    "the a an of in on at to for and or is was were be by with as from that this it its his her "
+    "their who what which when where how did does do are not no yes".split()
+)
 _ERROR_WORDS = ("error", "exception", "not found", "no result", "failed", "timeout", "invalid")
 
 STRUCTURE = (
-    "kind_tool_call", "kind_decision", "kind_message", "kind_reasoning", "position", "is_last_agent_step",
-    "prior_calls_log", "repeats_a_call", "query_overlap_with_earlier", "result_empty_or_error",
-    "claim_supported_by_earlier_results", "result_overlap_with_question", "step_overlap_with_question",
-    "step_chars_log", "result_chars_log", "has_answer_tag",
+    "kind_tool_call",
+    "kind_decision",
+    "kind_message",
+    "kind_reasoning",
+    "position",
+    "is_last_agent_step",
+    "prior_calls_log",
+    "repeats_a_call",
+    "query_overlap_with_earlier",
+    "result_empty_or_error",
+    "claim_supported_by_earlier_results",
+    "result_overlap_with_question",
+    "step_overlap_with_question",
+    "step_chars_log",
+    "result_chars_log",
+    "has_answer_tag",
 )
 REFERENCE = (
-    "reference_in_step", "reference_in_result", "reference_seen_before", "final_matches_reference",
-    "final_token_f1", "step_token_f1",
+    "reference_in_step",
+    "reference_in_result",
+    "reference_seen_before",
+    "final_matches_reference",
+    "final_token_f1",
+    "step_token_f1",
 )
 
 
@@ -119,7 +137,7 @@ def _call_text(step: Step) -> str:
 def _result_of(trace: Trace, step: Step) -> str:
     """What the step's tool call got back: the tool results that follow it, before the next agent step."""
     texts = []
-    for later in trace.steps[step.index + 1:]:
+    for later in trace.steps[step.index + 1 :]:
         if later.kind is not StepKind.tool_result:
             break
         texts.append(later.text[:MAX_CHARS])
@@ -136,22 +154,29 @@ def step_features(trace: Trace, step: Step, reference: bool = False) -> list[flo
     earlier_result_tokens = set(tokens(" ".join(s.text[:MAX_CHARS] for s in earlier_results)))
     earlier_calls = [s for s in trace.steps[: step.index] if s.kind is StepKind.tool_call]
     call_tokens = tokens(_call_text(step)) if step.kind is StepKind.tool_call else []
-    repeats = float(step.kind is StepKind.tool_call and any(
-        _call_text(c).strip().lower() == _call_text(step).strip().lower() for c in earlier_calls))
+    repeats = float(
+        step.kind is StepKind.tool_call and any(_call_text(c).strip().lower() == _call_text(step).strip().lower() for c in earlier_calls)
+    )
     overlap_earlier = max((_f1(call_tokens, tokens(_call_text(c))) for c in earlier_calls), default=0.0)
     result = _result_of(trace, step) if step.kind is StepKind.tool_call else ""
     result_lower = result.lower()
     empty_or_error = float(step.kind is StepKind.tool_call and (not result.strip() or any(w in result_lower[:2000] for w in _ERROR_WORDS)))
     values = [
-        float(step.kind is StepKind.tool_call), float(step.kind is StepKind.decision),
-        float(step.kind is StepKind.message), float(step.kind is StepKind.reasoning),
+        float(step.kind is StepKind.tool_call),
+        float(step.kind is StepKind.decision),
+        float(step.kind is StepKind.message),
+        float(step.kind is StepKind.reasoning),
         step.index / max(1, len(trace.steps) - 1),
         float(bool(agent) and agent[-1].index == step.index),
-        math.log1p(len(earlier_calls)), repeats, overlap_earlier, empty_or_error,
+        math.log1p(len(earlier_calls)),
+        repeats,
+        overlap_earlier,
+        empty_or_error,
         _overlap(text_tokens, earlier_result_tokens) if step.kind is not StepKind.tool_call else 0.0,
         _overlap(tokens(result), question) if result else 0.0,
         _overlap(text_tokens, question),
-        math.log1p(len(text)), math.log1p(len(result)),
+        math.log1p(len(text)),
+        math.log1p(len(result)),
         float("<answer>" in text.lower() or step.kind is StepKind.decision),
     ]
     if reference:
@@ -159,8 +184,7 @@ def step_features(trace: Trace, step: Step, reference: bool = False) -> list[flo
     return values
 
 
-def _reference_features(trace: Trace, step: Step, text: str, result: str, earlier_results: list[Step],
-                        agent: list[Step]) -> list[float]:
+def _reference_features(trace: Trace, step: Step, text: str, result: str, earlier_results: list[Step], agent: list[Step]) -> list[float]:
     answers = [_normal(a) for a in reference_answers(trace)]
     if not answers:
         return [0.0] * len(REFERENCE)
@@ -169,9 +193,12 @@ def _reference_features(trace: Trace, step: Step, text: str, result: str, earlie
     best_final = max(_f1(tokens(final_answer), a.split()) for a in answers)
     best_step = max(_f1(tokens(_answer_part(text)), a.split()) for a in answers)
     return [
-        _contains(_normal(text), answers), _contains(_normal(result), answers),
+        _contains(_normal(text), answers),
+        _contains(_normal(result), answers),
         _contains(_normal(" ".join(s.text[:MAX_CHARS] for s in earlier_results)), answers),
-        float(best_final >= 0.8 or bool(_contains(_normal(final_answer), answers))), best_final, best_step,
+        float(best_final >= 0.8 or bool(_contains(_normal(final_answer), answers))),
+        best_final,
+        best_step,
     ]
 
 

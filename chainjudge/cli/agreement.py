@@ -17,22 +17,42 @@ from chainjudge.workflows.agreement import AgreementRequest, measure
 
 @app.command()
 def agreement(
-    reference: Annotated[str, typer.Option("--reference", help="Reference: 'reference' (one label per item: adjudication > ground truth > imported human) or an annotator name.")],
-    against: Annotated[list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")],
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            help="Reference: 'reference' (one label per item: adjudication > ground truth > imported human) or an annotator name.",
+        ),
+    ],
+    against: Annotated[
+        list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")
+    ],
     criterion: Annotated[str, typer.Option(help="Criterion id (as stored in the labels / the rubric).")] = "step",
-    order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")] = None,
+    order: Annotated[
+        Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")
+    ] = None,
     failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated (default: error/fail/-1/...).")] = None,
-    sources: Annotated[Optional[str], typer.Option(help="With --reference reference: sources most trusted first (default adjudication,ground-truth,human).")] = None,
+    sources: Annotated[
+        Optional[str],
+        typer.Option(help="With --reference reference: sources most trusted first (default adjudication,ground-truth,human)."),
+    ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     min_failing_labels: Annotated[int, typer.Option(min=1, help="Trust needs at least this many failing reference labels ...")] = 10,
     min_failing_traces: Annotated[int, typer.Option(min=1, help="... from at least this many traces.")] = 5,
     min_answered: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the judge to answer this share of reference items.")] = 0.9,
-    min_tpr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TPR (failing class) lower bound at or above this.")] = 0.8,
+    min_tpr_low: Annotated[
+        float, typer.Option(min=0, max=1, help="Trust needs the TPR (failing class) lower bound at or above this.")
+    ] = 0.8,
     min_tnr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TNR lower bound at or above this.")] = 0.8,
     review_kappa: Annotated[float, typer.Option(help="Otherwise 'needs review' when kappa's lower bound reaches this.")] = 0.4,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
-    split: Annotated[Optional[str], typer.Option("--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted).")] = None,
+    split: Annotated[
+        Optional[str],
+        typer.Option(
+            "--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted)."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
@@ -43,14 +63,35 @@ def agreement(
     judge is trusted only with enough evidence: see the trust rule in docs/guides/calibrate-align-verify.md.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
-    policy = TrustPolicy(min_failing_labels=min_failing_labels, min_failing_traces=min_failing_traces, min_answered=min_answered,
-                         min_tpr_low=min_tpr_low, min_tnr_low=min_tnr_low, review_kappa=review_kappa)
-    request = AgreementRequest(reference=reference, against=against, criterion=criterion, order=order.split(",") if order else None,
-                               failing=failing.split(",") if failing else None, sources=sources, bootstrap=bootstrap, seed=seed,
-                               policy=policy, split=split)
+    policy = TrustPolicy(
+        min_failing_labels=min_failing_labels,
+        min_failing_traces=min_failing_traces,
+        min_answered=min_answered,
+        min_tpr_low=min_tpr_low,
+        min_tnr_low=min_tnr_low,
+        review_kappa=review_kappa,
+    )
+    request = AgreementRequest(
+        reference=reference,
+        against=against,
+        criterion=criterion,
+        order=order.split(",") if order else None,
+        failing=failing.split(",") if failing else None,
+        sources=sources,
+        bootstrap=bootstrap,
+        seed=seed,
+        policy=policy,
+        split=split,
+    )
     with open_store(db) as store:
-        result = measure(store, request, warn=lambda line, biased: err.print(
-            *([Text("warning:", style="yellow"), f"{line}: figures on it are no longer an unbiased test"] if biased else [line]), highlight=False))
+        result = measure(
+            store,
+            request,
+            warn=lambda line, biased: err.print(
+                *([Text("warning:", style="yellow"), f"{line}: figures on it are no longer an unbiased test"] if biased else [line]),
+                highlight=False,
+            ),
+        )
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in result.reports]))
         return
@@ -73,22 +114,38 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
     table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "TPR (failing)", "TNR", "answered", "trust")
     for r in reports:
         table.add_row(
-            r.candidate, fmt(r.step_accuracy, small), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa, small),
-            fmt(r.tpr, 1), fmt(r.tnr, 1), "-" if r.answered_share is None else f"{r.answered_share:.0%}", r.trust,
+            r.candidate,
+            fmt(r.step_accuracy, small),
+            fmt(r.first_error_accuracy, 1),
+            fmt(r.cohen_kappa, small),
+            fmt(r.tpr, 1),
+            fmt(r.tnr, 1),
+            "-" if r.answered_share is None else f"{r.answered_share:.0%}",
+            r.trust,
         )
     for b in first.baselines:
         table.add_row(
-            f"baseline: {b.name} ({b.label})", "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
-            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}", "0 (by definition)",
-            "1" if b.label in first.failing else "0", "0" if b.label in first.failing else "1", "", "",
+            f"baseline: {b.name} ({b.label})",
+            "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
+            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}",
+            "0 (by definition)",
+            "1" if b.label in first.failing else "0",
+            "0" if b.label in first.failing else "1",
+            "",
+            "",
         )
     out.print(table)
     for r in reports:
         out.print(f"{r.candidate}: {r.trust} ({r.trust_rule}): {r.trust_basis}", highlight=False)
         if r.suggested_pass_threshold is not None:
-            out.print(f"{r.candidate}: suggested pass threshold >= {r.suggested_pass_threshold} "
-                      f"(balanced accuracy {r.threshold_balanced_accuracy:.3f} against {reference}'s pass / fail)")
+            out.print(
+                f"{r.candidate}: suggested pass threshold >= {r.suggested_pass_threshold} "
+                f"(balanced accuracy {r.threshold_balanced_accuracy:.3f} against {reference}'s pass / fail)"
+            )
     if len(reports) > 1:
         out.print(f"Krippendorff's alpha across all {len(reports) + 1} annotators (nominal, missing labels allowed): {panel_alpha:.3f}")
-    out.print(f"trust needs >= {policy.min_failing_labels} failing reference labels from >= {policy.min_failing_traces} traces, "
-              f">= {policy.min_answered:.0%} answered, TPR and TNR lower bounds >= {policy.min_tpr_low} / {policy.min_tnr_low}", highlight=False)
+    out.print(
+        f"trust needs >= {policy.min_failing_labels} failing reference labels from >= {policy.min_failing_traces} traces, "
+        f">= {policy.min_answered:.0%} answered, TPR and TNR lower bounds >= {policy.min_tpr_low} / {policy.min_tnr_low}",
+        highlight=False,
+    )

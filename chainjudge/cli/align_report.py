@@ -23,38 +23,71 @@ def write_proposal(proposal, rubric: Path, directory: Path) -> None:
     full, diff = directory / f"{stem}.proposed.yaml", directory / f"{stem}.proposed.diff"
     write_text_atomic(full, yaml.safe_dump(proposal.data, sort_keys=False, allow_unicode=True, width=100))
     write_text_atomic(diff, proposal.diff)
-    out.print(f"proposals: {len(proposal.clarifications)} clarifications from {proposal.disagreements} tune disagreements "
-              f"-> {diff} (review it; to accept, apply it or use {full}; nothing was changed)", highlight=False)
+    out.print(
+        f"proposals: {len(proposal.clarifications)} clarifications from {proposal.disagreements} tune disagreements "
+        f"-> {diff} (review it; to accept, apply it or use {full}; nothing was changed)",
+        highlight=False,
+    )
     for c in proposal.clarifications:
         shown = ", ".join(c.keywords[:4]) or "a single step"
-        out.print(f"  {c.criterion}: {c.size} x {c.direction} ({shown}): people said {c.example.reference}, "
-                  f"the judge {c.example.decided}", highlight=False, markup=False)
+        out.print(
+            f"  {c.criterion}: {c.size} x {c.direction} ({shown}): people said {c.example.reference}, the judge {c.example.decided}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def print_comparison(comparison) -> None:
     for criterion, sides in comparison.by_criterion.items():
         first = sides[0].report
-        table = Table(title=f"{criterion}: plain vs aligned on the sealed test split ({first.reference_items} labelled steps, "
-                            f"{first.failing_reference_labels} failing, in {first.traces} traces; 95% intervals resample traces)")
-        for column in ("judge", "Cohen's kappa", "TPR (failing)", "TNR", "step accuracy", "first-error accuracy", "s / step", "prompt tokens / step"):
+        table = Table(
+            title=f"{criterion}: plain vs aligned on the sealed test split ({first.reference_items} labelled steps, "
+            f"{first.failing_reference_labels} failing, in {first.traces} traces; 95% intervals resample traces)"
+        )
+        for column in (
+            "judge",
+            "Cohen's kappa",
+            "TPR (failing)",
+            "TNR",
+            "step accuracy",
+            "first-error accuracy",
+            "s / step",
+            "prompt tokens / step",
+        ):
             table.add_column(column)
         for side in sides:
             r = side.report
-            table.add_row(side.name, interval(r.cohen_kappa, 3), interval(r.tpr, 2), interval(r.tnr, 2),
-                          interval(r.step_accuracy, 3), interval(r.first_error_accuracy, 3),
-                          f"{side.seconds_per_step:.1f}", f"{side.prompt_tokens_per_step:,.0f}")
+            table.add_row(
+                side.name,
+                interval(r.cohen_kappa, 3),
+                interval(r.tpr, 2),
+                interval(r.tnr, 2),
+                interval(r.step_accuracy, 3),
+                interval(r.first_error_accuracy, 3),
+                f"{side.seconds_per_step:.1f}",
+                f"{side.prompt_tokens_per_step:,.0f}",
+            )
         for base in sides[0].report.baselines:
             fails = base.label in sides[0].report.failing if base.label else None
-            table.add_row(f"baseline: {base.name}" + (f" ({base.label})" if base.label else ""), "0",
-                          "-" if fails is None else ("1" if fails else "0"), "-" if fails is None else ("0" if fails else "1"),
-                          "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}",
-                          "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}", "")
+            table.add_row(
+                f"baseline: {base.name}" + (f" ({base.label})" if base.label else ""),
+                "0",
+                "-" if fails is None else ("1" if fails else "0"),
+                "-" if fails is None else ("0" if fails else "1"),
+                "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}",
+                "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}",
+                "",
+            )
         out.print(table)
         out.print(reading(sides), highlight=False)
         for side in sides:
             if side.looks > 1:
-                err.print(Text("warning:", style="yellow"), f"the test split has now been looked at {side.looks} times by the {side.name} "
-                          f"judge's version ({side.run}): choosing by these figures makes them less of a test", highlight=False)
+                err.print(
+                    Text("warning:", style="yellow"),
+                    f"the test split has now been looked at {side.looks} times by the {side.name} "
+                    f"judge's version ({side.run}): choosing by these figures makes them less of a test",
+                    highlight=False,
+                )
 
 
 def interval(estimate, digits: int) -> str:
@@ -70,13 +103,22 @@ def reading(sides) -> str:
         return "reading: not enough paired test items to compare"
     beats_chance = aligned.low is not None and aligned.low > 0
     clearer = plain.high is not None and aligned.low is not None and aligned.low > plain.high
-    return (f"reading: aligned kappa {aligned.value:.3f} vs plain {plain.value:.3f}; "
-            + ("the aligned judge beats chance on held-out traces (interval above 0)" if beats_chance
-               else "the aligned judge does not beat chance on held-out traces (interval reaches 0)")
-            + ("; and clearly beats the plain one" if clearer else "; intervals overlap: no clear gain over the plain judge"))
+    return (
+        f"reading: aligned kappa {aligned.value:.3f} vs plain {plain.value:.3f}; "
+        + (
+            "the aligned judge beats chance on held-out traces (interval above 0)"
+            if beats_chance
+            else "the aligned judge does not beat chance on held-out traces (interval reaches 0)"
+        )
+        + ("; and clearly beats the plain one" if clearer else "; intervals overlap: no clear gain over the plain judge")
+    )
 
 
 def use_it(aligned, rubric: Path) -> None:
     thresholds = ", ".join(f"{c} fails at P >= {t.p_fail:.3g}" for c, t in sorted(aligned.thresholds.items())) or "none"
-    out.print(f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, k={aligned.k}, thresholds: {thresholds}", highlight=False)
-    out.print(f"use it: chainjudge judge TRACES --rubric {rubric} --aligned {aligned.name} (a new --run: the settings differ)", highlight=False)
+    out.print(
+        f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, k={aligned.k}, thresholds: {thresholds}", highlight=False
+    )
+    out.print(
+        f"use it: chainjudge judge TRACES --rubric {rubric} --aligned {aligned.name} (a new --run: the settings differ)", highlight=False
+    )

@@ -24,15 +24,36 @@ from chainjudge.workflows.alignment import build_aligned
 def align(
     rubric: Annotated[Path, typer.Option("--rubric", "-r", help="The rubric whose model criteria the aligned judge is for.")],
     name: Annotated[str, typer.Option("--name", help="Name of the aligned judge (chainjudge judge --aligned NAME).")],
-    k: Annotated[int, typer.Option(min=1, max=16, help="Worked examples per criterion in each prompt, nearest first, balanced across labels.")] = 4,
+    k: Annotated[
+        int, typer.Option(min=1, max=16, help="Worked examples per criterion in each prompt, nearest first, balanced across labels.")
+    ] = 4,
     judge: Annotated[str, typer.Option("--judge", "-j", help="The judge to align: 'local' (offline) or a litellm model string.")] = "local",
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL for the judge.")] = None,
-    examples_only: Annotated[bool, typer.Option("--examples-only", help="Only build the worked examples (seconds, no judge): no thresholds, no proposals, no test-split comparison.")] = False,
+    examples_only: Annotated[
+        bool,
+        typer.Option(
+            "--examples-only",
+            help="Only build the worked examples (seconds, no judge): no thresholds, no proposals, no test-split comparison.",
+        ),
+    ] = False,
     tune_steps: Annotated[int, typer.Option(min=0, help="Labelled tune steps judged to fit the decision thresholds (0: all).")] = 120,
     test_steps: Annotated[int, typer.Option(min=0, help="Labelled test steps judged by the plain and the aligned judge (0: all).")] = 120,
-    evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="End by comparing the plain and the aligned judge on the test split (each a recorded look).")] = True,
-    propose: Annotated[bool, typer.Option("--propose", help="Also write proposed rubric clarifications from the tune disagreements, as a diff for a person to accept (never applied).")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where --propose writes RUBRIC.proposed.yaml and .diff (default: beside the rubric).")] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate/--no-evaluate", help="End by comparing the plain and the aligned judge on the test split (each a recorded look)."
+        ),
+    ] = True,
+    propose: Annotated[
+        bool,
+        typer.Option(
+            "--propose",
+            help="Also write proposed rubric clarifications from the tune disagreements, as a diff for a person to accept (never applied).",
+        ),
+    ] = False,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Where --propose writes RUBRIC.proposed.yaml and .diff (default: beside the rubric).")
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight (the local judge serves one at a time).")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the tune and test step samples.")] = 0,
     db: DbOption = None,
@@ -61,15 +82,25 @@ def align(
         rubric_model = load_rubric(rubric)
     except RubricError as exc:
         fail(str(exc))
-    request = AlignRequest(JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency), tune_steps, test_steps, evaluate, seed,
-                           yaml.safe_load(rubric.read_text(encoding="utf-8")) if propose else None, str(rubric))
+    request = AlignRequest(
+        JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency),
+        tune_steps,
+        test_steps,
+        evaluate,
+        seed,
+        yaml.safe_load(rubric.read_text(encoding="utf-8")) if propose else None,
+        str(rubric),
+    )
     with open_store(db) as store:
         try:
             aligned, report = build_aligned(store, rubric_model, name, k)
         except ValueError as exc:  # labels that cannot make examples (AlignmentError is one)
             fail(str(exc))
-        out.print(f"worked examples: {report.examples} from the tune split ({report.test_labels_left_out} test-split labels "
-                  f"left out; {report.missing_trace} labels without a stored trace)", highlight=False)
+        out.print(
+            f"worked examples: {report.examples} from the tune split ({report.test_labels_left_out} test-split labels "
+            f"left out; {report.missing_trace} labels without a stored trace)",
+            highlight=False,
+        )
         for criterion, counts in sorted(report.per_criterion.items()):
             out.print(f"  {criterion}: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items())), highlight=False)
         if examples_only:
@@ -77,8 +108,14 @@ def align(
             use_it(aligned, rubric)
             return
         try:
-            result = align_with_judge(store, rubric_model, aligned, request, functools.partial(live_progress, err),
-                                      note=lambda line: out.print(line, highlight=False))
+            result = align_with_judge(
+                store,
+                rubric_model,
+                aligned,
+                request,
+                functools.partial(live_progress, err),
+                note=lambda line: out.print(line, highlight=False),
+            )
         except JudgeSetupError as exc:
             fail(f"{exc} (or build the examples alone: --examples-only)")
     if result.proposal is not None:

@@ -14,13 +14,26 @@ from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
 def attribute(
-    run: Annotated[Optional[str], typer.Option("--run", help="first-failing strategy: the earliest step this run's judges failed, and its agent.")] = None,
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Ask this judge (litellm model string, or local) with each --strategy.")] = None,
+    run: Annotated[
+        Optional[str], typer.Option("--run", help="first-failing strategy: the earliest step this run's judges failed, and its agent.")
+    ] = None,
+    judge: Annotated[
+        Optional[str], typer.Option("--judge", help="Ask this judge (litellm model string, or local) with each --strategy.")
+    ] = None,
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server for --judge.")] = None,
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="With --judge: all-at-once (default), step-by-step, binary-search; repeatable.")] = None,
-    ground_truth: Annotated[bool, typer.Option("--ground-truth/--no-ground-truth", help="Show the judge the task's right answer (the benchmark measures both).")] = False,
-    traces: Annotated[Optional[list[Path]], typer.Option("--traces", help="Trace files or folders to store first (the annotated logs).")] = None,
-    criterion: Annotated[str, typer.Option(help="The criterion of the attribution labels (labels import writes 'attribution').")] = "attribution",
+    strategy: Annotated[
+        Optional[list[str]],
+        typer.Option("--strategy", help="With --judge: all-at-once (default), step-by-step, binary-search; repeatable."),
+    ] = None,
+    ground_truth: Annotated[
+        bool, typer.Option("--ground-truth/--no-ground-truth", help="Show the judge the task's right answer (the benchmark measures both).")
+    ] = False,
+    traces: Annotated[
+        Optional[list[Path]], typer.Option("--traces", help="Trace files or folders to store first (the annotated logs).")
+    ] = None,
+    criterion: Annotated[
+        str, typer.Option(help="The criterion of the attribution labels (labels import writes 'attribution').")
+    ] = "attribution",
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight.")] = 4,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the figures and every prediction as JSON here.")] = None,
     db: DbOption = None,
@@ -45,8 +58,9 @@ def attribute(
         try:
             with _judge(judge, api_base) as (settings, model_judge):
                 with _progress(model_judge, settings, store, criterion, len(chosen)) as tick:
-                    report = evaluate(store, criterion, run, model_judge, settings.model if settings else "", chosen,
-                                      ground_truth, concurrency, tick)
+                    report = evaluate(
+                        store, criterion, run, model_judge, settings.model if settings else "", chosen, ground_truth, concurrency, tick
+                    )
         except JudgeSetupError as exc:
             fail(str(exc))
     _print(report)
@@ -93,17 +107,29 @@ def _progress(model_judge, settings, store, criterion: str, strategies: int):
 
 def _print(report) -> None:
     base, (kept, checked) = report.baseline, report.agent_kept
-    out.print(f"{len(report.truth)} annotated traces; the agent at the annotated step is the annotated agent in {kept} of {checked}",
-              highlight=False)
-    out.print(f"random baseline: agent-level {base.agent_by_role:.2%} (1/#role strings) or {base.agent_by_agent:.2%} "
-              f"(1/#agents); step-level {base.step:.2%} (1/#steps)", highlight=False)
+    out.print(
+        f"{len(report.truth)} annotated traces; the agent at the annotated step is the annotated agent in {kept} of {checked}",
+        highlight=False,
+    )
+    out.print(
+        f"random baseline: agent-level {base.agent_by_role:.2%} (1/#role strings) or {base.agent_by_agent:.2%} "
+        f"(1/#agents); step-level {base.step:.2%} (1/#steps)",
+        highlight=False,
+    )
     table = Table("strategy", "agent-level [95%]", "step-level [95%]", "within 3 steps", "answered", "calls", "tokens per trace")
     table.add_row("random (from the logs)", f"{base.agent_by_role:.1%} / {base.agent_by_agent:.1%}", f"{base.step:.1%}", "-", "-", "0", "0")
     for name, result in report.runs.items():
         s = report.scores[name]
         tokens = (result.prompt_tokens + result.completion_tokens) / max(1, len(report.truth))
-        table.add_row(name, _pct(s.agent_accuracy), _pct(s.step_accuracy), _pct(s.step_within[3]), f"{s.answered}/{s.traces}",
-                      str(result.calls), f"{tokens:.0f}")
+        table.add_row(
+            name,
+            _pct(s.agent_accuracy),
+            _pct(s.step_accuracy),
+            _pct(s.step_within[3]),
+            f"{s.answered}/{s.traces}",
+            str(result.calls),
+            f"{tokens:.0f}",
+        )
         for failure in result.failures[:3]:
             err.print(f"  no answer: {failure}", highlight=False, markup=False)
     out.print(table)
@@ -115,12 +141,18 @@ def _write(report, path: Path) -> None:
     strategies = {}
     for name, r in report.runs.items():
         s = report.scores[name]
-        strategies[name] = {"agent_accuracy": s.agent_accuracy.model_dump(), "step_accuracy": s.step_accuracy.model_dump(),
-                            "within": {k: v.model_dump() for k, v in s.step_within.items()}, "calls": r.calls,
-                            "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-                            "predictions": {t: {"agent": p.agent, "step": p.step} for t, p in r.predictions.items()}}
-    write_text_atomic(path, json.dumps({"baseline": report.baseline.__dict__, "traces": len(report.truth),
-                                        "strategies": strategies}, indent=2) + "\n")
+        strategies[name] = {
+            "agent_accuracy": s.agent_accuracy.model_dump(),
+            "step_accuracy": s.step_accuracy.model_dump(),
+            "within": {k: v.model_dump() for k, v in s.step_within.items()},
+            "calls": r.calls,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "predictions": {t: {"agent": p.agent, "step": p.step} for t, p in r.predictions.items()},
+        }
+    write_text_atomic(
+        path, json.dumps({"baseline": report.baseline.__dict__, "traces": len(report.truth), "strategies": strategies}, indent=2) + "\n"
+    )
     out.print(f"figures written to {path}", highlight=False)
 
 

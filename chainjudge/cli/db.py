@@ -27,7 +27,14 @@ def migrate(db: DbOption = None) -> None:
 def copy(
     source: Annotated[str, typer.Argument(help="The store to copy from: a SQLite file or a postgresql:// URL.")],
     target: Annotated[str, typer.Argument(help="An empty store to copy into (created and migrated if new).")],
-    with_secrets: Annotated[bool, typer.Option("--with-secrets", help="Also copy the local secrets (the key that pseudonymises customer ids). Off by default: whoever holds the key and the store can reverse the pseudonyms.")] = False,
+    with_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--with-secrets",
+            help="Also copy the local secrets (the key that pseudonymises customer ids). Off by default: whoever holds the key and the "
+            "store can reverse the pseudonyms.",
+        ),
+    ] = False,
 ) -> None:
     """Copy every row of every table from SOURCE to the empty TARGET (SQLite to PostgreSQL, or back), in one
     snapshot of the source, then verify each table by row count and checksum; on any difference the target
@@ -37,12 +44,14 @@ def copy(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     with open_store(source, create=False) as src, open_store(target) as dst:
-        with Progress(TextColumn("copying {task.description}: {task.completed:,} rows"), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("copying {task.description}: {task.completed:,} rows"), TimeElapsedColumn(), console=err, transient=True
+        ) as bar:
             task = bar.add_task("", total=None)
             try:
-                results = copy_store(src, dst, progress=lambda table, rows: bar.update(task, description=table, completed=rows),
-                                     with_secrets=with_secrets)
+                results = copy_store(
+                    src, dst, progress=lambda table, rows: bar.update(task, description=table, completed=rows), with_secrets=with_secrets
+                )
             except CopyRefused as exc:
                 fail(str(exc))
         where = (src.location, dst.location)
@@ -50,5 +59,8 @@ def copy(
     for r in results:
         table.add_row(r.table, f"{r.rows:,}", r.source_checksum[:16])
     out.print(table)
-    err.print(f"copied {sum(r.rows for r in results):,} rows in {len(results)} tables; counts and checksums match"
-              + ("" if with_secrets else "; local secrets not copied (--with-secrets copies them)"), highlight=False)
+    err.print(
+        f"copied {sum(r.rows for r in results):,} rows in {len(results)} tables; counts and checksums match"
+        + ("" if with_secrets else "; local secrets not copied (--with-secrets copies them)"),
+        highlight=False,
+    )

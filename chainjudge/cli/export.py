@@ -17,9 +17,27 @@ from chainjudge.cli.support import DbOption, err, fail, open_store
 from chainjudge.core.atomic import atomic_open, write_text_atomic
 
 EXPORT_FIELDS = [
-    "run", "trace_id", "step_index", "step_ref", "criterion_id", "label", "passed", "rationale", "evidence",
-    "confidence", "judge", "error", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s",
-    "rubric_hash", "prompt_hash", "cache_key", "flags", "created_at",
+    "run",
+    "trace_id",
+    "step_index",
+    "step_ref",
+    "criterion_id",
+    "label",
+    "passed",
+    "rationale",
+    "evidence",
+    "confidence",
+    "judge",
+    "error",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_s",
+    "rubric_hash",
+    "prompt_hash",
+    "cache_key",
+    "flags",
+    "created_at",
 ]
 
 
@@ -34,10 +52,31 @@ class ExportFormat(str, Enum):
 @app.command()
 def export(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv (one row per judgment); otel (GenAI evaluation events, OTLP JSON logs), langfuse (score batch), phoenix (span / trace annotations).")] = ExportFormat.jsonl,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="jsonl or csv (one row per judgment); otel (GenAI evaluation events, OTLP JSON logs), langfuse (score batch), phoenix "
+            "(span / trace annotations).",
+        ),
+    ] = ExportFormat.jsonl,
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: standard output).")] = None,
-    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Send to this URL instead of writing a file (otel: an OTLP/HTTP receiver; langfuse / phoenix: the server's base URL). Nothing is sent without it.")] = None,
-    header: Annotated[Optional[list[str]], typer.Option("--header", help="Extra request header 'Name: value' for --endpoint, repeatable. Langfuse keys are read from LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY, Phoenix's from PHOENIX_API_KEY.")] = None,
+    endpoint: Annotated[
+        Optional[str],
+        typer.Option(
+            "--endpoint",
+            help="Send to this URL instead of writing a file (otel: an OTLP/HTTP receiver; langfuse / phoenix: the server's base URL). "
+            "Nothing is sent without it.",
+        ),
+    ] = None,
+    header: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--header",
+            help="Extra request header 'Name: value' for --endpoint, repeatable. Langfuse keys are read from LANGFUSE_PUBLIC_KEY / "
+            "LANGFUSE_SECRET_KEY, Phoenix's from PHOENIX_API_KEY.",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """A run's judgments out of chainjudge.
@@ -55,7 +94,7 @@ def export(
         if store.get_run(run) is None:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         rows = [_export_row(j) for j in store.judgments(run)]
-    with (atomic_open(output, newline="") if output else contextlib.nullcontext(sys.stdout)) as handle:
+    with atomic_open(output, newline="") if output else contextlib.nullcontext(sys.stdout) as handle:
         if fmt is ExportFormat.jsonl:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -82,13 +121,26 @@ def spreadsheet_safe(value):
 def _export_row(j) -> dict:
     v = j.verdict
     return {
-        "run": j.run, "trace_id": j.trace_id, "step_index": j.step_index, "step_ref": j.step_ref,
-        "criterion_id": j.criterion_id, "label": v.label if v else None, "passed": j.passed,
-        "rationale": v.rationale if v else None, "evidence": v.evidence if v else None,
-        "confidence": v.confidence if v else None, "judge": j.judge, "error": j.error,
-        "prompt_tokens": j.usage.prompt_tokens, "completion_tokens": j.usage.completion_tokens,
-        "cost_usd": j.usage.cost_usd, "latency_s": round(j.latency_s, 3), "rubric_hash": j.rubric_hash,
-        "prompt_hash": j.prompt_hash, "cache_key": j.cache_key, "flags": "; ".join(j.flags),
+        "run": j.run,
+        "trace_id": j.trace_id,
+        "step_index": j.step_index,
+        "step_ref": j.step_ref,
+        "criterion_id": j.criterion_id,
+        "label": v.label if v else None,
+        "passed": j.passed,
+        "rationale": v.rationale if v else None,
+        "evidence": v.evidence if v else None,
+        "confidence": v.confidence if v else None,
+        "judge": j.judge,
+        "error": j.error,
+        "prompt_tokens": j.usage.prompt_tokens,
+        "completion_tokens": j.usage.completion_tokens,
+        "cost_usd": j.usage.cost_usd,
+        "latency_s": round(j.latency_s, 3),
+        "rubric_hash": j.rubric_hash,
+        "prompt_hash": j.prompt_hash,
+        "cache_key": j.cache_key,
+        "flags": "; ".join(j.flags),
         "created_at": j.created_at.isoformat(),
     }
 
@@ -106,7 +158,9 @@ def _export_scores(run: str, fmt: str, output: Path | None, endpoint: str | None
         if store.get_run(run) is None:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         export = build(store, run, fmt)
-    note = f"{export.exported} judgments ({export.linked} linked to their source's ids; {export.skipped} left out: no verdict or no source id)"
+    note = (
+        f"{export.exported} judgments ({export.linked} linked to their source's ids; {export.skipped} left out: no verdict or no source id)"
+    )
     if endpoint:
         try:
             for name, value in parsed.items():

@@ -86,7 +86,11 @@ def traces_show(
                 names = ", ".join(c.name for c in step.tool_calls)
                 pairing = f" calls {names}"
             elif step.kind.value == "tool_result":
-                pairing = f" ← result of {step.parent_ref}" if step.parent_ref and step.parent_ref in {s.ref for s in item.steps} else " (unpaired)"
+                pairing = (
+                    f" ← result of {step.parent_ref}"
+                    if step.parent_ref and step.parent_ref in {s.ref for s in item.steps}
+                    else " (unpaired)"
+                )
             label = f"{step.index} {step.kind.value} ref={step.ref}{pairing}: {excerpt}"
             parent = nodes.get(step.parent_ref) if step.kind.value != "tool_result" else None
             nodes[step.ref] = (parent or root).add(label)
@@ -109,11 +113,16 @@ def _stop_on_signals() -> None:
 
 @app.command()
 def collect(
-    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")] = "127.0.0.1:4318",
+    listen: Annotated[
+        str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")
+    ] = "127.0.0.1:4318",
     max_body_mb: Annotated[float, typer.Option(help="Refuse export bodies larger than this, as sent or once inflated, with 413.")] = 16.0,
     max_concurrent: Annotated[int, typer.Option(min=1, max=256, help="Exports worked on at once; more get 503.")] = 8,
     max_connections: Annotated[int, typer.Option(min=1, max=4096, help="Connections held open at once; more are closed on arrival.")] = 64,
-    request_timeout: Annotated[float, typer.Option(min=1, max=3600, help="Seconds a client has for a whole request (headers and body); then the connection is closed.")] = 60.0,
+    request_timeout: Annotated[
+        float,
+        typer.Option(min=1, max=3600, help="Seconds a client has for a whole request (headers and body); then the connection is closed."),
+    ] = 60.0,
     db: DbOption = None,
 ) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
@@ -130,11 +139,21 @@ def collect(
     store = open_store(db)
     collector = Collector(store)
     try:
-        server = make_server(collector, host, int(port), int(max_body_mb * 1024 * 1024), max_concurrent=max_concurrent,
-                             deadline_s=request_timeout, max_connections=max_connections)
+        server = make_server(
+            collector,
+            host,
+            int(port),
+            int(max_body_mb * 1024 * 1024),
+            max_concurrent=max_concurrent,
+            deadline_s=request_timeout,
+            max_connections=max_connections,
+        )
     except (OSError, OverflowError) as exc:
         fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-    out.print(f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)", highlight=False)
+    out.print(
+        f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)",
+        highlight=False,
+    )
     _stop_on_signals()
     try:
         server.serve_forever()

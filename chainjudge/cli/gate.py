@@ -23,12 +23,25 @@ from chainjudge.workflows import golive
 
 def gate_cmd(
     run: Annotated[str, typer.Argument(help="Run name.")],
-    policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, max_probe_flip_rate, trust ...). Default: an installed pack's (the CEP pack's), else the built-in defaults.")] = None,
+    policy: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--policy",
+            help="Gate policy YAML (min_score, coverage, critical failures, weights, waive_untrusted, max_corrected_failure_rate, "
+            "max_probe_flip_rate, trust ...). Default: an installed pack's (the CEP pack's), else the built-in defaults.",
+        ),
+    ] = None,
     space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
-    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) for the policy's min_value_ratio.")] = None,
-    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures for the policy's max_unsubscribe_delta.")] = None,
+    ope_value: Annotated[
+        Optional[Path],
+        typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) for the policy's min_value_ratio."),
+    ] = None,
+    ope_unsubscribe: Annotated[
+        Optional[Path],
+        typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures for the policy's max_unsubscribe_delta."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Exit non-zero, printing each reason, when the run is below the go-live policy. Fails closed: a
@@ -46,7 +59,9 @@ def gate_cmd(
 
     gate = gate_policy(policy) if policy is not None else GatePolicy()
     evidence = evidence_for(run, space, expected, catalogue, db, gate)
-    reasons = gate_reasons(evidence, gate) + ope_reasons(gate, *(golive.ope_figures(p) if p else None for p in (ope_value, ope_unsubscribe)))
+    reasons = gate_reasons(evidence, gate) + ope_reasons(
+        gate, *(golive.ope_figures(p) if p else None for p in (ope_value, ope_unsubscribe))
+    )
     out.print(score_line(evidence), highlight=False)
     print_evidence_tables(evidence)
     if reasons:

@@ -11,8 +11,16 @@ from rich.table import Table
 from chainjudge.cli.support import DbOption, open_store, out
 from chainjudge.workflows import golive
 
-SpaceOption = Annotated[Optional[Path], typer.Option("--space", help="Scenario space YAML (default: the one the run was judged against, else an installed pack's, such as the CEP pack's).")]
-ExpectedOption = Annotated[Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")]
+SpaceOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--space",
+        help="Scenario space YAML (default: the one the run was judged against, else an installed pack's, such as the CEP pack's).",
+    ),
+]
+ExpectedOption = Annotated[
+    Optional[Path], typer.Option("--expected", help="Scenarios with expected actions (default: the ones the run was judged against).")
+]
 CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode catalogue.")]
 
 
@@ -24,25 +32,43 @@ def evidence_for(run: str, space: Path | None, expected: Path | None, catalogue:
 def score_line(evidence) -> str:
     s = evidence.score
     unknown = s.unknown
-    return (f"go-live confidence {s.score:.2f} (range {s.low:.2f}-{s.high:.2f})"
-            + (f"; unknown (counted at their low end): {', '.join(unknown)}" if unknown else ""))
+    return f"go-live confidence {s.score:.2f} (range {s.low:.2f}-{s.high:.2f})" + (
+        f"; unknown (counted at their low end): {', '.join(unknown)}" if unknown else ""
+    )
 
 
 def print_evidence_tables(evidence) -> None:
     """Trust per criterion (with TPR / TNR) and raw vs judge-error-corrected failure rates."""
     from chainjudge.analysis.figures import format_estimate as fmt
 
-    table = Table("criterion", "severity", "scored", "pass rate", "trust", "TPR (failing)", "TNR", "raw failure rate",
-                  "corrected failure rate", "prediction-powered")
+    table = Table(
+        "criterion",
+        "severity",
+        "scored",
+        "pass rate",
+        "trust",
+        "TPR (failing)",
+        "TNR",
+        "raw failure rate",
+        "corrected failure rate",
+        "prediction-powered",
+    )
     rates = {r.criterion: r for r in evidence.corrected}
     for row in evidence.criteria:
         report = evidence.calibration.get(row.criterion)
         rate = rates.get(row.criterion)
-        table.add_row(row.criterion, row.severity, str(row.scored),
-                      f"{row.passed / row.scored:.0%}" if row.scored else "-", row.trust,
-                      fmt(report.tpr, 1, 2) if report else "-", fmt(report.tnr, 1, 2) if report else "-",
-                      fmt(rate.raw_failure_rate, 1, 2) if rate else "-", fmt(rate.corrected_failure_rate, 1, 2) if rate else "-",
-                      fmt(rate.ppi_failure_rate, 1, 2) if rate and rate.ppi_failure_rate else "-")
+        table.add_row(
+            row.criterion,
+            row.severity,
+            str(row.scored),
+            f"{row.passed / row.scored:.0%}" if row.scored else "-",
+            row.trust,
+            fmt(report.tpr, 1, 2) if report else "-",
+            fmt(report.tnr, 1, 2) if report else "-",
+            fmt(rate.raw_failure_rate, 1, 2) if rate else "-",
+            fmt(rate.corrected_failure_rate, 1, 2) if rate else "-",
+            fmt(rate.ppi_failure_rate, 1, 2) if rate and rate.ppi_failure_rate else "-",
+        )
     out.print(table)
     if evidence.probes:
         probes = Table("bias probe", "criterion", "flips", "flip rate [95%]")
@@ -61,8 +87,10 @@ def coverage_cmd(
     heaviest empty cells, adversarial kinds without passing evidence, and a heatmap."""
     evidence = evidence_for(run, space, expected, None, db)
     cov, sp = evidence.coverage, evidence.space
-    out.print(f"coverage: {cov.covered:.0%} of cells, {cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells "
-              f"(at least {sp.min_traces_per_cell} trace per cell)")
+    out.print(
+        f"coverage: {cov.covered:.0%} of cells, {cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells "
+        f"(at least {sp.min_traces_per_cell} trace per cell)"
+    )
     if len(sp.grid) >= 2:
         rows, cols = sp.dimensions[sp.grid[0]].values, sp.dimensions[sp.grid[1]].values
         table = Table(f"{sp.grid[0]} \\ {sp.grid[1]}", *cols, title="traces per cell")
@@ -97,9 +125,19 @@ def report_cmd(
     space: SpaceOption = None,
     expected: ExpectedOption = None,
     catalogue: CatalogueOption = Path("failure-modes.yaml"),
-    policy: Annotated[Optional[Path], typer.Option("--policy", help="Gate policy YAML whose weights, trust rule and reference sources the report uses.")] = None,
-    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out): the agent's expected conversions against today's.")] = None,
-    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures: the agent's expected rate against today's.")] = None,
+    policy: Annotated[
+        Optional[Path], typer.Option("--policy", help="Gate policy YAML whose weights, trust rule and reference sources the report uses.")
+    ] = None,
+    ope_value: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--ope-value", help="Off-policy value figures (chainjudge ope --out): the agent's expected conversions against today's."
+        ),
+    ] = None,
+    ope_unsubscribe: Annotated[
+        Optional[Path],
+        typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures: the agent's expected rate against today's."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Write the go-live report: a self-contained HTML page (coverage heatmap, pass rates, decision
@@ -117,8 +155,6 @@ def report_cmd(
         evidence = evidence.model_copy(update={"guardrails": rails})
     paths = write_report(evidence, out_dir)
     out.print(f"{score_line(evidence)}; written: {', '.join(str(p) for p in paths)}", highlight=False)
-
-
 
 
 def gate_policy(path: Path):

@@ -28,8 +28,14 @@ def _pass_through() -> tuple[type[BaseException], ...]:
     import typer.exceptions
     from typer._click import exceptions as typer_click
 
-    return (typer.exceptions.Exit, typer.exceptions.Abort, typer_click.ClickException, click.exceptions.Exit,
-            click.exceptions.Abort, click.ClickException)
+    return (
+        typer.exceptions.Exit,
+        typer.exceptions.Abort,
+        typer_click.ClickException,
+        click.exceptions.Exit,
+        click.exceptions.Abort,
+        click.ClickException,
+    )
 
 
 _PASS_THROUGH = _pass_through()
@@ -62,8 +68,10 @@ def one_line(exc: BaseException) -> tuple[str, int]:
         return "out of memory", 2
     text = " ".join(str(exc).split())[:300]
     place = _where(exc)
-    return (f"unexpected {type(exc).__name__}: {text}" + (f" (at {place}; please report it, "
-            "CHAINJUDGE_TRACEBACK=1 shows the stack)" if place else "")), INTERNAL_EXIT
+    return (
+        f"unexpected {type(exc).__name__}: {text}"
+        + (f" (at {place}; please report it, CHAINJUDGE_TRACEBACK=1 shows the stack)" if place else "")
+    ), INTERNAL_EXIT
 
 
 class GuardedGroup(TyperGroup):

@@ -28,8 +28,9 @@ def _expand(paths: list[Path]) -> list[Path]:
     expanded: list[Path] = []
     for path in paths:
         if path.is_dir():
-            expanded += sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES),
-                               key=lambda p: (len(p.stem), p.stem))
+            expanded += sorted(
+                (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES), key=lambda p: (len(p.stem), p.stem)
+            )
         else:
             expanded.append(path)
     return expanded
@@ -40,8 +41,12 @@ def labels_import(
     files: Annotated[list[Path], typer.Argument(help="Label files: JSONL / JSON / CSV rows, or AgentProcessBench records.")],
     annotator: Annotated[Optional[str], typer.Option(help="Annotator id for rows that carry none (or to override).")] = None,
     kind: Annotated[Optional[LabelKind], typer.Option(help="human, judge or ground-truth.")] = None,
-    criterion: Annotated[Optional[str], typer.Option(help="Criterion id for rows that carry none (AgentProcessBench step labels: 'step').")] = None,
-    value_map: Annotated[Optional[list[str]], typer.Option("--map", help="Value mapping, repeatable: --map 1=correct --map 0=neutral --map -1=error.")] = None,
+    criterion: Annotated[
+        Optional[str], typer.Option(help="Criterion id for rows that carry none (AgentProcessBench step labels: 'step').")
+    ] = None,
+    value_map: Annotated[
+        Optional[list[str]], typer.Option("--map", help="Value mapping, repeatable: --map 1=correct --map 0=neutral --map -1=error.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Import labels. Importing the same file twice changes nothing; a changed label is a new row (newest counts).
@@ -56,8 +61,9 @@ def labels_import(
     try:
         if annotator is not None:
             check_annotator(annotator)
-        options = ImportOptions(annotator=annotator, kind=kind.value if kind else None, criterion=criterion,
-                                value_map=parse_value_map(value_map or []))
+        options = ImportOptions(
+            annotator=annotator, kind=kind.value if kind else None, criterion=criterion, value_map=parse_value_map(value_map or [])
+        )
     except ValueError as exc:
         fail(str(exc))
     bad = 0
@@ -90,5 +96,3 @@ def labels_list(db: DbOption = None) -> None:
     out.print(table if rows else "no labels yet: chainjudge labels import FILE")
     for line in split:
         out.print(line, highlight=False)
-
-

@@ -31,12 +31,21 @@ def modes_list(ctx: typer.Context, catalogue: CatalogueOption = DEFAULT_CATALOGU
         out.print(f"no failure modes in {catalogue} yet: chainjudge cluster RUN")
         return
     runs = list(dict.fromkeys(r for m in cat.modes for r in m.counts))
-    table = Table("mode", "status", "name", "runs seen", "last run", "trend", "first seen", "last seen",
-                  title=f"{catalogue} (version {cat.version})")
+    table = Table(
+        "mode", "status", "name", "runs seen", "last run", "trend", "first seen", "last seen", title=f"{catalogue} (version {cat.version})"
+    )
     for m in cat.modes:
         status = m.status + (f" -> {m.merged_into}" if m.merged_into else "")
-        table.add_row(m.id, status, m.name, str(len(m.counts)), str(m.counts.get(runs[-1], 0)) if runs else "0",
-                      trend(m, runs), m.first_seen, m.last_seen)
+        table.add_row(
+            m.id,
+            status,
+            m.name,
+            str(len(m.counts)),
+            str(m.counts.get(runs[-1], 0)) if runs else "0",
+            trend(m, runs),
+            m.first_seen,
+            m.last_seen,
+        )
     out.print(table)
 
 
@@ -62,7 +71,9 @@ def modes_rename(mode_id: str, name: str, catalogue: CatalogueOption = DEFAULT_C
 
 
 @modes_app.command("status")
-def modes_status(mode_id: str, status: Annotated[str, typer.Argument(help="open, fixed or accepted")], catalogue: CatalogueOption = DEFAULT_CATALOGUE) -> None:
+def modes_status(
+    mode_id: str, status: Annotated[str, typer.Argument(help="open, fixed or accepted")], catalogue: CatalogueOption = DEFAULT_CATALOGUE
+) -> None:
     """Mark a mode open, fixed (a recurrence reopens it) or accepted."""
     from chainjudge.analysis.modes import set_status
 
@@ -112,5 +123,3 @@ def modes_split(
     split_cat, kept, new_ids = split_mode(cat, mode_id, run, members, result)
     save_catalogue(split_cat, catalogue)
     out.print(f"{mode_id} keeps {kept} steps; new: {', '.join(new_ids)}")
-
-

@@ -15,23 +15,61 @@ from chainjudge.cli.support import err, out
 
 def ope(
     logs: Annotated[Path, typer.Argument(help="Logged decisions: CSV, JSONL or Parquet, one row per decision.")],
-    policy: Annotated[Optional[Path], typer.Option("--policy", help="The target policy (YAML / JSON): kind slots, thompson or decisions (see docs/guides/outcomes.md).")] = None,
-    decisions: Annotated[Optional[list[Path]], typer.Option("--decisions", help="Instead of --policy: recorded agent traces (chainjudge record); each one's final decision is the agent's action for its user.")] = None,
-    decision_field: Annotated[Optional[list[str]], typer.Option("--decision-field", help="With --decisions: the decision's fields that make the action, joined with ':' (default: channel; e.g. action, channel).")] = None,
-    trace_key: Annotated[str, typer.Option("--trace-key", help="With --decisions: the trace metadata naming the user, matched to --group.")] = "scenario_id",
-    exploration: Annotated[Optional[str], typer.Option("--exploration", help="With --decisions: 'uniform' when the logging policy could take every action.")] = None,
+    policy: Annotated[
+        Optional[Path],
+        typer.Option("--policy", help="The target policy (YAML / JSON): kind slots, thompson or decisions (see docs/guides/outcomes.md)."),
+    ] = None,
+    decisions: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--decisions",
+            help="Instead of --policy: recorded agent traces (chainjudge record); each one's final decision is the agent's action for "
+            "its user.",
+        ),
+    ] = None,
+    decision_field: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--decision-field",
+            help="With --decisions: the decision's fields that make the action, joined with ':' (default: channel; e.g. action, channel).",
+        ),
+    ] = None,
+    trace_key: Annotated[
+        str, typer.Option("--trace-key", help="With --decisions: the trace metadata naming the user, matched to --group.")
+    ] = "scenario_id",
+    exploration: Annotated[
+        Optional[str], typer.Option("--exploration", help="With --decisions: 'uniform' when the logging policy could take every action.")
+    ] = None,
     reward: Annotated[str, typer.Option(help="Column of the outcome (a click, a conversion, revenue).")] = "reward",
     propensity: Annotated[str, typer.Option(help="Column of the logging policy's probability of the logged action.")] = "propensity",
     action: Annotated[str, typer.Option(help="Column of the logged action.")] = "action",
-    slot: Annotated[Optional[str], typer.Option(help="Column of the slot (slate position, send window) a slot policy is given per.")] = None,
-    group: Annotated[Optional[str], typer.Option(help="Column of the user id: intervals resample users, keeping their rows together (default: rows).")] = None,
+    slot: Annotated[
+        Optional[str], typer.Option(help="Column of the slot (slate position, send window) a slot policy is given per.")
+    ] = None,
+    group: Annotated[
+        Optional[str], typer.Option(help="Column of the user id: intervals resample users, keeping their rows together (default: rows).")
+    ] = None,
     feature: Annotated[Optional[list[str]], typer.Option("--feature", help="Context column for the reward model, repeatable.")] = None,
-    by: Annotated[Optional[list[str]], typer.Option("--by", help="Also break the figures down by this column (segment, market, channel), repeatable.")] = None,
-    reward_model: Annotated[str, typer.Option("--reward-model", help="boosting or logistic (scikit-learn, cross-fitted by user), or none (no DM / DR / Switch-DR).")] = "boosting",
-    clip: Annotated[Optional[float], typer.Option(min=1.0, help="Clip importance weights at this value (less variance, some bias).")] = None,
-    switch_tau: Annotated[Optional[float], typer.Option("--switch-tau", min=0.0, help="Switch-DR: weights above this use the reward model alone (default: the 99th percentile).")] = None,
+    by: Annotated[
+        Optional[list[str]], typer.Option("--by", help="Also break the figures down by this column (segment, market, channel), repeatable.")
+    ] = None,
+    reward_model: Annotated[
+        str,
+        typer.Option("--reward-model", help="boosting or logistic (scikit-learn, cross-fitted by user), or none (no DM / DR / Switch-DR)."),
+    ] = "boosting",
+    clip: Annotated[
+        Optional[float], typer.Option(min=1.0, help="Clip importance weights at this value (less variance, some bias).")
+    ] = None,
+    switch_tau: Annotated[
+        Optional[float],
+        typer.Option(
+            "--switch-tau", min=0.0, help="Switch-DR: weights above this use the reward model alone (default: the 99th percentile)."
+        ),
+    ] = None,
     bootstrap: Annotated[int, typer.Option(min=0, max=10_000, help="Resamples of users for the 95% intervals.")] = 200,
-    min_ess: Annotated[float, typer.Option("--min-ess", min=1.0, help="Below this effective sample size the weighted estimates are withheld.")] = 100.0,
+    min_ess: Annotated[
+        float, typer.Option("--min-ess", min=1.0, help="Below this effective sample size the weighted estimates are withheld.")
+    ] = 100.0,
     seed: Annotated[int, typer.Option(help="Seed of the resampling and the reward model's folds.")] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write every figure as JSON here.")] = None,
 ) -> None:
@@ -68,8 +106,11 @@ def ope(
         for value, result in parts.items():
             _print_result(result, f"{name} = {value}")
     if not report.support_known:
-        out.print("support: unknown (the logs give only the logged action's propensity; declare exploration: uniform "
-                  "in the policy file when the logging policy could take every action)", highlight=False)
+        out.print(
+            "support: unknown (the logs give only the logged action's propensity; declare exploration: uniform "
+            "in the policy file when the logging policy could take every action)",
+            highlight=False,
+        )
     if out_file is not None:
         write_text_atomic(out_file, json.dumps(_as_json(report), indent=2, default=str) + "\n")
         out.print(f"figures written to {out_file}", highlight=False)
@@ -90,10 +131,13 @@ def _print_result(result, title: str) -> None:
     for e in result.estimates:
         table.add_row(e.estimator, _figure(e.value), _figure(e.difference), _figure(e.ratio, 3))
     out.print(table)
-    out.print(f"  {d.rows} rows in {d.groups} groups; effective sample size {d.ess:.0f} ({d.ess / max(1, d.rows):.1%}); "
-              f"largest weight {d.max_weight:.1f}; support {d.support:.0%}"
-              + (f"; weights clipped at {result.clip:g}" if result.clip else "")
-              + (f"; Switch-DR tau {result.switch_tau:.1f}" if result.switch_tau else ""), highlight=False)
+    out.print(
+        f"  {d.rows} rows in {d.groups} groups; effective sample size {d.ess:.0f} ({d.ess / max(1, d.rows):.1%}); "
+        f"largest weight {d.max_weight:.1f}; support {d.support:.0%}"
+        + (f"; weights clipped at {result.clip:g}" if result.clip else "")
+        + (f"; Switch-DR tau {result.switch_tau:.1f}" if result.switch_tau else ""),
+        highlight=False,
+    )
     for warning in d.warnings:
         err.print(Text(f"  warning: {warning}", style="yellow"))
     for note in result.notes:
@@ -103,6 +147,12 @@ def _print_result(result, title: str) -> None:
 def _as_json(report) -> dict:
     from dataclasses import asdict
 
-    return {"logs": report.logs, "rows": report.rows, "rejected": report.rejected_count, "policy": report.policy,
-            "reward_model": report.reward_model, "overall": asdict(report.overall),
-            "segments": {n: {v: asdict(r) for v, r in parts.items()} for n, parts in report.segments.items()}}
+    return {
+        "logs": report.logs,
+        "rows": report.rows,
+        "rejected": report.rejected_count,
+        "policy": report.policy,
+        "reward_model": report.reward_model,
+        "overall": asdict(report.overall),
+        "segments": {n: {v: asdict(r) for v, r in parts.items()} for n, parts in report.segments.items()},
+    }

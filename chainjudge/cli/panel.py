@@ -27,7 +27,9 @@ def panel(
     runs_or_annotators: Annotated[list[str], typer.Argument(help="Runs (or label annotators) forming the panel.")],
     criterion: Annotated[str, typer.Option(help="Criterion id.")],
     aggregate: Annotated[Aggregation, typer.Option(help="How the panel's labels become one.")] = Aggregation.majority,
-    reference: Annotated[Optional[str], typer.Option(help="Reference annotator (e.g. human labels) to score the judges and the panel against.")] = None,
+    reference: Annotated[
+        Optional[str], typer.Option(help="Reference annotator (e.g. human labels) to score the judges and the panel against.")
+    ] = None,
     order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated.")] = None,
     failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated.")] = None,
     db: DbOption = None,
@@ -48,7 +50,7 @@ def panel(
                 fail(f"no labels from {name!r} on criterion {criterion!r}")
             members.append(labels)
         ref_labels = annotator_labels(store, reference, criterion) if reference else []
-    values = {l.value for m in members for l in m} | {l.value for l in ref_labels}
+    values = {label.value for m in members for label in m} | {label.value for label in ref_labels}
     try:
         ordered = order_labels(values, order.split(",") if order else None)
     except ValueError as exc:
@@ -57,8 +59,11 @@ def panel(
     combined = aggregate_panel(members, ordered, fail_set, aggregate.value, f"panel:{aggregate.value}")
     alpha = labels_alpha(members, ordered)
     agree = unanimity(members)
-    out.print(f"panel of {len(members)} on {criterion}: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
-              f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled", highlight=False)
+    out.print(
+        f"panel of {len(members)} on {criterion}: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
+        f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled",
+        highlight=False,
+    )
     if not ref_labels:
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
         return
@@ -68,9 +73,14 @@ def panel(
         table.add_row(name, fmt(r.step_accuracy), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa), r.trust)
     out.print(table)
     corr, n_eff = error_correlation(members, ref_labels)
-    out.print("pairwise correlation of errors: " + "; ".join(
-        f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}"
-        for i in range(len(members)) for j in range(i + 1, len(members))))
+    out.print(
+        "pairwise correlation of errors: "
+        + "; ".join(
+            f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}"
+            for i in range(len(members))
+            for j in range(i + 1, len(members))
+        )
+    )
     out.print(f"effective number of independent judges: {'-' if n_eff is None else f'{n_eff:.2f}'} of {len(members)}")
 
 

@@ -38,10 +38,18 @@ def regress_add(
             run = store.get_run(exemplar.run)
             trace = store.get_trace(exemplar.trace_id, run=exemplar.run)
             if run is None or run.rubric is None or trace is None:
-                err.print(Text("skipped", style="yellow"), f"{exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.location}")
+                err.print(
+                    Text("skipped", style="yellow"), f"{exemplar.trace_id}:{exemplar.step_ref}: its run or trace is not in {store.location}"
+                )
                 continue
-            judgment = next((j for j in store.judgments(exemplar.run) if j.trace_id == exemplar.trace_id
-                             and j.step_ref == exemplar.step_ref and j.criterion_id == exemplar.criterion_id), None)
+            judgment = next(
+                (
+                    j
+                    for j in store.judgments(exemplar.run)
+                    if j.trace_id == exemplar.trace_id and j.step_ref == exemplar.step_ref and j.criterion_id == exemplar.criterion_id
+                ),
+                None,
+            )
             label = judgment.verdict.label if judgment and judgment.verdict else "fail"
             case = make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), label)
             written.append(write_case(case, suite))
@@ -55,7 +63,9 @@ def regress_run(
     judge_model: Annotated[str, typer.Option("--judge", help="'local' or any litellm model string.")] = "local",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
     suite: Annotated[Path, typer.Option(help="Suite folder.")] = DEFAULT_SUITE,
-    traces: Annotated[Optional[list[Path]], typer.Option("--traces", help="Newly recorded traces (same ids) to test instead of the recorded prefixes.")] = None,
+    traces: Annotated[
+        Optional[list[Path]], typer.Option("--traces", help="Newly recorded traces (same ids) to test instead of the recorded prefixes.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Re-judge every case; exit 1 naming each failure mode that recurs (CI: record the agent again on

@@ -16,10 +16,21 @@ from chainjudge.core.store import absolute_db, masked_url, resolve_db_path
 def review_app(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 8501,
     catalogue: Annotated[Path, typer.Option(help="Failure-mode catalogue shown in the app.")] = Path("failure-modes.yaml"),
-    space: Annotated[Optional[list[Path]], typer.Option(help="Scenario-space file(s) the Go-live tab may use, repeatable (default: the bundled CEP space).")] = None,
-    scenarios: Annotated[Optional[list[Path]], typer.Option(help="Scenario files with expected actions the Go-live tab may use, repeatable.")] = None,
-    ope_value: Annotated[Optional[Path], typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) the Go-live tab shows as a guardrail.")] = None,
-    ope_unsubscribe: Annotated[Optional[Path], typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures the Go-live tab shows as a guardrail.")] = None,
+    space: Annotated[
+        Optional[list[Path]],
+        typer.Option(help="Scenario-space file(s) the Go-live tab may use, repeatable (default: the bundled CEP space)."),
+    ] = None,
+    scenarios: Annotated[
+        Optional[list[Path]], typer.Option(help="Scenario files with expected actions the Go-live tab may use, repeatable.")
+    ] = None,
+    ope_value: Annotated[
+        Optional[Path],
+        typer.Option("--ope-value", help="Off-policy value figures (chainjudge ope --out) the Go-live tab shows as a guardrail."),
+    ] = None,
+    ope_unsubscribe: Annotated[
+        Optional[Path],
+        typer.Option("--ope-unsubscribe", help="Off-policy unsubscribe / complaint figures the Go-live tab shows as a guardrail."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Start the review app (Streamlit, headless, on 127.0.0.1, usage stats off) and print its address.
@@ -36,9 +47,18 @@ def review_app(
 
             ope_figures(figures)  # read now: a bad file is one line at start, not an error in a tab later
     try:
-        serve(db, port, catalogue, space or [], scenarios or [], on_ready=lambda url, log: out.print(
-            f"review app: {url}  (store {masked_url(str(absolute_db(resolve_db_path(db))))}; log {log}; Ctrl-C stops)", highlight=False),
-            ope_value=ope_value, ope_unsubscribe=ope_unsubscribe)
+        serve(
+            db,
+            port,
+            catalogue,
+            space or [],
+            scenarios or [],
+            on_ready=lambda url, log: out.print(
+                f"review app: {url}  (store {masked_url(str(absolute_db(resolve_db_path(db))))}; log {log}; Ctrl-C stops)", highlight=False
+            ),
+            ope_value=ope_value,
+            ope_unsubscribe=ope_unsubscribe,
+        )
     except ReviewServerError as exc:
         fail(str(exc))
 

@@ -43,8 +43,13 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
         flagged = store.flagged_count(run)
         calibrated = calibrate_run(store, run)
         tags = stored.judge.verifier or (stored.judge.model.split(":", 1)[1] if stored.judge.model.startswith("verifier:") else "")
-        verifiers = [v for tag in tags.split(",") if "@" in tag
-                     for v in [store.verifier(*tag.removeprefix("verifier:").split("@", 1))] if v is not None]  # the versions that judged
+        verifiers = [
+            v
+            for tag in tags.split(",")
+            if "@" in tag
+            for v in [store.verifier(*tag.removeprefix("verifier:").split("@", 1))]
+            if v is not None
+        ]  # the versions that judged
         abstained = Counter(j.criterion_id for j in store.judgments(run) if j.error_kind == "abstained") if verifiers else Counter()
     out.print(f"run {run}: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
     trust = {r.criterion: r.trust for r in calibrated.rows}
@@ -52,21 +57,39 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
     for r in rows:
         rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "-"
-        table.add_row(r.criterion_id, str(r.judgments), str(r.scored), str(r.passed), rate, str(r.errors), f"{r.cost_usd:.4f}",
-                      trust.get(r.criterion_id, "-"))
+        table.add_row(
+            r.criterion_id,
+            str(r.judgments),
+            str(r.scored),
+            str(r.passed),
+            rate,
+            str(r.errors),
+            f"{r.cost_usd:.4f}",
+            trust.get(r.criterion_id, "-"),
+        )
     out.print(table)
     if calibrated.reports:
-        checked = Table("criterion", "TPR (failing)", "TNR", "raw failure rate", "corrected failure rate",
-                        "prediction-powered failure rate",
-                        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR; "
-                              "prediction-powered = the judge on every item, rectified by people's labels")
+        checked = Table(
+            "criterion",
+            "TPR (failing)",
+            "TNR",
+            "raw failure rate",
+            "corrected failure rate",
+            "prediction-powered failure rate",
+            title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR; "
+            "prediction-powered = the judge on every item, rectified by people's labels",
+        )
         for criterion, report in calibrated.reports.items():
             corrected = rates.get(criterion)
             ppi = corrected.ppi_failure_rate if corrected else None
-            checked.add_row(criterion, fmt(report.tpr, 1, 2), fmt(report.tnr, 1, 2),
-                            fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
-                            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
-                            fmt(ppi, 1, 2) if ppi else "-")
+            checked.add_row(
+                criterion,
+                fmt(report.tpr, 1, 2),
+                fmt(report.tnr, 1, 2),
+                fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
+                fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
+                fmt(ppi, 1, 2) if ppi else "-",
+            )
         out.print(checked)
     for verifier in verifiers:
         verifier_statement(verifier, abstained.get(verifier.criterion, 0))
@@ -76,16 +99,25 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
     if errors:
         out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
     if flagged:
-        out.print(Text(f"{flagged} judgments are on steps flagged as possible prompt injection", style="yellow"), ": a person should "
-                  "check them (export: the 'flags' column)", sep="")
+        out.print(
+            Text(f"{flagged} judgments are on steps flagged as possible prompt injection", style="yellow"),
+            ": a person should check them (export: the 'flags' column)",
+            sep="",
+        )
 
 
 def verifier_statement(verifier, abstained: int) -> None:
     """What a verifier's decisions in this run may be trusted for: a share, at its guarantee."""
     sel = verifier.selective
-    guarantee = ("no guarantee (no confidence cut met its target on tune: it decided nothing)" if sel.confidence is None
-                 else f"agreement >= {sel.target:.0%} with people on what it decides, at risk {sel.risk:g} "
-                      f"(decided {sel.decided_share:.0%} of tune steps out of fold)")
-    out.print(f"verifier {verifier.tag} on {verifier.criterion}: {guarantee}; {abstained} steps it abstained on are "
-              f"unknown until people label them (review queue, first). Agreement above is against every reference "
-              f"label, tune ones included; the held-out figure: chainjudge verifier test {verifier.name}", highlight=False)
+    guarantee = (
+        "no guarantee (no confidence cut met its target on tune: it decided nothing)"
+        if sel.confidence is None
+        else f"agreement >= {sel.target:.0%} with people on what it decides, at risk {sel.risk:g} "
+        f"(decided {sel.decided_share:.0%} of tune steps out of fold)"
+    )
+    out.print(
+        f"verifier {verifier.tag} on {verifier.criterion}: {guarantee}; {abstained} steps it abstained on are "
+        f"unknown until people label them (review queue, first). Agreement above is against every reference "
+        f"label, tune ones included; the held-out figure: chainjudge verifier test {verifier.name}",
+        highlight=False,
+    )

@@ -16,8 +16,17 @@ from chainjudge.cli.support import DbOption, err, open_store, out
 def labels_split(
     test_share: Annotated[float, typer.Option("--test-share", min=0.01, max=0.99, help="Share of labelled traces kept for testing.")] = 0.3,
     seed: Annotated[int, typer.Option(help="Seed of the assignment (the same labels and seed give the same split).")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing split made with other settings (test figures made before become stale).")] = False,
-    group_by: Annotated[GroupBy, typer.Option("--group-by", help="task: traces of one task (AgentProcessBench question, tau-bench task_id; detected from metadata or id) always on one side; trace: each trace alone.")] = "task",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing split made with other settings (test figures made before become stale).")
+    ] = False,
+    group_by: Annotated[
+        GroupBy,
+        typer.Option(
+            "--group-by",
+            help="task: traces of one task (AgentProcessBench question, tau-bench task_id; detected from metadata or id) always on one "
+            "side; trace: each trace alone.",
+        ),
+    ] = "task",
     db: DbOption = None,
 ) -> None:
     """Assign every labelled trace, whole, to `tune` or `test`, stratified so both hold traces with failing
@@ -33,8 +42,10 @@ def labels_split(
     if outcome.unchanged:
         out.print("the stored split is already this one (unchanged)")
     elif outcome.placed_before and outcome.placed_now:
-        out.print(f"{outcome.placed_now} newly labelled traces placed on their own; the {outcome.placed_before} placed "
-                  "before kept their side", highlight=False)
+        out.print(
+            f"{outcome.placed_now} newly labelled traces placed on their own; the {outcome.placed_before} placed before kept their side",
+            highlight=False,
+        )
     if outcome.thin:
         err.print(Text("note:", style="yellow"), "a side lacks failing or passing traces: too few labelled traces for a useful test split")
 

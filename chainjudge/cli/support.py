@@ -19,8 +19,7 @@ def _console(stderr: bool) -> Console:
     lines and table rows stay one line each, so they can be grepped."""
     stream = sys.stderr if stderr else sys.stdout
     piped = not (hasattr(stream, "isatty") and stream.isatty())
-    return Console(stderr=stderr, width=1000 if piped and "COLUMNS" not in os.environ else None,
-                   soft_wrap=piped, markup=False)
+    return Console(stderr=stderr, width=1000 if piped and "COLUMNS" not in os.environ else None, soft_wrap=piped, markup=False)
 
 
 # markup is off: everything printed is data (trace text, names, cells) and is shown as written; styles
@@ -30,8 +29,11 @@ err = _console(stderr=True)
 
 DbOption = Annotated[
     Optional[str],
-    typer.Option("--db", help="The store: a SQLite file, or a postgresql://user@host/db URL for a team store. "
-                 "Default: $CHAINJUDGE_DB, else .chainjudge/chainjudge.db here."),
+    typer.Option(
+        "--db",
+        help="The store: a SQLite file, or a postgresql://user@host/db URL for a team store. "
+        "Default: $CHAINJUDGE_DB, else .chainjudge/chainjudge.db here.",
+    ),
 ]
 
 
@@ -62,5 +64,8 @@ def report_rejected_rows(source: Path, errors: list, rejects_file: Path, show: i
     for error in errors[:show]:
         err.print(Text("rejected", style="yellow"), f"{source}: {error}", highlight=False)
     more = len(errors) - min(show, len(errors))
-    err.print(f"{'and ' + str(more) + ' more rejected rows; ' if more else ''}all {len(errors)} rejected rows "
-              f"(line, column, kind, reason) are in {rejects_file}", highlight=False)
+    err.print(
+        f"{'and ' + str(more) + ' more rejected rows; ' if more else ''}all {len(errors)} rejected rows "
+        f"(line, column, kind, reason) are in {rejects_file}",
+        highlight=False,
+    )

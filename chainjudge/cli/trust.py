@@ -18,7 +18,12 @@ def probe(
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
     sample: Annotated[int, typer.Option(min=1, help="Work items re-judged under each change (seeded sample).")] = 20,
     seed: Annotated[int, typer.Option(help="Sample seed (same seed, same items).")] = 0,
-    change: Annotated[Optional[list[str]], typer.Option("--change", help="Only these changes, repeatable: criteria_order, scale_order, whitespace, verbose_padding, polite_assertion.")] = None,
+    change: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--change", help="Only these changes, repeatable: criteria_order, scale_order, whitespace, verbose_padding, polite_assertion."
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once.")] = 4,
     db: DbOption = None,
 ) -> None:
@@ -43,13 +48,24 @@ def probe(
         stored = store.get_run(run)
         if stored is None:
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
-        if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (judge_model == "local" and "local" in stored.judge.model):
+        if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (
+            judge_model == "local" and "local" in stored.judge.model
+        ):
             err.print(Text("note:", style="yellow"), f"{run} was judged by {stored.judge.model}; probing it with {judge_model}")
         try:
             quiet_libraries()
             with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
-                outcome = run_probes(store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency,
-                                     on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False))
+                outcome = run_probes(
+                    store,
+                    run,
+                    judge,
+                    settings,
+                    sample=sample,
+                    seed=seed,
+                    changes=chosen,
+                    concurrency=concurrency,
+                    on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False),
+                )
         except (JudgeSetupError, RunMismatch) as exc:
             fail(str(exc))
         results = probe_results(store, run)

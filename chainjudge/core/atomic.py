@@ -29,8 +29,9 @@ def check_output_path(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None,
-                file_mode: int = 0o644) -> Iterator[IO]:
+def atomic_open(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None, file_mode: int = 0o644
+) -> Iterator[IO]:
     """Open a temporary file beside PATH; on a clean exit it replaces PATH, on an exception it is removed."""
     path = check_output_path(path)
     try:

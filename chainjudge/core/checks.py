@@ -71,12 +71,32 @@ def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id:
     """A trajectory assertion's judgment; its cache key covers the whole trace it reads."""
     if criterion.assertion is None:
         raise ValueError(f"criterion {criterion.id} has no trajectory assertion")
-    material = json.dumps([criterion.assertion.model_dump(mode="json"), version, criterion.id, step.index,
-                           [s.render() for s in trace.steps], trace.metadata.get(REFERENCE_KEY)], sort_keys=True, default=str)
+    material = json.dumps(
+        [
+            criterion.assertion.model_dump(mode="json"),
+            version,
+            criterion.id,
+            step.index,
+            [s.render() for s in trace.steps],
+            trace.metadata.get(REFERENCE_KEY),
+        ],
+        sort_keys=True,
+        default=str,
+    )
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
-                  judge=f"assert:{criterion.assertion.kind}", judge_kind="check", rubric_id=rubric_id, rubric_hash=version,
-                  prompt_hash=key[:16], cache_key=key)
+    fields = dict(
+        run=run,
+        trace_id=trace.id,
+        step_index=step.index,
+        step_ref=step.ref,
+        criterion_id=criterion.id,
+        judge=f"assert:{criterion.assertion.kind}",
+        judge_kind="check",
+        rubric_id=rubric_id,
+        rubric_hash=version,
+        prompt_hash=key[:16],
+        cache_key=key,
+    )
     try:
         outcome = evaluate(criterion, trace, step)
     except ReferenceMissing as exc:
@@ -85,16 +105,29 @@ def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id:
     return Judgment(**fields, verdict=Verdict(rationale=outcome.rationale, label=label, confidence=1.0), passed=outcome.passed)
 
 
-def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str,
-           registry: dict[str, Check]) -> Judgment:
-    material = json.dumps([criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str)
+def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str, registry: dict[str, Check]) -> Judgment:
+    material = json.dumps(
+        [criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str
+    )
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    fields = dict(run=run, trace_id=trace.id, step_index=step.index, step_ref=step.ref, criterion_id=criterion.id,
-                  judge=f"check:{criterion.check}", judge_kind="check", rubric_id=rubric_id, rubric_hash=version, prompt_hash=key[:16], cache_key=key)
+    fields = dict(
+        run=run,
+        trace_id=trace.id,
+        step_index=step.index,
+        step_ref=step.ref,
+        criterion_id=criterion.id,
+        judge=f"check:{criterion.check}",
+        judge_kind="check",
+        rubric_id=rubric_id,
+        rubric_hash=version,
+        prompt_hash=key[:16],
+        cache_key=key,
+    )
     check = registry.get(criterion.check or "")
     if check is None:
-        return Judgment(**fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}",
-                        error_kind="unknown_check")
+        return Judgment(
+            **fields, error=f"unknown_check: no check named {criterion.check!r}; known: {sorted(registry)}", error_kind="unknown_check"
+        )
     try:
         result = check(trace, step)
     except AgentOutputUnusable as exc:
@@ -105,4 +138,3 @@ def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: 
         return Judgment(**fields, error=f"check_crashed: {type(exc).__name__}: {exc}"[:500], error_kind="check_crashed")
     label = "pass" if result.passed else "fail"
     return Judgment(**fields, verdict=Verdict(rationale=result.rationale, label=label, confidence=1.0), passed=result.passed)
-

@@ -85,7 +85,7 @@ def context_lines(trace: Trace, step: Step, budget: ContextBudget, room: int) ->
         lines[s.index] = fit(f"[{s.ref} {s.kind.value}] {s.render()}", max(16, room // 4))
         spent += count_tokens(lines[s.index]) + 1
     others = [s for s in reversed(before) if s.index not in lines and s.kind is not StepKind.system]
-    recent, earlier = others[: budget.recent_steps], others[budget.recent_steps:]
+    recent, earlier = others[: budget.recent_steps], others[budget.recent_steps :]
     share = max(32, (room - spent) // max(1, len(recent) + 1))
     for s in recent:
         line = fit(f"[{s.ref} {s.kind.value}] {s.render()}", share)
@@ -108,8 +108,9 @@ def context_lines(trace: Trace, step: Step, budget: ContextBudget, room: int) ->
     return shown or ["(no earlier steps)"]
 
 
-def budgeted_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings,
-                      budget: ContextBudget) -> list[dict]:
+def budgeted_messages(
+    trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings, budget: ContextBudget
+) -> list[dict]:
     """The judge's prompt for one step, never over `budget.tokens` (raises ValueError when even the
     instructions and criteria do not fit: the budget is too small for the rubric)."""
     system = {"role": "system", "content": system_message(criteria, settings.ask_evidence)}
@@ -121,8 +122,12 @@ def budgeted_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...],
     room = budget.tokens - fixed - count_tokens(step_text)
     for _ in range(32):  # estimates converge in a few rounds; each round only shrinks
         context = "\n".join(context_lines(trace, step, budget, room)) if room > 16 else "(earlier steps omitted: budget)"
-        user = "\n".join([fence("Earlier steps (context, older ones as one-line digests):", context),
-                          fence(f"Step {step.ref} ({step.kind.value}) to judge:", step_text)])
+        user = "\n".join(
+            [
+                fence("Earlier steps (context, older ones as one-line digests):", context),
+                fence(f"Step {step.ref} ({step.kind.value}) to judge:", step_text),
+            ]
+        )
         messages = [system, {"role": "user", "content": user}]
         over = prompt_tokens(messages) - budget.tokens
         if over <= 0:

@@ -44,8 +44,15 @@ class Executor(Protocol):
     """Runs a plan's work items and returns the run's progress; the default runs them in this process
     (`execute`), `chainjudge.scale.RayExecutor` shards them over Ray workers, each writing to the store."""
 
-    def __call__(self, items: Sequence[WorkItem], judge: Judge, store: JudgmentSink, concurrency: int = 8, retry_errors: bool = True,
-                 on_progress: Callable | None = None) -> object: ...
+    def __call__(
+        self,
+        items: Sequence[WorkItem],
+        judge: Judge,
+        store: JudgmentSink,
+        concurrency: int = 8,
+        retry_errors: bool = True,
+        on_progress: Callable | None = None,
+    ) -> object: ...
 
 
 class NoCallJudge:
@@ -157,8 +164,9 @@ def split_done(items: Sequence[WorkItem], stored: dict[tuple[str, int, str], boo
 
 def _copy_for(item: WorkItem, judgment: Judgment) -> Judgment:
     """A judgment made for an identical prompt, copied onto this item (no call made)."""
-    return judgment.model_copy(update={"run": item.run, "reused": True, "trace_id": item.trace_id,
-                                       "step_index": item.step.index, "step_ref": item.step.ref})
+    return judgment.model_copy(
+        update={"run": item.run, "reused": True, "trace_id": item.trace_id, "step_index": item.step.index, "step_ref": item.step.ref}
+    )
 
 
 def _group_identical(items: Sequence[WorkItem]) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
@@ -173,8 +181,9 @@ def _group_identical(items: Sequence[WorkItem]) -> tuple[list[WorkItem], dict[in
     return list(leaders.values()), followers
 
 
-def _take_stored_and_reusable(items: Sequence[WorkItem], sink: JudgmentSink, retry_errors: bool,
-                              progress: Progress) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
+def _take_stored_and_reusable(
+    items: Sequence[WorkItem], sink: JudgmentSink, retry_errors: bool, progress: Progress
+) -> tuple[list[WorkItem], dict[int, list[WorkItem]]]:
     """Skip what the run already holds, copy what another run already judged under the same cache key,
     and group identical prompts of this run: (leaders to call, their twins by leader)."""
     todo = not_yet_stored(items, sink, retry_errors)
@@ -217,8 +226,10 @@ class _Outcomes:
             return
         self.connection_errors += 1
         if self.connection_errors >= self.max_connection_errors and p.aborted is None:
-            p.aborted = (f"judge unreachable: {self.connection_errors} calls in a row failed to connect "
-                         f"({failed[0].error}); the rest was not attempted")
+            p.aborted = (
+                f"judge unreachable: {self.connection_errors} calls in a row failed to connect "
+                f"({failed[0].error}); the rest was not attempted"
+            )
 
 
 async def execute(

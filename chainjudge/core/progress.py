@@ -21,8 +21,9 @@ Hooks = tuple[Callable[[int], None], Callable[[RunProgress], None]]
 
 
 @contextmanager
-def live_progress(console: Console, description: str, every_s: float = PLAIN_EVERY_S,
-                  clock: Callable[[], float] = time.monotonic) -> Iterator[Hooks]:
+def live_progress(
+    console: Console, description: str, every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Hooks]:
     if not console.is_terminal:
         with plain_progress(console, description, every_s, clock) as hooks:
             yield hooks
@@ -71,13 +72,16 @@ def progress_line(description: str, p: RunProgress, elapsed_s: float, worked_sin
     remaining = max(0, total - p.done)
     eta = _duration(remaining / rate) if rate > 0 else "unknown"
     share = f" ({p.done / total:.0%})" if total else ""
-    return (f"{description}: {p.done}/{total} done{share}, {rate * 60:.1f}/min, ETA {eta}, errors {p.errors}, "
-            f"timeouts {p.timed_out}, elapsed {_duration(elapsed_s)}")
+    return (
+        f"{description}: {p.done}/{total} done{share}, {rate * 60:.1f}/min, ETA {eta}, errors {p.errors}, "
+        f"timeouts {p.timed_out}, elapsed {_duration(elapsed_s)}"
+    )
 
 
 @contextmanager
-def plain_progress(console: Console, description: str, every_s: float = PLAIN_EVERY_S,
-                   clock: Callable[[], float] = time.monotonic) -> Iterator[Hooks]:
+def plain_progress(
+    console: Console, description: str, every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Hooks]:
     started = clock()
     state: dict = {"last": started, "latest": None, "first_done": None}
 

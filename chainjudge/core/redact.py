@@ -95,6 +95,7 @@ class Redactor:
 
     def redact_text(self, text: str, redaction: Redaction) -> str:
         for pattern in self.patterns:
+
             def replace(match: re.Match, pattern: PiiPattern = pattern) -> str:
                 value = match.group(0)
                 if pattern.check is not None and not pattern.check(value):  # type: ignore[operator]
@@ -133,5 +134,3 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     for placeholder, original in mapping.items():
         text = text.replace(placeholder, original)
     return text
-
-

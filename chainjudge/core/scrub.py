@@ -11,7 +11,10 @@ import re
 
 _PATTERNS = (
     (re.compile(r"(?<![\w+.-])([A-Za-z][A-Za-z0-9+.-]{0,20}://)[^\s/@?#]{1,256}@"), r"\1***@"),
-    (re.compile(r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|password|passwd|secret|sig|signature|auth)=)[^&\s#;\"']{1,1024}"), r"\1***"),
+    (
+        re.compile(r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|password|passwd|secret|sig|signature|auth)=)[^&\s#;\"']{1,1024}"),
+        r"\1***",
+    ),
     (re.compile(r"(?i)(\bbearer\s{1,4})[A-Za-z0-9._~+/=-]{6,1024}"), r"\1***"),
     (re.compile(r"(?i)((?:api[_-]?key|x-api-key|authorization)[\"']?\s{0,3}[:=]\s{0,3}[\"']?)[A-Za-z0-9._~+/=-]{6,1024}"), r"\1***"),
     (re.compile(r"(?<![\w-])(sk|pk|rk|sess)-[A-Za-z0-9_-]{8,256}"), r"\1-***"),

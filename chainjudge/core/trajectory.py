@@ -88,8 +88,9 @@ def tool_calls(trace: Trace) -> list[Call]:
 def _overlaps(a: Step, b: Step) -> bool:
     """Two call steps made in parallel: same parent and overlapping recorded times."""
     ta, tb = _times(a), _times(b)
-    return a.parent_ref is not None and a.parent_ref == b.parent_ref and ta is not None and tb is not None \
-        and tb[0] < ta[1] and ta[0] < tb[1]
+    return (
+        a.parent_ref is not None and a.parent_ref == b.parent_ref and ta is not None and tb is not None and tb[0] < ta[1] and ta[0] < tb[1]
+    )
 
 
 # -- arguments
@@ -227,15 +228,14 @@ def _strict(reference: Sequence[ExpectedCall], calls: Sequence[Call], mode: str)
     for call in calls:
         groups.setdefault(call.group, []).append(call)
     for members in groups.values():
-        window = list(reference[position: position + len(members)])
+        window = list(reference[position : position + len(members)])
         matched = _matching(window, members, mode)
         if len(matched) < len(members):
             call = next(c for k, c in enumerate(members) if k not in matched.values())
             i = next((k for k in range(len(window)) if k not in matched), None)
             if i is None:  # the reference ran out: this call is one too many
                 return [f"{call.where()} is beyond the reference's {len(reference)} calls"]
-            return [f"{call.where()} {_problem(window[i], call, mode)} (reference call {position + i + 1} "
-                    f"{_describe(window[i])})"]
+            return [f"{call.where()} {_problem(window[i], call, mode)} (reference call {position + i + 1} {_describe(window[i])})"]
         position += len(members)
     return [f"reference call {i + 1} {_describe(e)} was not made" for i, e in enumerate(reference[position:], position)]
 
@@ -258,8 +258,10 @@ def reference_of(assertion: ToolSequence, trace: Trace) -> list[ExpectedCall]:
         return assertion.reference
     stored = trace.metadata.get(REFERENCE_KEY)
     if not isinstance(stored, list):
-        raise ReferenceMissing(f"no reference trajectory: the rubric gives none and the trace has no {REFERENCE_KEY!r} "
-                               "(a scenario's expected actions, or chainjudge judge --reference FILE)")
+        raise ReferenceMissing(
+            f"no reference trajectory: the rubric gives none and the trace has no {REFERENCE_KEY!r} "
+            "(a scenario's expected actions, or chainjudge judge --reference FILE)"
+        )
     try:
         return [ExpectedCall.model_validate(item) for item in stored]
     except ValueError as exc:
@@ -317,8 +319,11 @@ def evaluate(criterion: Criterion, trace: Trace, step: Step) -> Outcome:
     if isinstance(assertion, ToolResultOk):
         failed = is_error_result(step)
         answered = f" (answer to step {step.parent_ref})" if step.parent_ref else ""
-        return Outcome(not failed, f"step {step.index} {step.name or 'tool'}{answered} "
-                                   + (f"returned an error: {step.text[:160]!r}" if failed else "returned a result"))
+        return Outcome(
+            not failed,
+            f"step {step.index} {step.name or 'tool'}{answered} "
+            + (f"returned an error: {step.text[:160]!r}" if failed else "returned a result"),
+        )
     if isinstance(assertion, StepCount):
         return _steps(assertion, trace)
     calls = tool_calls(trace)

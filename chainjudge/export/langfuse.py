@@ -15,9 +15,16 @@ def score_event(judgment: Judgment, link: Link) -> dict | None:
     if judgment.verdict is None or link.trace_id is None:
         return None
     key = uuid.uuid5(uuid.NAMESPACE_URL, f"chainjudge:{judgment.run}:{judgment.cache_key}")  # re-export = same score
-    body = {"id": str(key), "traceId": link.trace_id, "name": judgment.criterion_id, "value": judgment.verdict.label,
-            "dataType": "CATEGORICAL", "comment": judgment.verdict.rationale, "source": "API",
-            "metadata": {"run": judgment.run, "judge": judgment.judge, "step_ref": judgment.step_ref}}
+    body = {
+        "id": str(key),
+        "traceId": link.trace_id,
+        "name": judgment.criterion_id,
+        "value": judgment.verdict.label,
+        "dataType": "CATEGORICAL",
+        "comment": judgment.verdict.rationale,
+        "source": "API",
+        "metadata": {"run": judgment.run, "judge": judgment.judge, "step_ref": judgment.step_ref},
+    }
     if link.span_id:
         body["observationId"] = link.span_id
     return {"id": str(uuid.uuid5(key, "event")), "timestamp": judgment.created_at.isoformat(), "type": "score-create", "body": body}

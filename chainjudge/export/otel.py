@@ -35,9 +35,14 @@ def score_value(judgment: Judgment) -> float | None:
 
 def log_record(judgment: Judgment, link: Link) -> dict:
     verdict = judgment.verdict
-    attributes = {"event.name": EVENT, "gen_ai.evaluation.name": judgment.criterion_id,
-                  "chainjudge.run": judgment.run, "chainjudge.trace_id": judgment.trace_id,
-                  "chainjudge.step_ref": judgment.step_ref, "chainjudge.judge": judgment.judge}
+    attributes = {
+        "event.name": EVENT,
+        "gen_ai.evaluation.name": judgment.criterion_id,
+        "chainjudge.run": judgment.run,
+        "chainjudge.trace_id": judgment.trace_id,
+        "chainjudge.step_ref": judgment.step_ref,
+        "chainjudge.judge": judgment.judge,
+    }
     value = score_value(judgment)
     if value is not None:
         attributes["gen_ai.evaluation.score.value"] = value
@@ -46,9 +51,13 @@ def log_record(judgment: Judgment, link: Link) -> dict:
         attributes["gen_ai.evaluation.explanation"] = verdict.rationale
     else:
         attributes["error.type"] = judgment.error_kind or "error"
-    record = {"timeUnixNano": str(int(judgment.created_at.timestamp() * 1e9)), "eventName": EVENT,
-              "severityNumber": 9, "severityText": "INFO",
-              "attributes": [{"key": k, "value": _value(v)} for k, v in attributes.items()]}
+    record = {
+        "timeUnixNano": str(int(judgment.created_at.timestamp() * 1e9)),
+        "eventName": EVENT,
+        "severityNumber": 9,
+        "severityText": "INFO",
+        "attributes": [{"key": k, "value": _value(v)} for k, v in attributes.items()],
+    }
     if link.otel:
         record["traceId"], record["spanId"] = link.trace_id, link.span_id
     return record
@@ -56,8 +65,13 @@ def log_record(judgment: Judgment, link: Link) -> dict:
 
 def otlp_logs(judgments: Iterable[tuple[Judgment, Link]], version: str) -> dict:
     """An OTLP/HTTP JSON logs export request (`POST /v1/logs`) holding one event per judgment."""
-    return {"resourceLogs": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "chainjudge"}}]},
-        "scopeLogs": [{"scope": {"name": "chainjudge", "version": version},
-                       "logRecords": [log_record(j, link) for j, link in judgments]}],
-    }]}
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "chainjudge"}}]},
+                "scopeLogs": [
+                    {"scope": {"name": "chainjudge", "version": version}, "logRecords": [log_record(j, link) for j, link in judgments]}
+                ],
+            }
+        ]
+    }

@@ -17,9 +17,13 @@ def annotation(judgment: Judgment, link: Link) -> tuple[str, dict] | None:
     value = score_value(judgment)
     if value is not None:
         result["score"] = value
-    body = {"name": judgment.criterion_id, "annotator_kind": "CODE" if judgment.judge_kind == "check" else "LLM",
-            "result": result, "identifier": f"chainjudge:{judgment.run}",
-            "metadata": {"run": judgment.run, "judge": judgment.judge, "step_ref": judgment.step_ref}}
+    body = {
+        "name": judgment.criterion_id,
+        "annotator_kind": "CODE" if judgment.judge_kind == "check" else "LLM",
+        "result": result,
+        "identifier": f"chainjudge:{judgment.run}",
+        "metadata": {"run": judgment.run, "judge": judgment.judge, "step_ref": judgment.step_ref},
+    }
     if link.span_id:
         return "span", {"span_id": link.span_id, **body}
     return "trace", {"trace_id": link.trace_id, **body}

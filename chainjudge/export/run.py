@@ -108,8 +108,9 @@ def check_header(name: str, value: str) -> None:
         raise ValueError(f"--header {name}: the value holds a line break or NUL")
 
 
-def send(export: Export, endpoint: str, fmt: str, headers: dict[str, str] | None = None,
-         timeout_s: float = SEND_TIMEOUT_S) -> list[tuple[str, int, str]]:
+def send(
+    export: Export, endpoint: str, fmt: str, headers: dict[str, str] | None = None, timeout_s: float = SEND_TIMEOUT_S
+) -> list[tuple[str, int, str]]:
     """POST each body to ENDPOINT + its path (an endpoint already ending in the path is used as is).
     Returns (url fit to print, HTTP status, the reply's first bytes); a refused request is a status, not an
     exception.  A redirect is returned as its 3xx status and is not followed."""
@@ -120,8 +121,9 @@ def send(export: Export, endpoint: str, fmt: str, headers: dict[str, str] | None
         url = endpoint_url(endpoint, path)
         shown = scrub(url) or url
         data = json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/json", **_auth(fmt), **(headers or {})})
+        request = urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/json", **_auth(fmt), **(headers or {})}
+        )
         try:
             with _OPENER.open(request, timeout=timeout_s) as reply:
                 sent.append((shown, reply.status, reply.read(_MAX_REPLY).decode("utf-8", "replace")))

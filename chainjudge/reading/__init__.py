@@ -25,7 +25,8 @@ from chainjudge.reading.splitting import split_trace
 
 # sniffed in this order: the most specific shapes first
 ADAPTERS: dict[str, ModuleType] = {
-    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, conversation)  # type: ignore[misc]
+    m.NAME: m
+    for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, conversation)  # type: ignore[misc]
 }
 FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)  # the built-in ones; formats() adds installed plug-ins
 
@@ -63,7 +64,9 @@ def describe_error(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none", file_name: str | None = None) -> Iterator[Trace | RecordError]:
+def read_file(
+    path: str | Path, fmt: str = "auto", split: SplitMode = "none", file_name: str | None = None
+) -> Iterator[Trace | RecordError]:
     """Read one file; yields a Trace per good record and a RecordError per bad one.  NAME: what ids derived
     from the file (records without an id of their own) start with, instead of the file's stem."""
     source = str(path)
@@ -100,14 +103,14 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none", fi
                 yield RecordError(
                     source=source,
                     record=record.label,
-                    reason="format not recognised (tried: "
-                    + ", ".join(f"{n}: {a.EXPECTS}" for n, a in known.items())
-                    + "); pass --format",
+                    reason="format not recognised (tried: " + ", ".join(f"{n}: {a.EXPECTS}" for n, a in known.items()) + "); pass --format",
                 )
                 continue
             adapter = chosen = known[name]  # one file, one format: sniff once
             if hasattr(adapter, "parse_many"):
-                yield RecordError(source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file")
+                yield RecordError(
+                    source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file"
+                )
                 continue
         try:
             with file_named(source, file_name):
@@ -121,9 +124,7 @@ def read_file(path: str | Path, fmt: str = "auto", split: SplitMode = "none", fi
         yield split_trace(trace, split) if split != "none" else trace
 
 
-def read_traces(
-    paths: Iterable[str | Path], fmt: str = "auto", split: SplitMode = "none"
-) -> Iterator[Trace | RecordError]:
+def read_traces(paths: Iterable[str | Path], fmt: str = "auto", split: SplitMode = "none") -> Iterator[Trace | RecordError]:
     """Traces of files and folders.  A file inside a folder is named by its path there ("A/1" and "B/1"),
     so files that share a stem in different subfolders never share a derived trace id."""
     for path in paths:

@@ -14,137 +14,31 @@ plus one chunk in memory); and at most `max_concurrent` requests are worked on a
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from chainjudge.core.store import Store
 from chainjudge.reading import otel
-from chainjudge.reading.otlp_check import InvalidExport, check_export
+from chainjudge.reading.otlp_decode import (  # noqa: F401  (re-exported: the receiver's decoding)
+    _CHUNK,
+    MAX_BODY_BYTES,
+    BadRequest,
+    LengthRefused,
+    TooLarge,
+    decode_request,
+    inflate,
+    parse_length,
+)
 from chainjudge.reading.spans import build_trace
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_CONCURRENT = 8
 READ_TIMEOUT_S = 30.0
 REQUEST_DEADLINE_S = 60.0  # the whole request, headers and body: a client trickling bytes is cut off here
 MAX_CONNECTIONS = 64  # open connections at once; more are closed on accept, before a thread is started
-_CHUNK = 64 * 1024
-_HEX = re.compile(r"[0-9a-fA-F]+")
-
-
-class BadRequest(ValueError):
-    pass
-
-
-class TooLarge(ValueError):
-    """The body, as sent or once inflated, is over the limit."""
-
-
-class LengthRefused(ValueError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def parse_length(header: str | None, limit: int) -> int:
-    """The declared Content-Length, or an HTTP status that refuses the request: 411 when it is missing,
-    400 when it is not a non-negative decimal number, 413 when it is over the limit."""
-    if header is None:
-        raise LengthRefused(411, "a Content-Length header is required (chunked bodies are not accepted)")
-    text = header.strip()
-    if not text.isdigit() or not text.isascii() or len(text) > 19:
-        raise LengthRefused(400, f"Content-Length {header[:40]!r} is not a non-negative number")
-    length = int(text)
-    if length > limit:
-        raise LengthRefused(413, f"body of {length} bytes is over the {limit}-byte limit")
-    return length
-
-
-def inflate(body: bytes, limit: int) -> bytes:
-    """gzip / zlib body -> bytes, inflated as a stream: past `limit` output bytes it raises TooLarge
-    (so a 200 KB bomb that would inflate to 200 MB is refused holding at most `limit` + one chunk)."""
-    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
-    parts, size, pending = [], 0, body
-    try:
-        while not inflater.eof:
-            chunk = inflater.decompress(pending, _CHUNK)
-            pending = inflater.unconsumed_tail
-            if not chunk and not pending:
-                break
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(f"the body inflates past the {limit}-byte limit")
-            parts.append(chunk)
-    except zlib.error as exc:
-        raise BadRequest(f"bad gzip body: {exc}") from None
-    if not inflater.eof:
-        raise BadRequest("bad gzip body: truncated")
-    return b"".join(parts)
-
-
-def _hex_id(value: object) -> str | None:
-    """Protobuf JSON carries ids as base64; OTLP JSON as hex. Return hex."""
-    if not value:
-        return None
-    text = str(value)
-    if len(text) in (16, 32) and _HEX.fullmatch(text):
-        return text.lower()
-    try:
-        return base64.b64decode(text).hex()
-    except ValueError:
-        return text
-
-
-def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES,
-                   signal: str = "traces") -> dict:
-    """An OTLP export request body (`signal`: traces or logs) -> the OTLP JSON structure (hex ids)."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        body = inflate(body, limit)
-    elif encoding not in ("", "identity"):
-        raise BadRequest(f"unsupported Content-Encoding {content_encoding[:40]!r}; send gzip or none")
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if kind == "application/json":
-        try:
-            document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"invalid JSON: {exc}") from None
-        except RecursionError:
-            raise BadRequest("invalid JSON: nested too deeply") from None
-    elif kind in ("application/x-protobuf", "application/protobuf"):
-        from google.protobuf.json_format import MessageToDict
-        from google.protobuf.message import DecodeError
-        if signal == "logs":
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Request
-        else:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest as Request
-
-        request = Request()
-        try:
-            request.ParseFromString(body)
-        except DecodeError as exc:
-            raise BadRequest(f"invalid protobuf: {exc}") from None
-        document = MessageToDict(request)
-    else:
-        raise BadRequest(f"unsupported Content-Type {content_type!r}; send application/x-protobuf or application/json")
-    try:
-        check_export(document, signal)
-    except InvalidExport as exc:
-        raise BadRequest(f"malformed OTLP export: {exc}") from None
-    outer, inner, items = ("resourceLogs", "scopeLogs", "logRecords") if signal == "logs" else ("resourceSpans", "scopeSpans", "spans")
-    for resource in document.get(outer) or []:
-        for scope in resource.get(inner) or []:
-            for item in scope.get(items) or []:
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in item:
-                        item[key] = _hex_id(item[key])
-    return document
 
 
 @dataclass
@@ -171,8 +65,9 @@ class Collector:
             touched.setdefault(trace_id, []).append(span)
         with self._lock, self.store.transaction():
             added = self.store.add_spans(rows)
-            rebuilt = [build_trace(self._spans_of(trace_id, new, added), trace_id, "otlp", otel.NAME).trace
-                       for trace_id, new in touched.items()]
+            rebuilt = [
+                build_trace(self._spans_of(trace_id, new, added), trace_id, "otlp", otel.NAME).trace for trace_id, new in touched.items()
+            ]
             self.store.save_traces(rebuilt, prune_unpinned=True)
             self.spans += added
         return added, len(touched)
@@ -294,8 +189,15 @@ class OTLPHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path in ("/", "/health"):
-            self._reply(200, {"status": "ok", "spans": self.collector.spans, "traces": self.collector.trace_count(),
-                              "evaluations": self.collector.evaluations})
+            self._reply(
+                200,
+                {
+                    "status": "ok",
+                    "spans": self.collector.spans,
+                    "traces": self.collector.trace_count(),
+                    "evaluations": self.collector.evaluations,
+                },
+            )
         else:
             self._reply(404, {"error": "not found"})
 
@@ -346,8 +248,9 @@ class OTLPHandler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "")
         try:
             logs = self.path.rstrip("/") == "/v1/logs"
-            document = decode_request(body, content_type, self.headers.get("Content-Encoding", ""), self.max_body,
-                                      "logs" if logs else "traces")
+            document = decode_request(
+                body, content_type, self.headers.get("Content-Encoding", ""), self.max_body, "logs" if logs else "traces"
+            )
             (self.collector.ingest_evaluations if logs else self.collector.ingest)(document)
         except TooLarge as exc:
             self._refuse(413, str(exc))
@@ -393,12 +296,26 @@ class BoundedServer(ThreadingHTTPServer):
 
 
 def make_server(
-    collector: Collector, host: str = "127.0.0.1", port: int = 4318, max_body: int = MAX_BODY_BYTES,
-    max_concurrent: int = MAX_CONCURRENT, read_timeout_s: float = READ_TIMEOUT_S,
-    deadline_s: float = REQUEST_DEADLINE_S, max_connections: int = MAX_CONNECTIONS,
+    collector: Collector,
+    host: str = "127.0.0.1",
+    port: int = 4318,
+    max_body: int = MAX_BODY_BYTES,
+    max_concurrent: int = MAX_CONCURRENT,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    deadline_s: float = REQUEST_DEADLINE_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> ThreadingHTTPServer:
-    handler = type("Handler", (OTLPHandler,), {
-        "collector": collector, "max_body": max_body, "max_concurrent": max_concurrent, "timeout": read_timeout_s,
-        "deadline_s": deadline_s, "slots": threading.BoundedSemaphore(max_concurrent)})
+    handler = type(
+        "Handler",
+        (OTLPHandler,),
+        {
+            "collector": collector,
+            "max_body": max_body,
+            "max_concurrent": max_concurrent,
+            "timeout": read_timeout_s,
+            "deadline_s": deadline_s,
+            "slots": threading.BoundedSemaphore(max_concurrent),
+        },
+    )
     server_class = type("Server", (BoundedServer,), {"max_connections": max_connections})
     return server_class((host, port), handler)

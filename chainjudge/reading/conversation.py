@@ -22,8 +22,7 @@ NAME = "history"
 EXPECTS = "history: a list of {role, name, content}"
 _TOOL_ROLES = {"tool", "function", "observation", "tool_result"}
 # roles of a single-agent history (one agent under any of its usual names): anything else names an agent
-_STANDARD_ROLES = {"user", "human", "system", "assistant", "agent", "ai", "bot", "model", "thought", "reasoning", "thinking",
-                   *_TOOL_ROLES}
+_STANDARD_ROLES = {"user", "human", "system", "assistant", "agent", "ai", "bot", "model", "thought", "reasoning", "thinking", *_TOOL_ROLES}
 _AGENT_ROLE = re.compile(r"([A-Za-z][A-Za-z0-9_ .-]{0,60}?)\s{0,3}\((thought|-> ?[A-Za-z0-9_ .-]{1,60}|[a-z ]{1,40})\)")
 ANNOTATION_KEYS = {"mistake_agent", "mistake_step", "mistake_reason", "is_corrected"}  # labels, not trace content
 _ORCHESTRATORS = ("orchestrator", "manager", "planner", "supervisor", "router")
@@ -75,11 +74,15 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         (i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("role") not in ("user", "system", *_TOOL_ROLES)),
         default=-1,
     )
-    multi_agent = any(isinstance(e, dict) and isinstance(e.get("role"), str) and e["role"].strip().lower() not in _STANDARD_ROLES
-                      for e in entries)
+    multi_agent = any(
+        isinstance(e, dict) and isinstance(e.get("role"), str) and e["role"].strip().lower() not in _STANDARD_ROLES for e in entries
+    )
     # AutoGen / AG2 group chats write every agent as role user or assistant with its `name`
-    speakers = {e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str) and e.get("name")
-                and e.get("role") not in ("system", *_TOOL_ROLES)}
+    speakers = {
+        e["name"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("name"), str) and e.get("name") and e.get("role") not in ("system", *_TOOL_ROLES)
+    }
     group_chat = not multi_agent and len(speakers) >= 2
     steps = []
     for i, entry in enumerate(entries):

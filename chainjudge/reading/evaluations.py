@@ -38,7 +38,17 @@ def labels_from_logs(document: dict) -> tuple[list[Label], int]:
             skipped += 1
             continue
         evaluator = attrs.get("chainjudge.judge") or "evaluator"
-        labels.append(Label(trace_id=str(trace_id), step_ref=str(step_ref), criterion=str(name), value=str(value),
-                            annotator=f"otel:{evaluator}", kind="judge", note=attrs.get("gen_ai.evaluation.explanation"),
-                            created_at=utc_now(), source="otlp:/v1/logs"))
+        labels.append(
+            Label(
+                trace_id=str(trace_id),
+                step_ref=str(step_ref),
+                criterion=str(name),
+                value=str(value),
+                annotator=f"otel:{evaluator}",
+                kind="judge",
+                note=attrs.get("gen_ai.evaluation.explanation"),
+                created_at=utc_now(),
+                source="otlp:/v1/logs",
+            )
+        )
     return labels, skipped

@@ -3,7 +3,8 @@
 A documented row is `{trace_id, step_ref | step_index (none for a trace-level label), criterion, label,
 annotator, kind, note?, time?}`.  A Who&When failure log (`mistake_agent`, `mistake_step`,
 `mistake_reason` beside its `history`) becomes one attribution label: criterion `attribution`, on the
-decisive step, valued with the responsible agent, the reason as its note.  An AgentProcessBench record (`step_labels` keyed by assistant message
+decisive step, valued with the responsible agent, the reason as its note.  An AgentProcessBench record
+(`step_labels` keyed by assistant message
 index, and `final_label`) becomes one label per step plus a trace-level `final` label; the human file and
 every judge file are read unchanged.  Command-line options fill in what a file lacks (annotator, kind,
 criterion) and map values (`1=correct 0=neutral -1=error`).
@@ -81,14 +82,30 @@ def _from_agentprocessbench(record: dict, source: str, label: str, options: Impo
         if raw is None:
             continue  # the annotator gave no label for this step: missing, not a value
         labels.append(
-            Label(trace_id=trace, step_ref=str(ref), criterion=criterion, value=_value(raw, options),
-                  annotator=annotator, kind=kind, note=explanations.get(str(ref)), created_at=time, source=source)
+            Label(
+                trace_id=trace,
+                step_ref=str(ref),
+                criterion=criterion,
+                value=_value(raw, options),
+                annotator=annotator,
+                kind=kind,
+                note=explanations.get(str(ref)),
+                created_at=time,
+                source=source,
+            )
         )
     if record.get("final_label") is not None:
         labels.append(
-            Label(trace_id=trace, criterion=FINAL_CRITERION, value=_value(record["final_label"], options),
-                  annotator=annotator, kind=kind, note=(record.get("explanations") or {}).get("final"),
-                  created_at=time, source=source)
+            Label(
+                trace_id=trace,
+                criterion=FINAL_CRITERION,
+                value=_value(record["final_label"], options),
+                annotator=annotator,
+                kind=kind,
+                note=(record.get("explanations") or {}).get("final"),
+                created_at=time,
+                source=source,
+            )
         )
     return labels
 
@@ -104,9 +121,16 @@ def _from_whowhen(record: dict, source: str, label: str, options: ImportOptions)
     if not isinstance(agent, str) or not agent.strip():
         raise ValueError("mistake_agent is missing or empty")
     annotator = check_annotator(str(options.annotator or "who-and-when"))
-    return Label(trace_id=derive_trace_id(record, file_stem(source), label), step_ref=str(int(step)),
-                 criterion=options.criterion or ATTRIBUTION, value=_value(agent.strip(), options), annotator=annotator,
-                 kind=options.kind or "human", note=str(record.get("mistake_reason") or "") or None, source=source)
+    return Label(
+        trace_id=derive_trace_id(record, file_stem(source), label),
+        step_ref=str(int(step)),
+        criterion=options.criterion or ATTRIBUTION,
+        value=_value(agent.strip(), options),
+        annotator=annotator,
+        kind=options.kind or "human",
+        note=str(record.get("mistake_reason") or "") or None,
+        source=source,
+    )
 
 
 def _from_row(row: dict, source: str, options: ImportOptions) -> Label:
@@ -162,7 +186,6 @@ def _csv_rows(handle, source: str, options: ImportOptions) -> Iterator[Label | R
             yield _from_row(row, source, options)
         except (ValueError, ValidationError, TypeError) as exc:
             yield RecordError(source=source, record=f"line {number}", reason=describe_error(exc))
-
 
 
 def read_labels(path: str | Path, options: ImportOptions) -> Iterator[Label | RecordError]:

@@ -27,8 +27,14 @@ def _observation(raw: dict, order: int) -> Span:
     name = str(raw.get("name") or raw.get("type") or "observation")
     kind = kind_map.get(str(raw.get("type", "")).upper(), "other")
     inputs, outputs = to_messages(raw.get("input")), to_messages(raw.get("output"))
-    span = Span(id=str(raw.get("id")), parent_id=None if decode(raw.get("parentObservationId")) is None else str(raw["parentObservationId"]),
-                name=name, kind=kind, start=otel._time(raw.get("startTime")), order=order)
+    span = Span(
+        id=str(raw.get("id")),
+        parent_id=None if decode(raw.get("parentObservationId")) is None else str(raw["parentObservationId"]),
+        name=name,
+        kind=kind,
+        start=otel._time(raw.get("startTime")),
+        order=order,
+    )
     if attrs:  # OpenInference inside Langfuse: its attributes say more than the observation type
         info = otel.interpret(attrs, name)
         if info["kind"] not in ("other", "noise"):
@@ -43,7 +49,9 @@ def _observation(raw: dict, order: int) -> Span:
     elif span.kind == "tool":
         span.tool_name = attrs.get("tool.name") or name
         arguments = decode(raw.get("input"))
-        span.tool_arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
+        span.tool_arguments = (
+            arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
+        )
         result = decode(raw.get("output"))
         span.tool_result = result if isinstance(result, str) or result is None else json.dumps(result, default=str)
     elif span.kind == "other":
@@ -51,7 +59,9 @@ def _observation(raw: dict, order: int) -> Span:
         # is a result is a tool when an LLM asked for a tool of that name
         span.tool_name = name
         arguments = decode(raw.get("input"))
-        span.tool_arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
+        span.tool_arguments = (
+            arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
+        )
         result = decode(raw.get("output"))
         span.tool_result = result if isinstance(result, str) or result is None else json.dumps(result, default=str)
     return span
@@ -69,8 +79,13 @@ def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
             if span.kind == "other":
                 span.kind = "tool" if span.name in called else "chain"
         trace_id = str(trace_info.get("id") or (value["observations"][0].get("traceId") if value["observations"] else label))
-        built = build_trace(spans, trace_id, f"{source}:{label}", NAME,
-                            metadata={k: v for k, v in trace_info.items() if k in ("name", "userId", "sessionId") and isinstance(v, str)})
+        built = build_trace(
+            spans,
+            trace_id,
+            f"{source}:{label}",
+            NAME,
+            metadata={k: v for k, v in trace_info.items() if k in ("name", "userId", "sessionId") and isinstance(v, str)},
+        )
         for where, what, repaired in built.problems:
             yield RecordError(source=source, record=where, reason=what, repaired=repaired)
         yield built.trace

@@ -21,7 +21,9 @@ def _runs(record: object) -> list[dict]:
         merged: dict[str, dict] = {}
         for run in (record.get("post") or []) + (record.get("patch") or []):
             if isinstance(run, dict) and run.get("id"):
-                merged.setdefault(str(run["id"]), {}).update({k: v for k, v in run.items() if v not in (None, "{}", "[]") or k not in merged.get(str(run["id"]), {})})
+                merged.setdefault(str(run["id"]), {}).update(
+                    {k: v for k, v in run.items() if v not in (None, "{}", "[]") or k not in merged.get(str(run["id"]), {})}
+                )
         return list(merged.values())
     if isinstance(record, dict) and "run_type" in record:
         flat, stack = [], [record]
@@ -41,10 +43,18 @@ def sniff(record: object) -> bool:
 
 
 def _span(run: dict, order: int) -> Span:
-    kind = {"llm": "llm", "tool": "tool", "chain": "chain", "retriever": "tool", "prompt": "other", "parser": "other"}.get(str(run.get("run_type")), "other")
+    kind = {"llm": "llm", "tool": "tool", "chain": "chain", "retriever": "tool", "prompt": "other", "parser": "other"}.get(
+        str(run.get("run_type")), "other"
+    )
     inputs, outputs = decode(run.get("inputs")), decode(run.get("outputs"))
-    span = Span(id=str(run.get("id")), parent_id=str(run["parent_run_id"]) if run.get("parent_run_id") else None,
-                name=str(run.get("name") or run.get("run_type")), kind=kind, start=otel._time(run.get("start_time")), order=order)
+    span = Span(
+        id=str(run.get("id")),
+        parent_id=str(run["parent_run_id"]) if run.get("parent_run_id") else None,
+        name=str(run.get("name") or run.get("run_type")),
+        kind=kind,
+        start=otel._time(run.get("start_time")),
+        order=order,
+    )
     if kind == "llm":
         span.inputs = to_messages(inputs.get("messages", inputs.get("prompts")) if isinstance(inputs, dict) else inputs)
         out = outputs.get("generations", outputs) if isinstance(outputs, dict) else outputs

@@ -53,7 +53,11 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
 
     @staticmethod
     def sniff(record: object) -> bool:
-        return isinstance(record, dict) and str(record.get("schema_version", "")).upper().startswith("ATIF") and isinstance(record.get("steps"), list)
+        return (
+            isinstance(record, dict)
+            and str(record.get("schema_version", "")).upper().startswith("ATIF")
+            and isinstance(record.get("steps"), list)
+        )
 
     @staticmethod
     def parse(record: object, source: str, label: str) -> Trace:
@@ -66,8 +70,13 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
             sid = str(raw.get("step_id", i))
             text = raw.get("message") if isinstance(raw.get("message"), str) else _args(raw.get("message") or "")
             source_kind = raw.get("source")
-            calls = [ToolCall(id=c.get("tool_call_id"), name=str(c.get("function_name") or c.get("name")), arguments=_args(c.get("arguments", "")))
-                     for c in raw.get("tool_calls") or [] if isinstance(c, dict)]
+            calls = [
+                ToolCall(
+                    id=c.get("tool_call_id"), name=str(c.get("function_name") or c.get("name")), arguments=_args(c.get("arguments", ""))
+                )
+                for c in raw.get("tool_calls") or []
+                if isinstance(c, dict)
+            ]
             if source_kind in ("user", "system"):
                 out.add(sid, StepKind.user if source_kind == "user" else StepKind.system, text=text)
             elif calls:
@@ -78,9 +87,13 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
                 call_id = result.get("source_call_id") or (calls[j].id if j < len(calls) else None)
                 out.result(f"{sid}:obs{j}", _args(result.get("content", "")), call_id, fallback=sid)
         agent = record.get("agent") or {}
-        return Trace(id=str(record.get("session_id") or f"{file_stem(source)}:{label}"), steps=out.finish(),
-                     source=f"{source}:{label}", format=atif.NAME,
-                     metadata={k: v for k, v in {"agent": agent.get("name"), "model": agent.get("model_name")}.items() if v})
+        return Trace(
+            id=str(record.get("session_id") or f"{file_stem(source)}:{label}"),
+            steps=out.finish(),
+            source=f"{source}:{label}",
+            format=atif.NAME,
+            metadata={k: v for k, v in {"agent": agent.get("name"), "model": agent.get("model_name")}.items() if v},
+        )
 
 
 # ---------------------------------------------------------------- SWE-agent
@@ -126,11 +139,21 @@ class swe_agent:  # noqa: N801
         info = record.get("info") or {}
         steps = out.finish()
         if steps and steps[-1].kind is StepKind.tool_result and info.get("submission") is not None:
-            steps.append(Step(index=len(steps), ref="info:submission", kind=StepKind.decision,
-                              text=f"[submitted, exit status {info.get('exit_status')}]\n{info.get('submission')}"))
-        return Trace(id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source), steps=steps,
-                     source=f"{source}:{label}", format=swe_agent.NAME,
-                     metadata={k: v for k, v in {"exit_status": info.get("exit_status")}.items() if v is not None})
+            steps.append(
+                Step(
+                    index=len(steps),
+                    ref="info:submission",
+                    kind=StepKind.decision,
+                    text=f"[submitted, exit status {info.get('exit_status')}]\n{info.get('submission')}",
+                )
+            )
+        return Trace(
+            id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source),
+            steps=steps,
+            source=f"{source}:{label}",
+            format=swe_agent.NAME,
+            metadata={k: v for k, v in {"exit_status": info.get("exit_status")}.items() if v is not None},
+        )
 
 
 # ---------------------------------------------------------------- OpenHands
@@ -144,7 +167,11 @@ class openhands:  # noqa: N801
 
     @staticmethod
     def sniff(record: object) -> bool:
-        return (isinstance(record, list) and bool(record) and all(isinstance(e, dict) and "source" in e and ("action" in e or "observation" in e) for e in record[:20]))
+        return (
+            isinstance(record, list)
+            and bool(record)
+            and all(isinstance(e, dict) and "source" in e and ("action" in e or "observation" in e) for e in record[:20])
+        )
 
     @staticmethod
     def parse(record: object, source: str, label: str) -> Trace:
@@ -170,7 +197,17 @@ class openhands:  # noqa: N801
                     out.add(eid, StepKind.decision, text=str(args.get("final_thought") or args.get("outputs") or message))
                 else:
                     arguments = {k: v for k, v in args.items() if k not in ("thought",) and v not in (None, "")}
-                    out.call(eid, thought, [ToolCall(id=meta.get("tool_call_id") or eid, name=str(meta.get("function_name") or action), arguments=_args(arguments))])
+                    out.call(
+                        eid,
+                        thought,
+                        [
+                            ToolCall(
+                                id=meta.get("tool_call_id") or eid,
+                                name=str(meta.get("function_name") or action),
+                                arguments=_args(arguments),
+                            )
+                        ],
+                    )
             else:
                 observation = event.get("observation")
                 if observation in openhands._NOISE_OBSERVATIONS:
@@ -178,10 +215,12 @@ class openhands:  # noqa: N801
                 cause = str(event.get("cause")) if event.get("cause") is not None else None
                 call_id = meta.get("tool_call_id") or cause
                 out.result(eid, str(event.get("content") or event.get("message") or ""), call_id, name=observation, fallback=cause)
-        return Trace(id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source), steps=out.finish(),
-                     source=f"{source}:{label}", format=openhands.NAME)
-
-
+        return Trace(
+            id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source),
+            steps=out.finish(),
+            source=f"{source}:{label}",
+            format=openhands.NAME,
+        )
 
 
 # ---------------------------------------------------------------- DevAI / Agent-as-a-Judge
@@ -196,9 +235,17 @@ class devai:  # noqa: N801
 
     @staticmethod
     def sniff(record: object) -> bool:
-        return (isinstance(record, list) and bool(record)
-                and all(isinstance(s, dict) and "step" in s and isinstance(s.get("agent"), (dict, type(None)))
-                        and ("environment" in s or "user_message" in s) for s in record[:20]))
+        return (
+            isinstance(record, list)
+            and bool(record)
+            and all(
+                isinstance(s, dict)
+                and "step" in s
+                and isinstance(s.get("agent"), (dict, type(None)))
+                and ("environment" in s or "user_message" in s)
+                for s in record[:20]
+            )
+        )
 
     @staticmethod
     def parse(record: object, source: str, label: str) -> Trace:
@@ -225,5 +272,10 @@ class devai:  # noqa: N801
                 value = (entry.get("step_usage") or {}).get(key)
                 usage[key] += int(value) if isinstance(value, (int, float)) else 0
         stem = file_stem(source)
-        return Trace(id=stem if label == "item 0" else f"{stem}:{label}", steps=out.finish(), source=f"{source}:{label}",
-                     format=devai.NAME, metadata={"usage": usage})
+        return Trace(
+            id=stem if label == "item 0" else f"{stem}:{label}",
+            steps=out.finish(),
+            source=f"{source}:{label}",
+            format=devai.NAME,
+            metadata={"usage": usage},
+        )

@@ -45,7 +45,7 @@ def decode(value: object) -> object:
     text = value.strip()
     if text in ("", "None", "null"):
         return None
-    if text[0] in "[{\"" or text in ("true", "false") or text[0].isdigit():
+    if text[0] in '[{"' or text in ("true", "false") or text[0].isdigit():
         try:
             return json.loads(text)
         except json.JSONDecodeError:
@@ -105,12 +105,22 @@ def _calls_of(message: dict) -> list[Call]:
         fn = call.get("function") if isinstance(call.get("function"), dict) else call
         name = fn.get("name") or call.get("function_name") or call.get("name")
         if name:
-            calls.append(Call(name=str(name), arguments=_args(fn.get("arguments", call.get("args", ""))),
-                              id=call.get("id") or call.get("tool_call_id")))
+            calls.append(
+                Call(
+                    name=str(name),
+                    arguments=_args(fn.get("arguments", call.get("args", ""))),
+                    id=call.get("id") or call.get("tool_call_id"),
+                )
+            )
     for part in message.get("parts") or (message.get("content") if isinstance(message.get("content"), list) else []) or []:
         if isinstance(part, dict) and part.get("type") in ("tool_call", "function_call", "tool_use") and part.get("name"):
-            calls.append(Call(name=str(part["name"]), arguments=_args(part.get("arguments", part.get("input", ""))),
-                              id=part.get("id") or part.get("call_id")))
+            calls.append(
+                Call(
+                    name=str(part["name"]),
+                    arguments=_args(part.get("arguments", part.get("input", ""))),
+                    id=part.get("id") or part.get("call_id"),
+                )
+            )
     return calls
 
 
@@ -122,7 +132,9 @@ def _one(item: object) -> list[Msg]:
     kind = item.get("type")
     # OpenAI Responses API items
     if kind == "function_call":
-        return [Msg(role="assistant", calls=[Call(name=str(item.get("name")), arguments=_args(item.get("arguments")), id=item.get("call_id"))])]
+        return [
+            Msg(role="assistant", calls=[Call(name=str(item.get("name")), arguments=_args(item.get("arguments")), id=item.get("call_id"))])
+        ]
     if kind == "function_call_output":
         return [Msg(role="tool", text=_text(item.get("output")), tool_call_id=item.get("call_id"))]
     if kind == "reasoning":

@@ -49,9 +49,7 @@ def _tool_calls(raw: object, where: str) -> list[ToolCall]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"{where}.tool_calls[{i}] has no function name")
         args = fn.get("arguments", "")
-        calls.append(
-            ToolCall(id=call.get("id"), name=name, arguments=args if isinstance(args, str) else json.dumps(args))
-        )
+        calls.append(ToolCall(id=call.get("id"), name=name, arguments=args if isinstance(args, str) else json.dumps(args)))
     return calls
 
 
@@ -61,9 +59,7 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         raise ValueError("message list is empty")
     steps: list[Step] = []
     call_owner: dict[str, str] = {}  # tool_call id -> ref of the assistant step that made it
-    last_assistant = max(
-        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1
-    )
+    last_assistant = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1)
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
@@ -119,5 +115,8 @@ def _expected_actions(envelope: dict) -> dict:
     actions = task.get("actions") if isinstance(task, dict) else None
     if not isinstance(actions, list) or not all(isinstance(a, dict) and isinstance(a.get("name"), str) for a in actions):
         return {}
-    return {"reference_trajectory": [{"tool": a["name"], "args": a.get("kwargs") if isinstance(a.get("kwargs"), dict) else None}
-                                     for a in actions]}
+    return {
+        "reference_trajectory": [
+            {"tool": a["name"], "args": a.get("kwargs") if isinstance(a.get("kwargs"), dict) else None} for a in actions
+        ]
+    }

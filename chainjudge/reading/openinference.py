@@ -15,10 +15,16 @@ EXPECTS = "spans with openinference.span.kind attributes"
 
 def sniff(record: object) -> bool:
     spans = otel._flat_spans(record)
-    return bool(spans) and any(
-        isinstance(s, dict) and ("openinference.span.kind" in otel.attributes(s.get("attributes", s))
-                                 or (isinstance(s.get("context"), dict) and "span_kind" in s))  # a Phoenix span export
-        for s in spans[:20]
+    return (
+        bool(spans)
+        and any(
+            isinstance(s, dict)
+            and (
+                "openinference.span.kind" in otel.attributes(s.get("attributes", s))
+                or (isinstance(s.get("context"), dict) and "span_kind" in s)
+            )  # a Phoenix span export
+            for s in spans[:20]
+        )
     )
 
 

@@ -109,10 +109,23 @@ def _openinference_messages(attrs: dict, prefix: str) -> list[Msg]:
         contents = [c.get("message_content.text", "") for c in _indexed(flat, "message.contents")]
         text = flat.get("message.content") or "\n".join(c for c in contents if c)
         calls = [
-            {"id": c.get("tool_call.id"), "function": {"name": c.get("tool_call.function.name"), "arguments": c.get("tool_call.function.arguments", "")}}
+            {
+                "id": c.get("tool_call.id"),
+                "function": {"name": c.get("tool_call.function.name"), "arguments": c.get("tool_call.function.arguments", "")},
+            }
             for c in _indexed(flat, "message.tool_calls")
         ]
-        messages += to_messages([{"role": role, "content": text, "tool_calls": calls, "tool_call_id": flat.get("message.tool_call_id"), "name": flat.get("message.name")}])
+        messages += to_messages(
+            [
+                {
+                    "role": role,
+                    "content": text,
+                    "tool_calls": calls,
+                    "tool_call_id": flat.get("message.tool_call_id"),
+                    "name": flat.get("message.name"),
+                }
+            ]
+        )
     return messages
 
 
@@ -131,14 +144,26 @@ def interpret(attrs: dict, name: str) -> dict:
         info["inputs"] = (
             to_messages(attrs.get("gen_ai.input.messages"))
             or _openinference_messages(attrs, "llm.input_messages")
-            or (to_messages(attrs.get("gen_ai.prompt")) if isinstance(decode(attrs.get("gen_ai.prompt")), (list, dict)) else _legacy_prompt(attrs, "gen_ai.prompt"))
+            or (
+                to_messages(attrs.get("gen_ai.prompt"))
+                if isinstance(decode(attrs.get("gen_ai.prompt")), (list, dict))
+                else _legacy_prompt(attrs, "gen_ai.prompt")
+            )
         )
         if not info["inputs"] and "input.value" in attrs:
-            info["inputs"] = to_messages(decode(attrs["input.value"]) if not isinstance(decode(attrs["input.value"]), dict) else decode(attrs["input.value"]).get("messages", decode(attrs["input.value"])))
+            info["inputs"] = to_messages(
+                decode(attrs["input.value"])
+                if not isinstance(decode(attrs["input.value"]), dict)
+                else decode(attrs["input.value"]).get("messages", decode(attrs["input.value"]))
+            )
         info["outputs"] = (
             to_messages(attrs.get("gen_ai.output.messages"))
             or _openinference_messages(attrs, "llm.output_messages")
-            or (to_messages(attrs.get("gen_ai.completion")) if isinstance(decode(attrs.get("gen_ai.completion")), (list, dict)) else _legacy_prompt(attrs, "gen_ai.completion"))
+            or (
+                to_messages(attrs.get("gen_ai.completion"))
+                if isinstance(decode(attrs.get("gen_ai.completion")), (list, dict))
+                else _legacy_prompt(attrs, "gen_ai.completion")
+            )
             or to_messages(attrs.get("gen_ai.output"))
             or to_messages(attrs.get("output.value"))
         )
@@ -147,14 +172,19 @@ def interpret(attrs: dict, name: str) -> dict:
     elif oi_kind == "TOOL" or operation == "execute_tool" or "gen_ai.tool.name" in attrs or "tool.name" in attrs:
         info["kind"] = "tool"
         info["tool_name"] = attrs.get("gen_ai.tool.name") or attrs.get("tool.name") or name
-        raw_args = attrs.get("gen_ai.tool.call.arguments", attrs.get("gen_ai.tool.args", attrs.get("tool.parameters", attrs.get("input.value", attrs.get("input", "")))))
+        raw_args = attrs.get(
+            "gen_ai.tool.call.arguments",
+            attrs.get("gen_ai.tool.args", attrs.get("tool.parameters", attrs.get("input.value", attrs.get("input", "")))),
+        )
         info["tool_arguments"] = raw_args if isinstance(raw_args, str) else str(raw_args)
         result = attrs.get("gen_ai.tool.call.result", attrs.get("gen_ai.output", attrs.get("output.value", attrs.get("output"))))
         info["tool_result"] = result if isinstance(result, str) or result is None else str(result)
         info["tool_call_id"] = attrs.get("gen_ai.tool.call.id") or attrs.get("tool_call.id")
     elif oi_kind in ("AGENT", "CHAIN") or operation in ("invoke_agent", "create_agent") or "gen_ai.agent.name" in attrs:
         info["kind"] = "agent" if oi_kind != "CHAIN" else "chain"
-    elif any(k.startswith(("http.", "url.", "net.", "db.", "rpc.")) for k in attrs) or re.match(r"^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\b", name or ""):
+    elif any(k.startswith(("http.", "url.", "net.", "db.", "rpc.")) for k in attrs) or re.match(
+        r"^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\b", name or ""
+    ):
         info["kind"] = "noise"
     else:
         info["kind"] = "other" if attrs else "noise"
@@ -225,12 +255,26 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
     name = str(raw.get("name") or attrs.get("gen_ai.operation.name") or attrs.get("openinference.span.kind") or "span")
     info = interpret(attrs, name)
     span = Span(
-        id=sid or f"span-{order}", parent_id=parent, name=name, kind=info["kind"], start=start, order=order,
-        inputs=info["inputs"], outputs=info["outputs"], tool_name=info.get("tool_name"),
-        tool_arguments=info.get("tool_arguments", ""), tool_result=info.get("tool_result"),
-        tool_call_id=info.get("tool_call_id"), end=end or None, failed=_failed(raw),
+        id=sid or f"span-{order}",
+        parent_id=parent,
+        name=name,
+        kind=info["kind"],
+        start=start,
+        order=order,
+        inputs=info["inputs"],
+        outputs=info["outputs"],
+        tool_name=info.get("tool_name"),
+        tool_arguments=info.get("tool_arguments", ""),
+        tool_result=info.get("tool_result"),
+        tool_call_id=info.get("tool_call_id"),
+        end=end or None,
+        failed=_failed(raw),
         agent_name=(str(attrs["gen_ai.agent.name"]) if attrs.get("gen_ai.agent.name") else name if info["kind"] == "agent" else None),
-        metadata={k: v for k, v in attrs.items() if k.startswith(("gen_ai.request.model", "gen_ai.usage", "llm.model_name")) and isinstance(v, (str, int, float))},
+        metadata={
+            k: v
+            for k, v in attrs.items()
+            if k.startswith(("gen_ai.request.model", "gen_ai.usage", "llm.model_name")) and isinstance(v, (str, int, float))
+        },
     )
     return trace, span
 
@@ -239,10 +283,15 @@ def sniff(record: object) -> bool:
     if isinstance(record, dict) and ("resourceSpans" in record or "batches" in record):
         return True
     spans = _flat_spans(record)
-    return bool(spans) and all(
-        isinstance(s, dict) and any(str(k).startswith(("gen_ai.", "llm.", "openinference.")) for k in attributes(s.get("attributes", s)))
-        for s in spans[:20]
-    ) and not any("openinference.span.kind" in attributes(s.get("attributes", s)) or "span_kind" in s for s in spans[:20])
+    return (
+        bool(spans)
+        and all(
+            isinstance(s, dict)
+            and any(str(k).startswith(("gen_ai.", "llm.", "openinference.")) for k in attributes(s.get("attributes", s)))
+            for s in spans[:20]
+        )
+        and not any("openinference.span.kind" in attributes(s.get("attributes", s)) or "span_kind" in s for s in spans[:20])
+    )
 
 
 def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:

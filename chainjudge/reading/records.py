@@ -36,6 +36,7 @@ def file_named(source: str, name: str | None) -> Iterator[None]:
     finally:
         _FILE_NAMES.reset(token)
 
+
 _ID_FIELDS = ("id", "trace_id", "record_id", "run_id")
 _MAX_METADATA_CHARS = 2000
 

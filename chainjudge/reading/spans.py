@@ -79,7 +79,12 @@ def _is_tool_definition(text: str) -> bool:
         value = json.loads(text)
     except (ValueError, TypeError):
         return False
-    return isinstance(value, dict) and value.get("type") == "function" and isinstance(value.get("function"), dict) and "parameters" in value["function"]
+    return (
+        isinstance(value, dict)
+        and value.get("type") == "function"
+        and isinstance(value.get("function"), dict)
+        and "parameters" in value["function"]
+    )
 
 
 class _Builder:
@@ -102,8 +107,14 @@ class _Builder:
         return step
 
     def add_calls(self, ref: str, text: str, calls: list[Call], parent: str | None, metadata: dict | None = None) -> None:
-        step = self.add(ref, StepKind.tool_call, text=text, parent_ref=parent, metadata=metadata or {},
-                        tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls])
+        step = self.add(
+            ref,
+            StepKind.tool_call,
+            text=text,
+            parent_ref=parent,
+            metadata=metadata or {},
+            tool_calls=[ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in calls],
+        )
         self.pending.extend({"id": c.id, "name": c.name, "ref": step.ref} for c in calls)
 
     def answer(self, call_id: str | None, name: str | None, any_open: bool) -> str | None:
@@ -119,13 +130,20 @@ class _Builder:
                     return call["ref"]
         return None
 
-    def add_result(self, ref: str, text: str, name: str | None, call_id: str | None, parent: str | None,
-                   replayed: bool = False, metadata: dict | None = None) -> None:
+    def add_result(
+        self,
+        ref: str,
+        text: str,
+        name: str | None,
+        call_id: str | None,
+        parent: str | None,
+        replayed: bool = False,
+        metadata: dict | None = None,
+    ) -> None:
         owner = self.answer(call_id, name, any_open=replayed)
         if replayed and owner is None:
             return  # a later call's input replays a result already recorded: not a new step
-        self.add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent,
-                 metadata=metadata or {})
+        self.add(ref, StepKind.tool_result, text=text, name=name, tool_call_id=call_id, parent_ref=owner or parent, metadata=metadata or {})
 
     def llm(self, span: Span) -> None:
         """An LLM span: its new input messages (earlier ones are replays), then its outputs."""
@@ -156,8 +174,13 @@ class _Builder:
         name = span.tool_name or span.name
         known = any(c["id"] == span.tool_call_id if span.tool_call_id else c["name"] == name for c in self.pending)
         if not known:  # the call was not recorded by an LLM span: the tool span is both
-            self.add_calls(f"{span.id}:call", "", [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)], span.parent_id,
-                           metadata=span.timing())
+            self.add_calls(
+                f"{span.id}:call",
+                "",
+                [Call(name=name, arguments=span.tool_arguments, id=span.tool_call_id)],
+                span.parent_id,
+                metadata=span.timing(),
+            )
         status = {"status": "error"} if span.failed else {}
         self.add_result(span.id, span.tool_result or "", name, span.tool_call_id, span.parent_id, metadata={**span.timing(), **status})
 

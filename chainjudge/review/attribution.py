@@ -89,7 +89,17 @@ def record(store: Store, trace: Trace, reviewer: str, agent: str, step_index: in
     step = next((s for s in trace.steps if s.index == step_index), None)
     if step is None:
         raise AttributionRejected(f"{trace.id} has no step {step_index} (steps 0..{len(trace.steps) - 1})")
-    label = Label(trace_id=trace.id, step_ref=step.ref, step_index=step.index, criterion=CRITERION, value=agent,
-                  annotator=reviewer, kind="human", note=note or None, created_at=utc_now(), source=Provenance.review_reference("attribution"))
+    label = Label(
+        trace_id=trace.id,
+        step_ref=step.ref,
+        step_index=step.index,
+        criterion=CRITERION,
+        value=agent,
+        annotator=reviewer,
+        kind="human",
+        note=note or None,
+        created_at=utc_now(),
+        source=Provenance.review_reference("attribution"),
+    )
     store.add_labels([label])
     return label

@@ -43,14 +43,34 @@ def refresh_queue(store: Store) -> int:
 
     def add(kind: QueueKind, run: str, trace_id: str, ref: str, index: int, criterion: str, detail: str, uncertainty: float) -> None:
         level = severity.get((run, criterion), "medium")
-        rows.append(QueueEntry(f"{kind}|{run}|{trace_id}|{ref}|{criterion}", kind, run, trace_id, ref, index, criterion,
-                               detail, level, round(SEVERITY_WEIGHT[level] * uncertainty, 4)))
+        rows.append(
+            QueueEntry(
+                f"{kind}|{run}|{trace_id}|{ref}|{criterion}",
+                kind,
+                run,
+                trace_id,
+                ref,
+                index,
+                criterion,
+                detail,
+                level,
+                round(SEVERITY_WEIGHT[level] * uncertainty, 4),
+            )
+        )
 
     _judgment_items(store, add)
     for d in store.judge_label_disagreements():
         kind = QueueKind.judge_vs_human if d.label_kind == "human" else QueueKind.judge_vs_ground_truth
-        add(kind, d.run, d.trace_id, d.step_ref, d.step_index, d.criterion_id,
-            f"judge says {d.judge_label}, {d.annotator} says {d.label_value}", 1.0)
+        add(
+            kind,
+            d.run,
+            d.trace_id,
+            d.step_ref,
+            d.step_index,
+            d.criterion_id,
+            f"judge says {d.judge_label}, {d.annotator} says {d.label_value}",
+            1.0,
+        )
     for v in store.split_verdicts():
         kind = QueueKind.check_vs_model if v.with_check else QueueKind.panel_split
         add(kind, v.run, v.trace_id, v.step_ref, v.step_index, v.criterion_id, f"labels given: {v.labels} (by {v.judges})", 1.0)
@@ -104,10 +124,23 @@ def claim_next(store: Store, reviewer: str, lease_s: float = LEASE_S, **filters:
 def adjudicate(store: Store, item: QueueItem, reviewer: str, label: str, note: str | None = None) -> None:
     """Store the reviewer's label as a new human label row and close the item, in ONE transaction that
     first checks the reviewer still holds the item's lease; LeaseLost (nothing written) otherwise."""
-    store.settle(item, reviewer, time.time(),
-                 Label(trace_id=item.trace_id, step_ref=item.step_ref, step_index=item.step_index, criterion=item.criterion_id,
-                       value=label, annotator=reviewer, kind="human", note=note or None, created_at=utc_now(),
-                       source=Provenance.review_reference(item.id)))
+    store.settle(
+        item,
+        reviewer,
+        time.time(),
+        Label(
+            trace_id=item.trace_id,
+            step_ref=item.step_ref,
+            step_index=item.step_index,
+            criterion=item.criterion_id,
+            value=label,
+            annotator=reviewer,
+            kind="human",
+            note=note or None,
+            created_at=utc_now(),
+            source=Provenance.review_reference(item.id),
+        ),
+    )
 
 
 def release(store: Store, reviewer: str) -> None:
@@ -126,6 +159,10 @@ def item_context(store: Store, item: QueueItem) -> ItemContext:
             scale = run.rubric.criterion(item.criterion_id).scale.labels
         except KeyError:
             scale = None
-    options = scale or sorted({j.verdict.label for j in judgments if j.verdict} | {l.value for l in labels}) or ["pass", "fail"]
-    return ItemContext(trace=store.get_trace(item.trace_id, run=item.run),  # the version the run judged
-                       judgments=judgments, labels=labels, options=options)
+    options = scale or sorted({j.verdict.label for j in judgments if j.verdict} | {label.value for label in labels}) or ["pass", "fail"]
+    return ItemContext(
+        trace=store.get_trace(item.trace_id, run=item.run),  # the version the run judged
+        judgments=judgments,
+        labels=labels,
+        options=options,
+    )

@@ -26,9 +26,24 @@ MAX_LOG_BYTES = 10 * 1024 * 1024
 # what reviewers never need: error details and tracebacks (they go to the log), the developer toolbar
 # ("Deploy", rerun settings), usage statistics, file watching
 STREAMLIT_FLAGS = (
-    "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-    "--server.fileWatcherType", "none", "--client.showErrorDetails", "false", "--client.toolbarMode", "minimal",
-    "--server.runOnSave", "false", "--global.developmentMode", "false", "--logger.level", "warning",
+    "--server.headless",
+    "true",
+    "--server.address",
+    "127.0.0.1",
+    "--browser.gatherUsageStats",
+    "false",
+    "--server.fileWatcherType",
+    "none",
+    "--client.showErrorDetails",
+    "false",
+    "--client.toolbarMode",
+    "minimal",
+    "--server.runOnSave",
+    "false",
+    "--global.developmentMode",
+    "false",
+    "--logger.level",
+    "warning",
 )
 
 
@@ -36,15 +51,22 @@ class ReviewServerError(ChainjudgeError, RuntimeError):
     pass
 
 
-def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
-                    ope_value: Path | None = None, ope_unsubscribe: Path | None = None) -> dict:
+def app_environment(
+    db_path: Path | str,
+    catalogue: Path,
+    spaces: Sequence[Path],
+    scenarios: Sequence[Path],
+    ope_value: Path | None = None,
+    ope_unsubscribe: Path | None = None,
+) -> dict:
     """The files the app may read, as absolute paths joined by os.pathsep."""
     from chainjudge.core.plugins import default_file
 
     offered = default_file("space")  # an installed pack's scenario space (the CEP pack's), when none is given
     chosen_spaces = [p.resolve() for p in spaces] or ([offered] if offered is not None and offered.exists() else [])
     return {
-        "CHAINJUDGE_DB": str(db_path), "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
+        "CHAINJUDGE_DB": str(db_path),
+        "CHAINJUDGE_CATALOGUE": str(catalogue.resolve()),
         "CHAINJUDGE_SPACES": os.pathsep.join(map(str, chosen_spaces)),
         "CHAINJUDGE_SCENARIOS": os.pathsep.join(str(p.resolve()) for p in scenarios),
         "CHAINJUDGE_OPE_VALUE": str(ope_value.resolve()) if ope_value else "",
@@ -53,8 +75,16 @@ def app_environment(db_path: Path | str, catalogue: Path, spaces: Sequence[Path]
     }
 
 
-def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], scenarios: Sequence[Path],
-          on_ready: Callable[[str, Path], None], ope_value: Path | None = None, ope_unsubscribe: Path | None = None) -> None:
+def serve(
+    db: Path | None,
+    port: int,
+    catalogue: Path,
+    spaces: Sequence[Path],
+    scenarios: Sequence[Path],
+    on_ready: Callable[[str, Path], None],
+    ope_value: Path | None = None,
+    ope_unsubscribe: Path | None = None,
+) -> None:
     from chainjudge.core.judges.local import die_with_parent, free_port
     from chainjudge.review.sessions import shared_token_problem
 
@@ -76,8 +106,14 @@ def serve(db: Path | None, port: int, catalogue: Path, spaces: Sequence[Path], s
     # SIGTERM (a service manager, a test) must stop the app too, not leave it running without us
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with log.open("ab") as log_file:
-        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   preexec_fn=die_with_parent if sys.platform == "linux" else None)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
     address = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     threading.Thread(target=keep_log_bounded, args=(log, stop), daemon=True).start()
@@ -114,7 +150,7 @@ def trim_log(log: Path, max_bytes: int = MAX_LOG_BYTES) -> bool:
             handle.seek(0)
             handle.truncate()
             handle.write(b"[... earlier lines dropped: the log is kept under %d bytes ...]\n" % max_bytes)
-            handle.write(tail[tail.find(b"\n") + 1:])
+            handle.write(tail[tail.find(b"\n") + 1 :])
         return True
     except OSError:
         return False

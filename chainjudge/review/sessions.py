@@ -49,8 +49,10 @@ class Credential:
 def shared_token_problem(shared: str | None) -> str | None:
     """Why the configured shared token may not be used, or None."""
     if shared is not None and len(shared.strip()) < MIN_SHARED_TOKEN:
-        return (f"CHAINJUDGE_REVIEW_TOKEN is shorter than {MIN_SHARED_TOKEN} characters: it could be guessed. "
-                "Set a longer one, or give reviewers personal tokens (chainjudge reviewers add NAME).")
+        return (
+            f"CHAINJUDGE_REVIEW_TOKEN is shorter than {MIN_SHARED_TOKEN} characters: it could be guessed. "
+            "Set a longer one, or give reviewers personal tokens (chainjudge reviewers add NAME)."
+        )
     return None
 
 
@@ -78,8 +80,9 @@ def _named(prefix: str, name: str, kind, hashed, now) -> tuple[Credential | None
     return Credential(PREFIX + prefix + name, kind, hashed, now), None
 
 
-def still_valid(store: Store, credential: Credential, shared: str | None, now: float,
-                max_age_s: float = SESSION_HOURS * 3600) -> str | None:
+def still_valid(
+    store: Store, credential: Credential, shared: str | None, now: float, max_age_s: float = SESSION_HOURS * 3600
+) -> str | None:
     """None when the session may go on writing, else why it may not (revoked, expired, token changed)."""
     if now - credential.signed_in_at > max_age_s:
         return f"Your session ended after {max_age_s / 3600:g} hours: sign in again."

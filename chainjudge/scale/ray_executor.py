@@ -46,8 +46,9 @@ def shards(items: Sequence[WorkItem], count: int) -> list[list[WorkItem]]:
     return [shard for shard in out if shard]
 
 
-def judge_shard(items: list[WorkItem], recipe: dict, store_location: str, concurrency: int, retry_errors: bool,
-                factory: JudgeFactory = litellm_judge) -> Progress:
+def judge_shard(
+    items: list[WorkItem], recipe: dict, store_location: str, concurrency: int, retry_errors: bool, factory: JudgeFactory = litellm_judge
+) -> Progress:
     """One Ray task: open the shared store, build a judge, judge what the store does not hold yet."""
     from chainjudge.core import offline
     from chainjudge.core.store import Store
@@ -76,8 +77,15 @@ class RayExecutor:
     With no address, a local Ray runtime with `workers` CPUs is started for the run and stopped after it;
     with one, the work goes to that cluster (whose workers must reach the store: a PostgreSQL URL)."""
 
-    def __init__(self, store_location: str, address: str | None = None, workers: int = 2, shards_per_worker: int = 4,
-                 factory: JudgeFactory = litellm_judge, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        store_location: str,
+        address: str | None = None,
+        workers: int = 2,
+        shards_per_worker: int = 4,
+        factory: JudgeFactory = litellm_judge,
+        max_retries: int = 3,
+    ) -> None:
         self.store_location = store_location
         self.address = address
         self.workers = workers
@@ -85,8 +93,15 @@ class RayExecutor:
         self.factory = factory
         self.max_retries = max_retries
 
-    def __call__(self, items: Sequence[WorkItem], judge, store, concurrency: int = 8, retry_errors: bool = True,
-                 on_progress: Callable[[Progress], None] | None = None) -> Progress:
+    def __call__(
+        self,
+        items: Sequence[WorkItem],
+        judge,
+        store,
+        concurrency: int = 8,
+        retry_errors: bool = True,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Progress:
         import ray
 
         progress = Progress(total=len(items))
@@ -98,13 +113,20 @@ class RayExecutor:
             return progress
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=self.address, num_cpus=None if self.address else self.workers, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+            ray.init(
+                address=self.address,
+                num_cpus=None if self.address else self.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         try:
             task = ray.remote(num_cpus=1, max_retries=self.max_retries)(judge_shard)
             recipe = judge.recipe()
-            pending = [task.remote(shard, recipe, self.store_location, concurrency, retry_errors, self.factory)
-                       for shard in shards(todo, self.workers * self.shards_per_worker)]
+            pending = [
+                task.remote(shard, recipe, self.store_location, concurrency, retry_errors, self.factory)
+                for shard in shards(todo, self.workers * self.shards_per_worker)
+            ]
             while pending:
                 finished, pending = ray.wait(pending, num_returns=1)
                 try:
@@ -113,8 +135,9 @@ class RayExecutor:
                     for ref in pending:
                         ray.cancel(ref)
                     reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                    progress.aborted = (f"a Ray shard failed ({reason}); what the other shards stored is kept: "
-                                        "run the same command again to resume")
+                    progress.aborted = (
+                        f"a Ray shard failed ({reason}); what the other shards stored is kept: run the same command again to resume"
+                    )
                     pending = []
                 if on_progress:
                     on_progress(progress)

@@ -45,9 +45,19 @@ class MockJudge:
             given = criterion.scale.labels[0]
         if isinstance(given, str) and ":" not in given:
             given = Verdict(rationale="scripted", label=given)
-        common = dict(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
-                      criterion_id=criterion.id, judge=self.name, rubric_id=item.rubric_id, rubric_hash=item.rubric_hash,
-                      prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id], flags=item.flags)
+        common = dict(
+            run=item.run,
+            trace_id=item.trace_id,
+            step_index=item.step.index,
+            step_ref=item.step.ref,
+            criterion_id=criterion.id,
+            judge=self.name,
+            rubric_id=item.rubric_id,
+            rubric_hash=item.rubric_hash,
+            prompt_hash=item.prompt_hash,
+            cache_key=item.cache_keys[criterion.id],
+            flags=item.flags,
+        )
         if isinstance(given, str):
             return Judgment(**common, error=given, error_kind=given.split(":", 1)[0])
         return Judgment(**common, verdict=given, passed=criterion.scale.passes(given.label))

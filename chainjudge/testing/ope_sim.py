@@ -59,8 +59,14 @@ def simulate(n: int, seed: int, epsilon: float = 0.2) -> SimLogs:
     probs = logging_policy(x, epsilon)
     actions = (probs.cumsum(axis=1) > rng.uniform(size=(n, 1))).argmax(axis=1)
     mu = response(x)[np.arange(n), actions]
-    return SimLogs(x=x, actions=actions, propensity=probs[np.arange(n), actions], logging_probs=probs,
-                   reward=(rng.uniform(size=n) < mu).astype(float), users=np.arange(n))
+    return SimLogs(
+        x=x,
+        actions=actions,
+        propensity=probs[np.arange(n), actions],
+        logging_probs=probs,
+        reward=(rng.uniform(size=n) < mu).astype(float),
+        users=np.arange(n),
+    )
 
 
 def true_value(policy, n: int = 400_000, seed: int = 12345) -> float:

@@ -20,8 +20,9 @@ def alignment_panel(store: Store) -> None:
     st.subheader("Alignment")
     judges = store.aligned_judges()
     if not judges:
-        st.caption("No aligned judge yet: chainjudge labels split --test-share 0.3 --seed N, then "
-                   "chainjudge align --rubric RUBRIC --name NAME.")
+        st.caption(
+            "No aligned judge yet: chainjudge labels split --test-share 0.3 --seed N, then chainjudge align --rubric RUBRIC --name NAME."
+        )
         return
     for aligned in judges:
         status = alignment_status(store, aligned)
@@ -31,14 +32,22 @@ def alignment_panel(store: Store) -> None:
         for c, n in status.examples.items():
             threshold = aligned.thresholds.get(c)
             report = tested.get(c)
-            rows.append({"criterion": c, "worked examples": n, "tune labels added since": status.new_labels[c],
-                         "decision threshold": f"fails at P(fail) >= {threshold.p_fail:.3g}" if threshold else "none (the judge's labels)",
-                         "test-split kappa": format_estimate(report.cohen_kappa, 1, 3) if report else "not measured (chainjudge align)",
-                         "test-split TPR / TNR": f"{format_estimate(report.tpr, 1, 2)} / {format_estimate(report.tnr, 1, 2)}" if report else "-"})
+            rows.append(
+                {
+                    "criterion": c,
+                    "worked examples": n,
+                    "tune labels added since": status.new_labels[c],
+                    "decision threshold": f"fails at P(fail) >= {threshold.p_fail:.3g}" if threshold else "none (the judge's labels)",
+                    "test-split kappa": format_estimate(report.cohen_kappa, 1, 3) if report else "not measured (chainjudge align)",
+                    "test-split TPR / TNR": f"{format_estimate(report.tpr, 1, 2)} / {format_estimate(report.tnr, 1, 2)}" if report else "-",
+                }
+            )
         st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
         if tested:
-            st.caption("Test-split figures as `chainjudge align` measured them (that look is counted; showing them again is not a "
-                       "new one); the baselines are in its output. 95% intervals resample traces.")
+            st.caption(
+                "Test-split figures as `chainjudge align` measured them (that look is counted; showing them again is not a "
+                "new one); the baselines are in its output. 95% intervals resample traces."
+            )
         runs = ", ".join(status.runs) or "none yet"
         st.text(f"runs judged with it: {runs}; looks at the test split by them: {status.test_looks}")
         if status.test_looks > 1:
@@ -51,9 +60,11 @@ def alignment_panel(store: Store) -> None:
                 except AlignmentError as exc:
                     st.error(str(exc))
                     continue
-            st.success(f"{rebuilt.tag}: {report.examples} worked examples. Judge with it: chainjudge judge TRACES "
-                       f"--rubric RUBRIC --aligned {aligned.name} --run NEW-RUN, then measure it once: "
-                       "chainjudge labels agreement ... --split test")
+            st.success(
+                f"{rebuilt.tag}: {report.examples} worked examples. Judge with it: chainjudge judge TRACES "
+                f"--rubric RUBRIC --aligned {aligned.name} --run NEW-RUN, then measure it once: "
+                "chainjudge labels agreement ... --split test"
+            )
 
 
 def _background_realign(store: Store, aligned) -> None:
@@ -81,5 +92,7 @@ def _background_realign(store: Store, aligned) -> None:
             st.error(str(exc))
             return
         if background_jobs.start(store, aligned.name, rubric, spec, api_base, aligned.k):
-            st.success("Started: worked examples from today's tune labels, then tune steps judged to fit the decision "
-                       "thresholds. Progress shows here (Refresh); the test split is not looked at.")
+            st.success(
+                "Started: worked examples from today's tune labels, then tune steps judged to fit the decision "
+                "thresholds. Progress shows here (Refresh); the test split is not looked at."
+            )

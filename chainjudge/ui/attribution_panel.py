@@ -48,8 +48,10 @@ def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], b
     recorded = attribution.attributions(store, trace_id)
     st.markdown("**Attributions recorded so far** (the newest counts)")
     for label in recorded:
-        st.text(f"{label.annotator} ({label.kind}): {label.value} at step {label.step_ref if label.step_ref is not None else label.step_index}"
-                + (f" \u2014 {label.note}" if label.note else ""))
+        st.text(
+            f"{label.annotator} ({label.kind}): {label.value} at step {label.step_ref if label.step_ref is not None else label.step_index}"
+            + (f" \u2014 {label.note}" if label.note else "")
+        )
     if not recorded:
         st.caption("none yet")
     if run:
@@ -59,7 +61,7 @@ def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], b
     header = st.columns(len(names))
     for column, name in zip(header, names, strict=True):
         column.text(name)  # the lane's agent, as text: agent names come from the trace
-    for step in placed[start: start + WINDOW]:
+    for step in placed[start : start + WINDOW]:
         cells = st.columns(len(names))
         cells[step.lane].text(f"step {step.index} \u00b7 {step.kind}\n{step.text or '(empty)'}")
     if start + WINDOW < len(placed):

@@ -59,8 +59,9 @@ def start(store: Store, name: str, rubric: Rubric, spec: str, api_base: str | No
     if _alive(pid_file):
         return False
     log.parent.mkdir(parents=True, exist_ok=True)
-    rubric_file.write_text(yaml.safe_dump(rubric.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False),
-                           encoding="utf-8")
+    rubric_file.write_text(
+        yaml.safe_dump(rubric.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False), encoding="utf-8"
+    )
     command = ["align", "--rubric", str(rubric_file), "--name", name, "--k", str(k), "--judge", spec, "--no-evaluate"]
     if api_base:
         command += ["--api-base", api_base]
@@ -74,9 +75,14 @@ def launch(store: Store, name: str, arguments: list[str], kind: str = "realign")
         return False
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as handle:  # the store comes from CHAINJUDGE_DB, which the child inherits
-        process = subprocess.Popen([sys.executable, "-m", "chainjudge.cli", *arguments], stdout=handle,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                   env={**os.environ, "COLUMNS": "200"})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chainjudge.cli", *arguments],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
     pid_file.write_text(str(process.pid))
     return True
 

@@ -33,25 +33,46 @@ def calibration_tab(store: Store) -> None:
 
     small = TrustPolicy().min_figure_items
     version = store.query("SELECT COUNT(*), MAX(id) FROM labels")[0]
-    rows = [(row["run"], row["criterion"], AgreementReport.model_validate(row["report"]))
-            for row in _calibration(store.connect_to, hash(version))]
+    rows = [
+        (row["run"], row["criterion"], AgreementReport.model_validate(row["report"]))
+        for row in _calibration(store.connect_to, hash(version))
+    ]
     if not rows:
         st.info("No reference labels to compare with yet: adjudicate items or `chainjudge labels import`.")
         return
-    table = [{"run": run, "criterion": c, "trust": r.trust, "why": r.trust_basis,
-              "TPR (failing)": format_estimate(r.tpr, 1, 2), "TNR": format_estimate(r.tnr, 1, 2),
-              "kappa": format_estimate(r.cohen_kappa, small, 2), "step accuracy": format_estimate(r.step_accuracy, small, 2),
-              "reference items": r.reference_items, "judged of them": r.paired_items} for run, c, r in rows]
-    chartable = [{"item": f"{run} · {c}", "kappa": r.cohen_kappa.value, "low": r.cohen_kappa.low, "high": r.cohen_kappa.high,
-                  "trust": r.trust} for run, c, r in rows
-                 if r.cohen_kappa.value is not None and (r.cohen_kappa.n or 0) >= small]
+    table = [
+        {
+            "run": run,
+            "criterion": c,
+            "trust": r.trust,
+            "why": r.trust_basis,
+            "TPR (failing)": format_estimate(r.tpr, 1, 2),
+            "TNR": format_estimate(r.tnr, 1, 2),
+            "kappa": format_estimate(r.cohen_kappa, small, 2),
+            "step accuracy": format_estimate(r.step_accuracy, small, 2),
+            "reference items": r.reference_items,
+            "judged of them": r.paired_items,
+        }
+        for run, c, r in rows
+    ]
+    chartable = [
+        {"item": f"{run} · {c}", "kappa": r.cohen_kappa.value, "low": r.cohen_kappa.low, "high": r.cohen_kappa.high, "trust": r.trust}
+        for run, c, r in rows
+        if r.cohen_kappa.value is not None and (r.cohen_kappa.n or 0) >= small
+    ]
     if chartable:
         frame = pd.DataFrame(chartable)
-        points = alt.Chart(frame).mark_point(filled=True, size=80).encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
+        points = (
+            alt.Chart(frame)
+            .mark_point(filled=True, size=80)
+            .encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
+        )
         bars = alt.Chart(frame).mark_rule().encode(x="low:Q", x2="high:Q", y="item:N")
         st.altair_chart(bars + points, use_container_width=True)
-    st.caption(f"Each figure says over how many items it is computed; under {small} items it shows 'too few'. "
-               "The reference is one label per item: adjudication > ground truth > imported human.")
+    st.caption(
+        f"Each figure says over how many items it is computed; under {small} items it shows 'too few'. "
+        "The reference is one label per item: adjudication > ground truth > imported human."
+    )
     st.dataframe(pd.DataFrame(table), hide_index=True, use_container_width=True)
     for run, criterion, r in rows:
         with st.expander(f"confusion: {run} · {criterion} (rows: reference, columns: judge)"):
@@ -70,8 +91,13 @@ def modes_tab(store: Store) -> None:
     if not catalogue.modes:
         st.info(f"No failure modes in {path.name} yet: chainjudge cluster RUN")
         return
-    frame = pd.DataFrame([{"mode": m.id, "name": m.name, "status": m.status, "failing steps": sum(m.counts.values())} for m in catalogue.modes])
-    st.altair_chart(alt.Chart(frame).mark_bar().encode(x="failing steps:Q", y=alt.Y("mode:N", sort="-x"), color="status:N", tooltip=["name"]), use_container_width=True)
+    frame = pd.DataFrame(
+        [{"mode": m.id, "name": m.name, "status": m.status, "failing steps": sum(m.counts.values())} for m in catalogue.modes]
+    )
+    st.altair_chart(
+        alt.Chart(frame).mark_bar().encode(x="failing steps:Q", y=alt.Y("mode:N", sort="-x"), color="status:N", tooltip=["name"]),
+        use_container_width=True,
+    )
     for mode in catalogue.modes:
         with st.expander(f"{mode.id} · {mode.status}"):
             st.text(mode.name)
@@ -89,7 +115,9 @@ def _promote(store: Store, catalogue, mode_id: str) -> None:
     for exemplar in mode.exemplars[:3]:
         run, trace = store.get_run(exemplar.run), store.get_trace(exemplar.trace_id, run=exemplar.run)
         if run and run.rubric and trace:
-            write_case(make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), "fail"), Path("regressions"))
+            write_case(
+                make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), "fail"), Path("regressions")
+            )
             written += 1
     st.success(f"{written} cases written to regressions/{mode_id}")
 
@@ -101,8 +129,16 @@ def runs_tab(store: Store) -> None:
         return
     name = st.selectbox("Run", [s.name for s in summaries], key="run_pick")
     rows = store.criterion_summaries(name)
-    frame = pd.DataFrame([{"criterion": r.criterion_id, "pass rate": r.pass_rate, "errors": r.errors, "cost $": r.cost_usd, "judged": r.judgments} for r in rows])
-    st.altair_chart(alt.Chart(frame).mark_bar().encode(x=alt.X("pass rate:Q", scale=alt.Scale(domain=[0, 1])), y="criterion:N"), use_container_width=True)
+    frame = pd.DataFrame(
+        [
+            {"criterion": r.criterion_id, "pass rate": r.pass_rate, "errors": r.errors, "cost $": r.cost_usd, "judged": r.judgments}
+            for r in rows
+        ]
+    )
+    st.altair_chart(
+        alt.Chart(frame).mark_bar().encode(x=alt.X("pass rate:Q", scale=alt.Scale(domain=[0, 1])), y="criterion:N"),
+        use_container_width=True,
+    )
     st.dataframe(frame, hide_index=True, use_container_width=True)
     errors = store.error_counts(name)
     if errors:

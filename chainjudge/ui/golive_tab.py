@@ -26,23 +26,39 @@ def golive_tab(store: Store) -> None:
     if not spaces:
         st.info("This run carries no scenario space and none was given: chainjudge review --space FILE")
         return
-    space = st.selectbox("Scenario space", spaces, format_func=lambda p: "(the one the run was judged against)" if p is None else p.name, key="space")
-    expected = st.selectbox("Scenarios with expected actions", [None, *allowed_files("CHAINJUDGE_SCENARIOS")],
-                            format_func=lambda p: "(the ones the run was judged against)" if p is None else p.name, key="expected")
+    space = st.selectbox(
+        "Scenario space", spaces, format_func=lambda p: "(the one the run was judged against)" if p is None else p.name, key="space"
+    )
+    expected = st.selectbox(
+        "Scenarios with expected actions",
+        [None, *allowed_files("CHAINJUDGE_SCENARIOS")],
+        format_func=lambda p: "(the ones the run was judged against)" if p is None else p.name,
+        key="expected",
+    )
     catalogues = allowed_files("CHAINJUDGE_CATALOGUE")
     evidence = gather_evidence(store, name, load_space(space) if space else None, expected, catalogues[0] if catalogues else None)
     s = evidence.score
     st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
     if s.unknown:
         st.warning("Unknown (counted at their low end): " + ", ".join(s.unknown))
-    terms = pd.DataFrame([{"term": t.name, "value": t.value, "low": t.low, "high": t.high, "known": t.known, "weight": t.weight,
-                           "how": t.explanation} for t in s.terms])
-    st.altair_chart(alt.Chart(terms).mark_bar().encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])), y="term:N", tooltip=["how"]), use_container_width=True)
+    terms = pd.DataFrame(
+        [
+            {"term": t.name, "value": t.value, "low": t.low, "high": t.high, "known": t.known, "weight": t.weight, "how": t.explanation}
+            for t in s.terms
+        ]
+    )
+    st.altair_chart(
+        alt.Chart(terms).mark_bar().encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])), y="term:N", tooltip=["how"]),
+        use_container_width=True,
+    )
     st.dataframe(terms, hide_index=True, use_container_width=True)
     grid = evidence.space.grid
     if len(grid) >= 2:
         cells = pd.DataFrame([{grid[0]: c[0], grid[1]: c[1], "traces": n} for c, n in evidence.coverage.cells.items()])
-        st.altair_chart(alt.Chart(cells).mark_rect().encode(x=f"{grid[1]}:N", y=f"{grid[0]}:N", color="traces:Q", tooltip=["traces"]), use_container_width=True)
+        st.altair_chart(
+            alt.Chart(cells).mark_rect().encode(x=f"{grid[1]}:N", y=f"{grid[0]}:N", color="traces:Q", tooltip=["traces"]),
+            use_container_width=True,
+        )
     if evidence.coverage.open_edge_cases:
         st.warning("Open edge cases: " + ", ".join(evidence.coverage.open_edge_cases))
     guardrails_panel()
@@ -65,10 +81,16 @@ def guardrails_panel() -> None:
                 st.warning(f"{path.name}: not readable as off-policy figures")
                 continue
             g = guardrail(figures if isinstance(figures, dict) else {}, "dr", kind, path.name)
-            rows.append({"guardrail": "value (conversions)" if kind == "value" else "harm (unsubscribes)", "file": g.source,
-                         "agent (dr)": "unknown: " + g.warning if g.warning else format_estimate(g.agent, 1, 4),
-                         "today (logged)": format_estimate(g.logged, 1, 4),
-                         "ratio": format_estimate(g.ratio, 1, 3), "difference": format_estimate(g.difference, 1, 4)})
+            rows.append(
+                {
+                    "guardrail": "value (conversions)" if kind == "value" else "harm (unsubscribes)",
+                    "file": g.source,
+                    "agent (dr)": "unknown: " + g.warning if g.warning else format_estimate(g.agent, 1, 4),
+                    "today (logged)": format_estimate(g.logged, 1, 4),
+                    "ratio": format_estimate(g.ratio, 1, 3),
+                    "difference": format_estimate(g.difference, 1, 4),
+                }
+            )
     if rows:
         st.subheader("Guardrails from logged history (off-policy)")
         st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)

@@ -32,8 +32,17 @@ def queue_tab(store: Store) -> None:
     segment = c5.text_input("Segment", key="f_segment")
     mode = c6.text_input("Failure mode (FM-...)", key="f_mode")
     page = st.number_input("Page", min_value=0, value=0, step=1, key="f_page")
-    items = review.queue_page(store, int(page), 50, kind=None if kind == "(all)" else kind, criterion=criterion or None,
-                              run=run or None, rubric=rubric or None, segment=segment or None, mode=mode or None)
+    items = review.queue_page(
+        store,
+        int(page),
+        50,
+        kind=None if kind == "(all)" else kind,
+        criterion=criterion or None,
+        run=run or None,
+        rubric=rubric or None,
+        segment=segment or None,
+        mode=mode or None,
+    )
     st.dataframe(pd.DataFrame([i.model_dump() for i in items]), use_container_width=True, hide_index=True)
 
 
@@ -83,8 +92,7 @@ def show_verdicts(context: ItemContext) -> None:
     st.markdown("**Judges**")
     for j in context.judgments:
         verdict = j.verdict
-        lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}",
-                 f"  {verdict.rationale if verdict else j.error}"]
+        lines = [f"{j.judge} ({j.run}): {verdict.label if verdict else 'error'}", f"  {verdict.rationale if verdict else j.error}"]
         if verdict and verdict.evidence:
             lines.append(f"  evidence: \u201c{verdict.evidence}\u201d")
         if j.flags:
@@ -119,8 +127,9 @@ def adjudication_form(store: Store, item, reviewer: str, options: list[str]) -> 
             if choice is None:
                 st.error("Pick a label first: nothing was saved.")
                 return
-            problem = sessions.still_valid(store, st.session_state["credential"],
-                                           os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now())
+            problem = sessions.still_valid(
+                store, st.session_state["credential"], os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now()
+            )
             if problem:  # checked again right before the write
                 sign_out(problem)
                 st.rerun()

@@ -70,8 +70,11 @@ def sign_in() -> None:
         personal = store.uses_personal_tokens()
     with st.form("sign-in"):
         token = st.text_input("Access token", type="password", key="token") if (shared or personal) else ""
-        name = st.text_input("Your name" + (" (with the shared token only)" if personal else ""), key="name") \
-            if (shared or not personal) else ""
+        name = (
+            st.text_input("Your name" + (" (with the shared token only)" if personal else ""), key="name")
+            if (shared or not personal)
+            else ""
+        )
         if st.form_submit_button("Sign in"):
             me, now = session_id(), sessions.now()
             refused = sessions.LIMITER.refused(me, now)
@@ -93,8 +96,7 @@ def sign_in() -> None:
 
 def still_signed_in(store: Store) -> bool:
     """Checked right before a write: a revoked or expired session signs out (nothing is written)."""
-    problem = sessions.still_valid(store, st.session_state["credential"],
-                                   os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now())
+    problem = sessions.still_valid(store, st.session_state["credential"], os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None, sessions.now())
     if problem:
         sign_out(problem)
         st.rerun()

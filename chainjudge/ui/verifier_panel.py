@@ -19,8 +19,18 @@ KIND = "retrain"
 
 def retrain_arguments(verifier: Verifier) -> list[str]:
     """`verifier train` arguments that rebuild VERIFIER from today's tune labels with its own settings."""
-    arguments = ["verifier", "train", "--criterion", verifier.criterion, "--name", verifier.name,
-                 "--target", str(verifier.selective.target), "--risk", str(verifier.selective.risk)]
+    arguments = [
+        "verifier",
+        "train",
+        "--criterion",
+        verifier.criterion,
+        "--name",
+        verifier.name,
+        "--target",
+        str(verifier.selective.target),
+        "--risk",
+        str(verifier.selective.risk),
+    ]
     arguments.append("--reference-features" if verifier.reference_features else "--no-reference-features")
     for label in verifier.failing:
         arguments += ["--failing", label]
@@ -49,11 +59,21 @@ def verifier_panel(store: Store) -> None:
     rows = []
     for v in verifiers:
         sel = v.selective
-        rows.append({"verifier": v.tag, "criterion": v.criterion, "learned from (tune steps)": v.tune_items,
-                     "tune labels now": tune_labels_now(store, v.criterion), "out of fold": oof_kappa_text(v),
-                     "decides": (f"{sel.decided_share:.0%} at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
-                                 if sel.confidence is not None else "nothing (no cut met its guarantee)"),
-                     "built (UTC)": f"{v.created_at:%Y-%m-%d %H:%M}"})
+        rows.append(
+            {
+                "verifier": v.tag,
+                "criterion": v.criterion,
+                "learned from (tune steps)": v.tune_items,
+                "tune labels now": tune_labels_now(store, v.criterion),
+                "out of fold": oof_kappa_text(v),
+                "decides": (
+                    f"{sel.decided_share:.0%} at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
+                    if sel.confidence is not None
+                    else "nothing (no cut met its guarantee)"
+                ),
+                "built (UTC)": f"{v.created_at:%Y-%m-%d %H:%M}",
+            }
+        )
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
     for v in verifiers:
         _retrain(store, v)
@@ -69,5 +89,7 @@ def _retrain(store: Store, verifier: Verifier) -> None:
         st.text(f"last retraining of {verifier.name}: {job.last_line}")
     if st.button(f"Retrain {verifier.name} from today's tune labels (in the background)", key=f"retrain-{verifier.name}"):
         if background_jobs.launch(store, verifier.name, retrain_arguments(verifier), KIND):
-            st.success(f"Started: {verifier.name} learns again from today's tune labels with the settings of "
-                       f"{verifier.tag}. Refresh to see the new version; the test split is not looked at.")
+            st.success(
+                f"Started: {verifier.name} learns again from today's tune labels with the settings of "
+                f"{verifier.tag}. Refresh to see the new version; the test split is not looked at."
+            )

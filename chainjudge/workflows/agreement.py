@@ -62,8 +62,9 @@ def reference_or_annotator(store: Store, name: str, criterion: str, sources: str
     return reference_labels(store.labels(criterion=criterion), precedence)
 
 
-def on_split(store: Store, labels: list[Label], split: str, against: list[str], criterion: str,
-             warn: Callable[[str, bool], None]) -> list[Label]:
+def on_split(
+    store: Store, labels: list[Label], split: str, against: list[str], criterion: str, warn: Callable[[str, bool], None]
+) -> list[Label]:
     """The labels of one side of the split; a look at test is recorded per candidate and judge version
     (WARN hears how many looks, and whether the test is still unbiased)."""
     if split not in ("tune", "test"):
@@ -94,9 +95,21 @@ def measure(store: Store, request: AgreementRequest, warn: Callable[[str, bool],
         if not candidate:
             raise AgreementError(f"no labels from {name!r} on criterion {request.criterion!r}; see: chainjudge labels list")
         try:
-            reports.append(compute(ref_labels, candidate, request.reference, name, request.criterion, failing=request.failing,
-                                   order=request.order, ordinal=request.order is not None, bootstrap=request.bootstrap,
-                                   seed=request.seed, policy=request.policy))
+            reports.append(
+                compute(
+                    ref_labels,
+                    candidate,
+                    request.reference,
+                    name,
+                    request.criterion,
+                    failing=request.failing,
+                    order=request.order,
+                    ordinal=request.order is not None,
+                    bootstrap=request.bootstrap,
+                    seed=request.seed,
+                    policy=request.policy,
+                )
+            )
         except ValueError as exc:
             raise AgreementError(f"{name}: {exc}") from exc
         everyone.append(candidate)

@@ -55,9 +55,14 @@ def labelled(store: Store, rubric: Rubric, side: str) -> list[Label]:
     whose step is in the store (a label on a step that cannot be judged would count as a miss)."""
     split = store.split()
     scales = {c.id: c.scale for c in rubric.criteria if not c.deterministic}
-    candidates = [label for label in reference_labels(store.labels())
-                  if label.step_key and label.criterion in scales and split.get(label.trace_id) == side
-                  and label.value in scales[label.criterion].labels]
+    candidates = [
+        label
+        for label in reference_labels(store.labels())
+        if label.step_key
+        and label.criterion in scales
+        and split.get(label.trace_id) == side
+        and label.value in scales[label.criterion].labels
+    ]
     steps: dict[str, set[str]] = {}
     for trace_id in sorted({label.trace_id for label in candidates}):
         trace = store.get_trace(trace_id)
@@ -73,20 +78,49 @@ def sample_steps(labels: Sequence[Label], limit: int | None, seed: int) -> set[t
     return set(random.Random(seed).sample(steps, limit))
 
 
-def judge_steps(store: Store, rubric: Rubric, choice: JudgeChoice, run: str, steps: set[tuple[str, str]],
-                aligned: str | None = None, thresholds: dict[str, float] | None = None, examples=None,
-                progress: Hooks | None = None, label_probs: bool | None = None) -> list[Judgment]:
+def judge_steps(
+    store: Store,
+    rubric: Rubric,
+    choice: JudgeChoice,
+    run: str,
+    steps: set[tuple[str, str]],
+    aligned: str | None = None,
+    thresholds: dict[str, float] | None = None,
+    examples=None,
+    progress: Hooks | None = None,
+    label_probs: bool | None = None,
+) -> list[Judgment]:
     """Judge the chosen steps in a stored run (resumed if it exists); the run's model judgments of them."""
     # a resumed run judges the trace versions it pinned (a trace re-imported since would otherwise be refused)
     traces = [t for t in (store.get_trace(tid, run=run) for tid in sorted({tid for tid, _ in steps})) if t is not None]
+
     def select(items):
         return [i for i in items if (i.trace_id, i.step.ref) in steps]
 
-    with open_judge(choice.spec, api_base=choice.api_base, mode=choice.mode, batch=choice.batch,
-                    log_dir=store.log_dir, aligned=aligned, thresholds=thresholds, label_probs=label_probs) as (settings, judge):
-        with (progress(f"{run}: {len(steps)} steps") if progress else nullcontext((None, None))) as (on_start, on_progress):
-            judge_traces(traces, rubric, settings, judge, store, run, select=select, examples=examples,
-                         concurrency=choice.concurrency, on_start=on_start, on_progress=on_progress)
+    with open_judge(
+        choice.spec,
+        api_base=choice.api_base,
+        mode=choice.mode,
+        batch=choice.batch,
+        log_dir=store.log_dir,
+        aligned=aligned,
+        thresholds=thresholds,
+        label_probs=label_probs,
+    ) as (settings, judge):
+        with progress(f"{run}: {len(steps)} steps") if progress else nullcontext((None, None)) as (on_start, on_progress):
+            judge_traces(
+                traces,
+                rubric,
+                settings,
+                judge,
+                store,
+                run,
+                select=select,
+                examples=examples,
+                concurrency=choice.concurrency,
+                on_start=on_start,
+                on_progress=on_progress,
+            )
     return [j for j in store.judgments(run) if j.judge_kind == "model" and (j.trace_id, j.step_ref) in steps]
 
 
@@ -98,16 +132,33 @@ class Fitted:
     reference: list[Label]
 
 
-def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: JudgeChoice, embed,
-                   limit: int | None, seed: int, progress: Hooks | None = None) -> Fitted:
+def fit_thresholds(
+    store: Store,
+    rubric: Rubric,
+    aligned: AlignedJudge,
+    choice: JudgeChoice,
+    embed,
+    limit: int | None,
+    seed: int,
+    progress: Hooks | None = None,
+) -> Fitted:
     """Judge up to `limit` labelled tune steps with the aligned judge (no thresholds yet) and choose, per
     criterion, the cut on P(fail) that maximises kappa there."""
     labels = labelled(store, rubric, "tune")
     steps = sample_steps(labels, limit, seed)
     retriever = Retriever(aligned, embed, exclude_same_trace=True)
-    judgments = judge_steps(store, rubric, choice, f"align-{aligned.name}-{aligned.version}-tune", steps,
-                            aligned=aligned.tag, examples=retriever.examples_for, progress=progress, label_probs=True)
-    reference = {(l.trace_id, l.step_key, l.criterion): l.value for l in labels}
+    judgments = judge_steps(
+        store,
+        rubric,
+        choice,
+        f"align-{aligned.name}-{aligned.version}-tune",
+        steps,
+        aligned=aligned.tag,
+        examples=retriever.examples_for,
+        progress=progress,
+        label_probs=True,
+    )
+    reference = {(label.trace_id, label.step_key, label.criterion): label.value for label in labels}
     thresholds, notes = {}, {}
     for criterion in (c for c in rubric.criteria if not c.deterministic):
         points, graded_by = [], set()
@@ -118,8 +169,7 @@ def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: 
             p = fail_probability(j.verdict, j.label_probs, criterion.scale)
             if p is not None:
                 graded_by.add("label log-probabilities" if j.label_probs else "verdict confidence")
-                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label),
-                                    group=j.trace_id))
+                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label), group=j.trace_id))
         if not points:
             notes[criterion.id] = "no threshold: the judge returned neither label log-probabilities nor a confidence"
             continue
@@ -127,7 +177,7 @@ def fit_thresholds(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: 
         threshold, notes[criterion.id] = choose_threshold(points, source)
         if threshold is not None:
             thresholds[criterion.id] = threshold
-    return Fitted(thresholds, notes, judgments, [l for l in labels if (l.trace_id, l.step_key) in steps])
+    return Fitted(thresholds, notes, judgments, [label for label in labels if (label.trace_id, label.step_key) in steps])
 
 
 @dataclass
@@ -148,35 +198,67 @@ class BeforeAfter:
     by_criterion: dict[str, list[Side]] = field(default_factory=dict)
 
 
-def before_after(store: Store, rubric: Rubric, aligned: AlignedJudge, choice: JudgeChoice, embed,
-                 limit: int | None, seed: int, bootstrap: int = 1000, progress: Hooks | None = None) -> BeforeAfter:
+def before_after(
+    store: Store,
+    rubric: Rubric,
+    aligned: AlignedJudge,
+    choice: JudgeChoice,
+    embed,
+    limit: int | None,
+    seed: int,
+    bootstrap: int = 1000,
+    progress: Hooks | None = None,
+) -> BeforeAfter:
     """Judge the same labelled test steps with the plain and the aligned judge; agreement of each with
     people, per criterion, with trace-clustered intervals and baselines. Each is a recorded look."""
     labels = labelled(store, rubric, "test")
     steps = sample_steps(labels, limit, seed)
-    reference = [l for l in labels if (l.trace_id, l.step_key) in steps]
+    reference = [label for label in labels if (label.trace_id, label.step_key) in steps]
     retriever = Retriever(aligned, embed)
-    passes = [("plain", f"align-{aligned.name}-plain-{choice.slug}", {}),
-              ("aligned", f"align-{aligned.tag}-test",
-               {"aligned": aligned.tag, "examples": retriever.examples_for,
-                "thresholds": {c: t.p_fail for c, t in aligned.thresholds.items()}})]
+    passes = [
+        ("plain", f"align-{aligned.name}-plain-{choice.slug}", {}),
+        (
+            "aligned",
+            f"align-{aligned.tag}-test",
+            {
+                "aligned": aligned.tag,
+                "examples": retriever.examples_for,
+                "thresholds": {c: t.p_fail for c, t in aligned.thresholds.items()},
+            },
+        ),
+    ]
     result = BeforeAfter(steps=len(steps))
     for name, run, options in passes:
         judgments = judge_steps(store, rubric, choice, run, steps, progress=progress, **options)
         stored = store.get_run(run)
         for criterion in (c for c in rubric.criteria if not c.deterministic):
             mine = [j for j in judgments if j.criterion_id == criterion.id]
-            wanted = [l for l in reference if l.criterion == criterion.id]
+            wanted = [label for label in reference if label.criterion == criterion.id]
             if not wanted:
                 continue
-            report = agreement(wanted, judgment_labels(mine, f"run:{run}", criterion.id), "people", f"run:{run}",
-                               criterion.id, failing=failing_labels(criterion.scale), order=criterion.scale.labels,
-                               bootstrap=bootstrap, seed=seed)
+            report = agreement(
+                wanted,
+                judgment_labels(mine, f"run:{run}", criterion.id),
+                "people",
+                f"run:{run}",
+                criterion.id,
+                failing=failing_labels(criterion.scale),
+                order=criterion.scale.labels,
+                bootstrap=bootstrap,
+                seed=seed,
+            )
             looks = store.record_look(f"run:{run}", judge_version(stored), criterion.id)
             n = max(1, len(mine))
-            result.by_criterion.setdefault(criterion.id, []).append(Side(
-                name, run, report, sum(j.latency_s for j in mine) / n,
-                sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n, looks))
+            result.by_criterion.setdefault(criterion.id, []).append(
+                Side(
+                    name,
+                    run,
+                    report,
+                    sum(j.latency_s for j in mine) / n,
+                    sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n,
+                    looks,
+                )
+            )
     return result
 
 
@@ -206,22 +288,29 @@ class AlignResult:
     proposal: Any
 
 
-def align_with_judge(store: Store, rubric: Rubric, aligned: AlignedJudge, request: AlignRequest, progress,
-                     note: Callable[[str], None]) -> AlignResult:
+def align_with_judge(
+    store: Store, rubric: Rubric, aligned: AlignedJudge, request: AlignRequest, progress, note: Callable[[str], None]
+) -> AlignResult:
     """The judge-using steps of alignment: thresholds fitted on tune (the aligned judge saved with them), the
     proposal from the tune disagreements, and the plain-vs-aligned comparison on the sealed test split."""
     from chainjudge.analysis.proposals import disagreements, propose
     from chainjudge.workflows.embed import SentenceTransformerEmbedder, embed_cached
 
     embed = functools.partial(embed_cached, embedder=SentenceTransformerEmbedder(), store=store)
-    n_tune = min(request.tune_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric, "tune")}))
-    n_test = min(request.test_steps or 10**9, len({(l.trace_id, l.step_key) for l in labelled(store, rubric, "test")})) if request.evaluate else 0
+    n_tune = min(request.tune_steps or 10**9, len({(label.trace_id, label.step_key) for label in labelled(store, rubric, "tune")}))
+    n_test = (
+        min(request.test_steps or 10**9, len({(label.trace_id, label.step_key) for label in labelled(store, rubric, "test")}))
+        if request.evaluate
+        else 0
+    )
     if request.choice.spec == "local":
         criteria = sum(1 for c in rubric.criteria if not c.deterministic)
         seconds = criteria * (n_tune * LOCAL_SECONDS["aligned"] + n_test * (LOCAL_SECONDS["plain"] + LOCAL_SECONDS["aligned"]))
-        note(f"judging {n_tune} tune steps (thresholds){f' and {n_test} test steps twice (plain, aligned)' if n_test else ''} "
-             f"with the local judge: about {seconds / 60:.0f} min on 2 cores (stored as it goes: an interrupted align resumes; "
-             "--tune-steps / --test-steps make it shorter)")
+        note(
+            f"judging {n_tune} tune steps (thresholds){f' and {n_test} test steps twice (plain, aligned)' if n_test else ''} "
+            f"with the local judge: about {seconds / 60:.0f} min on 2 cores (stored as it goes: an interrupted align resumes; "
+            "--tune-steps / --test-steps make it shorter)"
+        )
     fitted = fit_thresholds(store, rubric, aligned, request.choice, embed, request.tune_steps or None, request.seed, progress)
     for criterion, line in sorted(fitted.notes.items()):
         note(f"threshold {criterion}: {line}")
@@ -232,6 +321,9 @@ def align_with_judge(store: Store, rubric: Rubric, aligned: AlignedJudge, reques
         traces = {tid: store.get_trace(tid) for tid in {j.trace_id for j in fitted.judgments}}
         found = disagreements(fitted.judgments, fitted.reference, rubric, fitted.thresholds, traces)
         proposal = propose(request.rubric_data, found, embed, request.rubric_source)
-    comparison = (before_after(store, rubric, aligned, request.choice, embed, request.test_steps or None, request.seed, progress=progress)
-                  if request.evaluate else None)
+    comparison = (
+        before_after(store, rubric, aligned, request.choice, embed, request.test_steps or None, request.seed, progress=progress)
+        if request.evaluate
+        else None
+    )
     return AlignResult(aligned, fitted, comparison, proposal)

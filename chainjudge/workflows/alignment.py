@@ -51,8 +51,16 @@ def build_aligned(store: Store, rubric: Rubric, name: str, k: int = 4) -> tuple[
             report.missing_trace += 1
             continue
         reason = label.note or f"{label.annotator} labelled this step {label.value}"
-        examples.append(AlignedExample(criterion=label.criterion, text=step.render()[:MAX_TEXT], label=label.value,
-                                       reason=reason[:600], trace_id=label.trace_id, step_ref=step.ref))
+        examples.append(
+            AlignedExample(
+                criterion=label.criterion,
+                text=step.render()[:MAX_TEXT],
+                label=label.value,
+                reason=reason[:600],
+                trace_id=label.trace_id,
+                step_ref=step.ref,
+            )
+        )
         counts = report.per_criterion.setdefault(label.criterion, {})
         counts[label.value] = counts.get(label.value, 0) + 1
     if not examples:
@@ -104,8 +112,10 @@ def rubric_of(store: Store, aligned: AlignedJudge) -> Rubric:
     aligned judge keeps the rubric's hash, not its text)."""
     rubric = next((r.rubric for r in _stored_runs(store) if r.rubric is not None and r.rubric_hash == aligned.rubric_hash), None)
     if rubric is None:
-        raise AlignmentError(f"no stored run used rubric {aligned.rubric_id}@{aligned.rubric_hash}: "
-                             f"re-align from the command line: chainjudge align --rubric FILE --name {aligned.name}")
+        raise AlignmentError(
+            f"no stored run used rubric {aligned.rubric_id}@{aligned.rubric_hash}: "
+            f"re-align from the command line: chainjudge align --rubric FILE --name {aligned.name}"
+        )
     return rubric
 
 
@@ -137,15 +147,25 @@ def agreement_on_test_split(store: Store, aligned: AlignedJudge, seed: int = 0) 
     split = store.split()
     judgments = [j for j in store.judgments(run.name) if j.judge_kind == "model"]
     judged = {(j.trace_id, j.step_ref) for j in judgments}
-    people = [l for l in reference_labels(store.labels()) if l.step_key and split.get(l.trace_id) == "test"
-              and (l.trace_id, l.step_key) in judged]
+    people = [
+        label
+        for label in reference_labels(store.labels())
+        if label.step_key and split.get(label.trace_id) == "test" and (label.trace_id, label.step_key) in judged
+    ]
     reports = {}
     for criterion in (c for c in run.rubric.criteria if not c.deterministic):
-        wanted = [l for l in people if l.criterion == criterion.id and l.value in criterion.scale.labels]
+        wanted = [label for label in people if label.criterion == criterion.id and label.value in criterion.scale.labels]
         if wanted:
-            reports[criterion.id] = agreement(wanted, judgment_labels(judgments, f"run:{run.name}", criterion.id), "people",
-                                              f"run:{run.name}", criterion.id, order=criterion.scale.labels, seed=seed,
-                                              failing=[x for x in criterion.scale.labels if not criterion.scale.passes(x)])
+            reports[criterion.id] = agreement(
+                wanted,
+                judgment_labels(judgments, f"run:{run.name}", criterion.id),
+                "people",
+                f"run:{run.name}",
+                criterion.id,
+                order=criterion.scale.labels,
+                seed=seed,
+                failing=[x for x in criterion.scale.labels if not criterion.scale.passes(x)],
+            )
     return reports
 
 

@@ -72,25 +72,46 @@ class CascadeJudge:
         fails, decided = decisions(verifier, probability)
         return float(probability[0]), bool(fails[0]), bool(decided[0])
 
-    def _judgment(self, item: WorkItem, criterion: Criterion, probability: float, fails: bool, decided: bool,
-                  verifier: Verifier | None = None) -> Judgment:
+    def _judgment(
+        self, item: WorkItem, criterion: Criterion, probability: float, fails: bool, decided: bool, verifier: Verifier | None = None
+    ) -> Judgment:
         verifier = verifier or self.verifier
         fail_label, pass_label = _labels_for(criterion)
         sure = float(confidence(np.array([probability]), verifier.cut)[0])
-        common = dict(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
-                      criterion_id=criterion.id, judge=f"verifier:{verifier.tag}", rubric_id=item.rubric_id,
-                      rubric_hash=item.rubric_hash, prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id],
-                      label_probs={fail_label: round(probability, 6), pass_label: round(1 - probability, 6)},
-                      flags=list(item.flags), attempts=0)
+        common = dict(
+            run=item.run,
+            trace_id=item.trace_id,
+            step_index=item.step.index,
+            step_ref=item.step.ref,
+            criterion_id=criterion.id,
+            judge=f"verifier:{verifier.tag}",
+            rubric_id=item.rubric_id,
+            rubric_hash=item.rubric_hash,
+            prompt_hash=item.prompt_hash,
+            cache_key=item.cache_keys[criterion.id],
+            label_probs={fail_label: round(probability, 6), pass_label: round(1 - probability, 6)},
+            flags=list(item.flags),
+            attempts=0,
+        )
         if decided:
             label = fail_label if fails else pass_label
-            return Judgment(**common, passed=not fails, verdict=Verdict(
-                rationale=f"verifier {verifier.tag}: P(fail) {probability:.3f}, confidence {sure:.3f} "
-                          f"(decides at >= {verifier.selective.confidence:.3f})", label=label, confidence=sure))
+            return Judgment(
+                **common,
+                passed=not fails,
+                verdict=Verdict(
+                    rationale=f"verifier {verifier.tag}: P(fail) {probability:.3f}, confidence {sure:.3f} "
+                    f"(decides at >= {verifier.selective.confidence:.3f})",
+                    label=label,
+                    confidence=sure,
+                ),
+            )
         level = verifier.selective.confidence
-        return Judgment(**common, error=f"{ABSTAINED}: P(fail) {probability:.3f}, confidence {sure:.3f} is below the "
-                                        f"verifier's cut ({'none met its guarantee' if level is None else f'{level:.3f}'})",
-                        error_kind=ABSTAINED)
+        return Judgment(
+            **common,
+            error=f"{ABSTAINED}: P(fail) {probability:.3f}, confidence {sure:.3f} is below the "
+            f"verifier's cut ({'none met its guarantee' if level is None else f'{level:.3f}'})",
+            error_kind=ABSTAINED,
+        )
 
     async def judge(self, item: WorkItem, limiter=None) -> list[Judgment]:
         own: dict[str, Judgment] = {}  # criterion -> the verifier's decision
@@ -117,8 +138,20 @@ class CascadeJudge:
         out = [*own.values(), *undecided.values()]
         for criterion in item.criteria:
             if criterion.id not in own and criterion.id not in undecided:
-                out.append(Judgment(run=item.run, trace_id=item.trace_id, step_index=item.step.index, step_ref=item.step.ref,
-                                    criterion_id=criterion.id, judge=self.name, rubric_id=item.rubric_id, rubric_hash=item.rubric_hash,
-                                    prompt_hash=item.prompt_hash, cache_key=item.cache_keys[criterion.id], error_kind=ABSTAINED,
-                                    error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given"))
+                out.append(
+                    Judgment(
+                        run=item.run,
+                        trace_id=item.trace_id,
+                        step_index=item.step.index,
+                        step_ref=item.step.ref,
+                        criterion_id=criterion.id,
+                        judge=self.name,
+                        rubric_id=item.rubric_id,
+                        rubric_hash=item.rubric_hash,
+                        prompt_hash=item.prompt_hash,
+                        cache_key=item.cache_keys[criterion.id],
+                        error_kind=ABSTAINED,
+                        error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given",
+                    )
+                )
         return out

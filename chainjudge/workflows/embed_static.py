@@ -57,8 +57,7 @@ def distil(path: Path, batch: int = 2048) -> np.ndarray:
     with torch.inference_mode():
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
-            inputs = torch.stack([torch.full_like(chunk, tokenizer.cls_token_id), chunk,
-                                  torch.full_like(chunk, tokenizer.sep_token_id)], 1)
+            inputs = torch.stack([torch.full_like(chunk, tokenizer.cls_token_id), chunk, torch.full_like(chunk, tokenizer.sep_token_id)], 1)
             hidden = encoder(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
             rows[start : start + batch] = hidden.mean(1).numpy()
     rows -= rows.mean(axis=0)

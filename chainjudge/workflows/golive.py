@@ -66,8 +66,7 @@ class RunCalibration:
     corrected: list[CorrectedRate]
 
 
-def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None = None,
-                  policy: GatePolicy | None = None) -> RunCalibration:
+def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None = None, policy: GatePolicy | None = None) -> RunCalibration:
     policy = policy or GatePolicy()
     run = store.get_run(run_name)
     if run is None:
@@ -95,14 +94,30 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
             if status is TrustStatus.trusted and unscored:
                 trust += f" on the {len(scored)}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
         result.trusted[criterion] = status is TrustStatus.trusted
-        result.rows.append(CriterionRow(criterion=criterion, severity=severity.get(criterion, "medium"), judged=len(items),
-                                        passed=sum(1 for j in scored if j.passed), scored=len(scored), trust=trust,
-                                        status=status, deterministic=bool(is_check.get(criterion))))
+        result.rows.append(
+            CriterionRow(
+                criterion=criterion,
+                severity=severity.get(criterion, "medium"),
+                judged=len(items),
+                passed=sum(1 for j in scored if j.passed),
+                scored=len(scored),
+                trust=trust,
+                status=status,
+                deterministic=bool(is_check.get(criterion)),
+            )
+        )
     return result
 
 
-def gather_evidence(store: Store, run_name: str, space: ScenarioSpace | None = None, scenarios_path: Path | None = None,
-            catalogue_path: Path | None = None, high_weight: float = 2.0, policy: GatePolicy | None = None) -> Evidence:
+def gather_evidence(
+    store: Store,
+    run_name: str,
+    space: ScenarioSpace | None = None,
+    scenarios_path: Path | None = None,
+    catalogue_path: Path | None = None,
+    high_weight: float = 2.0,
+    policy: GatePolicy | None = None,
+) -> Evidence:
     policy = policy or GatePolicy(high_weight=high_weight)
     run = store.get_run(run_name)
     if run is None:
@@ -124,10 +139,13 @@ def gather_evidence(store: Store, run_name: str, space: ScenarioSpace | None = N
     crit_items = [j for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is not None]
     critical_failures = sum(1 for j in crit_items if not j.passed)
     evidence_critical = CriticalEvidence(
-        passed=sum(1 for j in crit_items if j.passed), total=len(crit_items),
+        passed=sum(1 for j in crit_items if j.passed),
+        total=len(crit_items),
         untrusted_items=sum(1 for c in untrusted for j in by_criterion[c] if j.passed is not None),
-        untrusted=tuple(untrusted), criteria=len(critical),
-        unscored_items=sum(1 for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is None))
+        untrusted=tuple(untrusted),
+        criteria=len(critical),
+        unscored_items=sum(1 for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is None),
+    )
 
     decision_report, decision = None, None
     failing = {j.trace_id for j in crit_items if not j.passed}
@@ -145,15 +163,35 @@ def gather_evidence(store: Store, run_name: str, space: ScenarioSpace | None = N
 
     cov = coverage(traces, space, passed_trace, policy.high_weight)
     open_modes, recurring = _modes(catalogue_path, severity, run_name)
-    result = go_live_score(decision=decision, critical=evidence_critical, coverage_weighted=cov.weighted,
-                           consistency=consistency, open_modes=[m.severity for m in open_modes], weights=policy.weights)
+    result = go_live_score(
+        decision=decision,
+        critical=evidence_critical,
+        coverage_weighted=cov.weighted,
+        consistency=consistency,
+        open_modes=[m.severity for m in open_modes],
+        weights=policy.weights,
+    )
     from chainjudge.analysis.attribution import per_agent
 
     agents = per_agent({t.id: t for t in traces}, judgments)
-    return Evidence(sampling=_sampling(traces, passed_trace), run=run_name, traces=len(traces), score=result, coverage=cov, space=space, decision_report=decision_report, agents=agents,
-                    criteria=criteria_rows, critical_failures=critical_failures, recurring_modes=recurring,
-                    open_modes=open_modes, untrusted_critical=untrusted, corrected=corrected, calibration=calibration,
-                    probes=probe_results(store, run_name))
+    return Evidence(
+        sampling=_sampling(traces, passed_trace),
+        run=run_name,
+        traces=len(traces),
+        score=result,
+        coverage=cov,
+        space=space,
+        decision_report=decision_report,
+        agents=agents,
+        criteria=criteria_rows,
+        critical_failures=critical_failures,
+        recurring_modes=recurring,
+        open_modes=open_modes,
+        untrusted_critical=untrusted,
+        corrected=corrected,
+        calibration=calibration,
+        probes=probe_results(store, run_name),
+    )
 
 
 def _sampling(traces: list, passed_trace: dict[str, bool]):
@@ -176,9 +214,18 @@ def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str)
 
         for mode in load_catalogue(catalogue_path).modes:
             if mode.status == "open":
-                level = max((severity.get(c, "medium") for c in mode.criteria), key=["low", "medium", "high", "critical"].index, default="medium")
-                open_modes.append(OpenMode(id=mode.id, name=mode.name, severity=level, count=mode.counts.get(run_name, 0),
-                                           exemplar=mode.exemplars[0].text if mode.exemplars else ""))
+                level = max(
+                    (severity.get(c, "medium") for c in mode.criteria), key=["low", "medium", "high", "critical"].index, default="medium"
+                )
+                open_modes.append(
+                    OpenMode(
+                        id=mode.id,
+                        name=mode.name,
+                        severity=level,
+                        count=mode.counts.get(run_name, 0),
+                        exemplar=mode.exemplars[0].text if mode.exemplars else "",
+                    )
+                )
                 if mode.counts.get(run_name) and len(mode.counts) > 1:
                     recurring.append(mode.id)
     return open_modes, recurring
@@ -188,8 +235,9 @@ class GoLiveInputError(ChainjudgeError):
     """A scenario space, scenarios file, gate policy or off-policy figures file that cannot be used."""
 
 
-def evidence_for(store: Store, run: str, space: Path | None, expected: Path | None, catalogue: Path | None,
-                 policy: GatePolicy | None = None) -> Evidence:
+def evidence_for(
+    store: Store, run: str, space: Path | None, expected: Path | None, catalogue: Path | None, policy: GatePolicy | None = None
+) -> Evidence:
     """The go-live evidence for RUN: the space given, else the one the run was judged against, else an installed
     pack's default (so generic commands never name a pack's files)."""
     if store.get_run(run) is None:
@@ -219,5 +267,6 @@ def ope_figures(path: Path) -> dict:
 
 def guardrails_from(value: Path | None, harm: Path | None, estimator: str) -> list[Guardrail]:
     """The off-policy guardrails from the files `ope --out` wrote: the agent's value against today's, and harm."""
-    return [guardrail(ope_figures(path), estimator, kind, path.name) for kind, path in (("value", value), ("harm", harm))
-            if path is not None]
+    return [
+        guardrail(ope_figures(path), estimator, kind, path.name) for kind, path in (("value", value), ("harm", harm)) if path is not None
+    ]

@@ -139,8 +139,10 @@ def executor_for(request: JudgeRequest, store: Store) -> Any:
         raise JudgeRequestError("--executor ray needs Ray: pip install 'chainjudge[ray]'") from exc
     address = request.ray_address
     if address and store.path is not None and address != "auto" and not is_loopback(address if "://" in address else f"ray://{address}"):
-        raise JudgeRequestError(f"the Ray cluster at {address} cannot write to the SQLite file {store.location} on this machine: "
-                                "give a shared store, --db postgresql://...")
+        raise JudgeRequestError(
+            f"the Ray cluster at {address} cannot write to the SQLite file {store.location} on this machine: "
+            "give a shared store, --db postgresql://..."
+        )
     return RayExecutor(store.connect_to, address=address, workers=request.workers)
 
 
@@ -172,16 +174,20 @@ def aligned_retriever(store: Store, name: str, rubric: Rubric, note: Note) -> tu
     if aligned is None:
         raise JudgeRequestError(f"no aligned judge named {name!r} in {store.location}: chainjudge align --rubric RUBRIC --name {name}")
     if aligned.rubric_hash != rubric_hash(rubric):
-        raise JudgeRequestError(f"{name} was aligned on rubric {aligned.rubric_id}@{aligned.rubric_hash}; this rubric is "
-                                f"{rubric.id}@{rubric_hash(rubric)}: align again")
+        raise JudgeRequestError(
+            f"{name} was aligned on rubric {aligned.rubric_id}@{aligned.rubric_hash}; this rubric is "
+            f"{rubric.id}@{rubric_hash(rubric)}: align again"
+        )
     try:
         embedder = SentenceTransformerEmbedder()
     except EmbeddingModelMissing as exc:
         raise JudgeRequestError(str(exc)) from exc
     retriever = Retriever(aligned, lambda texts: embed_cached(texts, embedder, store))
     shown = ", ".join(f"{c} fails at P >= {t.p_fail:.3g}" for c, t in sorted(aligned.thresholds.items())) or "none"
-    note(f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, {aligned.k} nearest per criterion "
-         f"in each prompt; decision thresholds: {shown}")
+    note(
+        f"aligned judge {aligned.tag}: {len(aligned.examples)} worked examples, {aligned.k} nearest per criterion "
+        f"in each prompt; decision thresholds: {shown}"
+    )
     return aligned.tag, {c: t.p_fail for c, t in aligned.thresholds.items()}, retriever.examples_for
 
 
@@ -191,7 +197,9 @@ def chosen_verifiers(store: Store, names: list[str], rubric: Rubric) -> list[Ver
     for name in names:
         found = store.verifier(name)
         if found is None:
-            raise JudgeRequestError(f"no verifier named {name!r} in {store.location}: chainjudge verifier train --criterion C --name {name}")
+            raise JudgeRequestError(
+                f"no verifier named {name!r} in {store.location}: chainjudge verifier train --criterion C --name {name}"
+            )
         if found.criterion not in {c.id for c in rubric.criteria}:
             raise JudgeRequestError(f"verifier {found.tag} judges {found.criterion!r}, which rubric {rubric.id} does not have")
         if any(v.criterion == found.criterion for v in chosen):
@@ -221,8 +229,17 @@ def open_for(spec: str, rubric: Rubric, chosen: list[Verifier], options: dict) -
     return checks_only()
 
 
-def judge_one(store: Store, loaded: LoadedTraces, rubric: Rubric, spec: str, options: dict, name: str,
-              run_options: dict, chosen: list[Verifier], progress: Progress) -> JudgedRun:
+def judge_one(
+    store: Store,
+    loaded: LoadedTraces,
+    rubric: Rubric,
+    spec: str,
+    options: dict,
+    name: str,
+    run_options: dict,
+    chosen: list[Verifier],
+    progress: Progress,
+) -> JudgedRun:
     """One run: open the judge (a verifier cascade in front when verifiers are chosen) and judge with progress."""
     from chainjudge.workflows.cascade import CascadeJudge
     from chainjudge.workflows.verifier import run_verdicts
@@ -232,39 +249,54 @@ def judge_one(store: Store, loaded: LoadedTraces, rubric: Rubric, spec: str, opt
         with open_for(spec, rubric, chosen, options) as (settings, model_judge):
             if chosen:
                 verdicts = {v.name: run_verdicts(store, v.from_run)[0] for v in chosen if v.from_run}
-                model_judge = CascadeJudge(chosen, {t.id: t for t in loaded.traces},
-                                           None if spec == "verifier-only" else model_judge, verdicts)
+                model_judge = CascadeJudge(
+                    chosen, {t.id: t for t in loaded.traces}, None if spec == "verifier-only" else model_judge, verdicts
+                )
                 settings = settings.model_copy(update={"verifier": ",".join(v.tag for v in chosen)})
             with progress(f"judging with {settings.model}") as (on_start, on_progress):
-                outcome = judge_traces(loaded.traces, rubric, settings, model_judge, store, name,
-                                       on_start=on_start, on_progress=on_progress, **run_options)
+                outcome = judge_traces(
+                    loaded.traces, rubric, settings, model_judge, store, name, on_start=on_start, on_progress=on_progress, **run_options
+                )
     except (JudgeSetupError, RunMismatch) as exc:
         raise JudgeRequestError(str(exc)) from exc
     note = None
     if chosen:
-        note = (f"verifier {', '.join(v.tag for v in chosen)}: decided {model_judge.decided} steps, abstained on {model_judge.abstained}"
-                + (" (judged by the model)" if spec != "verifier-only" else " (stored as abstentions: first in the review queue)"))
+        note = f"verifier {', '.join(v.tag for v in chosen)}: decided {model_judge.decided} steps, abstained on {model_judge.abstained}" + (
+            " (judged by the model)" if spec != "verifier-only" else " (stored as abstentions: first in the review queue)"
+        )
     return JudgedRun(name, outcome, note)
 
 
 def run_names(request: JudgeRequest, rubric: Rubric) -> list[tuple[str, str, int]]:
     """(judge spec, sample, run name) for every run the request makes: RUN, or RUN.<judge>[.sN] for a panel."""
     base = request.run or f"{rubric.id}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
-    return [(spec, base + ("." + spec.split("/")[-1] + (f".s{sample}" if request.samples > 1 else "") if request.panel else ""), sample)
-            for spec in request.specs for sample in range(request.samples)]
+    return [
+        (spec, base + ("." + spec.split("/")[-1] + (f".s{sample}" if request.samples > 1 else "") if request.panel else ""), sample)
+        for spec in request.specs
+        for sample in range(request.samples)
+    ]
 
 
-def judge(request: JudgeRequest, store: Store, progress: Progress, note: Note,
-          on_run: Callable[[JudgedRun, int], None] = lambda run, traces: None,
-          on_skipped: Callable[[object], None] = lambda problem: None) -> JudgeResult:
+def judge(
+    request: JudgeRequest,
+    store: Store,
+    progress: Progress,
+    note: Note,
+    on_run: Callable[[JudgedRun, int], None] = lambda run, traces: None,
+    on_skipped: Callable[[object], None] = lambda problem: None,
+) -> JudgeResult:
     """Every run the request asks for, one after another; ON_SKIPPED sees each unreadable record as the traces
     are read, ON_RUN each run as it finishes."""
     from chainjudge.workflows.golive import attach_context
 
     rubric = checked_rubric(request)
-    run_options: dict[str, Any] = dict(sources=[str(p) for p in request.traces], concurrency=request.concurrency,
-                                       limit=request.limit, retry_errors=request.retry_errors,
-                                       redactor=redactor(request.redact_patterns))
+    run_options: dict[str, Any] = dict(
+        sources=[str(p) for p in request.traces],
+        concurrency=request.concurrency,
+        limit=request.limit,
+        retry_errors=request.retry_errors,
+        redactor=redactor(request.redact_patterns),
+    )
     loaded = read_traces(request, note)
     for problem in loaded.errors:
         on_skipped(problem)
@@ -278,8 +310,17 @@ def judge(request: JudgeRequest, store: Store, progress: Progress, note: Note,
         rubric = rubric.model_copy(update={"criteria": [c for c in rubric.criteria if c.id in mine or c.deterministic]})
     runs = []
     for spec, name, sample in run_names(request, rubric):
-        options = dict(api_base=request.api_base, mode=request.mode, batch=request.batch, temperature=request.temperature,
-                       sample=sample, redact=request.redact, log_dir=store.log_dir, aligned=tag, thresholds=thresholds)
+        options = dict(
+            api_base=request.api_base,
+            mode=request.mode,
+            batch=request.batch,
+            temperature=request.temperature,
+            sample=sample,
+            redact=request.redact,
+            log_dir=store.log_dir,
+            aligned=tag,
+            thresholds=thresholds,
+        )
         judged = judge_one(store, loaded, rubric, spec, options, name, run_options, chosen, progress)
         if request.expected or request.space:
             attach_context(store, name, request.space, request.expected)

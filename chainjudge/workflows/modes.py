@@ -48,8 +48,17 @@ def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[
         step_text = trace.steps[j.step_index].render() if trace and j.step_index < len(trace.steps) else ""
         segment = trace.metadata.get("segment") if trace else None
         agent = trace.steps[j.step_index].agent if trace and j.step_index < len(trace.steps) else None
-        failures.append(Failure(run=run, trace_id=j.trace_id, step_ref=j.step_ref, step_index=j.step_index,
-                                criterion_id=j.criterion_id, text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
-                                segment=segment if isinstance(segment, str) else None, agent=agent))
+        failures.append(
+            Failure(
+                run=run,
+                trace_id=j.trace_id,
+                step_ref=j.step_ref,
+                step_index=j.step_index,
+                criterion_id=j.criterion_id,
+                text=failure_text(j.criterion_id, j.verdict.rationale, step_text, with_step),
+                segment=segment if isinstance(segment, str) else None,
+                agent=agent,
+            )
+        )
         keys.append((j.trace_id, j.step_index, j.criterion_id))
     return failures, keys

@@ -105,8 +105,7 @@ def read_logs(path: str | Path, columns: Columns):
     rejected_rows = bad[bad != ""]
     rejected = [f"line {i + first_line}: {reason}" for i, reason in rejected_rows.head(10).items()]
     keep = bad == ""
-    good = pd.DataFrame({"reward": reward[keep].astype(float), "propensity": propensity[keep].astype(float),
-                         "action": action[keep]})
+    good = pd.DataFrame({"reward": reward[keep].astype(float), "propensity": propensity[keep].astype(float), "action": action[keep]})
     good["slot"] = table.loc[keep, columns.slot].astype(str) if columns.slot else "all"
     good["group"] = table.loc[keep, columns.group].astype(str) if columns.group else np.arange(int(keep.sum())).astype(str)
     for name, values in features.items():
@@ -186,8 +185,9 @@ def _slot_table(policy: dict, source: str) -> dict[str, dict[str, float]]:
     return {slot: {a: float(probs[i, j]) for i, a in enumerate(actions)} for j, slot in enumerate(slots)}
 
 
-def decisions_policy(trace_paths: Sequence[str | Path], fields: Sequence[str], key: str = "scenario_id",
-                     exploration: str | None = None) -> tuple[dict, list[str]]:
+def decisions_policy(
+    trace_paths: Sequence[str | Path], fields: Sequence[str], key: str = "scenario_id", exploration: str | None = None
+) -> tuple[dict, list[str]]:
     """A `kind: decisions` policy from recorded agent traces: per trace, the user it decided for (its
     metadata KEY, else its id) and its decision's FIELDS joined with ':' (a missing field is 'none'),
     read by the installed pack that understands the decision.  Returns (policy, problems)."""
@@ -205,8 +205,9 @@ def decisions_policy(trace_paths: Sequence[str | Path], fields: Sequence[str], k
         action = ":".join("none" if decided.get(f) in (None, "") else str(decided.get(f)) for f in fields)
         decisions.append({"group": str(trace.metadata.get(key) or trace.id), "action": action})
     if not decisions:
-        raise OpeInputError(f"no agent decision could be read from {', '.join(map(str, trace_paths))}"
-                            + (f" ({problems[0]})" if problems else ""))
+        raise OpeInputError(
+            f"no agent decision could be read from {', '.join(map(str, trace_paths))}" + (f" ({problems[0]})" if problems else "")
+        )
     policy: dict = {"kind": "decisions", "decisions": decisions}
     if exploration:
         policy["exploration"] = exploration
@@ -221,9 +222,17 @@ def _contexts(logs, columns: Columns) -> np.ndarray:
     return np.hstack(parts) if parts else np.zeros((len(logs), 1))
 
 
-def evaluate_logs(path: str | Path, columns: Columns, policy_path: str | Path | dict, reward_model: str = "boosting",
-                  clip: float | None = None, switch_tau: float | None = None, bootstrap: int = 200, seed: int = 0,
-                  min_ess: float = 100.0) -> OpeReport:
+def evaluate_logs(
+    path: str | Path,
+    columns: Columns,
+    policy_path: str | Path | dict,
+    reward_model: str = "boosting",
+    clip: float | None = None,
+    switch_tau: float | None = None,
+    bootstrap: int = 200,
+    seed: int = 0,
+    min_ess: float = 100.0,
+) -> OpeReport:
     """POLICY_PATH: a policy file, or a policy already built (`decisions_policy`)."""
     if isinstance(policy_path, dict):
         policy, policy_path = policy_path, Path("(recorded decisions)")
@@ -246,22 +255,39 @@ def evaluate_logs(path: str | Path, columns: Columns, policy_path: str | Path | 
     if reward_model != "none":
         from chainjudge.analysis.ope_model import cross_fitted_rewards
 
-        q_logged, q_target = cross_fitted_rewards(_contexts(logs, columns), logged_index, logs["reward"].to_numpy(float),
-                                                  groups, probs, kind=reward_model, seed=seed)
+        q_logged, q_target = cross_fitted_rewards(
+            _contexts(logs, columns), logged_index, logs["reward"].to_numpy(float), groups, probs, kind=reward_model, seed=seed
+        )
     support_known = policy.get("exploration") == "uniform"
-    logged = Logged(reward=logs["reward"].to_numpy(float), propensity=logs["propensity"].to_numpy(float),
-                    target=probs[rows, logged_index], groups=groups, q_logged=q_logged, q_target=q_target,
-                    supported=np.ones(len(logs), dtype=bool) if support_known else None)
+    logged = Logged(
+        reward=logs["reward"].to_numpy(float),
+        propensity=logs["propensity"].to_numpy(float),
+        target=probs[rows, logged_index],
+        groups=groups,
+        q_logged=q_logged,
+        q_target=q_target,
+        supported=np.ones(len(logs), dtype=bool) if support_known else None,
+    )
     options = dict(clip=clip, switch_tau=switch_tau, bootstrap=bootstrap, seed=seed, min_ess=min_ess)
-    report = OpeReport(logs=str(path), rows=len(logs), rejected=rejected, rejected_count=rejected_count,
-                       actions=len(actions), overall=estimate(logged, **options), policy=str(policy_path),
-                       reward_model=reward_model, support_known=support_known)
+    report = OpeReport(
+        logs=str(path),
+        rows=len(logs),
+        rejected=rejected,
+        rejected_count=rejected_count,
+        actions=len(actions),
+        overall=estimate(logged, **options),
+        policy=str(policy_path),
+        reward_model=reward_model,
+        support_known=support_known,
+    )
     for name in columns.segments:
         report.segments[name] = by_segment(logged, logs[f"segment:{name}"].tolist(), **options)
     return report
 
 
-def columns_from(reward: str, propensity: str, action: str, slot: str | None, group: str | None,
-                 features: Sequence[str], segments: Sequence[str]) -> Columns:
-    return Columns(reward=reward, propensity=propensity, action=action, slot=slot, group=group,
-                   features=tuple(features), segments=tuple(segments))
+def columns_from(
+    reward: str, propensity: str, action: str, slot: str | None, group: str | None, features: Sequence[str], segments: Sequence[str]
+) -> Columns:
+    return Columns(
+        reward=reward, propensity=propensity, action=action, slot=slot, group=group, features=tuple(features), segments=tuple(segments)
+    )

@@ -16,9 +16,17 @@ from chainjudge.core.schema import ProbeResult, Run
 from chainjudge.core.store import FIXED_SETTINGS, Store, UnknownRun
 
 
-def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int = 20, seed: int = 0,
-               changes: Sequence[str] = CHANGES, concurrency: int = 4,
-               on_change: Callable[[str, int], None] | None = None) -> dict[str, Progress | None]:
+def run_probes(
+    store: Store,
+    run_name: str,
+    judge: Judge,
+    settings,
+    sample: int = 20,
+    seed: int = 0,
+    changes: Sequence[str] = CHANGES,
+    concurrency: int = 4,
+    on_change: Callable[[str, int], None] | None = None,
+) -> dict[str, Progress | None]:
     """Judge the seeded sample of the run under each change (None: the change does not apply)."""
     run = store.get_run(run_name)
     if run is None or run.rubric is None:
@@ -28,8 +36,11 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
     traces = {i: t for i, t in traces.items() if t is not None}
     run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in FIXED_SETTINGS})
     judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
-    items = [i for i in plan(traces.values(), run.rubric, run_settings, run_name)
-             if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)]
+    items = [
+        i
+        for i in plan(traces.values(), run.rubric, run_settings, run_name)
+        if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)
+    ]
     chosen = sample_items(items, sample, seed)
     outcome: dict[str, Progress | None] = {}
     for change in changes:
@@ -38,8 +49,16 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
             continue
         rubric, probed = probe_items(chosen, traces, run.rubric, run_settings, run_name, change, seed)
         name = probe_run_name(run_name, change)
-        store.save_run(Run(name=name, rubric_id=rubric.id, rubric_hash=rubric_hash(rubric), rubric=rubric, judge=run_settings,
-                           sources=[f"probe of {run_name}"]))
+        store.save_run(
+            Run(
+                name=name,
+                rubric_id=rubric.id,
+                rubric_hash=rubric_hash(rubric),
+                rubric=rubric,
+                judge=run_settings,
+                sources=[f"probe of {run_name}"],
+            )
+        )
         if on_change:
             on_change(change, len(probed))
         outcome[change] = asyncio.run(execute(probed, judge, store, concurrency=concurrency))
@@ -48,14 +67,17 @@ def run_probes(store: Store, run_name: str, judge: Judge, settings, sample: int 
 
 def probe_results(store: Store, run_name: str) -> list[ProbeResult]:
     """Flip rates of every probe stored for the run, per change and criterion."""
-    original = {(j.trace_id, j.step_index, j.criterion_id): j.verdict.label
-                for j in store.judgments(run_name) if j.verdict and j.error is None}
+    original = {
+        (j.trace_id, j.step_index, j.criterion_id): j.verdict.label for j in store.judgments(run_name) if j.verdict and j.error is None
+    }
     results = []
     for summary in store.runs():
         parsed = base_run_of(summary.name)
         if parsed is None or parsed[0] != run_name:
             continue
-        probed = {(j.trace_id, j.step_index, j.criterion_id): (j.verdict.label if j.verdict and j.error is None else None)
-                  for j in store.judgments(summary.name)}
+        probed = {
+            (j.trace_id, j.step_index, j.criterion_id): (j.verdict.label if j.verdict and j.error is None else None)
+            for j in store.judgments(summary.name)
+        }
         results += flip_rates(parsed[1], original, probed)
     return results

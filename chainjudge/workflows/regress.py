@@ -23,8 +23,15 @@ def make_case(mode_id: str, mode_name: str, exemplar: Exemplar, trace: Trace, cr
     if step is None:
         raise ValueError(f"step {exemplar.step_ref} is not in trace {trace.id}")
     prefix = trace.model_copy(update={"steps": trace.steps[: step.index + 1]})
-    return RegressionCase(mode_id=mode_id, mode_name=mode_name, criterion=criterion, failed_label=failed_label,
-                          trace=prefix, step_ref=step.ref, source_run=exemplar.run)
+    return RegressionCase(
+        mode_id=mode_id,
+        mode_name=mode_name,
+        criterion=criterion,
+        failed_label=failed_label,
+        trace=prefix,
+        step_ref=step.ref,
+        source_run=exemplar.run,
+    )
 
 
 def write_case(case: RegressionCase, suite: Path) -> Path:
@@ -56,14 +63,15 @@ def summarise(results: Sequence[tuple[RegressionCase, bool | None]]) -> dict[str
     recurring: dict[str, list[str]] = {}
     for case, passed in results:
         if passed is not True:
-            recurring.setdefault(case.mode_id, []).append(f"{case.trace.id}:{case.step_ref}" + ("" if passed is False else " (judge error)"))
+            recurring.setdefault(case.mode_id, []).append(
+                f"{case.trace.id}:{case.step_ref}" + ("" if passed is False else " (judge error)")
+            )
     return recurring
 
 
-
-
-def plan_suite(cases: Sequence[RegressionCase], new_traces: dict[str, Trace], settings: JudgeSettings,
-               run: str) -> tuple[Rubric, list[Trace], list[tuple[RegressionCase, WorkItem | None]]]:
+def plan_suite(
+    cases: Sequence[RegressionCase], new_traces: dict[str, Trace], settings: JudgeSettings, run: str
+) -> tuple[Rubric, list[Trace], list[tuple[RegressionCase, WorkItem | None]]]:
     """Pure: each case's trace under test (its own stable id, so two cases of one trace never collide) and
     the one work item that re-judges its last step on its criterion."""
     criteria = list({c.criterion.id: c.criterion for c in cases}.values())
@@ -78,8 +86,9 @@ def plan_suite(cases: Sequence[RegressionCase], new_traces: dict[str, Trace], se
     return Rubric(id="regress", criteria=criteria), traces, planned
 
 
-def run_suite(store: Store, cases: Sequence[RegressionCase], new_traces: dict[str, Trace], judge: Judge,
-              settings: JudgeSettings, concurrency: int = 4) -> list[tuple[RegressionCase, bool | None]]:
+def run_suite(
+    store: Store, cases: Sequence[RegressionCase], new_traces: dict[str, Trace], judge: Judge, settings: JudgeSettings, concurrency: int = 4
+) -> list[tuple[RegressionCase, bool | None]]:
     """Re-judge every case through the engine and the store: a case whose prompt was judged before (same
     cache key, any run) is not asked again, and every verdict is kept under the run `regress-<suite hash>`."""
     import asyncio
@@ -92,5 +101,4 @@ def run_suite(store: Store, cases: Sequence[RegressionCase], new_traces: dict[st
         store.save_traces(traces)
     asyncio.run(execute([i for _, i in planned if i is not None], judge, store, concurrency=concurrency))
     verdicts = {(j.trace_id, j.step_index, j.criterion_id): j.passed for j in store.judgments(run)}
-    return [(case, verdicts.get((item.trace_id, item.step.index, case.criterion.id)) if item else None)
-            for case, item in planned]
+    return [(case, verdicts.get((item.trace_id, item.step.index, case.criterion.id)) if item else None) for case, item in planned]

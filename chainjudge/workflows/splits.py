@@ -53,8 +53,10 @@ def make_split(store: Store, test_share: float = 0.3, seed: int = 0, force: bool
         raise SplitError(f"no reference labels in {store.location}: chainjudge labels import FILE")
     existing = store.split_settings()
     if existing is not None and existing != (seed, test_share) and not force:
-        raise SplitError(f"a split made with seed {existing[0]} and test share {existing[1]} exists; re-splitting after "
-                         "looking at the test split leaks it into tuning. Pass --force to replace it anyway")
+        raise SplitError(
+            f"a split made with seed {existing[0]} and test share {existing[1]} exists; re-splitting after "
+            "looking at the test split leaks it into tuning. Pass --force to replace it anyway"
+        )
     kept = {} if force else store.split()
     group_of = task_grouping(store) if by_task else (lambda trace: trace)
     assignment = assign_split(labels, test_share, seed, set(DEFAULT_FAILING), existing=kept, group_of=group_of)

@@ -57,8 +57,11 @@ def run_verdicts(store: Store, run: str) -> tuple[RunVerdicts, list[str]]:
     if stored is None:
         raise VerifierError(f"no run named {run!r} in {store.location}; see: chainjudge runs")
     if stored.judge.aligned or stored.judge.verifier or stored.judge.model.startswith("verifier:"):
-        raise VerifierError(f"run {run!r} was judged by a judge that learned from labels ({stored.judge.aligned or stored.judge.verifier or stored.judge.model}): "
-                            "its verdicts on tune steps would carry those labels into training; use a run of a plain judge or of checks")
+        raise VerifierError(
+            f"run {run!r} was judged by a judge that learned from labels "
+            f"({stored.judge.aligned or stored.judge.verifier or stored.judge.model}): "
+            "its verdicts on tune steps would carry those labels into training; use a run of a plain judge or of checks"
+        )
     rubric = stored.rubric
     found: RunVerdicts = {}
     criteria: set[str] = set()
@@ -80,8 +83,15 @@ def run_verdicts(store: Store, run: str) -> tuple[RunVerdicts, list[str]]:
     return found, sorted(criteria)
 
 
-def gather(store: Store, criterion: str, side: str, reference: bool, failing: Sequence[str],
-           verdicts: RunVerdicts | None = None, run_criteria: Sequence[str] = ()) -> Gathered:
+def gather(
+    store: Store,
+    criterion: str,
+    side: str,
+    reference: bool,
+    failing: Sequence[str],
+    verdicts: RunVerdicts | None = None,
+    run_criteria: Sequence[str] = (),
+) -> Gathered:
     """The labelled steps of one side of the sealed split, as feature rows (one per reference label);
     with VERDICTS, another run's judgments of each step are features too."""
     split = store.split()
@@ -123,9 +133,18 @@ def gather(store: Store, criterion: str, side: str, reference: bool, failing: Se
     return out
 
 
-def train(store: Store, name: str, criterion: str, reference: bool = False, failing: Sequence[str] | None = None,
-          target: float = 0.9, risk: float = 0.1, seed: int = 0, from_run: str | None = None,
-          outside: tuple[RunVerdicts, list[str]] | None = None) -> tuple[Verifier, Gathered]:
+def train(
+    store: Store,
+    name: str,
+    criterion: str,
+    reference: bool = False,
+    failing: Sequence[str] | None = None,
+    target: float = 0.9,
+    risk: float = 0.1,
+    seed: int = 0,
+    from_run: str | None = None,
+    outside: tuple[RunVerdicts, list[str]] | None = None,
+) -> tuple[Verifier, Gathered]:
     """Fit, refuse a verifier without skill out of fold, store it.  With FROM_RUN, that run's judgments of
     the same steps are features too, kept only if they raise the out-of-fold kappa beyond what resampling
     the tasks explains (else the verifier is fitted without them, and says so by its empty `run_criteria`)."""
@@ -141,8 +160,18 @@ def train(store: Store, name: str, criterion: str, reference: bool = False, fail
     from chainjudge.analysis.verifier import Row, VerifierDataError
 
     def fit(rows, criteria):
-        return fit_verifier(rows, name, criterion, failing, feature_names(reference, criteria), reference,
-                            group_key="task", target=target, risk=risk, seed=seed)
+        return fit_verifier(
+            rows,
+            name,
+            criterion,
+            failing,
+            feature_names(reference, criteria),
+            reference,
+            group_key="task",
+            target=target,
+            risk=risk,
+            seed=seed,
+        )
 
     base_width = len(feature_names(reference))
     plain_rows = [Row(r.features[:base_width], r.fails, r.group, r.item) for r in gathered.rows]
@@ -167,8 +196,7 @@ def _helps(without: Sequence[Row], with_more: Sequence[Row], seed: int) -> bool:
     from chainjudge.analysis.verifier import kappa_gain_low, out_of_fold_fails
 
     y = np.array([r.fails for r in without])
-    low = kappa_gain_low(y, out_of_fold_fails(without, seed), out_of_fold_fails(with_more, seed),
-                         [r.group for r in without], seed)
+    low = kappa_gain_low(y, out_of_fold_fails(without, seed), out_of_fold_fails(with_more, seed), [r.group for r in without], seed)
     return low is not None and low > 0
 
 
@@ -186,8 +214,10 @@ class Evaluation:
 
 
 def _binary(labels: Sequence[Label], fails: Sequence[bool], annotator: str) -> list[Label]:
-    return [label.model_copy(update={"value": "fail" if f else "pass", "annotator": annotator, "kind": "judge"})
-            for label, f in zip(labels, fails, strict=True)]
+    return [
+        label.model_copy(update={"value": "fail" if f else "pass", "annotator": annotator, "kind": "judge"})
+        for label, f in zip(labels, fails, strict=True)
+    ]
 
 
 def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outside: RunVerdicts | None = None) -> Evaluation:
@@ -198,8 +228,7 @@ def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outs
     if verifier is None:
         raise VerifierError(f"no verifier named {name!r} in {store.location}; see: chainjudge verifier list")
     verdicts = outside if outside is not None else run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
-    gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing, verdicts,
-                      verifier.run_criteria)
+    gathered = gather(store, verifier.criterion, TEST, verifier.reference_features, verifier.failing, verdicts, verifier.run_criteria)
     if not gathered.rows:
         raise VerifierError(f"no reference labels for {verifier.criterion!r} on test traces stored in {store.location}")
     started = time.perf_counter()
@@ -209,16 +238,31 @@ def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outs
     truth = np.array([r.fails for r in gathered.rows])
     reference = _binary(gathered.labels, truth.tolist(), "reference")
     candidate = _binary(gathered.labels, fails.tolist(), VERIFIER_ANNOTATOR + verifier.tag)
-    report = agreement(reference, candidate, "reference", VERIFIER_ANNOTATOR + verifier.tag, verifier.criterion,
-                       failing=["fail"], order=["pass", "fail"], bootstrap=bootstrap, seed=seed)
+    report = agreement(
+        reference,
+        candidate,
+        "reference",
+        VERIFIER_ANNOTATOR + verifier.tag,
+        verifier.criterion,
+        failing=["fail"],
+        order=["pass", "fail"],
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     n_decided = int(decided.sum())
     errors = int((fails[decided] != truth[decided]).sum())
     looks = store.record_look(VERIFIER_ANNOTATOR + verifier.name, verifier.version, verifier.criterion)
     return Evaluation(
-        verifier=verifier, report=report, items=len(gathered.rows), decided=n_decided,
+        verifier=verifier,
+        report=report,
+        items=len(gathered.rows),
+        decided=n_decided,
         decided_agreement=None if not n_decided else 1 - errors / n_decided,
         decided_agreement_low=None if not n_decided else 1 - upper_bound(errors, n_decided, verifier.selective.risk),
-        looks=looks, ms_per_1000=1000 * seconds * 1000 / max(1, len(gathered.rows)), no_trace=gathered.no_trace)
+        looks=looks,
+        ms_per_1000=1000 * seconds * 1000 / max(1, len(gathered.rows)),
+        no_trace=gathered.no_trace,
+    )
 
 
 @dataclass(frozen=True)
@@ -238,8 +282,7 @@ def alike_tune_steps(store: Store, verifier: Verifier, trace: Trace, step_ref: s
     if step is None:
         return []
     verdicts = run_verdicts(store, verifier.from_run)[0] if verifier.from_run else {}
-    gathered = gather(store, verifier.criterion, TUNE, verifier.reference_features, verifier.failing, verdicts,
-                      verifier.run_criteria)
+    gathered = gather(store, verifier.criterion, TUNE, verifier.reference_features, verifier.failing, verdicts, verifier.run_criteria)
     if not gathered.rows:
         return []
     mine = step_features(trace, step, verifier.reference_features)
@@ -249,5 +292,4 @@ def alike_tune_steps(store: Store, verifier: Verifier, trace: Trace, step_ref: s
     rows = (np.array([r.features for r in gathered.rows]) - mean) / scale
     distance = np.linalg.norm(rows - (np.array(mine) - mean) / scale, axis=1)
     order = np.argsort(distance, kind="stable")[:k]
-    return [Alike(gathered.labels[i].trace_id, gathered.labels[i].step_key, gathered.labels[i].value, float(distance[i]))
-            for i in order]
+    return [Alike(gathered.labels[i].trace_id, gathered.labels[i].step_key, gathered.labels[i].value, float(distance[i])) for i in order]

@@ -44,8 +44,7 @@ def markdown() -> str:
     from chainjudge.cli import app
 
     root = typer.main.get_command(app)
-    parts = ["# CLI reference", "", "Generated from the commands when the site is built; "
-             "`chainjudge COMMAND --help` prints the same.", ""]
+    parts = ["# CLI reference", "", "Generated from the commands when the site is built; `chainjudge COMMAND --help` prints the same.", ""]
     for path, command in _walk(root, ["chainjudge"]):
         if len(path) == 1:
             continue

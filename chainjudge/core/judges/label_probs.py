@@ -51,7 +51,7 @@ def label_probabilities(raw: Any, labels: Sequence[str]) -> dict[str, float] | N
         token = str(_field(alternative, "token") or "")
         if not token.startswith(prefix):
             continue
-        value = token[len(prefix):].lstrip(' "').rstrip(_TRAILING)
+        value = token[len(prefix) :].lstrip(' "').rstrip(_TRAILING)
         matched = [label for label in labels if value and label.startswith(value)]
         logprob = _field(alternative, "logprob")
         if matched and logprob is not None and math.isfinite(logprob):

@@ -58,7 +58,8 @@ class LiteLLMJudge:
         # max_retries for re-asks) and num_retries=0 turns off litellm's retry wrapper for these calls.
         raw = completion or functools.partial(litellm.acompletion, max_retries=0, num_retries=0)
         self._client: Any = instructor.from_litellm(  # async underneath (acompletion); its stubs say sync
-            raw, mode=getattr(instructor.Mode, _MODES[settings.mode]))
+            raw, mode=getattr(instructor.Mode, _MODES[settings.mode])
+        )
 
     @property
     def name(self) -> str:
@@ -67,8 +68,7 @@ class LiteLLMJudge:
     def recipe(self) -> dict[str, Any]:
         """What rebuilds this judge in another process (a Ray worker): its client cannot be pickled, the
         arguments that made it can."""
-        return {"settings": self.settings, "retry": self.retry, "api_key": self._api_key,
-                "max_in_flight": self.max_in_flight}
+        return {"settings": self.settings, "retry": self.retry, "api_key": self._api_key, "max_in_flight": self.max_in_flight}
 
     async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None):
         if limiter is None:
@@ -86,13 +86,21 @@ class LiteLLMJudge:
         limiter.on_success()
         return result
 
-    async def ask(self, messages: list[dict], response_model: type, max_tokens: int = 512) -> tuple[Any, dict[str, int], int, Failure | None]:
+    async def ask(
+        self, messages: list[dict], response_model: type, max_tokens: int = 512
+    ) -> tuple[Any, dict[str, int], int, Failure | None]:
         """A structured question outside a rubric (failure attribution, say), through the same client,
         retries and credentials: (answer or None, token usage, attempts, failure or None)."""
         s = self.settings
-        kwargs: dict[str, Any] = {"model": s.model, "messages": messages, "response_model": response_model,
-                                  "max_retries": s.max_reasks, "temperature": s.temperature, "max_tokens": max_tokens,
-                                  "timeout": self.retry.request_timeout_s}
+        kwargs: dict[str, Any] = {
+            "model": s.model,
+            "messages": messages,
+            "response_model": response_model,
+            "max_retries": s.max_reasks,
+            "temperature": s.temperature,
+            "max_tokens": max_tokens,
+            "timeout": self.retry.request_timeout_s,
+        }
         if s.api_base:
             kwargs["api_base"] = s.api_base
         if self._api_key:
@@ -131,7 +139,9 @@ class LiteLLMJudge:
             kwargs["api_key"] = "not-needed"  # OpenAI-compatible servers still want a key header
         return kwargs
 
-    async def _judge_batch(self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list) -> tuple[dict[str, Verdict], int, Failure | None]:
+    async def _judge_batch(
+        self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list
+    ) -> tuple[dict[str, Verdict], int, Failure | None]:
         """All criteria in one call; criteria whose verdict is missing or invalid are re-asked, alone."""
         s = self.settings
         kwargs = {**kwargs, "response_model": lenient_batch_model(item.criteria, s.ask_evidence), "max_retries": 1}
@@ -148,11 +158,15 @@ class LiteLLMJudge:
             follow_up = [
                 *item.messages,
                 {"role": "assistant", "content": answer.model_dump_json(by_alias=True, exclude_none=True)},
-                {"role": "user", "content": f"These verdicts were missing or invalid ({note}). Answer again for only: {', '.join(problems)}."},
+                {
+                    "role": "user",
+                    "content": f"These verdicts were missing or invalid ({note}). Answer again for only: {', '.join(problems)}.",
+                },
             ]
             response_model = verdict_model(missing[0], s.ask_evidence) if len(missing) == 1 else batch_model(missing, s.ask_evidence)
-            answer2, raw2, more, error = await self._ask({**kwargs, "messages": follow_up, "response_model": response_model,
-                                                         "max_retries": 0}, limiter)
+            answer2, raw2, more, error = await self._ask(
+                {**kwargs, "messages": follow_up, "response_model": response_model, "max_retries": 0}, limiter
+            )
             attempts += more
             raws.append(raw2)
             if answer2 is None:

@@ -45,8 +45,6 @@ def cache_dir() -> Path:
     return Path(base) / "chainjudge" / "models"
 
 
-
-
 def chunk_paths() -> list[Path]:
     paths = []
     for name in CHUNK_PACKAGES:
@@ -158,11 +156,23 @@ class LocalServer:
     def command(self) -> list[str]:
         """The server's command line (its port chosen already)."""
         return [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(self.model_path), "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
-            "--logits_all", "true" if self.logits_all else "false",
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            MODEL_ALIAS,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.threads),
+            "--logits_all",
+            "true" if self.logits_all else "false",
             # no --cache: llama-cpp-python's RAM prompt cache grew the server past 22 GB over ~50 long
             # prompts here (OOM-killed); the built-in prefix match already reuses the shared prefix
             # of consecutive prompts ("prefix-match hit" in the server log)
@@ -174,8 +184,9 @@ class LocalServer:
         self.port = self.port or free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         command = self.command()
-        self._process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True,
-                                         preexec_fn=die_with_parent if sys.platform == "linux" else None)
+        self._process = subprocess.Popen(
+            command, stdout=log, stderr=log, start_new_session=True, preexec_fn=die_with_parent if sys.platform == "linux" else None
+        )
         problem = wait_until_answers(self._process, f"{self.api_base}/models", self.startup_timeout_s)
         if problem is None:
             return self
@@ -191,5 +202,3 @@ class LocalServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
-
-

@@ -86,8 +86,12 @@ def is_loopback(api_base: str | None) -> bool:
 
 
 def local_settings(
-    api_base: str | None = None, mode: str | None = None, batch: bool | None = None, temperature: float = 0.0,
-    sample: int = 0, redact: bool | None = None,
+    api_base: str | None = None,
+    mode: str | None = None,
+    batch: bool | None = None,
+    temperature: float = 0.0,
+    sample: int = 0,
+    redact: bool | None = None,
 ) -> JudgeSettings:
     """The offline local judge's settings.  They decide its prompts and cache keys, so work already in a
     store can be recognised without starting the server (api_base is not part of a cache key)."""
@@ -97,9 +101,17 @@ def local_settings(
     # response_format json_schema.  The 1.5B model invents quotes, so no evidence, and a short context
     # keeps prompts near ~35 tokens/s territory.
     return JudgeSettings(
-        model=LOCAL_MODEL_STRING, api_base=api_base, mode=mode or "tools", batch=LOCAL_BATCH_DEFAULT if batch is None else batch,
+        model=LOCAL_MODEL_STRING,
+        api_base=api_base,
+        mode=mode or "tools",
+        batch=LOCAL_BATCH_DEFAULT if batch is None else batch,
         temperature=temperature,
-        sample=sample, ask_evidence=False, max_reasks=1, redact_pii=bool(redact), max_context_chars=1200, max_step_chars=1500,
+        sample=sample,
+        ask_evidence=False,
+        max_reasks=1,
+        redact_pii=bool(redact),
+        max_context_chars=1200,
+        max_step_chars=1500,
     )
 
 
@@ -151,8 +163,13 @@ def open_judge(
     if redact is None:  # on by default whenever the judge is not on this machine
         redact = not is_loopback(api_base)
     settings = JudgeSettings(
-        model=spec, api_base=api_base, mode=chosen_mode, batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
-        temperature=temperature, sample=sample,
-        redact_pii=redact, **extra,
+        model=spec,
+        api_base=api_base,
+        mode=chosen_mode,
+        batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
+        temperature=temperature,
+        sample=sample,
+        redact_pii=redact,
+        **extra,
     )
     yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)

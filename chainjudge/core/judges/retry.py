@@ -46,7 +46,14 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-_CONNECTION_NAMES = {"APIConnectionError", "ConnectError", "ConnectionRefusedError", "RemoteProtocolError", "ReadError", "ConnectionResetError"}
+_CONNECTION_NAMES = {
+    "APIConnectionError",
+    "ConnectError",
+    "ConnectionRefusedError",
+    "RemoteProtocolError",
+    "ReadError",
+    "ConnectionResetError",
+}
 _TIMEOUT_NAMES = {"Timeout", "APITimeoutError", "ReadTimeout", "ConnectTimeout", "TimeoutError"}
 
 

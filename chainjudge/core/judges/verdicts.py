@@ -129,9 +129,8 @@ def verdict_model(criterion: Criterion, with_evidence: bool = True) -> type[Base
 @lru_cache(maxsize=64)
 def _batch_model_for(criteria_json: tuple[str, ...], with_evidence: bool) -> type[BaseModel]:
     criteria = [Criterion.model_validate_json(c) for c in criteria_json]
-    fields = {
-        _safe(c.id): (verdict_model(c, with_evidence), Field(alias=c.id, description=c.question)) for c in criteria
-    }
+    fields = {_safe(c.id): (verdict_model(c, with_evidence), Field(alias=c.id, description=c.question)) for c in criteria}
+
     class _Batch(_Schema):
         """One verdict per criterion id."""
 
@@ -152,8 +151,7 @@ def unpack(answer: BaseModel, criteria: tuple[Criterion, ...]) -> dict[str, Verd
     else:
         verdicts = {c.id: getattr(answer, _safe(c.id)) for c in criteria}
     return {
-        cid: Verdict(rationale=v.rationale, label=str(v.label), evidence=v.evidence, confidence=v.confidence)
-        for cid, v in verdicts.items()
+        cid: Verdict(rationale=v.rationale, label=str(v.label), evidence=v.evidence, confidence=v.confidence) for cid, v in verdicts.items()
     }
 
 

@@ -58,10 +58,16 @@ class Judgment(BaseModel):
     criteria_in_call: int = 1
     reused: bool = Field(False, description="Copied from an identical judgment already stored; no call made.")
     flags: list[str] = Field(default_factory=list, description="Why the step may be trying to steer the judge.")
-    error_kind: str | None = Field(None, description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, unknown_check, check_crashed ...")
+    error_kind: str | None = Field(
+        None,
+        description="What kind of failure left no verdict: rate_limit, server, connection, timeout, invalid_answer, check_input, "
+        "unknown_check, check_crashed ...",
+    )
     judge_kind: JudgeKind = Field(JudgeKind.model, description="A model judge or a deterministic check.")
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge (retrieved examples) that made it, if any.")
-    label_probs: dict[str, float] | None = Field(None, description="Probability of each label from the answer's token log-probabilities, where the server returned them.")
+    label_probs: dict[str, float] | None = Field(
+        None, description="Probability of each label from the answer's token log-probabilities, where the server returned them."
+    )
     raw_label: str | None = Field(None, description="The judge's own label, when the aligned judge's decision threshold changed it.")
     created_at: datetime = Field(default_factory=utc_now)
 
@@ -91,9 +97,18 @@ class JudgeSettings(BaseModel):
     max_context_chars: int = 2000
     max_step_chars: int = 4000
     aligned: str | None = Field(None, description="NAME@VERSION of the aligned judge whose worked examples the prompts carry.")
-    verifier: str | None = Field(None, description="NAME@VERSION of the verifier that decides first (a cascade: the model judges what it abstains on).")
-    label_probs: bool = Field(False, description="Ask for token log-probabilities and keep each label's probability (aligned judges: thresholds are chosen on them).")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="criterion id -> probability of failing at or above which a step fails (the aligned judge's decision thresholds; part of its version).")
+    verifier: str | None = Field(
+        None, description="NAME@VERSION of the verifier that decides first (a cascade: the model judges what it abstains on)."
+    )
+    label_probs: bool = Field(
+        False,
+        description="Ask for token log-probabilities and keep each label's probability (aligned judges: thresholds are chosen on them).",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="criterion id -> probability of failing at or above which a step fails (the aligned judge's decision thresholds; "
+        "part of its version).",
+    )
 
     @field_serializer("api_base")
     def _stored_without_credentials(self, value: str | None) -> str | None:

@@ -100,7 +100,9 @@ class Criterion(BaseModel):
     severity: Literal["low", "medium", "high", "critical"] = "medium"
     examples: list[Example] = Field(default_factory=list)
     check: str | None = Field(None, description="Name of a deterministic check that judges this criterion instead of a model.")
-    assertion: Assertion | None = Field(None, alias="assert", description="A trajectory assertion that judges this criterion instead of a model.")
+    assertion: Assertion | None = Field(
+        None, alias="assert", description="A trajectory assertion that judges this criterion instead of a model."
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -130,7 +132,9 @@ class ContextBudget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokens: int = Field(ge=512, description="The whole prompt: instructions, criteria, earlier steps and the judged step.")
-    step_tokens: int | None = Field(None, ge=64, description="The judged step's own share (default: a third of tokens); beyond it the step is cut with a visible note.")
+    step_tokens: int | None = Field(
+        None, ge=64, description="The judged step's own share (default: a third of tokens); beyond it the step is cut with a visible note."
+    )
     recent_steps: int = Field(3, ge=0, description="Steps just before the judged one shown verbatim; earlier steps as one-line digests.")
 
     @property
@@ -144,7 +148,9 @@ class Rubric(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     criteria: list[Criterion] = Field(min_length=1)
-    context: ContextBudget | None = Field(None, description="A token budget for long traces; without it the judge sees the step and up to max_context_chars of earlier steps.")
+    context: ContextBudget | None = Field(
+        None, description="A token budget for long traces; without it the judge sees the step and up to max_context_chars of earlier steps."
+    )
 
     @field_validator("criteria")
     @classmethod

@@ -97,7 +97,9 @@ class RecordError(BaseModel):
     source: str
     record: str = Field(description="Line number, list index or id of the bad record.")
     reason: str
-    repaired: bool = Field(False, description="Nothing was lost: the anomaly was repaired and the trace kept (a parent span that never arrived).")
+    repaired: bool = Field(
+        False, description="Nothing was lost: the anomaly was repaired and the trace kept (a parent span that never arrived)."
+    )
 
     def __str__(self) -> str:
         return f"{self.source}: record {self.record}: {self.reason}"

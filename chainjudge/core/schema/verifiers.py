@@ -32,7 +32,9 @@ class Verifier(BaseModel):
     failing: list[str]
     features: list[str]
     reference_features: bool
-    from_run: str | None = Field(None, description="A run whose judgments of the same steps are features (kept only where they helped out of fold).")
+    from_run: str | None = Field(
+        None, description="A run whose judgments of the same steps are features (kept only where they helped out of fold)."
+    )
     run_criteria: list[str] = Field(default_factory=list, description="That run's criteria used as features.")
     mean: list[float]
     scale: list[float]
@@ -47,7 +49,9 @@ class Verifier(BaseModel):
     tune_failing: int
     tune_groups: int
     oof_kappa: float | None = Field(None, description="Cohen's kappa of its decisions out of fold (whole groups held out).")
-    oof_kappa_low: float | None = Field(None, description="... its 95% lower bound (bootstrap over whole groups); a constant verdict has kappa 0.")
+    oof_kappa_low: float | None = Field(
+        None, description="... its 95% lower bound (bootstrap over whole groups); a constant verdict has kappa 0."
+    )
     group_key: str = Field("trace", description="What cross-validation held out together (task, question, trace).")
     created_at: datetime = Field(default_factory=utc_now)
 

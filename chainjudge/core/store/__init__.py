@@ -201,7 +201,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         return {
             (trace_id, index, criterion): error is None
             for trace_id, index, criterion, error in self._db.execute(
-                "SELECT trace_id, step_index, criterion_id, error FROM judgments WHERE run = ?", (run,))
+                "SELECT trace_id, step_index, criterion_id, error FROM judgments WHERE run = ?", (run,)
+            )
         }
 
     def find_scored(self, keys: Sequence[str]) -> dict[str, Judgment]:
@@ -247,7 +248,8 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
                                        label, passed, error, cost_usd, data, created_at, error_kind, judge_kind)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (run, trace_id, step_index, criterion_id) DO UPDATE SET
-                    cache_key=excluded.cache_key, label=excluded.label, error_kind=excluded.error_kind, passed=excluded.passed, error=excluded.error,
+                    cache_key=excluded.cache_key, label=excluded.label, error_kind=excluded.error_kind, passed=excluded.passed,
+                    error=excluded.error,
                     cost_usd=excluded.cost_usd, data=excluded.data, created_at=excluded.created_at
                 WHERE judgments.error IS NOT NULL AND excluded.error IS NULL
                 """,
@@ -261,7 +263,9 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             rows = self._db.execute(
                 "SELECT trace_id, step_index, criterion_id, id, data FROM judgments WHERE run = ? AND "
                 "(trace_id, step_index, criterion_id, id) > (?, ?, ?, ?) "
-                "ORDER BY trace_id, step_index, criterion_id, id LIMIT ?", (run, *after, page))
+                "ORDER BY trace_id, step_index, criterion_id, id LIMIT ?",
+                (run, *after, page),
+            )
             for *_, data in rows:
                 yield Judgment.model_validate_json(data)
             if len(rows) < page:
@@ -281,8 +285,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
 
     def error_counts(self, run: str) -> dict[str, int]:
         rows = self._db.execute(
-            "SELECT error_kind, COUNT(*) FROM judgments "
-            "WHERE run = ? AND error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+            "SELECT error_kind, COUNT(*) FROM judgments WHERE run = ? AND error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
             (run,),
         )
         return {kind or "error": count for kind, count in rows}
@@ -315,8 +318,10 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         advisory lock of the connection on PostgreSQL, a lock on a file named after the SQLite store's path
         in this user's folder under the temporary directory), so a killed run leaves nothing to clean up."""
         key = int.from_bytes(hashlib.sha256(f"chainjudge-run:{run}".encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
-        busy = RunBusy(f"run {run!r} is being judged by another process right now; wait for it to finish "
-                       "(a run resumes where it stopped), or give another --run name")
+        busy = RunBusy(
+            f"run {run!r} is being judged by another process right now; wait for it to finish "
+            "(a run resumes where it stopped), or give another --run name"
+        )
         if self.dialect is POSTGRES:
             if not self._db.execute("SELECT pg_try_advisory_lock(?)", (key,))[0][0]:
                 raise busy

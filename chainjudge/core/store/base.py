@@ -48,11 +48,13 @@ def store_location(text: str) -> Path | str:
     if match:
         scheme = match.group(1).lower()
         if scheme.split("+", 1)[0] in ("postgresql", "postgres"):
-            return "postgresql://" + text[match.end():]
+            return "postgresql://" + text[match.end() :]
         raise StoreUnavailable(f"--db {scheme}://...: unknown kind of store; give a SQLite file path or a postgresql:// URL")
     if _CONNINFO.match(text):
-        raise StoreUnavailable("--db takes a SQLite file path or a postgresql://user@host/db URL, not a key=value "
-                               "connection string (write it as a URL; PGPASSWORD or ~/.pgpass keep the password out of it)")
+        raise StoreUnavailable(
+            "--db takes a SQLite file path or a postgresql://user@host/db URL, not a key=value "
+            "connection string (write it as a URL; PGPASSWORD or ~/.pgpass keep the password out of it)"
+        )
     return Path(text)
 
 
@@ -120,8 +122,19 @@ class StoreUnavailable(ChainjudgeError, RuntimeError):
 
 
 # the judge settings that change answers; a run keeps them for life (the address it reaches may change)
-FIXED_SETTINGS = ("mode", "batch", "temperature", "max_tokens", "max_reasks", "ask_evidence", "sample", "redact_pii",
-                  "max_context_chars", "max_step_chars", "aligned")
+FIXED_SETTINGS = (
+    "mode",
+    "batch",
+    "temperature",
+    "max_tokens",
+    "max_reasks",
+    "ask_evidence",
+    "sample",
+    "redact_pii",
+    "max_context_chars",
+    "max_step_chars",
+    "aligned",
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,7 @@ class StorePart:
     location: str  # for messages (a URL with its password masked)
 
     if TYPE_CHECKING:
+
         def transaction(self) -> AbstractContextManager[None]: ...
 
         def query(self, sql: str, params: Sequence = ()) -> list[tuple]: ...

@@ -38,8 +38,9 @@ class TableCopy:
 def tables(store) -> list[str]:
     """The store's own tables (the migrations ledger aside), sorted."""
     if store.dialect is POSTGRES:
-        rows = store._db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-                                 "AND table_type = 'BASE TABLE'")
+        rows = store._db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
     else:
         rows = store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
     return sorted(name for (name,) in rows if name != "migrations")
@@ -52,7 +53,9 @@ def references(store, table: str) -> set[str]:
             "SELECT ccu.table_name FROM information_schema.table_constraints tc JOIN "
             "information_schema.constraint_column_usage ccu ON ccu.constraint_name = tc.constraint_name "
             "AND ccu.table_schema = tc.table_schema WHERE tc.constraint_type = 'FOREIGN KEY' "
-            "AND tc.table_schema = current_schema() AND tc.table_name = ?", (table,))
+            "AND tc.table_schema = current_schema() AND tc.table_name = ?",
+            (table,),
+        )
         return {name for (name,) in rows} - {table}
     return {row[2] for row in store._db.execute(f'PRAGMA foreign_key_list("{table}")')} - {table}
 
@@ -73,8 +76,11 @@ def copy_order(store) -> list[str]:
 
 def columns(store, table: str) -> list[str]:
     if store.dialect is POSTGRES:
-        rows = store._db.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                                 "AND table_name = ? ORDER BY ordinal_position", (table,))
+        rows = store._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
         return [name for (name,) in rows]
     return [row[1] for row in store._db.execute(f'PRAGMA table_info("{table}")')]
 
@@ -92,8 +98,9 @@ def _pages(store, table: str, names: list[str]) -> Iterator[list[tuple]]:
     after = None
     while True:
         where = "" if after is None else f" WHERE {order} > ?"
-        rows = store._db.execute(f'SELECT {order}, {selected} FROM "{table}"{where} ORDER BY {order} LIMIT {PAGE}',
-                                 () if after is None else (after,))
+        rows = store._db.execute(
+            f'SELECT {order}, {selected} FROM "{table}"{where} ORDER BY {order} LIMIT {PAGE}', () if after is None else (after,)
+        )
         if rows:
             yield [tuple(row[1:]) for row in rows]
         if len(rows) < PAGE:
@@ -135,19 +142,20 @@ def _snapshot(store):
 SECRET_TABLES = ("local_secrets",)  # the pseudonymisation key: with it and the store, pseudonyms can be reversed
 
 
-def copy_store(source, target, progress: Callable[[str, int], None] | None = None,
-               with_secrets: bool = False) -> list[TableCopy]:
+def copy_store(source, target, progress: Callable[[str, int], None] | None = None, with_secrets: bool = False) -> list[TableCopy]:
     """Every row of every table from source to the empty target, verified by counts and checksums.  The
     local secrets stay behind unless with_secrets: a copy is usually made to be shared."""
-    names = {table: [c for c in columns(source, table) if c != "rowid"] for table in copy_order(source)
-             if with_secrets or table not in SECRET_TABLES}
+    names = {
+        table: [c for c in columns(source, table) if c != "rowid"]
+        for table in copy_order(source)
+        if with_secrets or table not in SECRET_TABLES
+    }
     missing = sorted(set(names) - set(tables(target)))
     if missing:
         raise CopyRefused(f"the target lacks table(s) {', '.join(missing)}: is it at an older chainjudge?")
     busy = [t for t in names if target._db.execute(f'SELECT 1 FROM "{t}" LIMIT 1')]
     if busy:
-        raise CopyRefused(f"the target {target.location} is not empty ({', '.join(busy[:3])} hold rows); "
-                          "copy into a new store")
+        raise CopyRefused(f"the target {target.location} is not empty ({', '.join(busy[:3])} hold rows); copy into a new store")
     results = []
     with source._lock, target.transaction():
         source._db.execute(_snapshot(source))
@@ -163,8 +171,10 @@ def copy_store(source, target, progress: Callable[[str, int], None] | None = Non
                     if progress:
                         progress(table, copied)
                 if target.dialect is POSTGRES and _order_column(target, table) == "id":
-                    target._db.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                                       f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)')
+                    target._db.execute(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                        f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)'
+                    )
                 count, source_sum = _table_checksum(source, table, target_cols)
                 target_count, target_sum = _table_checksum(target, table, target_cols)
                 results.append(TableCopy(table, count, source_sum, target_sum if target_count == count else "count differs"))

@@ -42,8 +42,7 @@ class SQLite:
 # DDL words and their PostgreSQL types: SQLite's INTEGER PRIMARY KEY is its rowid (an increasing
 # integer the engine assigns), REAL is 8 bytes, TEXT compares byte by byte
 _INTEGER_KEY = re.compile(r"\bINTEGER PRIMARY KEY(?: AUTOINCREMENT)?\b", re.IGNORECASE)
-_TYPES = [(re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bBLOB\b"), "BYTEA"),
-          (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"')]
+_TYPES = [(re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"')]
 _CREATE = re.compile(r"^\s*CREATE TABLE (\w+) \(", re.IGNORECASE)
 _OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
 _DDL = re.compile(r"^\s*(CREATE TABLE|ALTER TABLE)\b", re.IGNORECASE)

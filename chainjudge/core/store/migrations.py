@@ -305,10 +305,13 @@ def _trace_versions(db) -> None:
     )
     db.execute("CREATE TABLE run_traces (run TEXT NOT NULL, trace_id TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY (run, trace_id))")
     for trace_id, source, fmt, data, updated in db.execute("SELECT id, source, format, data, updated_at FROM traces").fetchall():
-        db.execute("INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)",
-                   (trace_id, trace_version(data), source, fmt, data, updated))
-    db.execute("INSERT OR IGNORE INTO run_traces SELECT DISTINCT j.run, j.trace_id, v.version FROM judgments j "
-               "JOIN trace_versions v ON v.id = j.trace_id")
+        db.execute(
+            "INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)", (trace_id, trace_version(data), source, fmt, data, updated)
+        )
+    db.execute(
+        "INSERT OR IGNORE INTO run_traces SELECT DISTINCT j.run, j.trace_id, v.version FROM judgments j "
+        "JOIN trace_versions v ON v.id = j.trace_id"
+    )
 
 
 # Migrations whose SQLite text has no PostgreSQL spelling (SQLite's date and JSON functions), written

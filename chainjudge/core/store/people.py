@@ -18,9 +18,17 @@ class PeopleStore(StorePart):
         for label in labels:
             data = label.model_dump_json(exclude={"source"})
             rows.append(
-                (hashlib.sha256(data.encode()).hexdigest(), label.trace_id, label.step_key, label.criterion,
-                 label.value, label.annotator, label.kind, label.model_dump_json(),
-                 utc_text(label.created_at) if label.created_at else now)
+                (
+                    hashlib.sha256(data.encode()).hexdigest(),
+                    label.trace_id,
+                    label.step_key,
+                    label.criterion,
+                    label.value,
+                    label.annotator,
+                    label.kind,
+                    label.model_dump_json(),
+                    utc_text(label.created_at) if label.created_at else now,
+                )
             )
         with self.transaction():
             before = self._db.total_changes
@@ -53,11 +61,7 @@ class PeopleStore(StorePart):
 
     def label_summary(self) -> list[tuple[str, str, str, int]]:
         """(annotator, kind, criterion, rows) for every annotator and criterion."""
-        return list(
-            self._db.execute(
-                "SELECT annotator, kind, criterion, COUNT(*) FROM labels GROUP BY 1, 2, 3 ORDER BY 1, 3"
-            )
-        )
+        return list(self._db.execute("SELECT annotator, kind, criterion, COUNT(*) FROM labels GROUP BY 1, 2, 3 ORDER BY 1, 3"))
 
     def add_reviewer(self, name: str, token_hash: str) -> None:
         """Register a reviewer (or re-issue a revoked one a new token)."""

@@ -35,26 +35,38 @@ class ReviewStore(StorePart):
     def judgment_signals(self) -> Iterator[JudgmentSignal]:
         """Every judgment as the queue reads it: its place, label, error, judge kind, confidence and flag count."""
         sql = self.dialect
-        return (JudgmentSignal._make(row) for row in self.query(
-            "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge_kind, "
-            f"{sql.json_number('data', 'verdict', 'confidence')}, {sql.json_array_length('data', 'flags')} FROM judgments"))
+        return (
+            JudgmentSignal._make(row)
+            for row in self.query(
+                "SELECT run, trace_id, step_ref, step_index, criterion_id, label, error, judge_kind, "
+                f"{sql.json_number('data', 'verdict', 'confidence')}, {sql.json_array_length('data', 'flags')} FROM judgments"
+            )
+        )
 
     def judge_label_disagreements(self) -> list[LabelDisagreement]:
         """Where a human or ground-truth label differs from a judge's verdict."""
-        return [LabelDisagreement._make(row) for row in self.query(
-            "SELECT j.run, j.trace_id, j.step_ref, j.step_index, j.criterion_id, j.label, l.kind, l.value, l.annotator "
-            "FROM judgments j JOIN labels l ON l.trace_id = j.trace_id AND l.step_key = j.step_ref "
-            "AND l.criterion = j.criterion_id AND l.kind IN ('human', 'ground-truth') "
-            "WHERE j.error IS NULL AND l.value != j.label")]
+        return [
+            LabelDisagreement._make(row)
+            for row in self.query(
+                "SELECT j.run, j.trace_id, j.step_ref, j.step_index, j.criterion_id, j.label, l.kind, l.value, l.annotator "
+                "FROM judgments j JOIN labels l ON l.trace_id = j.trace_id AND l.step_key = j.step_ref "
+                "AND l.criterion = j.criterion_id AND l.kind IN ('human', 'ground-truth') "
+                "WHERE j.error IS NULL AND l.value != j.label"
+            )
+        ]
 
     def split_verdicts(self) -> list[SplitVerdict]:
         """Where judges gave different labels on a step and criterion (with_check: one of them is a check)."""
         sql = self.dialect
-        return [SplitVerdict._make((*row[:7], bool(row[7]))) for row in self.query(
-            f"SELECT trace_id, step_ref, MIN(step_index), criterion_id, {sql.group_concat('label', distinct=True)}, "
-            f"{sql.group_concat('judge', distinct=True)}, MIN(run), MAX(CASE WHEN judge_kind = 'check' THEN 1 ELSE 0 END) "
-            "FROM judgments WHERE error IS NULL "
-            "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1")]
+        return [
+            SplitVerdict._make((*row[:7], bool(row[7])))
+            for row in self.query(
+                f"SELECT trace_id, step_ref, MIN(step_index), criterion_id, {sql.group_concat('label', distinct=True)}, "
+                f"{sql.group_concat('judge', distinct=True)}, MIN(run), MAX(CASE WHEN judge_kind = 'check' THEN 1 ELSE 0 END) "
+                "FROM judgments WHERE error IS NULL "
+                "GROUP BY trace_id, step_ref, criterion_id HAVING COUNT(DISTINCT label) > 1"
+            )
+        ]
 
     # -- the queue itself
     def write_queue(self, rows: Sequence[QueueEntry]) -> int:
@@ -66,26 +78,35 @@ class ReviewStore(StorePart):
             db.executemany(
                 f"INSERT INTO review_queue ({_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET detail = excluded.detail, priority = excluded.priority, severity = excluded.severity",
-                [(*r[:1], str(r.kind), *r[2:], now) for r in rows])
+                [(*r[:1], str(r.kind), *r[2:], now) for r in rows],
+            )
             db.execute("UPDATE review_queue SET rubric_id = (SELECT rubric_id FROM runs WHERE runs.name = review_queue.run)")
-            db.execute(f"UPDATE review_queue SET segment = (SELECT {self.dialect.json_text('data', 'metadata', 'segment')} "
-                       "FROM traces WHERE traces.id = review_queue.trace_id)")
+            db.execute(
+                f"UPDATE review_queue SET segment = (SELECT {self.dialect.json_text('data', 'metadata', 'segment')} "
+                "FROM traces WHERE traces.id = review_queue.trace_id)"
+            )
             db.execute(
                 "UPDATE review_queue SET mode_id = (SELECT fa.mode_id FROM failure_assignments fa WHERE fa.run = review_queue.run "
                 "AND fa.trace_id = review_queue.trace_id AND fa.step_index = review_queue.step_index "
-                "AND fa.criterion_id = review_queue.criterion_id)")
+                "AND fa.criterion_id = review_queue.criterion_id)"
+            )
             # a step a reviewer has settled stays settled, whatever new disagreement the refresh found on it
             db.execute(
                 "UPDATE review_queue SET done = 1 WHERE done = 0 AND EXISTS (SELECT 1 FROM review_queue d WHERE d.done = 1 "
                 "AND d.trace_id = review_queue.trace_id AND d.step_ref = review_queue.step_ref "
-                "AND d.criterion_id = review_queue.criterion_id)")
+                "AND d.criterion_id = review_queue.criterion_id)"
+            )
             return db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0]
 
     def queue_page(self, offset: int, size: int, facets: dict[str, str]) -> list[QueueItem]:
         where, params = _where(facets)
-        return [_item(row) for row in self.query(
-            f"SELECT {_READ} FROM review_queue WHERE done = 0{where} ORDER BY priority DESC, id LIMIT ? OFFSET ?",
-            [*params, size, offset])]
+        return [
+            _item(row)
+            for row in self.query(
+                f"SELECT {_READ} FROM review_queue WHERE done = 0{where} ORDER BY priority DESC, id LIMIT ? OFFSET ?",
+                [*params, size, offset],
+            )
+        ]
 
     def queue_counts(self) -> dict[str, int]:
         return dict(self.query("SELECT kind, COUNT(*) FROM review_queue WHERE done = 0 GROUP BY kind"))
@@ -108,14 +129,16 @@ class ReviewStore(StorePart):
                     f"SELECT {_READ} FROM review_queue q WHERE done = 0{where}{skip} AND NOT EXISTS ("
                     "SELECT 1 FROM review_leases l WHERE l.item_id = q.id AND l.expires_at > ? AND l.reviewer != ?) "
                     f"ORDER BY priority DESC, id LIMIT 1{self.dialect.skip_locked}",
-                    [*params, *tried, now, reviewer]).fetchone()
+                    [*params, *tried, now, reviewer],
+                ).fetchone()
                 if row is None:
                     return None
                 taken = self._db.execute(
                     "INSERT INTO review_leases VALUES (?, ?, ?) ON CONFLICT (item_id) DO UPDATE SET "
                     "reviewer = excluded.reviewer, expires_at = excluded.expires_at "
                     "WHERE review_leases.expires_at <= ? OR review_leases.reviewer = ? RETURNING item_id",
-                    (row[0], reviewer, until, now, reviewer)).fetchone()
+                    (row[0], reviewer, until, now, reviewer),
+                ).fetchone()
                 if taken:
                     return _item(row)
                 tried.append(row[0])
@@ -127,18 +150,26 @@ class ReviewStore(StorePart):
             # every queue row of the step, locked in id order before anything else (PostgreSQL; SQLite's
             # BEGIN IMMEDIATE already serialises): two reviewers settling items of one step wait in line
             # instead of each holding one row and waiting for the other's
-            self._db.execute("SELECT id FROM review_queue WHERE trace_id = ? AND step_ref = ? AND criterion_id = ? "
-                             f"ORDER BY id{self.dialect.for_update}", (item.trace_id, item.step_ref, item.criterion_id))
+            self._db.execute(
+                "SELECT id FROM review_queue WHERE trace_id = ? AND step_ref = ? AND criterion_id = ? "
+                f"ORDER BY id{self.dialect.for_update}",
+                (item.trace_id, item.step_ref, item.criterion_id),
+            )
             held = self._db.execute(
                 "SELECT 1 FROM review_leases l JOIN review_queue q ON q.id = l.item_id "
                 f"WHERE l.item_id = ? AND l.reviewer = ? AND l.expires_at > ? AND q.done = 0{self.dialect.for_update}",
-                (item.id, reviewer, now)).fetchone()
+                (item.id, reviewer, now),
+            ).fetchone()
             if held is None:
-                raise LeaseLost(f"{reviewer} no longer holds {item.trace_id} step {item.step_ref} ({item.criterion_id}): "
-                                "the lease ran out or the item was settled; nothing was saved")
+                raise LeaseLost(
+                    f"{reviewer} no longer holds {item.trace_id} step {item.step_ref} ({item.criterion_id}): "
+                    "the lease ran out or the item was settled; nothing was saved"
+                )
             self.add_labels([label])
-            self._db.execute("UPDATE review_queue SET done = 1 WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?",
-                             (item.trace_id, item.step_ref, item.criterion_id))
+            self._db.execute(
+                "UPDATE review_queue SET done = 1 WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?",
+                (item.trace_id, item.step_ref, item.criterion_id),
+            )
             self._db.execute("DELETE FROM review_leases WHERE item_id = ?", (item.id,))
 
     def release_leases(self, reviewer: str) -> None:
@@ -147,11 +178,18 @@ class ReviewStore(StorePart):
 
     # -- what one item shows
     def step_judgments(self, trace_id: str, step_ref: str, criterion: str) -> list[Judgment]:
-        return [Judgment.model_validate_json(data) for (data,) in self.query(
-            "SELECT data FROM judgments WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?",
-            (trace_id, step_ref, criterion))]
+        return [
+            Judgment.model_validate_json(data)
+            for (data,) in self.query(
+                "SELECT data FROM judgments WHERE trace_id = ? AND step_ref = ? AND criterion_id = ?", (trace_id, step_ref, criterion)
+            )
+        ]
 
     def step_labels(self, trace_id: str, step_ref: str, criterion: str) -> list[Label]:
-        return [Label.model_validate_json(data) for (data,) in self.query(
-            "SELECT data FROM labels WHERE trace_id = ? AND step_key = ? AND criterion = ? ORDER BY created_at",
-            (trace_id, step_ref, criterion))]
+        return [
+            Label.model_validate_json(data)
+            for (data,) in self.query(
+                "SELECT data FROM labels WHERE trace_id = ? AND step_key = ? AND criterion = ? ORDER BY created_at",
+                (trace_id, step_ref, criterion),
+            )
+        ]

@@ -14,15 +14,19 @@ class SplitStore(StorePart):
         now = utc_now().isoformat()
         with self.transaction():
             self._db.execute("DELETE FROM label_splits")
-            self._db.executemany("INSERT INTO label_splits VALUES (?, ?, ?, ?, ?)",
-                                 [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())])
+            self._db.executemany(
+                "INSERT INTO label_splits VALUES (?, ?, ?, ?, ?)",
+                [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())],
+            )
 
     def add_to_split(self, assignment: dict[str, str], seed: int, test_share: float) -> None:
         """Place new traces; a trace already placed keeps its side (the row is never replaced)."""
         now = utc_now().isoformat()
         with self.transaction():
-            self._db.executemany("INSERT OR IGNORE INTO label_splits VALUES (?, ?, ?, ?, ?)",
-                                 [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO label_splits VALUES (?, ?, ?, ?, ?)",
+                [(trace, split, seed, test_share, now) for trace, split in sorted(assignment.items())],
+            )
 
     def split(self) -> dict[str, str]:
         return dict(self.query("SELECT trace_id, split FROM label_splits"))
@@ -35,20 +39,27 @@ class SplitStore(StorePart):
     def record_look(self, candidate: str, version: str, criterion: str) -> int:
         """Note a look at the test split; returns the looks by this candidate at this version (this one included)."""
         with self.transaction():
-            self._db.execute("INSERT INTO split_looks (candidate, version, criterion, at) VALUES (?, ?, ?, ?)",
-                             (candidate, version, criterion, utc_now().isoformat()))
-            return self._db.execute("SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?",
-                                    (candidate, version)).fetchone()[0]
+            self._db.execute(
+                "INSERT INTO split_looks (candidate, version, criterion, at) VALUES (?, ?, ?, ?)",
+                (candidate, version, criterion, utc_now().isoformat()),
+            )
+            return self._db.execute(
+                "SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?", (candidate, version)
+            ).fetchone()[0]
 
     def save_aligned(self, judge: AlignedJudge) -> None:
         with self.transaction():
-            self._db.execute("INSERT OR IGNORE INTO aligned_judges VALUES (?, ?, ?, ?)",
-                             (judge.name, judge.version, judge.model_dump_json(), utc_now().isoformat()))
+            self._db.execute(
+                "INSERT OR IGNORE INTO aligned_judges VALUES (?, ?, ?, ?)",
+                (judge.name, judge.version, judge.model_dump_json(), utc_now().isoformat()),
+            )
 
     def aligned_judges(self) -> list[AlignedJudge]:
         """The newest version of every aligned judge, by name."""
-        rows = self.query("SELECT a.data FROM aligned_judges a WHERE a.rowid = (SELECT b.rowid FROM aligned_judges b "
-                          "WHERE b.name = a.name ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1) ORDER BY a.name")
+        rows = self.query(
+            "SELECT a.data FROM aligned_judges a WHERE a.rowid = (SELECT b.rowid FROM aligned_judges b "
+            "WHERE b.name = a.name ORDER BY b.created_at DESC, b.rowid DESC LIMIT 1) ORDER BY a.name"
+        )
         return [AlignedJudge.model_validate_json(data) for (data,) in rows]
 
     def looks(self, version: str) -> int:
@@ -62,9 +73,10 @@ class SplitStore(StorePart):
 
     def save_verifier(self, verifier: Verifier) -> None:
         with self.transaction():
-            self._db.execute("INSERT OR IGNORE INTO verifiers VALUES (?, ?, ?, ?, ?)",
-                             (verifier.name, verifier.version, verifier.criterion, verifier.model_dump_json(),
-                              utc_now().isoformat()))
+            self._db.execute(
+                "INSERT OR IGNORE INTO verifiers VALUES (?, ?, ?, ?, ?)",
+                (verifier.name, verifier.version, verifier.criterion, verifier.model_dump_json(), utc_now().isoformat()),
+            )
 
     def verifier(self, name: str, version: str | None = None) -> Verifier | None:
         """The newest version of the verifier NAME, or the given VERSION of it."""
@@ -76,6 +88,8 @@ class SplitStore(StorePart):
 
     def verifiers(self) -> list[Verifier]:
         """The newest version of every verifier, by name."""
-        rows = self.query("SELECT v.data FROM verifiers v WHERE v.rowid = (SELECT w.rowid FROM verifiers w "
-                          "WHERE w.name = v.name ORDER BY w.created_at DESC, w.rowid DESC LIMIT 1) ORDER BY v.name")
+        rows = self.query(
+            "SELECT v.data FROM verifiers v WHERE v.rowid = (SELECT w.rowid FROM verifiers w "
+            "WHERE w.name = v.name ORDER BY w.created_at DESC, w.rowid DESC LIMIT 1) ORDER BY v.name"
+        )
         return [Verifier.model_validate_json(data) for (data,) in rows]

@@ -29,11 +29,14 @@ class StateStore(StorePart):
         with self.transaction():
             if self._db.execute("SELECT 1 FROM states WHERE id = ?", (state_id,)).fetchone() is None:
                 raise KeyError(f"no state {state_id!r} in {self.location}")
-            self._db.execute("INSERT INTO state_annotations (state_id, annotator, data, created_at) VALUES (?, ?, ?, ?)",
-                             (state_id, annotator, data, utc_now().isoformat()))
+            self._db.execute(
+                "INSERT INTO state_annotations (state_id, annotator, data, created_at) VALUES (?, ?, ?, ?)",
+                (state_id, annotator, data, utc_now().isoformat()),
+            )
 
     def state_annotations(self) -> list[tuple[str, str, str]]:
         """The newest annotation per (state, annotator): (state id, annotator, JSON), oldest first."""
         return self.query(
             "SELECT state_id, annotator, data FROM state_annotations a WHERE id = (SELECT MAX(id) FROM state_annotations b "
-            "WHERE b.state_id = a.state_id AND b.annotator = a.annotator) ORDER BY id")
+            "WHERE b.state_id = a.state_id AND b.annotator = a.annotator) ORDER BY id"
+        )

@@ -24,9 +24,13 @@ class TraceStore(StorePart):
             if prune_unpinned:
                 self._db.executemany(
                     "DELETE FROM trace_versions WHERE id = ? AND version != ? AND version NOT IN "
-                    "(SELECT version FROM run_traces WHERE trace_id = ?)", [(i, v, i) for i, v in versions.items()])
-            self._db.executemany("INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)",
-                                 [(i, versions[i], src, fmt, data, now) for i, src, fmt, data in rows])
+                    "(SELECT version FROM run_traces WHERE trace_id = ?)",
+                    [(i, v, i) for i, v in versions.items()],
+                )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO trace_versions VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, versions[i], src, fmt, data, now) for i, src, fmt, data in rows],
+            )
             self._db.executemany(
                 "INSERT INTO traces VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "source=excluded.source, format=excluded.format, data=excluded.data, updated_at=excluded.updated_at",
@@ -43,7 +47,8 @@ class TraceStore(StorePart):
                 raise RunMismatch(
                     f"run {run!r} judged another version of {len(changed)} trace(s) ({', '.join(changed[:3])}"
                     f"{' ...' if len(changed) > 3 else ''}): their content changed since. A run keeps the traces it "
-                    "judged; give a new --run name to judge the new versions.")
+                    "judged; give a new --run name to judge the new versions."
+                )
             self._db.executemany("INSERT OR IGNORE INTO run_traces VALUES (?, ?, ?)", [(run, i, v) for i, v in versions.items()])
 
     def trace_versions(self) -> list[tuple[str, int, str, str]]:
@@ -52,13 +57,15 @@ class TraceStore(StorePart):
         return self.query(
             "SELECT v.id, COUNT(DISTINCT v.version), MAX(v.created_at), "
             f"(SELECT {runs} FROM run_traces r WHERE r.trace_id = v.id) "
-            "FROM trace_versions v GROUP BY v.id ORDER BY v.id")
+            "FROM trace_versions v GROUP BY v.id ORDER BY v.id"
+        )
 
     # -- what a run was judged against (expected actions, the scenario space), as text
     def set_run_context(self, run: str, name: str, text: str) -> None:
         with self.transaction():
-            self._db.execute("INSERT INTO run_context VALUES (?, ?, ?) ON CONFLICT (run, name) DO UPDATE SET data = excluded.data",
-                             (run, name, text))
+            self._db.execute(
+                "INSERT INTO run_context VALUES (?, ?, ?) ON CONFLICT (run, name) DO UPDATE SET data = excluded.data", (run, name, text)
+            )
 
     def run_context(self, run: str, name: str) -> str | None:
         rows = self.query("SELECT data FROM run_context WHERE run = ? AND name = ?", (run, name))
@@ -69,9 +76,7 @@ class TraceStore(StorePart):
         now = utc_now().isoformat()
         with self.transaction():
             before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows]
-            )
+            self._db.executemany("INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows])
             return self._db.total_changes - before
 
     def get_embeddings(self, model: str, hashes: Sequence[str]) -> dict:
@@ -102,12 +107,15 @@ class TraceStore(StorePart):
         id); replaces the run's.  Keyed per item, like judgments: two items may share a cache key."""
         with self.transaction():
             self._db.execute("DELETE FROM failure_assignments WHERE run = ?", (run,))
-            self._db.executemany("INSERT INTO failure_assignments VALUES (?, ?, ?, ?, ?)",
-                                 [(run, t, i, c, m) for (t, i, c), m in rows])
+            self._db.executemany("INSERT INTO failure_assignments VALUES (?, ?, ?, ?, ?)", [(run, t, i, c, m) for (t, i, c), m in rows])
 
     def assignments(self, run: str) -> dict[ItemKey, str]:
-        return {(t, i, c): m for t, i, c, m in self._db.execute(
-            "SELECT trace_id, step_index, criterion_id, mode_id FROM failure_assignments WHERE run = ?", (run,))}
+        return {
+            (t, i, c): m
+            for t, i, c, m in self._db.execute(
+                "SELECT trace_id, step_index, criterion_id, mode_id FROM failure_assignments WHERE run = ?", (run,)
+            )
+        }
 
     def span_count(self, trace_id: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM otlp_spans WHERE trace_id = ?", (trace_id,)).fetchone()[0]
@@ -116,8 +124,7 @@ class TraceStore(StorePart):
         return self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0]
 
     def spans_of(self, trace_id: str) -> list[str]:
-        return [row[0] for row in self._db.execute(
-            "SELECT data FROM otlp_spans WHERE trace_id = ? ORDER BY rowid", (trace_id,))]
+        return [row[0] for row in self._db.execute("SELECT data FROM otlp_spans WHERE trace_id = ? ORDER BY rowid", (trace_id,))]
 
     def save_redactions(self, trace_id: str, mapping: dict[str, str]) -> None:
         """The placeholder -> original map of one trace; it stays in this local file, never sent anywhere."""
@@ -135,7 +142,9 @@ class TraceStore(StorePart):
         if run is not None:
             row = self._db.execute(
                 "SELECT v.data FROM run_traces r JOIN trace_versions v ON v.id = r.trace_id AND v.version = r.version "
-                "WHERE r.run = ? AND r.trace_id = ?", (run, trace_id)).fetchone()
+                "WHERE r.run = ? AND r.trace_id = ?",
+                (run, trace_id),
+            ).fetchone()
             if row:
                 return Trace.model_validate_json(row[0])
         row = self._db.execute("SELECT data FROM traces WHERE id = ?", (trace_id,)).fetchone()

@@ -119,8 +119,11 @@ def field_agreement(store: Store, bootstrap: int = 1000, seed: int = 0) -> dict[
         total = sum(shares.values())
         chance = sum((n / total) ** 2 for n in shares.values()) if total else None
         interval = (float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))) if samples else (None, None)
-        result[field] = {"alpha": Estimate(value=alpha, low=interval[0], high=interval[1], n=len(values)),
-                         "observed": observed, "chance": chance}
+        result[field] = {
+            "alpha": Estimate(value=alpha, low=interval[0], high=interval[1], n=len(values)),
+            "observed": observed,
+            "chance": chance,
+        }
     return result
 
 
@@ -137,8 +140,16 @@ def describe(user: UserState) -> str:
         f"Campaign: {user.campaign.name} ({user.campaign.kind}), content in {user.campaign.content_language}"
         f" (available: {', '.join(user.campaign.available_languages) or '-'})",
     ]
-    flags = [name for name, on in (("unsubscribed from everything", user.global_unsubscribe), ("complained recently", user.recent_complaint),
-                                   ("already converted", user.converted_in_window), ("shared account", user.shared_account)) if on]
+    flags = [
+        name
+        for name, on in (
+            ("unsubscribed from everything", user.global_unsubscribe),
+            ("complained recently", user.recent_complaint),
+            ("already converted", user.converted_in_window),
+            ("shared account", user.shared_account),
+        )
+        if on
+    ]
     if flags:
         lines.append("Careful: " + ", ".join(flags))
     return "\n".join(lines)

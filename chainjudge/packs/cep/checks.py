@@ -39,8 +39,15 @@ def _sends_now(decision: AgentDecision) -> bool:
 
 def suppression_honoured(trace: Trace, step: Step) -> CheckResult:
     user, decision = _inputs(trace, step)
-    reasons = [r for r, on in (("global unsubscribe", user.global_unsubscribe), ("recent complaint", user.recent_complaint),
-                               ("converted elsewhere", user.converted_in_window and user.campaign.kind != "transactional")) if on]
+    reasons = [
+        r
+        for r, on in (
+            ("global unsubscribe", user.global_unsubscribe),
+            ("recent complaint", user.recent_complaint),
+            ("converted elsewhere", user.converted_in_window and user.campaign.kind != "transactional"),
+        )
+        if on
+    ]
     if reasons and _contacts(decision):
         return CheckResult(False, f"decided to {decision.action} although: {', '.join(reasons)}")
     return CheckResult(True, "no suppression was ignored" if reasons else "user not suppressed")

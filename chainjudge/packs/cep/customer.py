@@ -32,14 +32,17 @@ def is_send(action: object) -> bool:
 class ResponseModel(BaseModel):
     """Rates per delivered message; defaults are round figures, not any platform's benchmarks."""
 
-    open_rate: dict[str, float] = Field(default_factory=lambda: {"push": 0.08, "email": 0.2, "in_app": 0.3, "sms": 0.35,
-                                                                  "line": 0.4, "whatsapp": 0.55})
+    open_rate: dict[str, float] = Field(
+        default_factory=lambda: {"push": 0.08, "email": 0.2, "in_app": 0.3, "sms": 0.35, "line": 0.4, "whatsapp": 0.55}
+    )
     click_given_open: float = Field(0.25, ge=0, le=1)
     convert_given_click: float = Field(0.2, ge=0, le=1)
     unsubscribe_rate: float = Field(0.01, ge=0, le=1)
     segment_factor: dict[str, float] = Field(default_factory=lambda: {"low": 0.8, "mid": 1.0, "high": 1.15, "vip": 1.3})
     quiet_hours_factor: float = Field(0.5, ge=0, description="Opens are rarer, unsubscribes likelier, for a message sent at night.")
-    fatigue: float = Field(0.15, ge=0, le=1, description="Each message of the past 7 days lowers opens by this share and raises unsubscribes.")
+    fatigue: float = Field(
+        0.15, ge=0, le=1, description="Each message of the past 7 days lowers opens by this share and raises unsubscribes."
+    )
     source: str = "defaults"
 
     def open_probability(self, channel: str, segment: str, at_night: bool, sent_past_week: int) -> float:
@@ -48,7 +51,11 @@ class ResponseModel(BaseModel):
         return min(1.0, p * (1 - self.fatigue) ** sent_past_week)
 
     def unsubscribe_probability(self, at_night: bool, sent_past_week: int) -> float:
-        p = self.unsubscribe_rate * (1 + self.fatigue * 4 * sent_past_week) * (1 / self.quiet_hours_factor if at_night and self.quiet_hours_factor else 1)
+        p = (
+            self.unsubscribe_rate
+            * (1 + self.fatigue * 4 * sent_past_week)
+            * (1 / self.quiet_hours_factor if at_night and self.quiet_hours_factor else 1)
+        )
         return min(1.0, p)
 
 
@@ -65,8 +72,9 @@ class Reaction(BaseModel):
     why_not_delivered: str | None = None
 
 
-def react(user: UserState, action: str, channel: str | None, at_night: bool, sent_past_week: int,
-          model: ResponseModel, rng: random.Random) -> Reaction:
+def react(
+    user: UserState, action: str, channel: str | None, at_night: bool, sent_past_week: int, model: ResponseModel, rng: random.Random
+) -> Reaction:
     """The customer's answer to one decision.  `user` is the state the agent decided on; draws are made
     in a fixed order from `rng` so a journey replays exactly for the same seed and decisions."""
     draws = [rng.random() for _ in range(4)]  # always four: a decision's draws never shift the next one's
@@ -75,17 +83,24 @@ def react(user: UserState, action: str, channel: str | None, at_night: bool, sen
     if not channel or channel not in user.channels:
         return Reaction(sent=True, channel=channel, why_not_delivered=f"unknown channel {channel!r}")
     state = user.channels[channel]  # type: ignore[index]
-    blocked = ("the user unsubscribed from everything" if user.global_unsubscribe else
-               "no consent on this channel" if not state.consent else
-               "the user cannot be reached on this channel" if not state.reachable else None)
+    blocked = (
+        "the user unsubscribed from everything"
+        if user.global_unsubscribe
+        else "no consent on this channel"
+        if not state.consent
+        else "the user cannot be reached on this channel"
+        if not state.reachable
+        else None
+    )
     if blocked:
         return Reaction(sent=True, channel=channel, why_not_delivered=blocked)
     opened = draws[0] < model.open_probability(channel, user.ltv_segment, at_night, sent_past_week)
     clicked = opened and draws[1] < model.click_given_open
     converted = clicked and not user.converted_in_window and draws[2] < model.convert_given_click
     unsubscribed = not converted and draws[3] < model.unsubscribe_probability(at_night, sent_past_week)
-    return Reaction(sent=True, channel=channel, delivered=True, opened=opened, clicked=clicked,
-                    converted=converted, unsubscribed=unsubscribed)
+    return Reaction(
+        sent=True, channel=channel, delivered=True, opened=opened, clicked=clicked, converted=converted, unsubscribed=unsubscribed
+    )
 
 
 def inconsistencies(log: Sequence[Mapping]) -> list[str]:
@@ -165,17 +180,32 @@ def fit_response_model(rows: Iterable[Mapping], base: ResponseModel | None = Non
     if "opened" in seen:
         for channel, n in sent.items():
             open_rate[channel] = shrink(opens[channel], n, base.open_rate.get(channel, 0.1))
-    click = shrink(totals["clicked"], totals["opened"], base.click_given_open) if "clicked" in seen and totals["opened"] else base.click_given_open
-    convert = shrink(totals["converted"], totals["clicked"], base.convert_given_click) if "converted" in seen and totals["clicked"] else base.convert_given_click
+    click = (
+        shrink(totals["clicked"], totals["opened"], base.click_given_open)
+        if "clicked" in seen and totals["opened"]
+        else base.click_given_open
+    )
+    convert = (
+        shrink(totals["converted"], totals["clicked"], base.convert_given_click)
+        if "converted" in seen and totals["clicked"]
+        else base.convert_given_click
+    )
     unsubscribe = shrink(totals["unsubscribed"], totals["rows"], base.unsubscribe_rate) if "unsubscribed" in seen else base.unsubscribe_rate
     segment_factor = dict(base.segment_factor)
     overall = totals["opened"] / totals["rows"] if totals["rows"] else 0
     if overall > 0:
         for segment, values in by_segment.items():
             segment_factor[segment] = shrink(sum(values), len(values), overall) / overall
-    return base.model_copy(update={"open_rate": open_rate, "click_given_open": click, "convert_given_click": convert,
-                                   "unsubscribe_rate": unsubscribe, "segment_factor": segment_factor,
-                                   "source": f"fitted from {int(totals['rows'])} logged messages"})
+    return base.model_copy(
+        update={
+            "open_rate": open_rate,
+            "click_given_open": click,
+            "convert_given_click": convert,
+            "unsubscribe_rate": unsubscribe,
+            "segment_factor": segment_factor,
+            "source": f"fitted from {int(totals['rows'])} logged messages",
+        }
+    )
 
 
 def _flag(value: object) -> float | None:

@@ -39,7 +39,7 @@ def _json_object(text: str) -> dict | None:
     if start < 0 or end <= start:
         return None
     try:
-        value = json.loads(text[start: end + 1])
+        value = json.loads(text[start : end + 1])
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
@@ -105,7 +105,10 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
         overall=_rate(sum(outcomes), len(outcomes)),
         by={dim: {k: _rate(sum(v), len(v)) for k, v in sorted(values.items())} for dim, values in groups.items()},
         field_accuracy={f: _rate(sum(v), len(v)) for f, v in fields.items()},
-        mismatches=mismatches, missing_decision=missing, unknown_scenario=unknown, expected_source=source,
+        mismatches=mismatches,
+        missing_decision=missing,
+        unknown_scenario=unknown,
+        expected_source=source,
     )
 
 
@@ -121,5 +124,3 @@ def _compared(expected: dict) -> list[str]:
 
 def _s(value: object) -> str | None:
     return None if value is None else str(value)
-
-

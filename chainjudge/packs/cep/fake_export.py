@@ -13,16 +13,60 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-NAMES = ["Somchai Jaidee", "สมชาย ใจดี", "Siti Nurhaliza", "Budi Santoso", "Nguyễn Văn An", "Trần Thị Bích",
-         "Ahmad bin Ismail", "Maria Santos", "Tan Wei Ming", "พิมพ์ชนก ศรีสุข", "Dewi Lestari", "Lê Hoàng Nam"]
-MARKETS = {"TH": "Asia/Bangkok", "ID": "Asia/Jakarta", "VN": "Asia/Ho_Chi_Minh", "MY": "Asia/Kuala_Lumpur",
-           "SG": "Asia/Singapore", "PH": "Asia/Manila"}
+NAMES = [
+    "Somchai Jaidee",
+    "สมชาย ใจดี",
+    "Siti Nurhaliza",
+    "Budi Santoso",
+    "Nguyễn Văn An",
+    "Trần Thị Bích",
+    "Ahmad bin Ismail",
+    "Maria Santos",
+    "Tan Wei Ming",
+    "พิมพ์ชนก ศรีสุข",
+    "Dewi Lestari",
+    "Lê Hoàng Nam",
+]
+MARKETS = {
+    "TH": "Asia/Bangkok",
+    "ID": "Asia/Jakarta",
+    "VN": "Asia/Ho_Chi_Minh",
+    "MY": "Asia/Kuala_Lumpur",
+    "SG": "Asia/Singapore",
+    "PH": "Asia/Manila",
+}
 LANGS = {"TH": "th|en", "ID": "id", "VN": "vi|en", "MY": "ms|en", "SG": "en|zh", "PH": "en|tl"}
 CHANNEL_SPELLINGS = ["LINE", "line", "L", "Email", "EMAIL", "email", "SMS", "sms", "Push", "push", "WA", "whatsapp", "In_App", ""]
-COLUMNS = ["customer_id", "full_name", "email", "phone", "country", "tz", "snapshot_at", "stage", "days_inactive", "ltv",
-           "last_channel", "last_touch_at", "push_optin", "email_optin", "sms_optin", "line_friend", "wa_optin", "langs",
-           "sent_today", "sent_week", "unsubscribed", "complaint", "campaign_kind", "campaign_lang", "adversarial",
-           "next_action", "next_channel", "strategist_note"]
+COLUMNS = [
+    "customer_id",
+    "full_name",
+    "email",
+    "phone",
+    "country",
+    "tz",
+    "snapshot_at",
+    "stage",
+    "days_inactive",
+    "ltv",
+    "last_channel",
+    "last_touch_at",
+    "push_optin",
+    "email_optin",
+    "sms_optin",
+    "line_friend",
+    "wa_optin",
+    "langs",
+    "sent_today",
+    "sent_week",
+    "unsubscribed",
+    "complaint",
+    "campaign_kind",
+    "campaign_lang",
+    "adversarial",
+    "next_action",
+    "next_channel",
+    "strategist_note",
+]
 
 MAPPING = """\
 id_column: customer_id
@@ -73,8 +117,13 @@ expected:
 def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
     market = rng.choice(list(MARKETS))
     stage = rng.choice(["new", "active", "Active", "lapsed", "LAPSED", "churned", "onboarding_partial"])
-    days = {"new": 0, "active": rng.randint(0, 20), "lapsed": rng.randint(31, 90), "churned": rng.randint(91, 400),
-            "onboarding_partial": rng.randint(0, 10)}[stage.lower()]
+    days = {
+        "new": 0,
+        "active": rng.randint(0, 20),
+        "lapsed": rng.randint(31, 90),
+        "churned": rng.randint(91, 400),
+        "onboarding_partial": rng.randint(0, 10),
+    }[stage.lower()]
     snapshot = base + timedelta(minutes=rng.randint(0, 60 * 24 * 7))
     naive = rng.random() < 0.5
     touch_channel = rng.choice(CHANNEL_SPELLINGS)
@@ -86,19 +135,33 @@ def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
     sent_week = rng.randint(0, 6)
     row = {
         "customer_id": f"CUST-{100000 + i // (1 if rng.random() > 0.01 else 2)}",
-        "full_name": rng.choice(NAMES), "email": f"user{i}@example.com", "phone": f"+66 8{rng.randint(10000000, 99999999)}",
+        "full_name": rng.choice(NAMES),
+        "email": f"user{i}@example.com",
+        "phone": f"+66 8{rng.randint(10000000, 99999999)}",
         "country": market if rng.random() > 0.05 else market.lower(),
         "tz": MARKETS[market],
         "snapshot_at": snapshot.strftime("%Y-%m-%d %H:%M:%S") if naive else snapshot.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-        "stage": stage, "days_inactive": str(days), "ltv": rng.choice(["low", "mid", "high", "vip", "H", "M", "L"]),
+        "stage": stage,
+        "days_inactive": str(days),
+        "ltv": rng.choice(["low", "mid", "high", "vip", "H", "M", "L"]),
         "last_channel": touch_channel,
         "last_touch_at": (snapshot - timedelta(days=days + 1)).strftime("%d/%m/%Y %H:%M") if touch_channel else "",
-        "push_optin": optins["push"], "email_optin": optins["email"], "sms_optin": optins["sms"],
-        "line_friend": optins["line"], "wa_optin": optins["wa"],
-        "langs": LANGS[market], "sent_today": str(min(sent_week, rng.randint(0, 2))), "sent_week": str(sent_week),
-        "unsubscribed": "true" if rng.random() < 0.03 else "false", "complaint": "true" if rng.random() < 0.02 else "",
-        "campaign_kind": rng.choice(["winback", "Sale", "reminder"]), "campaign_lang": LANGS[market].split("|")[0],
-        "adversarial": "", "next_action": "", "next_channel": "", "strategist_note": "",
+        "push_optin": optins["push"],
+        "email_optin": optins["email"],
+        "sms_optin": optins["sms"],
+        "line_friend": optins["line"],
+        "wa_optin": optins["wa"],
+        "langs": LANGS[market],
+        "sent_today": str(min(sent_week, rng.randint(0, 2))),
+        "sent_week": str(sent_week),
+        "unsubscribed": "true" if rng.random() < 0.03 else "false",
+        "complaint": "true" if rng.random() < 0.02 else "",
+        "campaign_kind": rng.choice(["winback", "Sale", "reminder"]),
+        "campaign_lang": LANGS[market].split("|")[0],
+        "adversarial": "",
+        "next_action": "",
+        "next_channel": "",
+        "strategist_note": "",
     }
     _mess(rng, row)
     return row
@@ -177,15 +240,36 @@ def write_events(path: Path, export: Path, seed: int = 21, share: float = 0.8) -
         for call in calls:
             rows.append({"customer_id": customer, "event_time": call.isoformat(), "event": "nba_call"})
             if rng.random() < 0.4:
-                rows.append({"customer_id": customer, "event_time": (call + timedelta(hours=2)).isoformat(), "event": "email_open",
-                             "channel": "Email"})
+                rows.append(
+                    {
+                        "customer_id": customer,
+                        "event_time": (call + timedelta(hours=2)).isoformat(),
+                        "event": "email_open",
+                        "channel": "Email",
+                    }
+                )
         between = calls[0] + (calls[1] - calls[0]) / 2
-        happening = rng.choice(["none", "none", "store_purchase", "unsubscribe_link", "consent_update_off", "consent_update_on",
-                                "app_language", "new_device_web", "webview_session"])
+        happening = rng.choice(
+            [
+                "none",
+                "none",
+                "store_purchase",
+                "unsubscribe_link",
+                "consent_update_off",
+                "consent_update_on",
+                "app_language",
+                "new_device_web",
+                "webview_session",
+            ]
+        )
         if happening == "consent_update_off":
-            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "WA", "opted_in": "N"})
+            rows.append(
+                {"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "WA", "opted_in": "N"}
+            )
         elif happening == "consent_update_on":
-            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "SMS", "opted_in": "Y"})
+            rows.append(
+                {"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "SMS", "opted_in": "Y"}
+            )
         elif happening == "app_language":
             rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "app_language", "language": "en"})
         elif happening != "none":
@@ -235,9 +319,14 @@ def write_send_log(path: Path, export: Path, seed: int = 22) -> Path:
             index = rng.choices(range(len(actions)), probs)[0]
             action, channel = actions[index]
             rate = {"email": 0.04, "push": 0.03, "line": 0.08, "": 0.01}[channel]
-            row.update(sent_action=action, sent_channel=channel, sent_offer="WINBACK_10" if action == "send" and rng.random() < 0.3 else "",
-                       p_logged=f"{probs[index]:.4f}", converted_7d=str(int(rng.random() < rate)),
-                       unsubscribed_7d=str(int(action == "send" and rng.random() < 0.01)))
+            row.update(
+                sent_action=action,
+                sent_channel=channel,
+                sent_offer="WINBACK_10" if action == "send" and rng.random() < 0.3 else "",
+                p_logged=f"{probs[index]:.4f}",
+                converted_7d=str(int(rng.random() < rate)),
+                unsubscribed_7d=str(int(action == "send" and rng.random() < 0.01)),
+            )
             roll = rng.random()
             if roll < 0.01:
                 row["p_logged"] = "1.7"

@@ -45,8 +45,11 @@ def pairwise(dimensions: dict[str, list], seed: int = 0) -> list[dict]:
             options = list(dimensions[name])
             rng.shuffle(options)
             for value in options:
-                gain = sum(1 for other, ov in row.items()
-                           if ((other, ov, name, value) if names.index(other) < names.index(name) else (name, value, other, ov)) in uncovered)
+                gain = sum(
+                    1
+                    for other, ov in row.items()
+                    if ((other, ov, name, value) if names.index(other) < names.index(name) else (name, value, other, ov)) in uncovered
+                )
                 if gain > best_gain:
                     best, best_gain = value, gain
             row[name] = best
@@ -60,8 +63,15 @@ def _channels(profile: str, market: str) -> dict:
     on, off = {"consent": True, "reachable": True}, {"consent": False, "reachable": False}
     all_off = {c: dict(off) for c in ("push", "email", "in_app", "sms", "line", "whatsapp")}
     if profile == "all":
-        return {**all_off, "push": on, "email": on, "in_app": on, "sms": on, "line": on if market in ("TH", "ID") else off,
-                "whatsapp": {"consent": True, "reachable": True, "window_open": True}}
+        return {
+            **all_off,
+            "push": on,
+            "email": on,
+            "in_app": on,
+            "sms": on,
+            "line": on if market in ("TH", "ID") else off,
+            "whatsapp": {"consent": True, "reachable": True, "window_open": True},
+        }
     if profile == "email_only":
         return {**all_off, "email": on}
     if profile == "push_only":
@@ -82,16 +92,33 @@ def user_from_row(index: int, row: dict, base_day: datetime) -> UserState:
     sent = {"daily_cap": (2, 3), "weekly_cap": (1, 5)}.get(blocker, (0, 1))
     languages = LANGUAGES[market]
     return UserState(
-        id=f"s{index:03d}", market=market, timezone=zone, now=local.astimezone(timezone.utc),
-        lifecycle=row["lifecycle"], days_since_active=days, ltv_segment=row["ltv_segment"],
+        id=f"s{index:03d}",
+        market=market,
+        timezone=zone,
+        now=local.astimezone(timezone.utc),
+        lifecycle=row["lifecycle"],
+        days_since_active=days,
+        ltv_segment=row["ltv_segment"],
         channels=_channels("none" if blocker == "no_consent" else row["consent_profile"], market),
-        global_unsubscribe=blocker == "unsubscribed", recent_complaint=blocker == "complaint",
-        converted_in_window=blocker == "converted", sent_today=sent[0], sent_this_week=sent[1],
+        global_unsubscribe=blocker == "unsubscribed",
+        recent_complaint=blocker == "complaint",
+        converted_in_window=blocker == "converted",
+        sent_today=sent[0],
+        sent_this_week=sent[1],
         languages=languages,
-        campaign={"name": {"sale": "9.9 sale", "winback": "we miss you", "onboarding": "finish sign-up",
-                           "transactional": "order shipped", "reminder": "cart reminder"}[row["campaign_kind"]],
-                  "kind": row["campaign_kind"], "content_language": languages[0], "available_languages": [*languages, "en"],
-                  "message_length": 140},
+        campaign={
+            "name": {
+                "sale": "9.9 sale",
+                "winback": "we miss you",
+                "onboarding": "finish sign-up",
+                "transactional": "order shipped",
+                "reminder": "cart reminder",
+            }[row["campaign_kind"]],
+            "kind": row["campaign_kind"],
+            "content_language": languages[0],
+            "available_languages": [*languages, "en"],
+            "message_length": 140,
+        },
     )
 
 
@@ -106,11 +133,13 @@ def adversarial(user: UserState, kind: str, rng: random.Random) -> UserState:
         data["channels"]["whatsapp"] = {"consent": False, "reachable": True, "window_open": True}
         data["last_touch"] = {"channel": "whatsapp", "at": user.now - timedelta(hours=5)}
     elif kind == "multi_language_trigger":
-        other = rng.choice([l for l in ("en", "th", "id", "vi", "zh") if l not in user.languages])
+        other = rng.choice([label for label in ("en", "th", "id", "vi", "zh") if label not in user.languages])
         data["campaign"]["content_language"] = other
     elif kind == "device_switch":
-        data["devices"] = [{"platform": "android", "app_installed": False, "last_seen": user.now - timedelta(days=3)},
-                           {"platform": "ios", "app_installed": True, "last_seen": user.now - timedelta(minutes=20)}]
+        data["devices"] = [
+            {"platform": "android", "app_installed": False, "last_seen": user.now - timedelta(days=3)},
+            {"platform": "ios", "app_installed": True, "last_seen": user.now - timedelta(minutes=20)},
+        ]
         data["journey"], data["journey_step"] = "onboarding", "verify_phone"
     elif kind == "partial_onboarding_two_devices":
         data["lifecycle"], data["days_since_active"], data["shared_account"] = "onboarding_partial", 1, True
@@ -138,8 +167,15 @@ def generate(seed: int = 7, adversarial_share: float = 1 / 3, policy: Policy | N
     for k, blocker in enumerate(BLOCKERS):  # each blocker on one base row, spread over the rows
         rows.append({**rows[(k * 7) % len(rows)], "blocker": blocker})
     users = [user_from_row(i, row, base_day) for i, row in enumerate(rows)]
-    kinds = ["missing_attributes", "conflicting_signals", "multi_language_trigger", "device_switch",
-             "partial_onboarding_two_devices", "channel_switch", "timezone_edge"]
+    kinds = [
+        "missing_attributes",
+        "conflicting_signals",
+        "multi_language_trigger",
+        "device_switch",
+        "partial_onboarding_two_devices",
+        "channel_switch",
+        "timezone_edge",
+    ]
     needed = int(len(users) * adversarial_share / (1 - adversarial_share)) + 1
     variants = [adversarial(users[i % len(users)], kinds[i % len(kinds)], rng) for i in range(needed)]
     return [Scenario(user=u, expected=expected_action(u, policy)) for u in users + variants]

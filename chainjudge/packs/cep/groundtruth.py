@@ -30,7 +30,17 @@ def ground_truth_labels(traces: Iterable[Trace], scenarios: dict[str, Scenario])
         if expected.action != "suppress":
             checks["language_and_tone"] = decided.text("content_language") == expected.content_language
         for criterion, ok in checks.items():
-            labels.append(Label(trace_id=trace.id, step_ref=decision_step.ref, step_index=decision_step.index, criterion=criterion,
-                                value="pass" if ok else "fail", annotator=ANNOTATOR, kind="ground-truth",
-                                note=f"expected {criterion.split('_')[0]}: {getattr(expected, 'offer' if criterion == 'offer_fits' else 'content_language')}"))
+            labels.append(
+                Label(
+                    trace_id=trace.id,
+                    step_ref=decision_step.ref,
+                    step_index=decision_step.index,
+                    criterion=criterion,
+                    value="pass" if ok else "fail",
+                    annotator=ANNOTATOR,
+                    kind="ground-truth",
+                    note=f"expected {criterion.split('_')[0]}: "
+                    f"{getattr(expected, 'offer' if criterion == 'offer_fits' else 'content_language')}",
+                )
+            )
     return labels

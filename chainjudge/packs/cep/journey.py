@@ -26,8 +26,9 @@ from chainjudge.packs.cep.scenario import Channel, UserState
 JourneyKind = Literal["onboarding", "winback", "sale_campaign"]
 JOURNEY_KINDS: tuple[str, ...] = ("onboarding", "winback", "sale_campaign")
 
-EventKind = Literal["device_switch", "language_change", "convert", "unsubscribe", "consent_change",
-                    "channel_switch", "in_app_browser", "shared_account"]
+EventKind = Literal[
+    "device_switch", "language_change", "convert", "unsubscribe", "consent_change", "channel_switch", "in_app_browser", "shared_account"
+]
 
 JOURNEY_PERTURBATIONS: tuple[str, ...] = (
     "device_switch",  # the app is gone from the only phone: push and in-app stop reaching the user
@@ -43,9 +44,11 @@ JOURNEY_PERTURBATIONS: tuple[str, ...] = (
     "shared_account",  # two people on one account, with conflicting language signals
 )
 
-JOURNEY_STEPS = {"onboarding": ("welcome", "complete_profile", "first_order", "habit"),
-                 "winback": ("reminder", "offer", "last_chance", "farewell"),
-                 "sale_campaign": ("teaser", "launch", "reminder", "last_call")}
+JOURNEY_STEPS = {
+    "onboarding": ("welcome", "complete_profile", "first_order", "habit"),
+    "winback": ("reminder", "offer", "last_chance", "farewell"),
+    "sale_campaign": ("teaser", "launch", "reminder", "last_call"),
+}
 
 
 class ScriptEvent(BaseModel):
@@ -55,7 +58,9 @@ class ScriptEvent(BaseModel):
 
     at: datetime = Field(description="When it happens (UTC, timezone-aware).")
     kind: EventKind
-    channel: Channel | None = Field(None, description="consent_change: the channel; channel_switch: the channel asked for; convert: where (informative).")
+    channel: Channel | None = Field(
+        None, description="consent_change: the channel; channel_switch: the channel asked for; convert: where (informative)."
+    )
     from_channel: Channel | None = Field(None, description="channel_switch: the channel the user no longer wants.")
     consent: bool | None = Field(None, description="consent_change: the new consent.")
     language: str | None = Field(None, description="language_change / shared_account: the language now preferred.")
@@ -65,8 +70,12 @@ class ScriptEvent(BaseModel):
     def _complete(self) -> "ScriptEvent":
         if self.at.tzinfo is None:
             raise ValueError("at must carry a time zone (UTC)")
-        needs = {"consent_change": ("channel", "consent"), "channel_switch": ("channel", "from_channel"),
-                 "language_change": ("language",), "shared_account": ("language",)}.get(self.kind, ())
+        needs = {
+            "consent_change": ("channel", "consent"),
+            "channel_switch": ("channel", "from_channel"),
+            "language_change": ("language",),
+            "shared_account": ("language",),
+        }.get(self.kind, ())
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} event needs {', '.join(missing)}")
@@ -85,7 +94,9 @@ class Journey(BaseModel):
     events: list[ScriptEvent] = Field(default_factory=list)
     perturbations: list[str] = Field(default_factory=list, description="The journey perturbations it carries on purpose.")
     seed: int = 0
-    origin: Literal["generated", "imported"] = Field("generated", description="imported: built from a team's own history (`journeys import`).")
+    origin: Literal["generated", "imported"] = Field(
+        "generated", description="imported: built from a team's own history (`journeys import`)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "Journey":
@@ -98,7 +109,9 @@ class Journey(BaseModel):
         if points != sorted(points) or len(set(points)) != len(points):
             raise ValueError("decision_points must be strictly increasing")
         if points[0] < self.start.now:
-            raise ValueError(f"decision_points[0] ({points[0].isoformat()}) is before the journey starts (start.now {self.start.now.isoformat()})")
+            raise ValueError(
+                f"decision_points[0] ({points[0].isoformat()}) is before the journey starts (start.now {self.start.now.isoformat()})"
+            )
         for n, event in enumerate(self.events):
             if event.at < self.start.now:
                 raise ValueError(f"events[{n}] happens before the journey starts")

@@ -60,7 +60,9 @@ def _moment(trace: Trace, step: Step) -> Moment:
     raw, log = trace.metadata.get("journey"), trace.metadata.get("journey_log")
     point = step.metadata.get("decision_point")
     if not isinstance(raw, dict) or not isinstance(log, list) or not isinstance(point, int):
-        raise CheckInputMissing("not a journey trace: no journey, journey_log or decision_point in its metadata (record it with `record --journeys`)")
+        raise CheckInputMissing(
+            "not a journey trace: no journey, journey_log or decision_point in its metadata (record it with `record --journeys`)"
+        )
     journey = _journey(trace.id, json.dumps(raw, sort_keys=True))
     if not 0 <= point < len(journey.decision_points):
         raise CheckInputMissing(f"decision_point {point} is not one of the journey's {len(journey.decision_points)} decisions")
@@ -85,7 +87,10 @@ def journey_frequency_cap(trace: Trace, step: Step) -> CheckResult:
     today = sum(1 for at in sends if m.local(at).date() == day) + (start.sent_today if m.local(start.now).date() == day else 0)
     week = sum(1 for at in sends if m.at - at < timedelta(days=7)) + (start.sent_this_week if m.at - start.now < timedelta(days=7) else 0)
     if today >= caps["per_day"] or week >= caps["per_week"]:
-        return CheckResult(False, f"sends a message although {today} went out today and {week} in the past 7 days (caps {caps['per_day']} / {caps['per_week']})")
+        return CheckResult(
+            False,
+            f"sends a message although {today} went out today and {week} in the past 7 days (caps {caps['per_day']} / {caps['per_week']})",
+        )
     return CheckResult(True, f"{today} today and {week} this week before this send: within the caps")
 
 
@@ -143,7 +148,9 @@ def journey_quiet_hours_local(trace: Trace, step: Step) -> CheckResult:
     quiet = policy.quiet_hours.get(m.journey.start.market) or policy.quiet_hours["default"]
     local = m.local(m.at)
     if m.sends and in_quiet_hours(local.time(), quiet):
-        return CheckResult(False, f"sends at {local:%H:%M} local ({m.journey.start.timezone}), inside quiet hours {quiet.start}-{quiet.end}")
+        return CheckResult(
+            False, f"sends at {local:%H:%M} local ({m.journey.start.timezone}), inside quiet hours {quiet.start}-{quiet.end}"
+        )
     return CheckResult(True, f"{local:%H:%M} local: outside quiet hours or nothing sent")
 
 
@@ -204,6 +211,16 @@ def journey_campaign_window(trace: Trace, step: Step) -> CheckResult:
     return CheckResult(True, "inside the campaign window")
 
 
-JOURNEY_CHECKS = {check.__name__: check for check in (
-    journey_frequency_cap, journey_no_contact_after_exit, journey_consent_current, journey_quiet_hours_local,
-    journey_language_latest, journey_channel_switch, journey_offer_consistent, journey_campaign_window)}
+JOURNEY_CHECKS = {
+    check.__name__: check
+    for check in (
+        journey_frequency_cap,
+        journey_no_contact_after_exit,
+        journey_consent_current,
+        journey_quiet_hours_local,
+        journey_language_latest,
+        journey_channel_switch,
+        journey_offer_consistent,
+        journey_campaign_window,
+    )
+}

@@ -46,7 +46,9 @@ class JourneyOutcome(BaseModel):
     def modes(self) -> set[str]:
         """Distinct failure modes: the failed check and the perturbations it happened under."""
         context = "+".join(sorted(p for p in self.perturbations if p != "none")) or "none"
-        return {f"{f.check} @ {self.kind}/{context}" for f in self.findings} | ({f"agent failed @ {self.kind}/{context}"} if self.status == "failed" else set())
+        return {f"{f.check} @ {self.kind}/{context}" for f in self.findings} | (
+            {f"agent failed @ {self.kind}/{context}"} if self.status == "failed" else set()
+        )
 
 
 class JourneySummary(BaseModel):
@@ -92,12 +94,18 @@ def evaluate(trace: Trace) -> JourneyOutcome | None:
     raw_perturbations = meta.get("journey_perturbations")
     perturbations = [str(p) for p in raw_perturbations] if isinstance(raw_perturbations, list) else []
     weight = meta.get("search_weight")
-    return JourneyOutcome(trace_id=trace.id, journey_id=str(meta.get("journey_id")), kind=str(meta.get("journey_kind")),
-                          perturbations=perturbations, repeat=int(meta.get("repeat") or 0),  # type: ignore[arg-type]
-                          status=str(meta.get("status") or "ok"), findings=findings,
-                          simulator_problems=inconsistencies([e for e in meta["journey_log"] if isinstance(e, dict)])  # type: ignore[union-attr]
-                          + ([str(meta.get("error"))] if meta.get("status") == "simulator_error" else []),
-                          weight=float(weight) if isinstance(weight, (int, float)) else 1.0)
+    return JourneyOutcome(
+        trace_id=trace.id,
+        journey_id=str(meta.get("journey_id")),
+        kind=str(meta.get("journey_kind")),
+        perturbations=perturbations,
+        repeat=int(meta.get("repeat") or 0),  # type: ignore[arg-type]
+        status=str(meta.get("status") or "ok"),
+        findings=findings,
+        simulator_problems=inconsistencies([e for e in meta["journey_log"] if isinstance(e, dict)])  # type: ignore[union-attr]
+        + ([str(meta.get("error"))] if meta.get("status") == "simulator_error" else []),
+        weight=float(weight) if isinstance(weight, (int, float)) else 1.0,
+    )
 
 
 def evaluate_all(traces: Iterable[Trace]) -> tuple[list[JourneyOutcome], list[str]]:
@@ -132,9 +140,20 @@ def summarize(outcomes: Sequence[JourneyOutcome], not_journeys: Sequence[str] = 
             cell[1] += 1
         repeats[outcome.journey_id].append(not outcome.failed)
     curve = pass_hat_k_curve(dict(repeats)) if any(len(v) > 1 for v in repeats.values()) else []
-    return JourneySummary(journeys=n, failed=failed, failure_rate=failed / n if n else 0.0, failure_low=low, failure_high=high,
-                          by_check=dict(by_check.most_common()), by_step=dict(by_step.most_common()),
-                          by_cell=dict(sorted(by_cell.items())), modes=dict(modes.most_common()),
-                          simulator_inconsistent=len(inconsistent), simulator_low=sim_low, simulator_high=sim_high,
-                          simulator_examples=[f"{o.trace_id}: {o.simulator_problems[0]}" for o in inconsistent[:5]],
-                          pass_hat_k=curve, not_journeys=list(not_journeys))
+    return JourneySummary(
+        journeys=n,
+        failed=failed,
+        failure_rate=failed / n if n else 0.0,
+        failure_low=low,
+        failure_high=high,
+        by_check=dict(by_check.most_common()),
+        by_step=dict(by_step.most_common()),
+        by_cell=dict(sorted(by_cell.items())),
+        modes=dict(modes.most_common()),
+        simulator_inconsistent=len(inconsistent),
+        simulator_low=sim_low,
+        simulator_high=sim_high,
+        simulator_examples=[f"{o.trace_id}: {o.simulator_problems[0]}" for o in inconsistent[:5]],
+        pass_hat_k=curve,
+        not_journeys=list(not_journeys),
+    )

@@ -43,7 +43,9 @@ def journey_in_cell(kind: str, perturbations: Sequence[str], rng: random.Random,
     """One journey of `kind` carrying `perturbations`, its other attributes drawn from `rng`."""
     unknown = [p for p in perturbations if p not in JOURNEY_PERTURBATIONS]
     if kind not in JOURNEY_KINDS or unknown:
-        raise ValueError(f"no journey cell {kind} x {list(perturbations)}: kinds are {list(JOURNEY_KINDS)}, perturbations {list(JOURNEY_PERTURBATIONS)}")
+        raise ValueError(
+            f"no journey cell {kind} x {list(perturbations)}: kinds are {list(JOURNEY_KINDS)}, perturbations {list(JOURNEY_PERTURBATIONS)}"
+        )
     policy = load_policy()
     market = rng.choice(sorted(MARKET_TIMEZONES))
     zone = MARKET_TIMEZONES[market]
@@ -55,16 +57,25 @@ def journey_in_cell(kind: str, perturbations: Sequence[str], rng: random.Random,
     quiet_start = (policy.quiet_hours.get(market) or policy.quiet_hours["default"]).start
     quiet_hour, quiet_minute = (int(x) for x in quiet_start.split(":"))
     # four decisions over six days, in the morning or the early evening
-    slots = [(0, rng.choice([9, 10, 11]), rng.choice([0, 15, 30, 45])), (1, rng.choice([10, 13, 18]), rng.choice([0, 20, 40])),
-             (3, rng.choice([9, 12, 17]), rng.choice([5, 25, 50])), (5, rng.choice([10, 14, 19]), rng.choice([0, 30]))]
+    slots = [
+        (0, rng.choice([9, 10, 11]), rng.choice([0, 15, 30, 45])),
+        (1, rng.choice([10, 13, 18]), rng.choice([0, 20, 40])),
+        (3, rng.choice([9, 12, 17]), rng.choice([5, 25, 50])),
+        (5, rng.choice([10, 14, 19]), rng.choice([0, 30])),
+    ]
     if "quiet_hours_crossing" in perturbations:  # minutes either side of the quiet-hours start, on two days
         slots[1] = (1, quiet_hour - 1 if quiet_minute < 5 else quiet_hour, (quiet_minute - 5) % 60)
         slots[2] = (3, quiet_hour, quiet_minute + 5)
     points = [_local(day, hour, minute, zone) for day, hour, minute in slots]
     between = points[0] + (points[1] - points[0]) * rng.uniform(0.2, 0.8)
-    campaign = {"name": campaign_name, "kind": campaign_kind, "content_language": languages[0],
-                "available_languages": sorted({*languages, "en"}), "message_length": rng.choice([90, 140, 400]),
-                "whatsapp_template_approved": rng.random() < 0.5}
+    campaign = {
+        "name": campaign_name,
+        "kind": campaign_kind,
+        "content_language": languages[0],
+        "available_languages": sorted({*languages, "en"}),
+        "message_length": rng.choice([90, 140, 400]),
+        "whatsapp_template_approved": rng.random() < 0.5,
+    }
     events: list[ScriptEvent] = []
     preference = [c for c in policy.channel_preference[market] if channels.get(c, {}).get("consent")]
     top = preference[0] if preference else "email"
@@ -88,25 +99,52 @@ def journey_in_cell(kind: str, perturbations: Sequence[str], rng: random.Random,
         elif perturbation == "consent_revoked":
             events.append(ScriptEvent(at=between, kind="consent_change", channel=top, consent=False, note=f"opted out of {top}"))
         elif perturbation == "consent_granted":
-            target = next((c for c in policy.channel_preference[market] if not channels.get(c, {}).get("consent")
-                           and not (c == "line" and market not in policy.line_markets)), "sms")
+            target = next(
+                (
+                    c
+                    for c in policy.channel_preference[market]
+                    if not channels.get(c, {}).get("consent") and not (c == "line" and market not in policy.line_markets)
+                ),
+                "sms",
+            )
             channels[target] = {"consent": False, "reachable": False, "window_open": False}
             events.append(ScriptEvent(at=between, kind="consent_change", channel=target, consent=True, note=f"opted in to {target}"))
         elif perturbation == "channel_switch":
             to = "email" if top != "email" else "sms"
             channels.setdefault(to, {"consent": False, "reachable": False})
-            events.append(ScriptEvent(at=between, kind="channel_switch", channel=to, from_channel=top, note=f"asked for {to} instead of {top}"))
+            events.append(
+                ScriptEvent(at=between, kind="channel_switch", channel=to, from_channel=top, note=f"asked for {to} instead of {top}")
+            )
         elif perturbation == "sale_window":  # opens after the first decision, closes before the last
             campaign["starts_at"] = points[0] + (points[1] - points[0]) / 2
             campaign["ends_at"] = points[2] + (points[3] - points[2]) / 2
     events.sort(key=lambda e: e.at)
     start_local = points[0] - timedelta(minutes=30)
-    start = UserState(id=journey_id, market=market, timezone=zone, now=start_local, lifecycle=lifecycle,  # type: ignore[arg-type]
-                      days_since_active=days_inactive, ltv_segment=segment, channels=channels, languages=languages,  # type: ignore[arg-type]
-                      sent_today=0, sent_this_week=rng.choice([0, 1, 2]), campaign=campaign,  # type: ignore[arg-type]
-                      devices=[{"platform": rng.choice(["ios", "android"]), "app_installed": True}], journey=kind)  # type: ignore[list-item]
-    return Journey(id=journey_id, kind=kind, start=start, decision_points=points, events=events,  # type: ignore[arg-type]
-                   perturbations=list(perturbations), seed=rng.randrange(2**31))
+    start = UserState(
+        id=journey_id,
+        market=market,
+        timezone=zone,
+        now=start_local,
+        lifecycle=lifecycle,  # type: ignore[arg-type]
+        days_since_active=days_inactive,
+        ltv_segment=segment,
+        channels=channels,
+        languages=languages,  # type: ignore[arg-type]
+        sent_today=0,
+        sent_this_week=rng.choice([0, 1, 2]),
+        campaign=campaign,  # type: ignore[arg-type]
+        devices=[{"platform": rng.choice(["ios", "android"]), "app_installed": True}],
+        journey=kind,
+    )  # type: ignore[list-item]
+    return Journey(
+        id=journey_id,
+        kind=kind,
+        start=start,
+        decision_points=points,
+        events=events,  # type: ignore[arg-type]
+        perturbations=list(perturbations),
+        seed=rng.randrange(2**31),
+    )
 
 
 def cells() -> list[tuple[str, str]]:

@@ -24,11 +24,27 @@ from chainjudge.packs.cep.journey import Journey, ScriptEvent
 from chainjudge.packs.cep.scenario import UserState
 from chainjudge.packs.cep.state_import import RowError, pseudonym, read_rows
 
-Mapped = Literal["decide", "device_switch", "language_change", "convert", "unsubscribe", "consent_change",
-                 "channel_switch", "in_app_browser", "shared_account", "ignore"]
-_PERTURBATION = {"device_switch": "device_switch", "language_change": "language_change", "convert": "converts_elsewhere",
-                 "unsubscribe": "unsubscribes", "channel_switch": "channel_switch", "in_app_browser": "in_app_browser",
-                 "shared_account": "shared_account"}
+Mapped = Literal[
+    "decide",
+    "device_switch",
+    "language_change",
+    "convert",
+    "unsubscribe",
+    "consent_change",
+    "channel_switch",
+    "in_app_browser",
+    "shared_account",
+    "ignore",
+]
+_PERTURBATION = {
+    "device_switch": "device_switch",
+    "language_change": "language_change",
+    "convert": "converts_elsewhere",
+    "unsubscribe": "unsubscribes",
+    "channel_switch": "channel_switch",
+    "in_app_browser": "in_app_browser",
+    "shared_account": "shared_account",
+}
 _KIND_OF_CAMPAIGN = {"onboarding": "onboarding", "winback": "winback", "sale": "sale_campaign"}
 
 
@@ -50,7 +66,8 @@ class EventMapping(BaseModel):
     timezone: str = Field("UTC", description="Zone of timestamps written without an offset.")
     kind: Literal["onboarding", "winback", "sale_campaign"] | None = Field(None, description="Every journey's kind, whatever its campaign.")
     campaign_kinds: dict[str, Literal["onboarding", "winback", "sale_campaign"]] = Field(
-        default_factory=lambda: dict(_KIND_OF_CAMPAIGN), description="The state's campaign kind -> journey kind, when `kind` is unset.")
+        default_factory=lambda: dict(_KIND_OF_CAMPAIGN), description="The state's campaign kind -> journey kind, when `kind` is unset."
+    )
 
 
 @dataclass
@@ -117,7 +134,9 @@ def _row_event(line: int, row: dict, mapping: EventMapping) -> tuple[datetime, s
     return moment, mapping.events[raw_event], fields
 
 
-def import_journeys(path: Path, mapping: EventMapping, states: dict[str, UserState], key: bytes) -> tuple[list[Journey], JourneyImportReport]:
+def import_journeys(
+    path: Path, mapping: EventMapping, states: dict[str, UserState], key: bytes
+) -> tuple[list[Journey], JourneyImportReport]:
     """Journeys for the customers of `states` (ids already pseudonymised) from the event log at `path`."""
     report = JourneyImportReport()
     by_customer: dict[str, list[tuple[datetime, int, str, dict]]] = defaultdict(list)
@@ -164,11 +183,20 @@ def import_journeys(path: Path, mapping: EventMapping, states: dict[str, UserSta
                 perturbations.add(_PERTURBATION[kind])
         journey_kind = mapping.kind or mapping.campaign_kinds.get(start.campaign.kind)
         if journey_kind is None:
-            report.rejected.append(f"{customer}: no journey kind for campaign kind {start.campaign.kind!r} (map it in the events mapping's campaign_kinds)")
+            report.rejected.append(
+                f"{customer}: no journey kind for campaign kind {start.campaign.kind!r} (map it in the events mapping's campaign_kinds)"
+            )
             continue
         try:
-            journey = Journey(id=customer, kind=journey_kind, start=start, decision_points=points, events=events,  # type: ignore[arg-type]
-                              perturbations=sorted(perturbations), origin="imported")
+            journey = Journey(
+                id=customer,
+                kind=journey_kind,
+                start=start,
+                decision_points=points,
+                events=events,  # type: ignore[arg-type]
+                perturbations=sorted(perturbations),
+                origin="imported",
+            )
         except ValidationError as exc:
             report.rejected.append(f"{customer}: {exc.errors()[0]['msg'][:200]}")
             continue

@@ -91,8 +91,14 @@ class _Timeline:
         before_week = start.sent_this_week if moment - start.now < timedelta(days=7) else 0
         data = self.state.model_dump()
         days = max(0, (moment - self.last_activity).days)
-        data.update(now=moment, sent_today=agent_today + before_today, sent_this_week=agent_week + before_week,
-                    days_since_active=days, journey=self.journey.kind, journey_step=journey_step(self.journey, point))
+        data.update(
+            now=moment,
+            sent_today=agent_today + before_today,
+            sent_this_week=agent_week + before_week,
+            days_since_active=days,
+            journey=self.journey.kind,
+            journey_step=journey_step(self.journey, point),
+        )
         if data["lifecycle"] == "active" and days > 30:  # recency moves the lifecycle on, as a CDP recomputes it
             data["lifecycle"] = "lapsed"
         if self.touch is not None:
@@ -132,10 +138,17 @@ class _Timeline:
 def _context_text(journey: Journey, point: int, state: UserState, events: list[dict]) -> str:
     local = state.now.astimezone(ZoneInfo(state.timezone))
     day = (state.now - journey.start.now).days
-    since = "; ".join(f"{e['kind']}" + (f" ({e.get('channel') or e.get('language') or ''})" if e.get("channel") or e.get("language") else "")
-                      for e in events) or "nothing new"
-    return (f"Journey {journey.id} ({journey.kind}), decision {point + 1} of {len(journey.decision_points)}: "
-            f"day {day}, {local:%Y-%m-%d %H:%M} local. Since the last decision: {since}.")
+    since = (
+        "; ".join(
+            f"{e['kind']}" + (f" ({e.get('channel') or e.get('language') or ''})" if e.get("channel") or e.get("language") else "")
+            for e in events
+        )
+        or "nothing new"
+    )
+    return (
+        f"Journey {journey.id} ({journey.kind}), decision {point + 1} of {len(journey.decision_points)}: "
+        f"day {day}, {local:%Y-%m-%d %H:%M} local. Since the last decision: {since}."
+    )
 
 
 def _reaction_text(reaction: Reaction) -> str:
@@ -147,9 +160,18 @@ def _reaction_text(reaction: Reaction) -> str:
     return f"Customer: received the message on {reaction.channel}" + (f" and {', '.join(did)}." if did else ", no reaction.")
 
 
-def record_journey(journey: Journey, agent: Agent, llm: LLMConfig, *, seed: int = 0, repeat: int = 0,
-                   model: ResponseModel | None = None, policy: Policy | None = None, timeout_s: float = 600.0,
-                   extra_metadata: dict | None = None) -> Trace:
+def record_journey(
+    journey: Journey,
+    agent: Agent,
+    llm: LLMConfig,
+    *,
+    seed: int = 0,
+    repeat: int = 0,
+    model: ResponseModel | None = None,
+    policy: Policy | None = None,
+    timeout_s: float = 600.0,
+    extra_metadata: dict | None = None,
+) -> Trace:
     """One journey, start to end (or to the agent's failure, which is recorded, not raised)."""
     model, policy = model or ResponseModel(), policy or load_policy()
     timeline = _Timeline(journey, policy)
@@ -168,8 +190,14 @@ def record_journey(journey: Journey, agent: Agent, llm: LLMConfig, *, seed: int 
                 break
             state = timeline.state
             state_json = state.model_dump(mode="json")
-            context = Step(index=len(steps), ref=str(len(steps)), kind=StepKind.user, name="journey",
-                           text=_context_text(journey, point, state, events), metadata={"decision_point": point})
+            context = Step(
+                index=len(steps),
+                ref=str(len(steps)),
+                kind=StepKind.user,
+                name="journey",
+                text=_context_text(journey, point, state, events),
+                metadata={"decision_point": point},
+            )
             steps.append(context)
             history = [{k: entry[k] for k in ("point", "at_local", "events", "decision", "reaction")} for entry in log]
             arguments = (state, llm, history) if wants_history else (state, llm)
@@ -192,32 +220,71 @@ def record_journey(journey: Journey, agent: Agent, llm: LLMConfig, *, seed: int 
                     metadata["user_state"] = state_json
                     decision = _json_object(own_step.text)
                 index = len(steps)
-                steps.append(own_step.model_copy(update={"index": index, "ref": str(index), "metadata": metadata,
-                                                         "parent_ref": None}))
+                steps.append(own_step.model_copy(update={"index": index, "ref": str(index), "metadata": metadata, "parent_ref": None}))
             reaction = timeline.answer(decision, customer_rng(seed, journey.id, repeat, point), model)
-            steps.append(Step(index=len(steps), ref=str(len(steps)), kind=StepKind.user, name="customer",
-                              text=_reaction_text(reaction), metadata={"decision_point": point}))
-            log.append({"point": point, "at": moment.isoformat(),
-                        "at_local": moment.astimezone(ZoneInfo(state.timezone)).strftime("%Y-%m-%d %H:%M"),
-                        "step": state.journey_step, "events": events, "user_state": state_json,
-                        "decision": decision, "reaction": reaction.model_dump(mode="json")})
+            steps.append(
+                Step(
+                    index=len(steps),
+                    ref=str(len(steps)),
+                    kind=StepKind.user,
+                    name="customer",
+                    text=_reaction_text(reaction),
+                    metadata={"decision_point": point},
+                )
+            )
+            log.append(
+                {
+                    "point": point,
+                    "at": moment.isoformat(),
+                    "at_local": moment.astimezone(ZoneInfo(state.timezone)).strftime("%Y-%m-%d %H:%M"),
+                    "step": state.journey_step,
+                    "events": events,
+                    "user_state": state_json,
+                    "decision": decision,
+                    "reaction": reaction.model_dump(mode="json"),
+                }
+            )
     finally:
         pool.shutdown(wait=False)
     start = journey.start
-    metadata = {"journey_id": journey.id, "journey_kind": journey.kind, "journey_perturbations": list(journey.perturbations) or ["none"],
-                "journey_steps": [entry["step"] for entry in log], "scenario_id": trace_id(journey.id, repeat),
-                "segment": start.ltv_segment, "market": start.market, "lifecycle": start.lifecycle,
-                "perturbations": list(start.perturbations), "seed": seed, "repeat": repeat, "agent_model": llm.model,
-                "recorded_at": started.isoformat(), "status": status, "origin": journey.origin,
-                "response_model": model.source, "user_state": start.model_dump(mode="json"),
-                "journey": journey.model_dump(mode="json"), "journey_log": log, **(extra_metadata or {})}
+    metadata = {
+        "journey_id": journey.id,
+        "journey_kind": journey.kind,
+        "journey_perturbations": list(journey.perturbations) or ["none"],
+        "journey_steps": [entry["step"] for entry in log],
+        "scenario_id": trace_id(journey.id, repeat),
+        "segment": start.ltv_segment,
+        "market": start.market,
+        "lifecycle": start.lifecycle,
+        "perturbations": list(start.perturbations),
+        "seed": seed,
+        "repeat": repeat,
+        "agent_model": llm.model,
+        "recorded_at": started.isoformat(),
+        "status": status,
+        "origin": journey.origin,
+        "response_model": model.source,
+        "user_state": start.model_dump(mode="json"),
+        "journey": journey.model_dump(mode="json"),
+        "journey_log": log,
+        **(extra_metadata or {}),
+    }
     if error:
         metadata["error"] = error
     return Trace(id=trace_id(journey.id, repeat), steps=steps, format="native", metadata=json.loads(json.dumps(metadata)))
 
 
-def record_journeys(journeys: Iterable[Journey], agent: Agent, llm: LLMConfig, *, seed: int = 0, repeats: int = 1,
-                    model: ResponseModel | None = None, timeout_s: float = 600.0, done: frozenset[str] = frozenset()) -> Iterator[Trace]:
+def record_journeys(
+    journeys: Iterable[Journey],
+    agent: Agent,
+    llm: LLMConfig,
+    *,
+    seed: int = 0,
+    repeats: int = 1,
+    model: ResponseModel | None = None,
+    timeout_s: float = 600.0,
+    done: frozenset[str] = frozenset(),
+) -> Iterator[Trace]:
     """Each journey `repeats` times (for pass^k), skipping trace ids in `done` (resuming)."""
     policy = load_policy()
     for journey in journeys:

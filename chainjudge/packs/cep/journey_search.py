@@ -84,10 +84,21 @@ def resume(traces: Sequence[Trace], cells: list[Cell]) -> SearchState:
     return state
 
 
-def search(agent: Agent, llm: LLMConfig, budget: int, *, strategy: str = "thompson", uniform_share: float = 0.3,
-           batch: int = 10, floor: float = 0.2, seed: int = 0, model: ResponseModel | None = None,
-           timeout_s: float = 600.0, state: SearchState | None = None,
-           on_trace: Callable[[Trace, JourneyOutcome], None] | None = None) -> Iterator[Trace]:
+def search(
+    agent: Agent,
+    llm: LLMConfig,
+    budget: int,
+    *,
+    strategy: str = "thompson",
+    uniform_share: float = 0.3,
+    batch: int = 10,
+    floor: float = 0.2,
+    seed: int = 0,
+    model: ResponseModel | None = None,
+    timeout_s: float = 600.0,
+    state: SearchState | None = None,
+    on_trace: Callable[[Trace, JourneyOutcome], None] | None = None,
+) -> Iterator[Trace]:
     """Record journeys until `budget` of them exist (counting those in `state`), yielding each trace."""
     if strategy not in ("thompson", "uniform"):
         raise ValueError(f"strategy is thompson or uniform, not {strategy!r}")
@@ -116,9 +127,24 @@ def search(agent: Agent, llm: LLMConfig, budget: int, *, strategy: str = "thomps
             cell = state.cells[index]
             journey = journey_for_cell(cell, random.Random(f"{seed}:{number}"), f"search-{seed}-{number:04d}")
             q, p = proposal[cell], target[cell]
-            trace = record_journey(journey, agent, llm, seed=seed, model=model, policy=policy, timeout_s=timeout_s,
-                                   extra_metadata={"search_cell": list(cell), "search_phase": phase, "search_strategy": strategy,
-                                                   "search_q": q, "search_p": p, "search_weight": p / q, "search_draw": number})
+            trace = record_journey(
+                journey,
+                agent,
+                llm,
+                seed=seed,
+                model=model,
+                policy=policy,
+                timeout_s=timeout_s,
+                extra_metadata={
+                    "search_cell": list(cell),
+                    "search_phase": phase,
+                    "search_strategy": strategy,
+                    "search_q": q,
+                    "search_p": p,
+                    "search_weight": p / q,
+                    "search_draw": number,
+                },
+            )
             outcome = evaluate(trace)
             if outcome is None:  # cannot happen for a trace record_journey wrote; guard the invariant loudly
                 raise RuntimeError(f"{trace.id} was recorded without its journey log")

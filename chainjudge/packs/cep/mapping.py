@@ -58,8 +58,12 @@ class Mapping(BaseModel):
     # logged outcomes (`outcomes import`): what was sent, how likely the logging policy was to send it, what happened
     logged: dict[str, str] = Field(default_factory=dict, description="Logged action field (action, channel, send_window, offer) -> column.")
     propensity: str | None = Field(None, description="Column of the logging policy's probability of the logged action.")
-    exploration: Literal["uniform"] | None = Field(None, description="Instead of a propensity column: every action was equally likely (a random holdout).")
-    outcomes: dict[str, str] = Field(default_factory=dict, description="Outcome (converted, revenue, opened, clicked, unsubscribed, complained) -> column.")
+    exploration: Literal["uniform"] | None = Field(
+        None, description="Instead of a propensity column: every action was equally likely (a random holdout)."
+    )
+    outcomes: dict[str, str] = Field(
+        default_factory=dict, description="Outcome (converted, revenue, opened, clicked, unsubscribed, complained) -> column."
+    )
     horizon_days: float | None = Field(None, gt=0, description="How long after the send the outcomes were counted.")
     granularity: list[str] = Field(default_factory=lambda: ["action", "channel"], description="The logged fields that make one action.")
 

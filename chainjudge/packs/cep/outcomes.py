@@ -67,8 +67,10 @@ def _logged(row: dict, mapping: Mapping, line: int) -> dict | RowError:
         if name == "action" and not _present(raw):  # a missing channel or offer is 'none' (a suppression has no channel)
             return RowError(line, column, "missing", "no logged action")
         fields[name] = str(raw).strip().lower() if _present(raw) else None
-    record: dict[str, Any] = {"action": ":".join(fields[f] or "none" for f in mapping.granularity),
-                              **{f"logged_{k}": v for k, v in fields.items()}}
+    record: dict[str, Any] = {
+        "action": ":".join(fields[f] or "none" for f in mapping.granularity),
+        **{f"logged_{k}": v for k, v in fields.items()},
+    }
     if mapping.propensity:
         raw = row.get(mapping.propensity)
         try:
@@ -103,8 +105,9 @@ def import_outcomes(path: Path, mapping: Mapping, key: bytes, policy: Policy) ->
         if isinstance(logged, RowError):
             report.errors.append(logged)
             continue
-        rows.append({"user": state.id, **logged, "segment": state.ltv_segment, "market": state.market, "lifecycle": state.lifecycle,
-                     "line": line})
+        rows.append(
+            {"user": state.id, **logged, "segment": state.ltv_segment, "market": state.market, "lifecycle": state.lifecycle, "line": line}
+        )
         if state.id not in scenarios:
             scenarios[state.id] = Scenario(user=state, expected=expected_action(state, policy), origin="imported")
         report.actions[logged["action"]] = report.actions.get(logged["action"], 0) + 1

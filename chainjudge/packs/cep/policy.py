@@ -63,15 +63,25 @@ def channel_blockers(user: UserState, channel: str, policy: Policy) -> list[str]
     if state is None or not state.consent:
         reasons.append("no consent")
     if state is None or not state.reachable:
-        reasons.append({"push": "no push token", "in_app": "app not installed", "line": "not a LINE friend",
-                        "email": "no e-mail address", "sms": "no phone number", "whatsapp": "no WhatsApp number"}[channel])
+        reasons.append(
+            {
+                "push": "no push token",
+                "in_app": "app not installed",
+                "line": "not a LINE friend",
+                "email": "no e-mail address",
+                "sms": "no phone number",
+                "whatsapp": "no WhatsApp number",
+            }[channel]
+        )
     if channel == "line" and user.market not in policy.line_markets:
         reasons.append(f"LINE is not offered in {user.market}")
     if channel == "whatsapp" and policy.whatsapp_needs_window_or_template and state is not None:
         if not state.window_open and not user.campaign.whatsapp_template_approved:
             reasons.append("WhatsApp outside the 24-hour window without an approved template")
     if user.campaign.message_length > policy.length_limits.get(channel, 10**9):
-        reasons.append(f"message of {user.campaign.message_length} characters is over the {channel} limit of {policy.length_limits[channel]}")
+        reasons.append(
+            f"message of {user.campaign.message_length} characters is over the {channel} limit of {policy.length_limits[channel]}"
+        )
     return reasons
 
 
@@ -104,8 +114,12 @@ def expected_action(user: UserState, policy: Policy | None = None) -> ExpectedAc
             ):
                 if user.sent_this_week >= caps["per_week"]:
                     return ExpectedAction(action="suppress", reason="weekly frequency cap reached", rules=["frequency_cap"])
-                return ExpectedAction(action="wait", reason="daily frequency cap reached; wait for tomorrow",
-                                      send_window=(quiet.end, quiet.start), rules=["frequency_cap"])
+                return ExpectedAction(
+                    action="wait",
+                    reason="daily frequency cap reached; wait for tomorrow",
+                    send_window=(quiet.end, quiet.start),
+                    rules=["frequency_cap"],
+                )
         elif rule == "channel":
             for channel in policy.channel_preference[user.market]:
                 if not channel_blockers(user, channel, policy):
@@ -117,23 +131,31 @@ def expected_action(user: UserState, policy: Policy | None = None) -> ExpectedAc
             if user.campaign.content_language in user.languages:
                 language = user.campaign.content_language
             else:
-                language = next((l for l in user.languages if l in user.campaign.available_languages), None)
+                language = next((label for label in user.languages if label in user.campaign.available_languages), None)
                 if language is None:
                     return ExpectedAction(action="suppress", reason="no content in a language the user reads", rules=["language"])
         elif rule == "quiet_hours":
             if in_quiet_hours(now.time(), quiet):
-                return ExpectedAction(action="wait", channel=chosen, content_language=language,  # type: ignore[arg-type]
-                                      send_window=(quiet.end, quiet.start), reason="inside local quiet hours",
-                                      rules=["channel", "language", "quiet_hours"])
+                return ExpectedAction(
+                    action="wait",
+                    channel=chosen,
+                    content_language=language,  # type: ignore[arg-type]
+                    send_window=(quiet.end, quiet.start),
+                    reason="inside local quiet hours",
+                    rules=["channel", "language", "quiet_hours"],
+                )
         elif rule == "offer":
             winback = policy.winback
             if user.lifecycle in ("lapsed", "churned") and user.days_since_active >= winback["min_days_lapsed"]:
                 offer = winback["offers"].get(user.ltv_segment)
         else:
             raise ValueError(f"policy.order names an unknown rule {rule!r}")
-    return ExpectedAction(action="send", channel=chosen, content_language=language,  # type: ignore[arg-type]
-                          send_window=(now.strftime("%H:%M"), quiet.start), offer=offer,
-                          reason=f"send on {chosen}" + (f" with {offer}" if offer else ""),
-                          rules=[r for r in ("channel", "language", "offer") if r in policy.order])
-
-
+    return ExpectedAction(
+        action="send",
+        channel=chosen,
+        content_language=language,  # type: ignore[arg-type]
+        send_window=(now.strftime("%H:%M"), quiet.start),
+        offer=offer,
+        reason=f"send on {chosen}" + (f" with {offer}" if offer else ""),
+        rules=[r for r in ("channel", "language", "offer") if r in policy.order],
+    )

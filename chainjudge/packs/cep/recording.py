@@ -54,10 +54,18 @@ def record(scenarios: Iterable[Scenario], agent: Agent, llm: LLMConfig, timeout_
         for scenario in scenarios:
             user = scenario.user
             started = utc_now()
-            metadata = {"scenario_id": user.id, "segment": user.ltv_segment, "market": user.market,
-                        "lifecycle": user.lifecycle, "perturbations": list(user.perturbations),
-                        "agent_model": llm.model, "recorded_at": started.isoformat(), "status": "ok", "origin": scenario.origin,
-                        "user_state": user.model_dump(mode="json")}
+            metadata = {
+                "scenario_id": user.id,
+                "segment": user.ltv_segment,
+                "market": user.market,
+                "lifecycle": user.lifecycle,
+                "perturbations": list(user.perturbations),
+                "agent_model": llm.model,
+                "recorded_at": started.isoformat(),
+                "status": "ok",
+                "origin": scenario.origin,
+                "user_state": user.model_dump(mode="json"),
+            }
             future = pool.submit(agent, user, llm)
             try:
                 steps = list(future.result(timeout=timeout_s))
@@ -69,8 +77,7 @@ def record(scenarios: Iterable[Scenario], agent: Agent, llm: LLMConfig, timeout_
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
             except Exception as exc:  # any agent failure is recorded, and recording goes on
-                metadata.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                                traceback=traceback.format_exc(limit=3))
+                metadata.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=3))
                 trace = Trace(id=f"cep-{user.id}", steps=[], format="native", metadata=metadata)
             yield trace
     finally:

@@ -57,10 +57,14 @@ def _annotate(store: Store, annotator: str, still_signed_in: Callable[[], bool],
                 return
             parts = [p.strip() for p in window.split("-", 1)] if window.strip() else None
             try:
-                expected = ExpectedAction(action=action, channel=None if channel == "(none)" else channel,
-                                          send_window=tuple(parts) if parts and len(parts) == 2 else None,
-                                          content_language=language.strip().lower() or None, offer=offer.strip() or None,
-                                          reason=reason.strip())
+                expected = ExpectedAction(
+                    action=action,
+                    channel=None if channel == "(none)" else channel,
+                    send_window=tuple(parts) if parts and len(parts) == 2 else None,
+                    content_language=language.strip().lower() or None,
+                    offer=offer.strip() or None,
+                    reason=reason.strip(),
+                )
             except ValidationError as exc:
                 st.error(f"Not saved: {exc.errors()[0]['msg']}")
                 return
@@ -72,8 +76,16 @@ def _annotate(store: Store, annotator: str, still_signed_in: Callable[[], bool],
 
 def _agreement(store: Store) -> None:
     figures = annotation.field_agreement(store, bootstrap=300)
-    rows = [{"field": field, "states": f["alpha"].n, "Krippendorff's alpha (95% interval)": format_estimate(f["alpha"], 10, 2),
-             "agreement (first two)": f["observed"], "by chance": f["chance"]} for field, f in figures.items()]
+    rows = [
+        {
+            "field": field,
+            "states": f["alpha"].n,
+            "Krippendorff's alpha (95% interval)": format_estimate(f["alpha"], 10, 2),
+            "agreement (first two)": f["observed"],
+            "by chance": f["chance"],
+        }
+        for field, f in figures.items()
+    ]
     st.caption("Agreement between strategists (states with two or more annotations)")
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
 

@@ -33,10 +33,14 @@ def agent(user: UserState, llm: LLMConfig, history: list[dict] | None = None) ->
     if campaign.ends_at is not None:  # blind spot: the end of the window is not read
         state = user.model_copy(update={"campaign": campaign.model_copy(update={"ends_at": None})})
     expected = expected_action(state, policy)
-    decision: dict[str, object] = {"action": expected.action, "channel": expected.channel,
-                                   "content_language": expected.content_language, "offer": expected.offer,
-                                   "send_window": list(expected.send_window) if expected.send_window else None,
-                                   "reason": expected.reason}
+    decision: dict[str, object] = {
+        "action": expected.action,
+        "channel": expected.channel,
+        "content_language": expected.content_language,
+        "offer": expected.offer,
+        "send_window": list(expected.send_window) if expected.send_window else None,
+        "reason": expected.reason,
+    }
     notes = [f"policy says {expected.action}: {expected.reason}"]
     sent = [h for h in history if (h.get("reaction") or {}).get("sent")]
     if expected.action == "send" and sent:
@@ -53,10 +57,23 @@ def agent(user: UserState, llm: LLMConfig, history: list[dict] | None = None) ->
         if any((h.get("decision") or {}).get("offer") for h in sent) and decision["offer"]:
             decision["offer"] = None  # this part it gets right: an offer goes out once per journey
             notes.append("the offer was already made")
-    steps = [step(0, StepKind.tool_call, tool_calls=[ToolCall(id="call_state", name="user_state", arguments=json.dumps({"user": user.id}))]),
-             step(1, StepKind.tool_result, json.dumps({"sent_today": user.sent_today, "sent_this_week": user.sent_this_week,
-                                                       "journey_step": user.journey_step, "previous_decisions": len(history)}),
-                  name="user_state", tool_call_id="call_state"),
-             step(2, StepKind.reasoning, "; ".join(notes)),
-             step(3, StepKind.decision, json.dumps(decision))]
+    steps = [
+        step(0, StepKind.tool_call, tool_calls=[ToolCall(id="call_state", name="user_state", arguments=json.dumps({"user": user.id}))]),
+        step(
+            1,
+            StepKind.tool_result,
+            json.dumps(
+                {
+                    "sent_today": user.sent_today,
+                    "sent_this_week": user.sent_this_week,
+                    "journey_step": user.journey_step,
+                    "previous_decisions": len(history),
+                }
+            ),
+            name="user_state",
+            tool_call_id="call_state",
+        ),
+        step(2, StepKind.reasoning, "; ".join(notes)),
+        step(3, StepKind.decision, json.dumps(decision)),
+    ]
     return steps

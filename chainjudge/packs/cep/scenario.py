@@ -14,12 +14,23 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 Market = Literal["TH", "MY", "ID", "SG", "VN", "PH"]
 Channel = Literal["push", "email", "in_app", "sms", "line", "whatsapp"]
-MARKET_TIMEZONES = {"TH": "Asia/Bangkok", "MY": "Asia/Kuala_Lumpur", "ID": "Asia/Jakarta",
-                    "SG": "Asia/Singapore", "VN": "Asia/Ho_Chi_Minh", "PH": "Asia/Manila"}
+MARKET_TIMEZONES = {
+    "TH": "Asia/Bangkok",
+    "MY": "Asia/Kuala_Lumpur",
+    "ID": "Asia/Jakarta",
+    "SG": "Asia/Singapore",
+    "VN": "Asia/Ho_Chi_Minh",
+    "PH": "Asia/Manila",
+}
 
 PERTURBATIONS = (
-    "missing_attributes", "conflicting_signals", "multi_language_trigger", "device_switch",
-    "partial_onboarding_two_devices", "channel_switch", "timezone_edge",
+    "missing_attributes",
+    "conflicting_signals",
+    "multi_language_trigger",
+    "device_switch",
+    "partial_onboarding_two_devices",
+    "channel_switch",
+    "timezone_edge",
 )
 
 
@@ -49,10 +60,12 @@ class Campaign(BaseModel):
     available_languages: list[str] = Field(default_factory=list, description="Languages the content exists in.")
     whatsapp_template_approved: bool = False
     message_length: int = Field(120, ge=1, description="Characters of the planned message.")
-    starts_at: datetime | None = Field(None, exclude_if=lambda v: v is None,
-                                       description="A campaign window (a 9.9 sale): nothing of it goes out before this time (UTC).")
-    ends_at: datetime | None = Field(None, exclude_if=lambda v: v is None,
-                                     description="... nor after this one; unset on campaigns without a window.")
+    starts_at: datetime | None = Field(
+        None, exclude_if=lambda v: v is None, description="A campaign window (a 9.9 sale): nothing of it goes out before this time (UTC)."
+    )
+    ends_at: datetime | None = Field(
+        None, exclude_if=lambda v: v is None, description="... nor after this one; unset on campaigns without a window."
+    )
 
 
 class UserState(BaseModel):
@@ -93,8 +106,12 @@ class UserState(BaseModel):
             raise ValueError(f"sent_today ({self.sent_today}) exceeds sent_this_week ({self.sent_this_week})")
         if "conflicting_signals" not in self.perturbations:
             # inside a simulated journey consent can be withdrawn after the last message: no contradiction there
-            if (self.last_touch and self.journey is None and self.last_touch.channel != "in_app"
-                    and not self.channels.get(self.last_touch.channel, ChannelState()).consent):
+            if (
+                self.last_touch
+                and self.journey is None
+                and self.last_touch.channel != "in_app"
+                and not self.channels.get(self.last_touch.channel, ChannelState()).consent
+            ):
                 raise ValueError(f"last_touch.channel {self.last_touch.channel} has no consent; declare 'conflicting_signals' if intended")
             if self.lifecycle == "active" and self.days_since_active > 30:
                 raise ValueError("lifecycle is active but days_since_active > 30; declare 'conflicting_signals' if intended")

@@ -32,8 +32,14 @@ from chainjudge.packs.cep.policy import Policy, expected_action
 from chainjudge.packs.cep.scenario import MARKET_TIMEZONES, PERTURBATIONS, ExpectedAction, Scenario, UserState
 from chainjudge.reading.loading import not_utf8
 
-_CASE = {"market": str.upper, "lifecycle": str.lower, "ltv_segment": str.lower, "last_touch.channel": str.lower,
-         "campaign.kind": str.lower, "campaign.content_language": str.lower}
+_CASE = {
+    "market": str.upper,
+    "lifecycle": str.lower,
+    "ltv_segment": str.lower,
+    "last_touch.channel": str.lower,
+    "campaign.kind": str.lower,
+    "campaign.content_language": str.lower,
+}
 _TIMES = ("now", "last_touch.at")
 
 
@@ -114,7 +120,6 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield reader.line_num, {"__unreadable__": "not UTF-8 text"}
                 continue
             yield reader.line_num, row
-
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -288,18 +293,31 @@ def import_history(path: Path, mapping: Mapping, key: bytes, policy: Policy) -> 
             report.errors.append(annotated)
             continue
         if state.id in ids:
-            report.errors.append(RowError(line, mapping.id_column, "duplicate", "the same customer appears earlier in the file; kept the first"))
+            report.errors.append(
+                RowError(line, mapping.id_column, "duplicate", "the same customer appears earlier in the file; kept the first")
+            )
             continue
         ids.add(state.id)
         derived = expected_action(state, policy)
         if annotated is not None:
             report.annotated += 1
             report.disagreements += (annotated.action, annotated.channel) != (derived.action, derived.channel)
-        scenarios.append(Scenario(user=state, expected=derived, annotated=annotated, origin="imported",
-                                  annotated_by=f"file:{mapping.expected['action']}" if annotated else None))
+        scenarios.append(
+            Scenario(
+                user=state,
+                expected=derived,
+                annotated=annotated,
+                origin="imported",
+                annotated_by=f"file:{mapping.expected['action']}" if annotated else None,
+            )
+        )
     report.imported = len(scenarios)
-    known = set(mapping.columns) | {mapping.id_column, mapping.timezone_column, mapping.perturbations_column} | set(mapping.drop) \
+    known = (
+        set(mapping.columns)
+        | {mapping.id_column, mapping.timezone_column, mapping.perturbations_column}
+        | set(mapping.drop)
         | set(mapping.expected.values())
+    )
     report.unmapped = sorted(c for c in report.seen - known if c and not c.startswith("__"))
     report.seconds = time.perf_counter() - started
     return scenarios, report

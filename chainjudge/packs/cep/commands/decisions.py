@@ -19,7 +19,13 @@ def decisions(
     source: Annotated[list[str], typer.Argument(help="A stored run name, or trace files / directories.")],
     expected: Annotated[Path, typer.Option("--expected", help="Scenarios with expected actions (JSONL of {user, expected}).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    expected_source: Annotated[str, typer.Option("--expected-source", help="policy: the contact policy's derived action; annotated: the action people recorded (imported states).")] = "policy",
+    expected_source: Annotated[
+        str,
+        typer.Option(
+            "--expected-source",
+            help="policy: the contact policy's derived action; annotated: the action people recorded (imported states).",
+        ),
+    ] = "policy",
     db: DbOption = None,
 ) -> None:
     """Decision correctness: each trace's final decision against the expected action, field by field
@@ -47,8 +53,10 @@ def decisions(
         print(json.dumps(report.model_dump(mode="json")))
         return
     o = report.overall
-    out.print(f"decision accuracy against the {expected_source} expected actions: {o.accuracy:.1%} ({o.correct}/{o.total}), "
-              f"95% Wilson interval [{o.low:.1%}, {o.high:.1%}]")
+    out.print(
+        f"decision accuracy against the {expected_source} expected actions: {o.accuracy:.1%} ({o.correct}/{o.total}), "
+        f"95% Wilson interval [{o.low:.1%}, {o.high:.1%}]"
+    )
     table = Table("by", "value", "correct", "accuracy", "95% interval")
     for dimension, values in report.by.items():
         for value, rate in values.items():
@@ -61,6 +69,12 @@ def decisions(
             mism.add_row(m.trace_id, m.field, str(m.expected), str(m.decided))
         out.print(mism)
     if report.missing_decision:
-        err.print(Text(f"{len(report.missing_decision)} traces have no readable decision", style="yellow"), f"(counted wrong): {', '.join(report.missing_decision[:10])}")
+        err.print(
+            Text(f"{len(report.missing_decision)} traces have no readable decision", style="yellow"),
+            f"(counted wrong): {', '.join(report.missing_decision[:10])}",
+        )
     if report.unknown_scenario:
-        err.print(Text(f"{len(report.unknown_scenario)} traces match no scenario", style="yellow"), f"(not counted): {', '.join(report.unknown_scenario[:10])}")
+        err.print(
+            Text(f"{len(report.unknown_scenario)} traces match no scenario", style="yellow"),
+            f"(not counted): {', '.join(report.unknown_scenario[:10])}",
+        )

@@ -14,7 +14,9 @@ from chainjudge.packs.cep.commands.demo_run import run_demo
 def demo(
     judge_model: Annotated[str, typer.Option("--judge", "-j", help="'local' (default) or any litellm model string.")] = "local",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
-    sample: Annotated[int, typer.Option(min=0, help="Decisions judged live by the model (small: the local judge takes ~10-30 s each).")] = 3,
+    sample: Annotated[
+        int, typer.Option(min=0, help="Decisions judged live by the model (small: the local judge takes ~10-30 s each).")
+    ] = 3,
     db: Annotated[Optional[Path], typer.Option("--db", help="Store for the demo (default: .chainjudge/demo.db).")] = None,
 ) -> None:
     """The main job on bundled data, end to end, finishing with a readable summary."""

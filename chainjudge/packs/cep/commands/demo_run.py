@@ -102,15 +102,21 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     _print_checks(out, rubric, judgments)
     _print_decisions(out, traces, scenarios)
     p = outcome.progress
-    out.print(f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} errors")
+    out.print(
+        f"4. local judge on the sample: {p.calls} judge calls made, {p.skipped} already in the store (a re-run makes none), {p.errors} "
+        f"errors"
+    )
     store.add_labels(ground_truth_labels(traces, scenarios))
     model = [j for j in judgments if j.judge_kind == "model" and j.verdict]
     _print_calibration(out, store, model)
     verifiers = _print_verifiers(out, store, db_path)
     queued = review.refresh_queue(store)
     kinds = review.queue_counts(store)
-    out.print(f"7. queued for people: {queued} items (" + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
-              + f"): chainjudge review --db {db_path}")
+    out.print(
+        f"7. queued for people: {queued} items ("
+        + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
+        + f"): chainjudge review --db {db_path}"
+    )
     _print_golive(out, store, db_path)
     _print_journeys(out)
     _print_next(out, traces, rubric, model, db_path, verifiers)
@@ -124,13 +130,19 @@ def _introduce(out: Console, loaded, judge_spec: str, db_path: Path, scenarios: 
     models = Counter(str(t.metadata.get("agent_model")) for t in loaded.traces)
     dates = sorted(str(t.metadata.get("recorded_at"))[:10] for t in loaded.traces)
     adversarial = sum(1 for t in traces if t.metadata.get("perturbations"))
-    out.print(Panel.fit(
-        f"chainjudge demo: {len(loaded.traces)} recorded CEP agent traces ({adversarial} on adversarial scenarios), "
-        f"recorded by {', '.join(models)} on {dates[0] if dates else '?'}..{dates[-1] if dates else '?'}\n"
-        f"rubric {_shown(DEMO_RUBRIC)}; judge: {judge_spec}; store: {db_path}", title="chainjudge"))
+    out.print(
+        Panel.fit(
+            f"chainjudge demo: {len(loaded.traces)} recorded CEP agent traces ({adversarial} on adversarial scenarios), "
+            f"recorded by {', '.join(models)} on {dates[0] if dates else '?'}..{dates[-1] if dates else '?'}\n"
+            f"rubric {_shown(DEMO_RUBRIC)}; judge: {judge_spec}; store: {db_path}",
+            title="chainjudge",
+        )
+    )
     failed = len(loaded.traces) - len(traces)
-    out.print(f"1. ingested {len(traces)} traces ({failed} recordings marked failed, {len(loaded.errors)} bad records), "
-              f"{scenarios} scenarios with expected actions")
+    out.print(
+        f"1. ingested {len(traces)} traces ({failed} recordings marked failed, {len(loaded.errors)} bad records), "
+        f"{scenarios} scenarios with expected actions"
+    )
     return traces
 
 
@@ -146,13 +158,28 @@ def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base
     quiet_libraries()
     opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
     if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
-        opened = nullcontext((local_settings(batch=False), NoCallJudge("local (not started)", "the sample is already in the store")))  # a re-run: no server to start
+        opened = nullcontext(
+            (local_settings(batch=False), NoCallJudge("local (not started)", "the sample is already in the store"))
+        )  # a re-run: no server to start
         out.print("   every sampled judgment is already in the store; the local judge is not started")
     with opened as (settings, judge):
-        with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (on_start, on_progress):
-            return judge_traces(traces, rubric, settings, judge, store, RUN, sources=[str(DEMO_TRACES)],
-                                concurrency=1 if judge_spec == "local" else 8, on_start=on_start,
-                                on_progress=on_progress, select=lambda items: pick_sample(items, sample))
+        with live_progress(out, f"   judging a sample of {sample} decisions with {settings.model.split('/')[-1]}") as (
+            on_start,
+            on_progress,
+        ):
+            return judge_traces(
+                traces,
+                rubric,
+                settings,
+                judge,
+                store,
+                RUN,
+                sources=[str(DEMO_TRACES)],
+                concurrency=1 if judge_spec == "local" else 8,
+                on_start=on_start,
+                on_progress=on_progress,
+                select=lambda items: pick_sample(items, sample),
+            )
 
 
 def _print_checks(out: Console, rubric, judgments: list) -> None:
@@ -170,9 +197,11 @@ def _print_decisions(out: Console, traces, scenarios) -> None:
 
     report = score(traces, scenarios)
     o = report.overall
-    out.print(f"3. decision correctness against the expected actions: {o.accuracy:.0%} ({o.correct}/{o.total}), "
-              f"95% interval [{o.low:.0%}, {o.high:.0%}]; by field: "
-              + ", ".join(f"{f} {r.accuracy:.0%}" for f, r in report.field_accuracy.items()))
+    out.print(
+        f"3. decision correctness against the expected actions: {o.accuracy:.0%} ({o.correct}/{o.total}), "
+        f"95% interval [{o.low:.0%}, {o.high:.0%}]; by field: "
+        + ", ".join(f"{f} {r.accuracy:.0%}" for f, r in report.field_accuracy.items())
+    )
     by = Table("by", "value", "accuracy", "95% interval", "n")
     for dimension in ("segment", "perturbation"):
         for value, rate in report.by.get(dimension, {}).items():
@@ -188,7 +217,14 @@ def _print_calibration(out: Console, store, model: list) -> None:
     from chainjudge.core.schema import TrustPolicy
     from chainjudge.packs.cep.groundtruth import ANNOTATOR
 
-    calib = Table("criterion", "judged", "judge = ground truth", "always-pass baseline", "trust", title="5. the model judge against the scenarios' ground truth")
+    calib = Table(
+        "criterion",
+        "judged",
+        "judge = ground truth",
+        "always-pass baseline",
+        "trust",
+        title="5. the model judge against the scenarios' ground truth",
+    )
     reasons: list[str] = []
     for criterion in SAMPLED_CRITERIA:
         mine = [j for j in model if j.criterion_id == criterion]
@@ -197,11 +233,16 @@ def _print_calibration(out: Console, store, model: list) -> None:
             continue
         candidate = judgment_labels(mine, "local-judge", criterion)
         judged_keys = {(j.trace_id, j.step_ref) for j in mine}
-        on_items = [l for l in reference if (l.trace_id, l.step_key) in judged_keys]
+        on_items = [label for label in reference if (label.trace_id, label.step_key) in judged_keys]
         r = agreement(on_items, candidate, ANNOTATOR, "local-judge", criterion, bootstrap=200)
         base = {b.name: b for b in r.baselines}["always pass"].step_accuracy
-        calib.add_row(criterion, str(r.paired_items), format_estimate(r.step_accuracy, TrustPolicy().min_figure_items, 2),
-                      "-" if base is None else f"{base:.0%}", f"{r.trust}" if r.trust != "trusted" else r.trust)
+        calib.add_row(
+            criterion,
+            str(r.paired_items),
+            format_estimate(r.step_accuracy, TrustPolicy().min_figure_items, 2),
+            "-" if base is None else f"{base:.0%}",
+            f"{r.trust}" if r.trust != "trusted" else r.trust,
+        )
         reasons.append(f"   {criterion}: {r.trust} because {r.trust_basis}")
     out.print(calib)
     for line in reasons:
@@ -221,8 +262,13 @@ def _print_verifiers(out: Console, store, db_path: Path) -> list:
         make_split(store, DEMO_TEST_SHARE, seed=0)  # places newly labelled traces; placed ones never move
     except SplitError:
         pass  # a split someone made with other settings stays as it is
-    table = Table("criterion", "tune labels (failing)", "out of fold (tasks held out)", "decides with a guarantee",
-                  title="6. verifiers learned from the ground truth's tune side (the test side stays sealed)")
+    table = Table(
+        "criterion",
+        "tune labels (failing)",
+        "out of fold (tasks held out)",
+        "decides with a guarantee",
+        title="6. verifiers learned from the ground truth's tune side (the test side stays sealed)",
+    )
     deciding = []
     for criterion in SAMPLED_CRITERIA:
         try:
@@ -231,15 +277,18 @@ def _print_verifiers(out: Console, store, db_path: Path) -> list:
             table.add_row(criterion, "-", Text(str(exc)), "nothing (not stored)")
             continue
         sel = verifier.selective
-        decides = (f"{sel.decided_share:.0%} of tune steps at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
-                   if sel.confidence is not None else
-                   f"nothing yet: a {sel.target:.0%} guarantee takes >= {labels_for_a_guarantee(sel.target, sel.risk)} decided tune steps")
+        decides = (
+            f"{sel.decided_share:.0%} of tune steps at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
+            if sel.confidence is not None
+            else f"nothing yet: a {sel.target:.0%} guarantee takes >= {labels_for_a_guarantee(sel.target, sel.risk)} decided tune steps"
+        )
         table.add_row(criterion, f"{verifier.tune_items} ({verifier.tune_failing})", oof_kappa_text(verifier), decides)
         if sel.confidence is not None:
             deciding.append(verifier)
     out.print(table)
-    out.print(f"   held out: chainjudge verifier test cep-offer_fits --db {db_path} (each look at the test side is counted)",
-              highlight=False)
+    out.print(
+        f"   held out: chainjudge verifier test cep-offer_fits --db {db_path} (each look at the test side is counted)", highlight=False
+    )
     return deciding
 
 
@@ -254,9 +303,12 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     policy = GatePolicy.model_validate(yaml.safe_load(GATE.read_text(encoding="utf-8")) or {})
     evidence = gather_evidence(store, RUN, catalogue_path=Path("failure-modes.yaml"), policy=policy)
     sc = evidence.score
-    out.print(f"8. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
-              + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
-              + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells", highlight=False)
+    out.print(
+        f"8. go-live confidence: {sc.score:.2f} (range {sc.low:.2f}-{sc.high:.2f}) = "
+        + ", ".join(f"{t.name} {t.value:.2f}" + ("" if t.known else " (unknown)") for t in sc.terms)
+        + f"; coverage {evidence.coverage.covered:.0%} of segment x market cells",
+        highlight=False,
+    )
     untrusted = [r.criterion for r in evidence.criteria if not r.trusted]
     if untrusted:
         out.print(f"   untrusted judges (their verdicts are not evidence): {', '.join(untrusted)}", highlight=False)
@@ -264,8 +316,10 @@ def _print_golive(out: Console, store, db_path: Path) -> None:
     out.print(f"   gate ({_shown(GATE)}): " + ("PASS" if not reasons else "FAIL"), highlight=False)
     for reason in reasons:
         out.print(f"   - {reason}", highlight=False)
-    out.print(f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",
-              highlight=False)
+    out.print(
+        f"   full report: chainjudge report {RUN} --db {db_path} --out report/   ·   CI: chainjudge gate {RUN} --db {db_path}",
+        highlight=False,
+    )
 
 
 def _print_journeys(out: Console) -> None:
@@ -280,30 +334,51 @@ def _print_journeys(out: Console) -> None:
     journeys = generate_journeys(seed=7)
     outcomes, _ = evaluate_all(record_journeys(journeys, agent, LLMConfig(model="none"), seed=1))
     s = summarize(outcomes)
-    out.print(f"9. journeys: {s.journeys} generated journeys (3 kinds x 12 perturbations, and risky combinations; 4 decisions "
-              f"over 6 days each) run by the rule-based example agent against a simulated customer: {s.failed} failed "
-              f"({s.failure_rate:.0%}, Wilson [{s.failure_low:.0%}, {s.failure_high:.0%}]); findings: "
-              + (", ".join(f"{k} {v}" for k, v in s.by_check.items()) or "none")
-              + f"; simulator inconsistencies {s.simulator_inconsistent}/{s.journeys}", highlight=False)
-    out.print("   the same with your agent: chainjudge journeys generate && chainjudge record --agent MODULE:FUNC --journeys journeys.jsonl; "
-              "where failures hide: chainjudge journeys search --agent MODULE:FUNC", highlight=False)
+    out.print(
+        f"9. journeys: {s.journeys} generated journeys (3 kinds x 12 perturbations, and risky combinations; 4 decisions "
+        f"over 6 days each) run by the rule-based example agent against a simulated customer: {s.failed} failed "
+        f"({s.failure_rate:.0%}, Wilson [{s.failure_low:.0%}, {s.failure_high:.0%}]); findings: "
+        + (", ".join(f"{k} {v}" for k, v in s.by_check.items()) or "none")
+        + f"; simulator inconsistencies {s.simulator_inconsistent}/{s.journeys}",
+        highlight=False,
+    )
+    out.print(
+        "   the same with your agent: chainjudge journeys generate && chainjudge record --agent MODULE:FUNC --journeys journeys.jsonl; "
+        "where failures hide: chainjudge journeys search --agent MODULE:FUNC",
+        highlight=False,
+    )
 
 
 def _print_next(out: Console, traces, rubric, model: list, db_path: Path, verifiers: list) -> None:
-    out.print(Panel(
-        "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
-        "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
-        "are carried by the deterministic checks above, and disagreements go to people.",
-        title="read this", border_style="yellow", width=min(100, out.width)), soft_wrap=False)  # a wrapped box, also when piped
+    out.print(
+        Panel(
+            "The local judge is a 1.5B model quantised to 4 bits: on human-labelled steps it scored BELOW a judge that "
+            "calls everything correct. Its criteria stay untrusted until calibration says otherwise; the policy criteria "
+            "are carried by the deterministic checks above, and disagreements go to people.",
+            title="read this",
+            border_style="yellow",
+            width=min(100, out.width),
+        ),
+        soft_wrap=False,
+    )  # a wrapped box, also when piped
     plan_size = sum(1 for t in traces for s in t.steps for c in rubric.criteria if s.kind in c.applies_to and not c.deterministic)
-    out.print(f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
-              f"--expected {_shown(DEMO_SCENARIOS)})\n"
-              f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "
-              f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
-              "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)", highlight=False)
+    out.print(
+        f"results: {db_path}   (chainjudge show {RUN} --db {db_path} · chainjudge decisions {_shown(DEMO_TRACES)} "
+        f"--expected {_shown(DEMO_SCENARIOS)})\n"
+        f"judge the rest ({plan_size} model work items, {expected_time(model, plan_size)}): chainjudge judge {_shown(DEMO_TRACES)} "
+        f"--rubric {_shown(DEMO_RUBRIC)} --db {db_path} --run cep-full --judge local   "
+        "(or --judge openai/gpt-4o-mini with OPENAI_API_KEY set; Ctrl-C and re-run resumes)",
+        highlight=False,
+    )
     for verifier in verifiers:  # the cascade: the verifier decides where it may, the model gets its abstentions
-        out.print(f"cascade for {verifier.criterion}: add --verifier {verifier.name} (it decides "
-                  f"{verifier.selective.decided_share:.0%} of steps in milliseconds; the model judges the rest)", highlight=False)
+        out.print(
+            f"cascade for {verifier.criterion}: add --verifier {verifier.name} (it decides "
+            f"{verifier.selective.decided_share:.0%} of steps in milliseconds; the model judges the rest)",
+            highlight=False,
+        )
     if not verifiers:
-        out.print("no verifier decides anything yet, so every model item goes to the model: label more steps "
-                  "(chainjudge review) and the demo trains them again", highlight=False)
+        out.print(
+            "no verifier decides anything yet, so every model item goes to the model: label more steps "
+            "(chainjudge review) and the demo trains them again",
+            highlight=False,
+        )

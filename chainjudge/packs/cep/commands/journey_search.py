@@ -19,17 +19,31 @@ from chainjudge.packs.cep.recording import load_agent
 
 @journeys_app.command("search")
 def search_cmd(
-    agent: Annotated[str, typer.Option("--agent", help="module:callable honouring the agent contract (a third `history` argument gets the journey so far).")],
+    agent: Annotated[
+        str,
+        typer.Option("--agent", help="module:callable honouring the agent contract (a third `history` argument gets the journey so far)."),
+    ],
     budget: Annotated[int, typer.Option(min=1, help="How many journeys to record in all.")] = 200,
-    out_file: Annotated[Path, typer.Option("--out", help="Journey trace JSONL; appended to, and a search already there is resumed.")] = Path("traces/journeys/search.jsonl"),
-    strategy: Annotated[str, typer.Option(help="thompson: a uniform first pass, then where failures concentrate; uniform: the whole budget uniformly.")] = "thompson",
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Journey trace JSONL; appended to, and a search already there is resumed.")
+    ] = Path("traces/journeys/search.jsonl"),
+    strategy: Annotated[
+        str, typer.Option(help="thompson: a uniform first pass, then where failures concentrate; uniform: the whole budget uniformly.")
+    ] = "thompson",
     uniform_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the budget spent uniformly first.")] = 0.3,
     batch: Annotated[int, typer.Option(min=1, help="Journeys drawn between updates of the proposal.")] = 10,
-    floor: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of every draw kept uniform, so no cell is starved and weights stay bounded.")] = 0.2,
+    floor: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of every draw kept uniform, so no cell is starved and weights stay bounded.")
+    ] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the draws and of the simulated customer.")] = 0,
-    model: Annotated[str, typer.Option(help="'local' (the offline model), 'none' (an agent that calls no model), or a litellm model string.")] = "none",
+    model: Annotated[
+        str, typer.Option(help="'local' (the offline model), 'none' (an agent that calls no model), or a litellm model string.")
+    ] = "none",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --model.")] = None,
-    response_model: Annotated[Optional[Path], typer.Option(help="The simulated customer's response model (YAML from `journeys fit-responses`); default rates otherwise.")] = None,
+    response_model: Annotated[
+        Optional[Path],
+        typer.Option(help="The simulated customer's response model (YAML from `journeys fit-responses`); default rates otherwise."),
+    ] = None,
     timeout_s: Annotated[float, typer.Option(help="Per-decision time limit; past it the journey is marked failed.")] = 600.0,
 ) -> None:
     """Failure-seeking search over the journey space (kind x perturbation): a uniform first pass, then
@@ -47,19 +61,35 @@ def search_cmd(
     out.print(f"{len(state.outcomes)} journeys already in {out_file}; budget {budget}")
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with agent_llm(model, api_base, out_file.parent) as llm, out_file.open("a", encoding="utf-8") as handle:
-        for trace in search(callable_agent, llm, budget, strategy=strategy, uniform_share=uniform_share, batch=batch, floor=floor,
-                            seed=seed, model=responses, timeout_s=timeout_s, state=state):
+        for trace in search(
+            callable_agent,
+            llm,
+            budget,
+            strategy=strategy,
+            uniform_share=uniform_share,
+            batch=batch,
+            floor=floor,
+            seed=seed,
+            model=responses,
+            timeout_s=timeout_s,
+            state=state,
+        ):
             handle.write(trace.model_dump_json() + "\n")
             handle.flush()
             outcome = state.outcomes[-1]
-            out.print(f"[{len(state.outcomes)}/{budget}] {trace.id} {trace.metadata.get('search_phase')} "
-                      f"{'/'.join(trace.metadata.get('search_cell') or [])}: {'FAILED' if outcome.failed else 'passed'}", highlight=False)  # type: ignore[arg-type]
+            out.print(
+                f"[{len(state.outcomes)}/{budget}] {trace.id} {trace.metadata.get('search_phase')} "
+                f"{'/'.join(trace.metadata.get('search_cell') or [])}: {'FAILED' if outcome.failed else 'passed'}",
+                highlight=False,
+            )  # type: ignore[arg-type]
     if not state.outcomes:
         fail("no journey was recorded")
     estimate, low, high = state.estimate()
     failed = sum(o.failed for o in state.outcomes)
-    out.print(f"{failed}/{len(state.outcomes)} journeys failed; importance-weighted failure rate over the uniform space "
-              f"{estimate:.1%} (95% [{low:.1%}, {high:.1%}])")
+    out.print(
+        f"{failed}/{len(state.outcomes)} journeys failed; importance-weighted failure rate over the uniform space "
+        f"{estimate:.1%} (95% [{low:.1%}, {high:.1%}])"
+    )
     table = Table("cell", "journeys", "failed", "last proposal", title="where the search looked")
     for cell, (cell_failed, total) in sorted(state.counts.items(), key=lambda kv: -kv[1][1]):
         table.add_row("/".join(cell), str(total), str(cell_failed), f"{state.last_proposal.get(cell, 0):.3f}")

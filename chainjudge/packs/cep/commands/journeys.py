@@ -23,8 +23,11 @@ from chainjudge.packs.cep.journey_generator import generate_journeys
 from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
 from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
-journeys_app = typer.Typer(no_args_is_help=True, help="Journeys: an agent deciding step by step against a simulated customer, "
-                           "checks over the whole journey, and a failure-seeking search.")
+journeys_app = typer.Typer(
+    no_args_is_help=True,
+    help="Journeys: an agent deciding step by step against a simulated customer, "
+    "checks over the whole journey, and a failure-seeking search.",
+)
 
 
 @journeys_app.command("generate")
@@ -45,9 +48,24 @@ def generate(
 
 @journeys_app.command("import")
 def import_cmd(
-    events: Annotated[Path, typer.Argument(help="The event log: CSV, JSONL or Parquet, one event per row (customer id, time, event, and optional channel, consent, language).")],
-    states: Annotated[Path, typer.Option("--states", help="The customers' starting states: the JSONL `scenarios import` wrote from the same customers.")],
-    mapping_file: Annotated[Path, typer.Option("--mapping", help="Events mapping YAML: which columns hold what, and which event values are decisions or script events (see examples/cdp-events-mapping.yaml).")],
+    events: Annotated[
+        Path,
+        typer.Argument(
+            help="The event log: CSV, JSONL or Parquet, one event per row (customer id, time, event, and optional channel, consent, "
+            "language)."
+        ),
+    ],
+    states: Annotated[
+        Path, typer.Option("--states", help="The customers' starting states: the JSONL `scenarios import` wrote from the same customers.")
+    ],
+    mapping_file: Annotated[
+        Path,
+        typer.Option(
+            "--mapping",
+            help="Events mapping YAML: which columns hold what, and which event values are decisions or script events (see "
+            "examples/cdp-events-mapping.yaml).",
+        ),
+    ],
     out_file: Annotated[Path, typer.Option("--out", help="Journeys JSONL to write.")] = Path("imported-journeys.jsonl"),
     show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
     db: DbOption = None,
@@ -72,11 +90,17 @@ def import_cmd(
     except HistoryFileError as exc:
         fail(str(exc))
     write_text_atomic(out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
-    out.print(f"{report.journeys} journeys ({report.decisions} decision points, {report.events} script events) from {report.rows} rows "
-              f"written to {out_file}", highlight=False)
-    out.print(f"customers without an imported state: {report.no_state}; without a decision after their snapshot: {len(report.no_decision)}; "
-              f"events before the snapshot (already in the state): {report.before_snapshot}; ignored by the mapping: "
-              + (", ".join(f"{k} {v}" for k, v in report.ignored.most_common()) or "none"), highlight=False)
+    out.print(
+        f"{report.journeys} journeys ({report.decisions} decision points, {report.events} script events) from {report.rows} rows "
+        f"written to {out_file}",
+        highlight=False,
+    )
+    out.print(
+        f"customers without an imported state: {report.no_state}; without a decision after their snapshot: {len(report.no_decision)}; "
+        f"events before the snapshot (already in the state): {report.before_snapshot}; ignored by the mapping: "
+        + (", ".join(f"{k} {v}" for k, v in report.ignored.most_common()) or "none"),
+        highlight=False,
+    )
     for reason in report.rejected[:show]:
         err.print(Text("journey left out", style="yellow"), reason, highlight=False)
     if report.errors:
@@ -99,26 +123,33 @@ def check(
         fail("no journey traces in " + ", ".join(str(p) for p in traces) + " (record them with `record --journeys`)")
     summary = summarize(outcomes, skipped)
     if as_json:
-        print(json.dumps({"summary": summary.model_dump(mode="json"),
-                          "journeys": [o.model_dump(mode="json") for o in outcomes]}))
+        print(json.dumps({"summary": summary.model_dump(mode="json"), "journeys": [o.model_dump(mode="json") for o in outcomes]}))
     else:
         print_summary(summary)
         if skipped:
-            err.print(Text(f"{len(skipped)} traces are not journeys", style="yellow"), f"(not counted): {', '.join(skipped[:10])}", highlight=False)
+            err.print(
+                Text(f"{len(skipped)} traces are not journeys", style="yellow"),
+                f"(not counted): {', '.join(skipped[:10])}",
+                highlight=False,
+            )
     if summary.failed or summary.simulator_inconsistent:
         raise typer.Exit(1)
 
 
 @journeys_app.command("fit-responses")
 def fit_responses(
-    outcomes: Annotated[Path, typer.Argument(help="Logged messages: CSV or JSONL with channel and 0/1 opened, clicked, converted, unsubscribed (any subset), optionally segment.")],
+    outcomes: Annotated[
+        Path,
+        typer.Argument(
+            help="Logged messages: CSV or JSONL with channel and 0/1 opened, clicked, converted, unsubscribed (any subset), optionally "
+            "segment."
+        ),
+    ],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the response model (YAML).")] = Path("response-model.yaml"),
     prior: Annotated[float, typer.Option(min=0.0, help="Pseudo-messages each fitted rate is shrunk with towards the default.")] = 20.0,
 ) -> None:
     """Fit the simulated customer's response rates from a team's logged outcomes (open, click, conversion
     and unsubscribe rates per channel and segment), for `record --journeys --response-model`."""
-
-
 
     if not outcomes.is_file():
         fail(f"{outcomes}: no such file")

@@ -17,15 +17,28 @@ from chainjudge.packs.cep.outcomes import OutcomeMappingError, import_outcomes
 from chainjudge.packs.cep.policy import load_policy
 from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
-outcomes_app = typer.Typer(no_args_is_help=True, help="Logged outcomes: what was sent, how likely, and what happened, for off-policy evaluation.")
+outcomes_app = typer.Typer(
+    no_args_is_help=True, help="Logged outcomes: what was sent, how likely, and what happened, for off-policy evaluation."
+)
 
 
 @outcomes_app.command("import")
 def import_cmd(
     source: Annotated[Path, typer.Argument(help="The send log: CSV, JSONL or Parquet, one row per logged decision with the user's state.")],
-    mapping_file: Annotated[Path, typer.Option("--mapping", help="The scenarios-import mapping plus logged, propensity (or exploration: uniform) and outcomes sections (see examples/cdp-sends-mapping.yaml).")],
-    out_file: Annotated[Path, typer.Option("--out", help="Logged decisions (JSONL) for chainjudge ope: user, action, propensity, outcomes.")] = Path("outcomes.jsonl"),
-    states_file: Annotated[Path, typer.Option("--states", help="The users' states as scenarios (JSONL), to record the agent on (record --scenarios).")] = Path("outcome-states.jsonl"),
+    mapping_file: Annotated[
+        Path,
+        typer.Option(
+            "--mapping",
+            help="The scenarios-import mapping plus logged, propensity (or exploration: uniform) and outcomes sections (see "
+            "examples/cdp-sends-mapping.yaml).",
+        ),
+    ],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Logged decisions (JSONL) for chainjudge ope: user, action, propensity, outcomes.")
+    ] = Path("outcomes.jsonl"),
+    states_file: Annotated[
+        Path, typer.Option("--states", help="The users' states as scenarios (JSONL), to record the agent on (record --scenarios).")
+    ] = Path("outcome-states.jsonl"),
     show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
     db: DbOption = None,
 ) -> None:
@@ -49,17 +62,22 @@ def import_cmd(
         fail(f"{mapping_file if isinstance(exc, OutcomeMappingError) else source}: {exc}")
     write_text_atomic(out_file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_text_atomic(states_file, "".join(s.model_dump_json() + "\n" for s in scenarios))
-    out.print(f"{report.imported} of {report.rows} rows imported to {out_file} ({report.users} users, their states in {states_file}); "
-              f"{len(report.errors)} rejected; ids pseudonymised ({report.hashed})", highlight=False)
+    out.print(
+        f"{report.imported} of {report.rows} rows imported to {out_file} ({report.users} users, their states in {states_file}); "
+        f"{len(report.errors)} rejected; ids pseudonymised ({report.hashed})",
+        highlight=False,
+    )
     actions = Table("logged action", "rows", title="logged actions")
     for action, n in sorted(report.actions.items(), key=lambda kv: -kv[1]):
         actions.add_row(action, str(n))
     out.print(actions)
     fields = ["--decision-field", *" --decision-field ".join(mapping.granularity).split(" ")]
     reward = next(iter(mapping.outcomes))
-    out.print(f"next: chainjudge record --agent MODULE:FUNC --scenarios {states_file} --out agent.jsonl; then "
-              f"chainjudge ope {out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
-              highlight=False)
+    out.print(
+        f"next: chainjudge record --agent MODULE:FUNC --scenarios {states_file} --out agent.jsonl; then "
+        f"chainjudge ope {out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
+        highlight=False,
+    )
     if report.errors:
         report_rejected_rows(source, report.errors, out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
         raise typer.Exit(1)

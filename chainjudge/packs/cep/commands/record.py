@@ -20,17 +20,41 @@ from chainjudge.packs.cep.recording import record as run_recording
 
 
 def record(
-    agent: Annotated[str, typer.Option("--agent", help="module:callable honouring the agent contract (see chainjudge.packs.cep.recording).")],
-    scenarios_file: Annotated[Optional[Path], typer.Option("--scenarios", help="Scenarios (JSONL of {user, expected}): one decision each.")] = None,
-    journeys_file: Annotated[Optional[Path], typer.Option("--journeys", help="Journeys (JSONL from `journeys generate`): the agent decides step by step against a simulated customer.")] = None,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Native trace JSONL; appended to, what is already recorded is skipped. Default traces/cep/traces.jsonl, or traces/journeys/journeys.jsonl with --journeys.")] = None,
-    model: Annotated[str, typer.Option(help="'local' (the offline model), 'none' (an agent that calls no model) or any litellm model string.")] = "local",
+    agent: Annotated[
+        str, typer.Option("--agent", help="module:callable honouring the agent contract (see chainjudge.packs.cep.recording).")
+    ],
+    scenarios_file: Annotated[
+        Optional[Path], typer.Option("--scenarios", help="Scenarios (JSONL of {user, expected}): one decision each.")
+    ] = None,
+    journeys_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--journeys", help="Journeys (JSONL from `journeys generate`): the agent decides step by step against a simulated customer."
+        ),
+    ] = None,
+    out_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            help="Native trace JSONL; appended to, what is already recorded is skipped. Default traces/cep/traces.jsonl, or "
+            "traces/journeys/journeys.jsonl with --journeys.",
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="'local' (the offline model), 'none' (an agent that calls no model) or any litellm model string.")
+    ] = "local",
     api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --model.")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Record at most N scenarios (journeys).")] = None,
-    timeout_s: Annotated[float, typer.Option(help="Per-scenario (per-decision, for journeys) time limit; past it the trace is marked failed.")] = 600.0,
+    timeout_s: Annotated[
+        float, typer.Option(help="Per-scenario (per-decision, for journeys) time limit; past it the trace is marked failed.")
+    ] = 600.0,
     repeats: Annotated[int, typer.Option(min=1, help="Journeys: runs of each journey (pass^k needs k or more).")] = 1,
-    seed: Annotated[int, typer.Option(help="Journeys: the simulated customer's seed; the same seed and decisions replay the same journey.")] = 0,
-    response_model: Annotated[Optional[Path], typer.Option(help="Journeys: the customer's response model (YAML from `journeys fit-responses`).")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Journeys: the simulated customer's seed; the same seed and decisions replay the same journey.")
+    ] = 0,
+    response_model: Annotated[
+        Optional[Path], typer.Option(help="Journeys: the customer's response model (YAML from `journeys fit-responses`).")
+    ] = None,
 ) -> None:
     """Run an agent over scenarios (one decision each) or journeys (step by step against a simulated
     customer) and write native traces with its tool calls, reasoning and decisions, the model and the
@@ -68,8 +92,19 @@ def record(
             out.print(f"[{n}/{len(todo)}] {trace.id}: {trace.metadata.get('status')} ({len(trace.steps)} steps)")
 
 
-def _record_journeys(agent, journeys_file: Path, out_file: Path, done: set, model: str, api_base: Optional[str],
-                     limit: Optional[int], timeout_s: float, repeats: int, seed: int, response_model: Optional[Path]) -> None:
+def _record_journeys(
+    agent,
+    journeys_file: Path,
+    out_file: Path,
+    done: set,
+    model: str,
+    api_base: Optional[str],
+    limit: Optional[int],
+    timeout_s: float,
+    repeats: int,
+    seed: int,
+    response_model: Optional[Path],
+) -> None:
     try:
         journeys = list(load_journeys(journeys_file).values())
     except (ValueError, OSError) as exc:
@@ -80,16 +115,27 @@ def _record_journeys(agent, journeys_file: Path, out_file: Path, done: set, mode
     out.print(f"{runs} journey runs to record ({len(done)} traces already in {out_file}); customer: {responses.source}, seed {seed}")
     failed = simulator = 0
     with agent_llm(model, api_base, out_file.parent) as llm, out_file.open("a", encoding="utf-8") as handle:
-        for n, trace in enumerate(record_journeys(todo, agent, llm, seed=seed, repeats=repeats, model=responses,
-                                                  timeout_s=timeout_s, done=frozenset(done)), start=1):
+        for n, trace in enumerate(
+            record_journeys(todo, agent, llm, seed=seed, repeats=repeats, model=responses, timeout_s=timeout_s, done=frozenset(done)),
+            start=1,
+        ):
             handle.write(trace.model_dump_json() + "\n")
             handle.flush()
             failed += trace.metadata.get("status") == "failed"
             simulator += trace.metadata.get("status") == "simulator_error"
             decisions = sum(1 for s in trace.steps if s.kind.value == "decision")
-            out.print(f"[{n}/{runs}] {trace.id}: {trace.metadata.get('status')} ({decisions} decisions)"
-                      + (f" {trace.metadata.get('error')}" if trace.metadata.get("error") else ""), highlight=False)
+            out.print(
+                f"[{n}/{runs}] {trace.id}: {trace.metadata.get('status')} ({decisions} decisions)"
+                + (f" {trace.metadata.get('error')}" if trace.metadata.get("error") else ""),
+                highlight=False,
+            )
     if failed:
-        err.print(Text(f"{failed} journeys stopped on an agent failure", style="yellow"), "(recorded with the error; check them with `journeys check`)")
+        err.print(
+            Text(f"{failed} journeys stopped on an agent failure", style="yellow"),
+            "(recorded with the error; check them with `journeys check`)",
+        )
     if simulator:
-        err.print(Text(f"{simulator} journeys stopped on a simulator error", style="red"), "(the harness's fault, not the agent's; the journey and the error are in the trace)")
+        err.print(
+            Text(f"{simulator} journeys stopped on a simulator error", style="red"),
+            "(the harness's fault, not the agent's; the journey and the error are in the trace)",
+        )

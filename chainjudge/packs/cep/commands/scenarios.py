@@ -19,8 +19,11 @@ from chainjudge.packs.cep.mapping import MappingError, load_mapping
 from chainjudge.packs.cep.policy import load_policy
 from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, import_history
 
-scenarios_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
-                            help="CEP user-state scenarios: generated (no sub-command) or imported from history (`import`).")
+scenarios_app = typer.Typer(
+    no_args_is_help=False,
+    invoke_without_command=True,
+    help="CEP user-state scenarios: generated (no sub-command) or imported from history (`import`).",
+)
 
 
 @scenarios_app.callback()
@@ -42,11 +45,29 @@ def scenarios(
 @scenarios_app.command("import")
 def scenarios_import(
     source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)],
-    mapping_file: Annotated[Path, typer.Option("--mapping", help="Mapping YAML: column -> user-state attribute, value maps, time formats (see chainjudge.packs.cep.mapping).", exists=True, dir_okay=False)],
-    out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side).")] = Path("imported.jsonl"),
+    mapping_file: Annotated[
+        Path,
+        typer.Option(
+            "--mapping",
+            help="Mapping YAML: column -> user-state attribute, value maps, time formats (see chainjudge.packs.cep.mapping).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    out_file: Annotated[
+        Path,
+        typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side)."),
+    ] = Path("imported.jsonl"),
     show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
-    rejects_file: Annotated[Optional[Path], typer.Option("--rejects", help="JSONL of every rejected row (line, column, kind, reason). Default: beside --out, NAME.rejects.jsonl.")] = None,
-    annotate: Annotated[bool, typer.Option("--annotate", help="Also put the imported states up for strategists in the review app's Ground truth tab.")] = False,
+    rejects_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--rejects", help="JSONL of every rejected row (line, column, kind, reason). Default: beside --out, NAME.rejects.jsonl."
+        ),
+    ] = None,
+    annotate: Annotated[
+        bool, typer.Option("--annotate", help="Also put the imported states up for strategists in the review app's Ground truth tab.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
@@ -66,19 +87,28 @@ def scenarios_import(
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
     rejects_file = rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl")
     rate = report.rows / report.seconds if report.seconds else float("nan")
-    out.print(f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
-              f"{report.rows - report.imported} rejected", highlight=False)
+    out.print(
+        f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+        f"{report.rows - report.imported} rejected",
+        highlight=False,
+    )
     if report.errors:
         kinds = Table("rejected because", "rows", "share of rows")
         for kind, n in report.by_kind().most_common():
             kinds.add_row(kind, str(n), f"{n / report.rows:.1%}")
         out.print(kinds)
         report_rejected_rows(source, report.errors, rejects_file, show)
-    out.print(f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
-              f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}", highlight=False)
+    out.print(
+        f"pseudonymised: {report.hashed} (keyed hash; the key stays in the local store); dropped unread: "
+        f"{', '.join(report.dropped) or 'none'}; not in the mapping (ignored): {', '.join(report.unmapped) or 'none'}",
+        highlight=False,
+    )
     if report.annotated:
-        out.print(f"{report.annotated} rows carry an annotated expected action; the contact policy derives another "
-                  f"action or channel for {report.disagreements} of them (both are kept: decisions --expected-source)", highlight=False)
+        out.print(
+            f"{report.annotated} rows carry an annotated expected action; the contact policy derives another "
+            f"action or channel for {report.disagreements} of them (both are kept: decisions --expected-source)",
+            highlight=False,
+        )
     if report.errors:
         raise typer.Exit(1)
 
@@ -94,14 +124,21 @@ def scenarios_agreement(
         figures = field_agreement(store, bootstrap=bootstrap)
     table = Table("field", "states", "Krippendorff's alpha (95% interval)", "agreement, first two", "by chance")
     for field, f in figures.items():
-        table.add_row(field, str(f["alpha"].n), format_estimate(f["alpha"], 10, 2),
-                      "-" if f["observed"] is None else f"{f['observed']:.0%}", "-" if f["chance"] is None else f"{f['chance']:.0%}")
+        table.add_row(
+            field,
+            str(f["alpha"].n),
+            format_estimate(f["alpha"], 10, 2),
+            "-" if f["observed"] is None else f"{f['observed']:.0%}",
+            "-" if f["chance"] is None else f"{f['chance']:.0%}",
+        )
     out.print(table)
 
 
 @scenarios_app.command("annotated")
 def scenarios_annotated(
-    out_file: Annotated[Path, typer.Option("--out", help="Scenarios JSONL: the settled states with the strategists' consensus as `annotated`.")] = Path("annotated.jsonl"),
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Scenarios JSONL: the settled states with the strategists' consensus as `annotated`.")
+    ] = Path("annotated.jsonl"),
     db: DbOption = None,
 ) -> None:
     """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a

@@ -31,7 +31,11 @@ def read_journey_traces(paths: list[Path]) -> list:
             try:
                 traces.append(Trace.model_validate_json(line))
             except ValueError as exc:
-                err.print(Text("skipped", style="yellow"), f"{path}: line {number}: not a trace ({str(exc).splitlines()[0][:160]})", highlight=False)
+                err.print(
+                    Text("skipped", style="yellow"),
+                    f"{path}: line {number}: not a trace ({str(exc).splitlines()[0][:160]})",
+                    highlight=False,
+                )
     return traces
 
 
@@ -45,8 +49,10 @@ def load_response_model(path: Optional[Path]) -> ResponseModel:
 
 
 def print_summary(summary, title: str = "journeys") -> None:
-    out.print(f"{title}: {summary.journeys} journeys, {summary.failed} failed: failure rate {summary.failure_rate:.1%} "
-              f"(95% Wilson [{summary.failure_low:.1%}, {summary.failure_high:.1%}])")
+    out.print(
+        f"{title}: {summary.journeys} journeys, {summary.failed} failed: failure rate {summary.failure_rate:.1%} "
+        f"(95% Wilson [{summary.failure_low:.1%}, {summary.failure_high:.1%}])"
+    )
     if summary.by_check:
         table = Table("check", "journeys failing it", title="findings by check")
         for check, count in summary.by_check.items():
@@ -61,8 +67,10 @@ def print_summary(summary, title: str = "journeys") -> None:
     out.print(f"{len(summary.modes)} distinct failure modes (check @ kind/perturbations)")
     if summary.pass_hat_k:
         out.print("pass^k over repeated runs: " + ", ".join(f"k={k} {v:.2f}" for k, v in summary.pass_hat_k))
-    out.print(f"simulator inconsistencies (the harness's, not the agent's): {summary.simulator_inconsistent}/{summary.journeys} journeys "
-              f"(95% Wilson [{summary.simulator_low:.1%}, {summary.simulator_high:.1%}])")
+    out.print(
+        f"simulator inconsistencies (the harness's, not the agent's): {summary.simulator_inconsistent}/{summary.journeys} journeys "
+        f"(95% Wilson [{summary.simulator_low:.1%}, {summary.simulator_high:.1%}])"
+    )
     for example in summary.simulator_examples:
         err.print(Text("simulator", style="red"), example, highlight=False)
 
