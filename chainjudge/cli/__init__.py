@@ -11,13 +11,14 @@ import inspect
 
 import typer
 
-from chainjudge.cli import agreement, aligning, export, files, judging, labels, panel, review, runs, splits  # noqa: F401  (register their commands)
+from chainjudge.cli import agreement, aligning, collect, export, files, judging, labels, panel, review, runs, splits, verifier_test  # noqa: F401  (register their commands)
 from chainjudge.cli.app import app, labels_app, traces_app
 from chainjudge.cli.attribute import attribute as _attribute
 from chainjudge.cli.cluster import cluster as _cluster
+from chainjudge.cli.coverage import coverage_cmd
 from chainjudge.cli.db import db_app
 from chainjudge.cli.gate import gate_cmd
-from chainjudge.cli.golive import coverage_cmd, report_cmd
+from chainjudge.cli.golive import report_cmd
 from chainjudge.cli.modes import modes_app
 from chainjudge.cli.ope import ope as _ope
 from chainjudge.cli.regress import regress_app

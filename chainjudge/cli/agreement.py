@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
 
-import typer
 from rich.table import Table
 from rich.text import Text
 
+from chainjudge.cli import agreement_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.schema import TrustPolicy
@@ -17,42 +16,22 @@ from chainjudge.workflows.agreement import AgreementRequest, measure
 
 @app.command()
 def agreement(
-    reference: Annotated[
-        str,
-        typer.Option(
-            "--reference",
-            help="Reference: 'reference' (one label per item: adjudication > ground truth > imported human) or an annotator name.",
-        ),
-    ],
-    against: Annotated[
-        list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")
-    ],
-    criterion: Annotated[str, typer.Option(help="Criterion id (as stored in the labels / the rubric).")] = "step",
-    order: Annotated[
-        Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")
-    ] = None,
-    failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated (default: error/fail/-1/...).")] = None,
-    sources: Annotated[
-        Optional[str],
-        typer.Option(help="With --reference reference: sources most trusted first (default adjudication,ground-truth,human)."),
-    ] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    min_failing_labels: Annotated[int, typer.Option(min=1, help="Trust needs at least this many failing reference labels ...")] = 10,
-    min_failing_traces: Annotated[int, typer.Option(min=1, help="... from at least this many traces.")] = 5,
-    min_answered: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the judge to answer this share of reference items.")] = 0.9,
-    min_tpr_low: Annotated[
-        float, typer.Option(min=0, max=1, help="Trust needs the TPR (failing class) lower bound at or above this.")
-    ] = 0.8,
-    min_tnr_low: Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TNR lower bound at or above this.")] = 0.8,
-    review_kappa: Annotated[float, typer.Option(help="Otherwise 'needs review' when kappa's lower bound reaches this.")] = 0.4,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
-    split: Annotated[
-        Optional[str],
-        typer.Option(
-            "--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted)."
-        ),
-    ] = None,
+    reference: opt.ReferenceOption,
+    against: opt.AgainstOption,
+    criterion: opt.CriterionOption = "step",
+    order: opt.OrderOption = None,
+    failing: opt.FailingOption = None,
+    sources: opt.SourcesOption = None,
+    bootstrap: opt.BootstrapOption = 1000,
+    seed: opt.SeedOption = 0,
+    min_failing_labels: opt.MinFailingLabelsOption = 10,
+    min_failing_traces: opt.MinFailingTracesOption = 5,
+    min_answered: opt.MinAnsweredOption = 0.9,
+    min_tpr_low: opt.MinTprLowOption = 0.8,
+    min_tnr_low: opt.MinTnrLowOption = 0.8,
+    review_kappa: opt.ReviewKappaOption = 0.4,
+    as_json: opt.AsJsonOption = False,
+    split: opt.SplitOption = None,
     db: DbOption = None,
 ) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.

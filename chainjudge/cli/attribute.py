@@ -5,37 +5,24 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
+from chainjudge.cli import attribute_options as opt
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
 def attribute(
-    run: Annotated[
-        Optional[str], typer.Option("--run", help="first-failing strategy: the earliest step this run's judges failed, and its agent.")
-    ] = None,
-    judge: Annotated[
-        Optional[str], typer.Option("--judge", help="Ask this judge (litellm model string, or local) with each --strategy.")
-    ] = None,
-    api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server for --judge.")] = None,
-    strategy: Annotated[
-        Optional[list[str]],
-        typer.Option("--strategy", help="With --judge: all-at-once (default), step-by-step, binary-search; repeatable."),
-    ] = None,
-    ground_truth: Annotated[
-        bool, typer.Option("--ground-truth/--no-ground-truth", help="Show the judge the task's right answer (the benchmark measures both).")
-    ] = False,
-    traces: Annotated[
-        Optional[list[Path]], typer.Option("--traces", help="Trace files or folders to store first (the annotated logs).")
-    ] = None,
-    criterion: Annotated[
-        str, typer.Option(help="The criterion of the attribution labels (labels import writes 'attribution').")
-    ] = "attribution",
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight.")] = 4,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the figures and every prediction as JSON here.")] = None,
+    run: opt.RunOption = None,
+    judge: opt.JudgeOption = None,
+    api_base: opt.ApiBaseOption = None,
+    strategy: opt.StrategyOption = None,
+    ground_truth: opt.GroundTruthOption = False,
+    traces: opt.TracesOption = None,
+    criterion: opt.CriterionOption = "attribution",
+    concurrency: opt.ConcurrencyOption = 4,
+    out_file: opt.OutFileOption = None,
     db: DbOption = None,
 ) -> None:
     """Score failure attribution against the annotations in the store (labels import reads Who&When logs):
@@ -52,9 +39,9 @@ def attribute(
         raise typer.BadParameter(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}", param_hint="--strategy")
     with open_store(db) as store:
         if traces:
-            from chainjudge.cli.verifying import _store_traces
+            from chainjudge.cli.support import store_traces
 
-            _store_traces(store, traces)
+            store_traces(store, traces)
         try:
             with _judge(judge, api_base) as (settings, model_judge):
                 with _progress(model_judge, settings, store, criterion, len(chosen)) as tick:

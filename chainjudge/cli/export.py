@@ -6,12 +6,9 @@ import contextlib
 import csv
 import json
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
-
+from chainjudge.cli import export_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store
 from chainjudge.core.atomic import atomic_open, write_text_atomic
@@ -41,42 +38,13 @@ EXPORT_FIELDS = [
 ]
 
 
-class ExportFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
-    otel = "otel"
-    langfuse = "langfuse"
-    phoenix = "phoenix"
-
-
 @app.command()
 def export(
-    run: Annotated[str, typer.Argument(help="Run name.")],
-    fmt: Annotated[
-        ExportFormat,
-        typer.Option(
-            "--format",
-            help="jsonl or csv (one row per judgment); otel (GenAI evaluation events, OTLP JSON logs), langfuse (score batch), phoenix "
-            "(span / trace annotations).",
-        ),
-    ] = ExportFormat.jsonl,
-    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="File to write (default: standard output).")] = None,
-    endpoint: Annotated[
-        Optional[str],
-        typer.Option(
-            "--endpoint",
-            help="Send to this URL instead of writing a file (otel: an OTLP/HTTP receiver; langfuse / phoenix: the server's base URL). "
-            "Nothing is sent without it.",
-        ),
-    ] = None,
-    header: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--header",
-            help="Extra request header 'Name: value' for --endpoint, repeatable. Langfuse keys are read from LANGFUSE_PUBLIC_KEY / "
-            "LANGFUSE_SECRET_KEY, Phoenix's from PHOENIX_API_KEY.",
-        ),
-    ] = None,
+    run: opt.RunOption,
+    fmt: opt.FmtOption = opt.ExportFormat.jsonl,
+    output: opt.OutputOption = None,
+    endpoint: opt.EndpointOption = None,
+    header: opt.HeaderOption = None,
     db: DbOption = None,
 ) -> None:
     """A run's judgments out of chainjudge.
@@ -95,7 +63,7 @@ def export(
             fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
         rows = [_export_row(j) for j in store.judgments(run)]
     with atomic_open(output, newline="") if output else contextlib.nullcontext(sys.stdout) as handle:
-        if fmt is ExportFormat.jsonl:
+        if fmt is opt.ExportFormat.jsonl:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:

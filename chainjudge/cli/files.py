@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from chainjudge.cli.app import app, rubric_app, schema_app, traces_app
-from chainjudge.cli.judging import SplitChoice
-from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.cli import files_options as opt
+from chainjudge.cli.app import rubric_app, schema_app, traces_app
+from chainjudge.cli.judge_options import SplitChoice
+from chainjudge.cli.support import err, out
 from chainjudge.core.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
 from chainjudge.core.schema import Trace
-from chainjudge.reading import FORMATS
 
 
 @schema_app.command("trace")
@@ -52,10 +52,10 @@ def rubric_check(files: Annotated[list[Path], typer.Argument(help="Rubric YAML f
 
 @traces_app.command("show")
 def traces_show(
-    files: Annotated[list[Path], typer.Argument(help="Trace files or directories.", exists=True)],
-    fmt: Annotated[str, typer.Option("--format", help=f"Trace format: {', '.join(FORMATS)}.")] = "auto",
-    split: Annotated[SplitChoice, typer.Option(help="Split free-text agent messages into steps.")] = SplitChoice.none,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Trace models as JSON lines.")] = False,
+    files: opt.FilesOption,
+    fmt: opt.FmtOption = "auto",
+    split: opt.SplitOption = SplitChoice.none,
+    as_json: opt.AsJsonOption = False,
 ) -> None:
     """How each trace was decomposed: the step tree with kind, ref, parent, an excerpt and tool pairing,
     so you see what the judge will see before paying for a run."""
@@ -97,69 +97,3 @@ def traces_show(
         out.print(root)
     if problems:
         raise typer.Exit(1)
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM end the receiver cleanly, even when it was started as a background job of
-    a non-interactive shell, which starts it with SIGINT ignored (a `&` in a CI script does)."""
-    import signal
-
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-
-
-@app.command()
-def collect(
-    listen: Annotated[
-        str, typer.Option(help="HOST:PORT to listen on (loopback by default; OTLP/HTTP's usual port is 4318).")
-    ] = "127.0.0.1:4318",
-    max_body_mb: Annotated[float, typer.Option(help="Refuse export bodies larger than this, as sent or once inflated, with 413.")] = 16.0,
-    max_concurrent: Annotated[int, typer.Option(min=1, max=256, help="Exports worked on at once; more get 503.")] = 8,
-    max_connections: Annotated[int, typer.Option(min=1, max=4096, help="Connections held open at once; more are closed on arrival.")] = 64,
-    request_timeout: Annotated[
-        float,
-        typer.Option(min=1, max=3600, help="Seconds a client has for a whole request (headers and body); then the connection is closed."),
-    ] = 60.0,
-    db: DbOption = None,
-) -> None:
-    """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
-    traces for judging. Point an exporter at http://HOST:PORT/v1/traces; Ctrl-C stops."""
-    from chainjudge.core.judges.resolve import is_loopback
-    from chainjudge.reading.collect import Collector, make_server
-
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        fail(f"--listen takes HOST:PORT with a port from 0 to 65535; got {listen!r}")
-    if not is_loopback(f"http://{host}:{port}"):
-        err.print(Text("warning:", style="yellow"), f"listening on {host}, reachable from other machines; traces may hold customer data")
-    store = open_store(db)
-    collector = Collector(store)
-    try:
-        server = make_server(
-            collector,
-            host,
-            int(port),
-            int(max_body_mb * 1024 * 1024),
-            max_concurrent=max_concurrent,
-            deadline_s=request_timeout,
-            max_connections=max_connections,
-        )
-    except (OSError, OverflowError) as exc:
-        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
-    out.print(
-        f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)",
-        highlight=False,
-    )
-    _stop_on_signals()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        out.print(f"received {collector.spans} spans in {collector.trace_count()} traces")
-        store.close()

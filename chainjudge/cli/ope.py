@@ -4,74 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from chainjudge.cli import ope_options as opt
 from chainjudge.cli.support import err, out
 
 
 def ope(
-    logs: Annotated[Path, typer.Argument(help="Logged decisions: CSV, JSONL or Parquet, one row per decision.")],
-    policy: Annotated[
-        Optional[Path],
-        typer.Option("--policy", help="The target policy (YAML / JSON): kind slots, thompson or decisions (see docs/guides/outcomes.md)."),
-    ] = None,
-    decisions: Annotated[
-        Optional[list[Path]],
-        typer.Option(
-            "--decisions",
-            help="Instead of --policy: recorded agent traces (chainjudge record); each one's final decision is the agent's action for "
-            "its user.",
-        ),
-    ] = None,
-    decision_field: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--decision-field",
-            help="With --decisions: the decision's fields that make the action, joined with ':' (default: channel; e.g. action, channel).",
-        ),
-    ] = None,
-    trace_key: Annotated[
-        str, typer.Option("--trace-key", help="With --decisions: the trace metadata naming the user, matched to --group.")
-    ] = "scenario_id",
-    exploration: Annotated[
-        Optional[str], typer.Option("--exploration", help="With --decisions: 'uniform' when the logging policy could take every action.")
-    ] = None,
-    reward: Annotated[str, typer.Option(help="Column of the outcome (a click, a conversion, revenue).")] = "reward",
-    propensity: Annotated[str, typer.Option(help="Column of the logging policy's probability of the logged action.")] = "propensity",
-    action: Annotated[str, typer.Option(help="Column of the logged action.")] = "action",
-    slot: Annotated[
-        Optional[str], typer.Option(help="Column of the slot (slate position, send window) a slot policy is given per.")
-    ] = None,
-    group: Annotated[
-        Optional[str], typer.Option(help="Column of the user id: intervals resample users, keeping their rows together (default: rows).")
-    ] = None,
-    feature: Annotated[Optional[list[str]], typer.Option("--feature", help="Context column for the reward model, repeatable.")] = None,
-    by: Annotated[
-        Optional[list[str]], typer.Option("--by", help="Also break the figures down by this column (segment, market, channel), repeatable.")
-    ] = None,
-    reward_model: Annotated[
-        str,
-        typer.Option("--reward-model", help="boosting or logistic (scikit-learn, cross-fitted by user), or none (no DM / DR / Switch-DR)."),
-    ] = "boosting",
-    clip: Annotated[
-        Optional[float], typer.Option(min=1.0, help="Clip importance weights at this value (less variance, some bias).")
-    ] = None,
-    switch_tau: Annotated[
-        Optional[float],
-        typer.Option(
-            "--switch-tau", min=0.0, help="Switch-DR: weights above this use the reward model alone (default: the 99th percentile)."
-        ),
-    ] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, max=10_000, help="Resamples of users for the 95% intervals.")] = 200,
-    min_ess: Annotated[
-        float, typer.Option("--min-ess", min=1.0, help="Below this effective sample size the weighted estimates are withheld.")
-    ] = 100.0,
-    seed: Annotated[int, typer.Option(help="Seed of the resampling and the reward model's folds.")] = 0,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write every figure as JSON here.")] = None,
+    logs: opt.LogsOption,
+    policy: opt.PolicyOption = None,
+    decisions: opt.DecisionsOption = None,
+    decision_field: opt.DecisionFieldOption = None,
+    trace_key: opt.TraceKeyOption = "scenario_id",
+    exploration: opt.ExplorationOption = None,
+    reward: opt.RewardOption = "reward",
+    propensity: opt.PropensityOption = "propensity",
+    action: opt.ActionOption = "action",
+    slot: opt.SlotOption = None,
+    group: opt.GroupOption = None,
+    feature: opt.FeatureOption = None,
+    by: opt.ByOption = None,
+    reward_model: opt.RewardModelOption = "boosting",
+    clip: opt.ClipOption = None,
+    switch_tau: opt.SwitchTauOption = None,
+    bootstrap: opt.BootstrapOption = 200,
+    min_ess: opt.MinEssOption = 100.0,
+    seed: opt.SeedOption = 0,
+    out_file: opt.OutFileOption = None,
 ) -> None:
     """Estimate what the target policy would have earned on the logged decisions (direct method, IPS,
     self-normalised IPS, doubly robust, Switch-DR), beside what the logged policy earned, with 95% intervals

@@ -69,3 +69,16 @@ def report_rejected_rows(source: Path, errors: list, rejects_file: Path, show: i
         f"(line, column, kind, reason) are in {rejects_file}",
         highlight=False,
     )
+
+
+def store_traces(store, paths: list[Path]) -> None:
+    """Read and store the traces given (each bad record named and skipped, as `judge` does)."""
+    if not paths:
+        return
+    from chainjudge.pipeline import load_traces  # (numpy and the adapters: only for the commands that read traces)
+
+    loaded = load_traces(paths)
+    for problem in loaded.errors:
+        err.print(Text("skipped", style="yellow"), str(problem), highlight=False)
+    store.save_traces(loaded.traces)
+    err.print(f"{len(loaded.traces)} traces stored from {', '.join(map(str, paths))}", highlight=False)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,16 @@ class JudgeRequest:
     ray_address: str | None = None
     workers: int = 2
     verifiers: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Accept what a command line hands over as it is: None for an empty list, an option's enum for its text."""
+        for name in ("judges", "redact_patterns", "verifiers"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, [])
+        for name in ("split", "mode", "executor"):
+            value = getattr(self, name)
+            if isinstance(value, Enum):
+                object.__setattr__(self, name, value.value)
 
     @property
     def specs(self) -> list[str]:

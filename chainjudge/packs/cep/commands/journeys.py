@@ -3,20 +3,17 @@ customer's response model fitted from logged outcomes (`journeys search` is in j
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
-from typing import Annotated
 
 import typer
-import yaml
 from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 from chainjudge.core.yamlfile import YamlFileError
+from chainjudge.packs.cep.commands import journey_options as opt
 from chainjudge.packs.cep.commands.support import print_summary, read_journey_traces
-from chainjudge.packs.cep.customer import fit_response_model
 from chainjudge.packs.cep.decisions import load_scenarios
 from chainjudge.packs.cep.journey_findings import evaluate_all, summarize
 from chainjudge.packs.cep.journey_generator import generate_journeys
@@ -32,10 +29,10 @@ journeys_app = typer.Typer(
 
 @journeys_app.command("generate")
 def generate(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the journeys (JSONL).")] = Path("journeys.jsonl"),
-    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
-    per_cell: Annotated[int, typer.Option(min=1, help="Journeys per kind x perturbation cell.")] = 1,
-    combinations: Annotated[bool, typer.Option(help="Add the risky combinations of perturbations, once per kind.")] = True,
+    out_file: opt.OutFileOption = Path("journeys.jsonl"),
+    seed: opt.SeedOption = 7,
+    per_cell: opt.PerCellOption = 1,
+    combinations: opt.CombinationsOption = True,
 ) -> None:
     """Generate journey scenarios: every journey kind (onboarding, win-back, sale campaign) with every
     perturbation (device switch, language change, conversion elsewhere, unsubscribe, consent withdrawn or
@@ -48,26 +45,11 @@ def generate(
 
 @journeys_app.command("import")
 def import_cmd(
-    events: Annotated[
-        Path,
-        typer.Argument(
-            help="The event log: CSV, JSONL or Parquet, one event per row (customer id, time, event, and optional channel, consent, "
-            "language)."
-        ),
-    ],
-    states: Annotated[
-        Path, typer.Option("--states", help="The customers' starting states: the JSONL `scenarios import` wrote from the same customers.")
-    ],
-    mapping_file: Annotated[
-        Path,
-        typer.Option(
-            "--mapping",
-            help="Events mapping YAML: which columns hold what, and which event values are decisions or script events (see "
-            "examples/cdp-events-mapping.yaml).",
-        ),
-    ],
-    out_file: Annotated[Path, typer.Option("--out", help="Journeys JSONL to write.")] = Path("imported-journeys.jsonl"),
-    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
+    events: opt.EventsOption,
+    states: opt.StatesOption,
+    mapping_file: opt.MappingFileOption,
+    out_file: opt.ImportCmdOutFileOption = Path("imported-journeys.jsonl"),
+    show: opt.ShowOption = 20,
     db: DbOption = None,
 ) -> None:
     """Journeys from a team's own history: each customer's imported state is the start, the log's events
@@ -110,8 +92,8 @@ def import_cmd(
 
 @journeys_app.command("check")
 def check(
-    traces: Annotated[list[Path], typer.Argument(help="Journey trace files (JSONL from `record --journeys` or `journeys search`).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary and each journey's findings as JSON.")] = False,
+    traces: opt.TracesOption,
+    as_json: opt.AsJsonOption = False,
 ) -> None:
     """The journey checks over recorded journeys (frequency caps across days and channels, nothing sent
     after a conversion or an unsubscribe, consent as it stands at each send, quiet hours in local time,
@@ -134,45 +116,3 @@ def check(
             )
     if summary.failed or summary.simulator_inconsistent:
         raise typer.Exit(1)
-
-
-@journeys_app.command("fit-responses")
-def fit_responses(
-    outcomes: Annotated[
-        Path,
-        typer.Argument(
-            help="Logged messages: CSV or JSONL with channel and 0/1 opened, clicked, converted, unsubscribed (any subset), optionally "
-            "segment."
-        ),
-    ],
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the response model (YAML).")] = Path("response-model.yaml"),
-    prior: Annotated[float, typer.Option(min=0.0, help="Pseudo-messages each fitted rate is shrunk with towards the default.")] = 20.0,
-) -> None:
-    """Fit the simulated customer's response rates from a team's logged outcomes (open, click, conversion
-    and unsubscribe rates per channel and segment), for `record --journeys --response-model`."""
-
-    if not outcomes.is_file():
-        fail(f"{outcomes}: no such file")
-    text = outcomes.read_text(encoding="utf-8", errors="replace")
-    rows: list[dict] = []
-    if outcomes.suffix.lower() in (".jsonl", ".ndjson"):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError:
-                    err.print(Text("skipped", style="yellow"), f"{outcomes}: line {number}: not JSON", highlight=False)
-                    continue
-                if isinstance(value, dict):
-                    rows.append(value)
-    else:
-        try:
-            rows = list(csv.DictReader(text.splitlines()))
-        except csv.Error as exc:
-            fail(f"{outcomes}: not a readable CSV ({exc})")
-    try:
-        model = fit_response_model(rows, prior=prior)
-    except ValueError as exc:
-        fail(f"{outcomes}: {exc}")
-    write_text_atomic(out_file, yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False))
-    out.print(f"response model {model.source} written to {out_file}")

@@ -1,0 +1,43 @@
+"""The options of `agreement`: each parameter's type and help, declared once (the
+commands' signatures name them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+AgainstOption = Annotated[
+    list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")
+]
+AsJsonOption = Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")]
+BootstrapOption = Annotated[int, typer.Option(min=0, help="Bootstrap resamples of traces for 95% intervals.")]
+CriterionOption = Annotated[str, typer.Option(help="Criterion id (as stored in the labels / the rubric).")]
+FailingOption = Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated (default: error/fail/-1/...).")]
+MinAnsweredOption = Annotated[float, typer.Option(min=0, max=1, help="Trust needs the judge to answer this share of reference items.")]
+MinFailingLabelsOption = Annotated[int, typer.Option(min=1, help="Trust needs at least this many failing reference labels ...")]
+MinFailingTracesOption = Annotated[int, typer.Option(min=1, help="... from at least this many traces.")]
+MinTnrLowOption = Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TNR lower bound at or above this.")]
+MinTprLowOption = Annotated[float, typer.Option(min=0, max=1, help="Trust needs the TPR (failing class) lower bound at or above this.")]
+OrderOption = Annotated[
+    Optional[str], typer.Option(help="Label order, low to high, comma-separated (e.g. error,neutral,correct); makes the scale ordinal.")
+]
+ReferenceOption = Annotated[
+    str,
+    typer.Option(
+        "--reference",
+        help="Reference: 'reference' (one label per item: adjudication > ground truth > imported human) or an annotator name.",
+    ),
+]
+ReviewKappaOption = Annotated[float, typer.Option(help="Otherwise 'needs review' when kappa's lower bound reaches this.")]
+SeedOption = Annotated[int, typer.Option(help="Bootstrap seed.")]
+SourcesOption = Annotated[
+    Optional[str],
+    typer.Option(help="With --reference reference: sources most trusted first (default adjudication,ground-truth,human)."),
+]
+SplitOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted)."
+    ),
+]
