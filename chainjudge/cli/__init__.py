@@ -62,7 +62,8 @@ def unwrap(text: str | None) -> str | None:
     blank lines and list items kept.  Hard-wrapped docstrings otherwise read as 'a row\n without a step'."""
     if not text:
         return text
-    paragraphs, current = [], []
+    paragraphs: list[str] = []
+    current: list[str] = []
     for line in inspect.cleandoc(text).splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith(("- ", "* ")):

@@ -56,7 +56,7 @@ def cluster(
             help="minilm: all-MiniLM-L6-v2 (~65 texts/s on 2 cores); static: a table distilled from it once (thousands/s; other modes, "
             "see docs/benchmarks.md).",
         ),
-    ] = "minilm",
+    ] = EmbedderChoice.minilm,
     db: DbOption = None,
 ) -> None:
     """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold

@@ -54,7 +54,7 @@ def collect(
             max_connections=max_connections,
         )
     except (OSError, OverflowError) as exc:
-        fail(f"cannot listen on {listen}: {exc.strerror or exc}")
+        fail(f"cannot listen on {listen}: {getattr(exc, 'strerror', None) or exc}")
     out.print(
         f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)",
         highlight=False,

@@ -92,7 +92,7 @@ def traces_show(
                     else " (unpaired)"
                 )
             label = f"{step.index} {step.kind.value} ref={step.ref}{pairing}: {excerpt}"
-            parent = nodes.get(step.parent_ref) if step.kind.value != "tool_result" else None
+            parent = nodes.get(step.parent_ref or "") if step.kind.value != "tool_result" else None
             nodes[step.ref] = (parent or root).add(label)
         out.print(root)
     if problems:

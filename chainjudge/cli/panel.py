@@ -64,7 +64,7 @@ def panel(
         f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled",
         highlight=False,
     )
-    if not ref_labels:
+    if not ref_labels or reference is None:
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
         return
     table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")

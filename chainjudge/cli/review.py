@@ -48,7 +48,7 @@ def review_app(
             ope_figures(figures)  # read now: a bad file is one line at start, not an error in a tab later
     try:
         serve(
-            db,
+            Path(db) if db else None,
             port,
             catalogue,
             space or [],

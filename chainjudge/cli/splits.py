@@ -12,6 +12,11 @@ from chainjudge.cli.app import labels_app
 from chainjudge.cli.support import DbOption, err, open_store, out
 
 
+class GroupBy(str, Enum):
+    task = "task"
+    trace = "trace"
+
+
 @labels_app.command("split")
 def labels_split(
     test_share: Annotated[float, typer.Option("--test-share", min=0.01, max=0.99, help="Share of labelled traces kept for testing.")] = 0.3,
@@ -26,7 +31,7 @@ def labels_split(
             help="task: traces of one task (AgentProcessBench question, tau-bench task_id; detected from metadata or id) always on one "
             "side; trace: each trace alone.",
         ),
-    ] = "task",
+    ] = GroupBy.task,
     db: DbOption = None,
 ) -> None:
     """Assign every labelled trace, whole, to `tune` or `test`, stratified so both hold traces with failing
@@ -48,11 +53,6 @@ def labels_split(
         )
     if outcome.thin:
         err.print(Text("note:", style="yellow"), "a side lacks failing or passing traces: too few labelled traces for a useful test split")
-
-
-class GroupBy(str, Enum):
-    task = "task"
-    trace = "trace"
 
 
 def split_lines(store) -> list[str]:

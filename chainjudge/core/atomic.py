@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from chainjudge.errors import OutputError
 
@@ -31,7 +31,7 @@ def check_output_path(path: str | Path) -> Path:
 @contextlib.contextmanager
 def atomic_open(
     path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None, file_mode: int = 0o644
-) -> Iterator[IO]:
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside PATH; on a clean exit it replaces PATH, on an exception it is removed."""
     path = check_output_path(path)
     try:

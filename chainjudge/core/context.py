@@ -15,6 +15,7 @@ counted with cl100k_base; the whole prompt (system and user messages) never exce
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from chainjudge.core.fencing import fence, one_line, system_message, truncate
 from chainjudge.core.schema import ContextBudget, Criterion, JudgeSettings, Step, StepKind, Trace
@@ -25,7 +26,7 @@ _DIGEST_TEXT = 100
 
 
 @functools.lru_cache(maxsize=1)
-def _encoding():
+def _encoding() -> Any:
     import tiktoken  # offline: the entry points point TIKTOKEN_CACHE_DIR at litellm's bundled files
 
     return tiktoken.get_encoding("cl100k_base")
@@ -36,7 +37,7 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
 
 
-def prompt_tokens(messages: list[dict]) -> int:
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
     """The tokens a prompt costs: its messages' contents plus the chat framing."""
     return sum(count_tokens(m["content"]) + _PER_MESSAGE for m in messages) + 2
 
@@ -110,7 +111,7 @@ def context_lines(trace: Trace, step: Step, budget: ContextBudget, room: int) ->
 
 def budgeted_messages(
     trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings, budget: ContextBudget
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The judge's prompt for one step, never over `budget.tokens` (raises ValueError when even the
     instructions and criteria do not fit: the budget is too small for the rubric)."""
     system = {"role": "system", "content": system_message(criteria, settings.ask_evidence)}

@@ -8,10 +8,10 @@ the judge's own label is kept in the judgment (`raw_label`), so nothing the judg
 
 from __future__ import annotations
 
-from chainjudge.core.schema import Verdict
+from chainjudge.core.schema import Scale, Verdict
 
 
-def fail_probability(verdict: Verdict, label_probs: dict[str, float] | None, scale) -> float | None:
+def fail_probability(verdict: Verdict, label_probs: dict[str, float] | None, scale: Scale) -> float | None:
     """P(the step fails) by the judge's own account, or None when it gave no graded answer."""
     if label_probs:
         return sum(p for label, p in label_probs.items() if not scale.passes(label))
@@ -20,7 +20,7 @@ def fail_probability(verdict: Verdict, label_probs: dict[str, float] | None, sca
     return None
 
 
-def apply_threshold(verdict: Verdict, label_probs: dict[str, float] | None, scale, threshold: float) -> tuple[Verdict, str | None]:
+def apply_threshold(verdict: Verdict, label_probs: dict[str, float] | None, scale: Scale, threshold: float) -> tuple[Verdict, str | None]:
     """(the decided verdict, the judge's own label if the threshold changed it, else None)."""
     p_fail = fail_probability(verdict, label_probs, scale)
     if p_fail is None:

@@ -11,11 +11,12 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from chainjudge.core.fencing import truncate
 from chainjudge.core.injection import detect
 from chainjudge.core.limiter import AdaptiveLimiter
-from chainjudge.core.prompts import build_messages, cache_key, prompt_hash, truncate
+from chainjudge.core.prompts import build_messages, cache_key, prompt_hash
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import AlignedExample, Criterion, JudgeSettings, Judgment, Rubric, Step, Trace, WorkItem
 
@@ -51,7 +52,7 @@ class Executor(Protocol):
         store: JudgmentSink,
         concurrency: int = 8,
         retry_errors: bool = True,
-        on_progress: Callable | None = None,
+        on_progress: Callable[..., Any] | None = None,
     ) -> object: ...
 
 
@@ -133,7 +134,7 @@ class Progress:
     calls: int = 0
     errors: int = 0
     cost_usd: float = 0.0
-    error_kinds: Counter = field(default_factory=Counter)
+    error_kinds: Counter[str] = field(default_factory=Counter)
     aborted: str | None = None
     rate_limited: int = 0  # 429 answers seen (each retried)
     timed_out: int = 0  # calls that timed out (each backed the concurrency off, then retried)

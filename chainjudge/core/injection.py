@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_RULES: tuple[tuple[str, re.Pattern], ...] = (
+_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "instruction to ignore the rubric",
         re.compile(

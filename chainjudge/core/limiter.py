@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
@@ -26,7 +27,7 @@ class AdaptiveLimiter:
         self._changed = asyncio.Condition()
 
     @asynccontextmanager
-    async def slot(self):
+    async def slot(self) -> AsyncIterator[None]:
         async with self._changed:
             await self._changed.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 from chainjudge.core.schema import DecisionReport, Trace
 from chainjudge.errors import ChainjudgeError
@@ -95,7 +95,7 @@ def packs() -> dict[str, Pack]:
     return load(PACKS)  # type: ignore[return-value]
 
 
-def checks() -> dict[str, Callable]:
+def checks() -> dict[str, Callable[..., Any]]:
     return load(CHECKS)  # type: ignore[return-value]
 
 
@@ -120,11 +120,11 @@ def decision_of(trace: Trace) -> dict[str, object] | None:
             continue
         decided = reader(trace)
         if decided is not None:
-            return decided
+            return dict(decided)
     return None
 
 
-def default_file(kind: str):
+def default_file(kind: str) -> Any:
     """An installed pack's default file of KIND ('space', 'gate_policy'), or None when no pack offers one
     (packs asked in name order)."""
     for pack in packs().values():

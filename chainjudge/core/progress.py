@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -83,7 +84,7 @@ def plain_progress(
     console: Console, description: str, every_s: float = PLAIN_EVERY_S, clock: Callable[[], float] = time.monotonic
 ) -> Iterator[Hooks]:
     started = clock()
-    state: dict = {"last": started, "latest": None, "first_done": None}
+    state: dict[str, Any] = {"last": started, "latest": None, "first_done": None}
 
     def on_start(total: int) -> None:
         console.print(f"{description}: {total} work items", highlight=False, soft_wrap=True)

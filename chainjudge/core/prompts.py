@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from chainjudge.core.context import budgeted_messages
 from chainjudge.core.fencing import (  # noqa: F401 - re-exported: the prompt's pieces are imported from here too
@@ -84,7 +85,7 @@ def build_messages(
     settings: JudgeSettings,
     budget: ContextBudget | None = None,
     examples: Sequence[AlignedExample] = (),
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The judge's prompt; with a rubric's token budget, the budgeted layout of `context.py`.  An aligned
     judge's examples open the user message, right after the fixed system message (so the prefix cache
     still serves the fixed part)."""
@@ -97,7 +98,7 @@ def build_messages(
     return messages
 
 
-def _plain_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings) -> list[dict]:
+def _plain_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], settings: JudgeSettings) -> list[dict[str, Any]]:
     user = "\n".join(
         [
             fence("Earlier steps (context):", context_text(trace, step, settings.max_context_chars)),
@@ -110,7 +111,7 @@ def _plain_messages(trace: Trace, step: Step, criteria: tuple[Criterion, ...], s
     return [{"role": "system", "content": system_message(criteria, settings.ask_evidence)}, {"role": "user", "content": user}]
 
 
-def prompt_hash(messages: list[dict]) -> str:
+def prompt_hash(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from chainjudge.core.schema import Trace
 
@@ -36,7 +37,7 @@ def luhn_ok(digits: str) -> bool:
 @dataclass(frozen=True)
 class PiiPattern:
     kind: str  # placeholder prefix: EMAIL, CARD, NATIONAL_ID, PHONE ...
-    regex: re.Pattern
+    regex: re.Pattern[str]
     check: object = None  # optional callable(match_text) -> bool
 
 
@@ -96,7 +97,7 @@ class Redactor:
     def redact_text(self, text: str, redaction: Redaction) -> str:
         for pattern in self.patterns:
 
-            def replace(match: re.Match, pattern: PiiPattern = pattern) -> str:
+            def replace(match: re.Match[str], pattern: PiiPattern = pattern) -> str:
                 value = match.group(0)
                 if pattern.check is not None and not pattern.check(value):  # type: ignore[operator]
                     return value
@@ -111,7 +112,7 @@ class Redactor:
         redaction = Redaction()
         steps = []
         for step in trace.steps:
-            update: dict = {"text": self.redact_text(_sent(step.text, max_chars), redaction)}
+            update: dict[str, Any] = {"text": self.redact_text(_sent(step.text, max_chars), redaction)}
             if step.tool_calls:
                 update["tool_calls"] = [
                     call.model_copy(update={"arguments": self.redact_text(_sent(call.arguments, max_chars), redaction)})
@@ -124,7 +125,7 @@ class Redactor:
 def _sent(text: str, max_chars: int | None) -> str:
     if max_chars is None:
         return text
-    from chainjudge.core.prompts import truncate
+    from chainjudge.core.fencing import truncate
 
     return truncate(text, max_chars)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -20,7 +21,7 @@ class RubricError(ChainjudgeError, ValueError):
     """A rubric file that cannot be used; the message names the file, the field and what was wrong."""
 
 
-def _field_path(loc: tuple) -> str:
+def _field_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
@@ -67,7 +68,7 @@ def rubric_hash(rubric: Rubric) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def rubric_json_schema() -> dict:
+def rubric_json_schema() -> dict[str, Any]:
     schema = Rubric.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "chainjudge rubric"

@@ -7,6 +7,7 @@ went wrong.  These functions cut text into numbered steps, paragraphs or sentenc
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 SplitMode = Literal["none", "numbered", "paragraphs", "sentences"]
@@ -62,5 +63,5 @@ def split_text(text: str, mode: SplitMode) -> list[str]:
     raise ValueError(f"unknown split mode {mode!r}; choose one of {', '.join(SPLIT_MODES)}")
 
 
-def _nonempty(pieces) -> list[str]:
+def _nonempty(pieces: Iterable[str]) -> list[str]:
     return [p.strip() for p in pieces if p and p.strip()]

@@ -204,7 +204,7 @@ def _describe(expected: ExpectedCall) -> str:
     return expected.tool + (f"({_show(expected.args)})" if expected.args else "")
 
 
-def _missing(reference, calls, matched: dict[int, int], mode: str) -> list[str]:
+def _missing(reference: Any, calls: Sequence[Any], matched: dict[int, int], mode: str) -> list[str]:
     used = set(matched.values())
     problems = []
     for i, expected in enumerate(reference):
@@ -216,7 +216,7 @@ def _missing(reference, calls, matched: dict[int, int], mode: str) -> list[str]:
     return problems
 
 
-def _extra(calls, matched: dict[int, int]) -> list[str]:
+def _extra(calls: Sequence[Any], matched: dict[int, int]) -> list[str]:
     used = set(matched.values())
     return [f"{c.where()} is not in the reference" for j, c in enumerate(calls) if j not in used]
 

@@ -35,7 +35,7 @@ def score_value(judgment: Judgment) -> float | None:
 
 def log_record(judgment: Judgment, link: Link) -> dict:
     verdict = judgment.verdict
-    attributes = {
+    attributes: dict[str, str | float] = {
         "event.name": EVENT,
         "gen_ai.evaluation.name": judgment.criterion_id,
         "chainjudge.run": judgment.run,

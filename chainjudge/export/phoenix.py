@@ -13,7 +13,7 @@ def annotation(judgment: Judgment, link: Link) -> tuple[str, dict] | None:
     """("span" | "trace", annotation), or None when the judgment has no verdict or no id to point at."""
     if judgment.verdict is None or link.trace_id is None:
         return None
-    result = {"label": judgment.verdict.label, "explanation": judgment.verdict.rationale}
+    result: dict[str, str | float] = {"label": judgment.verdict.label, "explanation": judgment.verdict.rationale}
     value = score_value(judgment)
     if value is not None:
         result["score"] = value

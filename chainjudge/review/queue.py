@@ -27,7 +27,7 @@ FILTER_COLUMNS = {"criterion": "criterion_id", "rubric": "rubric_id", "mode": "m
 
 
 def _severities(store: Store) -> dict[tuple[str, str], str]:
-    result = {}
+    result: dict[tuple[str, str], str] = {}
     for name in [r.name for r in store.runs()]:
         run = store.get_run(name)
         if run and run.rubric:

@@ -46,9 +46,10 @@ class PostgresServer:
     """`with PostgresServer() as pg: Store(pg.new_database())`."""
 
     def __init__(self) -> None:
-        self.bin = find_binaries()
-        if self.bin is None or not (self.bin / "initdb").exists():
+        found = find_binaries()
+        if found is None or not (found / "initdb").exists():
             raise PostgresUnavailable("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql")
+        self.bin: Path = found
         self.port = _free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="chainjudge-pg-"))
         self._as_postgres = os.geteuid() == 0

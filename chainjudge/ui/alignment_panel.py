@@ -56,12 +56,12 @@ def alignment_panel(store: Store) -> None:
         if any(status.new_labels.values()) and st.button(f"Re-align {aligned.name} (examples only)", key=f"realign-{aligned.name}"):
             with st.spinner(f"re-aligning {aligned.name} from today's tune labels"):
                 try:
-                    rebuilt, report = realign(store, aligned)
+                    rebuilt, built = realign(store, aligned)
                 except AlignmentError as exc:
                     st.error(str(exc))
                     continue
             st.success(
-                f"{rebuilt.tag}: {report.examples} worked examples. Judge with it: chainjudge judge TRACES "
+                f"{rebuilt.tag}: {built.examples} worked examples. Judge with it: chainjudge judge TRACES "
                 f"--rubric RUBRIC --aligned {aligned.name} --run NEW-RUN, then measure it once: "
                 "chainjudge labels agreement ... --split test"
             )

@@ -33,8 +33,8 @@ def _candidates(store: Store, run: str | None) -> list[str]:
 def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], bool]) -> None:
     runs = [r.name for r in store.runs()]
     c1, c2 = st.columns([1, 2])
-    run = c1.selectbox("Run (its judges' first failing step; its multi-agent traces)", ["(none)", *runs], key="attr_run")
-    run = None if run == "(none)" else run
+    picked = c1.selectbox("Run (its judges' first failing step; its multi-agent traces)", ["(none)", *runs], key="attr_run")
+    run = None if picked == "(none)" else picked
     ids = _candidates(store, run)
     if not ids:
         st.info("No multi-agent trace to attribute: import annotated logs (chainjudge labels import FOLDER) or pick a run.")

@@ -70,7 +70,7 @@ class LiteLLMJudge:
         arguments that made it can."""
         return {"settings": self.settings, "retry": self.retry, "api_key": self._api_key, "max_in_flight": self.max_in_flight}
 
-    async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None):
+    async def _call(self, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None) -> Any:
         if limiter is None:
             return await self._client.chat.completions.create_with_completion(**kwargs)
         async with limiter.slot():
@@ -87,7 +87,7 @@ class LiteLLMJudge:
         return result
 
     async def ask(
-        self, messages: list[dict], response_model: type, max_tokens: int = 512
+        self, messages: list[dict[str, Any]], response_model: type, max_tokens: int = 512
     ) -> tuple[Any, dict[str, int], int, Failure | None]:
         """A structured question outside a rubric (failure attribution, say), through the same client,
         retries and credentials: (answer or None, token usage, attempts, failure or None)."""
@@ -140,7 +140,7 @@ class LiteLLMJudge:
         return kwargs
 
     async def _judge_batch(
-        self, item: WorkItem, kwargs: dict[str, Any], limiter, raws: list
+        self, item: WorkItem, kwargs: dict[str, Any], limiter: AdaptiveLimiter | None, raws: list[Any]
     ) -> tuple[dict[str, Verdict], int, Failure | None]:
         """All criteria in one call; criteria whose verdict is missing or invalid are re-asked, alone."""
         s = self.settings
@@ -177,7 +177,7 @@ class LiteLLMJudge:
             error = Failure("invalid_answer", "; ".join(f"{cid}: {why}" for cid, why in problems.items()))
         return verdicts, attempts, error
 
-    def _usage(self, raws: list, k: int) -> Usage:
+    def _usage(self, raws: list[Any], k: int) -> Usage:
         """The calls' token usage and cost, shared evenly by the criteria they judged."""
         usage = Usage()
         for raw in raws:

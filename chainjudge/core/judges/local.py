@@ -98,10 +98,10 @@ def server_available() -> bool:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
-def wait_until_answers(process: subprocess.Popen, url: str, timeout_s: float, interval_s: float = 0.5) -> str | None:
+def wait_until_answers(process: subprocess.Popen[bytes], url: str, timeout_s: float, interval_s: float = 0.5) -> str | None:
     """Poll a child server's URL until it answers 200: None when it does, else why not (it exited, or
     did not answer in time).  Shared by the local judge and the review app."""
     deadline = time.monotonic() + timeout_s
@@ -147,7 +147,7 @@ class LocalServer:
     startup_timeout_s: float = 180.0
     log_path: Path | None = None
     port: int = 0
-    _process: subprocess.Popen | None = None
+    _process: subprocess.Popen[bytes] | None = None
 
     @property
     def api_base(self) -> str:
@@ -193,7 +193,7 @@ class LocalServer:
         self.__exit__()
         raise LocalJudgeUnavailable(f"local judge server {problem}" + (f"; see {self.log_path}" if self.log_path else ""))
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:

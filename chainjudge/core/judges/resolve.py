@@ -166,7 +166,7 @@ def open_judge(
         model=spec,
         api_base=api_base,
         mode=chosen_mode,
-        batch=API_BATCH_DEFAULT if batch is None else batch,  # type: ignore[arg-type]
+        batch=API_BATCH_DEFAULT if batch is None else batch,
         temperature=temperature,
         sample=sample,
         redact_pii=redact,

@@ -8,6 +8,7 @@ server's Retry-After.  The policy is an argument, so tests pass a no-wait one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
@@ -131,7 +132,7 @@ class RetryPolicy:
     max_retry_after_s: float = 120.0
     request_timeout_s: float = 180.0
 
-    def _wait(self, retry_state) -> float:
+    def _wait(self, retry_state: Any) -> float:
         backoff = wait_exponential_jitter(multiplier=self.initial_wait_s, max=self.max_wait_s, jitter=self.jitter_s)
         wait = backoff(retry_state) if self.initial_wait_s or self.jitter_s else 0.0
         exc = retry_state.outcome.exception() if retry_state.outcome else None

@@ -11,7 +11,7 @@ import json
 import re
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from instructor import OpenAISchema
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, field_validator
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, fi
 from chainjudge.core.schema import Criterion, LikertScale, Scale, Verdict
 
 _SPACE = re.compile(r"\s+")
-_SCALE: TypeAdapter = TypeAdapter(Scale)
+_SCALE: TypeAdapter[Any] = TypeAdapter(Scale)
 
 # The judged step's text, for the evidence check.  A ContextVar rather than instructor's `context=`:
 # that argument renders every message as a Jinja template, which would let trace content run template
@@ -55,7 +55,7 @@ class _Schema(OpenAISchema):
     _hidden_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         if args or kwargs:
             return super().model_json_schema(*args, **kwargs)
         if cls not in _SCHEMAS:
@@ -63,8 +63,11 @@ class _Schema(OpenAISchema):
             for name in cls._hidden_fields:
                 schema.get("properties", {}).pop(name, None)
             title = schema.get("title")
-            _SCHEMAS[cls] = json.dumps({**_lean(schema), "title": title})  # the top-level title names the tool in TOOLS mode
-        return json.loads(_SCHEMAS[cls])  # a fresh copy each time (callers may change it), faster than deepcopy
+            lean = _lean(schema)
+            assert isinstance(lean, dict)
+            _SCHEMAS[cls] = json.dumps({**lean, "title": title})  # the top-level title names the tool in TOOLS mode
+        fresh: dict[str, Any] = json.loads(_SCHEMAS[cls])  # a fresh copy each time (callers may change it), faster than deepcopy
+        return fresh
 
 
 class _CheckedVerdict(Verdict, _Schema):
@@ -81,10 +84,10 @@ class _CheckedVerdict(Verdict, _Schema):
         return value
 
 
-def _label_type(scale):
+def _label_type(scale: Scale) -> Any:
     if isinstance(scale, LikertScale):
-        return Literal[tuple(range(scale.min, scale.max + 1))]  # type: ignore[misc]
-    return Literal[tuple(scale.labels)]  # type: ignore[misc]
+        return Literal[tuple(range(scale.min, scale.max + 1))]
+    return Literal[tuple(scale.labels)]
 
 
 def _safe(name: str) -> str:
@@ -103,7 +106,7 @@ class _LabelOnly(_Schema):
     confidence: None = Field(None, exclude=True)
 
 
-def _scale_name(scale) -> str:
+def _scale_name(scale: Scale) -> str:
     if isinstance(scale, LikertScale):
         return f"{scale.min}_to_{scale.max}"
     return "_or_".join(re.sub(r"\W", "_", str(label)) for label in scale.labels)[:48]
@@ -136,7 +139,8 @@ def _batch_model_for(criteria_json: tuple[str, ...], with_evidence: bool) -> typ
 
         model_config = ConfigDict(populate_by_name=True)
 
-    return create_model("StepVerdicts", __base__=_Batch, __doc__="One verdict per criterion id.", **fields)  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model("StepVerdicts", __base__=_Batch, __doc__="One verdict per criterion id.", **fields)  # type: ignore[call-overload]
+    return model
 
 
 def batch_model(criteria: tuple[Criterion, ...], with_evidence: bool = True) -> type[BaseModel]:
@@ -166,11 +170,12 @@ def _lenient_batch_for(criteria_json: tuple[str, ...], with_evidence: bool) -> t
         model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
         @classmethod
-        def model_json_schema(cls, *args, **kwargs):  # type: ignore[override]
+        def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
             return strict.model_json_schema(*args, **kwargs)  # the judge is asked for the strict shape
 
     fields = {_safe(c.id): (dict | None, Field(None, alias=c.id)) for c in criteria}
-    return create_model("StepVerdictsLenient", __base__=_Lenient, **fields)  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model("StepVerdictsLenient", __base__=_Lenient, **fields)  # type: ignore[call-overload]
+    return model
 
 
 def lenient_batch_model(criteria: tuple[Criterion, ...], with_evidence: bool = True) -> type[BaseModel]:

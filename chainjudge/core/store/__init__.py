@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from chainjudge.core.schema import Judgment, Run, utc_now
 from chainjudge.core.store.base import (  # noqa: F401
@@ -45,6 +46,27 @@ from chainjudge.core.store.review import ReviewStore
 from chainjudge.core.store.splits import SplitStore
 from chainjudge.core.store.states import StateStore
 from chainjudge.core.store.traces import TraceStore
+
+__all__ = [  # what the store package offers: the Store, and what its callers need from its parts
+    "DEFAULT_DB",
+    "FIXED_SETTINGS",
+    "MIGRATIONS",
+    "MIGRATION_LOCK",
+    "CriterionSummary",
+    "RunBusy",
+    "RunMismatch",
+    "RunSummary",
+    "Store",
+    "StoreUnavailable",
+    "UnknownRun",
+    "absolute_db",
+    "masked_url",
+    "resolve_db_path",
+    "rollback_quietly",
+    "store_location",
+    "trace_version",
+    "utc_text",
+]
 
 
 def _open_sqlite(path: Path, lock: threading.RLock, create: bool) -> _Locked:
@@ -83,7 +105,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     under it too.  The review app still gives each browser session a Store of its own, so sessions never
     wait on each other's reads."""
 
-    def __init__(self, location: str | os.PathLike, create: bool = True) -> None:
+    def __init__(self, location: str | os.PathLike[str], create: bool = True) -> None:
         """create=False: a SQLite file that does not exist is an error, not a new empty store (a source
         to read from, say: `db copy typo.db out.db` used to create typo.db and copy nothing)."""
         self._lock = threading.RLock()
@@ -115,7 +137,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- migrations
@@ -135,7 +157,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             if postgres:
                 self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
 
-    def _apply(self, name: str, sql) -> None:
+    def _apply(self, name: str, sql: Any) -> None:
         self._db.execute(self.dialect.begin)
         try:
             if not self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
@@ -258,7 +280,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
 
     def judgments(self, run: str, page: int = 2000) -> Iterator[Judgment]:
         """Every judgment of a run in (trace, step, criterion) order, read a page at a time (keyset)."""
-        after: tuple = ("", -1, "", -1)
+        after: tuple[Any, ...] = ("", -1, "", -1)
         while True:
             rows = self._db.execute(
                 "SELECT trace_id, step_index, criterion_id, id, data FROM judgments WHERE run = ? AND "
@@ -296,9 +318,9 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             f"SELECT COUNT(*) FROM judgments WHERE run = ? AND {self.dialect.json_array_length('data', 'flags')} > 0",
             (run,),
         ).fetchone()
-        return row[0]
+        return int(row[0])
 
-    def copy_to(self, path: str | os.PathLike) -> None:
+    def copy_to(self, path: str | os.PathLike[str]) -> None:
         """A consistent copy of the whole store in a new SQLite file (SQLite's VACUUM INTO; from
         PostgreSQL, a table-by-table copy inside one snapshot), e.g. a snapshot."""
         if self.dialect is POSTGRES:
@@ -353,13 +375,13 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         opened inside another on the same thread joins it, so library calls compose into one."""
         return _Transaction(self)
 
-    def query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read rows under the store's lock (never interleaved with another thread's transaction)."""
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            return list(self._db.execute(sql, params).fetchall())
 
     def integrity_ok(self) -> bool:
         """SQLite's integrity check; on PostgreSQL, that the server answers (it checks its own pages)."""
         if self.dialect is POSTGRES:
-            return self._db.execute("SELECT 1").fetchone()[0] == 1
-        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            return bool(self._db.execute("SELECT 1").fetchone()[0] == 1)
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +17,13 @@ from chainjudge.errors import ChainjudgeError
 DEFAULT_DB = Path(".chainjudge") / "chainjudge.db"
 
 
-def utc_text(stamp) -> str:
+def utc_text(stamp: datetime) -> str:
     """An instant as UTC ISO text (naive times taken as UTC), so text order is time order."""
-    from datetime import timezone
-
     stamp = stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
-    return stamp.isoformat()
+    return str(stamp.isoformat())
 
 
-def resolve_db_path(db: str | os.PathLike | None) -> Path | str:
+def resolve_db_path(db: str | os.PathLike[str] | None) -> Path | str:
     """--db beats CHAINJUDGE_DB beats .chainjudge/chainjudge.db in the working directory.  A
     `postgresql://` URL is returned as text (a Path would fold its `//`)."""
     chosen = db or os.environ.get("CHAINJUDGE_DB")
@@ -178,6 +177,6 @@ class StorePart:
 
         def transaction(self) -> AbstractContextManager[None]: ...
 
-        def query(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
+        def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
         def add_labels(self, labels: Sequence[Any]) -> int: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 
@@ -18,13 +18,13 @@ class _Lockable(Protocol):
     dialect: Any
 
 
-class _Rows(list):
+class _Rows(list[Any]):
     """Rows already fetched, with the cursor methods callers use."""
 
-    def fetchone(self):
+    def fetchone(self) -> Any:
         return self[0] if self else None
 
-    def fetchall(self):
+    def fetchall(self) -> list[Any]:
         return list(self)
 
 
@@ -37,11 +37,11 @@ class _Locked:
         self._raw = db
         self._lock = lock
 
-    def execute(self, sql: str, params: Sequence = ()) -> _Rows:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
         with self._lock:
             return _Rows(self._raw.execute(sql, params).fetchall())
 
-    def executemany(self, sql: str, rows) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._lock:
             self._raw.executemany(sql, rows)
 
@@ -58,7 +58,7 @@ class _PostgresLocked:
     """A psycopg 3 connection with the same three methods as `_Locked`.  Autocommit, so a statement outside
     `store.transaction()` commits alone (as in SQLite), and BEGIN / COMMIT are statements like any other."""
 
-    def __init__(self, url: str, lock: threading.RLock, dialect) -> None:
+    def __init__(self, url: str, lock: threading.RLock, dialect: Any) -> None:
         from chainjudge.core.store.base import StoreUnavailable, masked_url, url_secrets
 
         try:
@@ -76,14 +76,14 @@ class _PostgresLocked:
         self._dialect = dialect
         self._changes = 0
 
-    def execute(self, sql: str, params: Sequence = ()) -> _Rows:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
         with self._lock, self._raw.cursor() as cursor:
             # always with a parameter tuple (even empty): psycopg then reads the `%%` the dialect wrote as `%`
             cursor.execute(self._dialect.translate(sql), tuple(params))
             self._changes += max(cursor.rowcount, 0) if cursor.description is None else 0
             return _Rows(tuple(row) for row in cursor.fetchall()) if cursor.description else _Rows()
 
-    def executemany(self, sql: str, rows) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(row) for row in rows]
         if not rows:
             return
@@ -114,7 +114,7 @@ class _Transaction:
                 raise
         self.store._depth += 1
 
-    def __exit__(self, exc_type, *rest) -> None:
+    def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
             self.store._depth -= 1
             if self.store._depth == 0:
@@ -126,7 +126,7 @@ class _Transaction:
             self.store._lock.release()
 
 
-def rollback_quietly(db) -> None:
+def rollback_quietly(db: Any) -> None:
     """Roll back after an error without hiding it: SQLite has already rolled back on some errors ("database
     or disk is full"), and the ROLLBACK's own "no transaction is active" used to replace the real cause."""
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from chainjudge.core.store.dialect import POSTGRES
 from chainjudge.errors import ChainjudgeError
@@ -35,7 +36,7 @@ class TableCopy:
         return self.source_checksum == self.target_checksum
 
 
-def tables(store) -> list[str]:
+def tables(store: Any) -> list[str]:
     """The store's own tables (the migrations ledger aside), sorted."""
     if store.dialect is POSTGRES:
         rows = store._db.execute(
@@ -46,7 +47,7 @@ def tables(store) -> list[str]:
     return sorted(name for (name,) in rows if name != "migrations")
 
 
-def references(store, table: str) -> set[str]:
+def references(store: Any, table: str) -> set[str]:
     """The tables this one's foreign keys point at."""
     if store.dialect is POSTGRES:
         rows = store._db.execute(
@@ -60,7 +61,7 @@ def references(store, table: str) -> set[str]:
     return {row[2] for row in store._db.execute(f'PRAGMA foreign_key_list("{table}")')} - {table}
 
 
-def copy_order(store) -> list[str]:
+def copy_order(store: Any) -> list[str]:
     """Every table after the tables it references (so foreign keys hold at every insert), else by name."""
     pending = {table: references(store, table) for table in tables(store)}
     ordered: list[str] = []
@@ -74,7 +75,7 @@ def copy_order(store) -> list[str]:
     return ordered
 
 
-def columns(store, table: str) -> list[str]:
+def columns(store: Any, table: str) -> list[str]:
     if store.dialect is POSTGRES:
         rows = store._db.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
@@ -85,14 +86,14 @@ def columns(store, table: str) -> list[str]:
     return [row[1] for row in store._db.execute(f'PRAGMA table_info("{table}")')]
 
 
-def _order_column(store, table: str) -> str:
+def _order_column(store: Any, table: str) -> str:
     """Insertion order: SQLite's rowid; on PostgreSQL the explicit rowid or the identity id."""
     if store.dialect is not POSTGRES:
         return "rowid"
     return "rowid" if "rowid" in columns(store, table) else "id"
 
 
-def _pages(store, table: str, names: list[str]) -> Iterator[list[tuple]]:
+def _pages(store: Any, table: str, names: list[str]) -> Iterator[list[tuple[Any, ...]]]:
     order = _order_column(store, table)
     selected = ", ".join(f'"{n}"' for n in names)
     after = None
@@ -108,7 +109,7 @@ def _pages(store, table: str, names: list[str]) -> Iterator[list[tuple]]:
         after = rows[-1][0]
 
 
-def _canonical(value) -> bytes:
+def _canonical(value: object) -> bytes:
     if value is None:
         return b"N"
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -120,7 +121,7 @@ def _canonical(value) -> bytes:
     return b"T" + str(value).encode("utf-8", "surrogatepass")
 
 
-def checksum(rows: Iterable[tuple]) -> tuple[int, str]:
+def checksum(rows: Iterable[tuple[Any, ...]]) -> tuple[int, str]:
     """(rows, the sum of their SHA-256 digests modulo 2^256): the same for the same rows in any order."""
     total, count = 0, 0
     for row in rows:
@@ -130,11 +131,11 @@ def checksum(rows: Iterable[tuple]) -> tuple[int, str]:
     return count, f"{total:064x}"
 
 
-def _table_checksum(store, table: str, names: list[str]) -> tuple[int, str]:
+def _table_checksum(store: Any, table: str, names: list[str]) -> tuple[int, str]:
     return checksum(row for page in _pages(store, table, names) for row in page)
 
 
-def _snapshot(store):
+def _snapshot(store: Any) -> str:
     """A consistent read of every table (the source keeps serving other connections)."""
     return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if store.dialect is POSTGRES else "BEGIN"
 
@@ -142,7 +143,7 @@ def _snapshot(store):
 SECRET_TABLES = ("local_secrets",)  # the pseudonymisation key: with it and the store, pseudonyms can be reversed
 
 
-def copy_store(source, target, progress: Callable[[str, int], None] | None = None, with_secrets: bool = False) -> list[TableCopy]:
+def copy_store(source: Any, target: Any, progress: Callable[[str, int], None] | None = None, with_secrets: bool = False) -> list[TableCopy]:
     """Every row of every table from source to the empty target, verified by counts and checksums.  The
     local secrets stay behind unless with_secrets: a copy is usually made to be shared."""
     names = {

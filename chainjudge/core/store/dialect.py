@@ -111,5 +111,5 @@ SQLITE = SQLite()
 POSTGRES = Postgres()
 
 
-def is_postgres_url(location) -> bool:
+def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))

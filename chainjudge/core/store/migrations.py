@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 # Append-only: never edit a migration that has shipped; add a new one.
 MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the connection
@@ -296,7 +297,7 @@ def trace_version(data: str) -> str:
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _trace_versions(db) -> None:
+def _trace_versions(db: Any) -> None:
     """Every version of every trace, and which version each run judged (runs made before this point at
     the only version known)."""
     db.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from chainjudge.core.schema import Label, utc_now
 from chainjudge.core.store.base import StorePart, utc_text
@@ -37,7 +38,7 @@ class PeopleStore(StorePart):
                 "data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return self._db.total_changes - before
+            return int(self._db.total_changes - before)
 
     def labels(self, criterion: str | None = None, annotators: Sequence[str] | None = None) -> list[Label]:
         """The newest label per (annotator, trace, step, criterion)."""
@@ -46,7 +47,7 @@ class PeopleStore(StorePart):
             "m.trace_id = l.trace_id AND m.step_key = l.step_key AND m.criterion = l.criterion "
             "ORDER BY m.created_at DESC, m.id DESC LIMIT 1)"
         )
-        params: list = []
+        params: list[Any] = []
         if criterion is not None:
             query += " AND criterion = ?"
             params.append(criterion)

@@ -5,6 +5,7 @@ in `chainjudge.review.queue`; this module is only its SQL, so the store stays th
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from chainjudge.core.schema import Judgment, JudgmentSignal, Label, LabelDisagreement, QueueEntry, QueueItem, SplitVerdict, utc_now
 from chainjudge.core.store.base import StorePart
@@ -19,11 +20,11 @@ class LeaseLost(RuntimeError):
     """The reviewer no longer holds the item (the lease ran out and someone else took it, or it is done)."""
 
 
-def _item(row: tuple) -> QueueItem:
+def _item(row: tuple[Any, ...]) -> QueueItem:
     return QueueItem(**dict(zip(_FIELDS, row, strict=True)))
 
 
-def _where(facets: dict[str, str]) -> tuple[str, list]:
+def _where(facets: dict[str, str]) -> tuple[str, list[Any]]:
     unknown = set(facets) - set(QUEUE_FACETS)
     if unknown:
         raise ValueError(f"unknown queue filter {sorted(unknown)[0]!r}")
@@ -96,7 +97,7 @@ class ReviewStore(StorePart):
                 "AND d.trace_id = review_queue.trace_id AND d.step_ref = review_queue.step_ref "
                 "AND d.criterion_id = review_queue.criterion_id)"
             )
-            return db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0]
+            return int(db.execute("SELECT COUNT(*) FROM review_queue WHERE done = 0").fetchone()[0])
 
     def queue_page(self, offset: int, size: int, facets: dict[str, str]) -> list[QueueItem]:
         where, params = _where(facets)

@@ -43,9 +43,9 @@ class SplitStore(StorePart):
                 "INSERT INTO split_looks (candidate, version, criterion, at) VALUES (?, ?, ?, ?)",
                 (candidate, version, criterion, utc_now().isoformat()),
             )
-            return self._db.execute(
-                "SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?", (candidate, version)
-            ).fetchone()[0]
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM split_looks WHERE candidate = ? AND version = ?", (candidate, version)).fetchone()[0]
+            )
 
     def save_aligned(self, judge: AlignedJudge) -> None:
         with self.transaction():
@@ -64,7 +64,7 @@ class SplitStore(StorePart):
 
     def looks(self, version: str) -> int:
         """How many times the test split was looked at by judges of this version (any criterion)."""
-        return self.query("SELECT COUNT(*) FROM split_looks WHERE version = ?", (version,))[0][0]
+        return int(self.query("SELECT COUNT(*) FROM split_looks WHERE version = ?", (version,))[0][0])
 
     def aligned(self, name: str) -> AlignedJudge | None:
         """The newest version of the aligned judge NAME."""

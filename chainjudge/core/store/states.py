@@ -17,7 +17,7 @@ class StateStore(StorePart):
         with self.transaction():
             before = self._db.total_changes
             self._db.executemany("INSERT OR IGNORE INTO states VALUES (?, ?, ?, ?)", [(*row, now) for row in states])
-            return self._db.total_changes - before
+            return int(self._db.total_changes - before)
 
     def states(self, ids: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(id, origin, JSON), in the order they were stored."""

@@ -4,6 +4,7 @@ redaction maps: the parts of the store about traces (a mixin of Store)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from chainjudge.core.schema import Trace, utc_now
 from chainjudge.core.store.base import RunMismatch, StorePart
@@ -77,9 +78,9 @@ class TraceStore(StorePart):
         with self.transaction():
             before = self._db.total_changes
             self._db.executemany("INSERT OR IGNORE INTO otlp_spans VALUES (?, ?, ?, ?)", [(t, s, d, now) for t, s, d in rows])
-            return self._db.total_changes - before
+            return int(self._db.total_changes - before)
 
-    def get_embeddings(self, model: str, hashes: Sequence[str]) -> dict:
+    def get_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, Any]:
         import numpy as np
 
         found = {}
@@ -93,7 +94,7 @@ class TraceStore(StorePart):
             found.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
         return found
 
-    def put_embeddings(self, model: str, rows: Sequence[tuple]) -> None:
+    def put_embeddings(self, model: str, rows: Sequence[tuple[Any, ...]]) -> None:
         import numpy as np
 
         with self.transaction():
@@ -118,10 +119,10 @@ class TraceStore(StorePart):
         }
 
     def span_count(self, trace_id: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM otlp_spans WHERE trace_id = ?", (trace_id,)).fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM otlp_spans WHERE trace_id = ?", (trace_id,)).fetchone()[0])
 
     def span_trace_count(self) -> int:
-        return self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(DISTINCT trace_id) FROM otlp_spans").fetchone()[0])
 
     def spans_of(self, trace_id: str) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT data FROM otlp_spans WHERE trace_id = ? ORDER BY rowid", (trace_id,))]
