@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from chainjudge.analysis.attribution import agent_at_annotated_step, annotations, random_baseline, score
+from chainjudge.analysis.attribution import agent_at_annotated_step, annotated_attributions, random_baseline, score
 from chainjudge.cli import app
 from chainjudge.core.store import Store
 from chainjudge.pipeline import load_traces
@@ -106,7 +106,7 @@ def _fails_web_actions(body) -> dict:
 def test_annotations_are_imported_as_labels_and_match_the_agents_at_their_steps(tmp_path, loaded):
     folder, db = _store(tmp_path, sorted(LOGS.glob("*.json")))
     with Store(db) as store:
-        truth = annotations(store.labels(criterion="attribution"))
+        truth = annotated_attributions(store.labels(criterion="attribution"))
     assert len(truth) == 58
     one = truth["1:item-0"]
     assert (one.agent, one.step) == ("WebSurfer", 12)
@@ -152,9 +152,9 @@ def test_the_first_failing_step_of_a_judged_run_names_its_agent(tmp_path):
     result = CliRunner().invoke(app, ["attribute", "--run", "ma", "--db", str(db), "--out", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
     with Store(db) as store:
-        traces = {t: store.get_trace(t) for t in annotations(store.labels(criterion="attribution"))}
+        traces = {t: store.get_trace(t) for t in annotated_attributions(store.labels(criterion="attribution"))}
         failed = [j for j in store.judgments("ma") if j.passed is False]
-        truth = annotations(store.labels(criterion="attribution"))
+        truth = annotated_attributions(store.labels(criterion="attribution"))
     first = {}
     for j in failed:
         first[j.trace_id] = min(first.get(j.trace_id, 10**9), j.step_index)
@@ -177,7 +177,7 @@ def test_a_run_with_probabilities_also_names_its_highest_p_fail_step(tmp_path):
     logs = [LOGS / f"{i}.json" for i in range(1, 4)]
     db = _judged_run(tmp_path, logs, ["message"], lambda body: {"rationale": "r", "label": "pass"})
     with Store(db) as store:
-        truth = annotations(store.labels(criterion="attribution"))
+        truth = annotated_attributions(store.labels(criterion="attribution"))
         extra = []
         for trace_id, want in truth.items():
             trace = store.get_trace(trace_id)

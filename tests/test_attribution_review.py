@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chainjudge.analysis.attribution import annotations
+from chainjudge.analysis.attribution import annotated_attributions
 from chainjudge.core.schema import Label
 from chainjudge.core.store import Store
 from chainjudge.pipeline import load_traces
@@ -62,7 +62,7 @@ def test_a_reviewer_s_correction_is_a_new_label_and_the_newest_counts(store_with
         attribution.record(store, trace, "review:local:ana", "WebSurfer", step.index, "typed the wrong query")
         after = attribution.attributions(store, trace.id)
         assert len(after) == 2 and after[-1].value == "WebSurfer" and after[-1].step_ref == step.ref
-        assert annotations(store.labels(criterion="attribution"))[trace.id].step == int(step.ref)
+        assert annotated_attributions(store.labels(criterion="attribution"))[trace.id].step == int(step.ref)
 
 
 def _app(db):
@@ -112,4 +112,4 @@ def test_the_newest_attribution_wins_whatever_order_the_store_returns():
         created_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
     )
     for order in ([imported, corrected], [corrected, imported]):
-        assert annotations(order)["t"].agent == "Orchestrator"
+        assert annotated_attributions(order)["t"].agent == "Orchestrator"

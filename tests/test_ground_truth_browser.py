@@ -98,7 +98,7 @@ def test_two_strategists_per_state_and_a_third_where_they_disagree(tmp_path, chr
         process.wait(timeout=20)
 
     with Store(db) as store:
-        given = annotation.annotations(store)
+        given = annotation.strategist_annotations(store)
         settled = {s.user.id: s for s in annotation.settled(store)}
         figures = annotation.field_agreement(store, bootstrap=50)
     assert sorted(given[first]) == ["review:local:ana", "review:local:ben"]

@@ -6,7 +6,7 @@ store by the caller); building the examples from the store's tune labels is `wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ MAX_TEXT = 1200
 class Retriever:
     """The worked examples of one aligned judge for any step: nearest first, balanced across labels."""
 
-    def __init__(self, aligned: AlignedJudge, embed: "callable", exclude_same_trace: bool = False) -> None:
+    def __init__(self, aligned: AlignedJudge, embed: Callable[[list[str]], np.ndarray], exclude_same_trace: bool = False) -> None:
         self.aligned = aligned
         self._embed = embed
         # judging tune steps (to fit thresholds): an example from the step's own trace would be an answer key

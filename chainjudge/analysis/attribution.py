@@ -53,7 +53,7 @@ def _same_agent(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.strip().lower() == b.strip().lower()
 
 
-def annotations(labels: Iterable[Label], criterion: str = "attribution") -> dict[str, Attribution]:
+def annotated_attributions(labels: Iterable[Label], criterion: str = "attribution") -> dict[str, Attribution]:
     """trace id -> the annotated attribution: the newest label per trace wins (a reviewer's correction
     over the imported annotation); a label without a time (an imported file's) counts as the oldest."""
     found: dict[str, Attribution] = {}

@@ -105,9 +105,9 @@ def _align(reference: Sequence[Label], candidate: Sequence[Label], code: dict[st
     np.minimum.at(ref_first, trace_a[failing_rows], order_a[failing_rows])
     cand_first = np.full(n, np.inf)
     for (trace_id, key), label in cand.items():
-        t = trace_number.get(trace_id)
-        if t is not None and label.value in fail:
-            cand_first[t] = min(cand_first[t], positions[(trace_id, key)])
+        number = trace_number.get(trace_id)
+        if number is not None and label.value in fail:
+            cand_first[number] = min(cand_first[number], positions[(trace_id, key)])
     return _Aligned(list(trace_number), trace_a, ref_a, cand_a, order_a, ref_first, cand_first)
 
 

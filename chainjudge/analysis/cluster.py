@@ -65,7 +65,9 @@ def communities(vectors: np.ndarray, threshold: float, min_size: int, block: int
         if taken[leader]:
             continue
         # a saturated point (or any point on the exact path) finds its neighbours with one row of dot products
-        near = np.flatnonzero(vectors @ vectors[leader] >= threshold) if row_when_leading[leader] else neighbours[leader]
+        near = (
+            np.flatnonzero(vectors @ vectors[leader] >= threshold) if row_when_leading[leader] or neighbours is None else neighbours[leader]
+        )
         members = near[~taken[near]]
         if len(members) >= min_size:
             taken[members] = True
@@ -97,7 +99,7 @@ def _approximate_neighbours(vectors: np.ndarray, threshold: float) -> tuple[list
     sims = 1.0 - np.asarray(found.distances, dtype=np.float32)  # usearch's inner-product distance is 1 - dot
     within = (sims >= threshold) & (keys >= 0)
     neighbours = [keys[i][within[i]] for i in range(n)]
-    return neighbours, within.all(axis=1)
+    return neighbours, np.asarray(within.all(axis=1))
 
 
 def medoids(vectors: np.ndarray, members: Sequence[int], k: int = 3) -> list[int]:

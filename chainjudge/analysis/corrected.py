@@ -32,10 +32,10 @@ def rogan_gladen(observed: float, tpr: float, tnr: float) -> float | None:
     return float(min(1.0, max(0.0, (observed - (1 - tnr)) / informedness)))
 
 
-def _per_trace(rows: Sequence[tuple[str, ...]]) -> tuple[list[str], dict[str, int]]:
+def _per_trace(rows: Sequence[tuple[object, ...]]) -> tuple[list[str], dict[str, int]]:
     traces: dict[str, int] = {}
     for row in rows:
-        traces.setdefault(row[0], len(traces))
+        traces.setdefault(str(row[0]), len(traces))
     return list(traces), traces
 
 
@@ -73,7 +73,8 @@ def corrected_failure_rate(
     point = None
     if raw is not None and not np.isnan(tpr[0]) and not np.isnan(tnr[0]):
         point = rogan_gladen(raw, float(tpr[0]), float(tnr[0]))
-    raw_ci = corrected_ci = (None, None)
+    raw_ci: tuple[float | None, float | None] = (None, None)
+    corrected_ci: tuple[float | None, float | None] = (None, None)
     if bootstrap and run_traces and cal_traces:
         rng = np.random.default_rng(seed)
         run_w = _weights(rng, len(run_traces), bootstrap)

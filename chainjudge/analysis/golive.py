@@ -126,7 +126,7 @@ def _corrected_reasons(evidence: Evidence, policy: GatePolicy) -> list[str]:
             continue
         rate = rates.get(criterion)
         high = failure_rate_bound(rate) if rate else None
-        if high is None:
+        if high is None or rate is None:
             reasons.append(f"critical criterion {criterion}: no judge-error-corrected failure rate (no calibration labels)")
         elif high > policy.max_corrected_failure_rate:
             reasons.append(

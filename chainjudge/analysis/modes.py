@@ -137,7 +137,7 @@ def trend(mode: FailureMode, runs: Sequence[str]) -> str:
     """A tiny bar per run, oldest first: how often the mode showed up."""
     bars = " ▁▂▃▄▅▆▇█"
     values = [mode.counts.get(r, 0) for r in runs]
-    top = max(values) if values and max(values) else 1
+    top = max(values, default=0) or 1
     return "".join(bars[min(8, round(8 * v / top))] if v else "·" for v in values)
 
 

@@ -27,11 +27,11 @@ def aggregate_panel(panel: Sequence[Sequence[Label]], labels: list[str], fail: s
         if method == "majority":
             counts = np.bincount(codes, minlength=len(labels))
             best = counts.max()
-            chosen = min((c for c in range(len(labels)) if counts[c] == best), key=rank.get)
+            chosen = min((c for c in range(len(labels)) if counts[c] == best), key=lambda c: rank[c])
         elif method == "mean":
             chosen = int(np.floor(np.mean(codes) + 0.5))
         elif method == "strictest":
-            chosen = min(codes, key=rank.get)
+            chosen = min(codes, key=lambda c: rank[c])
         else:
             raise ValueError(f"unknown aggregation {method!r}; choose majority, mean or strictest")
         first = votes[0]

@@ -63,10 +63,10 @@ def disagreements(
     found = []
     for j in judgments:
         label = people.get((j.trace_id, j.step_ref, j.criterion_id))
-        if label is None or not j.scored or j.criterion_id not in scales:
+        verdict = j.verdict
+        if label is None or verdict is None or not j.scored or j.criterion_id not in scales:
             continue
         scale = scales[j.criterion_id]
-        verdict = j.verdict
         if j.criterion_id in thresholds and j.raw_label is None:
             verdict, _ = apply_threshold(verdict, j.label_probs, scale, thresholds[j.criterion_id].p_fail)
         if scale.passes(verdict.label) == scale.passes(label.value):

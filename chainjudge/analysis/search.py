@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,15 +24,16 @@ from chainjudge.analysis.stats import wilson_interval
 from chainjudge.core.schema import Estimate, SampledCell, SamplingNote
 
 Z95 = 1.959964
+Cell = TypeVar("Cell", bound=Hashable)  # a cell of the space, whatever its key (a kind x perturbation tuple)
 
 
-def uniform(cells: Sequence[Hashable]) -> dict[Hashable, float]:
+def uniform(cells: Sequence[Cell]) -> dict[Cell, float]:
     return {cell: 1 / len(cells) for cell in cells}
 
 
 def thompson_proposal(
-    counts: Mapping[Hashable, tuple[int, int]], rng: np.random.Generator, floor: float = 0.2, draws: int = 4000
-) -> dict[Hashable, float]:
+    counts: Mapping[Cell, tuple[int, int]], rng: np.random.Generator, floor: float = 0.2, draws: int = 4000
+) -> dict[Cell, float]:
     """Each cell's draw probability: (1 - floor) x P(cell has the highest sampled failure rate under
     Beta(1 + failures, 1 + passes)) + floor / number of cells.  `counts`: cell -> (failures, trials)."""
     if not counts:

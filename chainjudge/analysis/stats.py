@@ -58,7 +58,7 @@ def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float | None
     counts = np.zeros((data.shape[1], c))
     for rater in data:
         mask = ~np.isnan(rater)
-        np.add.at(counts, (np.nonzero(mask)[0], [index[v] for v in rater[mask]]), 1)
+        np.add.at(counts, (np.nonzero(mask)[0], np.asarray([index[v] for v in rater[mask]], dtype=np.int64)), 1)
     m = counts.sum(1)
     keep = m >= 2
     counts, m = counts[keep], m[keep]

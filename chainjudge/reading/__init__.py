@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,9 +25,8 @@ from chainjudge.reading.records import file_named
 from chainjudge.reading.splitting import split_trace
 
 # sniffed in this order: the most specific shapes first
-ADAPTERS: dict[str, ModuleType] = {
-    m.NAME: m
-    for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, conversation)  # type: ignore[misc]
+ADAPTERS: dict[str, Any] = {  # modules, and the classes of the linear formats
+    m.NAME: m for m in (native, otel, openinference, langfuse, langsmith, atif, swe_agent, openhands, devai, openai_chat, conversation)
 }
 FORMATS: tuple[str, ...] = ("auto", *ADAPTERS)  # the built-in ones; formats() adds installed plug-ins
 

@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from chainjudge.core.store import Store
 from chainjudge.reading import otel
@@ -58,7 +59,8 @@ class Collector:
     _parsed: "OrderedDict[str, list]" = field(default_factory=OrderedDict)
 
     def ingest(self, document: dict) -> tuple[int, int]:
-        rows, touched = [], {}
+        rows: list[tuple[Any, ...]] = []
+        touched: dict[str, list[dict[str, Any]]] = {}
         for trace_id, span, _resource in otel._otlp_spans(document):
             span_id = otel.span_id(span.get("spanId")) or f"anon-{len(rows)}"
             rows.append((trace_id, span_id, json.dumps(span)))
@@ -173,7 +175,7 @@ class OTLPHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """Each request on the connection gets its own deadline; past it the connection is closed."""
         raw = self.rfile if not isinstance(self.rfile, _DeadlineReader) else self.rfile._raw
-        self.rfile = _DeadlineReader(raw, self.connection, time.monotonic() + self.deadline_s, self.timeout)
+        self.rfile = _DeadlineReader(raw, self.connection, time.monotonic() + self.deadline_s, self.timeout)  # type: ignore[assignment]
         try:
             super().handle_one_request()
         except TimeoutError:

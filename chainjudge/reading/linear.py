@@ -5,6 +5,7 @@ text (thought / analysis) as a reasoning or message step."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
 from chainjudge.reading.records import file_stem
@@ -60,7 +61,7 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
         )
 
     @staticmethod
-    def parse(record: object, source: str, label: str) -> Trace:
+    def parse(record: Any, source: str, label: str) -> Trace:
         if not atif.sniff(record):
             raise ValueError("not an ATIF trajectory (schema_version ATIF-..., steps)")
         out = _Steps()
@@ -80,7 +81,7 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
             if source_kind in ("user", "system"):
                 out.add(sid, StepKind.user if source_kind == "user" else StepKind.system, text=text)
             elif calls:
-                out.call(sid, text, calls)
+                out.call(sid, text or "", calls)
             else:
                 out.add(sid, StepKind.message, text=text)
             for j, result in enumerate((raw.get("observation") or {}).get("results") or []):
@@ -108,7 +109,7 @@ class swe_agent:  # noqa: N801
         return isinstance(record, dict) and isinstance(record.get("trajectory"), list) and ("history" in record or "info" in record)
 
     @staticmethod
-    def parse(record: object, source: str, label: str) -> Trace:
+    def parse(record: Any, source: str, label: str) -> Trace:
         if not swe_agent.sniff(record):
             raise ValueError("not a SWE-agent trajectory (trajectory, history)")
         out = _Steps()
@@ -174,7 +175,7 @@ class openhands:  # noqa: N801
         )
 
     @staticmethod
-    def parse(record: object, source: str, label: str) -> Trace:
+    def parse(record: Any, source: str, label: str) -> Trace:
         if not openhands.sniff(record):
             raise ValueError("not an OpenHands event stream")
         out = _Steps()
@@ -248,7 +249,7 @@ class devai:  # noqa: N801
         )
 
     @staticmethod
-    def parse(record: object, source: str, label: str) -> Trace:
+    def parse(record: Any, source: str, label: str) -> Trace:
         if not devai.sniff(record):
             raise ValueError("not a DevAI trajectory (a list of {step, user_message, agent, environment})")
         out = _Steps()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _calls_of(message: dict) -> list[Call]:
     for call in raw_calls if isinstance(raw_calls, list) else []:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
         name = fn.get("name") or call.get("function_name") or call.get("name")
         if name:
             calls.append(

@@ -8,6 +8,7 @@ AgentProcessBench's `step_labels` are) point straight at it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chainjudge.core.schema import Step, StepKind, ToolCall, Trace
 from chainjudge.reading.records import content_text, file_stem, small_metadata, trace_id
@@ -44,7 +45,7 @@ def _tool_calls(raw: object, where: str) -> list[ToolCall]:
     for i, call in enumerate(raw):
         if not isinstance(call, dict):
             raise ValueError(f"{where}.tool_calls[{i}] must be an object")
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
+        fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError(f"{where}.tool_calls[{i}] has no function name")

@@ -151,11 +151,8 @@ def interpret(attrs: dict, name: str) -> dict:
             )
         )
         if not info["inputs"] and "input.value" in attrs:
-            info["inputs"] = to_messages(
-                decode(attrs["input.value"])
-                if not isinstance(decode(attrs["input.value"]), dict)
-                else decode(attrs["input.value"]).get("messages", decode(attrs["input.value"]))
-            )
+            decoded = decode(attrs["input.value"])
+            info["inputs"] = to_messages(decoded.get("messages", decoded) if isinstance(decoded, dict) else decoded)
         info["outputs"] = (
             to_messages(attrs.get("gen_ai.output.messages"))
             or _openinference_messages(attrs, "llm.output_messages")
@@ -198,7 +195,7 @@ def _time(value: object) -> float:
     if value is None:
         return 0.0
     try:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]  # whatever the exporter wrote: a bad one is 0
     except (TypeError, ValueError):
         from datetime import datetime
 
@@ -303,7 +300,7 @@ def parse_many(records: list, source: str) -> Iterator[Trace | RecordError]:
             if isinstance(value, dict) and ("resourceSpans" in value or "batches" in value):
                 raw_spans = [(t, s) for t, s, _ in _otlp_spans(value)]
             else:
-                raw_spans = [(None, s) for s in _flat_spans(value)]
+                raw_spans = [(None, s) for s in _flat_spans(value)]  # type: ignore[misc]  # no trace id outside OTLP: the span's own
             if not raw_spans:
                 raise ValueError("no spans found")
             for trace_hint, raw in raw_spans:

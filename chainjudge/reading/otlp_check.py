@@ -15,7 +15,7 @@ MAX_DEPTH = 32  # nested AnyValue arrays / kvlists
 _LAYOUT = {"traces": ("resourceSpans", "scopeSpans", "spans"), "logs": ("resourceLogs", "scopeLogs", "logRecords")}
 _LEGACY = {"resourceSpans": "batches", "scopeSpans": "instrumentationLibrarySpans"}
 _TIMES = ("startTimeUnixNano", "endTimeUnixNano", "timeUnixNano", "observedTimeUnixNano")
-_SCALARS = {"stringValue": str, "boolValue": bool, "doubleValue": (int, float, str)}
+_SCALARS: dict[str, type | tuple[type, ...]] = {"stringValue": str, "boolValue": bool, "doubleValue": (int, float, str)}
 
 
 class InvalidExport(ValueError):

@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import zlib
+from typing import Any
 
 from chainjudge.reading.otlp_check import InvalidExport, check_export
 
@@ -99,13 +100,10 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
     elif kind in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.json_format import MessageToDict
         from google.protobuf.message import DecodeError
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-        if signal == "logs":
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest as Request
-        else:
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest as Request
-
-        request = Request()
+        request: Any = ExportLogsServiceRequest() if signal == "logs" else ExportTraceServiceRequest()
         try:
             request.ParseFromString(body)
         except DecodeError as exc:

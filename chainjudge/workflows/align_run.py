@@ -164,7 +164,7 @@ def fit_thresholds(
         points, graded_by = [], set()
         for j in judgments:
             ref = reference.get((j.trace_id, j.step_ref, criterion.id))
-            if j.criterion_id != criterion.id or ref is None or not j.scored:
+            if j.criterion_id != criterion.id or ref is None or not j.scored or j.verdict is None:
                 continue
             p = fail_probability(j.verdict, j.label_probs, criterion.scale)
             if p is not None:
@@ -215,7 +215,7 @@ def before_after(
     steps = sample_steps(labels, limit, seed)
     reference = [label for label in labels if (label.trace_id, label.step_key) in steps]
     retriever = Retriever(aligned, embed)
-    passes = [
+    passes: list[tuple[str, str, dict[str, Any]]] = [
         ("plain", f"align-{aligned.name}-plain-{choice.slug}", {}),
         (
             "aligned",
@@ -318,7 +318,7 @@ def align_with_judge(
     store.save_aligned(aligned)
     proposal = None
     if request.rubric_data is not None:
-        traces = {tid: store.get_trace(tid) for tid in {j.trace_id for j in fitted.judgments}}
+        traces = {tid: t for tid in {j.trace_id for j in fitted.judgments} if (t := store.get_trace(tid)) is not None}
         found = disagreements(fitted.judgments, fitted.reference, rubric, fitted.thresholds, traces)
         proposal = propose(request.rubric_data, found, embed, request.rubric_source)
     comparison = (

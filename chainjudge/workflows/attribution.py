@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chainjudge.analysis.attribution import Attribution, annotations, first_failing_step, most_likely_failing_step
-from chainjudge.core.prompts import fence
+from chainjudge.analysis.attribution import Attribution, annotated_attributions, first_failing_step, most_likely_failing_step
+from chainjudge.core.fencing import fence
 from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
 from chainjudge.errors import ChainjudgeError
@@ -68,7 +68,7 @@ class StrategyRun:
 
 def gather(store: Store, criterion: str = "attribution") -> tuple[dict[str, Trace], dict[str, Attribution]]:
     """The annotated traces (stored) and their annotations."""
-    truth = annotations(store.labels(criterion=criterion), criterion)
+    truth = annotated_attributions(store.labels(criterion=criterion), criterion)
     if not truth:
         raise AttributionError(f"no {criterion!r} labels in {store.location}: chainjudge labels import the annotated logs first")
     traces = {tid: t for tid in truth if (t := store.get_trace(tid)) is not None}
@@ -234,7 +234,7 @@ def binary_search(
     return asyncio.run(_per_trace(judge, traces, with_ground_truth, concurrency, on_done, _binary_search))
 
 
-STRATEGIES = {"all-at-once": None, "step-by-step": step_by_step, "binary-search": binary_search}
+STRATEGIES: dict[str, Any] = {"all-at-once": None, "step-by-step": step_by_step, "binary-search": binary_search}
 
 
 async def _all_at_once(judge, traces: Sequence[Trace], with_ground_truth: bool, concurrency: int, on_done) -> StrategyRun:

@@ -19,6 +19,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def distil(path: Path, batch: int = 2048) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     model = SentenceTransformer(str(path), device="cpu")
-    tokenizer, encoder = model.tokenizer, model[0].auto_model
+    tokenizer = model.tokenizer
+    encoder: Any = model[0].auto_model  # a transformers model (torch types it as a Module)
     ids = torch.arange(len(tokenizer))
     rows = np.zeros((len(ids), encoder.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():

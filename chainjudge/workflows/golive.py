@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,7 +208,7 @@ def _sampling(traces: list, passed_trace: dict[str, bool]):
     return sampling_note(draws, len(traces))
 
 
-def _modes(catalogue_path: Path | None, severity: dict[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:
+def _modes(catalogue_path: Path | None, severity: Mapping[str, str], run_name: str) -> tuple[list[OpenMode], list[str]]:
     open_modes, recurring = [], []
     if catalogue_path is not None and Path(catalogue_path).exists():
         from chainjudge.workflows.modes import load_catalogue

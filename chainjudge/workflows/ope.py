@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -142,14 +143,15 @@ def target_probabilities(policy: dict, logs, actions: list[str], source: str) ->
         if unknown_slots:
             raise OpeInputError(f"{source}: no probabilities for slot(s) {', '.join(unknown_slots[:5])}")
         return probs
-    by_group, by_row = {}, {}
+    by_group: dict[str, dict[str, float]] = {}
+    by_row: dict[int, dict[str, float]] = {}
     for number, entry in enumerate(policy.get("decisions") or []):
         if not isinstance(entry, dict):
             raise OpeInputError(f"{source}: decisions[{number}] is not a mapping")
-        table = entry.get("probabilities") or ({str(entry["action"]): 1.0} if "action" in entry else None)
-        if not isinstance(table, dict):
+        given = entry.get("probabilities") or ({str(entry["action"]): 1.0} if "action" in entry else None)
+        if not isinstance(given, dict):
             raise OpeInputError(f"{source}: decisions[{number}] needs action or probabilities")
-        clean = {str(a): float(p) for a, p in table.items()}
+        clean = {str(a): float(p) for a, p in given.items()}
         if "row" in entry:
             by_row[int(entry["row"])] = clean
         elif "group" in entry:
@@ -158,8 +160,8 @@ def target_probabilities(policy: dict, logs, actions: list[str], source: str) ->
             raise OpeInputError(f"{source}: decisions[{number}] needs group or row")
     groups = logs["group"].tolist()
     for row in range(len(logs)):
-        table = by_row.get(row) or by_group.get(groups[row])
-        for action, p in (table or {}).items():
+        chosen = by_row.get(row) or by_group.get(groups[row])
+        for action, p in (chosen or {}).items():
             if action in index:
                 probs[row, index[action]] = p
     return probs
@@ -268,7 +270,7 @@ def evaluate_logs(
         q_target=q_target,
         supported=np.ones(len(logs), dtype=bool) if support_known else None,
     )
-    options = dict(clip=clip, switch_tau=switch_tau, bootstrap=bootstrap, seed=seed, min_ess=min_ess)
+    options: dict[str, Any] = dict(clip=clip, switch_tau=switch_tau, bootstrap=bootstrap, seed=seed, min_ess=min_ess)
     report = OpeReport(
         logs=str(path),
         rows=len(logs),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from chainjudge.analysis.probe import CHANGES, applicable, base_run_of, flip_rates, probe_items, probe_run_name, sample_items
 from chainjudge.core.engine import Judge, Progress, execute, plan
 from chainjudge.core.rubric import rubric_hash
-from chainjudge.core.schema import ProbeResult, Run
+from chainjudge.core.schema import ProbeResult, Run, Trace
 from chainjudge.core.store import FIXED_SETTINGS, Store, UnknownRun
 
 
@@ -33,12 +33,12 @@ def run_probes(
         raise UnknownRun(run_name, store.location)
     judgments = list(store.judgments(run_name))
     traces = {i: store.get_trace(i, run=run_name) for i in sorted({j.trace_id for j in judgments})}
-    traces = {i: t for i, t in traces.items() if t is not None}
+    present: dict[str, Trace] = {i: t for i, t in traces.items() if t is not None}
     run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in FIXED_SETTINGS})
     judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
     items = [
         i
-        for i in plan(traces.values(), run.rubric, run_settings, run_name)
+        for i in plan(present.values(), run.rubric, run_settings, run_name)
         if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)
     ]
     chosen = sample_items(items, sample, seed)
@@ -47,7 +47,7 @@ def run_probes(
         if not applicable(change, run.rubric, run_settings.batch):
             outcome[change] = None
             continue
-        rubric, probed = probe_items(chosen, traces, run.rubric, run_settings, run_name, change, seed)
+        rubric, probed = probe_items(chosen, present, run.rubric, run_settings, run_name, change, seed)
         name = probe_run_name(run_name, change)
         store.save_run(
             Run(

@@ -124,9 +124,10 @@ def gather(
         if group in test_groups:
             out.shares_a_task += 1
             continue
+        assert trace is not None  # a step was found in it
         features = step_features(trace, step, reference)
         if run_criteria:
-            features += run_features((verdicts or {}).get((label.trace_id, step.ref), {}), run_criteria)
+            features += run_features(dict((verdicts or {}).get((label.trace_id, step.ref), {})), run_criteria)
         assert len(features) == len(names)
         out.rows.append(Row(features, label.value.lower() in fail, group, (label.trace_id, label.step_key)))
         out.labels.append(label)
@@ -287,7 +288,7 @@ def alike_tune_steps(store: Store, verifier: Verifier, trace: Trace, step_ref: s
         return []
     mine = step_features(trace, step, verifier.reference_features)
     if verifier.run_criteria:
-        mine += run_features(verdicts.get((trace.id, step.ref), {}), verifier.run_criteria)
+        mine += run_features(dict(verdicts.get((trace.id, step.ref), {})), verifier.run_criteria)
     mean, scale = np.array(verifier.mean), np.array(verifier.scale)
     rows = (np.array([r.features for r in gathered.rows]) - mean) / scale
     distance = np.linalg.norm(rows - (np.array(mine) - mean) / scale, axis=1)

@@ -28,7 +28,7 @@ def _key(action: ExpectedAction) -> tuple:
     return action.action, action.channel if action.action == "send" else None
 
 
-def annotations(store: Store) -> dict[str, dict[str, ExpectedAction]]:
+def strategist_annotations(store: Store) -> dict[str, dict[str, ExpectedAction]]:
     """state id -> annotator -> their newest expected action."""
     result: dict[str, dict[str, ExpectedAction]] = {}
     for state_id, annotator, data in store.state_annotations():
@@ -60,7 +60,7 @@ def wanted(scenario: Scenario, given: dict[str, ExpectedAction]) -> int:
 
 def next_state(store: Store, annotator: str) -> tuple[Scenario, dict[str, ExpectedAction]] | None:
     """The first state that still needs an annotation this annotator has not given, with those given."""
-    given = annotations(store)
+    given = strategist_annotations(store)
     for state_id, _, data in store.states():
         mine = given.get(state_id, {})
         scenario = Scenario.model_validate_json(data)
@@ -75,7 +75,7 @@ def record(store: Store, state_id: str, annotator: str, action: ExpectedAction) 
 
 def settled(store: Store) -> list[Scenario]:
     """States whose strategists reached a consensus and need no one else, as scenarios with `annotated`."""
-    given = annotations(store)
+    given = strategist_annotations(store)
     out = []
     for state_id, _, data in store.states():
         scenario, mine = Scenario.model_validate_json(data), given.get(state_id, {})
@@ -95,7 +95,7 @@ def field_agreement(store: Store, bootstrap: int = 1000, seed: int = 0) -> dict[
     """Per field: Krippendorff's alpha among strategists (units: states with two or more annotations) with a
     bootstrap 95% interval over states, the raw agreement of the first two annotations, and the agreement
     two annotators would reach by chance given how often each value is chosen (the trivial baseline)."""
-    given = {k: v for k, v in annotations(store).items() if len(v) >= 2}
+    given = {k: v for k, v in strategist_annotations(store).items() if len(v) >= 2}
     people = sorted({a for v in given.values() for a in v})
     result = {}
     for field in FIELDS:

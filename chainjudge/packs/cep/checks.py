@@ -58,7 +58,7 @@ def consent_respected(trace: Trace, step: Step) -> CheckResult:
     channel = decision.text("channel")
     if not _contacts(decision) or not channel:
         return CheckResult(True, "no contact planned")
-    state = user.channels.get(channel)
+    state = next((s for name, s in user.channels.items() if name == channel), None)
     if state is None or not state.consent:
         return CheckResult(False, f"{channel} chosen without consent")
     if not state.reachable:

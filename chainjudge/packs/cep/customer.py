@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -155,7 +156,7 @@ def fit_response_model(rows: Iterable[Mapping], base: ResponseModel | None = Non
     sent: dict[str, float] = {}
     opens: dict[str, float] = {}
     totals = {"opened": 0.0, "clicked": 0.0, "converted": 0.0, "unsubscribed": 0.0, "rows": 0.0}
-    seen = set()
+    seen: set[Any] = set()
     by_segment: dict[str, list[float]] = {}
     for row in rows:
         channel = str(row.get("channel") or "")

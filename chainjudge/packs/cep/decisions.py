@@ -78,7 +78,7 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
         scenario_id = str(trace.metadata.get("scenario_id") or trace.id)
         scenario = scenarios.get(scenario_id)
         chosen = None if scenario is None else scenario.expected if source == "policy" else scenario.annotated
-        if chosen is None:
+        if chosen is None or scenario is None:
             unknown.append(trace.id)
             continue
         expected = chosen.model_dump()

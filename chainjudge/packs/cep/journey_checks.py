@@ -69,7 +69,7 @@ def _moment(trace: Trace, step: Step) -> Moment:
     parsed = _json_object(step.text)
     if parsed is None:
         raise AgentOutputUnusable("the decision step holds no parseable JSON decision")
-    earlier = [e for e in log if isinstance(e, dict) and isinstance(e.get("point"), int) and e["point"] < point]
+    earlier = [e for e in log if isinstance(e, dict) and isinstance(at := e.get("point"), int) and at < point]
     return Moment(journey, point, journey.decision_points[point], AgentDecision.model_validate(parsed), earlier)
 
 

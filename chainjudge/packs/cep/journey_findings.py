@@ -85,12 +85,12 @@ def evaluate(trace: Trace) -> JourneyOutcome | None:
             try:
                 result = check(trace, step)
             except AgentOutputUnusable as exc:  # no decision to check: one finding of its own, not the first check's
-                findings.append(Finding(point=int(point or 0), step=label, check=NO_DECISION, rationale=str(exc)))
+                findings.append(Finding(point=_number(point), step=label, check=NO_DECISION, rationale=str(exc)))
                 break
             except CheckInputMissing:
                 continue
             if not result.passed:
-                findings.append(Finding(point=int(point or 0), step=label, check=name, rationale=result.rationale))
+                findings.append(Finding(point=_number(point), step=label, check=name, rationale=result.rationale))
     raw_perturbations = meta.get("journey_perturbations")
     perturbations = [str(p) for p in raw_perturbations] if isinstance(raw_perturbations, list) else []
     weight = meta.get("search_weight")
@@ -157,3 +157,11 @@ def summarize(outcomes: Sequence[JourneyOutcome], not_journeys: Sequence[str] = 
         pass_hat_k=curve,
         not_journeys=list(not_journeys),
     )
+
+
+def _number(value: object) -> int:
+    """A decision point's number as the trace stored it (0 when missing or unreadable)."""
+    try:
+        return int(value) if isinstance(value, (int, float, str)) else 0
+    except ValueError:
+        return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chainjudge.packs.cep.generator import LANGUAGES, _channels
@@ -68,7 +69,7 @@ def journey_in_cell(kind: str, perturbations: Sequence[str], rng: random.Random,
         slots[2] = (3, quiet_hour, quiet_minute + 5)
     points = [_local(day, hour, minute, zone) for day, hour, minute in slots]
     between = points[0] + (points[1] - points[0]) * rng.uniform(0.2, 0.8)
-    campaign = {
+    campaign: dict[str, Any] = {
         "name": campaign_name,
         "kind": campaign_kind,
         "content_language": languages[0],

@@ -45,7 +45,11 @@ _PERTURBATION = {
     "in_app_browser": "in_app_browser",
     "shared_account": "shared_account",
 }
-_KIND_OF_CAMPAIGN = {"onboarding": "onboarding", "winback": "winback", "sale": "sale_campaign"}
+_KIND_OF_CAMPAIGN: dict[str, Literal["onboarding", "winback", "sale_campaign"]] = {
+    "onboarding": "onboarding",
+    "winback": "winback",
+    "sale": "sale_campaign",
+}
 
 
 class EventMapping(BaseModel):

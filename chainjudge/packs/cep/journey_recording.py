@@ -22,6 +22,7 @@ import random
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chainjudge.core.schema import Step, StepKind, Trace, utc_now
@@ -247,7 +248,7 @@ def record_journey(
     finally:
         pool.shutdown(wait=False)
     start = journey.start
-    metadata = {
+    trace_metadata: dict[str, Any] = {
         "journey_id": journey.id,
         "journey_kind": journey.kind,
         "journey_perturbations": list(journey.perturbations) or ["none"],
@@ -270,8 +271,8 @@ def record_journey(
         **(extra_metadata or {}),
     }
     if error:
-        metadata["error"] = error
-    return Trace(id=trace_id(journey.id, repeat), steps=steps, format="native", metadata=json.loads(json.dumps(metadata)))
+        trace_metadata["error"] = error
+    return Trace(id=trace_id(journey.id, repeat), steps=steps, format="native", metadata=json.loads(json.dumps(trace_metadata)))
 
 
 def record_journeys(

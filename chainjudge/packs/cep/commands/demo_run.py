@@ -11,8 +11,9 @@ A second run makes no judge calls: every judgment is found in the store.
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -44,7 +45,8 @@ def _sample_already_judged(traces, rubric, store, sample: int) -> bool:
 def pick_sample(items: list[WorkItem], n: int) -> list[WorkItem]:
     """n decision-step items on criteria with ground truth, one trace each, alternating criteria."""
     pools = {c: [i for i in items if i.criteria[0].id == c and i.step.kind is StepKind.decision] for c in SAMPLED_CRITERIA}
-    chosen, used = [], set()
+    chosen: list[WorkItem] = []
+    used: set[str] = set()
     while len(chosen) < n and any(pools.values()):
         for criterion in SAMPLED_CRITERIA:
             pool = pools[criterion]
@@ -156,7 +158,7 @@ def _judge_sample(out: Console, traces, rubric, store, judge_spec: str, api_base
 
     # one call per criterion: the sample alternates the criteria the scenarios' ground truth can settle
     quiet_libraries()
-    opened = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
+    opened: AbstractContextManager[Any] = open_judge(judge_spec, api_base=api_base, batch=False, log_dir=db_path.parent)
     if judge_spec == "local" and not api_base and _sample_already_judged(traces, rubric, store, sample):
         opened = nullcontext(
             (local_settings(batch=False), NoCallJudge("local (not started)", "the sample is already in the store"))

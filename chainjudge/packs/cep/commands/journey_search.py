@@ -79,9 +79,10 @@ def search_cmd(
             outcome = state.outcomes[-1]
             out.print(
                 f"[{len(state.outcomes)}/{budget}] {trace.id} {trace.metadata.get('search_phase')} "
-                f"{'/'.join(trace.metadata.get('search_cell') or [])}: {'FAILED' if outcome.failed else 'passed'}",
+                f"{'/'.join(map(str, where if isinstance(where := trace.metadata.get('search_cell'), list) else []))}: "
+                f"{'FAILED' if outcome.failed else 'passed'}",
                 highlight=False,
-            )  # type: ignore[arg-type]
+            )
     if not state.outcomes:
         fail("no journey was recorded")
     estimate, low, high = state.estimate()
