@@ -174,85 +174,106 @@ def record_journey(
     extra_metadata: dict | None = None,
 ) -> Trace:
     """One journey, start to end (or to the agent's failure, which is recorded, not raised)."""
-    model, policy = model or ResponseModel(), policy or load_policy()
-    timeline = _Timeline(journey, policy)
-    wants_history = takes_history(agent)
-    steps: list[Step] = []
-    log: list[dict] = []
+    recorder = _JourneyRecorder(journey, agent, llm, model or ResponseModel(), policy or load_policy(), timeout_s)
     started = utc_now()
-    status, error = "ok", None
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         for point, moment in enumerate(journey.decision_points):
-            try:
-                events = timeline.advance(moment, point)
-            except ValueError as exc:  # the simulator could not build a valid state: its failure, not the agent's
-                status, error = "simulator_error", f"decision {point + 1}: the simulated state is invalid: {str(exc).splitlines()[0][:300]}"
+            if not recorder.decide(point, moment, seed, repeat):
                 break
-            state = timeline.state
-            state_json = state.model_dump(mode="json")
-            context = Step(
-                index=len(steps),
-                ref=str(len(steps)),
-                kind=StepKind.user,
-                name="journey",
-                text=_context_text(journey, point, state, events),
-                metadata={"decision_point": point},
-            )
-            steps.append(context)
-            history = [{k: entry[k] for k in ("point", "at_local", "events", "decision", "reaction")} for entry in log]
-            arguments = (state, llm, history) if wants_history else (state, llm)
-            future = pool.submit(agent, *arguments)
-            try:
-                own = list(future.result(timeout=timeout_s))
-            except concurrent.futures.TimeoutError:
-                status, error = "failed", f"agent ran past {timeout_s:.0f} s at decision {point + 1}"
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-                break
-            except Exception as exc:  # the agent's failure is data: recorded, and the next journey goes on
-                status, error = "failed", f"{type(exc).__name__} at decision {point + 1}: {exc}"
-                extra_metadata = {**(extra_metadata or {}), "traceback": traceback.format_exc(limit=3)}
-                break
-            decision = None
-            for own_step in own:
-                metadata = {**own_step.metadata, "decision_point": point}
-                if own_step.kind is StepKind.decision:
-                    metadata["user_state"] = state_json
-                    decision = _json_object(own_step.text)
-                index = len(steps)
-                steps.append(own_step.model_copy(update={"index": index, "ref": str(index), "metadata": metadata, "parent_ref": None}))
-            reaction = timeline.answer(decision, customer_rng(seed, journey.id, repeat, point), model)
-            steps.append(
-                Step(
-                    index=len(steps),
-                    ref=str(len(steps)),
-                    kind=StepKind.user,
-                    name="customer",
-                    text=_reaction_text(reaction),
-                    metadata={"decision_point": point},
-                )
-            )
-            log.append(
-                {
-                    "point": point,
-                    "at": moment.isoformat(),
-                    "at_local": moment.astimezone(ZoneInfo(state.timezone)).strftime("%Y-%m-%d %H:%M"),
-                    "step": state.journey_step,
-                    "events": events,
-                    "user_state": state_json,
-                    "decision": decision,
-                    "reaction": reaction.model_dump(mode="json"),
-                }
-            )
     finally:
-        pool.shutdown(wait=False)
+        recorder.pool.shutdown(wait=False)
+    metadata = {**_trace_metadata(journey, recorder, llm, seed, repeat, started), **(extra_metadata or {}), **recorder.extra}
+    if recorder.error:
+        metadata["error"] = recorder.error
+    return Trace(id=trace_id(journey.id, repeat), steps=recorder.steps, format="native", metadata=json.loads(json.dumps(metadata)))
+
+
+class _JourneyRecorder:
+    """The trace of one journey as it is recorded: the steps, the log of decision points, how it ended."""
+
+    def __init__(self, journey: Journey, agent: Agent, llm: LLMConfig, model: ResponseModel, policy: Policy, timeout_s: float) -> None:
+        self.journey, self.agent, self.llm, self.model, self.timeout_s = journey, agent, llm, model, timeout_s
+        self.timeline = _Timeline(journey, policy)
+        self.wants_history = takes_history(agent)
+        self.steps: list[Step] = []
+        self.log: list[dict] = []
+        self.status = "ok"
+        self.error: str | None = None
+        self.extra: dict[str, Any] = {}
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def decide(self, point: int, moment: datetime, seed: int, repeat: int) -> bool:
+        """One decision point: the state, the agent's steps, the customer's reaction.  False: the journey ends here."""
+        try:
+            events = self.timeline.advance(moment, point)
+        except ValueError as exc:  # the simulator could not build a valid state: its failure, not the agent's
+            first = str(exc).splitlines()[0][:300]
+            self.status, self.error = "simulator_error", f"decision {point + 1}: the simulated state is invalid: {first}"
+            return False
+        state = self.timeline.state
+        state_json = state.model_dump(mode="json")  # as the agent was given it
+        self.steps.append(self._step(StepKind.user, "journey", _context_text(self.journey, point, state, events), point))
+        own = self._ask_agent(state, point)
+        if own is None:
+            return False
+        decision = self._append_own(own, point, state_json)
+        reaction = self.timeline.answer(decision, customer_rng(seed, self.journey.id, repeat, point), self.model)
+        self.steps.append(self._step(StepKind.user, "customer", _reaction_text(reaction), point))
+        self.log.append(
+            {
+                "point": point,
+                "at": moment.isoformat(),
+                "at_local": moment.astimezone(ZoneInfo(state.timezone)).strftime("%Y-%m-%d %H:%M"),
+                "step": state.journey_step,
+                "events": events,
+                "user_state": state_json,
+                "decision": decision,
+                "reaction": reaction.model_dump(mode="json"),
+            }
+        )
+        return True
+
+    def _step(self, kind: StepKind, name: str, text: str, point: int) -> Step:
+        index = len(self.steps)
+        return Step(index=index, ref=str(index), kind=kind, name=name, text=text, metadata={"decision_point": point})
+
+    def _ask_agent(self, state: Any, point: int) -> list[Step] | None:
+        """The agent's steps for this state, within the time limit; None when it failed (recorded as such)."""
+        history = [{k: entry[k] for k in ("point", "at_local", "events", "decision", "reaction")} for entry in self.log]
+        arguments = (state, self.llm, history) if self.wants_history else (state, self.llm)
+        future = self.pool.submit(self.agent, *arguments)
+        try:
+            return list(future.result(timeout=self.timeout_s))
+        except concurrent.futures.TimeoutError:
+            self.status, self.error = "failed", f"agent ran past {self.timeout_s:.0f} s at decision {point + 1}"
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        except Exception as exc:  # the agent's failure is data: recorded, and the next journey goes on
+            self.status, self.error = "failed", f"{type(exc).__name__} at decision {point + 1}: {exc}"
+            self.extra["traceback"] = traceback.format_exc(limit=3)
+        return None
+
+    def _append_own(self, own: list[Step], point: int, state_json: dict) -> dict | None:
+        """The agent's steps renumbered into the trace (a decision step carries the state it was made on);
+        returns the decision they end with, if one parses."""
+        decision = None
+        for own_step in own:
+            metadata = {**own_step.metadata, "decision_point": point}
+            if own_step.kind is StepKind.decision:
+                metadata["user_state"] = state_json
+                decision = _json_object(own_step.text)
+            index = len(self.steps)
+            self.steps.append(own_step.model_copy(update={"index": index, "ref": str(index), "metadata": metadata, "parent_ref": None}))
+        return decision
+
+
+def _trace_metadata(journey: Journey, recorder: _JourneyRecorder, llm: LLMConfig, seed: int, repeat: int, started: datetime) -> dict:
     start = journey.start
-    trace_metadata: dict[str, Any] = {
+    return {
         "journey_id": journey.id,
         "journey_kind": journey.kind,
         "journey_perturbations": list(journey.perturbations) or ["none"],
-        "journey_steps": [entry["step"] for entry in log],
+        "journey_steps": [entry["step"] for entry in recorder.log],
         "scenario_id": trace_id(journey.id, repeat),
         "segment": start.ltv_segment,
         "market": start.market,
@@ -262,17 +283,13 @@ def record_journey(
         "repeat": repeat,
         "agent_model": llm.model,
         "recorded_at": started.isoformat(),
-        "status": status,
+        "status": recorder.status,
         "origin": journey.origin,
-        "response_model": model.source,
+        "response_model": recorder.model.source,
         "user_state": start.model_dump(mode="json"),
         "journey": journey.model_dump(mode="json"),
-        "journey_log": log,
-        **(extra_metadata or {}),
+        "journey_log": recorder.log,
     }
-    if error:
-        trace_metadata["error"] = error
-    return Trace(id=trace_id(journey.id, repeat), steps=steps, format="native", metadata=json.loads(json.dumps(trace_metadata)))
 
 
 def record_journeys(
