@@ -204,63 +204,110 @@ def _coverage_html(evidence: Evidence) -> str:
     return "".join(parts)
 
 
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
+    "td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px;text-align:left}.bar{width:160px;height:10px;background:#eee}"
+    ".bar div{height:10px}.score b{font-size:2rem}.gate.pass{color:#137333;font-weight:bold}.gate.fail{color:#c5221f;font-weight:bold}"
+    ".heat td.cell{text-align:center;width:48px}"
+)
+e = html.escape
+
+
 def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
-    e = html.escape
+    """The go-live report as one self-contained page: every value from a run is escaped, nothing is fetched."""
+    sections = (
+        _score_html,
+        _trust_html,
+        _probes_html,
+        _agents_html,
+        _offpolicy_html,
+        _coverage_html,
+        _criteria_html,
+        _decisions_html,
+        _modes_html,
+    )
+    parts = [_title_html(evidence, reasons), *(section(evidence) for section in sections)]
+    head = f"<!doctype html><html lang=en><head><meta charset=utf-8><title>chainjudge go-live report</title><style>{_STYLE}</style></head>"
+    return f"{head}<body>{''.join(parts)}</body></html>"
+
+
+def _title_html(evidence: Evidence, reasons: list[str] | None) -> str:
     s = evidence.score
-    parts = [
-        f"<h1>Go-live report: run {e(evidence.run)}</h1>",
+    title = (
+        f"<h1>Go-live report: run {e(evidence.run)}</h1>"
         f'<p class="score">Go-live confidence <b>{s.score:.2f}</b> <span>(range {s.low:.2f}-{s.high:.2f}, {evidence.traces} '
-        f"traces)</span></p>",
-    ]
-    if reasons is not None:
-        verdict = "PASS" if not reasons else "FAIL"
-        parts.append(f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons))
-    parts.append(
+        f"traces)</span></p>"
+    )
+    if reasons is None:
+        return title
+    verdict = "PASS" if not reasons else "FAIL"
+    return title + f'<p class="gate {verdict.lower()}">Gate: {verdict}</p>' + "".join(f"<li>{e(r)}</li>" for r in reasons)
+
+
+def _score_html(evidence: Evidence) -> str:
+    return (
         "<h2>Why this score</h2><table><tr><th>term</th><th>value</th><th></th><th>range</th><th>weight</th><th>how it was "
         "computed</th></tr>"
         + "".join(
             f"<tr><td>{e(t.name)}{'' if t.known else ' <b>(unknown)</b>'}</td><td>{t.value:.2f}</td><td>{_bar(t.value)}</td>"
             f"<td>{t.low:.2f}-{t.high:.2f}</td><td>{t.weight:g}</td><td>{e(t.explanation)}</td></tr>"
-            for t in s.terms
+            for t in evidence.score.terms
         )
         + "</table>"
     )
-    parts.append(
+
+
+def _trust_html(evidence: Evidence) -> str:
+    return (
         "<h2>Can the judges be trusted? Raw and judge-error-corrected failure rates</h2><table><tr>"
         + "".join(f"<th>{e(h)}</th>" for h in TRUST_HEAD)
         + "</tr>"
         + "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in _trust_rows(evidence))
         + "</table>"
     )
-    if evidence.probes:
-        parts.append(
-            "<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
-            "<th>flips</th><th>flip rate [95%]</th></tr>"
-            + "".join(
-                f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
-                for p in evidence.probes
-            )
-            + "</table>"
+
+
+def _probes_html(evidence: Evidence) -> str:
+    if not evidence.probes:
+        return ""
+    return (
+        "<h2>Bias probes (meaning-preserving changes that flipped the judge)</h2><table><tr><th>change</th><th>criterion</th>"
+        "<th>flips</th><th>flip rate [95%]</th></tr>"
+        + "".join(
+            f"<tr><td>{e(p.change)}</td><td>{e(p.criterion)}</td><td>{p.flips}/{p.items}</td><td>{e(_fmt(p.flip_rate))}</td></tr>"
+            for p in evidence.probes
         )
-    if evidence.agents:
-        parts.append(
-            "<h2>Agents (multi-agent run)</h2><table><tr><th>agent</th><th>kind</th><th>judged steps</th><th>failed</th>"
-            "<th>failure rate [95%]</th><th></th></tr>"
-            + "".join(
-                f"<tr><td>{e(a.agent)}</td><td>{e(a.kind or '-')}</td><td>{a.judged}</td><td>{a.failed}</td>"
-                f"<td>{e(_fmt(a.failure_rate))}</td><td>{_bar(a.failure_rate.value or 0.0, '#c5221f')}</td></tr>"
-                for a in evidence.agents
-            )
-            + "</table>"
+        + "</table>"
+    )
+
+
+def _agents_html(evidence: Evidence) -> str:
+    if not evidence.agents:
+        return ""
+    return (
+        "<h2>Agents (multi-agent run)</h2><table><tr><th>agent</th><th>kind</th><th>judged steps</th><th>failed</th>"
+        "<th>failure rate [95%]</th><th></th></tr>"
+        + "".join(
+            f"<tr><td>{e(a.agent)}</td><td>{e(a.kind or '-')}</td><td>{a.judged}</td><td>{a.failed}</td>"
+            f"<td>{e(_fmt(a.failure_rate))}</td><td>{_bar(a.failure_rate.value or 0.0, '#c5221f')}</td></tr>"
+            for a in evidence.agents
         )
+        + "</table>"
+    )
+
+
+def _offpolicy_html(evidence: Evidence) -> str:
+    """The guardrails from logged history and, for a run a search drew, how it was sampled."""
+    parts = []
     if evidence.guardrails:
-        parts.append(
-            "<h2>Guardrails from logged history (off-policy)</h2>" + "".join(f"<p>{e(line)}</p>" for line in _guardrail_lines(evidence))
-        )
+        parts.append("<h2>Guardrails from logged history (off-policy)</h2>" + "".join(f"<p>{e(x)}</p>" for x in _guardrail_lines(evidence)))
     if evidence.sampling is not None:
-        parts.append("<h2>Sampling (failure-seeking search)</h2>" + "".join(f"<p>{e(line)}</p>" for line in _sampling_lines(evidence)))
-    parts.append(_coverage_html(evidence))
-    parts.append(
+        parts.append("<h2>Sampling (failure-seeking search)</h2>" + "".join(f"<p>{e(x)}</p>" for x in _sampling_lines(evidence)))
+    return "".join(parts)
+
+
+def _criteria_html(evidence: Evidence) -> str:
+    return (
         "<h2>Pass rates per criterion</h2><table><tr><th>criterion</th><th>severity</th><th>pass rate</th><th></th><th>judge "
         "trust</th></tr>"
         + "".join(
@@ -270,35 +317,33 @@ def to_html(evidence: Evidence, reasons: list[str] | None = None) -> str:
         )
         + "</table>"
     )
-    if evidence.decision_report is not None:
-        d = evidence.decision_report
-        parts.append(
-            f"<h2>Decision accuracy</h2><p>against the {e(d.expected_source)} expected actions: {d.overall.accuracy:.0%} "
-            f"({d.overall.correct}/{d.overall.total}), "
-            f"95% interval {d.overall.low:.0%}-{d.overall.high:.0%}</p>"
-            "<table><tr><th>by</th><th>value</th><th>accuracy</th><th></th><th>95% interval</th><th>n</th></tr>"
-        )
-        for dimension in ("segment", "market", "perturbation", "origin"):
-            for value, rate in d.by.get(dimension, {}).items():
-                parts.append(
-                    f"<tr><td>{e(dimension)}</td><td>{e(value)}</td><td>{rate.accuracy:.0%}</td><td>{_bar(rate.accuracy)}</td>"
-                    f"<td>{rate.low:.0%}-{rate.high:.0%}</td><td>{rate.total}</td></tr>"
-                )
-        parts.append("</table>")
-    if evidence.open_modes:
-        parts.append(
-            "<h2>Open failure modes</h2><table><tr><th>mode</th><th>severity</th><th>in this run</th><th>exemplar</th></tr>"
-            + "".join(
-                f"<tr><td>{e(m.id)} {e(m.name)}</td><td>{e(m.severity)}</td><td>{m.count}</td><td>{e(m.exemplar[:200])}</td></tr>"
-                for m in evidence.open_modes
-            )
-            + "</table>"
-        )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
-        "td,th{border:1px solid #ddd;padding:4px 8px;font-size:14px;text-align:left}.bar{width:160px;height:10px;background:#eee}"
-        ".bar div{height:10px}.score b{font-size:2rem}.gate.pass{color:#137333;font-weight:bold}.gate.fail{color:#c5221f;font-weight:bold}"
-        ".heat td.cell{text-align:center;width:48px}"
+
+
+def _decisions_html(evidence: Evidence) -> str:
+    d = evidence.decision_report
+    if d is None:
+        return ""
+    rows = [
+        f"<tr><td>{e(dimension)}</td><td>{e(value)}</td><td>{rate.accuracy:.0%}</td><td>{_bar(rate.accuracy)}</td>"
+        f"<td>{rate.low:.0%}-{rate.high:.0%}</td><td>{rate.total}</td></tr>"
+        for dimension in ("segment", "market", "perturbation", "origin")
+        for value, rate in d.by.get(dimension, {}).items()
+    ]
+    return (
+        f"<h2>Decision accuracy</h2><p>against the {e(d.expected_source)} expected actions: {d.overall.accuracy:.0%} "
+        f"({d.overall.correct}/{d.overall.total}), 95% interval {d.overall.low:.0%}-{d.overall.high:.0%}</p>"
+        "<table><tr><th>by</th><th>value</th><th>accuracy</th><th></th><th>95% interval</th><th>n</th></tr>" + "".join(rows) + "</table>"
     )
-    head = f"<!doctype html><html lang=en><head><meta charset=utf-8><title>chainjudge go-live report</title><style>{style}</style></head>"
-    return f"{head}<body>{''.join(parts)}</body></html>"
+
+
+def _modes_html(evidence: Evidence) -> str:
+    if not evidence.open_modes:
+        return ""
+    return (
+        "<h2>Open failure modes</h2><table><tr><th>mode</th><th>severity</th><th>in this run</th><th>exemplar</th></tr>"
+        + "".join(
+            f"<tr><td>{e(m.id)} {e(m.name)}</td><td>{e(m.severity)}</td><td>{m.count}</td><td>{e(m.exemplar[:200])}</td></tr>"
+            for m in evidence.open_modes
+        )
+        + "</table>"
+    )
