@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chainjudge.analysis.attribution import per_agent
 from chainjudge.analysis.coverage import coverage, go_live_score
 from chainjudge.analysis.golive import EXPECTED, SPACE, consistency_of, criterion_trust, parse_space
 from chainjudge.analysis.ope_gate import guardrail
@@ -24,12 +25,14 @@ from chainjudge.core.schema import (
     CorrectedRate,
     CriterionRow,
     CriticalEvidence,
+    DecisionReport,
     Evidence,
     GatePolicy,
     Guardrail,
     Judgment,
     OpenMode,
     ScenarioSpace,
+    Trace,
     TrustStatus,
 )
 from chainjudge.core.store import Store, UnknownRun
@@ -119,6 +122,7 @@ def gather_evidence(
     high_weight: float = 2.0,
     policy: GatePolicy | None = None,
 ) -> Evidence:
+    """Everything the gate, the report and the app read about one run, from the store and the files named."""
     policy = policy or GatePolicy(high_weight=high_weight)
     run = store.get_run(run_name)
     if run is None:
@@ -131,15 +135,56 @@ def gather_evidence(
     traces = [t for t in (store.get_trace(i, run=run_name) for i in trace_ids) if t is not None]
     severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
     calibrated = calibrate_run(store, run_name, judgments, policy)
-    criteria_rows, trusted, corrected, calibration = calibrated.rows, calibrated.trusted, calibrated.corrected, calibrated.reports
+    critical = _critical(judgments, severity, calibrated.trusted)
+    scenarios_text = Path(scenarios_path).read_text(encoding="utf-8") if scenarios_path else store.run_context(run_name, EXPECTED)
+    decisions = _decisions(traces, scenarios_text, critical.failing_traces, scenarios_path or f"of run {run_name}")
+    cov = coverage(traces, space, decisions.passed_trace, policy.high_weight)
+    open_modes, recurring = _modes(catalogue_path, severity, run_name)
+    result = go_live_score(
+        decision=decisions.decision,
+        critical=critical.evidence,
+        coverage_weighted=cov.weighted,
+        consistency=decisions.consistency,
+        open_modes=[m.severity for m in open_modes],
+        weights=policy.weights,
+    )
+    return Evidence(
+        sampling=_sampling(traces, decisions.passed_trace),
+        run=run_name,
+        traces=len(traces),
+        score=result,
+        coverage=cov,
+        space=space,
+        decision_report=decisions.report,
+        agents=per_agent({t.id: t for t in traces}, judgments),
+        criteria=calibrated.rows,
+        critical_failures=critical.failures,
+        recurring_modes=recurring,
+        open_modes=open_modes,
+        untrusted_critical=critical.untrusted,
+        corrected=calibrated.corrected,
+        calibration=calibrated.reports,
+        probes=probe_results(store, run_name),
+    )
+
+
+@dataclass
+class _Critical:
+    evidence: CriticalEvidence
+    untrusted: list[str]
+    failures: int
+    failing_traces: set[str]
+
+
+def _critical(judgments: list[Judgment], severity: Mapping[str, str], trusted: Mapping[str, bool]) -> _Critical:
+    """The critical criteria's evidence: what trusted judges passed and failed, and what is untrusted or unscored."""
     by_criterion: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
         by_criterion[j.criterion_id].append(j)
     critical = [c for c in by_criterion if severity.get(c) == "critical"]
     untrusted = sorted(c for c in critical if not trusted.get(c))
     crit_items = [j for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is not None]
-    critical_failures = sum(1 for j in crit_items if not j.passed)
-    evidence_critical = CriticalEvidence(
+    evidence = CriticalEvidence(
         passed=sum(1 for j in crit_items if j.passed),
         total=len(crit_items),
         untrusted_items=sum(1 for c in untrusted for j in by_criterion[c] if j.passed is not None),
@@ -147,52 +192,29 @@ def gather_evidence(
         criteria=len(critical),
         unscored_items=sum(1 for c in critical if trusted.get(c) for j in by_criterion[c] if j.passed is None),
     )
-
-    decision_report, decision = None, None
     failing = {j.trace_id for j in crit_items if not j.passed}
-    passed_trace = {t.id: t.id not in failing for t in traces}
-    consistency = None
-    scenarios_text = Path(scenarios_path).read_text(encoding="utf-8") if scenarios_path else store.run_context(run_name, EXPECTED)
-    if scenarios_text:
-        decision_report = score_decisions(traces, scenarios_text)  # the installed pack that knows these
-        if decision_report is None:
-            raise ValueError(f"no installed pack understands the expected actions {scenarios_path or f'of run {run_name}'}")
-        decision = (decision_report.overall.correct, decision_report.overall.total)
-        wrong = {m.trace_id for m in decision_report.mismatches} | set(decision_report.missing_decision)
-        passed_trace = {t.id: t.id not in wrong and t.id not in failing for t in traces}
-        consistency = consistency_of(traces, passed_trace)
+    return _Critical(evidence, untrusted, sum(1 for j in crit_items if not j.passed), failing)
 
-    cov = coverage(traces, space, passed_trace, policy.high_weight)
-    open_modes, recurring = _modes(catalogue_path, severity, run_name)
-    result = go_live_score(
-        decision=decision,
-        critical=evidence_critical,
-        coverage_weighted=cov.weighted,
-        consistency=consistency,
-        open_modes=[m.severity for m in open_modes],
-        weights=policy.weights,
-    )
-    from chainjudge.analysis.attribution import per_agent
 
-    agents = per_agent({t.id: t for t in traces}, judgments)
-    return Evidence(
-        sampling=_sampling(traces, passed_trace),
-        run=run_name,
-        traces=len(traces),
-        score=result,
-        coverage=cov,
-        space=space,
-        decision_report=decision_report,
-        agents=agents,
-        criteria=criteria_rows,
-        critical_failures=critical_failures,
-        recurring_modes=recurring,
-        open_modes=open_modes,
-        untrusted_critical=untrusted,
-        corrected=corrected,
-        calibration=calibration,
-        probes=probe_results(store, run_name),
-    )
+@dataclass
+class _Decisions:
+    report: DecisionReport | None
+    decision: tuple[int, int] | None  # (correct, total)
+    passed_trace: dict[str, bool]
+    consistency: float | None
+
+
+def _decisions(traces: list[Trace], scenarios_text: str | None, failing: set[str], where: object) -> _Decisions:
+    """Decisions against the expected actions (scored by the installed pack that knows them); a trace passes
+    when its decision is right and no trusted critical judge failed it."""
+    if not scenarios_text:
+        return _Decisions(None, None, {t.id: t.id not in failing for t in traces}, None)
+    report = score_decisions(traces, scenarios_text)
+    if report is None:
+        raise ValueError(f"no installed pack understands the expected actions {where}")
+    wrong = {m.trace_id for m in report.mismatches} | set(report.missing_decision)
+    passed_trace = {t.id: t.id not in wrong and t.id not in failing for t in traces}
+    return _Decisions(report, (report.overall.correct, report.overall.total), passed_trace, consistency_of(traces, passed_trace))
 
 
 def _sampling(traces: list, passed_trace: dict[str, bool]):
