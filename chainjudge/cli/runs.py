@@ -3,7 +3,6 @@ cost, trust against people's labels, and what its verifiers may be trusted for).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated
 
 import typer
@@ -12,8 +11,9 @@ from rich.text import Text
 
 from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli.app import app
-from chainjudge.cli.support import DbOption, fail, open_store, out
-from chainjudge.workflows.golive import calibrate_run
+from chainjudge.cli.support import DbOption, open_store, out
+from chainjudge.workflows.golive import RunCalibration
+from chainjudge.workflows.runs import RunView, run_view
 
 
 @app.command()
@@ -35,27 +35,31 @@ def runs(db: DbOption = None) -> None:
 def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Pass rates per criterion, errors and cost of one run."""
     with open_store(db) as store:
-        stored = store.get_run(run)
-        if stored is None:
-            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
-        rows = store.criterion_summaries(run)
-        errors = store.error_counts(run)
-        flagged = store.flagged_count(run)
-        calibrated = calibrate_run(store, run)
-        tags = stored.judge.verifier or (stored.judge.model.split(":", 1)[1] if stored.judge.model.startswith("verifier:") else "")
-        verifiers = [
-            v
-            for tag in tags.split(",")
-            if "@" in tag
-            for v in [store.verifier(*tag.removeprefix("verifier:").split("@", 1))]
-            if v is not None
-        ]  # the versions that judged
-        abstained = Counter(j.criterion_id for j in store.judgments(run) if j.error_kind == "abstained") if verifiers else Counter()
+        view = run_view(store, run)
+    stored, calibrated = view.run, view.calibrated
     out.print(f"run {run}: rubric {stored.rubric_id}@{stored.rubric_hash}, judge {stored.judge.model}", highlight=False)
-    trust = {r.criterion: r.trust for r in calibrated.rows}
-    rates = {r.criterion: r for r in calibrated.corrected}
+    out.print(_criteria_table(view))
+    if calibrated.reports:
+        out.print(_calibration_table(calibrated))
+    for verifier in view.verifiers:
+        verifier_statement(verifier, view.abstained.get(verifier.criterion, 0))
+    for criterion, report in calibrated.reports.items():
+        if report.trust != "trusted":
+            out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)
+    if view.errors:
+        out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in view.errors.items()))
+    if view.flagged:
+        out.print(
+            Text(f"{view.flagged} judgments are on steps flagged as possible prompt injection", style="yellow"),
+            ": a person should check them (export: the 'flags' column)",
+            sep="",
+        )
+
+
+def _criteria_table(view: RunView) -> Table:
+    trust = {r.criterion: r.trust for r in view.calibrated.rows}
     table = Table("criterion", "judged", "scored", "passed", "pass rate", "errors", "cost $", "trust")
-    for r in rows:
+    for r in view.criteria:
         rate = f"{r.pass_rate:.1%}" if r.pass_rate is not None else "-"
         table.add_row(
             r.criterion_id,
@@ -67,43 +71,33 @@ def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = N
             f"{r.cost_usd:.4f}",
             trust.get(r.criterion_id, "-"),
         )
-    out.print(table)
-    if calibrated.reports:
-        checked = Table(
-            "criterion",
-            "TPR (failing)",
-            "TNR",
-            "raw failure rate",
-            "corrected failure rate",
-            "prediction-powered failure rate",
-            title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR; "
-            "prediction-powered = the judge on every item, rectified by people's labels",
-        )
-        for criterion, report in calibrated.reports.items():
-            corrected = rates.get(criterion)
-            ppi = corrected.ppi_failure_rate if corrected else None
-            checked.add_row(
-                criterion,
-                fmt(report.tpr, 1, 2),
-                fmt(report.tnr, 1, 2),
-                fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
-                fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
-                fmt(ppi, 1, 2) if ppi else "-",
-            )
-        out.print(checked)
-    for verifier in verifiers:
-        verifier_statement(verifier, abstained.get(verifier.criterion, 0))
+    return table
+
+
+def _calibration_table(calibrated: RunCalibration) -> Table:
+    rates = {r.criterion: r for r in calibrated.corrected}
+    table = Table(
+        "criterion",
+        "TPR (failing)",
+        "TNR",
+        "raw failure rate",
+        "corrected failure rate",
+        "prediction-powered failure rate",
+        title="against the reference labels (one per item); corrected = Rogan-Gladen for the judge's TPR / TNR; "
+        "prediction-powered = the judge on every item, rectified by people's labels",
+    )
     for criterion, report in calibrated.reports.items():
-        if report.trust != "trusted":
-            out.print(f"{criterion}: {report.trust} ({report.trust_rule}): {report.trust_basis}", highlight=False)
-    if errors:
-        out.print("errors by kind: " + ", ".join(f"{k} {n}" for k, n in errors.items()))
-    if flagged:
-        out.print(
-            Text(f"{flagged} judgments are on steps flagged as possible prompt injection", style="yellow"),
-            ": a person should check them (export: the 'flags' column)",
-            sep="",
+        corrected = rates.get(criterion)
+        ppi = corrected.ppi_failure_rate if corrected else None
+        table.add_row(
+            criterion,
+            fmt(report.tpr, 1, 2),
+            fmt(report.tnr, 1, 2),
+            fmt(corrected.raw_failure_rate, 1, 2) if corrected else "-",
+            fmt(corrected.corrected_failure_rate, 1, 2) if corrected else "-",
+            fmt(ppi, 1, 2) if ppi else "-",
         )
+    return table
 
 
 def verifier_statement(verifier, abstained: int) -> None:
