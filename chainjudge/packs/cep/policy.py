@@ -86,76 +86,126 @@ def channel_blockers(user: UserState, channel: str, policy: Policy) -> list[str]
 
 
 def expected_action(user: UserState, policy: Policy | None = None) -> ExpectedAction:
-    policy = policy or load_policy()
-    now = local_now(user)
-    quiet = policy.quiet_hours.get(user.market) or policy.quiet_hours["default"]
-    chosen: str | None = None
-    language: str | None = None
-    offer: str | None = None
-    for rule in policy.order:
-        if rule == "suppression":
-            if user.global_unsubscribe:
-                return ExpectedAction(action="suppress", reason="user unsubscribed from everything", rules=["suppression"])
-            if user.recent_complaint:
-                return ExpectedAction(action="suppress", reason="recent complaint", rules=["suppression"])
-            if user.converted_in_window and user.campaign.kind != "transactional":
-                return ExpectedAction(action="suppress", reason="already converted through another channel", rules=["suppression"])
-            if user.campaign.ends_at is not None and user.now >= user.campaign.ends_at:
-                return ExpectedAction(action="suppress", reason="the campaign window has closed", rules=["suppression"])
-            if user.campaign.starts_at is not None and user.now < user.campaign.starts_at:
-                return ExpectedAction(action="wait", reason="the campaign window has not opened yet", rules=["suppression"])
-        elif rule == "lifecycle":
-            if user.lifecycle == "churned" and user.days_since_active > policy.churned_max_days:
-                return ExpectedAction(action="suppress", reason=f"churned over {policy.churned_max_days} days ago", rules=["lifecycle"])
-        elif rule == "frequency_cap":
-            caps = policy.frequency_caps
-            if user.campaign.kind not in caps.get("exempt_kinds", []) and (
-                user.sent_today >= caps["per_day"] or user.sent_this_week >= caps["per_week"]
-            ):
-                if user.sent_this_week >= caps["per_week"]:
-                    return ExpectedAction(action="suppress", reason="weekly frequency cap reached", rules=["frequency_cap"])
-                return ExpectedAction(
-                    action="wait",
-                    reason="daily frequency cap reached; wait for tomorrow",
-                    send_window=(quiet.end, quiet.start),
-                    rules=["frequency_cap"],
-                )
-        elif rule == "channel":
-            for channel in policy.channel_preference[user.market]:
-                if not channel_blockers(user, channel, policy):
-                    chosen = channel
-                    break
-            if chosen is None:
-                return ExpectedAction(action="suppress", reason="no channel with consent and reach for this message", rules=["channel"])
-        elif rule == "language":
-            if user.campaign.content_language in user.languages:
-                language = user.campaign.content_language
-            else:
-                language = next((label for label in user.languages if label in user.campaign.available_languages), None)
-                if language is None:
-                    return ExpectedAction(action="suppress", reason="no content in a language the user reads", rules=["language"])
-        elif rule == "quiet_hours":
-            if in_quiet_hours(now.time(), quiet):
-                return ExpectedAction(
-                    action="wait",
-                    channel=chosen,
-                    content_language=language,  # type: ignore[arg-type]
-                    send_window=(quiet.end, quiet.start),
-                    reason="inside local quiet hours",
-                    rules=["channel", "language", "quiet_hours"],
-                )
-        elif rule == "offer":
-            winback = policy.winback
-            if user.lifecycle in ("lapsed", "churned") and user.days_since_active >= winback["min_days_lapsed"]:
-                offer = winback["offers"].get(user.ltv_segment)
-        else:
+    """The action the contact policy derives for a state: its rules in the policy's order, the first that
+    decides (suppress or wait) ends it; otherwise a send on the chosen channel, language and offer."""
+    d = _Deriving(user, policy or load_policy())
+    for rule in d.policy.order:
+        step = _RULES.get(rule)
+        if step is None:
             raise ValueError(f"policy.order names an unknown rule {rule!r}")
+        decided = step(d)
+        if decided is not None:
+            return decided
     return ExpectedAction(
         action="send",
-        channel=chosen,
-        content_language=language,  # type: ignore[arg-type]
-        send_window=(now.strftime("%H:%M"), quiet.start),
-        offer=offer,
-        reason=f"send on {chosen}" + (f" with {offer}" if offer else ""),
-        rules=[r for r in ("channel", "language", "offer") if r in policy.order],
+        channel=d.chosen,
+        content_language=d.language,  # type: ignore[arg-type]
+        send_window=(d.now.strftime("%H:%M"), d.quiet.start),
+        offer=d.offer,
+        reason=f"send on {d.chosen}" + (f" with {d.offer}" if d.offer else ""),
+        rules=[r for r in ("channel", "language", "offer") if r in d.policy.order],
     )
+
+
+class _Deriving:
+    """What the rules read (the state, the policy, the local time, the market's quiet hours) and what the
+    earlier rules chose (channel, language, offer)."""
+
+    def __init__(self, user: UserState, policy: Policy) -> None:
+        self.user, self.policy = user, policy
+        self.now = local_now(user)
+        self.quiet = policy.quiet_hours.get(user.market) or policy.quiet_hours["default"]
+        self.chosen: str | None = None
+        self.language: str | None = None
+        self.offer: str | None = None
+
+
+def _suppression(d: _Deriving) -> ExpectedAction | None:
+    user = d.user
+    reason = (
+        "user unsubscribed from everything"
+        if user.global_unsubscribe
+        else "recent complaint"
+        if user.recent_complaint
+        else "already converted through another channel"
+        if user.converted_in_window and user.campaign.kind != "transactional"
+        else "the campaign window has closed"
+        if user.campaign.ends_at is not None and user.now >= user.campaign.ends_at
+        else None
+    )
+    if reason is not None:
+        return ExpectedAction(action="suppress", reason=reason, rules=["suppression"])
+    if user.campaign.starts_at is not None and user.now < user.campaign.starts_at:
+        return ExpectedAction(action="wait", reason="the campaign window has not opened yet", rules=["suppression"])
+    return None
+
+
+def _lifecycle(d: _Deriving) -> ExpectedAction | None:
+    if d.user.lifecycle == "churned" and d.user.days_since_active > d.policy.churned_max_days:
+        return ExpectedAction(action="suppress", reason=f"churned over {d.policy.churned_max_days} days ago", rules=["lifecycle"])
+    return None
+
+
+def _frequency_cap(d: _Deriving) -> ExpectedAction | None:
+    caps, user = d.policy.frequency_caps, d.user
+    if user.campaign.kind in caps.get("exempt_kinds", []):
+        return None
+    if user.sent_this_week >= caps["per_week"]:
+        return ExpectedAction(action="suppress", reason="weekly frequency cap reached", rules=["frequency_cap"])
+    if user.sent_today >= caps["per_day"]:
+        return ExpectedAction(
+            action="wait",
+            reason="daily frequency cap reached; wait for tomorrow",
+            send_window=(d.quiet.end, d.quiet.start),
+            rules=["frequency_cap"],
+        )
+    return None
+
+
+def _channel(d: _Deriving) -> ExpectedAction | None:
+    d.chosen = next((c for c in d.policy.channel_preference[d.user.market] if not channel_blockers(d.user, c, d.policy)), None)
+    if d.chosen is None:
+        return ExpectedAction(action="suppress", reason="no channel with consent and reach for this message", rules=["channel"])
+    return None
+
+
+def _language(d: _Deriving) -> ExpectedAction | None:
+    campaign = d.user.campaign
+    if campaign.content_language in d.user.languages:
+        d.language = campaign.content_language
+        return None
+    d.language = next((label for label in d.user.languages if label in campaign.available_languages), None)
+    if d.language is None:
+        return ExpectedAction(action="suppress", reason="no content in a language the user reads", rules=["language"])
+    return None
+
+
+def _quiet_hours(d: _Deriving) -> ExpectedAction | None:
+    if not in_quiet_hours(d.now.time(), d.quiet):
+        return None
+    return ExpectedAction(
+        action="wait",
+        channel=d.chosen,
+        content_language=d.language,  # type: ignore[arg-type]
+        send_window=(d.quiet.end, d.quiet.start),
+        reason="inside local quiet hours",
+        rules=["channel", "language", "quiet_hours"],
+    )
+
+
+def _offer(d: _Deriving) -> ExpectedAction | None:
+    winback = d.policy.winback
+    if d.user.lifecycle in ("lapsed", "churned") and d.user.days_since_active >= winback["min_days_lapsed"]:
+        d.offer = winback["offers"].get(d.user.ltv_segment)
+    return None
+
+
+_RULES = {
+    "suppression": _suppression,
+    "lifecycle": _lifecycle,
+    "frequency_cap": _frequency_cap,
+    "channel": _channel,
+    "language": _language,
+    "quiet_hours": _quiet_hours,
+    "offer": _offer,
+}
