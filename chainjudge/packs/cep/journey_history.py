@@ -138,12 +138,32 @@ def _row_event(line: int, row: dict, mapping: EventMapping) -> tuple[datetime, s
     return moment, mapping.events[raw_event], fields
 
 
+Row = tuple[datetime, int, str, dict]  # when, file line, event kind, the event's fields
+
+
 def import_journeys(
     path: Path, mapping: EventMapping, states: dict[str, UserState], key: bytes
 ) -> tuple[list[Journey], JourneyImportReport]:
     """Journeys for the customers of `states` (ids already pseudonymised) from the event log at `path`."""
     report = JourneyImportReport()
-    by_customer: dict[str, list[tuple[datetime, int, str, dict]]] = defaultdict(list)
+    journeys = []
+    for customer, rows in sorted(_events_by_customer(path, mapping, key, report).items()):
+        start = states.get(customer)
+        if start is None:
+            report.no_state += 1
+            continue
+        journey = _journey_of(customer, start, sorted(rows, key=lambda r: (r[0], r[1])), mapping, report)
+        if journey is not None:
+            report.events += len(journey.events)
+            report.decisions += len(journey.decision_points)
+            journeys.append(journey)
+    report.journeys = len(journeys)
+    return journeys, report
+
+
+def _events_by_customer(path: Path, mapping: EventMapping, key: bytes, report: JourneyImportReport) -> dict[str, list[Row]]:
+    """Every readable event row, by pseudonymised customer; a bad row is reported (line, column, reason)."""
+    by_customer: dict[str, list[Row]] = defaultdict(list)
     for line, row in read_rows(path):
         report.rows += 1
         raw_id = row.get(mapping.id_column) if "__unreadable__" not in row else None
@@ -159,53 +179,52 @@ def import_journeys(
             report.ignored[str(row.get(mapping.event_column))] += 1
             continue
         by_customer[pseudonym(key, str(raw_id))].append((moment, line, kind, fields))
-    journeys = []
-    for customer, rows in sorted(by_customer.items()):
-        start = states.get(customer)
-        if start is None:
-            report.no_state += 1
-            continue
-        rows.sort(key=lambda r: (r[0], r[1]))
-        later = [r for r in rows if r[0] >= start.now]
-        report.before_snapshot += len(rows) - len(later)
-        points = sorted({r[0] for r in later if r[2] == "decide"})
-        if not points:
-            report.no_decision.append(customer)
-            continue
-        events, perturbations = [], set()
-        for moment, line, kind, fields in later:
-            if kind == "decide":
-                continue
-            try:
-                events.append(ScriptEvent(at=moment, kind=kind, **fields))  # type: ignore[arg-type]
-            except ValidationError as exc:
-                report.errors.append(RowError(line, mapping.event_column, "bad_value", exc.errors()[0]["msg"][:200]))
-                continue
-            if kind == "consent_change":
-                perturbations.add("consent_granted" if fields.get("consent") else "consent_revoked")
-            elif kind in _PERTURBATION:
-                perturbations.add(_PERTURBATION[kind])
-        journey_kind = mapping.kind or mapping.campaign_kinds.get(start.campaign.kind)
-        if journey_kind is None:
-            report.rejected.append(
-                f"{customer}: no journey kind for campaign kind {start.campaign.kind!r} (map it in the events mapping's campaign_kinds)"
-            )
+    return by_customer
+
+
+def _journey_of(customer: str, start: UserState, rows: list[Row], mapping: EventMapping, report: JourneyImportReport) -> Journey | None:
+    """One customer's journey: the rows after the snapshot, decisions as points and the rest as script."""
+    later = [r for r in rows if r[0] >= start.now]
+    report.before_snapshot += len(rows) - len(later)
+    points = sorted({r[0] for r in later if r[2] == "decide"})
+    if not points:
+        report.no_decision.append(customer)
+        return None
+    events, perturbations = _script(later, mapping, report)
+    journey_kind = mapping.kind or mapping.campaign_kinds.get(start.campaign.kind)
+    if journey_kind is None:
+        report.rejected.append(
+            f"{customer}: no journey kind for campaign kind {start.campaign.kind!r} (map it in the events mapping's campaign_kinds)"
+        )
+        return None
+    try:
+        return Journey(
+            id=customer,
+            kind=journey_kind,
+            start=start,
+            decision_points=points,
+            events=events,
+            perturbations=sorted(perturbations),
+            origin="imported",
+        )
+    except ValidationError as exc:
+        report.rejected.append(f"{customer}: {exc.errors()[0]['msg'][:200]}")
+        return None
+
+
+def _script(rows: list[Row], mapping: EventMapping, report: JourneyImportReport) -> tuple[list[ScriptEvent], set[str]]:
+    """The script events of the rows (a row that makes no valid event is reported) and the perturbations they are."""
+    events, perturbations = [], set()
+    for moment, line, kind, fields in rows:
+        if kind == "decide":
             continue
         try:
-            journey = Journey(
-                id=customer,
-                kind=journey_kind,
-                start=start,
-                decision_points=points,
-                events=events,  # type: ignore[arg-type]
-                perturbations=sorted(perturbations),
-                origin="imported",
-            )
+            events.append(ScriptEvent(at=moment, kind=kind, **fields))  # type: ignore[arg-type]
         except ValidationError as exc:
-            report.rejected.append(f"{customer}: {exc.errors()[0]['msg'][:200]}")
+            report.errors.append(RowError(line, mapping.event_column, "bad_value", exc.errors()[0]["msg"][:200]))
             continue
-        report.events += len(events)
-        report.decisions += len(points)
-        journeys.append(journey)
-    report.journeys = len(journeys)
-    return journeys, report
+        if kind == "consent_change":
+            perturbations.add("consent_granted" if fields.get("consent") else "consent_revoked")
+        elif kind in _PERTURBATION:
+            perturbations.add(_PERTURBATION[kind])
+    return events, perturbations
