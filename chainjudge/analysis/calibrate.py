@@ -149,25 +149,9 @@ def agreement(
     ref_codes, cand_codes = a.ref[paired], a.cand[paired]
     tp, fn, fp, tn = _fail_cells(conf, labels, fail)
 
-    spearman = kendall = weighted = None
-    if ordinal and len(set(ref_codes.tolist())) > 1 and len(set(cand_codes.tolist())) > 1:
-        spearman = float(stats.spearmanr(ref_codes, cand_codes).statistic)
-        kendall = float(stats.kendalltau(ref_codes, cand_codes).statistic)
-        weighted = kappa_from_confusion(conf, "linear")
-    alpha = None
-    if ref_codes.size:
-        alpha = krippendorff_alpha(np.array([ref_codes, cand_codes], dtype=float), "ordinal" if ordinal else "nominal")
+    spearman, kendall, weighted, alpha = _ordinal_figures(ref_codes, cand_codes, conf, ordinal)
     threshold, threshold_score = suggest_threshold(a, labels, fail)
-    fail_rows = np.isin(a.ref, [code[v] for v in fail if v in code])
-    evidence = TrustEvidence(
-        failing=int(fail_rows.sum()),
-        failing_traces=len(set(a.trace[fail_rows].tolist())),
-        passing=int((~fail_rows).sum()),
-        answered=float(paired.mean()) if paired.size else None,
-        tpr=figures["tpr"],
-        tnr=figures["tnr"],
-        kappa=figures["kappa"],
-    )
+    evidence = _trust_evidence(a, paired, np.isin(a.ref, [code[v] for v in fail if v in code]), figures)
     trust, rule, basis = decide_trust(evidence, policy)
     return AgreementReport(
         reference=reference_name,
@@ -200,6 +184,35 @@ def agreement(
         trust=trust,
         trust_rule=rule,
         trust_basis=basis,
+    )
+
+
+def _ordinal_figures(
+    ref_codes: np.ndarray, cand_codes: np.ndarray, conf: np.ndarray, ordinal: bool
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """Spearman, Kendall and linear-weighted kappa (on an ordinal scale whose both sides vary), and
+    Krippendorff's alpha (nominal or ordinal) over the paired items."""
+    spearman = kendall = weighted = None
+    if ordinal and len(set(ref_codes.tolist())) > 1 and len(set(cand_codes.tolist())) > 1:
+        spearman = float(stats.spearmanr(ref_codes, cand_codes).statistic)
+        kendall = float(stats.kendalltau(ref_codes, cand_codes).statistic)
+        weighted = kappa_from_confusion(conf, "linear")
+    alpha = None
+    if ref_codes.size:
+        alpha = krippendorff_alpha(np.array([ref_codes, cand_codes], dtype=float), "ordinal" if ordinal else "nominal")
+    return spearman, kendall, weighted, alpha
+
+
+def _trust_evidence(a: _Aligned, paired: np.ndarray, fail_rows: np.ndarray, figures: dict[str, Estimate]) -> TrustEvidence:
+    """What the trust rule weighs: failing and passing reference labels, the share answered, TPR, TNR, kappa."""
+    return TrustEvidence(
+        failing=int(fail_rows.sum()),
+        failing_traces=len(set(a.trace[fail_rows].tolist())),
+        passing=int((~fail_rows).sum()),
+        answered=float(paired.mean()) if paired.size else None,
+        tpr=figures["tpr"],
+        tnr=figures["tnr"],
+        kappa=figures["kappa"],
     )
 
 
