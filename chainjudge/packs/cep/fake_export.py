@@ -115,23 +115,13 @@ expected:
 
 
 def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
+    """One customer row (the generator draws in a fixed order, so a seed gives the same export)."""
     market = rng.choice(list(MARKETS))
-    stage = rng.choice(["new", "active", "Active", "lapsed", "LAPSED", "churned", "onboarding_partial"])
-    days = {
-        "new": 0,
-        "active": rng.randint(0, 20),
-        "lapsed": rng.randint(31, 90),
-        "churned": rng.randint(91, 400),
-        "onboarding_partial": rng.randint(0, 10),
-    }[stage.lower()]
+    stage, days = _stage(rng)
     snapshot = base + timedelta(minutes=rng.randint(0, 60 * 24 * 7))
     naive = rng.random() < 0.5
     touch_channel = rng.choice(CHANNEL_SPELLINGS)
-    optins = {c: rng.choice(["true", "false", "Y", "N", "1", "0"]) for c in ("push", "email", "sms", "line", "wa")}
-    if touch_channel:  # a consistent export: the last touch went through a channel the user agreed to
-        key = {"l": "line", "wa": "wa", "whatsapp": "wa", "in_app": None}.get(touch_channel.lower(), touch_channel.lower())
-        if key:
-            optins[key] = "true"
+    optins = _optins(rng, touch_channel)
     sent_week = rng.randint(0, 6)
     row = {
         "customer_id": f"CUST-{100000 + i // (1 if rng.random() > 0.01 else 2)}",
@@ -146,11 +136,7 @@ def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
         "ltv": rng.choice(["low", "mid", "high", "vip", "H", "M", "L"]),
         "last_channel": touch_channel,
         "last_touch_at": (snapshot - timedelta(days=days + 1)).strftime("%d/%m/%Y %H:%M") if touch_channel else "",
-        "push_optin": optins["push"],
-        "email_optin": optins["email"],
-        "sms_optin": optins["sms"],
-        "line_friend": optins["line"],
-        "wa_optin": optins["wa"],
+        **{column: optins[channel] for column, channel in _OPTIN_COLUMNS.items()},
         "langs": LANGS[market],
         "sent_today": str(min(sent_week, rng.randint(0, 2))),
         "sent_week": str(sent_week),
@@ -158,13 +144,36 @@ def _row(rng: random.Random, i: int, base: datetime) -> dict[str, str]:
         "complaint": "true" if rng.random() < 0.02 else "",
         "campaign_kind": rng.choice(["winback", "Sale", "reminder"]),
         "campaign_lang": LANGS[market].split("|")[0],
-        "adversarial": "",
-        "next_action": "",
-        "next_channel": "",
-        "strategist_note": "",
+        **dict.fromkeys(("adversarial", "next_action", "next_channel", "strategist_note"), ""),
     }
     _mess(rng, row)
     return row
+
+
+_OPTIN_COLUMNS = {"push_optin": "push", "email_optin": "email", "sms_optin": "sms", "line_friend": "line", "wa_optin": "wa"}
+
+
+def _stage(rng: random.Random) -> tuple[str, int]:
+    """A lifecycle stage as exports spell it, and days inactive that fit it (every draw made, whichever stage)."""
+    stage = rng.choice(["new", "active", "Active", "lapsed", "LAPSED", "churned", "onboarding_partial"])
+    days = {
+        "new": 0,
+        "active": rng.randint(0, 20),
+        "lapsed": rng.randint(31, 90),
+        "churned": rng.randint(91, 400),
+        "onboarding_partial": rng.randint(0, 10),
+    }[stage.lower()]
+    return stage, days
+
+
+def _optins(rng: random.Random, touch_channel: str) -> dict[str, str]:
+    """Opt-ins as exports spell them; a consistent export: the last touch went through a channel the user agreed to."""
+    optins = {c: rng.choice(["true", "false", "Y", "N", "1", "0"]) for c in ("push", "email", "sms", "line", "wa")}
+    if touch_channel:
+        key = {"l": "line", "wa": "wa", "whatsapp": "wa", "in_app": None}.get(touch_channel.lower(), touch_channel.lower())
+        if key:
+            optins[key] = "true"
+    return optins
 
 
 def _mess(rng: random.Random, row: dict[str, str]) -> None:
@@ -230,65 +239,63 @@ def write_events(path: Path, export: Path, seed: int = 21, share: float = 0.8) -
     rng = random.Random(seed)
     with export.open(encoding="utf-8", newline="") as handle:
         customers = sorted({row["customer_id"] for row in csv.DictReader(handle) if row["customer_id"]})
-    base = datetime(2026, 10, 15, 2, 0)  # after every snapshot of the export (2026-10-01 .. 10-08)
     rows: list[dict[str, str]] = []
     for customer in customers:
-        if rng.random() > share:
-            continue
-        start = base + timedelta(hours=rng.randint(0, 48))
-        calls = [start + timedelta(days=day, minutes=rng.randint(0, 90)) for day in (0, 1, 3, 5)]
-        for call in calls:
-            rows.append({"customer_id": customer, "event_time": call.isoformat(), "event": "nba_call"})
-            if rng.random() < 0.4:
-                rows.append(
-                    {
-                        "customer_id": customer,
-                        "event_time": (call + timedelta(hours=2)).isoformat(),
-                        "event": "email_open",
-                        "channel": "Email",
-                    }
-                )
-        between = calls[0] + (calls[1] - calls[0]) / 2
-        happening = rng.choice(
-            [
-                "none",
-                "none",
-                "store_purchase",
-                "unsubscribe_link",
-                "consent_update_off",
-                "consent_update_on",
-                "app_language",
-                "new_device_web",
-                "webview_session",
-            ]
-        )
-        if happening == "consent_update_off":
-            rows.append(
-                {"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "WA", "opted_in": "N"}
-            )
-        elif happening == "consent_update_on":
-            rows.append(
-                {"customer_id": customer, "event_time": between.isoformat(), "event": "consent_update", "channel": "SMS", "opted_in": "Y"}
-            )
-        elif happening == "app_language":
-            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "app_language", "language": "en"})
-        elif happening != "none":
-            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": happening})
-        if rng.random() < 0.1:  # already in the snapshot's state
-            rows.append({"customer_id": customer, "event_time": "2026-09-20T10:00:00", "event": "page_view"})
-        roll = rng.random()
-        if roll < 0.03:
-            rows.append({"customer_id": customer, "event_time": between.isoformat(), "event": "loyalty_tier_up"})
-        elif roll < 0.05:
-            rows.append({"customer_id": customer, "event_time": "2026-13-01 25:00", "event": "nba_call"})
-        elif roll < 0.06:
-            rows.append({"customer_id": "", "event_time": between.isoformat(), "event": "store_purchase"})
+        if rng.random() <= share:
+            rows += _customer_events(customer, rng)
     rows.sort(key=lambda r: r["event_time"])
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+_EVENTS_BASE = datetime(2026, 10, 15, 2, 0)  # after every snapshot of the export (2026-10-01 .. 10-08)
+_HAPPENINGS = [
+    "none",
+    "none",
+    "store_purchase",
+    "unsubscribe_link",
+    "consent_update_off",
+    "consent_update_on",
+    "app_language",
+    "new_device_web",
+    "webview_session",
+]
+# what a happening writes beside customer, time and event (consent updates and language changes carry a value)
+_HAPPENING_ROWS = {
+    "consent_update_off": {"event": "consent_update", "channel": "WA", "opted_in": "N"},
+    "consent_update_on": {"event": "consent_update", "channel": "SMS", "opted_in": "Y"},
+    "app_language": {"event": "app_language", "language": "en"},
+}
+
+
+def _customer_events(customer: str, rng: random.Random) -> list[dict[str, str]]:
+    """One customer's week: four calls (some followed by an e-mail open), one happening between the first two,
+    and now and then a row from before the snapshot or a fault."""
+    rows: list[dict[str, str]] = []
+    start = _EVENTS_BASE + timedelta(hours=rng.randint(0, 48))
+    calls = [start + timedelta(days=day, minutes=rng.randint(0, 90)) for day in (0, 1, 3, 5)]
+    for call in calls:
+        rows.append({"customer_id": customer, "event_time": call.isoformat(), "event": "nba_call"})
+        if rng.random() < 0.4:
+            opened = (call + timedelta(hours=2)).isoformat()
+            rows.append({"customer_id": customer, "event_time": opened, "event": "email_open", "channel": "Email"})
+    between = (calls[0] + (calls[1] - calls[0]) / 2).isoformat()
+    happening = rng.choice(_HAPPENINGS)
+    if happening != "none":
+        rows.append({"customer_id": customer, "event_time": between, **_HAPPENING_ROWS.get(happening, {"event": happening})})
+    if rng.random() < 0.1:  # already in the snapshot's state
+        rows.append({"customer_id": customer, "event_time": "2026-09-20T10:00:00", "event": "page_view"})
+    roll = rng.random()
+    if roll < 0.03:
+        rows.append({"customer_id": customer, "event_time": between, "event": "loyalty_tier_up"})
+    elif roll < 0.05:
+        rows.append({"customer_id": customer, "event_time": "2026-13-01 25:00", "event": "nba_call"})
+    elif roll < 0.06:
+        rows.append({"customer_id": "", "event_time": between, "event": "store_purchase"})
+    return rows
 
 
 SENDS_MAPPING_EXTRA = """\
