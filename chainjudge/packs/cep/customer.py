@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -153,60 +154,68 @@ def fit_response_model(rows: Iterable[Mapping], base: ResponseModel | None = Non
     is shrunk towards the base with `prior` pseudo-messages, so a channel with a handful of rows does not
     swing to 0 or 1."""
     base = base or ResponseModel()
-    sent: dict[str, float] = {}
-    opens: dict[str, float] = {}
-    totals = {"opened": 0.0, "clicked": 0.0, "converted": 0.0, "unsubscribed": 0.0, "rows": 0.0}
-    seen: set[Any] = set()
-    by_segment: dict[str, list[float]] = {}
+    counts = _OutcomeCounts()
     for row in rows:
+        counts.add(row)
+    if not counts.totals["rows"]:
+        raise ValueError("no row names a known channel (push, email, in_app, sms, line, whatsapp)")
+    return base.model_copy(update={**counts.rates(base, prior), "source": f"fitted from {int(counts.totals['rows'])} logged messages"})
+
+
+@dataclass
+class _OutcomeCounts:
+    """Messages and outcomes counted per channel and overall, the outcome columns the log has, opens by segment."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    opens: dict[str, float] = field(default_factory=dict)
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("opened", "clicked", "converted", "unsubscribed", "rows"), 0.0))
+    seen: set[str] = field(default_factory=set)
+    by_segment: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, row: Mapping) -> None:
         channel = str(row.get("channel") or "")
         if channel not in CHANNELS:
-            continue
+            return
         flags = {name: _flag(row.get(name)) for name in ("opened", "clicked", "converted", "unsubscribed")}
-        seen.update(name for name, value in flags.items() if value is not None)
-        sent[channel] = sent.get(channel, 0) + 1
-        opens[channel] = opens.get(channel, 0) + (flags["opened"] or 0)
-        totals["rows"] += 1
+        self.seen.update(name for name, value in flags.items() if value is not None)
+        self.sent[channel] = self.sent.get(channel, 0) + 1
+        self.opens[channel] = self.opens.get(channel, 0) + (flags["opened"] or 0)
+        self.totals["rows"] += 1
         for name, value in flags.items():
-            totals[name] += value or 0
-        if row.get("segment") and flags["opened"] is not None:
-            by_segment.setdefault(str(row["segment"]), []).append(flags["opened"])
-    if not totals["rows"]:
-        raise ValueError("no row names a known channel (push, email, in_app, sms, line, whatsapp)")
+            self.totals[name] += value or 0
+        opened = flags["opened"]
+        if row.get("segment") and opened is not None:
+            self.by_segment.setdefault(str(row["segment"]), []).append(opened)
 
-    def shrink(hits: float, n: float, prior_rate: float) -> float:
-        return (hits + prior * prior_rate) / (n + prior)
+    def rates(self, base: ResponseModel, prior: float) -> dict[str, Any]:
+        """Each rate the log has evidence for, shrunk towards the base; the others stay the base's."""
 
-    open_rate = dict(base.open_rate)
-    if "opened" in seen:
-        for channel, n in sent.items():
-            open_rate[channel] = shrink(opens[channel], n, base.open_rate.get(channel, 0.1))
-    click = (
-        shrink(totals["clicked"], totals["opened"], base.click_given_open)
-        if "clicked" in seen and totals["opened"]
-        else base.click_given_open
-    )
-    convert = (
-        shrink(totals["converted"], totals["clicked"], base.convert_given_click)
-        if "converted" in seen and totals["clicked"]
-        else base.convert_given_click
-    )
-    unsubscribe = shrink(totals["unsubscribed"], totals["rows"], base.unsubscribe_rate) if "unsubscribed" in seen else base.unsubscribe_rate
-    segment_factor = dict(base.segment_factor)
-    overall = totals["opened"] / totals["rows"] if totals["rows"] else 0
-    if overall > 0:
-        for segment, values in by_segment.items():
-            segment_factor[segment] = shrink(sum(values), len(values), overall) / overall
-    return base.model_copy(
-        update={
+        def shrink(hits: float, n: float, prior_rate: float) -> float:
+            return (hits + prior * prior_rate) / (n + prior)
+
+        t, seen = self.totals, self.seen
+        open_rate = dict(base.open_rate)
+        if "opened" in seen:
+            for channel, n in self.sent.items():
+                open_rate[channel] = shrink(self.opens[channel], n, base.open_rate.get(channel, 0.1))
+        segment_factor = dict(base.segment_factor)
+        overall = t["opened"] / t["rows"] if t["rows"] else 0
+        if overall > 0:
+            for segment, values in self.by_segment.items():
+                segment_factor[segment] = shrink(sum(values), len(values), overall) / overall
+        return {
             "open_rate": open_rate,
-            "click_given_open": click,
-            "convert_given_click": convert,
-            "unsubscribe_rate": unsubscribe,
+            "click_given_open": shrink(t["clicked"], t["opened"], base.click_given_open)
+            if "clicked" in seen and t["opened"]
+            else base.click_given_open,
+            "convert_given_click": shrink(t["converted"], t["clicked"], base.convert_given_click)
+            if "converted" in seen and t["clicked"]
+            else base.convert_given_click,
+            "unsubscribe_rate": shrink(t["unsubscribed"], t["rows"], base.unsubscribe_rate)
+            if "unsubscribed" in seen
+            else base.unsubscribe_rate,
             "segment_factor": segment_factor,
-            "source": f"fitted from {int(totals['rows'])} logged messages",
         }
-    )
 
 
 def _flag(value: object) -> float | None:
