@@ -48,60 +48,74 @@ def corrected_failure_rate(
 ) -> CorrectedRate:
     """run_items: (trace id, judge says fail) for every scored judgment of the run on this criterion;
     calibration_pairs: (trace id, reference says fail, judge says fail) on the reference-labelled items."""
-    run_traces, run_index = _per_trace(run_items)
-    cal_traces, cal_index = _per_trace(calibration_pairs)
-    run_n = np.zeros(len(run_traces))
-    run_fail = np.zeros(len(run_traces))
-    for trace, fails in run_items:
-        run_n[run_index[trace]] += 1
-        run_fail[run_index[trace]] += fails
-    cells = np.zeros((len(cal_traces), 4))  # tp, fn, tn, fp per calibration trace
-    for trace, ref_fail, judge_fail in calibration_pairs:
-        column = (0 if judge_fail else 1) if ref_fail else (3 if judge_fail else 2)
-        cells[cal_index[trace], column] += 1
-
-    def rates(run_w: np.ndarray, cal_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = run_w @ run_n
-        observed = np.divide(run_w @ run_fail, n, out=np.full(n.shape, np.nan), where=n > 0)
-        c = cal_w @ cells
-        tpr = np.divide(c[..., 0], c[..., 0] + c[..., 1], out=np.full(n.shape, np.nan), where=(c[..., 0] + c[..., 1]) > 0)
-        tnr = np.divide(c[..., 2], c[..., 2] + c[..., 3], out=np.full(n.shape, np.nan), where=(c[..., 2] + c[..., 3]) > 0)
-        return observed, tpr, tnr
-
-    observed, tpr, tnr = rates(np.ones((1, len(run_traces))), np.ones((1, len(cal_traces))))
+    sums = _Sums(run_items, calibration_pairs)
+    observed, tpr, tnr = sums.rates(np.ones((1, len(sums.run_traces))), np.ones((1, len(sums.cal_traces))))
     raw = float(observed[0]) if not np.isnan(observed[0]) else None
     point = None
     if raw is not None and not np.isnan(tpr[0]) and not np.isnan(tnr[0]):
         point = rogan_gladen(raw, float(tpr[0]), float(tnr[0]))
     raw_ci: tuple[float | None, float | None] = (None, None)
     corrected_ci: tuple[float | None, float | None] = (None, None)
-    if bootstrap and run_traces and cal_traces:
-        rng = np.random.default_rng(seed)
-        run_w = _weights(rng, len(run_traces), bootstrap)
-        cal_w = _weights(rng, len(cal_traces), bootstrap)
-        obs_b, tpr_b, tnr_b = rates(run_w, cal_w)
-        informed = tpr_b + tnr_b - 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corrected_b = np.clip((obs_b - (1 - tnr_b)) / informed, 0.0, 1.0)
-        # a resample in which the judge is no better than chance says nothing: it spans [0, 1]
-        undefined = ~(informed > 0) | np.isnan(corrected_b)
-        low_b = np.where(undefined, 0.0, corrected_b)
-        high_b = np.where(undefined, 1.0, corrected_b)
-        raw_ci = (float(np.nanpercentile(obs_b, 2.5)), float(np.nanpercentile(obs_b, 97.5)))
-        corrected_ci = (float(np.percentile(low_b, 2.5)), float(np.percentile(high_b, 97.5)))
+    if bootstrap and sums.run_traces and sums.cal_traces:
+        raw_ci, corrected_ci = _bootstrap_intervals(sums, bootstrap, seed)
     if point is None:
         corrected_ci = (0.0, 1.0)
+    n = int(sums.run_n.sum())
     return CorrectedRate(
         criterion=criterion,
-        raw_failure_rate=Estimate(value=raw, low=raw_ci[0], high=raw_ci[1], n=int(run_n.sum())),
-        corrected_failure_rate=Estimate(value=point, low=corrected_ci[0], high=corrected_ci[1], n=int(run_n.sum())),
+        raw_failure_rate=Estimate(value=raw, low=raw_ci[0], high=raw_ci[1], n=n),
+        corrected_failure_rate=Estimate(value=point, low=corrected_ci[0], high=corrected_ci[1], n=n),
         ppi_failure_rate=prediction_powered_rate([f for _, f in run_items], [(r, j) for _, r, j in calibration_pairs]),
         tpr=None if np.isnan(tpr[0]) else float(tpr[0]),
         tnr=None if np.isnan(tnr[0]) else float(tnr[0]),
         calibration_items=len(calibration_pairs),
-        calibration_traces=len(cal_traces),
-        run_traces=len(run_traces),
+        calibration_traces=len(sums.cal_traces),
+        run_traces=len(sums.run_traces),
     )
+
+
+class _Sums:
+    """Per trace: the run's judged and failed items, and the calibration's tp / fn / tn / fp cells, so any
+    resampling of traces is a matrix product."""
+
+    def __init__(self, run_items: Sequence[tuple[str, bool]], calibration_pairs: Sequence[tuple[str, bool, bool]]) -> None:
+        self.run_traces, run_index = _per_trace(run_items)
+        self.cal_traces, cal_index = _per_trace(calibration_pairs)
+        self.run_n = np.zeros(len(self.run_traces))
+        self.run_fail = np.zeros(len(self.run_traces))
+        for trace, fails in run_items:
+            self.run_n[run_index[trace]] += 1
+            self.run_fail[run_index[trace]] += fails
+        self.cells = np.zeros((len(self.cal_traces), 4))  # tp, fn, tn, fp per calibration trace
+        for trace, ref_fail, judge_fail in calibration_pairs:
+            column = (0 if judge_fail else 1) if ref_fail else (3 if judge_fail else 2)
+            self.cells[cal_index[trace], column] += 1
+
+    def rates(self, run_w: np.ndarray, cal_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observed failure rate, TPR and TNR under trace weights (one row per resample)."""
+        n = run_w @ self.run_n
+        observed = np.divide(run_w @ self.run_fail, n, out=np.full(n.shape, np.nan), where=n > 0)
+        c = cal_w @ self.cells
+        tpr = np.divide(c[..., 0], c[..., 0] + c[..., 1], out=np.full(n.shape, np.nan), where=(c[..., 0] + c[..., 1]) > 0)
+        tnr = np.divide(c[..., 2], c[..., 2] + c[..., 3], out=np.full(n.shape, np.nan), where=(c[..., 2] + c[..., 3]) > 0)
+        return observed, tpr, tnr
+
+
+def _bootstrap_intervals(sums: _Sums, bootstrap: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95% intervals of the raw and the corrected rate, resampling run traces and calibration traces."""
+    rng = np.random.default_rng(seed)
+    run_w = _weights(rng, len(sums.run_traces), bootstrap)
+    cal_w = _weights(rng, len(sums.cal_traces), bootstrap)
+    obs_b, tpr_b, tnr_b = sums.rates(run_w, cal_w)
+    informed = tpr_b + tnr_b - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corrected_b = np.clip((obs_b - (1 - tnr_b)) / informed, 0.0, 1.0)
+    # a resample in which the judge is no better than chance says nothing: it spans [0, 1]
+    undefined = ~(informed > 0) | np.isnan(corrected_b)
+    low_b = np.where(undefined, 0.0, corrected_b)
+    high_b = np.where(undefined, 1.0, corrected_b)
+    raw_ci = (float(np.nanpercentile(obs_b, 2.5)), float(np.nanpercentile(obs_b, 97.5)))
+    return raw_ci, (float(np.percentile(low_b, 2.5)), float(np.percentile(high_b, 97.5)))
 
 
 def prediction_powered_rate(
