@@ -14,6 +14,7 @@ metadata: they are labels (`labels import` reads them), never something a judge 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chainjudge.core.schema import Step, StepKind, Trace
 from chainjudge.reading.records import content_text, file_stem, small_metadata, trace_id
@@ -62,14 +63,7 @@ def sniff(record: object) -> bool:
 
 
 def parse(record: object, source: str, record_label: str) -> Trace:
-    if isinstance(record, list):
-        entries, envelope = record, {}
-    elif isinstance(record, dict) and isinstance(record.get("history"), list):
-        entries, envelope = record["history"], record
-    else:
-        raise ValueError("expected {history: [...]} or a list of {role, content}")
-    if not entries:
-        raise ValueError("history is empty")
+    entries, envelope = _entries(record)
     last_agent = max(
         (i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("role") not in ("user", "system", *_TOOL_ROLES)),
         default=-1,
@@ -84,30 +78,7 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         if isinstance(e, dict) and isinstance(e.get("name"), str) and e.get("name") and e.get("role") not in ("system", *_TOOL_ROLES)
     }
     group_chat = not multi_agent and len(speakers) >= 2
-    steps = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
-            raise ValueError(f"history[{i}] must be an object with a string role")
-        role = entry["role"]
-        text = content_text(entry.get("content"))
-        if multi_agent and role not in ("system", *_TOOL_ROLES):
-            steps.append(_agent_step(i, role, text, i == len(entries) - 1))
-            continue
-        if group_chat and role not in ("system", *_TOOL_ROLES) and isinstance(entry.get("name"), str) and entry["name"]:
-            steps.append(_agent_step(i, entry["name"], text, i == len(entries) - 1))  # the speaker, not "user"
-            continue
-        name = entry.get("name") if isinstance(entry.get("name"), str) else None
-        if role == "system":
-            kind = StepKind.system
-        elif role == "user":
-            kind = StepKind.user
-        elif role in _TOOL_ROLES:
-            kind = StepKind.tool_result
-        elif role in ("thought", "reasoning", "thinking"):
-            kind = StepKind.reasoning
-        else:
-            kind = StepKind.decision if i == last_agent else StepKind.message
-        steps.append(Step(index=i, ref=str(i), kind=kind, text=text, name=name))
+    steps = [_step(i, entry, len(entries), last_agent, multi_agent, group_chat) for i, entry in enumerate(entries)]
     return Trace(
         id=trace_id(envelope, file_stem(source), record_label),
         steps=steps,
@@ -115,3 +86,41 @@ def parse(record: object, source: str, record_label: str) -> Trace:
         format=NAME,
         metadata=small_metadata(envelope, skip={"history", *ANNOTATION_KEYS}),
     )
+
+
+def _entries(record: object) -> tuple[list[Any], dict[str, Any]]:
+    """The history's entries and the object around them (empty for a bare list)."""
+    if isinstance(record, list):
+        entries, envelope = record, {}
+    elif isinstance(record, dict) and isinstance(record.get("history"), list):
+        entries, envelope = record["history"], record
+    else:
+        raise ValueError("expected {history: [...]} or a list of {role, content}")
+    if not entries:
+        raise ValueError("history is empty")
+    return entries, envelope
+
+
+_KIND_OF_ROLE = {
+    "system": StepKind.system,
+    "user": StepKind.user,
+    "thought": StepKind.reasoning,
+    "reasoning": StepKind.reasoning,
+    "thinking": StepKind.reasoning,
+    **{role: StepKind.tool_result for role in _TOOL_ROLES},
+}
+
+
+def _step(i: int, entry: object, count: int, last_agent: int, multi_agent: bool, group_chat: bool) -> Step:
+    """One entry as a step: an agent's turn in a multi-agent log or group chat keeps its agent."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
+        raise ValueError(f"history[{i}] must be an object with a string role")
+    role = entry["role"]
+    text = content_text(entry.get("content"))
+    if multi_agent and role not in ("system", *_TOOL_ROLES):
+        return _agent_step(i, role, text, i == count - 1)
+    if group_chat and role not in ("system", *_TOOL_ROLES) and isinstance(entry.get("name"), str) and entry["name"]:
+        return _agent_step(i, entry["name"], text, i == count - 1)  # the speaker, not "user"
+    name = entry.get("name") if isinstance(entry.get("name"), str) else None
+    kind = _KIND_OF_ROLE.get(role) or (StepKind.decision if i == last_agent else StepKind.message)
+    return Step(index=i, ref=str(i), kind=kind, text=text, name=name)
