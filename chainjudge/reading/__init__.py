@@ -74,24 +74,30 @@ def read_file(
     if fmt != "auto" and fmt not in known:
         raise UnknownFormat(f"unknown trace format {fmt!r}; choose one of {', '.join(formats())}")
     chosen = None if fmt == "auto" else known[fmt]
-    if chosen is None or hasattr(chosen, "parse_many"):
-        records = list(iter_records(path))
-        good = [r for r in records if r.error is None]
-        if chosen is None and good:
-            name = sniff(good[0].value)
-            chosen = known[name] if name and hasattr(known[name], "parse_many") else None
-        if chosen is not None and hasattr(chosen, "parse_many"):
-            for record in records:
-                if record.error is not None:
-                    yield RecordError(source=source, record=record.label, reason=record.error)
-            with file_named(source, file_name):
-                parsed = list(chosen.parse_many([(r.label, r.value) for r in good], source))
-            for item in parsed:
-                yield split_trace(item, split) if isinstance(item, Trace) and split != "none" else item
-            return
-        stream = iter(records)
-    else:
-        stream = iter_records(path)
+    if chosen is not None and not hasattr(chosen, "parse_many"):
+        yield from _read_each(iter_records(path), chosen, known, source, split, file_name)
+        return
+    records = list(iter_records(path))
+    good = [r for r in records if r.error is None]
+    if chosen is None and good:
+        name = sniff(good[0].value)
+        chosen = known[name] if name and hasattr(known[name], "parse_many") else None
+    if chosen is None:
+        yield from _read_each(iter(records), None, known, source, split, file_name)
+        return
+    for record in records:  # a whole-file format (spans of many traces): the records are read together
+        if record.error is not None:
+            yield RecordError(source=source, record=record.label, reason=record.error)
+    with file_named(source, file_name):
+        parsed = list(chosen.parse_many([(r.label, r.value) for r in good], source))
+    for item in parsed:
+        yield split_trace(item, split) if isinstance(item, Trace) and split != "none" else item
+
+
+def _read_each(
+    stream: Iterator, chosen: Any, known: dict[str, Any], source: str, split: SplitMode, file_name: str | None
+) -> Iterator[Trace | RecordError]:
+    """Record by record with one adapter (sniffed from the first good record when none was chosen)."""
     for record in stream:
         if record.error is not None:
             yield RecordError(source=source, record=record.label, reason=record.error)
@@ -100,11 +106,8 @@ def read_file(
         if adapter is None:
             name = sniff(record.value)
             if name is None:
-                yield RecordError(
-                    source=source,
-                    record=record.label,
-                    reason="format not recognised (tried: " + ", ".join(f"{n}: {a.EXPECTS}" for n, a in known.items()) + "); pass --format",
-                )
+                tried = ", ".join(f"{n}: {a.EXPECTS}" for n, a in known.items())
+                yield RecordError(source=source, record=record.label, reason=f"format not recognised (tried: {tried}); pass --format")
                 continue
             adapter = chosen = known[name]  # one file, one format: sniff once
             if hasattr(adapter, "parse_many"):
@@ -112,16 +115,18 @@ def read_file(
                     source=source, record=record.label, reason=f"{name} records must start the file; mixed formats in one file"
                 )
                 continue
-        try:
-            with file_named(source, file_name):
-                trace = adapter.parse(record.value, source, record.label)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            yield RecordError(source=source, record=record.label, reason=describe_error(exc))
-            continue
-        except RecursionError:
-            yield RecordError(source=source, record=record.label, reason="nested too deeply to read")
-            continue
-        yield split_trace(trace, split) if split != "none" else trace
+        yield _parse_one(adapter, record, source, split, file_name)
+
+
+def _parse_one(adapter: Any, record: Any, source: str, split: SplitMode, file_name: str | None) -> Trace | RecordError:
+    try:
+        with file_named(source, file_name):
+            trace = adapter.parse(record.value, source, record.label)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return RecordError(source=source, record=record.label, reason=describe_error(exc))
+    except RecursionError:
+        return RecordError(source=source, record=record.label, reason="nested too deeply to read")
+    return split_trace(trace, split) if split != "none" else trace
 
 
 def read_traces(paths: Iterable[str | Path], fmt: str = "auto", split: SplitMode = "none") -> Iterator[Trace | RecordError]:
