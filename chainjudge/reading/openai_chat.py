@@ -58,54 +58,42 @@ def parse(record: object, source: str, record_label: str) -> Trace:
     messages, envelope = _messages_of(record)
     if not messages:
         raise ValueError("message list is empty")
-    steps: list[Step] = []
     call_owner: dict[str, str] = {}  # tool_call id -> ref of the assistant step that made it
     last_assistant = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1)
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise ValueError(f"{where} must be an object, got {type(message).__name__}")
-        role = message.get("role")
-        text = content_text(message.get("content"))
-        ref = str(i)
-        if role in ("system", "developer"):
-            step = Step(index=i, ref=ref, kind=StepKind.system, text=text)
-        elif role == "user":
-            step = Step(index=i, ref=ref, kind=StepKind.user, text=text)
-        elif role == "assistant":
-            calls = _tool_calls(message.get("tool_calls"), where)
-            if message.get("function_call"):
-                calls += _tool_calls([message["function_call"]], where)
-            if calls:
-                kind = StepKind.tool_call
-            else:
-                kind = StepKind.decision if i == last_assistant else StepKind.message
-            step = Step(index=i, ref=ref, kind=kind, text=text, tool_calls=calls)
-            for call in calls:
-                if call.id:
-                    call_owner[call.id] = ref
-        elif role in ("tool", "function", "ipython"):
-            call_id = message.get("tool_call_id")
-            step = Step(
-                index=i,
-                ref=ref,
-                kind=StepKind.tool_result,
-                text=text,
-                name=message.get("name"),
-                tool_call_id=call_id,
-                parent_ref=call_owner.get(call_id) if call_id else None,
-            )
-        else:
-            raise ValueError(f"{where}.role is {role!r}; expected system, user, assistant or tool")
-        steps.append(step)
-    stem = file_stem(source)
+    steps = [_step(i, message, last_assistant, call_owner) for i, message in enumerate(messages)]
     return Trace(
-        id=trace_id(envelope, stem, record_label),
+        id=trace_id(envelope, file_stem(source), record_label),
         steps=steps,
         source=f"{source}:{record_label}",
         format=NAME,
         metadata={**small_metadata(envelope, skip=set(_MESSAGE_KEYS) | {"tools", "info"}), **_expected_actions(envelope)},
     )
+
+
+def _step(i: int, message: object, last_assistant: int, call_owner: dict[str, str]) -> Step:
+    """One message as a step; an assistant's tool calls are noted in CALL_OWNER so results find their call."""
+    where = f"messages[{i}]"
+    if not isinstance(message, dict):
+        raise ValueError(f"{where} must be an object, got {type(message).__name__}")
+    role = message.get("role")
+    text = content_text(message.get("content"))
+    ref = str(i)
+    if role in ("system", "developer", "user"):
+        return Step(index=i, ref=ref, kind=StepKind.user if role == "user" else StepKind.system, text=text)
+    if role == "assistant":
+        calls = _tool_calls(message.get("tool_calls"), where)
+        if message.get("function_call"):
+            calls += _tool_calls([message["function_call"]], where)
+        kind = StepKind.tool_call if calls else StepKind.decision if i == last_assistant else StepKind.message
+        call_owner.update({call.id: ref for call in calls if call.id})
+        return Step(index=i, ref=ref, kind=kind, text=text, tool_calls=calls)
+    if role in ("tool", "function", "ipython"):
+        call_id = message.get("tool_call_id")
+        parent = call_owner.get(call_id) if call_id else None
+        return Step(
+            index=i, ref=ref, kind=StepKind.tool_result, text=text, name=message.get("name"), tool_call_id=call_id, parent_ref=parent
+        )
+    raise ValueError(f"{where}.role is {role!r}; expected system, user, assistant or tool")
 
 
 def _expected_actions(envelope: dict) -> dict:
