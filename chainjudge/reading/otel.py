@@ -138,46 +138,12 @@ def interpret(attrs: dict, name: str) -> dict:
     """What a span is and what it carries, from GenAI or OpenInference attributes."""
     oi_kind = str(attrs.get("openinference.span.kind", "")).upper()
     operation = str(attrs.get("gen_ai.operation.name", "")).lower()
-    info: dict = {"inputs": [], "outputs": []}
     if oi_kind == "LLM" or operation in _LLM_OPERATIONS or any(k.startswith(("gen_ai.prompt", "gen_ai.input.messages")) for k in attrs):
-        info["kind"] = "llm"
-        info["inputs"] = (
-            to_messages(attrs.get("gen_ai.input.messages"))
-            or _openinference_messages(attrs, "llm.input_messages")
-            or (
-                to_messages(attrs.get("gen_ai.prompt"))
-                if isinstance(decode(attrs.get("gen_ai.prompt")), (list, dict))
-                else _legacy_prompt(attrs, "gen_ai.prompt")
-            )
-        )
-        if not info["inputs"] and "input.value" in attrs:
-            decoded = decode(attrs["input.value"])
-            info["inputs"] = to_messages(decoded.get("messages", decoded) if isinstance(decoded, dict) else decoded)
-        info["outputs"] = (
-            to_messages(attrs.get("gen_ai.output.messages"))
-            or _openinference_messages(attrs, "llm.output_messages")
-            or (
-                to_messages(attrs.get("gen_ai.completion"))
-                if isinstance(decode(attrs.get("gen_ai.completion")), (list, dict))
-                else _legacy_prompt(attrs, "gen_ai.completion")
-            )
-            or to_messages(attrs.get("gen_ai.output"))
-            or to_messages(attrs.get("output.value"))
-        )
-        if not info["outputs"] and isinstance(attrs.get("gen_ai.completion"), str):
-            info["outputs"] = [Msg(role="assistant", text=attrs["gen_ai.completion"])]
-    elif oi_kind == "TOOL" or operation == "execute_tool" or "gen_ai.tool.name" in attrs or "tool.name" in attrs:
-        info["kind"] = "tool"
-        info["tool_name"] = attrs.get("gen_ai.tool.name") or attrs.get("tool.name") or name
-        raw_args = attrs.get(
-            "gen_ai.tool.call.arguments",
-            attrs.get("gen_ai.tool.args", attrs.get("tool.parameters", attrs.get("input.value", attrs.get("input", "")))),
-        )
-        info["tool_arguments"] = raw_args if isinstance(raw_args, str) else str(raw_args)
-        result = attrs.get("gen_ai.tool.call.result", attrs.get("gen_ai.output", attrs.get("output.value", attrs.get("output"))))
-        info["tool_result"] = result if isinstance(result, str) or result is None else str(result)
-        info["tool_call_id"] = attrs.get("gen_ai.tool.call.id") or attrs.get("tool_call.id")
-    elif oi_kind in ("AGENT", "CHAIN") or operation in ("invoke_agent", "create_agent") or "gen_ai.agent.name" in attrs:
+        return {"kind": "llm", "inputs": _llm_inputs(attrs), "outputs": _llm_outputs(attrs)}
+    info: dict = {"inputs": [], "outputs": []}
+    if oi_kind == "TOOL" or operation == "execute_tool" or "gen_ai.tool.name" in attrs or "tool.name" in attrs:
+        return {**info, "kind": "tool", **_tool_call(attrs, name)}
+    if oi_kind in ("AGENT", "CHAIN") or operation in ("invoke_agent", "create_agent") or "gen_ai.agent.name" in attrs:
         info["kind"] = "agent" if oi_kind != "CHAIN" else "chain"
     elif any(k.startswith(("http.", "url.", "net.", "db.", "rpc.")) for k in attrs) or re.match(
         r"^(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\b", name or ""
@@ -186,6 +152,54 @@ def interpret(attrs: dict, name: str) -> dict:
     else:
         info["kind"] = "other" if attrs else "noise"
     return info
+
+
+def _llm_inputs(attrs: dict) -> list:
+    inputs = (
+        to_messages(attrs.get("gen_ai.input.messages"))
+        or _openinference_messages(attrs, "llm.input_messages")
+        or (
+            to_messages(attrs.get("gen_ai.prompt"))
+            if isinstance(decode(attrs.get("gen_ai.prompt")), (list, dict))
+            else _legacy_prompt(attrs, "gen_ai.prompt")
+        )
+    )
+    if not inputs and "input.value" in attrs:
+        decoded = decode(attrs["input.value"])
+        inputs = to_messages(decoded.get("messages", decoded) if isinstance(decoded, dict) else decoded)
+    return inputs
+
+
+def _llm_outputs(attrs: dict) -> list:
+    outputs = (
+        to_messages(attrs.get("gen_ai.output.messages"))
+        or _openinference_messages(attrs, "llm.output_messages")
+        or (
+            to_messages(attrs.get("gen_ai.completion"))
+            if isinstance(decode(attrs.get("gen_ai.completion")), (list, dict))
+            else _legacy_prompt(attrs, "gen_ai.completion")
+        )
+        or to_messages(attrs.get("gen_ai.output"))
+        or to_messages(attrs.get("output.value"))
+    )
+    if not outputs and isinstance(attrs.get("gen_ai.completion"), str):
+        outputs = [Msg(role="assistant", text=attrs["gen_ai.completion"])]
+    return outputs
+
+
+def _tool_call(attrs: dict, name: str) -> dict:
+    """A tool span's name, arguments, result and call id, under whichever convention wrote them."""
+    raw_args = attrs.get(
+        "gen_ai.tool.call.arguments",
+        attrs.get("gen_ai.tool.args", attrs.get("tool.parameters", attrs.get("input.value", attrs.get("input", "")))),
+    )
+    result = attrs.get("gen_ai.tool.call.result", attrs.get("gen_ai.output", attrs.get("output.value", attrs.get("output"))))
+    return {
+        "tool_name": attrs.get("gen_ai.tool.name") or attrs.get("tool.name") or name,
+        "tool_arguments": raw_args if isinstance(raw_args, str) else str(raw_args),
+        "tool_result": result if isinstance(result, str) or result is None else str(result),
+        "tool_call_id": attrs.get("gen_ai.tool.call.id") or attrs.get("tool_call.id"),
+    }
 
 
 # ---------------------------------------------------------------- records -> spans
