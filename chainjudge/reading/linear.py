@@ -249,26 +249,30 @@ class devai:  # noqa: N801
         )
 
     @staticmethod
+    @staticmethod
+    def add_entry(out: _Steps, ref: str, entry: dict[str, Any]) -> None:
+        """One DevAI entry: the user's message, the agent's thought and action, the environment's answer."""
+        if entry.get("user_message"):
+            out.add(f"{ref}.user", StepKind.user, text=str(entry["user_message"]))
+        agent = entry.get("agent") or {}
+        if agent.get("thought"):
+            out.add(f"{ref}.thought", StepKind.reasoning, text=str(agent["thought"]))
+        action = agent.get("action")
+        if action not in (None, ""):
+            extra = {k: v for k, v in agent.items() if k not in ("thought", "action") and v not in (None, "")}
+            name = str(extra.pop("tool", None) or extra.pop("action_type", None) or "action")
+            arguments = _args({"action": action, **extra}) if extra else _args(action)
+            out.call(f"{ref}.action", "", [ToolCall(id=f"{ref}.action", name=name, arguments=arguments)])
+        if entry.get("environment") not in (None, ""):
+            out.result(f"{ref}.env", _args(entry["environment"]), f"{ref}.action" if action not in (None, "") else None)
+
     def parse(record: Any, source: str, label: str) -> Trace:
         if not devai.sniff(record):
             raise ValueError("not a DevAI trajectory (a list of {step, user_message, agent, environment})")
         out = _Steps()
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         for position, entry in enumerate(record):
-            ref = str(entry.get("step", position))
-            if entry.get("user_message"):
-                out.add(f"{ref}.user", StepKind.user, text=str(entry["user_message"]))
-            agent = entry.get("agent") or {}
-            if agent.get("thought"):
-                out.add(f"{ref}.thought", StepKind.reasoning, text=str(agent["thought"]))
-            action = agent.get("action")
-            if action not in (None, ""):
-                extra = {k: v for k, v in agent.items() if k not in ("thought", "action") and v not in (None, "")}
-                name = str(extra.pop("tool", None) or extra.pop("action_type", None) or "action")
-                arguments = _args({"action": action, **extra}) if extra else _args(action)
-                out.call(f"{ref}.action", "", [ToolCall(id=f"{ref}.action", name=name, arguments=arguments)])
-            if entry.get("environment") not in (None, ""):
-                out.result(f"{ref}.env", _args(entry["environment"]), f"{ref}.action" if action not in (None, "") else None)
+            devai.add_entry(out, str(entry.get("step", position)), entry)
             for key in usage:
                 value = (entry.get("step_usage") or {}).get(key)
                 usage[key] += int(value) if isinstance(value, (int, float)) else 0
