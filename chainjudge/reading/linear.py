@@ -61,6 +61,26 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
         )
 
     @staticmethod
+    def add_step(out: _Steps, sid: str, raw: dict[str, Any]) -> None:
+        """One ATIF step: a user or system message, the agent's message or tool calls, and the observations."""
+        text = raw.get("message") if isinstance(raw.get("message"), str) else _args(raw.get("message") or "")
+        source_kind = raw.get("source")
+        calls = [
+            ToolCall(id=c.get("tool_call_id"), name=str(c.get("function_name") or c.get("name")), arguments=_args(c.get("arguments", "")))
+            for c in raw.get("tool_calls") or []
+            if isinstance(c, dict)
+        ]
+        if source_kind in ("user", "system"):
+            out.add(sid, StepKind.user if source_kind == "user" else StepKind.system, text=text)
+        elif calls:
+            out.call(sid, text or "", calls)
+        else:
+            out.add(sid, StepKind.message, text=text)
+        for j, result in enumerate((raw.get("observation") or {}).get("results") or []):
+            call_id = result.get("source_call_id") or (calls[j].id if j < len(calls) else None)
+            out.result(f"{sid}:obs{j}", _args(result.get("content", "")), call_id, fallback=sid)
+
+    @staticmethod
     def parse(record: Any, source: str, label: str) -> Trace:
         if not atif.sniff(record):
             raise ValueError("not an ATIF trajectory (schema_version ATIF-..., steps)")
@@ -68,25 +88,7 @@ class atif:  # noqa: N801 - a namespace with the adapter interface
         for i, raw in enumerate(record["steps"]):
             if not isinstance(raw, dict):
                 raise ValueError(f"steps[{i}] must be an object")
-            sid = str(raw.get("step_id", i))
-            text = raw.get("message") if isinstance(raw.get("message"), str) else _args(raw.get("message") or "")
-            source_kind = raw.get("source")
-            calls = [
-                ToolCall(
-                    id=c.get("tool_call_id"), name=str(c.get("function_name") or c.get("name")), arguments=_args(c.get("arguments", ""))
-                )
-                for c in raw.get("tool_calls") or []
-                if isinstance(c, dict)
-            ]
-            if source_kind in ("user", "system"):
-                out.add(sid, StepKind.user if source_kind == "user" else StepKind.system, text=text)
-            elif calls:
-                out.call(sid, text or "", calls)
-            else:
-                out.add(sid, StepKind.message, text=text)
-            for j, result in enumerate((raw.get("observation") or {}).get("results") or []):
-                call_id = result.get("source_call_id") or (calls[j].id if j < len(calls) else None)
-                out.result(f"{sid}:obs{j}", _args(result.get("content", "")), call_id, fallback=sid)
+            atif.add_step(out, str(raw.get("step_id", i)), raw)
         agent = record.get("agent") or {}
         return Trace(
             id=str(record.get("session_id") or f"{file_stem(source)}:{label}"),
