@@ -121,7 +121,9 @@ def _sampling_lines(evidence: Evidence) -> list[str]:
 
 
 def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
-    s, cov = evidence.score, evidence.coverage
+    """The report as a pull-request comment: the score and its terms, trust, probes, coverage, decisions,
+    agents, off-policy guardrails, sampling and failure modes (a cell's `|` is written `/`)."""
+    s = evidence.score
     lines = [
         f"## chainjudge go-live report: run `{evidence.run}`",
         "",
@@ -140,7 +142,13 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
     if evidence.probes:
         lines += ["", "| bias probe | criterion | flips | flip rate |", "|---|---|---|---|"]
         lines += [f"| {p.change} | {p.criterion} | {p.flips}/{p.items} | {_fmt(p.flip_rate)} |" for p in evidence.probes]
-    lines += [
+    lines += _coverage_markdown(evidence) + _more_markdown(evidence)
+    return "\n".join(lines) + "\n"
+
+
+def _coverage_markdown(evidence: Evidence) -> list[str]:
+    cov = evidence.coverage
+    lines = [
         "",
         f"Coverage: {cov.covered:.0%} of cells ({cov.weighted:.0%} weighted, {cov.high_weight_coverage:.0%} of high-weight cells).",
     ]
@@ -154,6 +162,12 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
             f"Decision accuracy against the {evidence.decision_report.expected_source} expected actions: "
             f"{o.accuracy:.0%} ({o.correct}/{o.total}), 95% interval {o.low:.0%}-{o.high:.0%}."
         )
+    return lines
+
+
+def _more_markdown(evidence: Evidence) -> list[str]:
+    """Agents, off-policy guardrails, sampling, critical failures and open failure modes."""
+    lines: list[str] = []
     if evidence.agents:
         lines += ["", "| agent | kind | judged steps | failed | failure rate [95%] |", "|---|---|---|---|---|"]
         lines += [
@@ -161,18 +175,14 @@ def to_markdown(evidence: Evidence, reasons: list[str] | None = None) -> str:
         ]
         lines.append("")
     if evidence.guardrails:
-        lines += [
-            "",
-            "### Guardrails from logged history (off-policy)",
-            *[line.replace("|", "/") for line in _guardrail_lines(evidence)],
-            "",
-        ]
+        guardrails = [line.replace("|", "/") for line in _guardrail_lines(evidence)]
+        lines += ["", "### Guardrails from logged history (off-policy)", *guardrails, ""]
     if evidence.sampling is not None:
         lines += ["", "### Sampling", *[line.replace("|", "/") for line in _sampling_lines(evidence)], ""]
     lines.append(f"Critical failures (trusted judges): {evidence.critical_failures}.")
     if evidence.open_modes:
         lines.append("Open failure modes: " + ", ".join(f"{m.id} {m.name} ({m.severity})" for m in evidence.open_modes))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _coverage_html(evidence: Evidence) -> str:
