@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def search(
         raise ValueError(f"strategy is thompson or uniform, not {strategy!r}")
     if not 0 <= uniform_share <= 1:
         raise ValueError(f"uniform_share must lie in [0, 1], got {uniform_share}")
-    policy = load_policy()
+    draw = _Draw(agent, llm, seed, model, load_policy(), timeout_s, strategy)
     state = state or SearchState(journey_cells())
     target = uniform(state.cells)
     first_pass = int(round(budget * uniform_share))
@@ -122,33 +123,44 @@ def search(
         state.last_proposal = proposal  # type: ignore[assignment]
         phase = "uniform" if strategy == "uniform" or n < first_pass else "search"
         for number in range(n, min(end, budget)):
-            rng = np.random.default_rng([seed, number])
-            index = int(rng.choice(len(state.cells), p=np.array([proposal[c] for c in state.cells])))
-            cell = state.cells[index]
-            journey = journey_for_cell(cell, random.Random(f"{seed}:{number}"), f"search-{seed}-{number:04d}")
-            q, p = proposal[cell], target[cell]
-            trace = record_journey(
-                journey,
-                agent,
-                llm,
-                seed=seed,
-                model=model,
-                policy=policy,
-                timeout_s=timeout_s,
-                extra_metadata={
-                    "search_cell": list(cell),
-                    "search_phase": phase,
-                    "search_strategy": strategy,
-                    "search_q": q,
-                    "search_p": p,
-                    "search_weight": p / q,
-                    "search_draw": number,
-                },
-            )
-            outcome = evaluate(trace)
-            if outcome is None:  # cannot happen for a trace record_journey wrote; guard the invariant loudly
-                raise RuntimeError(f"{trace.id} was recorded without its journey log")
+            trace, cell, outcome, q, p = draw.one(number, state.cells, proposal, target, phase)
             state.add(cell, outcome, q, p)
             if on_trace:
                 on_trace(trace, outcome)
             yield trace
+
+
+@dataclass
+class _Draw:
+    """Draws one journey from a proposal and records it, with the probabilities it was drawn with."""
+
+    agent: Agent
+    llm: LLMConfig
+    seed: int
+    model: ResponseModel | None
+    policy: Any
+    timeout_s: float
+    strategy: str
+
+    def one(self, number: int, cells: list[Cell], proposal: dict[Cell, float], target: dict[Cell, float], phase: str) -> tuple:
+        seed = self.seed
+        rng = np.random.default_rng([seed, number])
+        cell = cells[int(rng.choice(len(cells), p=np.array([proposal[c] for c in cells])))]
+        journey = journey_for_cell(cell, random.Random(f"{seed}:{number}"), f"search-{seed}-{number:04d}")
+        q, p = proposal[cell], target[cell]
+        drawn = {
+            "search_cell": list(cell),
+            "search_phase": phase,
+            "search_strategy": self.strategy,
+            "search_q": q,
+            "search_p": p,
+            "search_weight": p / q,
+            "search_draw": number,
+        }
+        trace = record_journey(
+            journey, self.agent, self.llm, seed=seed, model=self.model, policy=self.policy, timeout_s=self.timeout_s, extra_metadata=drawn
+        )
+        outcome = evaluate(trace)
+        if outcome is None:  # cannot happen for a trace record_journey wrote; guard the invariant loudly
+            raise RuntimeError(f"{trace.id} was recorded without its journey log")
+        return trace, cell, outcome, q, p
