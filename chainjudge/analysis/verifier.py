@@ -158,6 +158,32 @@ def confidence(p_fail: np.ndarray, cut: float) -> np.ndarray:
     return np.where(p_fail >= cut, p_fail, 1.0 - p_fail)
 
 
+def _check_teachable(y: np.ndarray, groups: list[str], criterion: str, group_key: str) -> None:
+    """Enough of each class, and two groups at least, for a cross-validated fit."""
+    if (y == 1).sum() < MIN_EACH_CLASS or (y == 0).sum() < MIN_EACH_CLASS:
+        raise VerifierDataError(
+            f"{criterion}: {int((y == 1).sum())} failing and {int((y == 0).sum())} passing labelled "
+            f"tune steps; at least {MIN_EACH_CLASS} of each are needed"
+        )
+    if len(set(groups)) < 2:
+        raise VerifierDataError(f"{criterion}: all labelled tune steps are in one {group_key}; cross-validation needs two")
+
+
+def _selective(p_oof: np.ndarray, cut: float, y: np.ndarray, target: float, risk: float) -> SelectiveCut:
+    """The confidence above which its out-of-fold decisions agree with people at `target`, at `risk`."""
+    decided = confidence(p_oof, cut)
+    correct = (p_oof >= cut) == (y == 1)
+    chosen = choose_cut(decided.tolist(), correct.tolist(), target, risk)
+    return SelectiveCut(
+        confidence=chosen.confidence,
+        target=target,
+        risk=risk,
+        decided_share=decided_share(decided.tolist(), chosen),
+        agreement=chosen.agreement,
+        bound=chosen.bound,
+    )
+
+
 def fit_verifier(
     rows: Sequence[Row],
     name: str,
@@ -172,14 +198,8 @@ def fit_verifier(
 ) -> Verifier:
     """A verifier from the tune rows; raises VerifierDataError when they cannot teach one."""
     y = np.array([r.fails for r in rows], dtype=int)
-    if (y == 1).sum() < MIN_EACH_CLASS or (y == 0).sum() < MIN_EACH_CLASS:
-        raise VerifierDataError(
-            f"{criterion}: {int((y == 1).sum())} failing and {int((y == 0).sum())} passing labelled "
-            f"tune steps; at least {MIN_EACH_CLASS} of each are needed"
-        )
     groups = [r.group for r in rows]
-    if len(set(groups)) < 2:
-        raise VerifierDataError(f"{criterion}: all labelled tune steps are in one {group_key}; cross-validation needs two")
+    _check_teachable(y, groups, criterion, group_key)
     x = np.array([r.features for r in rows], dtype=float)
     a, b, p_oof, cut, kappa = _out_of_fold(x, y, groups, seed)
     low = grouped_kappa_low(y, p_oof >= cut, groups, seed)
@@ -189,9 +209,6 @@ def fit_verifier(
             f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
             "labels, so it was not stored (a verifier must show skill before it decides anything)"
         )
-    decided = confidence(p_oof, cut)
-    correct = (p_oof >= cut) == (y == 1)
-    chosen = choose_cut(decided.tolist(), correct.tolist(), target, risk)
     mean, scale = _standardise(x)
     final = _fit_logistic((x - mean) / scale, y, seed)
     return Verifier(
@@ -207,14 +224,7 @@ def fit_verifier(
         platt_a=a,
         platt_b=b,
         cut=float(cut),
-        selective=SelectiveCut(
-            confidence=chosen.confidence,
-            target=target,
-            risk=risk,
-            decided_share=decided_share(decided.tolist(), chosen),
-            agreement=chosen.agreement,
-            bound=chosen.bound,
-        ),
+        selective=_selective(p_oof, cut, y, target, risk),
         label_set_hash=label_set_hash(rows),
         tune_items=len(rows),
         tune_failing=int(y.sum()),
