@@ -27,12 +27,11 @@ from chainjudge.packs.cep.scenario import UserState
 
 def agent(user: UserState, llm: LLMConfig, history: list[dict] | None = None) -> list[Step]:
     history = history or []
-    policy = load_policy()
     state = user
     campaign = user.campaign
     if campaign.ends_at is not None:  # blind spot: the end of the window is not read
         state = user.model_copy(update={"campaign": campaign.model_copy(update={"ends_at": None})})
-    expected = expected_action(state, policy)
+    expected = expected_action(state, load_policy())
     decision: dict[str, object] = {
         "action": expected.action,
         "channel": expected.channel,
@@ -44,36 +43,35 @@ def agent(user: UserState, llm: LLMConfig, history: list[dict] | None = None) ->
     notes = [f"policy says {expected.action}: {expected.reason}"]
     sent = [h for h in history if (h.get("reaction") or {}).get("sent")]
     if expected.action == "send" and sent:
-        first_language = (sent[0].get("decision") or {}).get("content_language")
-        if first_language and first_language != decision["content_language"]:
-            decision["content_language"] = first_language
-            notes.append(f"keeping the language of the first message ({first_language})")
-        opened = [h for h in sent if (h.get("reaction") or {}).get("opened")]
-        if opened:
-            channel = opened[-1]["reaction"]["channel"]
-            if channel != decision["channel"]:
-                decision["channel"] = channel
-                notes.append(f"{channel} worked last time: staying on it")
-        if any((h.get("decision") or {}).get("offer") for h in sent) and decision["offer"]:
-            decision["offer"] = None  # this part it gets right: an offer goes out once per journey
-            notes.append("the offer was already made")
-    steps = [
+        notes += _follow_history(decision, sent)
+    state_seen = {
+        "sent_today": user.sent_today,
+        "sent_this_week": user.sent_this_week,
+        "journey_step": user.journey_step,
+        "previous_decisions": len(history),
+    }
+    return [
         step(0, StepKind.tool_call, tool_calls=[ToolCall(id="call_state", name="user_state", arguments=json.dumps({"user": user.id}))]),
-        step(
-            1,
-            StepKind.tool_result,
-            json.dumps(
-                {
-                    "sent_today": user.sent_today,
-                    "sent_this_week": user.sent_this_week,
-                    "journey_step": user.journey_step,
-                    "previous_decisions": len(history),
-                }
-            ),
-            name="user_state",
-            tool_call_id="call_state",
-        ),
+        step(1, StepKind.tool_result, json.dumps(state_seen), name="user_state", tool_call_id="call_state"),
         step(2, StepKind.reasoning, "; ".join(notes)),
         step(3, StepKind.decision, json.dumps(decision)),
     ]
-    return steps
+
+
+def _follow_history(decision: dict[str, object], sent: list[dict]) -> list[str]:
+    """What the journey so far changes in DECISION (its blind spots included); returns the notes it makes."""
+    notes = []
+    first_language = (sent[0].get("decision") or {}).get("content_language")
+    if first_language and first_language != decision["content_language"]:
+        decision["content_language"] = first_language
+        notes.append(f"keeping the language of the first message ({first_language})")
+    opened = [h for h in sent if (h.get("reaction") or {}).get("opened")]
+    if opened:
+        channel = opened[-1]["reaction"]["channel"]
+        if channel != decision["channel"]:
+            decision["channel"] = channel
+            notes.append(f"{channel} worked last time: staying on it")
+    if any((h.get("decision") or {}).get("offer") for h in sent) and decision["offer"]:
+        decision["offer"] = None  # this part it gets right: an offer goes out once per journey
+        notes.append("the offer was already made")
+    return notes
