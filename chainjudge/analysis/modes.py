@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,48 +61,75 @@ def update_catalogue(
     for index, cluster in enumerate(sorted(range(len(clustering.clusters)), key=lambda i: -len(clustering.clusters[i].members))):
         c = clustering.clusters[cluster]
         members = [failures[i] for i in c.members]
-        mode = None
-        if len(live):
-            similarity = centroids @ c.centroid
-            for best in np.argsort(-similarity):
-                if similarity[best] < match_threshold:
-                    break
-                if live[best].id not in taken:
-                    mode = live[best]
-                    break
+        mode = _known_mode(live, centroids, c.centroid, taken, match_threshold)
         exemplars = [Exemplar(**failures[i].model_dump(exclude={"segment", "agent"})) for i in c.medoids[:exemplars_per_mode]]
-        criteria = sorted({f.criterion_id for f in members})
-        segments = sorted({f.segment for f in members if f.segment})
-        agents = sorted({f.agent for f in members if f.agent})
         if mode is None:
-            mode = FailureMode(
-                id=_next_id(result),
-                name=" / ".join(c.keywords[:3]) or f"failure cluster {index + 1}",
-                keywords=c.keywords,
-                criteria=criteria,
-                segments=segments,
-                agents=agents,
-                first_seen=run,
-                last_seen=run,
-                counts={},
-                exemplars=exemplars,
-                centroid=encode_vector(c.centroid),
-            )
+            mode = _new_mode(_next_id(result), " / ".join(c.keywords[:3]) or f"failure cluster {index + 1}", c, members, exemplars, run)
             result.modes.append(mode)
         else:
-            mode.last_seen = run
-            mode.criteria = sorted(set(mode.criteria) | set(criteria))
-            mode.segments = sorted(set(mode.segments) | set(segments))
-            mode.agents = sorted(set(mode.agents) | set(agents))
-            mode.exemplars = (exemplars + [e for e in mode.exemplars if e.run != run])[: exemplars_per_mode * 2]
-            blended = 0.8 * decode_vector(mode.centroid) + 0.2 * c.centroid
-            mode.centroid = encode_vector(blended / max(float(np.linalg.norm(blended)), 1e-9))
-            if mode.status == "fixed":
-                mode.status = "open"  # a fixed mode that comes back is open again
+            _seen_again(mode, c.centroid, members, exemplars, run, exemplars_per_mode)
         mode.counts[run] = len(members)
         taken.add(mode.id)
         assignment[cluster] = mode.id
     return result, assignment
+
+
+def _known_mode(
+    live: list[FailureMode], centroids: np.ndarray, centroid: np.ndarray, taken: set[str], threshold: float
+) -> FailureMode | None:
+    """The most similar catalogued mode not yet matched in this run, when it is similar enough."""
+    if not len(live):
+        return None
+    similarity = centroids @ centroid
+    for best in np.argsort(-similarity):
+        if similarity[best] < threshold:
+            break
+        if live[best].id not in taken:
+            return live[best]
+    return None
+
+
+def _traits(members: Sequence[Failure]) -> tuple[list[str], list[str], list[str]]:
+    """The criteria, segments and agents a cluster's failing steps touch."""
+    return (
+        sorted({f.criterion_id for f in members}),
+        sorted({f.segment for f in members if f.segment}),
+        sorted({f.agent for f in members if f.agent}),
+    )
+
+
+def _new_mode(mode_id: str, name: str, c: Any, members: Sequence[Failure], exemplars: list[Exemplar], run: str) -> FailureMode:
+    criteria, segments, agents = _traits(members)
+    return FailureMode(
+        id=mode_id,
+        name=name,
+        keywords=c.keywords,
+        criteria=criteria,
+        segments=segments,
+        agents=agents,
+        first_seen=run,
+        last_seen=run,
+        counts={},
+        exemplars=exemplars,
+        centroid=encode_vector(c.centroid),
+    )
+
+
+def _seen_again(
+    mode: FailureMode, centroid: np.ndarray, members: Sequence[Failure], exemplars: list[Exemplar], run: str, keep: int
+) -> None:
+    """A known mode in a new run: its traits grow, the new exemplars come first, the centroid drifts a little,
+    and a mode marked fixed is open again."""
+    criteria, segments, agents = _traits(members)
+    mode.last_seen = run
+    mode.criteria = sorted(set(mode.criteria) | set(criteria))
+    mode.segments = sorted(set(mode.segments) | set(segments))
+    mode.agents = sorted(set(mode.agents) | set(agents))
+    mode.exemplars = (exemplars + [e for e in mode.exemplars if e.run != run])[: keep * 2]
+    blended = 0.8 * decode_vector(mode.centroid) + 0.2 * centroid
+    mode.centroid = encode_vector(blended / max(float(np.linalg.norm(blended)), 1e-9))
+    if mode.status == "fixed":
+        mode.status = "open"
 
 
 def rename(catalogue: Catalogue, mode_id: str, name: str) -> Catalogue:
