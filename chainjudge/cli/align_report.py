@@ -38,47 +38,10 @@ def write_proposal(proposal, rubric: Path, directory: Path) -> None:
 
 
 def print_comparison(comparison) -> None:
+    """Per criterion: the plain and the aligned judge on the sealed test split beside the baselines, one
+    sentence reading it, and a warning for every extra look at the test split."""
     for criterion, sides in comparison.by_criterion.items():
-        first = sides[0].report
-        table = Table(
-            title=f"{criterion}: plain vs aligned on the sealed test split ({first.reference_items} labelled steps, "
-            f"{first.failing_reference_labels} failing, in {first.traces} traces; 95% intervals resample traces)"
-        )
-        for column in (
-            "judge",
-            "Cohen's kappa",
-            "TPR (failing)",
-            "TNR",
-            "step accuracy",
-            "first-error accuracy",
-            "s / step",
-            "prompt tokens / step",
-        ):
-            table.add_column(column)
-        for side in sides:
-            r = side.report
-            table.add_row(
-                side.name,
-                interval(r.cohen_kappa, 3),
-                interval(r.tpr, 2),
-                interval(r.tnr, 2),
-                interval(r.step_accuracy, 3),
-                interval(r.first_error_accuracy, 3),
-                f"{side.seconds_per_step:.1f}",
-                f"{side.prompt_tokens_per_step:,.0f}",
-            )
-        for base in sides[0].report.baselines:
-            fails = base.label in sides[0].report.failing if base.label else None
-            table.add_row(
-                f"baseline: {base.name}" + (f" ({base.label})" if base.label else ""),
-                "0",
-                "-" if fails is None else ("1" if fails else "0"),
-                "-" if fails is None else ("0" if fails else "1"),
-                "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}",
-                "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}",
-                "",
-            )
-        out.print(table)
+        out.print(_comparison_table(criterion, sides))
         out.print(reading(sides), highlight=False)
         for side in sides:
             if side.looks > 1:
@@ -88,6 +51,51 @@ def print_comparison(comparison) -> None:
                     f"judge's version ({side.run}): choosing by these figures makes them less of a test",
                     highlight=False,
                 )
+
+
+_COMPARISON_COLUMNS = (
+    "judge",
+    "Cohen's kappa",
+    "TPR (failing)",
+    "TNR",
+    "step accuracy",
+    "first-error accuracy",
+    "s / step",
+    "prompt tokens / step",
+)
+
+
+def _comparison_table(criterion: str, sides) -> Table:
+    first = sides[0].report
+    table = Table(
+        *_COMPARISON_COLUMNS,
+        title=f"{criterion}: plain vs aligned on the sealed test split ({first.reference_items} labelled steps, "
+        f"{first.failing_reference_labels} failing, in {first.traces} traces; 95% intervals resample traces)",
+    )
+    for side in sides:
+        r = side.report
+        table.add_row(
+            side.name,
+            interval(r.cohen_kappa, 3),
+            interval(r.tpr, 2),
+            interval(r.tnr, 2),
+            interval(r.step_accuracy, 3),
+            interval(r.first_error_accuracy, 3),
+            f"{side.seconds_per_step:.1f}",
+            f"{side.prompt_tokens_per_step:,.0f}",
+        )
+    for base in first.baselines:
+        fails = base.label in first.failing if base.label else None
+        table.add_row(
+            f"baseline: {base.name}" + (f" ({base.label})" if base.label else ""),
+            "0",
+            "-" if fails is None else ("1" if fails else "0"),
+            "-" if fails is None else ("0" if fails else "1"),
+            "-" if base.step_accuracy is None else f"{base.step_accuracy:.3f}",
+            "-" if base.first_error_accuracy is None else f"{base.first_error_accuracy:.3f}",
+            "",
+        )
+    return table
 
 
 def interval(estimate, digits: int) -> str:
