@@ -7,6 +7,7 @@ import json
 from rich.table import Table
 from rich.text import Text
 
+from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli import agreement_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
@@ -79,9 +80,6 @@ def agreement(
 
 def _print_reports(reports: list, reference: str, criterion: str, policy, panel_alpha: float | None) -> None:
     """The agreement table: each candidate's figures with their item counts, the baselines, and why trusted or not."""
-    from chainjudge.analysis.figures import format_estimate as fmt
-
-    panel_alpha = panel_alpha if panel_alpha is not None else float("nan")
     first = reports[0]
     out.print(
         f"criterion {criterion}, reference {reference}: {first.reference_items} labelled steps in "
@@ -89,31 +87,7 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
         f"labels {first.labels} (failing: {first.failing}); 95% intervals resample traces",
         highlight=False,
     )
-    small = policy.min_figure_items
-    table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "TPR (failing)", "TNR", "answered", "trust")
-    for r in reports:
-        table.add_row(
-            r.candidate,
-            fmt(r.step_accuracy, small),
-            fmt(r.first_error_accuracy, 1),
-            fmt(r.cohen_kappa, small),
-            fmt(r.tpr, 1),
-            fmt(r.tnr, 1),
-            "-" if r.answered_share is None else f"{r.answered_share:.0%}",
-            r.trust,
-        )
-    for b in first.baselines:
-        table.add_row(
-            f"baseline: {b.name} ({b.label})",
-            "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
-            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}",
-            "0 (by definition)",
-            "1" if b.label in first.failing else "0",
-            "0" if b.label in first.failing else "1",
-            "",
-            "",
-        )
-    out.print(table)
+    out.print(_agreement_table(reports, policy.min_figure_items))
     for r in reports:
         out.print(f"{r.candidate}: {r.trust} ({r.trust_rule}): {r.trust_basis}", highlight=False)
         if r.suggested_pass_threshold is not None:
@@ -122,9 +96,41 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
                 f"(balanced accuracy {r.threshold_balanced_accuracy:.3f} against {reference}'s pass / fail)"
             )
     if len(reports) > 1:
-        out.print(f"Krippendorff's alpha across all {len(reports) + 1} annotators (nominal, missing labels allowed): {panel_alpha:.3f}")
+        alpha = panel_alpha if panel_alpha is not None else float("nan")
+        out.print(f"Krippendorff's alpha across all {len(reports) + 1} annotators (nominal, missing labels allowed): {alpha:.3f}")
     out.print(
         f"trust needs >= {policy.min_failing_labels} failing reference labels from >= {policy.min_failing_traces} traces, "
         f">= {policy.min_answered:.0%} answered, TPR and TNR lower bounds >= {policy.min_tpr_low} / {policy.min_tnr_low}",
         highlight=False,
     )
+
+
+def _agreement_table(reports: list, small: int) -> Table:
+    """Each candidate's figures (under SMALL items a figure says 'too few'), then the trivial baselines."""
+    table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "TPR (failing)", "TNR", "answered", "trust")
+    for r in reports:
+        answered = "-" if r.answered_share is None else f"{r.answered_share:.0%}"
+        table.add_row(
+            r.candidate,
+            fmt(r.step_accuracy, small),
+            fmt(r.first_error_accuracy, 1),
+            fmt(r.cohen_kappa, small),
+            fmt(r.tpr, 1),
+            fmt(r.tnr, 1),
+            answered,
+            r.trust,
+        )
+    first = reports[0]
+    for b in first.baselines:
+        fails = b.label in first.failing
+        table.add_row(
+            f"baseline: {b.name} ({b.label})",
+            "-" if b.step_accuracy is None else f"{b.step_accuracy:.3f}",
+            "-" if b.first_error_accuracy is None else f"{b.first_error_accuracy:.3f}",
+            "0 (by definition)",
+            "1" if fails else "0",
+            "0" if fails else "1",
+            "",
+            "",
+        )
+    return table
