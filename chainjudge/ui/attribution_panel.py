@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from chainjudge.core.schema import Trace
 from chainjudge.core.store import Store
 from chainjudge.review import attribution
 
@@ -45,18 +46,27 @@ def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], b
         st.warning(f"The trace {trace_id} is not in the store (only its labels are).")
         return
     names, placed = attribution.lanes(trace)
+    _recorded(store, trace_id, run)
+    _lanes(names, placed)
+    _attribution_form(store, trace, reviewer, len(placed), still_signed_in)
+
+
+def _recorded(store: Store, trace_id: str, run: str | None) -> None:
+    """The attributions recorded so far (as text), and where the run's judges first failed the trace."""
     recorded = attribution.attributions(store, trace_id)
     st.markdown("**Attributions recorded so far** (the newest counts)")
     for label in recorded:
-        st.text(
-            f"{label.annotator} ({label.kind}): {label.value} at step {label.step_ref if label.step_ref is not None else label.step_index}"
-            + (f" \u2014 {label.note}" if label.note else "")
-        )
+        where = label.step_ref if label.step_ref is not None else label.step_index
+        st.text(f"{label.annotator} ({label.kind}): {label.value} at step {where}" + (f" \u2014 {label.note}" if label.note else ""))
     if not recorded:
         st.caption("none yet")
     if run:
         failing = sorted((j.step_index for j in store.judgments(run) if j.trace_id == trace_id and j.passed is False))
         st.text(f"first step the run's judges failed: {failing[0]}" if failing else "the run's judges failed no step of this trace")
+
+
+def _lanes(names: list[str], placed: list) -> None:
+    """The steps in one lane per agent, a window at a time."""
     start = int(st.number_input("Show steps from", min_value=0, max_value=max(0, len(placed) - 1), value=0, step=WINDOW, key="attr_from"))
     header = st.columns(len(names))
     for column, name in zip(header, names, strict=True):
@@ -66,10 +76,14 @@ def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], b
         cells[step.lane].text(f"step {step.index} \u00b7 {step.kind}\n{step.text or '(empty)'}")
     if start + WINDOW < len(placed):
         st.caption(f"steps {start}-{start + WINDOW - 1} of {len(placed)}: raise 'Show steps from' for the rest")
+
+
+def _attribution_form(store: Store, trace: Trace, reviewer: str, steps: int, still_signed_in: Callable[[], bool]) -> None:
+    """The reviewer's attribution: the responsible agent and the decisive step, saved only while signed in."""
     agents = attribution.responsible_candidates(trace)
     with st.form("attribute", clear_on_submit=True):
         agent = st.selectbox("Responsible agent", agents, index=None, key="attr_agent")
-        step_index = st.number_input("Decisive step", min_value=0, max_value=max(0, len(placed) - 1), value=None, step=1, key="attr_step")
+        step_index = st.number_input("Decisive step", min_value=0, max_value=max(0, steps - 1), value=None, step=1, key="attr_step")
         note = st.text_input("Why", key="attr_note")
         if st.form_submit_button("Save attribution"):
             if agent is None or step_index is None:
@@ -82,5 +96,5 @@ def attribution_tab(store: Store, reviewer: str, still_signed_in: Callable[[], b
             except attribution.AttributionRejected as exc:
                 st.error(str(exc))
                 return
-            st.session_state["saved"] = f"saved: {agent} at step {int(step_index)} for {trace_id}"
+            st.session_state["saved"] = f"saved: {agent} at step {int(step_index)} for {trace.id}"
             st.rerun()
