@@ -10,13 +10,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from chainjudge.analysis.figures import format_estimate
 from chainjudge.core.store import Store
+from chainjudge.workflows.alignment import AlignmentError, agreement_on_test_split, alignment_status, realign
 
 
 def alignment_panel(store: Store) -> None:
-    from chainjudge.analysis.figures import format_estimate
-    from chainjudge.workflows.alignment import AlignmentError, agreement_on_test_split, alignment_status, realign
-
     st.subheader("Alignment")
     judges = store.aligned_judges()
     if not judges:
@@ -28,21 +27,7 @@ def alignment_panel(store: Store) -> None:
         status = alignment_status(store, aligned)
         st.markdown(f"**{aligned.tag}** (rubric {aligned.rubric_id}, built {aligned.created_at:%Y-%m-%d %H:%M} UTC)")
         tested = agreement_on_test_split(store, aligned)
-        rows = []
-        for c, n in status.examples.items():
-            threshold = aligned.thresholds.get(c)
-            report = tested.get(c)
-            rows.append(
-                {
-                    "criterion": c,
-                    "worked examples": n,
-                    "tune labels added since": status.new_labels[c],
-                    "decision threshold": f"fails at P(fail) >= {threshold.p_fail:.3g}" if threshold else "none (the judge's labels)",
-                    "test-split kappa": format_estimate(report.cohen_kappa, 1, 3) if report else "not measured (chainjudge align)",
-                    "test-split TPR / TNR": f"{format_estimate(report.tpr, 1, 2)} / {format_estimate(report.tnr, 1, 2)}" if report else "-",
-                }
-            )
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(_rows(aligned, status, tested)), hide_index=True, use_container_width=True)
         if tested:
             st.caption(
                 "Test-split figures as `chainjudge align` measured them (that look is counted; showing them again is not a "
@@ -54,17 +39,41 @@ def alignment_panel(store: Store) -> None:
             st.warning("The test split was looked at more than once by this version: its figures there are no longer an unbiased test.")
         _background_realign(store, aligned)
         if any(status.new_labels.values()) and st.button(f"Re-align {aligned.name} (examples only)", key=f"realign-{aligned.name}"):
-            with st.spinner(f"re-aligning {aligned.name} from today's tune labels"):
-                try:
-                    rebuilt, built = realign(store, aligned)
-                except AlignmentError as exc:
-                    st.error(str(exc))
-                    continue
-            st.success(
-                f"{rebuilt.tag}: {built.examples} worked examples. Judge with it: chainjudge judge TRACES "
-                f"--rubric RUBRIC --aligned {aligned.name} --run NEW-RUN, then measure it once: "
-                "chainjudge labels agreement ... --split test"
-            )
+            _realign_now(store, aligned)
+
+
+def _rows(aligned, status, tested: dict) -> list[dict]:
+    """Per criterion: worked examples, new tune labels, the decision threshold and the test-split figures."""
+    rows = []
+    for c, n in status.examples.items():
+        threshold = aligned.thresholds.get(c)
+        report = tested.get(c)
+        rows.append(
+            {
+                "criterion": c,
+                "worked examples": n,
+                "tune labels added since": status.new_labels[c],
+                "decision threshold": f"fails at P(fail) >= {threshold.p_fail:.3g}" if threshold else "none (the judge's labels)",
+                "test-split kappa": format_estimate(report.cohen_kappa, 1, 3) if report else "not measured (chainjudge align)",
+                "test-split TPR / TNR": f"{format_estimate(report.tpr, 1, 2)} / {format_estimate(report.tnr, 1, 2)}" if report else "-",
+            }
+        )
+    return rows
+
+
+def _realign_now(store: Store, aligned) -> None:
+    """Rebuild the worked examples from today's tune labels (seconds; thresholds need the background job)."""
+    with st.spinner(f"re-aligning {aligned.name} from today's tune labels"):
+        try:
+            rebuilt, built = realign(store, aligned)
+        except AlignmentError as exc:
+            st.error(str(exc))
+            return
+    st.success(
+        f"{rebuilt.tag}: {built.examples} worked examples. Judge with it: chainjudge judge TRACES "
+        f"--rubric RUBRIC --aligned {aligned.name} --run NEW-RUN, then measure it once: "
+        "chainjudge labels agreement ... --split test"
+    )
 
 
 def _background_realign(store: Store, aligned) -> None:
