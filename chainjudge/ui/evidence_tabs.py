@@ -9,6 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from chainjudge.analysis.figures import format_estimate
+from chainjudge.core.schema import AgreementReport, TrustPolicy
 from chainjudge.core.store import Store
 from chainjudge.ui.session import allowed_files
 
@@ -28,9 +30,6 @@ def _calibration(db_path: str, version: int) -> list[dict]:
 
 
 def calibration_tab(store: Store) -> None:
-    from chainjudge.analysis.figures import format_estimate
-    from chainjudge.core.schema import AgreementReport, TrustPolicy
-
     small = TrustPolicy().min_figure_items
     version = store.query("SELECT COUNT(*), MAX(id) FROM labels")[0]
     rows = [
@@ -40,6 +39,11 @@ def calibration_tab(store: Store) -> None:
     if not rows:
         st.info("No reference labels to compare with yet: adjudicate items or `chainjudge labels import`.")
         return
+    _kappa_chart(rows, small)
+    st.caption(
+        f"Each figure says over how many items it is computed; under {small} items it shows 'too few'. "
+        "The reference is one label per item: adjudication > ground truth > imported human."
+    )
     table = [
         {
             "run": run,
@@ -55,28 +59,29 @@ def calibration_tab(store: Store) -> None:
         }
         for run, c, r in rows
     ]
+    st.dataframe(pd.DataFrame(table), hide_index=True, use_container_width=True)
+    for run, criterion, r in rows:
+        with st.expander(f"confusion: {run} · {criterion} (rows: reference, columns: judge)"):
+            st.dataframe(pd.DataFrame(r.confusion, index=r.labels, columns=r.labels))
+
+
+def _kappa_chart(rows: list, small: int) -> None:
+    """Each judge's kappa with its interval, over items enough to show one."""
     chartable = [
         {"item": f"{run} · {c}", "kappa": r.cohen_kappa.value, "low": r.cohen_kappa.low, "high": r.cohen_kappa.high, "trust": r.trust}
         for run, c, r in rows
         if r.cohen_kappa.value is not None and (r.cohen_kappa.n or 0) >= small
     ]
-    if chartable:
-        frame = pd.DataFrame(chartable)
-        points = (
-            alt.Chart(frame)
-            .mark_point(filled=True, size=80)
-            .encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
-        )
-        bars = alt.Chart(frame).mark_rule().encode(x="low:Q", x2="high:Q", y="item:N")
-        st.altair_chart(bars + points, use_container_width=True)
-    st.caption(
-        f"Each figure says over how many items it is computed; under {small} items it shows 'too few'. "
-        "The reference is one label per item: adjudication > ground truth > imported human."
+    if not chartable:
+        return
+    frame = pd.DataFrame(chartable)
+    points = (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=80)
+        .encode(x=alt.X("kappa:Q", scale=alt.Scale(domain=[-0.2, 1])), y="item:N", color="trust:N")
     )
-    st.dataframe(pd.DataFrame(table), hide_index=True, use_container_width=True)
-    for run, criterion, r in rows:
-        with st.expander(f"confusion: {run} · {criterion} (rows: reference, columns: judge)"):
-            st.dataframe(pd.DataFrame(r.confusion, index=r.labels, columns=r.labels))
+    bars = alt.Chart(frame).mark_rule().encode(x="low:Q", x2="high:Q", y="item:N")
+    st.altair_chart(bars + points, use_container_width=True)
 
 
 def modes_tab(store: Store) -> None:

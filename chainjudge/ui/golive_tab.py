@@ -7,22 +7,19 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from chainjudge.core.schema import Evidence
 from chainjudge.core.store import Store
 from chainjudge.ui.session import allowed_files
+from chainjudge.workflows.golive import gather_evidence, load_space, run_space
 
 
 def golive_tab(store: Store) -> None:
-    from chainjudge.workflows.golive import gather_evidence, load_space
-
     summaries = store.runs()
     if not summaries:
         st.info("No runs yet.")
         return
-    from chainjudge.workflows.golive import run_space
-
     name = st.selectbox("Run", [s.name for s in summaries], key="golive_run")
-    own = run_space(store, name) is not None
-    spaces = ([None] if own else []) + allowed_files("CHAINJUDGE_SPACES")
+    spaces = ([None] if run_space(store, name) is not None else []) + allowed_files("CHAINJUDGE_SPACES")
     if not spaces:
         st.info("This run carries no scenario space and none was given: chainjudge review --space FILE")
         return
@@ -37,6 +34,13 @@ def golive_tab(store: Store) -> None:
     )
     catalogues = allowed_files("CHAINJUDGE_CATALOGUE")
     evidence = gather_evidence(store, name, load_space(space) if space else None, expected, catalogues[0] if catalogues else None)
+    _score(evidence)
+    _coverage(evidence)
+    guardrails_panel()
+
+
+def _score(evidence: Evidence) -> None:
+    """The score, its unknown terms, and each term as a bar and a row."""
     s = evidence.score
     st.metric("Go-live confidence", f"{s.score:.2f}", help=f"range {s.low:.2f}-{s.high:.2f}")
     if s.unknown:
@@ -52,6 +56,10 @@ def golive_tab(store: Store) -> None:
         use_container_width=True,
     )
     st.dataframe(terms, hide_index=True, use_container_width=True)
+
+
+def _coverage(evidence: Evidence) -> None:
+    """The space's first two dimensions as a heat map of traces, and the open edge cases."""
     grid = evidence.space.grid
     if len(grid) >= 2:
         cells = pd.DataFrame([{grid[0]: c[0], grid[1]: c[1], "traces": n} for c, n in evidence.coverage.cells.items()])
@@ -61,7 +69,6 @@ def golive_tab(store: Store) -> None:
         )
     if evidence.coverage.open_edge_cases:
         st.warning("Open edge cases: " + ", ".join(evidence.coverage.open_edge_cases))
-    guardrails_panel()
 
 
 def guardrails_panel() -> None:
