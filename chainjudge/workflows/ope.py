@@ -224,6 +224,29 @@ def _contexts(logs, columns: Columns) -> np.ndarray:
     return np.hstack(parts) if parts else np.zeros((len(logs), 1))
 
 
+def _logged(logs: Any, columns: Columns, actions: list, probs: np.ndarray, reward_model: str, seed: int, support_known: bool) -> Logged:
+    """The logged rows as the estimators take them: rewards, propensities, the target's probability of the
+    logged action, users as groups, and the cross-fitted reward model's predictions (unless 'none')."""
+    logged_index = logs["action"].map({a: i for i, a in enumerate(actions)}).to_numpy()
+    _, groups = np.unique(logs["group"].to_numpy(), return_inverse=True)
+    q_logged = q_target = None
+    if reward_model != "none":
+        from chainjudge.analysis.ope_model import cross_fitted_rewards  # scikit-learn: only when a model is fitted
+
+        q_logged, q_target = cross_fitted_rewards(
+            _contexts(logs, columns), logged_index, logs["reward"].to_numpy(float), groups, probs, kind=reward_model, seed=seed
+        )
+    return Logged(
+        reward=logs["reward"].to_numpy(float),
+        propensity=logs["propensity"].to_numpy(float),
+        target=probs[np.arange(len(logs)), logged_index],
+        groups=groups,
+        q_logged=q_logged,
+        q_target=q_target,
+        supported=np.ones(len(logs), dtype=bool) if support_known else None,
+    )
+
+
 def evaluate_logs(
     path: str | Path,
     columns: Columns,
@@ -250,26 +273,8 @@ def evaluate_logs(
     over = np.flatnonzero(sums > 1 + 1e-6)
     if over.size:
         raise OpeInputError(f"{policy_path}: the target probabilities of row {int(over[0])} sum to {sums[over[0]]:.3f} (> 1)")
-    logged_index = logs["action"].map({a: i for i, a in enumerate(actions)}).to_numpy()
-    rows = np.arange(len(logs))
-    _, groups = np.unique(logs["group"].to_numpy(), return_inverse=True)
-    q_logged = q_target = None
-    if reward_model != "none":
-        from chainjudge.analysis.ope_model import cross_fitted_rewards
-
-        q_logged, q_target = cross_fitted_rewards(
-            _contexts(logs, columns), logged_index, logs["reward"].to_numpy(float), groups, probs, kind=reward_model, seed=seed
-        )
     support_known = policy.get("exploration") == "uniform"
-    logged = Logged(
-        reward=logs["reward"].to_numpy(float),
-        propensity=logs["propensity"].to_numpy(float),
-        target=probs[rows, logged_index],
-        groups=groups,
-        q_logged=q_logged,
-        q_target=q_target,
-        supported=np.ones(len(logs), dtype=bool) if support_known else None,
-    )
+    logged = _logged(logs, columns, actions, probs, reward_model, seed, support_known)
     options: dict[str, Any] = dict(clip=clip, switch_tau=switch_tau, bootstrap=bootstrap, seed=seed, min_ess=min_ess)
     report = OpeReport(
         logs=str(path),
