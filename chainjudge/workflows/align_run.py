@@ -24,7 +24,7 @@ from chainjudge.analysis.splits import judge_version
 from chainjudge.analysis.threshold_fit import Point, choose_threshold
 from chainjudge.core.decision_threshold import fail_probability
 from chainjudge.core.judges.resolve import open_judge
-from chainjudge.core.schema import AgreementReport, AlignedJudge, Judgment, Label, Rubric, Threshold
+from chainjudge.core.schema import AgreementReport, AlignedJudge, Criterion, Judgment, Label, Rubric, Threshold
 from chainjudge.core.store import Store
 from chainjudge.pipeline import judge_traces
 
@@ -232,34 +232,42 @@ def before_after(
         judgments = judge_steps(store, rubric, choice, run, steps, progress=progress, **options)
         stored = store.get_run(run)
         for criterion in (c for c in rubric.criteria if not c.deterministic):
-            mine = [j for j in judgments if j.criterion_id == criterion.id]
             wanted = [label for label in reference if label.criterion == criterion.id]
-            if not wanted:
-                continue
-            report = agreement(
-                wanted,
-                judgment_labels(mine, f"run:{run}", criterion.id),
-                "people",
-                f"run:{run}",
-                criterion.id,
-                failing=failing_labels(criterion.scale),
-                order=criterion.scale.labels,
-                bootstrap=bootstrap,
-                seed=seed,
-            )
-            looks = store.record_look(f"run:{run}", judge_version(stored), criterion.id)
-            n = max(1, len(mine))
-            result.by_criterion.setdefault(criterion.id, []).append(
-                Side(
-                    name,
-                    run,
-                    report,
-                    sum(j.latency_s for j in mine) / n,
-                    sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n,
-                    looks,
+            if wanted:
+                side = _side(
+                    store, name, run, stored, criterion, wanted, [j for j in judgments if j.criterion_id == criterion.id], bootstrap, seed
                 )
-            )
+                result.by_criterion.setdefault(criterion.id, []).append(side)
     return result
+
+
+def _side(
+    store: Store,
+    name: str,
+    run: str,
+    stored: Any,
+    criterion: Criterion,
+    wanted: list[Label],
+    mine: list[Judgment],
+    bootstrap: int,
+    seed: int,
+) -> Side:
+    """One judge on one criterion against people on the test steps, its cost per step, and the look recorded."""
+    report = agreement(
+        wanted,
+        judgment_labels(mine, f"run:{run}", criterion.id),
+        "people",
+        f"run:{run}",
+        criterion.id,
+        failing=failing_labels(criterion.scale),
+        order=criterion.scale.labels,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+    looks = store.record_look(f"run:{run}", judge_version(stored), criterion.id)
+    n = max(1, len(mine))
+    latency = sum(j.latency_s for j in mine) / n
+    return Side(name, run, report, latency, sum(j.usage.prompt_tokens * j.criteria_in_call for j in mine) / n, looks)
 
 
 # seconds per judgment of the local judge on 2 cores (bench/alignment.py), for the time estimate only: plain,
