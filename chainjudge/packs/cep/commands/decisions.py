@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.schema import DecisionReport, Trace
 from chainjudge.packs.cep.decisions import load_scenarios, score
 from chainjudge.pipeline import load_traces
 
@@ -35,23 +36,30 @@ def decisions(
         scenarios = load_scenarios(expected)
     except (OSError, ValueError) as exc:
         fail(str(exc))
+    if expected_source not in ("policy", "annotated"):
+        fail(f"--expected-source is policy or annotated, not {expected_source!r}")
+    report = score(_traces(source, db), scenarios, expected_source)
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json")))
+        return
+    _print_report(report, expected_source)
+
+
+def _traces(source: list[str], db: str | None) -> list[Trace]:
+    """A stored run's traces (the versions it judged), or the traces in the files given (bad records named)."""
     if len(source) == 1 and not Path(source[0]).exists():
         with open_store(db) as store:
             if store.get_run(source[0]) is None:
                 fail(f"{source[0]!r} is neither a file nor a run in {store.location}")
             ids = sorted({j.trace_id for j in store.judgments(source[0])})
-            traces = [t for t in (store.get_trace(i, run=source[0]) for i in ids) if t is not None]
-    else:
-        loaded = load_traces(source)
-        for problem in loaded.errors:
-            err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False)
-        traces = loaded.traces
-    if expected_source not in ("policy", "annotated"):
-        fail(f"--expected-source is policy or annotated, not {expected_source!r}")
-    report = score(traces, scenarios, expected_source)
-    if as_json:
-        print(json.dumps(report.model_dump(mode="json")))
-        return
+            return [t for t in (store.get_trace(i, run=source[0]) for i in ids) if t is not None]
+    loaded = load_traces(source)
+    for problem in loaded.errors:
+        err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False)
+    return loaded.traces
+
+
+def _print_report(report: DecisionReport, expected_source: str) -> None:
     o = report.overall
     out.print(
         f"decision accuracy against the {expected_source} expected actions: {o.accuracy:.1%} ({o.correct}/{o.total}), "
@@ -69,12 +77,8 @@ def decisions(
             mism.add_row(m.trace_id, m.field, str(m.expected), str(m.decided))
         out.print(mism)
     if report.missing_decision:
-        err.print(
-            Text(f"{len(report.missing_decision)} traces have no readable decision", style="yellow"),
-            f"(counted wrong): {', '.join(report.missing_decision[:10])}",
-        )
+        missing = ", ".join(report.missing_decision[:10])
+        err.print(Text(f"{len(report.missing_decision)} traces have no readable decision", style="yellow"), f"(counted wrong): {missing}")
     if report.unknown_scenario:
-        err.print(
-            Text(f"{len(report.unknown_scenario)} traces match no scenario", style="yellow"),
-            f"(not counted): {', '.join(report.unknown_scenario[:10])}",
-        )
+        unknown = ", ".join(report.unknown_scenario[:10])
+        err.print(Text(f"{len(report.unknown_scenario)} traces match no scenario", style="yellow"), f"(not counted): {unknown}")
