@@ -130,3 +130,14 @@ def use_it(aligned, rubric: Path) -> None:
     out.print(
         f"use it: chainjudge judge TRACES --rubric {rubric} --aligned {aligned.name} (a new --run: the settings differ)", highlight=False
     )
+
+
+def print_examples(report) -> None:
+    """How many worked examples the tune split gave, per criterion and label."""
+    out.print(
+        f"worked examples: {report.examples} from the tune split ({report.test_labels_left_out} test-split labels "
+        f"left out; {report.missing_trace} labels without a stored trace)",
+        highlight=False,
+    )
+    for criterion, counts in sorted(report.per_criterion.items()):
+        out.print(f"  {criterion}: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items())), highlight=False)

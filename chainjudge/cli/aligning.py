@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from chainjudge.cli.align_report import print_comparison, use_it, write_proposal
+from chainjudge.cli.align_report import print_comparison, print_examples, use_it, write_proposal
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.judges.resolve import JudgeSetupError
@@ -82,40 +82,22 @@ def align(
         rubric_model = load_rubric(rubric)
     except RubricError as exc:
         fail(str(exc))
-    request = AlignRequest(
-        JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency),
-        tune_steps,
-        test_steps,
-        evaluate,
-        seed,
-        yaml.safe_load(rubric.read_text(encoding="utf-8")) if propose else None,
-        str(rubric),
-    )
+    choice = JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency)
+    data = yaml.safe_load(rubric.read_text(encoding="utf-8")) if propose else None
+    request = AlignRequest(choice, tune_steps, test_steps, evaluate, seed, data, str(rubric))
     with open_store(db) as store:
         try:
             aligned, report = build_aligned(store, rubric_model, name, k)
         except ValueError as exc:  # labels that cannot make examples (AlignmentError is one)
             fail(str(exc))
-        out.print(
-            f"worked examples: {report.examples} from the tune split ({report.test_labels_left_out} test-split labels "
-            f"left out; {report.missing_trace} labels without a stored trace)",
-            highlight=False,
-        )
-        for criterion, counts in sorted(report.per_criterion.items()):
-            out.print(f"  {criterion}: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items())), highlight=False)
+        print_examples(report)
         if examples_only:
             store.save_aligned(aligned)
             use_it(aligned, rubric)
             return
         try:
-            result = align_with_judge(
-                store,
-                rubric_model,
-                aligned,
-                request,
-                functools.partial(live_progress, err),
-                note=lambda line: out.print(line, highlight=False),
-            )
+            progress = functools.partial(live_progress, err)
+            result = align_with_judge(store, rubric_model, aligned, request, progress, note=lambda line: out.print(line, highlight=False))
         except JudgeSetupError as exc:
             fail(f"{exc} (or build the examples alone: --examples-only)")
     if result.proposal is not None:
