@@ -111,6 +111,23 @@ class swe_agent:  # noqa: N801
         return isinstance(record, dict) and isinstance(record.get("trajectory"), list) and ("history" in record or "info" in record)
 
     @staticmethod
+    def add_turn(out: _Steps, i: int, turn: dict[str, Any], calls_here: list[dict[str, Any]] | None) -> None:
+        """One trajectory turn: its thought and action (a structured call in the newer format, a command line in
+        the older), and what the environment answered."""
+        thought = str(turn.get("thought") or "")
+        action = str(turn.get("action") or "").strip()
+        if calls_here:  # newer format: function calling, the history holds the structured call
+            fn = calls_here[0].get("function", {})
+            calls = [ToolCall(id=calls_here[0].get("id"), name=str(fn.get("name")), arguments=_args(fn.get("arguments", "")))]
+        else:  # older format: a command line
+            calls = [ToolCall(name=action.split()[0] if action else "action", arguments=action)]
+        if action:
+            out.call(f"trajectory:{i}", thought, calls)
+            out.result(f"trajectory:{i}:obs", str(turn.get("observation") or ""), calls[0].id, fallback=f"trajectory:{i}")
+        elif thought:
+            out.add(f"trajectory:{i}", StepKind.reasoning, text=thought)
+
+    @staticmethod
     def parse(record: Any, source: str, label: str) -> Trace:
         if not swe_agent.sniff(record):
             raise ValueError("not a SWE-agent trajectory (trajectory, history)")
@@ -126,19 +143,7 @@ class swe_agent:  # noqa: N801
         for i, turn in enumerate(record["trajectory"]):
             if not isinstance(turn, dict):
                 raise ValueError(f"trajectory[{i}] must be an object")
-            thought = str(turn.get("thought") or "")
-            action = str(turn.get("action") or "").strip()
-            calls_here = call_ids[i] if i < len(call_ids) and call_ids[i] else None
-            if calls_here:  # newer format: function calling, the history holds the structured call
-                fn = calls_here[0].get("function", {})
-                calls = [ToolCall(id=calls_here[0].get("id"), name=str(fn.get("name")), arguments=_args(fn.get("arguments", "")))]
-            else:  # older format: a command line
-                calls = [ToolCall(name=action.split()[0] if action else "action", arguments=action)]
-            if action:
-                out.call(f"trajectory:{i}", thought, calls)
-                out.result(f"trajectory:{i}:obs", str(turn.get("observation") or ""), calls[0].id, fallback=f"trajectory:{i}")
-            elif thought:
-                out.add(f"trajectory:{i}", StepKind.reasoning, text=thought)
+            swe_agent.add_turn(out, i, turn, call_ids[i] if i < len(call_ids) and call_ids[i] else None)
         info = record.get("info") or {}
         steps = out.finish()
         if steps and steps[-1].kind is StepKind.tool_result and info.get("submission") is not None:
@@ -177,47 +182,42 @@ class openhands:  # noqa: N801
         )
 
     @staticmethod
+    def add_action(out: _Steps, eid: str, event: dict[str, Any], meta: dict[str, Any]) -> None:
+        """An action event: a message, a thought, the finish, or a tool call (bookkeeping actions are left out)."""
+        action = event.get("action")
+        if action in openhands._NOISE_ACTIONS:
+            return
+        args = event.get("args") or {}
+        message = str(event.get("message") or args.get("content") or "")
+        thought = str(args.get("thought") or "")
+        if action == "message":
+            out.add(eid, StepKind.user if event.get("source") == "user" else StepKind.message, text=message)
+        elif action == "think":
+            out.add(eid, StepKind.reasoning, text=thought or message)
+        elif action == "finish":
+            out.add(eid, StepKind.decision, text=str(args.get("final_thought") or args.get("outputs") or message))
+        else:
+            arguments = {k: v for k, v in args.items() if k not in ("thought",) and v not in (None, "")}
+            call = ToolCall(id=meta.get("tool_call_id") or eid, name=str(meta.get("function_name") or action), arguments=_args(arguments))
+            out.call(eid, thought, [call])
+
+    @staticmethod
     def parse(record: Any, source: str, label: str) -> Trace:
         if not openhands.sniff(record):
             raise ValueError("not an OpenHands event stream")
         out = _Steps()
         for i, event in enumerate(record):
             eid = str(event.get("id", i))
-            args = event.get("args") or {}
             meta = event.get("tool_call_metadata") or {}
             if "action" in event:
-                action = event.get("action")
-                if action in openhands._NOISE_ACTIONS:
-                    continue
-                message = str(event.get("message") or args.get("content") or "")
-                thought = str(args.get("thought") or "")
-                if action == "message":
-                    kind = StepKind.user if event.get("source") == "user" else StepKind.message
-                    out.add(eid, kind, text=message)
-                elif action == "think":
-                    out.add(eid, StepKind.reasoning, text=thought or message)
-                elif action == "finish":
-                    out.add(eid, StepKind.decision, text=str(args.get("final_thought") or args.get("outputs") or message))
-                else:
-                    arguments = {k: v for k, v in args.items() if k not in ("thought",) and v not in (None, "")}
-                    out.call(
-                        eid,
-                        thought,
-                        [
-                            ToolCall(
-                                id=meta.get("tool_call_id") or eid,
-                                name=str(meta.get("function_name") or action),
-                                arguments=_args(arguments),
-                            )
-                        ],
-                    )
-            else:
-                observation = event.get("observation")
-                if observation in openhands._NOISE_OBSERVATIONS:
-                    continue
-                cause = str(event.get("cause")) if event.get("cause") is not None else None
-                call_id = meta.get("tool_call_id") or cause
-                out.result(eid, str(event.get("content") or event.get("message") or ""), call_id, name=observation, fallback=cause)
+                openhands.add_action(out, eid, event, meta)
+                continue
+            observation = event.get("observation")
+            if observation in openhands._NOISE_OBSERVATIONS:
+                continue
+            cause = str(event.get("cause")) if event.get("cause") is not None else None
+            call_id = meta.get("tool_call_id") or cause
+            out.result(eid, str(event.get("content") or event.get("message") or ""), call_id, name=observation, fallback=cause)
         return Trace(
             id=f"{file_stem(source)}:{label}" if label != "item 0" else file_stem(source),
             steps=out.finish(),
