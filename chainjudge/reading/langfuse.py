@@ -20,6 +20,15 @@ def sniff(record: object) -> bool:
     return isinstance(record, dict) and isinstance(record.get("observations"), list)
 
 
+def _as_tool(span: Span, raw: dict, tool_name: str) -> None:
+    """The observation's input and output as a tool call's arguments and result (JSON for anything not text)."""
+    span.tool_name = tool_name
+    arguments = decode(raw.get("input"))
+    span.tool_arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
+    result = decode(raw.get("output"))
+    span.tool_result = result if isinstance(result, str) or result is None else json.dumps(result, default=str)
+
+
 def _observation(raw: dict, order: int) -> Span:
     kind_map = {"GENERATION": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "SPAN": "other", "EVENT": "other"}
     metadata = decode(raw.get("metadata"))
@@ -47,23 +56,11 @@ def _observation(raw: dict, order: int) -> Span:
         if model:
             span.metadata["model"] = str(model)
     elif span.kind == "tool":
-        span.tool_name = attrs.get("tool.name") or name
-        arguments = decode(raw.get("input"))
-        span.tool_arguments = (
-            arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
-        )
-        result = decode(raw.get("output"))
-        span.tool_result = result if isinstance(result, str) or result is None else json.dumps(result, default=str)
+        _as_tool(span, raw, attrs.get("tool.name") or name)
     elif span.kind == "other":
         # LangGraph tool nodes are plain SPANs: a span whose input is tool-call arguments and whose output
         # is a result is a tool when an LLM asked for a tool of that name
-        span.tool_name = name
-        arguments = decode(raw.get("input"))
-        span.tool_arguments = (
-            arguments if isinstance(arguments, str) else json.dumps(arguments, default=str) if arguments is not None else ""
-        )
-        result = decode(raw.get("output"))
-        span.tool_result = result if isinstance(result, str) or result is None else json.dumps(result, default=str)
+        _as_tool(span, raw, name)
     return span
 
 
