@@ -247,20 +247,7 @@ def _failed(raw: dict) -> bool:
 
 def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
     """One span in any of the accepted shapes -> (trace id, Span)."""
-    if "spanId" in raw or "traceId" in raw:  # OTLP span
-        attrs = attributes(raw.get("attributes"))
-        trace, sid, parent = span_id(raw.get("traceId")), span_id(raw.get("spanId")), span_id(raw.get("parentSpanId"))
-        start, end = _time(raw.get("startTimeUnixNano")), _time(raw.get("endTimeUnixNano"))
-    elif "context" in raw or "attributes" in raw:  # flat span JSON
-        attrs = attributes(raw.get("attributes"))
-        context = raw.get("context") or {}
-        trace = span_id(context.get("trace_id") or raw.get("trace_id"))
-        sid = span_id(context.get("span_id") or raw.get("span_id"))
-        parent_ctx = raw.get("parent") or {}
-        parent = span_id(parent_ctx.get("span_id") if isinstance(parent_ctx, dict) else parent_ctx) or span_id(raw.get("parent_id"))
-        start, end = _time(raw.get("start_time")), _time(raw.get("end_time"))
-    else:  # a bare attribute map
-        attrs, trace, sid, parent, start, end = raw, None, None, None, 0.0, 0.0
+    attrs, trace, sid, parent, start, end = _ids_and_times(raw)
     if raw.get("span_kind") and "openinference.span.kind" not in attrs:  # Phoenix's export keeps the kind apart
         attrs = {**attrs, "openinference.span.kind": str(raw["span_kind"])}
     name = str(raw.get("name") or attrs.get("gen_ai.operation.name") or attrs.get("openinference.span.kind") or "span")
@@ -288,6 +275,21 @@ def to_span(raw: dict, order: int) -> tuple[str | None, Span]:
         },
     )
     return trace, span
+
+
+def _ids_and_times(raw: dict) -> tuple[dict, str | None, str | None, str | None, float, float]:
+    """(attributes, trace id, span id, parent id, start, end) from an OTLP span, a flat span or a bare attribute map."""
+    if "spanId" in raw or "traceId" in raw:  # OTLP span
+        ids = span_id(raw.get("traceId")), span_id(raw.get("spanId")), span_id(raw.get("parentSpanId"))
+        return attributes(raw.get("attributes")), *ids, _time(raw.get("startTimeUnixNano")), _time(raw.get("endTimeUnixNano"))
+    if "context" in raw or "attributes" in raw:  # flat span JSON
+        context = raw.get("context") or {}
+        trace = span_id(context.get("trace_id") or raw.get("trace_id"))
+        sid = span_id(context.get("span_id") or raw.get("span_id"))
+        parent_ctx = raw.get("parent") or {}
+        parent = span_id(parent_ctx.get("span_id") if isinstance(parent_ctx, dict) else parent_ctx) or span_id(raw.get("parent_id"))
+        return attributes(raw.get("attributes")), trace, sid, parent, _time(raw.get("start_time")), _time(raw.get("end_time"))
+    return raw, None, None, None, 0.0, 0.0  # a bare attribute map
 
 
 def sniff(record: object) -> bool:
