@@ -135,23 +135,22 @@ class CascadeJudge:
             return [*own.values(), *(j for j in rest if j.criterion_id not in own)]
         if not own and not undecided:
             raise ValueError(f"no verifier can judge {item.trace_id} step {item.step.ref}: no trace or no criterion")
-        out = [*own.values(), *undecided.values()]
-        for criterion in item.criteria:
-            if criterion.id not in own and criterion.id not in undecided:
-                out.append(
-                    Judgment(
-                        run=item.run,
-                        trace_id=item.trace_id,
-                        step_index=item.step.index,
-                        step_ref=item.step.ref,
-                        criterion_id=criterion.id,
-                        judge=self.name,
-                        rubric_id=item.rubric_id,
-                        rubric_hash=item.rubric_hash,
-                        prompt_hash=item.prompt_hash,
-                        cache_key=item.cache_keys[criterion.id],
-                        error_kind=ABSTAINED,
-                        error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given",
-                    )
-                )
-        return out
+        unjudged = [self._no_verifier(item, c) for c in item.criteria if c.id not in own and c.id not in undecided]
+        return [*own.values(), *undecided.values(), *unjudged]
+
+    def _no_verifier(self, item: WorkItem, criterion: Criterion) -> Judgment:
+        """An abstention for a criterion no verifier judges, when no model judge was given to fall back on."""
+        return Judgment(
+            run=item.run,
+            trace_id=item.trace_id,
+            step_index=item.step.index,
+            step_ref=item.step.ref,
+            criterion_id=criterion.id,
+            judge=self.name,
+            rubric_id=item.rubric_id,
+            rubric_hash=item.rubric_hash,
+            prompt_hash=item.prompt_hash,
+            cache_key=item.cache_keys[criterion.id],
+            error_kind=ABSTAINED,
+            error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given",
+        )
