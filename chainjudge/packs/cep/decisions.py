@@ -94,13 +94,7 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
             fields[field].append(field not in wrong)
         for field in wrong:
             mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=decided.text(field)))
-        user = scenario.user
-        groups["segment"][user.ltv_segment].append(ok)
-        groups["market"][user.market].append(ok)
-        groups["channel"][expected.get("channel") or "(none)"].append(ok)
-        groups["origin"][scenario.origin].append(ok)
-        for perturbation in user.perturbations or ["(none)"]:
-            groups["perturbation"][perturbation].append(ok)
+        _tally(groups, scenario, expected, ok)
     return DecisionReport(
         overall=_rate(sum(outcomes), len(outcomes)),
         by={dim: {k: _rate(sum(v), len(v)) for k, v in sorted(values.items())} for dim, values in groups.items()},
@@ -110,6 +104,17 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
         unknown_scenario=unknown,
         expected_source=source,
     )
+
+
+def _tally(groups: dict[str, dict[str, list[bool]]], scenario: Scenario, expected: dict, ok: bool) -> None:
+    """One decision's outcome under each breakdown: segment, market, channel, origin and every perturbation."""
+    user = scenario.user
+    groups["segment"][user.ltv_segment].append(ok)
+    groups["market"][user.market].append(ok)
+    groups["channel"][expected.get("channel") or "(none)"].append(ok)
+    groups["origin"][scenario.origin].append(ok)
+    for perturbation in user.perturbations or ["(none)"]:
+        groups["perturbation"][perturbation].append(ok)
 
 
 def _compared(expected: dict) -> list[str]:
