@@ -121,27 +121,40 @@ class RayExecutor:
                 configure_logging=False,
             )
         try:
-            task = ray.remote(num_cpus=1, max_retries=self.max_retries)(judge_shard)
-            recipe = judge.recipe()
-            pending = [
-                task.remote(shard, recipe, self.store_location, concurrency, retry_errors, self.factory)
-                for shard in shards(todo, self.workers * self.shards_per_worker)
-            ]
-            while pending:
-                finished, pending = ray.wait(pending, num_returns=1)
-                try:
-                    merge(progress, ray.get(finished[0]))  # a re-run shard counts its dead attempt's work as skipped
-                except Exception as exc:  # noqa: BLE001 - a shard that failed (an error, or its worker died past the retries) stops the run
-                    for ref in pending:
-                        ray.cancel(ref)
-                    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                    progress.aborted = (
-                        f"a Ray shard failed ({reason}); what the other shards stored is kept: run the same command again to resume"
-                    )
-                    pending = []
-                if on_progress:
-                    on_progress(progress)
+            self._run_shards(ray, todo, judge, concurrency, retry_errors, progress, on_progress)
         finally:
             if started_here:
                 ray.shutdown()
         return progress
+
+    def _run_shards(
+        self,
+        ray: Any,
+        todo: list[WorkItem],
+        judge: Any,
+        concurrency: int,
+        retry_errors: bool,
+        progress: Progress,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        """The shards as Ray tasks, merged as they finish; the first that fails cancels the rest and stops the run."""
+        task = ray.remote(num_cpus=1, max_retries=self.max_retries)(judge_shard)
+        recipe = judge.recipe()
+        pending = [
+            task.remote(shard, recipe, self.store_location, concurrency, retry_errors, self.factory)
+            for shard in shards(todo, self.workers * self.shards_per_worker)
+        ]
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            try:
+                merge(progress, ray.get(finished[0]))  # a re-run shard counts its dead attempt's work as skipped
+            except Exception as exc:  # noqa: BLE001 - a shard that failed (an error, or its worker died past the retries) stops the run
+                for ref in pending:
+                    ray.cancel(ref)
+                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                progress.aborted = (
+                    f"a Ray shard failed ({reason}); what the other shards stored is kept: run the same command again to resume"
+                )
+                pending = []
+            if on_progress:
+                on_progress(progress)
