@@ -136,36 +136,14 @@ def go_live_score(
         else unknown_term("decision_accuracy", w["decision_accuracy"], "no expected actions for this run"),
         _critical_term(critical, w["critical_pass_rate"]),
         _reliability_term(critical, w["judge_reliability"]),
-        ScoreTerm(
-            name="coverage",
-            value=coverage_weighted,
-            low=coverage_weighted,
-            high=coverage_weighted,
-            weight=w["coverage"],
-            explanation=f"weighted coverage of the scenario space {coverage_weighted:.0%}",
-        ),
-        ScoreTerm(
-            name="consistency",
-            value=consistency,
-            low=consistency,
-            high=consistency,
-            weight=w["consistency"],
-            explanation=f"pass^k over repeated trials of a scenario {consistency:.2f}",
-        )
+        _exact("coverage", coverage_weighted, w["coverage"], f"weighted coverage of the scenario space {coverage_weighted:.0%}"),
+        _exact("consistency", consistency, w["consistency"], f"pass^k over repeated trials of a scenario {consistency:.2f}")
         if consistency is not None
         else unknown_term("consistency", w["consistency"], "no scenario was run more than once"),
     ]
     penalty = min(1.0, sum(SEVERITY_PENALTY.get(s, 0.05) for s in open_modes))
-    terms.append(
-        ScoreTerm(
-            name="open_failure_modes",
-            value=1 - penalty,
-            low=1 - penalty,
-            high=1 - penalty,
-            weight=w["open_failure_modes"],
-            explanation=f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}",
-        )
-    )
+    explained = f"{len(open_modes)} open failure modes, severity-weighted penalty {penalty:.2f}"
+    terms.append(_exact("open_failure_modes", 1 - penalty, w["open_failure_modes"], explained))
     total = sum(t.weight for t in terms)
 
     def mean(attr: str) -> float:
@@ -173,6 +151,11 @@ def go_live_score(
         return math.exp(sum(t.weight * math.log(max(getattr(t, attr), FLOOR)) for t in terms) / total)
 
     return GoLiveScore(score=mean("value"), low=mean("low"), high=mean("high"), terms=terms)
+
+
+def _exact(name: str, value: float, weight: float, explanation: str) -> ScoreTerm:
+    """A term known exactly (its range is its value)."""
+    return ScoreTerm(name=name, value=value, low=value, high=value, weight=weight, explanation=explanation)
 
 
 def _critical_term(c: CriticalEvidence, weight: float) -> ScoreTerm:
