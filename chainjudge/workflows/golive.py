@@ -140,14 +140,8 @@ def gather_evidence(
     decisions = _decisions(traces, scenarios_text, critical.failing_traces, scenarios_path or f"of run {run_name}")
     cov = coverage(traces, space, decisions.passed_trace, policy.high_weight)
     open_modes, recurring = _modes(catalogue_path, severity, run_name)
-    result = go_live_score(
-        decision=decisions.decision,
-        critical=critical.evidence,
-        coverage_weighted=cov.weighted,
-        consistency=decisions.consistency,
-        open_modes=[m.severity for m in open_modes],
-        weights=policy.weights,
-    )
+    modes = [m.severity for m in open_modes]
+    result = go_live_score(decisions.decision, critical.evidence, cov.weighted, decisions.consistency, modes, policy.weights)
     return Evidence(
         sampling=_sampling(traces, decisions.passed_trace),
         run=run_name,
