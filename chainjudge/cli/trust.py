@@ -35,9 +35,8 @@ def probe(
     rates and a gate policy can bound them (max_probe_flip_rate)."""
     from chainjudge.analysis.figures import format_estimate as fmt
     from chainjudge.analysis.probe import CHANGES
-    from chainjudge.core.judges.resolve import JudgeSetupError, open_judge
+    from chainjudge.core.judges.resolve import open_judge  # (a JudgeSetupError or RunMismatch is one line from the CLI's guard)
     from chainjudge.core.offline import quiet_libraries
-    from chainjudge.core.store import RunMismatch
     from chainjudge.workflows.probes import probe_results, run_probes
 
     chosen = change or list(CHANGES)
@@ -52,22 +51,11 @@ def probe(
             judge_model == "local" and "local" in stored.judge.model
         ):
             err.print(Text("note:", style="yellow"), f"{run} was judged by {stored.judge.model}; probing it with {judge_model}")
-        try:
-            quiet_libraries()
-            with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
-                outcome = run_probes(
-                    store,
-                    run,
-                    judge,
-                    settings,
-                    sample=sample,
-                    seed=seed,
-                    changes=chosen,
-                    concurrency=concurrency,
-                    on_change=lambda name, n: err.print(f"probing {name}: {n} work items", highlight=False),
-                )
-        except (JudgeSetupError, RunMismatch) as exc:
-            fail(str(exc))
+        quiet_libraries()
+        with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
+            outcome = run_probes(
+                store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency, on_change=_announce
+            )
         results = probe_results(store, run)
     for name, progress in outcome.items():
         if progress is None:
@@ -114,3 +102,7 @@ def traces_list(db: DbOption = None) -> None:
     for trace_id, versions, newest, runs in rows:
         table.add_row(trace_id, str(versions), (newest or "")[:19], runs or "-")
     out.print(table)
+
+
+def _announce(change: str, items: int) -> None:
+    err.print(f"probing {change}: {items} work items", highlight=False)
