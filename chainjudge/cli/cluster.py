@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from chainjudge.cli.modes import DEFAULT_CATALOGUE, CatalogueOption
-from chainjudge.cli.support import DbOption, fail, open_store, out
+from chainjudge.cli.support import DbOption, open_store, out
 
 
 class EmbedderChoice(str, Enum):
@@ -62,35 +62,24 @@ def cluster(
     """Cluster a run's failing steps (the judge's rationale plus the step) into failure modes and fold
     them into the catalogue: known modes keep their ids, new ones get new ids.  Above 50,000 failing
     steps, neighbours come from an approximate index instead of all pairs."""
-    from chainjudge.analysis.cluster import cluster_failures
-    from chainjudge.analysis.modes import update_catalogue
-    from chainjudge.workflows.embed import EmbeddingModelMissing, embed_cached
-    from chainjudge.workflows.modes import failing_steps, load_catalogue, save_catalogue
+    from chainjudge.workflows.modes import cluster_run
 
-    with open_store(db) as store:
-        if store.get_run(run) is None:
-            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
-        failures, keys = failing_steps(store, run, with_step)
-        if not failures:
-            out.print(f"run {run} has no failing judgments: nothing to cluster")
-            return
-        try:
-            embedder = _embedder(EmbedderChoice(embedder_choice), model)
-        except EmbeddingModelMissing as exc:
-            fail(str(exc))
-        current = load_catalogue(catalogue)
-        if current.modes and current.embedding_model != embedder.name:
-            fail(
-                f"{catalogue} holds modes embedded by {current.embedding_model}; their centroids cannot be compared "
-                f"with {embedder.name}'s vectors: use --embedder of that model, or another --catalogue"
-            )
-        current = current.model_copy(update={"embedding_model": embedder.name})
-        with out.status(f"embedding {len(failures)} failing steps (cached ones are not embedded again)"):
-            vectors = embed_cached([f.text for f in failures], embedder, store)
-        result = cluster_failures(vectors, [f.text for f in failures], threshold=threshold or embedder.default_threshold, min_size=min_size)
-        updated, assignment = update_catalogue(current, run, failures, result, match_threshold=match)
-        save_catalogue(updated, catalogue)
-        store.set_assignments(run, [(keys[i], assignment[c]) for c, cl in enumerate(result.clusters) for i in cl.members])
+    with open_store(db) as store:  # a missing embedding model is one line from the CLI's guard (EmbeddingModelMissing)
+        done = cluster_run(
+            store,
+            run,
+            lambda: _embedder(EmbedderChoice(embedder_choice), model),
+            catalogue,
+            threshold,
+            min_size,
+            match,
+            with_step,
+            embedding=lambda n: out.status(f"embedding {n} failing steps (cached ones are not embedded again)"),
+        )
+    if done is None:
+        out.print(f"run {run} has no failing judgments: nothing to cluster")
+        return
+    current, updated, failures, result, assignment = done.before, done.after, done.failures, done.clustering, done.assignment
     known = {m.id for m in current.modes}
     table = Table("mode", "", "name", "failing steps", "criteria", "exemplar", title=f"failure modes in run {run}")
     for c, cl in sorted(enumerate(result.clusters), key=lambda x: -len(x[1].members)):

@@ -7,14 +7,21 @@ judgments clustering embeds live here; what is done with them (update, rename, m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from chainjudge.analysis.modes import HEADER, Failure, failure_text
+from chainjudge.analysis.cluster import Clustering, cluster_failures
+from chainjudge.analysis.modes import HEADER, Failure, failure_text, update_catalogue
 from chainjudge.core.atomic import write_text_atomic
 from chainjudge.core.schema import Catalogue
-from chainjudge.core.store import Store
+from chainjudge.core.store import Store, UnknownRun
+from chainjudge.errors import ChainjudgeError
+from chainjudge.workflows.embed import embed_cached
 
 
 def load_catalogue(path: str | Path) -> Catalogue:
@@ -62,3 +69,52 @@ def failing_steps(store: Store, run: str, with_step: bool = True) -> tuple[list[
         )
         keys.append((j.trace_id, j.step_index, j.criterion_id))
     return failures, keys
+
+
+class CatalogueMismatch(ChainjudgeError):
+    """The catalogue's modes were embedded by another model: their centroids cannot be compared."""
+
+
+@dataclass
+class Clustered:
+    before: Catalogue
+    after: Catalogue
+    failures: list[Failure]
+    clustering: Clustering
+    assignment: dict[int, str]  # cluster index -> mode id
+
+
+def cluster_run(
+    store: Store,
+    run: str,
+    make_embedder: Callable[[], Any],
+    catalogue_path: Path,
+    threshold: float | None,
+    min_size: int,
+    match: float,
+    with_step: bool = True,
+    embedding: Callable[[int], AbstractContextManager] = lambda n: nullcontext(),
+) -> Clustered | None:
+    """Cluster RUN's failing steps and fold them into the catalogue file (saved), assigning each step its mode
+    in the store; None when the run has no failing judgment.  The embedder is made only then (loading a
+    model takes seconds); EMBEDDING(n) wraps the embedding of n texts."""
+    if store.get_run(run) is None:
+        raise UnknownRun(run, store.location)
+    failures, keys = failing_steps(store, run, with_step)
+    if not failures:
+        return None
+    embedder = make_embedder()
+    current = load_catalogue(catalogue_path)
+    if current.modes and current.embedding_model != embedder.name:
+        raise CatalogueMismatch(
+            f"{catalogue_path} holds modes embedded by {current.embedding_model}; their centroids cannot be compared "
+            f"with {embedder.name}'s vectors: use --embedder of that model, or another --catalogue"
+        )
+    current = current.model_copy(update={"embedding_model": embedder.name})
+    with embedding(len(failures)):
+        vectors = embed_cached([f.text for f in failures], embedder, store)
+    result = cluster_failures(vectors, [f.text for f in failures], threshold=threshold or embedder.default_threshold, min_size=min_size)
+    updated, assignment = update_catalogue(current, run, failures, result, match_threshold=match)
+    save_catalogue(updated, catalogue_path)
+    store.set_assignments(run, [(keys[i], assignment[c]) for c, cl in enumerate(result.clusters) for i in cl.members])
+    return Clustered(current, updated, failures, result, assignment)
