@@ -10,8 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from chainjudge.analysis.calibrate import agreement as compute
+from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.store import Store
 from chainjudge.reading import FORMATS
 from chainjudge.workflows.agreement import annotator_labels
 
@@ -38,17 +41,10 @@ def panel(
     aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
     error correlation and the effective number of independent judges."""
     from chainjudge.analysis.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
-    from chainjudge.analysis.calibrate import agreement as compute
-    from chainjudge.analysis.figures import format_estimate as fmt
     from chainjudge.analysis.panel import labels_alpha
 
     with open_store(db) as store:
-        members = []
-        for name in runs_or_annotators:
-            labels = annotator_labels(store, name if name.startswith("run:") or store.get_run(name) is None else f"run:{name}", criterion)
-            if not labels:
-                fail(f"no labels from {name!r} on criterion {criterion!r}")
-            members.append(labels)
+        members = [_members_labels(store, name, criterion) for name in runs_or_annotators]
         ref_labels = annotator_labels(store, reference, criterion) if reference else []
     values = {label.value for m in members for label in m} | {label.value for label in ref_labels}
     try:
@@ -67,21 +63,32 @@ def panel(
     if not ref_labels or reference is None:
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
         return
-    table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
-    for name, labels in [*zip(runs_or_annotators, members, strict=True), (f"panel ({aggregate.value})", combined)]:
-        r = compute(ref_labels, labels, reference, name, criterion, failing=sorted(fail_set), order=ordered, bootstrap=500)
-        table.add_row(name, fmt(r.step_accuracy), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa), r.trust)
-    out.print(table)
+    panel = [*zip(runs_or_annotators, members, strict=True), (f"panel ({aggregate.value})", combined)]
+    out.print(_panel_table(panel, ref_labels, reference, criterion, sorted(fail_set), ordered))
     corr, n_eff = error_correlation(members, ref_labels)
+    pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
     out.print(
         "pairwise correlation of errors: "
-        + "; ".join(
-            f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}"
-            for i in range(len(members))
-            for j in range(i + 1, len(members))
-        )
+        + "; ".join(f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}" for i, j in pairs)
     )
     out.print(f"effective number of independent judges: {'-' if n_eff is None else f'{n_eff:.2f}'} of {len(members)}")
+
+
+def _members_labels(store: Store, name: str, criterion: str) -> list:
+    """A panel member's labels: a stored run's judgments (by its name or run:NAME) or an annotator's."""
+    labels = annotator_labels(store, name if name.startswith("run:") or store.get_run(name) is None else f"run:{name}", criterion)
+    if not labels:
+        fail(f"no labels from {name!r} on criterion {criterion!r}")
+    return labels
+
+
+def _panel_table(panel: list, ref_labels: list, reference: str, criterion: str, failing: list[str], ordered: list[str]) -> Table:
+    """Each member's and the aggregated panel's agreement with the reference."""
+    table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
+    for name, labels in panel:
+        r = compute(ref_labels, labels, reference, name, criterion, failing=failing, order=ordered, bootstrap=500)
+        table.add_row(name, fmt(r.step_accuracy), fmt(r.first_error_accuracy, 1), fmt(r.cohen_kappa), r.trust)
+    return table
 
 
 @app.command()
