@@ -7,6 +7,7 @@ from rich.table import Table
 
 from chainjudge.cli import verifier_options as opt
 from chainjudge.cli.support import DbOption, err, open_store, out, store_traces
+from chainjudge.core.schema import Verifier
 
 verifier_app = typer.Typer(
     help="Verifiers learned from people's labels: train on tune, test on the sealed test split.", no_args_is_help=True
@@ -29,14 +30,12 @@ def train_cmd(
     """Learn a calibrated verifier for one criterion from the tune split's reference labels (never the test
     split, never a trace that shares a task with a test trace), cross-validated with whole tasks held out,
     with the confidence above which it decides and below which it abstains (its guarantee)."""
-    from chainjudge.analysis.selective import labels_for_a_guarantee
     from chainjudge.analysis.verifier import oof_kappa_text
     from chainjudge.workflows.verifier import train
 
     with open_store(db) as store:
         store_traces(store, traces or [])
         verifier, gathered = train(store, name, criterion, reference, failing, target, risk, seed, from_run)
-    sel = verifier.selective
     out.print(
         f"verifier {verifier.tag} for {criterion}: {verifier.tune_items} tune steps ({verifier.tune_failing} failing) "
         f"in {verifier.tune_groups} tasks; {len(verifier.features)} features "
@@ -54,26 +53,31 @@ def train_cmd(
             highlight=False,
         )
     out.print(f"out of fold (whole tasks held out): {oof_kappa_text(verifier)} at P(fail) >= {verifier.cut:.3f}", highlight=False)
-    if sel.confidence is None:
-        out.print(
-            f"selective: no confidence cut guarantees {sel.target:.0%} agreement at risk {sel.risk:g} on these "
-            f"labels (even without one disagreement that takes {labels_for_a_guarantee(sel.target, sel.risk)} decided "
-            "tune steps): it abstains on everything (every step goes to the judge or to people)",
-            highlight=False,
-        )
-    else:
-        out.print(
-            f"selective: decides {sel.decided_share:.0%} of tune steps (confidence >= {sel.confidence:.3f}), "
-            f"agreement {sel.agreement:.3f}, guaranteed >= {sel.bound:.3f} at risk {sel.risk:g}; "
-            "verify on test: chainjudge verifier test " + verifier.name,
-            highlight=False,
-        )
+    out.print(_selective_line(verifier), highlight=False)
     if gathered.shares_a_task or gathered.no_trace:
         err.print(
             f"left out: {gathered.shares_a_task} tune labels whose task has a test trace, {gathered.no_trace} "
             "labels without a stored trace or step",
             highlight=False,
         )
+
+
+def _selective_line(verifier: Verifier) -> str:
+    """What the verifier decides and at what guarantee, or that no cut guarantees the target on these labels."""
+    from chainjudge.analysis.selective import labels_for_a_guarantee
+
+    sel = verifier.selective
+    if sel.confidence is None:
+        return (
+            f"selective: no confidence cut guarantees {sel.target:.0%} agreement at risk {sel.risk:g} on these "
+            f"labels (even without one disagreement that takes {labels_for_a_guarantee(sel.target, sel.risk)} decided "
+            "tune steps): it abstains on everything (every step goes to the judge or to people)"
+        )
+    return (
+        f"selective: decides {sel.decided_share:.0%} of tune steps (confidence >= {sel.confidence:.3f}), "
+        f"agreement {sel.agreement:.3f}, guaranteed >= {sel.bound:.3f} at risk {sel.risk:g}; "
+        "verify on test: chainjudge verifier test " + verifier.name
+    )
 
 
 @verifier_app.command("list")
