@@ -4,12 +4,13 @@ failure rate stays unbiased for the uniform space."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
 from chainjudge.cli.support import fail, out
+from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.commands.journeys import journeys_app
 from chainjudge.packs.cep.commands.support import agent_llm, load_response_model, read_journey_traces
 from chainjudge.packs.cep.journey_generator import cells
@@ -60,29 +61,14 @@ def search_cmd(
     state = resume(read_journey_traces([out_file]), cells()) if out_file.exists() else SearchState(cells())
     out.print(f"{len(state.outcomes)} journeys already in {out_file}; budget {budget}")
     out_file.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = dict(
+        strategy=strategy, uniform_share=uniform_share, batch=batch, floor=floor, seed=seed, model=responses, timeout_s=timeout_s
+    )
     with agent_llm(model, api_base, out_file.parent) as llm, out_file.open("a", encoding="utf-8") as handle:
-        for trace in search(
-            callable_agent,
-            llm,
-            budget,
-            strategy=strategy,
-            uniform_share=uniform_share,
-            batch=batch,
-            floor=floor,
-            seed=seed,
-            model=responses,
-            timeout_s=timeout_s,
-            state=state,
-        ):
+        for trace in search(callable_agent, llm, budget, state=state, **options):
             handle.write(trace.model_dump_json() + "\n")
             handle.flush()
-            outcome = state.outcomes[-1]
-            out.print(
-                f"[{len(state.outcomes)}/{budget}] {trace.id} {trace.metadata.get('search_phase')} "
-                f"{'/'.join(map(str, where if isinstance(where := trace.metadata.get('search_cell'), list) else []))}: "
-                f"{'FAILED' if outcome.failed else 'passed'}",
-                highlight=False,
-            )
+            _print_draw(trace, state, budget)
     if not state.outcomes:
         fail("no journey was recorded")
     estimate, low, high = state.estimate()
@@ -95,3 +81,10 @@ def search_cmd(
     for cell, (cell_failed, total) in sorted(state.counts.items(), key=lambda kv: -kv[1][1]):
         table.add_row("/".join(cell), str(total), str(cell_failed), f"{state.last_proposal.get(cell, 0):.3f}")
     out.print(table)
+
+
+def _print_draw(trace: Trace, state: SearchState, budget: int) -> None:
+    cell = trace.metadata.get("search_cell")
+    where = "/".join(map(str, cell if isinstance(cell, list) else []))
+    verdict = "FAILED" if state.outcomes[-1].failed else "passed"
+    out.print(f"[{len(state.outcomes)}/{budget}] {trace.id} {trace.metadata.get('search_phase')} {where}: {verdict}", highlight=False)
