@@ -21,7 +21,15 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.core.bundled import bundled
+from chainjudge.core.judges.resolve import JudgeSetupError
+from chainjudge.core.rubric import load_rubric
 from chainjudge.core.schema import StepKind, WorkItem
+from chainjudge.core.store import Store
+from chainjudge.packs.cep.decisions import load_scenarios
+from chainjudge.packs.cep.groundtruth import ground_truth_labels
+from chainjudge.pipeline import load_traces
+from chainjudge.review import queue as review
+from chainjudge.workflows.golive import attach_context
 
 DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
 DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
@@ -79,15 +87,7 @@ def _shown(path: Path) -> str:
 
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
-    from chainjudge.core.judges.resolve import JudgeSetupError
-    from chainjudge.core.rubric import load_rubric
-    from chainjudge.core.store import Store
-    from chainjudge.packs.cep.decisions import load_scenarios
-    from chainjudge.packs.cep.groundtruth import ground_truth_labels
-    from chainjudge.pipeline import load_traces
-    from chainjudge.review import queue as review
-    from chainjudge.workflows.golive import attach_context
-
+    """The demo's steps in order; 0 when all went well, 1 when judgments failed, 2 when the judge could not start."""
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
     loaded = load_traces([DEMO_TRACES])
@@ -112,18 +112,19 @@ def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, 
     model = [j for j in judgments if j.judge_kind == "model" and j.verdict]
     _print_calibration(out, store, model)
     verifiers = _print_verifiers(out, store, db_path)
-    queued = review.refresh_queue(store)
-    kinds = review.queue_counts(store)
-    out.print(
-        f"7. queued for people: {queued} items ("
-        + ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in kinds.items())
-        + f"): chainjudge review --db {db_path}"
-    )
+    _print_queue(out, store, db_path)
     _print_golive(out, store, db_path)
     _print_journeys(out)
     _print_next(out, traces, rubric, model, db_path, verifiers)
     store.close()
     return 1 if p.errors else 0
+
+
+def _print_queue(out: Console, store: Store, db_path: Path) -> None:
+    """Step 7: what the machine could not settle, queued for people."""
+    queued = review.refresh_queue(store)
+    kinds = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in review.queue_counts(store).items())
+    out.print(f"7. queued for people: {queued} items ({kinds}): chainjudge review --db {db_path}")
 
 
 def _introduce(out: Console, loaded, judge_spec: str, db_path: Path, scenarios: int) -> list:
