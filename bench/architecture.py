@@ -90,6 +90,25 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def startup_seconds(root: Path, runs: int = 5) -> float:
+    """Wall time of `python -m chainjudge.cli --help` from this checkout (what every command pays first)."""
+    import statistics
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "chainjudge.cli", "--help"],
+            capture_output=True,
+            cwd=root,
+            env={**__import__("os").environ, "PYTHONPATH": str(root)},
+        )
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
 def body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """Lines of the body, without the signature and the docstring: a command's signature is its option
     declarations (one per parameter after `ruff format`), which the whole-function count includes."""
@@ -145,6 +164,7 @@ def main() -> None:
     )
     print("complexity, top 10: " + ", ".join(f"{n} {c}" for c, n in sorted(complex_functions, reverse=True)[:10]))
     print(f"imports inside functions: {inner_imports}")
+    print(f"`chainjudge --help` start-up, median of 5: {startup_seconds(root):.2f} s")
     found = cycles(dict(graph))
     print(f"import cycles: {len(found)}" + ("" if not found else ": " + "; ".join(" <-> ".join(c) for c in found[:5])))
     print(f"CLI modules over 150 lines: {len(cli_over)}" + ("" if not cli_over else ": " + ", ".join(cli_over)))

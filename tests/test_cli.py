@@ -179,3 +179,15 @@ def test_help_explains(cli):
     assert result.exit_code == 0
     for words in ("--rubric", "--judge", "--api-base", "--concurrency", "--run", "--db", "--format", "--limit", "resume"):
         assert words in result.output
+
+
+def test_every_judge_request_field_is_a_judge_option_of_the_same_name():
+    """`judge` hands its options to JudgeRequest by name: a field without an option (or a renamed option) would
+    fail at run time, so it fails here."""
+    import dataclasses
+    import inspect
+
+    from chainjudge.cli.judging import judge
+    from chainjudge.workflows.judging import JudgeRequest
+
+    assert {f.name for f in dataclasses.fields(JudgeRequest)} == set(inspect.signature(judge).parameters) - {"db"}

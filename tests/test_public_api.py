@@ -32,6 +32,16 @@ def test_importing_chainjudge_loads_nothing_heavy():
     assert done.stdout.strip() == "[]"
 
 
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """Every command (and --help) starts by importing the CLI with the installed packs' commands: the model
+    client, the statistics and the embedding stack load only in the commands that use them (hoisting them to
+    the command modules' tops once made `chainjudge --help` take 2.2 s instead of 0.45 s)."""
+    heavy = ("openai", "litellm", "instructor", "scipy", "sklearn", "pandas", "numpy", "torch", "sentence_transformers", "streamlit")
+    code = f"import sys, chainjudge.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_documented_example_runs_as_written(tmp_path):
     doc = chainjudge.__doc__
     start = doc.index("    import chainjudge as cj")

@@ -7,12 +7,10 @@ import json
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli import agreement_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.schema import TrustPolicy
-from chainjudge.workflows.agreement import AgreementRequest, measure
 
 
 @app.command()
@@ -43,6 +41,8 @@ def agreement(
     judge is trusted only with enough evidence: see the trust rule in docs/guides/calibrate-align-verify.md.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
+    from chainjudge.workflows.agreement import AgreementRequest, measure
+
     policy = TrustPolicy(
         min_failing_labels=min_failing_labels,
         min_failing_traces=min_failing_traces,
@@ -107,6 +107,8 @@ def _print_reports(reports: list, reference: str, criterion: str, policy, panel_
 
 def _agreement_table(reports: list, small: int) -> Table:
     """Each candidate's figures (under SMALL items a figure says 'too few'), then the trivial baselines."""
+    from chainjudge.analysis.figures import format_estimate as fmt
+
     table = Table("against", "step accuracy", "first-error accuracy", "Cohen's kappa", "TPR (failing)", "TNR", "answered", "trust")
     for r in reports:
         answered = "-" if r.answered_share is None else f"{r.answered_share:.0%}"

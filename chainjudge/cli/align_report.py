@@ -9,7 +9,6 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.analysis.figures import format_estimate
 from chainjudge.cli.support import err, out
 from chainjudge.core.atomic import write_text_atomic
 
@@ -100,6 +99,8 @@ def _comparison_table(criterion: str, sides) -> Table:
 
 def interval(estimate, digits: int) -> str:
     """value [low, high] (the item count is in the table's title; unanswered items count against the judge)."""
+    from chainjudge.analysis.figures import format_estimate
+
     return format_estimate(estimate.model_copy(update={"n": None}), 1, digits)
 
 

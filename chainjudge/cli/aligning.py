@@ -13,11 +13,7 @@ import yaml
 from chainjudge.cli.align_report import print_comparison, print_examples, use_it, write_proposal
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
-from chainjudge.core.judges.resolve import JudgeSetupError
-from chainjudge.core.progress import live_progress
 from chainjudge.core.rubric import RubricError, load_rubric
-from chainjudge.workflows.align_run import AlignRequest, JudgeChoice, align_with_judge
-from chainjudge.workflows.alignment import build_aligned
 
 
 @app.command()
@@ -76,6 +72,11 @@ def align(
     baselines (a recorded look at the test split).
 
     Judging runs are stored (named align-NAME-...): an interrupted align resumes."""
+    from chainjudge.core.judges.resolve import JudgeSetupError
+    from chainjudge.core.progress import live_progress
+    from chainjudge.workflows.align_run import AlignRequest, JudgeChoice, align_with_judge
+    from chainjudge.workflows.alignment import build_aligned
+
     if propose and examples_only:
         fail("--propose needs the judge's tune judgments: drop --examples-only")
     try:

@@ -18,7 +18,6 @@ from chainjudge.cli.golive import (
     score_line,
 )
 from chainjudge.cli.support import DbOption, err, out
-from chainjudge.workflows import golive
 
 
 def gate_cmd(
@@ -50,6 +49,7 @@ def gate_cmd(
     passes only on a bound that clears it."""
     from chainjudge.analysis.golive import gate_reasons
     from chainjudge.analysis.ope_gate import ope_reasons
+    from chainjudge.workflows import golive
 
     if policy is None:
         from chainjudge.core.plugins import default_file

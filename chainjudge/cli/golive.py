@@ -10,7 +10,6 @@ from rich.table import Table
 
 from chainjudge.cli import golive_options as opt
 from chainjudge.cli.support import DbOption, open_store, out
-from chainjudge.workflows import golive
 
 SpaceOption = Annotated[
     Optional[Path],
@@ -26,6 +25,8 @@ CatalogueOption = Annotated[Path, typer.Option("--catalogue", help="Failure-mode
 
 
 def evidence_for(run: str, space: Path | None, expected: Path | None, catalogue: Path | None, db, policy=None):
+    from chainjudge.workflows import golive
+
     with open_store(db) as store:
         return golive.evidence_for(store, run, space, expected, catalogue, policy)
 
@@ -94,6 +95,7 @@ def report_cmd(
     failure modes, the score and its breakdown, the off-policy guardrails when given), a Markdown summary
     for a pull-request comment, and JSON."""
     from chainjudge.core.schema import GatePolicy
+    from chainjudge.workflows import golive
     from chainjudge.workflows.report import write_report
 
     gate = gate_policy(policy) if policy else None

@@ -4,7 +4,8 @@ Exit codes: 2 when a run stopped, 1 when records were skipped or judgments faile
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.text import Text
@@ -12,10 +13,10 @@ from rich.text import Text
 from chainjudge.cli import judge_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
-from chainjudge.core.progress import live_progress
 from chainjudge.core.store import masked_url
-from chainjudge.workflows import judging
-from chainjudge.workflows.judging import JudgedRun, JudgeRequest, JudgeResult
+
+if TYPE_CHECKING:
+    from chainjudge.workflows.judging import JudgedRun, JudgeRequest, JudgeResult
 
 
 @app.command()
@@ -52,7 +53,12 @@ def judge(
     judgments are made, and a judgment already stored under the same cache key is never asked again.
     With several --judge (or --samples > 1) each judge / sample is its own run, named RUN.<judge>[.sN].
     """
-    request = JudgeRequest(**{name: value for name, value in locals().items() if name != "db"})  # the options are its fields
+    from chainjudge.core.progress import live_progress
+    from chainjudge.workflows import judging
+    from chainjudge.workflows.judging import JudgeRequest
+
+    options = locals()  # the options are named after the request's fields
+    request = JudgeRequest(**{f.name: options[f.name] for f in dataclasses.fields(JudgeRequest)})
     with open_store(db) as store:
         result = judging.judge(
             request,

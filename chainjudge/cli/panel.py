@@ -10,13 +10,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.analysis.calibrate import agreement as compute
-from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.store import Store
 from chainjudge.reading import FORMATS
-from chainjudge.workflows.agreement import annotator_labels
 
 
 class Aggregation(str, Enum):
@@ -42,6 +39,7 @@ def panel(
     error correlation and the effective number of independent judges."""
     from chainjudge.analysis.calibrate import DEFAULT_FAILING, aggregate_panel, error_correlation, order_labels, unanimity
     from chainjudge.analysis.panel import labels_alpha
+    from chainjudge.workflows.agreement import annotator_labels
 
     with open_store(db) as store:
         members = [_members_labels(store, name, criterion) for name in runs_or_annotators]
@@ -76,6 +74,8 @@ def panel(
 
 def _members_labels(store: Store, name: str, criterion: str) -> list:
     """A panel member's labels: a stored run's judgments (by its name or run:NAME) or an annotator's."""
+    from chainjudge.workflows.agreement import annotator_labels
+
     labels = annotator_labels(store, name if name.startswith("run:") or store.get_run(name) is None else f"run:{name}", criterion)
     if not labels:
         fail(f"no labels from {name!r} on criterion {criterion!r}")
@@ -84,6 +84,9 @@ def _members_labels(store: Store, name: str, criterion: str) -> list:
 
 def _panel_table(panel: list, ref_labels: list, reference: str, criterion: str, failing: list[str], ordered: list[str]) -> Table:
     """Each member's and the aggregated panel's agreement with the reference."""
+    from chainjudge.analysis.calibrate import agreement as compute
+    from chainjudge.analysis.figures import format_estimate as fmt
+
     table = Table("annotator", "step accuracy", "first-error accuracy", "Cohen's kappa", "trust")
     for name, labels in panel:
         r = compute(ref_labels, labels, reference, name, criterion, failing=failing, order=ordered, bootstrap=500)

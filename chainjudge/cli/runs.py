@@ -3,17 +3,18 @@ cost, trust against people's labels, and what its verifiers may be trusted for).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.analysis.figures import format_estimate as fmt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, open_store, out
-from chainjudge.workflows.golive import RunCalibration
-from chainjudge.workflows.runs import RunView, run_view
+
+if TYPE_CHECKING:
+    from chainjudge.workflows.golive import RunCalibration
+    from chainjudge.workflows.runs import RunView
 
 
 @app.command()
@@ -34,6 +35,8 @@ def runs(db: DbOption = None) -> None:
 @app.command()
 def show(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Pass rates per criterion, errors and cost of one run."""
+    from chainjudge.workflows.runs import run_view
+
     with open_store(db) as store:
         view = run_view(store, run)
     stored, calibrated = view.run, view.calibrated
@@ -75,6 +78,8 @@ def _criteria_table(view: RunView) -> Table:
 
 
 def _calibration_table(calibrated: RunCalibration) -> Table:
+    from chainjudge.analysis.figures import format_estimate as fmt
+
     rates = {r.criterion: r for r in calibrated.corrected}
     table = Table(
         "criterion",

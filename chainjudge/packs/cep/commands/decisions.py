@@ -12,8 +12,6 @@ from rich.text import Text
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.schema import DecisionReport, Trace
-from chainjudge.packs.cep.decisions import load_scenarios, score
-from chainjudge.pipeline import load_traces
 
 
 def decisions(
@@ -32,6 +30,8 @@ def decisions(
     """Decision correctness: each trace's final decision against the expected action, field by field
     (action, channel, content language, offer), with Wilson 95% intervals overall and by segment,
     market, channel and perturbation, and the mismatches."""
+    from chainjudge.packs.cep.decisions import load_scenarios, score
+
     try:
         scenarios = load_scenarios(expected)
     except (OSError, ValueError) as exc:
@@ -47,6 +47,8 @@ def decisions(
 
 def _traces(source: list[str], db: str | None) -> list[Trace]:
     """A stored run's traces (the versions it judged), or the traces in the files given (bad records named)."""
+    from chainjudge.pipeline import load_traces
+
     if len(source) == 1 and not Path(source[0]).exists():
         with open_store(db) as store:
             if store.get_run(source[0]) is None:

@@ -21,15 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.core.bundled import bundled
-from chainjudge.core.judges.resolve import JudgeSetupError
 from chainjudge.core.rubric import load_rubric
 from chainjudge.core.schema import StepKind, WorkItem
 from chainjudge.core.store import Store
-from chainjudge.packs.cep.decisions import load_scenarios
-from chainjudge.packs.cep.groundtruth import ground_truth_labels
-from chainjudge.pipeline import load_traces
 from chainjudge.review import queue as review
-from chainjudge.workflows.golive import attach_context
 
 DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
 DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
@@ -88,6 +83,12 @@ def _shown(path: Path) -> str:
 
 def run_demo(out: Console, err: Console, judge_spec: str, api_base: str | None, sample: int, db: Path | None) -> int:
     """The demo's steps in order; 0 when all went well, 1 when judgments failed, 2 when the judge could not start."""
+    from chainjudge.core.judges.resolve import JudgeSetupError
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.groundtruth import ground_truth_labels
+    from chainjudge.pipeline import load_traces
+    from chainjudge.workflows.golive import attach_context
+
     db_path = db or DEMO_DB
     rubric = load_rubric(DEMO_RUBRIC)
     loaded = load_traces([DEMO_TRACES])

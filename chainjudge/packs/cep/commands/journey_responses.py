@@ -13,7 +13,6 @@ from chainjudge.cli.support import err, fail, out
 from chainjudge.core.atomic import write_text_atomic
 from chainjudge.packs.cep.commands import journey_options as opt
 from chainjudge.packs.cep.commands.journeys import journeys_app
-from chainjudge.packs.cep.customer import fit_response_model
 
 
 @journeys_app.command("fit-responses")
@@ -24,6 +23,7 @@ def fit_responses(
 ) -> None:
     """Fit the simulated customer's response rates from a team's logged outcomes (open, click, conversion
     and unsubscribe rates per channel and segment), for `record --journeys --response-model`."""
+    from chainjudge.packs.cep.customer import fit_response_model
 
     if not outcomes.is_file():
         fail(f"{outcomes}: no such file")

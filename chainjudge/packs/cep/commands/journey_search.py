@@ -4,7 +4,7 @@ failure rate stays unbiased for the uniform space."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -13,9 +13,9 @@ from chainjudge.cli.support import fail, out
 from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.commands.journeys import journeys_app
 from chainjudge.packs.cep.commands.support import agent_llm, load_response_model, read_journey_traces
-from chainjudge.packs.cep.journey_generator import cells
-from chainjudge.packs.cep.journey_search import SearchState, resume, search
-from chainjudge.packs.cep.recording import load_agent
+
+if TYPE_CHECKING:
+    from chainjudge.packs.cep.journey_search import SearchState
 
 
 @journeys_app.command("search")
@@ -51,6 +51,10 @@ def search_cmd(
     Thompson sampling over the cells where the checks found failures, with a uniform floor. Every journey
     carries the probability it was drawn with, so the failure rate printed (and any rate recomputed from
     the traces) is importance-weighted and unbiased for the uniform space."""
+    from chainjudge.packs.cep.journey_generator import cells
+    from chainjudge.packs.cep.journey_search import SearchState, resume, search
+    from chainjudge.packs.cep.recording import load_agent
+
     if strategy not in ("thompson", "uniform"):
         fail(f"--strategy is thompson or uniform, not {strategy!r}")
     try:

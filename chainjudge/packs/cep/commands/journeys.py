@@ -14,11 +14,6 @@ from chainjudge.core.atomic import check_output_path, write_text_atomic
 from chainjudge.core.yamlfile import YamlFileError
 from chainjudge.packs.cep.commands import journey_options as opt
 from chainjudge.packs.cep.commands.support import print_summary, read_journey_traces
-from chainjudge.packs.cep.decisions import load_scenarios
-from chainjudge.packs.cep.journey_findings import evaluate_all, summarize
-from chainjudge.packs.cep.journey_generator import generate_journeys
-from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
-from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
 journeys_app = typer.Typer(
     no_args_is_help=True,
@@ -38,6 +33,8 @@ def generate(
     perturbation (device switch, language change, conversion elsewhere, unsubscribe, consent withdrawn or
     granted, channel switch, quiet-hours crossing, sale window, in-app browser, shared account) and the
     risky combinations, each a starting state, a script of events over six days and four decision points."""
+    from chainjudge.packs.cep.journey_generator import generate_journeys
+
     journeys = generate_journeys(seed=seed, per_cell=per_cell, combinations=combinations)
     write_text_atomic(out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
     out.print(f"{len(journeys)} journeys written to {out_file}")
@@ -56,6 +53,10 @@ def import_cmd(
     after it the script, its decision rows (a campaign's send slot, a next-best-action call) the decision
     points. Ids are pseudonymised with the key `scenarios import` used (kept in the local store), so both
     files meet without a raw id being written. Exit 1 when rows were rejected."""
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
+    from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
+
     check_output_path(out_file)
     if not events.is_file():
         fail(f"{events}: no such file")
@@ -100,6 +101,8 @@ def check(
     the latest language, channel switches, offers, campaign windows), pass^k over repeats, and the
     simulated customer's own consistency, reported apart. Exit 1 when a journey fails or the simulator
     contradicted itself."""
+    from chainjudge.packs.cep.journey_findings import evaluate_all, summarize
+
     outcomes, skipped = evaluate_all(read_journey_traces(traces))
     if not outcomes:
         fail("no journey traces in " + ", ".join(str(p) for p in traces) + " (record them with `record --journeys`)")

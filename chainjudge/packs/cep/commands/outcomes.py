@@ -12,10 +12,6 @@ from rich.table import Table
 
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
-from chainjudge.packs.cep.mapping import MappingError, load_mapping
-from chainjudge.packs.cep.outcomes import OutcomeMappingError, import_outcomes
-from chainjudge.packs.cep.policy import load_policy
-from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
 outcomes_app = typer.Typer(
     no_args_is_help=True, help="Logged outcomes: what was sent, how likely, and what happened, for off-policy evaluation."
@@ -46,6 +42,11 @@ def import_cmd(
     uses), the logged action, the logging policy's propensity and the outcomes; each row imported whole or
     rejected with its line, column and reason. Writes the logged decisions for `ope` and the users' states
     for `record`. Exit 1 when rows were rejected."""
+    from chainjudge.packs.cep.mapping import MappingError, load_mapping
+    from chainjudge.packs.cep.outcomes import OutcomeMappingError, import_outcomes
+    from chainjudge.packs.cep.policy import load_policy
+    from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
+
     for path in (out_file, states_file):
         check_output_path(path)
     if not source.is_file():

@@ -12,11 +12,6 @@ from rich.text import Text
 from chainjudge.cli.support import err, fail, out
 from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.commands.support import agent_llm, load_response_model
-from chainjudge.packs.cep.decisions import load_scenarios
-from chainjudge.packs.cep.journey import load_journeys
-from chainjudge.packs.cep.journey_recording import record_journeys, trace_id
-from chainjudge.packs.cep.recording import load_agent
-from chainjudge.packs.cep.recording import record as run_recording
 
 
 def record(
@@ -59,6 +54,10 @@ def record(
     """Run an agent over scenarios (one decision each) or journeys (step by step against a simulated
     customer) and write native traces with its tool calls, reasoning and decisions, the model and the
     date in each. Resumable: re-running skips what is recorded."""
+    from chainjudge.packs.cep.decisions import load_scenarios
+    from chainjudge.packs.cep.recording import load_agent
+    from chainjudge.packs.cep.recording import record as run_recording
+
     if (scenarios_file is None) == (journeys_file is None):
         fail("give one of --scenarios FILE (single decisions) or --journeys FILE (journeys)")
     try:
@@ -105,6 +104,9 @@ def _record_journeys(
     seed: int,
     response_model: Optional[Path],
 ) -> None:
+    from chainjudge.packs.cep.journey import load_journeys
+    from chainjudge.packs.cep.journey_recording import record_journeys, trace_id
+
     try:
         journeys = list(load_journeys(journeys_file).values())
     except (ValueError, OSError) as exc:

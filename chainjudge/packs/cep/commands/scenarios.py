@@ -10,14 +10,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.analysis.figures import format_estimate
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
-from chainjudge.packs.cep.annotation import field_agreement, register, settled
-from chainjudge.packs.cep.generator import generate
-from chainjudge.packs.cep.mapping import MappingError, load_mapping
-from chainjudge.packs.cep.policy import load_policy
-from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, import_history
 
 scenarios_app = typer.Typer(
     no_args_is_help=False,
@@ -34,6 +28,8 @@ def scenarios(
 ) -> None:
     """Generate CEP user-state scenarios (pairwise coverage plus a third adversarial variants) with the
     expected action the contact policy derives for each; `scenarios import` reads real ones instead."""
+    from chainjudge.packs.cep.generator import generate
+
     if ctx.invoked_subcommand is not None:
         return
     generated = generate(seed=seed)
@@ -73,6 +69,11 @@ def scenarios_import(
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
     imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
     the local store. Exit 1 when rows were rejected."""
+    from chainjudge.packs.cep.annotation import register
+    from chainjudge.packs.cep.mapping import MappingError, load_mapping
+    from chainjudge.packs.cep.policy import load_policy
+    from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, import_history
+
     check_output_path(out_file)  # before any work: a folder given as --out is refused at once
     try:
         mapping = load_mapping(mapping_file)
@@ -120,6 +121,9 @@ def scenarios_agreement(
 ) -> None:
     """How far strategists agree on the expected action, per field: Krippendorff's alpha with a 95%
     interval over states, the raw agreement of the first two annotations and what chance would give."""
+    from chainjudge.analysis.figures import format_estimate
+    from chainjudge.packs.cep.annotation import field_agreement
+
     with open_store(db) as store:
         figures = field_agreement(store, bootstrap=bootstrap)
     table = Table("field", "states", "Krippendorff's alpha (95% interval)", "agreement, first two", "by chance")
@@ -143,6 +147,8 @@ def scenarios_annotated(
 ) -> None:
     """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
     third) as scenarios; score decisions on them with decisions --expected-source annotated."""
+    from chainjudge.packs.cep.annotation import settled
+
     with open_store(db) as store:
         done, total = settled(store), len(store.states())
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in done))

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from rich.table import Table
 from rich.text import Text
@@ -15,8 +15,10 @@ from rich.text import Text
 from chainjudge.cli.support import err, fail, out
 from chainjudge.core.schema import Trace
 from chainjudge.core.yamlfile import YamlFileError, load_model
-from chainjudge.packs.cep.customer import ResponseModel
-from chainjudge.packs.cep.recording import LLMConfig
+
+if TYPE_CHECKING:
+    from chainjudge.packs.cep.customer import ResponseModel
+    from chainjudge.packs.cep.recording import LLMConfig
 
 
 def read_journey_traces(paths: list[Path]) -> list:
@@ -40,6 +42,8 @@ def read_journey_traces(paths: list[Path]) -> list:
 
 
 def load_response_model(path: Optional[Path]) -> ResponseModel:
+    from chainjudge.packs.cep.customer import ResponseModel
+
     if path is None:
         return ResponseModel()
     try:
@@ -78,6 +82,8 @@ def print_summary(summary, title: str = "journeys") -> None:
 @contextmanager
 def agent_llm(model: str, api_base: Optional[str], log_folder: Path) -> Iterator[LLMConfig]:
     """An LLMConfig for the agent, starting the offline model's server for 'local' (and stopping it)."""
+    from chainjudge.packs.cep.recording import LLMConfig
+
     if model == "local":
         from chainjudge.core.judges.local import MODEL_ALIAS, LocalServer, ensure_model
 
