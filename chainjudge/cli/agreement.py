@@ -7,7 +7,7 @@ import json
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.cli import agreement_options as opt
+import chainjudge.cli.agreement_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.schema import TrustPolicy

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from chainjudge.cli import attribute_options as opt
+import chainjudge.cli.attribute_options as opt
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 

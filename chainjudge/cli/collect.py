@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from chainjudge.cli import files_options as opt
+import chainjudge.cli.files_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from chainjudge.cli import golive_options as opt
+import chainjudge.cli.golive_options as opt
 from chainjudge.cli.golive import ExpectedOption, SpaceOption, evidence_for
 from chainjudge.cli.support import DbOption, out
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from chainjudge.cli import export_options as opt
+import chainjudge.cli.export_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, fail, open_store
 from chainjudge.core.atomic import atomic_open, write_text_atomic

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from chainjudge.cli import files_options as opt
+import chainjudge.cli.files_options as opt
 from chainjudge.cli.app import rubric_app, schema_app, traces_app
 from chainjudge.cli.judge_options import SplitChoice
 from chainjudge.cli.support import err, out

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from chainjudge.cli import golive_options as opt
+import chainjudge.cli.golive_options as opt
 from chainjudge.cli.support import DbOption, open_store, out
 
 SpaceOption = Annotated[

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.text import Text
 
-from chainjudge.cli import judge_options as opt
+import chainjudge.cli.judge_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.store import masked_url

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.cli import ope_options as opt
+import chainjudge.cli.ope_options as opt
 from chainjudge.cli.support import err, out
 
 

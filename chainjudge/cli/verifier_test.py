@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from chainjudge.cli import verifier_options as opt
+import chainjudge.cli.verifier_options as opt
 from chainjudge.cli.support import DbOption, err, open_store, out, store_traces
 from chainjudge.cli.verifying import verifier_app
 

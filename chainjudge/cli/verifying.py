@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from chainjudge.cli import verifier_options as opt
+import chainjudge.cli.verifier_options as opt
 from chainjudge.cli.support import DbOption, err, open_store, out, store_traces
 from chainjudge.core.schema import Verifier
 

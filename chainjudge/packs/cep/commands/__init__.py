@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from chainjudge.packs.cep.commands import journey_responses, journey_search  # noqa: F401  (register on `journeys`)
+    from chainjudge.packs.cep.commands import journey_responses, journey_search, strategists  # noqa: F401  (register on their groups)
     from chainjudge.packs.cep.commands.decisions import decisions
     from chainjudge.packs.cep.commands.demo import demo
     from chainjudge.packs.cep.commands.journeys import journeys_app

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 from rich.text import Text
 
+import chainjudge.packs.cep.commands.journey_options as opt
 from chainjudge.cli.support import err, fail, out
 from chainjudge.core.atomic import write_text_atomic
-from chainjudge.packs.cep.commands import journey_options as opt
 from chainjudge.packs.cep.commands.journeys import journeys_app
 
 

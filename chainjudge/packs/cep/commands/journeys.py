@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
+import chainjudge.packs.cep.commands.journey_options as opt
 from chainjudge.cli.support import DbOption, err, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 from chainjudge.core.yamlfile import YamlFileError
-from chainjudge.packs.cep.commands import journey_options as opt
 from chainjudge.packs.cep.commands.support import print_summary, read_journey_traces
 
 journeys_app = typer.Typer(

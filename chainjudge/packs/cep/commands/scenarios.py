@@ -86,7 +86,13 @@ def scenarios_import(
             new = register(store, imported)
             out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
-    rejects_file = rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl")
+    _print_import(report, source, out_file, rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _print_import(report, source: Path, out_file: Path, rejects_file: Path, show: int) -> None:
+    """What was imported and rejected (by kind; every rejected row in the rejects file), hashed, dropped and annotated."""
     rate = report.rows / report.seconds if report.seconds else float("nan")
     out.print(
         f"{report.imported} of {report.rows} rows imported to {out_file} in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
@@ -110,46 +116,3 @@ def scenarios_import(
             f"action or channel for {report.disagreements} of them (both are kept: decisions --expected-source)",
             highlight=False,
         )
-    if report.errors:
-        raise typer.Exit(1)
-
-
-@scenarios_app.command("agreement")
-def scenarios_agreement(
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of states for 95% intervals.")] = 1000,
-    db: DbOption = None,
-) -> None:
-    """How far strategists agree on the expected action, per field: Krippendorff's alpha with a 95%
-    interval over states, the raw agreement of the first two annotations and what chance would give."""
-    from chainjudge.analysis.figures import format_estimate
-    from chainjudge.packs.cep.annotation import field_agreement
-
-    with open_store(db) as store:
-        figures = field_agreement(store, bootstrap=bootstrap)
-    table = Table("field", "states", "Krippendorff's alpha (95% interval)", "agreement, first two", "by chance")
-    for field, f in figures.items():
-        table.add_row(
-            field,
-            str(f["alpha"].n),
-            format_estimate(f["alpha"], 10, 2),
-            "-" if f["observed"] is None else f"{f['observed']:.0%}",
-            "-" if f["chance"] is None else f"{f['chance']:.0%}",
-        )
-    out.print(table)
-
-
-@scenarios_app.command("annotated")
-def scenarios_annotated(
-    out_file: Annotated[
-        Path, typer.Option("--out", help="Scenarios JSONL: the settled states with the strategists' consensus as `annotated`.")
-    ] = Path("annotated.jsonl"),
-    db: DbOption = None,
-) -> None:
-    """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
-    third) as scenarios; score decisions on them with decisions --expected-source annotated."""
-    from chainjudge.packs.cep.annotation import settled
-
-    with open_store(db) as store:
-        done, total = settled(store), len(store.states())
-    write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in done))
-    out.print(f"{len(done)} of {total} states settled, written to {out_file}", highlight=False)
