@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from chainjudge.core.decision_threshold import apply_threshold
@@ -15,7 +16,7 @@ from chainjudge.core.judges.label_probs import label_probabilities
 from chainjudge.core.judges.retry import RetryPolicy, error_kind
 from chainjudge.core.judges.verdicts import STEP_TEXT, batch_model, lenient_batch_model, salvage, unpack, verdict_model
 from chainjudge.core.limiter import AdaptiveLimiter
-from chainjudge.core.schema import JudgeSettings, Judgment, Usage, Verdict, WorkItem
+from chainjudge.core.schema import Criterion, JudgeSettings, Judgment, Usage, Verdict, WorkItem
 
 _MODES = {"json_schema": "JSON_SCHEMA", "json": "JSON", "tools": "TOOLS", "md_json": "MD_JSON"}
 
@@ -220,42 +221,54 @@ class LiteLLMJudge:
             raws.append(raw)
         else:
             verdicts, attempts, error = await self._judge_batch(item, kwargs, limiter, raws)
-        latency = time.perf_counter() - started
-        usage = self._usage(raws, k)
-        judgments = []
-        for criterion in item.criteria:
-            verdict = verdicts.get(criterion.id)
-            probs = label_probabilities(raws[0], criterion.scale.labels) if verdict and k == 1 and self.settings.label_probs else None
-            raw_label = None
-            if verdict and criterion.id in self.settings.thresholds:
-                verdict, raw_label = apply_threshold(verdict, probs, criterion.scale, self.settings.thresholds[criterion.id])
-            judgments.append(
-                Judgment(
-                    run=item.run,
-                    trace_id=item.trace_id,
-                    step_index=item.step.index,
-                    step_ref=item.step.ref,
-                    criterion_id=criterion.id,
-                    verdict=verdict,
-                    passed=criterion.scale.passes(verdict.label) if verdict else None,
-                    error=None if verdict else str(error or MISSING),
-                    error_kind=None if verdict else (error or MISSING).kind,
-                    judge=self.settings.model,
-                    aligned=self.settings.aligned,
-                    label_probs=probs,
-                    raw_label=raw_label,
-                    rubric_id=item.rubric_id,
-                    rubric_hash=item.rubric_hash,
-                    prompt_hash=item.prompt_hash,
-                    cache_key=item.cache_keys[criterion.id],
-                    usage=usage,
-                    latency_s=latency,
-                    attempts=attempts,
-                    criteria_in_call=k,
-                    flags=item.flags,
-                )
-            )
-        return judgments
+        call = _Call(time.perf_counter() - started, self._usage(raws, k), attempts, k, error)
+        return [self._judgment(item, criterion, verdicts.get(criterion.id), raws[0] if raws else None, call) for criterion in item.criteria]
+
+    def _judgment(self, item: WorkItem, criterion: Criterion, verdict: Verdict | None, raw: Any, call: _Call) -> Judgment:
+        """One criterion's judgment from the call: the verdict (an aligned judge's threshold applied to its label
+        probabilities), or the failure that left none, with the call's cost and time."""
+        probs = None
+        if verdict and call.criteria == 1 and self.settings.label_probs:
+            probs = label_probabilities(raw, criterion.scale.labels)
+        raw_label = None
+        if verdict and criterion.id in self.settings.thresholds:
+            verdict, raw_label = apply_threshold(verdict, probs, criterion.scale, self.settings.thresholds[criterion.id])
+        failure = call.error or MISSING
+        return Judgment(
+            run=item.run,
+            trace_id=item.trace_id,
+            step_index=item.step.index,
+            step_ref=item.step.ref,
+            criterion_id=criterion.id,
+            verdict=verdict,
+            passed=criterion.scale.passes(verdict.label) if verdict else None,
+            error=None if verdict else str(failure),
+            error_kind=None if verdict else failure.kind,
+            judge=self.settings.model,
+            aligned=self.settings.aligned,
+            label_probs=probs,
+            raw_label=raw_label,
+            rubric_id=item.rubric_id,
+            rubric_hash=item.rubric_hash,
+            prompt_hash=item.prompt_hash,
+            cache_key=item.cache_keys[criterion.id],
+            usage=call.usage,
+            latency_s=call.latency,
+            attempts=call.attempts,
+            criteria_in_call=call.criteria,
+            flags=item.flags,
+        )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What one call to the judge cost and how it ended, shared by the judgments it gave."""
+
+    latency: float
+    usage: Usage
+    attempts: int
+    criteria: int
+    error: Failure | None
 
 
 def _compact(exc: BaseException) -> str:
