@@ -86,16 +86,8 @@ def serve(
     ope_unsubscribe: Path | None = None,
 ) -> None:
     from chainjudge.core.judges.local import die_with_parent, free_port
-    from chainjudge.review.sessions import shared_token_problem
 
-    if not APP_FILE.exists():
-        raise ReviewServerError(f"the review app is missing: {APP_FILE}")
-    problem = shared_token_problem(os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None)
-    if problem:
-        raise ReviewServerError(problem)
-    for path in (*spaces, *scenarios, *(p for p in (ope_value, ope_unsubscribe) if p is not None)):
-        if not path.is_file():
-            raise ReviewServerError(f"no such file: {path}")
+    _check_inputs(spaces, scenarios, ope_value, ope_unsubscribe)
     db_path = absolute_db(resolve_db_path(db))
     with Store(db_path) as store:  # create and migrate before the app opens it
         log = store.log_dir.resolve() / LOG_NAME
@@ -114,7 +106,26 @@ def serve(
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
-    address = f"http://127.0.0.1:{port}"
+    _watch(process, f"http://127.0.0.1:{port}", log, on_ready)
+
+
+def _check_inputs(spaces: Sequence[Path], scenarios: Sequence[Path], ope_value: Path | None, ope_unsubscribe: Path | None) -> None:
+    """Refuse to start without the app, with a weak shared token, or with a file that is not there."""
+    from chainjudge.review.sessions import shared_token_problem
+
+    if not APP_FILE.exists():
+        raise ReviewServerError(f"the review app is missing: {APP_FILE}")
+    problem = shared_token_problem(os.environ.get("CHAINJUDGE_REVIEW_TOKEN") or None)
+    if problem:
+        raise ReviewServerError(problem)
+    for path in (*spaces, *scenarios, *(p for p in (ope_value, ope_unsubscribe) if p is not None)):
+        if not path.is_file():
+            raise ReviewServerError(f"no such file: {path}")
+
+
+def _watch(process: subprocess.Popen, address: str, log: Path, on_ready: Callable[[str, Path], None]) -> None:
+    """Wait for the app to answer, say where it is, and keep its log bounded until it ends (or Ctrl-C); it is
+    always stopped on the way out."""
     stop = threading.Event()
     threading.Thread(target=keep_log_bounded, args=(log, stop), daemon=True).start()
     try:
