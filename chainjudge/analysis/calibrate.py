@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -140,19 +141,14 @@ def agreement(
     labels = order_labels(values, order)
     fail = set(failing) if failing else {v for v in labels if v.lower() in DEFAULT_FAILING}
     code = {v: i for i, v in enumerate(labels)}
-    k = len(labels)
     a = _align(reference, candidate, code, fail)
-    sums = _trace_sums(a, labels, fail, k)
-    figures = _figures(sums, bootstrap, seed, k)
+    sums = _trace_sums(a, labels, fail, len(labels))
+    figures = _figures(sums, bootstrap, seed, len(labels))
     conf = sums.conf.sum(0)
     paired = a.cand >= 0
-    ref_codes, cand_codes = a.ref[paired], a.cand[paired]
-    tp, fn, fp, tn = _fail_cells(conf, labels, fail)
-
-    spearman, kendall, weighted, alpha = _ordinal_figures(ref_codes, cand_codes, conf, ordinal)
-    threshold, threshold_score = suggest_threshold(a, labels, fail)
     evidence = _trust_evidence(a, paired, np.isin(a.ref, [code[v] for v in fail if v in code]), figures)
     trust, rule, basis = decide_trust(evidence, policy)
+    threshold, threshold_score = suggest_threshold(a, labels, fail)
     return AgreementReport(
         reference=reference_name,
         candidate=candidate_name,
@@ -162,22 +158,10 @@ def agreement(
         traces=len(a.trace_ids),
         reference_items=int(a.ref.size),
         paired_items=int(conf.sum()),
-        step_accuracy=figures["step"],
-        first_error_accuracy=figures["first"],
-        cohen_kappa=figures["kappa"],
-        weighted_kappa=weighted,
-        krippendorff_alpha=alpha,
-        spearman=spearman,
-        kendall=kendall,
-        fail_precision=_ratio(tp, tp + fp),
-        fail_recall=_ratio(tp, tp + fn),
-        true_negative_rate=_ratio(tn, tn + fp),
-        confusion=conf.astype(int).tolist(),
+        **_figure_fields(figures, a.ref[paired], a.cand[paired], conf, labels, fail, ordinal),
         baselines=_baselines(a, labels, fail),
         suggested_pass_threshold=threshold,
         threshold_balanced_accuracy=threshold_score,
-        tpr=figures["tpr"],
-        tnr=figures["tnr"],
         answered_share=evidence.answered,
         failing_reference_labels=evidence.failing,
         failing_reference_traces=evidence.failing_traces,
@@ -185,6 +169,36 @@ def agreement(
         trust_rule=rule,
         trust_basis=basis,
     )
+
+
+def _figure_fields(
+    figures: dict[str, Estimate],
+    ref_codes: np.ndarray,
+    cand_codes: np.ndarray,
+    conf: np.ndarray,
+    labels: list[str],
+    fail: set[str],
+    ordinal: bool,
+) -> dict[str, Any]:
+    """The report's agreement figures: step and first-error accuracy, kappa (weighted too), alpha, rank
+    correlations, the failing class's precision and recall, TPR, TNR and the confusion matrix."""
+    tp, fn, fp, tn = _fail_cells(conf, labels, fail)
+    spearman, kendall, weighted, alpha = _ordinal_figures(ref_codes, cand_codes, conf, ordinal)
+    return {
+        "step_accuracy": figures["step"],
+        "first_error_accuracy": figures["first"],
+        "cohen_kappa": figures["kappa"],
+        "weighted_kappa": weighted,
+        "krippendorff_alpha": alpha,
+        "spearman": spearman,
+        "kendall": kendall,
+        "fail_precision": _ratio(tp, tp + fp),
+        "fail_recall": _ratio(tp, tp + fn),
+        "true_negative_rate": _ratio(tn, tn + fp),
+        "confusion": conf.astype(int).tolist(),
+        "tpr": figures["tpr"],
+        "tnr": figures["tnr"],
+    }
 
 
 def _ordinal_figures(
