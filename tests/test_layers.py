@@ -130,3 +130,34 @@ def test_no_cep_file_is_a_default_in_generic_code():
             if isinstance(node, ast.Constant) and node.value == "cep":
                 offenders.append(f"{relative}:{node.lineno}")
     assert offenders == []
+
+
+# inside core: the schema at the bottom (with scrub), the store on the schema alone, the judges beside the
+# store (never on it), the engine above the prompts; a part not listed may use any part below `engine`
+CORE_ALLOWED = {
+    "schema": {"scrub"},
+    "scrub": set(),
+    "store": {"schema"},
+    "judges": {"schema", "scrub", "limiter", "decision_threshold"},
+    "engine": {"schema", "fencing", "injection", "limiter", "prompts", "rubric"},
+    "progress": {"engine"},
+}
+CORE_TOP = {"engine", "progress"}  # what only these may import
+
+
+def test_inside_core_each_part_imports_only_the_parts_below_it():
+    offenders = []
+    core = PACKAGE / "core"
+    for path in core.rglob("*.py"):
+        relative = path.relative_to(core)
+        part = relative.parts[0] if len(relative.parts) > 1 else relative.stem
+        for name in imports_of(path):
+            if not name.startswith("chainjudge.core."):
+                continue
+            target = name.split(".")[2]
+            if target == part:
+                continue
+            allowed = CORE_ALLOWED.get(part)
+            if (allowed is not None and target not in allowed) or (allowed is None and target in CORE_TOP | {"store", "judges"}):
+                offenders.append(f"core/{relative} imports {name}")
+    assert offenders == []
