@@ -63,13 +63,13 @@ def cep_setup(store: Store, seed: int, share: float, k: int):
     from chainjudge.packs.cep.decisions import load_scenarios
     from chainjudge.packs.cep.groundtruth import ground_truth_labels
 
-    traces = load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces
+    traces = load_traces([ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"]).traces
     store.save_traces(traces)
-    labels = ground_truth_labels(traces, load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl"))
+    labels = ground_truth_labels(traces, load_scenarios(ROOT / "chainjudge" / "packs" / "cep" / "traces" / "scenarios.jsonl"))
     store.add_labels(labels)
     split = assign_split(labels, share, seed, {"fail"})
     store.save_split(split, seed, share)
-    data = yaml.safe_load((ROOT / "rubrics" / "cep" / "cep.yaml").read_text())
+    data = yaml.safe_load((ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml").read_text())
     data["criteria"] = [c for c in data["criteria"] if c["id"] in ("offer_fits", "language_and_tone")]
     rubric = parse_rubric(data)
     aligned, _ = build_aligned(store, rubric, "bench-cep", k)

@@ -82,14 +82,14 @@ def main() -> None:
     compare(
         "HotPotQA step_correct vs people", hotpot, load_rubric(ROOT / "rubrics" / "step-quality.yaml"), truth, {"step_correct"}, args.hotpot
     )
-    cep = load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces
+    cep = load_traces([ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"]).traces
     cep = [t for t in cep if t.metadata.get("status") == "ok"]
-    labels = ground_truth_labels(cep, load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl"))
+    labels = ground_truth_labels(cep, load_scenarios(ROOT / "chainjudge" / "packs" / "cep" / "traces" / "scenarios.jsonl"))
     cep_truth = {(label.trace_id, label.step_ref, label.criterion): label.value for label in labels}
     compare(
         "CEP offer/language vs ground truth",
         cep,
-        load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml"),
+        load_rubric(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml"),
         cep_truth,
         {"offer_fits", "language_and_tone"},
         args.cep,

@@ -171,9 +171,11 @@ def cep_known_faults() -> None:
     from chainjudge.core.schema import Trace
 
     root = Path(__file__).resolve().parents[1]
-    rubric = load_rubric(root / "rubrics" / "cep" / "cep.yaml")
+    rubric = load_rubric(root / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml")
     traces = [
-        Trace.model_validate_json(label) for label in (root / "traces" / "cep" / "traces.jsonl").read_text().splitlines() if label.strip()
+        Trace.model_validate_json(label)
+        for label in (root / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl").read_text().splitlines()
+        if label.strip()
     ]
     by_id = {t.id: t for t in traces}
     failing = [j for j in run_checks(traces, rubric, "bench") if j.passed is False]

@@ -4,7 +4,7 @@ generated and imported states side by side.
 
 The side-by-side table replays SAMPLE imported states through a scripted agent that follows the contact
 policy (coverage counts states, not the agent's quality) and puts them beside the demo's generated
-traces (traces/cep/traces.jsonl).
+traces (chainjudge/packs/cep/traces/traces.jsonl).
 
     .venv/bin/python bench/history_import.py --runs 3 --sample 60
 """
@@ -72,8 +72,8 @@ def main() -> None:
     print(f"annotated next actions: {report.annotated}; the policy derives another action or channel for {report.disagreements}")
 
     replayed = list(record(scenarios[: args.sample], policy_agent, LLMConfig(model="scripted")))
-    generated = load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces
-    space = load_space(ROOT / "rubrics" / "cep" / "space.yaml")
+    generated = load_traces([ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"]).traces
+    space = load_space(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "space.yaml")
     cov = coverage(generated + replayed, space, {t.id: True for t in generated + replayed})
     imported, made = cov.by_origin.get("imported", {}), cov.by_origin.get("generated", {})
     print(f"\ncoverage of {' x '.join(space.grid)} with {len(generated)} generated and {len(replayed)} imported states:")

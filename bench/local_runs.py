@@ -39,7 +39,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chainjudge-local-"))
     if args.cep:
-        traces, rubric = ROOT / "traces" / "cep" / "traces.jsonl", ROOT / "rubrics" / "cep" / "cep.yaml"
+        traces, rubric = (
+            ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl",
+            ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml",
+        )
     else:
         traces, rubric = work / "hotpotqa.jsonl", ROOT / "rubrics" / "step-quality.yaml"
         traces.write_text("\n".join(DATA.read_text().splitlines()[: args.trajectories]) + "\n")

@@ -6,13 +6,13 @@ measure agreement with people, gather the go-live evidence and ask the gate.
     import chainjudge as cj
 
     cj.apply_offline_settings()                      # what the command line does first
-    loaded = cj.load_traces(["traces/cep/traces.jsonl"])
-    rubric = cj.load_rubric("rubrics/cep/cep.yaml")
+    loaded = cj.load_traces(["chainjudge/packs/cep/traces/traces.jsonl"])
+    rubric = cj.load_rubric("chainjudge/packs/cep/rubrics/cep.yaml")
     checks = rubric.model_copy(update={"criteria": [c for c in rubric.criteria if c.deterministic]})
     with cj.Store("results.db") as store:
         settings, judge = cj.checks_only_judge()       # no model; for model criteria: with cj.open_judge(spec) as (settings, judge)
         cj.judge_traces(loaded.traces, checks, settings, judge, store, "my-run")
-        evidence = cj.collect_evidence(store, "my-run", cj.load_space("rubrics/cep/space.yaml"))
+        evidence = cj.collect_evidence(store, "my-run", cj.load_space("chainjudge/packs/cep/rubrics/space.yaml"))
         print(evidence.score.score, cj.gate_reasons(evidence, cj.GatePolicy()))
 
 Importing chainjudge changes nothing in the host process and imports nothing heavy: each name is loaded

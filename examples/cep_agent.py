@@ -5,7 +5,7 @@ own code in a fixed order, each recorded as a tool call and its result; the LLM 
 the offline local one by default) then reasons step by step over the results and writes the decision.
 Small local models do better with this fixed order than with choosing tools themselves.
 
-Record with:  chainjudge record --agent examples.cep_agent:agent --scenarios traces/cep/scenarios.jsonl
+Record with:  chainjudge record --agent examples.cep_agent:agent --scenarios chainjudge/packs/cep/traces/scenarios.jsonl
 """
 
 from __future__ import annotations

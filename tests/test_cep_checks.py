@@ -16,7 +16,7 @@ from chainjudge.packs.cep.generator import generate
 from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
-RUBRIC = load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml")
+RUBRIC = load_rubric(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml")
 CHECKED = [c.id for c in RUBRIC.criteria if c.check]
 SCENARIOS = generate()
 
@@ -96,7 +96,7 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
                 "judge",
                 str(traces),
                 "--rubric",
-                str(ROOT / "rubrics" / "cep" / "cep.yaml"),
+                str(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml"),
                 "--judge",
                 "openai/j",
                 "--api-base",
@@ -119,7 +119,7 @@ def test_checks_run_beside_the_model_judge_without_calls(tmp_path):
     assert len(checks) == 5 * len(CHECKED) and all(j.passed for j in checks)
 
 
-BUNDLED = ROOT / "traces" / "cep" / "traces.jsonl"
+BUNDLED = ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"
 FIELD_OF_CHECK = {
     "suppression_honoured": {"action"},
     "consent_respected": {"channel", "action"},
@@ -133,7 +133,7 @@ FIELD_OF_CHECK = {
 def test_checks_agree_with_the_policy_engine_on_every_bundled_trace():
     from chainjudge.packs.cep.decisions import final_decision, load_scenarios
 
-    scenarios = load_scenarios(ROOT / "traces" / "cep" / "scenarios.jsonl")
+    scenarios = load_scenarios(ROOT / "chainjudge" / "packs" / "cep" / "traces" / "scenarios.jsonl")
     traces = [Trace.model_validate_json(line) for line in BUNDLED.read_text().splitlines() if line.strip()]
     checked = 0
     for t in traces:

@@ -12,8 +12,8 @@ from chainjudge.packs.cep.decisions import load_scenarios
 from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACES = ROOT / "traces" / "cep" / "traces.jsonl"
-SCENARIOS = ROOT / "traces" / "cep" / "scenarios.jsonl"
+TRACES = ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"
+SCENARIOS = ROOT / "chainjudge" / "packs" / "cep" / "traces" / "scenarios.jsonl"
 
 
 def bundled():

@@ -134,14 +134,24 @@ def test_a_searched_run_s_report_states_its_sampling_and_the_weighted_rate(tmp_p
 
     monkeypatch.chdir(ROOT)
     traces_file, rubric, db, report = tmp_path / "s.jsonl", tmp_path / "checks.yaml", tmp_path / "s.db", tmp_path / "report"
-    full = yaml.safe_load((ROOT / "rubrics" / "cep" / "journey.yaml").read_text())
+    full = yaml.safe_load((ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "journey.yaml").read_text())
     rubric.write_text(yaml.safe_dump({**full, "criteria": [c for c in full["criteria"] if c.get("check")]}))
     _, traces = _run("thompson", 40, seed=4)
     traces_file.write_text("".join(t.model_dump_json() + "\n" for t in traces))
     judged = cli.invoke(app, ["judge", str(traces_file), "--rubric", str(rubric), "--run", "searched", "--db", str(db)])
     assert judged.exit_code == 0, judged.output
     result = cli.invoke(
-        app, ["report", "searched", "--space", str(ROOT / "rubrics" / "cep" / "journey-space.yaml"), "--db", str(db), "--out", str(report)]
+        app,
+        [
+            "report",
+            "searched",
+            "--space",
+            str(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "journey-space.yaml"),
+            "--db",
+            str(db),
+            "--out",
+            str(report),
+        ],
     )
     assert result.exit_code == 0, result.output
     sampling = json.loads((report / "report.json").read_text())["sampling"]

@@ -257,7 +257,7 @@ def test_the_journey_rubric_runs_its_checks_as_judgments():
     from chainjudge.core.rubric import load_rubric
     from tests.conftest import ROOT
 
-    rubric = load_rubric(ROOT / "rubrics" / "cep" / "journey.yaml")
+    rubric = load_rubric(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "journey.yaml")
     traces = list(record_journeys(JOURNEYS[:12], reckless_agent, LLM, seed=5))
     judgments = run_checks(traces, rubric, "r")
     assert {j.criterion_id for j in judgments} == {c.id for c in rubric.criteria if c.check}

@@ -410,7 +410,7 @@ def test_recorded_agent_decisions_are_the_target_policy(tmp_path):
     from chainjudge.core.plugins import decision_of
     from chainjudge.pipeline import load_traces
 
-    traces = Path(__file__).resolve().parents[1] / "traces" / "cep" / "traces.jsonl"
+    traces = Path(__file__).resolve().parents[1] / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"
     agent = {
         t.metadata["scenario_id"]: str(decision_of(t).get("channel") or "none")
         for t in load_traces([traces]).traces
@@ -488,7 +488,9 @@ def test_the_review_app_s_go_live_tab_shows_the_guardrails_it_was_given(fresh_db
     value.write_text(json.dumps({"overall": {"incumbent": {"value": 0.0103}, "estimates": [estimate], "diagnostics": {"rows": 10000}}}))
     withheld = {"estimator": "dr", "value": {"value": None, "warning": "effective sample size 12 is under 100"}}
     harm.write_text(json.dumps({"overall": {"incumbent": {"value": 0.004}, "estimates": [withheld], "diagnostics": {"rows": 10000}}}))
-    env = app_environment(fresh_db, tmp_path / "none.yaml", [ROOT / "rubrics" / "cep" / "space.yaml"], [], value, harm)
+    env = app_environment(
+        fresh_db, tmp_path / "none.yaml", [ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "space.yaml"], [], value, harm
+    )
     for key, text in env.items():
         monkeypatch.setenv(key, text)
     monkeypatch.delenv("CHAINJUDGE_REVIEW_TOKEN", raising=False)

@@ -8,8 +8,10 @@ from conftest import ROOT
 from chainjudge.core.rubric import RubricError, load_rubric, parse_rubric, rubric_hash, rubric_json_schema
 from chainjudge.core.schema import LabelScale, LikertScale
 
-# rubric files are the YAML files with criteria (policy.yaml, space.yaml and gate.yaml are other kinds)
-SHIPPED = sorted(p for p in (ROOT / "rubrics").rglob("*.yaml") if "criteria" in (yaml.safe_load(p.read_text()) or {}))
+# rubric files are the YAML files with criteria (policy.yaml, space.yaml and gate.yaml are other kinds): the generic
+# ones in rubrics/, and each pack's in its own rubrics/ folder
+CANDIDATES = [*(ROOT / "rubrics").rglob("*.yaml"), *(ROOT / "chainjudge" / "packs").glob("*/rubrics/*.yaml")]
+SHIPPED = sorted(p for p in CANDIDATES if "criteria" in (yaml.safe_load(p.read_text()) or {}))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

@@ -178,7 +178,7 @@ def test_a_criterion_cannot_have_both_a_check_and_an_assertion():
 
 def test_rubrics_without_assertions_keep_their_hash():
     """Cache keys and run bindings survive the new field: these are the hashes before it existed."""
-    assert rubric_hash(load_rubric(ROOT / "rubrics" / "cep" / "cep.yaml")) == "3a46a0f191ad5faf"
+    assert rubric_hash(load_rubric(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "cep.yaml")) == "3a46a0f191ad5faf"
     assert rubric_hash(load_rubric(ROOT / "rubrics" / "step-quality.yaml")) == "fc5ff59b78cbeb8c"
 
 

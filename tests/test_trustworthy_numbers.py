@@ -353,7 +353,7 @@ def test_an_agent_without_a_usable_decision_fails_the_checks(tmp_path, fake_judg
     db = tmp_path / "i.db"
     result = invoke(
         "judge",
-        ROOT / "traces" / "cep" / "traces.jsonl",
+        ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl",
         "--rubric",
         rubric,
         "--judge",
@@ -446,7 +446,7 @@ def _cep_store(tmp_path: Path, n: int = 100) -> tuple[Path, Path, Path, dict]:
             "--expected",
             expected,
             "--space",
-            ROOT / "rubrics" / "cep" / "space.yaml",
+            ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "space.yaml",
         )
         assert result.exit_code == 0, result.output
     return db, expected, traces, verdicts
@@ -637,7 +637,7 @@ def _report_for_probes(db: Path, tmp_path: Path) -> dict:
     from chainjudge.workflows.golive import gather_evidence, load_space
 
     with Store(db) as store:
-        return to_json(gather_evidence(store, "r", load_space(ROOT / "rubrics" / "cep" / "space.yaml")))
+        return to_json(gather_evidence(store, "r", load_space(ROOT / "chainjudge" / "packs" / "cep" / "rubrics" / "space.yaml")))
 
 
 def content_reader(body: dict) -> dict:

@@ -35,9 +35,9 @@ def fresh_install(tmp_path_factory) -> Path:
     (wheel,) = (base / "dist").glob("chainjudge-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for needed in (
-        "chainjudge/_bundled/rubrics/cep/policy.yaml",
-        "chainjudge/_bundled/rubrics/cep/space.yaml",
-        "chainjudge/_bundled/traces/cep/traces.jsonl",
+        "chainjudge/packs/cep/rubrics/policy.yaml",
+        "chainjudge/packs/cep/rubrics/space.yaml",
+        "chainjudge/packs/cep/traces/traces.jsonl",
         "chainjudge/ui/app.py",
     ):
         assert needed in names

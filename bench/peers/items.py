@@ -42,7 +42,9 @@ def rubric(k: int):
 
 
 def decision_traces() -> list[Trace]:
-    recorded = {t.id.removeprefix("cep-"): t for t in load_traces([ROOT / "traces" / "cep" / "traces.jsonl"]).traces}
+    recorded = {
+        t.id.removeprefix("cep-"): t for t in load_traces([ROOT / "chainjudge" / "packs" / "cep" / "traces" / "traces.jsonl"]).traces
+    }
     out = []
     for seed, prefix in ((7, ""), (8, "b-")):
         for scenario in generate(seed=seed):

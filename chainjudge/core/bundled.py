@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def bundled(*parts: str) -> Path:
-    """Path of a bundled file, e.g. bundled("rubrics", "cep", "cep.yaml")."""
+    """Path of a bundled file, e.g. bundled("rubrics", "step-quality.yaml")."""
     package = resources.files("chainjudge")
     installed = package / "_bundled"
     root = Path(str(installed)) if installed.is_dir() else Path(str(package)).parent

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chainjudge.core.schema import DecisionReport, Trace
+from chainjudge.packs.cep.files import pack_file
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,8 @@ class CepPack:
 
     def default_file(self, kind: str):
         """The bundled CEP scenario space and gate policy, offered as defaults to generic commands."""
-        from chainjudge.core.bundled import bundled
-
         name = {"space": "space.yaml", "gate_policy": "gate.yaml"}.get(kind)
-        return bundled("rubrics", "cep", name) if name else None
+        return pack_file("rubrics", name) if name else None
 
     def register_commands(self, app) -> None:
         """The pack's commands (`scenarios`, `record`, `decisions`, `journeys`, `outcomes`, `demo`) on APP."""

@@ -1,6 +1,6 @@
 """The contact policy: user state -> the expected next action, from rules written as data.
 
-The rules live in `rubrics/cep/policy.yaml`, which a CRM strategist can read and change; this module
+The rules live in the pack's `rubrics/policy.yaml`, which a CRM strategist can read and change; this module
 only applies them, in the file's order, and records which rules decided.
 """
 
@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel
 
-from chainjudge.core.bundled import bundled
+from chainjudge.packs.cep.files import pack_file
 from chainjudge.packs.cep.scenario import ExpectedAction, UserState
 
-DEFAULT_POLICY = bundled("rubrics", "cep", "policy.yaml")
+DEFAULT_POLICY = pack_file("rubrics", "policy.yaml")
 
 
 class Window(BaseModel):

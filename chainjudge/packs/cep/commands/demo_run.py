@@ -20,17 +20,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from chainjudge.core.bundled import bundled
 from chainjudge.core.rubric import load_rubric
 from chainjudge.core.schema import StepKind, WorkItem
 from chainjudge.core.store import Store
+from chainjudge.packs.cep.files import pack_file
 from chainjudge.review import queue as review
 
-DEMO_TRACES = bundled("traces", "cep", "traces.jsonl")
-DEMO_SCENARIOS = bundled("traces", "cep", "scenarios.jsonl")
-DEMO_RUBRIC = bundled("rubrics", "cep", "cep.yaml")
-SPACE = bundled("rubrics", "cep", "space.yaml")
-GATE = bundled("rubrics", "cep", "gate.yaml")
+DEMO_TRACES = pack_file("traces", "traces.jsonl")
+DEMO_SCENARIOS = pack_file("traces", "scenarios.jsonl")
+DEMO_RUBRIC = pack_file("rubrics", "cep.yaml")
+SPACE = pack_file("rubrics", "space.yaml")
+GATE = pack_file("rubrics", "gate.yaml")
 DEMO_DB = Path(".chainjudge") / "demo.db"
 SAMPLED_CRITERIA = ("offer_fits", "language_and_tone")  # the model criteria the scenarios can settle
 DEMO_TEST_SHARE = 0.3  # of the ground-truth-labelled traces, sealed for testing the verifiers
