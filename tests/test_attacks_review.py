@@ -379,3 +379,47 @@ def test_trace_text_and_rationales_are_shown_as_text_never_markdown(tmp_path, fa
     assert "![pixel](http://127.0.0.1:9/track.png)" in shown_as_text  # the step, and the label's note
     rendered = [m.value for m in at.markdown] + [e.label for e in at.expander] + [m.value for m in at.caption]
     assert not any("127.0.0.1:9" in r for r in rendered), rendered
+
+
+def _ground_truth_tab_signed_out_midway():
+    """The Ground truth tab alone, its session revoked between the page's sign-in check and the write."""
+    import os
+
+    from chainjudge.core.store import Store
+    from chainjudge.packs.cep.review_tab import ground_truth_tab
+
+    with Store(os.environ["CHAINJUDGE_DB"]) as store:
+        ground_truth_tab(store, "review:gil", lambda: False)
+
+
+def test_the_ground_truth_tab_checks_the_session_right_before_it_saves(fresh_db, tmp_path):
+    """The app checks the sign-in at the start of every run; the Ground truth tab (offered by the CEP pack)
+    also checks right before it writes, as the other tabs do, so a session revoked during the run saves
+    nothing (it used to save)."""
+    from streamlit.testing.v1 import AppTest
+
+    examples = ROOT / "examples"
+    imported = CliRunner().invoke(
+        app,
+        [
+            "scenarios",
+            "import",
+            str(examples / "cdp-export-sample.csv"),
+            "--mapping",
+            str(examples / "cdp-mapping.yaml"),
+            "--out",
+            str(tmp_path / "s.jsonl"),
+            "--annotate",
+            "--db",
+            str(fresh_db),
+        ],
+    )
+    assert "put up for annotation" in imported.output, imported.output
+    os.environ["CHAINJUDGE_DB"] = str(fresh_db)
+    at = AppTest.from_function(_ground_truth_tab_signed_out_midway, default_timeout=60).run()
+    next(r for r in at.radio if r.key and r.key.startswith("gt-action-")).set_value("wait")
+    next(t for t in at.text_area if t.key and t.key.startswith("gt-reason-")).input("quiet hours")
+    next(b for b in at.button if b.key and b.key.startswith("FormSubmitter:gt-")).click().run()
+    assert not at.exception, at.exception
+    with Store(fresh_db) as store:
+        assert store.state_annotations() == []
