@@ -22,6 +22,7 @@ from chainjudge.core.judges.local import free_port
 from chainjudge.core.judges.resolve import is_loopback
 from chainjudge.core.schema import JudgeSettings, Judgment, Run
 from chainjudge.core.store import Store
+from chainjudge.packs.cep.state_tables import StateTables
 from chainjudge.review import queue as review
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -422,4 +423,4 @@ def test_the_ground_truth_tab_checks_the_session_right_before_it_saves(fresh_db,
     next(b for b in at.button if b.key and b.key.startswith("FormSubmitter:gt-")).click().run()
     assert not at.exception, at.exception
     with Store(fresh_db) as store:
-        assert store.state_annotations() == []
+        assert StateTables(store).state_annotations() == []

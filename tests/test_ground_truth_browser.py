@@ -16,6 +16,7 @@ from chainjudge.core.judges.local import free_port
 from chainjudge.core.store import Store
 from chainjudge.packs.cep import annotation
 from chainjudge.packs.cep.fake_export import MAPPING
+from chainjudge.packs.cep.state_tables import StateTables
 
 ACTIONS = ["send", "wait", "suppress"]
 
@@ -74,7 +75,7 @@ def test_two_strategists_per_state_and_a_third_where_they_disagree(tmp_path, chr
     )
     assert result.exit_code == 0 and "2 states put up for annotation" in result.output, result.output
     with Store(db) as store:
-        (first, _, _), (second, _, _) = store.states()
+        (first, _, _), (second, _, _) = StateTables(store).states()
 
     port = free_port()
     process = subprocess.Popen(

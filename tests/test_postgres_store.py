@@ -17,6 +17,8 @@ from chainjudge.core.schema import AlignedJudge, Label, Trace
 from chainjudge.core.store import MIGRATIONS, Store
 from chainjudge.core.store.copy import CopyRefused, checksum, copy_store, tables
 from chainjudge.core.store.dialect import POSTGRES, SQLITE
+from chainjudge.packs.cep.state_tables import MIGRATIONS as CEP_MIGRATIONS
+from chainjudge.packs.cep.state_tables import StateTables
 
 cli = CliRunner()
 
@@ -95,14 +97,15 @@ def test_labels_are_append_only_and_counted_on_both_backends(store):
 
 
 def test_states_splits_aligned_judges_and_secrets_on_both_backends(store):
-    assert store.save_states([("s2", "history", "{}"), ("s1", "history", '{"a": 1}')]) == 2
-    assert store.save_states([("s2", "history", '{"changed": true}')]) == 0
-    assert [row[0] for row in store.states()] == ["s2", "s1"]  # the order they were stored in
-    store.add_state_annotation("s1", "ana", '{"action": "email"}')
-    store.add_state_annotation("s1", "ana", '{"action": "push"}')
-    assert store.state_annotations() == [("s1", "ana", '{"action": "push"}')]
+    states = StateTables(store)  # the CEP pack's own tables, made by its migration on first use
+    assert states.save_states([("s2", "history", "{}"), ("s1", "history", '{"a": 1}')]) == 2
+    assert states.save_states([("s2", "history", '{"changed": true}')]) == 0
+    assert [row[0] for row in states.states()] == ["s2", "s1"]  # the order they were stored in
+    states.add_state_annotation("s1", "ana", '{"action": "email"}')
+    states.add_state_annotation("s1", "ana", '{"action": "push"}')
+    assert states.state_annotations() == [("s1", "ana", '{"action": "push"}')]
     with pytest.raises(KeyError):
-        store.add_state_annotation("nope", "ana", "{}")
+        states.add_state_annotation("nope", "ana", "{}")
     store.save_split({"t1": "tune", "t2": "test"}, seed=7, test_share=0.3)
     assert store.split() == {"t1": "tune", "t2": "test"} and store.split_settings() == (7, 0.3)
     assert store.record_look("cand", "v1", "c") == 1 and store.record_look("cand", "v1", "c") == 2
@@ -152,7 +155,10 @@ def test_db_copy_sqlite_to_postgresql_and_back_loses_nothing(review_db, postgres
     result = cli.invoke(app, ["db", "copy", url, str(back)])
     assert result.exit_code == 0, result.output
     original, copied, returned = _table_sums(review_db), _table_sums(url), _table_sums(back)
-    assert original == copied == returned
+    assert {t: copied[t] for t in original} == original == {t: returned[t] for t in original}
+    # the copy holds every installed pack's tables too (this source never used the CEP pack's): empty
+    assert set(copied) - set(original) == set(returned) - set(original) == {"states", "state_annotations"}
+    assert all(copied[t][0] == 0 for t in set(copied) - set(original))
     assert original["judgments"][0] > 50 and original["labels"][0] > 50  # a real store, not an empty one
     with Store(review_db) as a, Store(url) as b:
         assert list(a.judgments("nightly")) == list(b.judgments("nightly"))
@@ -268,4 +274,5 @@ def test_sqlite_paths_keep_working_unchanged(tmp_path):
     result = cli.invoke(app, ["db", "migrate", "--db", str(path)])
     assert result.exit_code == 0, result.output
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
+        # the core's migrations, and the CEP pack's own (db migrate makes every installed pack's tables)
+        assert connection.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS) + len(CEP_MIGRATIONS)

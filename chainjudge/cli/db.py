@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
+from chainjudge.core.store import Store
 from chainjudge.core.store.copy import CopyRefused, copy_store
 
 db_app = typer.Typer(help="The store itself: migrations, and copies between SQLite and PostgreSQL.", no_args_is_help=True)
@@ -15,12 +16,25 @@ db_app = typer.Typer(help="The store itself: migrations, and copies between SQLi
 
 @db_app.command("migrate")
 def migrate(db: DbOption = None) -> None:
-    """Apply the migrations the store lacks (every command does this on opening; run it once before a team
+    """Apply the migrations the store lacks, the core's and every installed pack's own tables (every command
+    applies the core's on opening, a pack its own when it first uses the store; run this once before a team
     points many processes at a new PostgreSQL database) and say how many it holds."""
     with open_store(db) as store:
+        add_pack_tables(store)
         names = store.migrations()
         location = store.location
-    out.print(f"{location}: {len(names)} migrations applied, the newest {names[-1]}", highlight=False)
+    core = [n for n in names if ":" not in n]
+    packs = sorted({n.split(":", 1)[0] for n in names if ":" in n})
+    mine = f"; packs' tables: {', '.join(packs)}" if packs else ""
+    out.print(f"{location}: {len(core)} core migrations applied, the newest {core[-1]}{mine}", highlight=False)
+
+
+def add_pack_tables(store: Store) -> None:
+    """Every installed pack's own tables, created now rather than on the pack's first use."""
+    from chainjudge.core.plugins import pack_migrations
+
+    for owner, migrations in pack_migrations().items():
+        store.apply_migrations(owner, migrations)
 
 
 @db_app.command("copy")
@@ -44,6 +58,7 @@ def copy(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     with open_store(source, create=False) as src, open_store(target) as dst:
+        add_pack_tables(dst)
         with Progress(
             TextColumn("copying {task.description}: {task.completed:,} rows"), TimeElapsedColumn(), console=err, transient=True
         ) as bar:

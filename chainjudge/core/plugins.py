@@ -38,7 +38,7 @@ class PluginError(ChainjudgeError, RuntimeError):
 
 class Pack(Protocol):
     """What every pack has; the optional hooks (`decision_of`, `default_file`, `register_commands`,
-    `review_tabs`, typed in `PackHooks`) are looked up by name, so a pack offers only what it has."""
+    `review_tabs`, `migrations`, typed in `PackHooks`) are looked up by name, so a pack offers only what it has."""
 
     name: str
     description: str
@@ -56,6 +56,8 @@ class PackHooks(Protocol):
     def register_commands(self, app: object) -> None: ...
 
     def review_tabs(self) -> Sequence[ReviewTab]: ...
+
+    def migrations(self) -> Sequence[tuple[str, object]]: ...
 
 
 class Adapter(Protocol):
@@ -155,3 +157,15 @@ def review_tabs() -> list[ReviewTab]:
         if offer is not None:
             tabs += list(offer())
     return tabs
+
+
+def pack_migrations() -> dict[str, list[tuple[str, object]]]:
+    """pack name -> the migrations of its own store tables, for every installed pack that has tables.  A
+    pack applies them itself when it first touches a store; `db migrate` and `db copy` apply them all, so a
+    team's new database, or a copy's target, has every installed pack's tables from the start."""
+    found: dict[str, list[tuple[str, object]]] = {}
+    for pack in packs().values():
+        offer = getattr(pack, "migrations", None)
+        if offer is not None:
+            found[pack.name] = list(offer())
+    return found

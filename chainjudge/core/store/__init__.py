@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -44,7 +45,6 @@ from chainjudge.core.store.migrations import MIGRATIONS, POSTGRES_VARIANTS, trac
 from chainjudge.core.store.people import PeopleStore
 from chainjudge.core.store.review import ReviewStore
 from chainjudge.core.store.splits import SplitStore
-from chainjudge.core.store.states import StateStore
 from chainjudge.core.store.traces import TraceStore
 
 __all__ = [  # what the store package offers: the Store, and what its callers need from its parts
@@ -99,7 +99,10 @@ def _open_sqlite(path: Path, lock: threading.RLock, create: bool) -> _Locked:
     return db
 
 
-class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
+_OWNER = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a pack's name as it prefixes its migrations in the ledger
+
+
+class Store(TraceStore, PeopleStore, ReviewStore, SplitStore):
     """One connection to one store: a SQLite file path, or a `postgresql://` URL.  Safe to share between
     threads: every transaction holds the store's lock (one at a time per connection), and `query` reads
     under it too.  The review app still gives each browser session a Store of its own, so sessions never
@@ -110,6 +113,7 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         to read from, say: `db copy typo.db out.db` used to create typo.db and copy nothing)."""
         self._lock = threading.RLock()
         self._depth = 0
+        self._owners_current: set[str] = set()  # packs whose migrations this Store has checked
         if isinstance(location, str):
             location = store_location(location)  # POSTGRESQL://, postgresql+psycopg://: one spelling
         self.connect_to = str(location)  # what opens another connection to this store (a URL keeps its password)
@@ -142,17 +146,33 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
 
     # -- migrations
     def _migrate(self) -> None:
-        """Apply the migrations this store lacks, each in its own transaction.  On PostgreSQL every process
-        takes one advisory lock first, so two starting at once never apply the same migration twice."""
+        """Apply the core migrations this store lacks (a pack's own come through `apply_migrations`)."""
+        self._apply_all([(name, POSTGRES_VARIANTS.get(name, sql) if self.dialect is POSTGRES else sql) for name, sql in MIGRATIONS])
+
+    def apply_migrations(self, owner: str, migrations: Sequence[tuple[str, object]]) -> None:
+        """A pack's own tables: its named migrations (SQL the dialect translates, or a function of the
+        connection) applied once each and recorded in the ledger as OWNER:NAME, append-only like the core's.
+        A pack calls this when it first touches its tables, so a store never holds the tables of a pack
+        that never used it; later calls on the same Store cost nothing."""
+        if owner in self._owners_current:
+            return
+        if not _OWNER.fullmatch(owner):
+            raise ValueError(f"a migration owner is a pack name of lower-case letters, digits and '_', not {owner!r}")
+        self._apply_all([(f"{owner}:{name}", sql) for name, sql in migrations])
+        self._owners_current.add(owner)
+
+    def _apply_all(self, migrations: Sequence[tuple[str, object]]) -> None:
+        """Apply the named migrations the ledger lacks, each in its own transaction.  On PostgreSQL every
+        process takes one advisory lock first, so two starting at once never apply the same one twice."""
         postgres = self.dialect is POSTGRES
         if postgres:
             self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
         try:
             self._db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
             applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
-            for name, sql in MIGRATIONS:
+            for name, sql in migrations:
                 if name not in applied:
-                    self._apply(name, POSTGRES_VARIANTS.get(name, sql) if postgres else sql)
+                    self._apply(name, sql)
         finally:
             if postgres:
                 self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
@@ -173,7 +193,9 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
             raise
 
     def migrations(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        """Every applied migration's name, the core's first (by name), then the packs' (OWNER:NAME)."""
+        names = [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        return [n for n in names if ":" not in n] + [n for n in names if ":" in n]
 
     # -- runs
     def save_run(self, run: Run) -> Run:
@@ -379,6 +401,14 @@ class Store(TraceStore, PeopleStore, ReviewStore, StateStore, SplitStore):
         """Read rows under the store's lock (never interleaved with another thread's transaction)."""
         with self._lock:
             return list(self._db.execute(sql, params).fetchall())
+
+    def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement over many rows in one transaction (joining the caller's); returns how many rows it
+        changed (an `INSERT OR IGNORE` of rows already there changes none).  For a pack's own tables."""
+        with self.transaction():
+            before = self._db.total_changes
+            self._db.executemany(sql, rows)
+            return int(self._db.total_changes - before)
 
     def integrity_ok(self) -> bool:
         """SQLite's integrity check; on PostgreSQL, that the server answers (it checks its own pages)."""

@@ -164,7 +164,7 @@ class CriterionSummary:
 
 
 class StorePart:
-    """What each part of the store (traces, people, review, states, splits) uses of the one connection.
+    """What each part of the store (traces, people, review, splits) uses of the one connection.
 
     `Store` sets these and combines the parts; declaring them here lets a type checker see that the parts
     only use what a Store has (the parts are never used alone)."""

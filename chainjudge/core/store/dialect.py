@@ -43,7 +43,7 @@ class SQLite:
 # integer the engine assigns), REAL is 8 bytes, TEXT compares byte by byte
 _INTEGER_KEY = re.compile(r"\bINTEGER PRIMARY KEY(?: AUTOINCREMENT)?\b", re.IGNORECASE)
 _TYPES = [(re.compile(r"\bREAL\b"), "DOUBLE PRECISION"), (re.compile(r"\bBLOB\b"), "BYTEA"), (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"')]
-_CREATE = re.compile(r"^\s*CREATE TABLE (\w+) \(", re.IGNORECASE)
+_CREATE = re.compile(r"^\s*CREATE TABLE (?:IF NOT EXISTS )?(\w+) \(", re.IGNORECASE)
 _OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO\b", re.IGNORECASE)
 _DDL = re.compile(r"^\s*(CREATE TABLE|ALTER TABLE)\b", re.IGNORECASE)
 

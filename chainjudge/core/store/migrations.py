@@ -229,20 +229,12 @@ MIGRATIONS: list[tuple[str, object]] = [  # SQL text, or a function of the conne
         """,
     ),
     (
-        # states people annotate with the expected action (a pack's JSON; the store does not read it), and
-        # their annotations, append-only: a change of mind is a new row
+        # retired: the states people annotate and their annotations are the CEP pack's tables now (its
+        # migration cep:001_states).  Stores made before this keep the tables 016 created (the pack's
+        # migration creates them IF NOT EXISTS, so both paths end at one schema); a new store gets them
+        # only when the pack first uses it.  The name stays so numbering and old ledgers still line up.
         "016_state_annotations",
-        """
-        CREATE TABLE states (id TEXT PRIMARY KEY, origin TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
-        CREATE TABLE state_annotations (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            state_id TEXT NOT NULL REFERENCES states(id),
-            annotator TEXT NOT NULL,
-            data TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        CREATE INDEX state_annotations_by_state ON state_annotations (state_id, annotator)
-        """,
+        "SELECT 1",
     ),
     (
         # the sealed test split: whole traces assigned to tune or test once, and every look at test

@@ -14,6 +14,7 @@ import numpy as np
 from chainjudge.core.schema import Estimate
 from chainjudge.core.store import Store
 from chainjudge.packs.cep.scenario import ExpectedAction, Scenario, UserState
+from chainjudge.packs.cep.state_tables import StateTables
 
 FIELDS = ("action", "channel", "send_window", "content_language", "offer")
 PER_STATE = 2
@@ -21,7 +22,7 @@ PER_STATE = 2
 
 def register(store: Store, scenarios: Sequence[Scenario]) -> int:
     """Put states up for annotation (their policy-derived action travels with them). Returns how many are new."""
-    return store.save_states([(s.user.id, s.origin, s.model_dump_json()) for s in scenarios])
+    return StateTables(store).save_states([(s.user.id, s.origin, s.model_dump_json()) for s in scenarios])
 
 
 def _key(action: ExpectedAction) -> tuple:
@@ -31,7 +32,7 @@ def _key(action: ExpectedAction) -> tuple:
 def strategist_annotations(store: Store) -> dict[str, dict[str, ExpectedAction]]:
     """state id -> annotator -> their newest expected action."""
     result: dict[str, dict[str, ExpectedAction]] = {}
-    for state_id, annotator, data in store.state_annotations():
+    for state_id, annotator, data in StateTables(store).state_annotations():
         result.setdefault(state_id, {})[annotator] = ExpectedAction.model_validate_json(data)
     return result
 
@@ -61,7 +62,7 @@ def wanted(scenario: Scenario, given: dict[str, ExpectedAction]) -> int:
 def next_state(store: Store, annotator: str) -> tuple[Scenario, dict[str, ExpectedAction]] | None:
     """The first state that still needs an annotation this annotator has not given, with those given."""
     given = strategist_annotations(store)
-    for state_id, _, data in store.states():
+    for state_id, _, data in StateTables(store).states():
         mine = given.get(state_id, {})
         scenario = Scenario.model_validate_json(data)
         if annotator not in mine and len(mine) < wanted(scenario, mine):
@@ -70,14 +71,14 @@ def next_state(store: Store, annotator: str) -> tuple[Scenario, dict[str, Expect
 
 
 def record(store: Store, state_id: str, annotator: str, action: ExpectedAction) -> None:
-    store.add_state_annotation(state_id, annotator, action.model_dump_json())
+    StateTables(store).add_state_annotation(state_id, annotator, action.model_dump_json())
 
 
 def settled(store: Store) -> list[Scenario]:
     """States whose strategists reached a consensus and need no one else, as scenarios with `annotated`."""
     given = strategist_annotations(store)
     out = []
-    for state_id, _, data in store.states():
+    for state_id, _, data in StateTables(store).states():
         scenario, mine = Scenario.model_validate_json(data), given.get(state_id, {})
         agreed = consensus(mine)
         if agreed is not None and len(mine) >= wanted(scenario, mine):

@@ -42,6 +42,12 @@ class CepPack:
 
         return list(TABS)
 
+    def migrations(self) -> list[tuple[str, object]]:
+        """The pack's own store tables (the states strategists annotate, and their annotations)."""
+        from chainjudge.packs.cep.state_tables import MIGRATIONS
+
+        return list(MIGRATIONS)
+
     def decision_of(self, trace: Trace) -> dict[str, object] | None:
         """The CEP agent's final decision (action, channel, send time, content language, offer ...) as fields."""
         from chainjudge.packs.cep.decisions import final_decision

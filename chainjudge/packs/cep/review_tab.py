@@ -16,13 +16,14 @@ from chainjudge.core.plugins import ReviewTab
 from chainjudge.core.store import Store
 from chainjudge.packs.cep import annotation
 from chainjudge.packs.cep.scenario import ExpectedAction
+from chainjudge.packs.cep.state_tables import StateTables
 
 CHANNELS = ["(none)", "push", "email", "in_app", "sms", "line", "whatsapp"]
 
 
 def ground_truth_tab(store: Store, annotator: str, still_signed_in: Callable[[], bool]) -> None:
     """The tab the CEP pack offers the review app (`CepPack.review_tabs`)."""
-    if not store.states():
+    if not StateTables(store).states():
         st.info("No states to annotate. Import some: chainjudge scenarios import EXPORT --mapping MAP --annotate")
         return
     found = annotation.next_state(store, annotator)

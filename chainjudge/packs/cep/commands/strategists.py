@@ -48,8 +48,9 @@ def scenarios_annotated(
     """Write the states strategists settled (two agreeing, and agreeing with the policy or confirmed by a
     third) as scenarios; score decisions on them with decisions --expected-source annotated."""
     from chainjudge.packs.cep.annotation import settled
+    from chainjudge.packs.cep.state_tables import StateTables
 
     with open_store(db) as store:
-        done, total = settled(store), len(store.states())
+        done, total = settled(store), len(StateTables(store).states())
     write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in done))
     out.print(f"{len(done)} of {total} states settled, written to {out_file}", highlight=False)
