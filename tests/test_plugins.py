@@ -1,7 +1,8 @@
 """Packs, trace adapters and checks are plug-ins: a tiny second pack, installed with pip from a temporary
 folder (into a target directory, not into this environment), is found through its entry points and
 used by the real `chainjudge` command: its adapter reads its format, its check judges, its pack scores
-decisions. The CEP pack registers the same way (pyproject.toml), and the core imports nothing from it."""
+decisions, and its command, review tab and own store table arrive through its hooks. The CEP pack registers
+the same way (pyproject.toml), and the core imports nothing from it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from chainjudge.core.store import Store
 from chainjudge.testing.fakejudge import FakeJudgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,9 @@ class TinyPack:
         from chainjudge.core.plugins import ReviewTab
 
         return [ReviewTab("Tiny", lambda store, reviewer, still_signed_in: None)]
+
+    def migrations(self):
+        return [("001_tally", "CREATE TABLE tiny_tally (trace_id TEXT PRIMARY KEY, lines INTEGER NOT NULL)")]
 
 
 PACK = TinyPack()
@@ -190,6 +195,10 @@ def test_a_second_pack_installed_from_a_folder_is_used(tmp_path):
         cwd=tmp_path,
     )
     assert "'Ground truth', 'Tiny'" in tabs.stdout, tabs.stdout + tabs.stderr  # the review app's tabs, pack by pack
+    migrated = chainjudge(site, "db", "migrate", "--db", tmp_path / "team.db", cwd=tmp_path)  # its own store table
+    assert migrated.returncode == 0 and "packs' tables: cep, tiny" in migrated.stdout, migrated.stdout + migrated.stderr
+    with Store(tmp_path / "team.db") as store:
+        assert "tiny:001_tally" in store.migrations() and store.query("SELECT COUNT(*) FROM tiny_tally") == [(0,)]
 
 
 def test_without_the_pack_its_check_is_unknown_not_a_crash(tmp_path, fake_judge):
