@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
 
 import chainjudge.cli.agreement_options as opt
 from chainjudge.cli.app import app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.schema import TrustPolicy
 
 
+@dataclass(frozen=True, kw_only=True)
+class AgreementOptions:
+    """What `agreement` is asked: its options, parsed into one request."""
+
+    reference: opt.ReferenceOption
+    against: opt.AgainstOption
+    criterion: opt.CriterionOption = "step"
+    order: opt.OrderOption = None
+    failing: opt.FailingOption = None
+    sources: opt.SourcesOption = None
+    bootstrap: opt.BootstrapOption = 1000
+    seed: opt.SeedOption = 0
+    min_failing_labels: opt.MinFailingLabelsOption = 10
+    min_failing_traces: opt.MinFailingTracesOption = 5
+    min_answered: opt.MinAnsweredOption = 0.9
+    min_tpr_low: opt.MinTprLowOption = 0.8
+    min_tnr_low: opt.MinTnrLowOption = 0.8
+    review_kappa: opt.ReviewKappaOption = 0.4
+    as_json: opt.AsJsonOption = False
+    split: opt.SplitOption = None
+    db: DbOption = None
+
+
 @app.command()
-def agreement(
-    reference: opt.ReferenceOption,
-    against: opt.AgainstOption,
-    criterion: opt.CriterionOption = "step",
-    order: opt.OrderOption = None,
-    failing: opt.FailingOption = None,
-    sources: opt.SourcesOption = None,
-    bootstrap: opt.BootstrapOption = 1000,
-    seed: opt.SeedOption = 0,
-    min_failing_labels: opt.MinFailingLabelsOption = 10,
-    min_failing_traces: opt.MinFailingTracesOption = 5,
-    min_answered: opt.MinAnsweredOption = 0.9,
-    min_tpr_low: opt.MinTprLowOption = 0.8,
-    min_tnr_low: opt.MinTnrLowOption = 0.8,
-    review_kappa: opt.ReviewKappaOption = 0.4,
-    as_json: opt.AsJsonOption = False,
-    split: opt.SplitOption = None,
-    db: DbOption = None,
-) -> None:
+@from_options(AgreementOptions)
+def agreement(args: AgreementOptions) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
 
     Step accuracy is micro-averaged over reference-labelled steps; first-error accuracy compares the
@@ -44,26 +52,26 @@ def agreement(
     from chainjudge.workflows.agreement import AgreementRequest, measure
 
     policy = TrustPolicy(
-        min_failing_labels=min_failing_labels,
-        min_failing_traces=min_failing_traces,
-        min_answered=min_answered,
-        min_tpr_low=min_tpr_low,
-        min_tnr_low=min_tnr_low,
-        review_kappa=review_kappa,
+        min_failing_labels=args.min_failing_labels,
+        min_failing_traces=args.min_failing_traces,
+        min_answered=args.min_answered,
+        min_tpr_low=args.min_tpr_low,
+        min_tnr_low=args.min_tnr_low,
+        review_kappa=args.review_kappa,
     )
     request = AgreementRequest(
-        reference=reference,
-        against=against,
-        criterion=criterion,
-        order=order.split(",") if order else None,
-        failing=failing.split(",") if failing else None,
-        sources=sources,
-        bootstrap=bootstrap,
-        seed=seed,
+        reference=args.reference,
+        against=args.against,
+        criterion=args.criterion,
+        order=args.order.split(",") if args.order else None,
+        failing=args.failing.split(",") if args.failing else None,
+        sources=args.sources,
+        bootstrap=args.bootstrap,
+        seed=args.seed,
         policy=policy,
-        split=split,
+        split=args.split,
     )
-    with open_store(db) as store:
+    with open_store(args.db) as store:
         result = measure(
             store,
             request,
@@ -72,10 +80,10 @@ def agreement(
                 highlight=False,
             ),
         )
-    if as_json:
+    if args.as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in result.reports]))
         return
-    _print_reports(result.reports, reference, criterion, policy, result.panel_alpha)
+    _print_reports(result.reports, args.reference, args.criterion, policy, result.panel_alpha)
 
 
 def _print_reports(reports: list, reference: str, criterion: str, policy, panel_alpha: float | None) -> None:

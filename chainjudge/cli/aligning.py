@@ -4,6 +4,7 @@ proposed rubric clarifications, and the plain-vs-aligned comparison on the seale
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,48 +13,55 @@ import yaml
 
 from chainjudge.cli.align_report import print_comparison, print_examples, use_it, write_proposal
 from chainjudge.cli.app import app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.rubric import RubricError, load_rubric
 
 
-@app.command()
-def align(
-    rubric: Annotated[Path, typer.Option("--rubric", "-r", help="The rubric whose model criteria the aligned judge is for.")],
-    name: Annotated[str, typer.Option("--name", help="Name of the aligned judge (chainjudge judge --aligned NAME).")],
+@dataclass(frozen=True, kw_only=True)
+class AlignOptions:
+    """What `align` is asked: its options, parsed into one request."""
+
+    rubric: Annotated[Path, typer.Option("--rubric", "-r", help="The rubric whose model criteria the aligned judge is for.")]
+    name: Annotated[str, typer.Option("--name", help="Name of the aligned judge (chainjudge judge --aligned NAME).")]
     k: Annotated[
         int, typer.Option(min=1, max=16, help="Worked examples per criterion in each prompt, nearest first, balanced across labels.")
-    ] = 4,
-    judge: Annotated[str, typer.Option("--judge", "-j", help="The judge to align: 'local' (offline) or a litellm model string.")] = "local",
-    api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL for the judge.")] = None,
+    ] = 4
+    judge: Annotated[str, typer.Option("--judge", "-j", help="The judge to align: 'local' (offline) or a litellm model string.")] = "local"
+    api_base: Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible server URL for the judge.")] = None
     examples_only: Annotated[
         bool,
         typer.Option(
             "--examples-only",
             help="Only build the worked examples (seconds, no judge): no thresholds, no proposals, no test-split comparison.",
         ),
-    ] = False,
-    tune_steps: Annotated[int, typer.Option(min=0, help="Labelled tune steps judged to fit the decision thresholds (0: all).")] = 120,
-    test_steps: Annotated[int, typer.Option(min=0, help="Labelled test steps judged by the plain and the aligned judge (0: all).")] = 120,
+    ] = False
+    tune_steps: Annotated[int, typer.Option(min=0, help="Labelled tune steps judged to fit the decision thresholds (0: all).")] = 120
+    test_steps: Annotated[int, typer.Option(min=0, help="Labelled test steps judged by the plain and the aligned judge (0: all).")] = 120
     evaluate: Annotated[
         bool,
         typer.Option(
             "--evaluate/--no-evaluate", help="End by comparing the plain and the aligned judge on the test split (each a recorded look)."
         ),
-    ] = True,
+    ] = True
     propose: Annotated[
         bool,
         typer.Option(
             "--propose",
             help="Also write proposed rubric clarifications from the tune disagreements, as a diff for a person to accept (never applied).",
         ),
-    ] = False,
+    ] = False
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Where --propose writes RUBRIC.proposed.yaml and .diff (default: beside the rubric).")
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight (the local judge serves one at a time).")] = 8,
-    seed: Annotated[int, typer.Option(help="Seed of the tune and test step samples.")] = 0,
-    db: DbOption = None,
-) -> None:
+    ] = None
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight (the local judge serves one at a time).")] = 8
+    seed: Annotated[int, typer.Option(help="Seed of the tune and test step samples.")] = 0
+    db: DbOption = None
+
+
+@app.command()
+@from_options(AlignOptions)
+def align(args: AlignOptions) -> None:
     """Align a judge with people, from the tune split only, and show on the sealed test split what it bought.
 
     1. Worked examples: each judged step's prompt carries its k most similar labelled tune steps (imported
@@ -77,24 +85,24 @@ def align(
     from chainjudge.workflows.align_run import AlignRequest, JudgeChoice, align_with_judge
     from chainjudge.workflows.alignment import build_aligned
 
-    if propose and examples_only:
+    if args.propose and args.examples_only:
         fail("--propose needs the judge's tune judgments: drop --examples-only")
     try:
-        rubric_model = load_rubric(rubric)
+        rubric_model = load_rubric(args.rubric)
     except RubricError as exc:
         fail(str(exc))
-    choice = JudgeChoice(spec=judge, api_base=api_base, concurrency=concurrency)
-    data = yaml.safe_load(rubric.read_text(encoding="utf-8")) if propose else None
-    request = AlignRequest(choice, tune_steps, test_steps, evaluate, seed, data, str(rubric))
-    with open_store(db) as store:
+    choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=args.concurrency)
+    data = yaml.safe_load(args.rubric.read_text(encoding="utf-8")) if args.propose else None
+    request = AlignRequest(choice, args.tune_steps, args.test_steps, args.evaluate, args.seed, data, str(args.rubric))
+    with open_store(args.db) as store:
         try:
-            aligned, report = build_aligned(store, rubric_model, name, k)
+            aligned, report = build_aligned(store, rubric_model, args.name, args.k)
         except ValueError as exc:  # labels that cannot make examples (AlignmentError is one)
             fail(str(exc))
         print_examples(report)
-        if examples_only:
+        if args.examples_only:
             store.save_aligned(aligned)
-            use_it(aligned, rubric)
+            use_it(aligned, args.rubric)
             return
         try:
             progress = functools.partial(live_progress, err)
@@ -102,7 +110,7 @@ def align(
         except JudgeSetupError as exc:
             fail(f"{exc} (or build the examples alone: --examples-only)")
     if result.proposal is not None:
-        write_proposal(result.proposal, rubric, out_dir or rubric.parent)
+        write_proposal(result.proposal, args.rubric, args.out_dir or args.rubric.parent)
     if result.comparison is not None:
         print_comparison(result.comparison)
-    use_it(result.aligned, rubric)
+    use_it(result.aligned, args.rubric)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 
 import chainjudge.cli.files_options as opt
 from chainjudge.cli.app import app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
@@ -21,40 +24,46 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CollectOptions:
+    """What `collect` is asked: its options, parsed into one request."""
+
+    listen: opt.ListenOption = "127.0.0.1:4318"
+    max_body_mb: opt.MaxBodyMbOption = 16.0
+    max_concurrent: opt.MaxConcurrentOption = 8
+    max_connections: opt.MaxConnectionsOption = 64
+    request_timeout: opt.RequestTimeoutOption = 60.0
+    db: DbOption = None
+
+
 @app.command()
-def collect(
-    listen: opt.ListenOption = "127.0.0.1:4318",
-    max_body_mb: opt.MaxBodyMbOption = 16.0,
-    max_concurrent: opt.MaxConcurrentOption = 8,
-    max_connections: opt.MaxConnectionsOption = 64,
-    request_timeout: opt.RequestTimeoutOption = 60.0,
-    db: DbOption = None,
-) -> None:
+@from_options(CollectOptions)
+def collect(args: CollectOptions) -> None:
     """Receive OTLP/HTTP trace exports (protobuf or JSON, gzip) from instrumented agents and store the
     traces for judging. Point an exporter at http://HOST:PORT/v1/traces; Ctrl-C stops."""
     from chainjudge.core.judges.resolve import is_loopback
     from chainjudge.reading.collect import Collector, make_server
 
-    host, _, port = listen.rpartition(":")
+    host, _, port = args.listen.rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        fail(f"--listen takes HOST:PORT with a port from 0 to 65535; got {listen!r}")
+        fail(f"--listen takes HOST:PORT with a port from 0 to 65535; got {args.listen!r}")
     if not is_loopback(f"http://{host}:{port}"):
         err.print(Text("warning:", style="yellow"), f"listening on {host}, reachable from other machines; traces may hold customer data")
-    store = open_store(db)
+    store = open_store(args.db)
     collector = Collector(store)
     try:
         server = make_server(
             collector,
             host,
             int(port),
-            int(max_body_mb * 1024 * 1024),
-            max_concurrent=max_concurrent,
-            deadline_s=request_timeout,
-            max_connections=max_connections,
+            int(args.max_body_mb * 1024 * 1024),
+            max_concurrent=args.max_concurrent,
+            deadline_s=args.request_timeout,
+            max_connections=args.max_connections,
         )
     except (OSError, OverflowError) as exc:
-        fail(f"cannot listen on {listen}: {getattr(exc, 'strerror', None) or exc}")
+        fail(f"cannot listen on {args.listen}: {getattr(exc, 'strerror', None) or exc}")
     out.print(
         f"collecting OTLP traces at http://{host}:{server.server_address[1]}/v1/traces into {store.location} (Ctrl-C stops)",
         highlight=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.text import Text
 import chainjudge.cli.files_options as opt
 from chainjudge.cli.app import rubric_app, schema_app, traces_app
 from chainjudge.cli.judge_options import SplitChoice
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import err, out
 from chainjudge.core.rubric import RubricError, load_rubric, rubric_hash, rubric_json_schema
 from chainjudge.core.schema import Trace
@@ -50,13 +52,19 @@ def rubric_check(files: Annotated[list[Path], typer.Argument(help="Rubric YAML f
         raise typer.Exit(2)
 
 
+@dataclass(frozen=True, kw_only=True)
+class TracesShowOptions:
+    """What `traces show` is asked: its options, parsed into one request."""
+
+    files: opt.FilesOption
+    fmt: opt.FmtOption = "auto"
+    split: opt.SplitOption = SplitChoice.none
+    as_json: opt.AsJsonOption = False
+
+
 @traces_app.command("show")
-def traces_show(
-    files: opt.FilesOption,
-    fmt: opt.FmtOption = "auto",
-    split: opt.SplitOption = SplitChoice.none,
-    as_json: opt.AsJsonOption = False,
-) -> None:
+@from_options(TracesShowOptions)
+def traces_show(args: TracesShowOptions) -> None:
     """How each trace was decomposed: the step tree with kind, ref, parent, an excerpt and tool pairing,
     so you see what the judge will see before paying for a run."""
     from rich.tree import Tree
@@ -65,7 +73,7 @@ def traces_show(
     from chainjudge.reading import read_traces
 
     problems = 0
-    for item in read_traces(files, fmt, split.value):  # type: ignore[arg-type]
+    for item in read_traces(args.files, args.fmt, args.split.value):  # type: ignore[arg-type]
         if isinstance(item, RecordError):
             if item.repaired:  # nothing lost: listed, not a failure
                 err.print(Text("repaired", style="cyan"), str(item), highlight=False)
@@ -73,7 +81,7 @@ def traces_show(
             problems += 1
             err.print(Text("problem", style="yellow"), str(item), highlight=False)
             continue
-        if as_json:
+        if args.as_json:
             print(item.model_dump_json())
             continue
         root = Tree(f"{item.id}  ({item.format}, {len(item.steps)} steps, from {item.source or '?'})")

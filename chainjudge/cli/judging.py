@@ -5,6 +5,7 @@ Exit codes: 2 when a run stopped, 1 when records were skipped or judgments faile
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 import typer
@@ -12,6 +13,7 @@ from rich.text import Text
 
 import chainjudge.cli.judge_options as opt
 from chainjudge.cli.app import app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, open_store, out
 from chainjudge.core.store import masked_url
 
@@ -19,34 +21,40 @@ if TYPE_CHECKING:
     from chainjudge.workflows.judging import JudgedRun, JudgeRequest, JudgeResult
 
 
+@dataclass(frozen=True, kw_only=True)
+class JudgeOptions:
+    """What `judge` is asked: its options, named after the JudgeRequest fields they become (and --db)."""
+
+    traces: opt.TracesOption
+    rubric: opt.RubricOption
+    judges: opt.JudgeModelsOption = None
+    api_base: opt.ApiBaseOption = None
+    concurrency: opt.ConcurrencyOption = 8
+    run: opt.RunOption = None
+    db: DbOption = None
+    fmt: opt.FmtOption = "auto"
+    split: opt.SplitOption = opt.SplitChoice.none
+    limit: opt.LimitOption = None
+    batch: opt.BatchOption = None
+    mode: opt.ModeOption = None
+    retry_errors: opt.RetryErrorsOption = True
+    samples: opt.SamplesOption = 1
+    temperature: opt.TemperatureOption = 0.0
+    redact: opt.RedactOption = None
+    redact_patterns: opt.RedactPatternOption = None
+    expected: opt.ExpectedOption = None
+    space: opt.SpaceOption = None
+    reference: opt.ReferenceOption = None
+    aligned: opt.AlignedOption = None
+    executor: opt.ExecutorOption = opt.ExecutorChoice.local
+    ray_address: opt.RayAddressOption = None
+    workers: opt.WorkersOption = 2
+    verifiers: opt.VerifierOption = None
+
+
 @app.command()
-def judge(
-    traces: opt.TracesOption,
-    rubric: opt.RubricOption,
-    judges: opt.JudgeModelsOption = None,
-    api_base: opt.ApiBaseOption = None,
-    concurrency: opt.ConcurrencyOption = 8,
-    run: opt.RunOption = None,
-    db: DbOption = None,
-    fmt: opt.FmtOption = "auto",
-    split: opt.SplitOption = opt.SplitChoice.none,
-    limit: opt.LimitOption = None,
-    batch: opt.BatchOption = None,
-    mode: opt.ModeOption = None,
-    retry_errors: opt.RetryErrorsOption = True,
-    samples: opt.SamplesOption = 1,
-    temperature: opt.TemperatureOption = 0.0,
-    redact: opt.RedactOption = None,
-    redact_patterns: opt.RedactPatternOption = None,
-    expected: opt.ExpectedOption = None,
-    space: opt.SpaceOption = None,
-    reference: opt.ReferenceOption = None,
-    aligned: opt.AlignedOption = None,
-    executor: opt.ExecutorOption = opt.ExecutorChoice.local,
-    ray_address: opt.RayAddressOption = None,
-    workers: opt.WorkersOption = 2,
-    verifiers: opt.VerifierOption = None,
-) -> None:
+@from_options(JudgeOptions)
+def judge(args: JudgeOptions) -> None:
     """Judge every applicable step of TRACES against a rubric and store the judgments.
 
     Interrupt it at any time and run the same command with the same --run to resume: only missing
@@ -57,9 +65,8 @@ def judge(
     from chainjudge.workflows import judging
     from chainjudge.workflows.judging import JudgeRequest
 
-    options = locals()  # the options are named after the request's fields
-    request = JudgeRequest(**{f.name: options[f.name] for f in dataclasses.fields(JudgeRequest)})
-    with open_store(db) as store:
+    request = JudgeRequest(**{f.name: getattr(args, f.name) for f in dataclasses.fields(JudgeRequest)})
+    with open_store(args.db) as store:
         result = judging.judge(
             request,
             store,
@@ -68,7 +75,7 @@ def judge(
             on_run=print_run,
             on_skipped=lambda problem: err.print(Text("skipped", style="yellow"), f"{problem}", highlight=False),
         )
-    finish(result, request, db)
+    finish(result, request, args.db)
 
 
 def print_run(judged: JudgedRun, traces: int) -> None:

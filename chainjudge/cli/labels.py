@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.cli.app import labels_app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
@@ -36,19 +38,25 @@ def _expand(paths: list[Path]) -> list[Path]:
     return expanded
 
 
-@labels_app.command("import")
-def labels_import(
-    files: Annotated[list[Path], typer.Argument(help="Label files: JSONL / JSON / CSV rows, or AgentProcessBench records.")],
-    annotator: Annotated[Optional[str], typer.Option(help="Annotator id for rows that carry none (or to override).")] = None,
-    kind: Annotated[Optional[LabelKind], typer.Option(help="human, judge or ground-truth.")] = None,
+@dataclass(frozen=True, kw_only=True)
+class LabelsImportOptions:
+    """What `labels import` is asked: its options, parsed into one request."""
+
+    files: Annotated[list[Path], typer.Argument(help="Label files: JSONL / JSON / CSV rows, or AgentProcessBench records.")]
+    annotator: Annotated[Optional[str], typer.Option(help="Annotator id for rows that carry none (or to override).")] = None
+    kind: Annotated[Optional[LabelKind], typer.Option(help="human, judge or ground-truth.")] = None
     criterion: Annotated[
         Optional[str], typer.Option(help="Criterion id for rows that carry none (AgentProcessBench step labels: 'step').")
-    ] = None,
+    ] = None
     value_map: Annotated[
         Optional[list[str]], typer.Option("--map", help="Value mapping, repeatable: --map 1=correct --map 0=neutral --map -1=error.")
-    ] = None,
-    db: DbOption = None,
-) -> None:
+    ] = None
+    db: DbOption = None
+
+
+@labels_app.command("import")
+@from_options(LabelsImportOptions)
+def labels_import(args: LabelsImportOptions) -> None:
     """Import labels. Importing the same file twice changes nothing; a changed label is a new row (newest counts).
 
     Rows: {trace_id, step_ref | step_index, criterion, label, annotator, kind, note, time}; a row
@@ -59,16 +67,19 @@ def labels_import(
     from chainjudge.reading.labels import ImportOptions, check_annotator, parse_value_map, read_labels
 
     try:
-        if annotator is not None:
-            check_annotator(annotator)
+        if args.annotator is not None:
+            check_annotator(args.annotator)
         options = ImportOptions(
-            annotator=annotator, kind=kind.value if kind else None, criterion=criterion, value_map=parse_value_map(value_map or [])
+            annotator=args.annotator,
+            kind=args.kind.value if args.kind else None,
+            criterion=args.criterion,
+            value_map=parse_value_map(args.value_map or []),
         )
     except ValueError as exc:
         fail(str(exc))
     bad = 0
-    with open_store(db) as store:
-        for file in _expand(files):
+    with open_store(args.db) as store:
+        for file in _expand(args.files):
             batch: list[Label] = []
             for item in read_labels(file, options):
                 if isinstance(item, Label):

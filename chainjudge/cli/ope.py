@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -10,31 +11,38 @@ from rich.table import Table
 from rich.text import Text
 
 import chainjudge.cli.ope_options as opt
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import err, out
 
 
-def ope(
-    logs: opt.LogsOption,
-    policy: opt.PolicyOption = None,
-    decisions: opt.DecisionsOption = None,
-    decision_field: opt.DecisionFieldOption = None,
-    trace_key: opt.TraceKeyOption = "scenario_id",
-    exploration: opt.ExplorationOption = None,
-    reward: opt.RewardOption = "reward",
-    propensity: opt.PropensityOption = "propensity",
-    action: opt.ActionOption = "action",
-    slot: opt.SlotOption = None,
-    group: opt.GroupOption = None,
-    feature: opt.FeatureOption = None,
-    by: opt.ByOption = None,
-    reward_model: opt.RewardModelOption = "boosting",
-    clip: opt.ClipOption = None,
-    switch_tau: opt.SwitchTauOption = None,
-    bootstrap: opt.BootstrapOption = 200,
-    min_ess: opt.MinEssOption = 100.0,
-    seed: opt.SeedOption = 0,
-    out_file: opt.OutFileOption = None,
-) -> None:
+@dataclass(frozen=True, kw_only=True)
+class OpeOptions:
+    """What `ope` is asked: its options, parsed into one request."""
+
+    logs: opt.LogsOption
+    policy: opt.PolicyOption = None
+    decisions: opt.DecisionsOption = None
+    decision_field: opt.DecisionFieldOption = None
+    trace_key: opt.TraceKeyOption = "scenario_id"
+    exploration: opt.ExplorationOption = None
+    reward: opt.RewardOption = "reward"
+    propensity: opt.PropensityOption = "propensity"
+    action: opt.ActionOption = "action"
+    slot: opt.SlotOption = None
+    group: opt.GroupOption = None
+    feature: opt.FeatureOption = None
+    by: opt.ByOption = None
+    reward_model: opt.RewardModelOption = "boosting"
+    clip: opt.ClipOption = None
+    switch_tau: opt.SwitchTauOption = None
+    bootstrap: opt.BootstrapOption = 200
+    min_ess: opt.MinEssOption = 100.0
+    seed: opt.SeedOption = 0
+    out_file: opt.OutFileOption = None
+
+
+@from_options(OpeOptions)
+def ope(args: OpeOptions) -> None:
     """Estimate what the target policy would have earned on the logged decisions (direct method, IPS,
     self-normalised IPS, doubly robust, Switch-DR), beside what the logged policy earned, with 95% intervals
     over users and the diagnostics that say whether to believe them (effective sample size, largest weight,
@@ -42,25 +50,35 @@ def ope(
     from chainjudge.core.atomic import write_text_atomic
     from chainjudge.workflows.ope import columns_from, evaluate_logs
 
-    if reward_model not in ("boosting", "logistic", "none"):
+    if args.reward_model not in ("boosting", "logistic", "none"):
         raise typer.BadParameter("choose boosting, logistic or none", param_hint="--reward-model")
-    if (policy is None) == (not decisions):
+    if (args.policy is None) == (not args.decisions):
         raise typer.BadParameter("give either --policy FILE or --decisions TRACES", param_hint="--policy")
-    if exploration not in (None, "uniform"):
+    if args.exploration not in (None, "uniform"):
         raise typer.BadParameter("the only declared exploration is 'uniform'", param_hint="--exploration")
-    columns = columns_from(reward, propensity, action, slot, group, feature or [], by or [])
+    columns = columns_from(args.reward, args.propensity, args.action, args.slot, args.group, args.feature or [], args.by or [])
     target: Path | dict
-    if decisions:
+    if args.decisions:
         from chainjudge.workflows.ope import decisions_policy
 
-        target, problems = decisions_policy(decisions, decision_field or ["channel"], trace_key, exploration)
+        target, problems = decisions_policy(args.decisions, args.decision_field or ["channel"], args.trace_key, args.exploration)
         for problem in problems[:5]:
             err.print(Text(f"skipped: {problem}", style="yellow"))
         out.print(f"{len(target['decisions'])} recorded agent decisions are the target policy", highlight=False)
     else:
-        assert policy is not None
-        target = policy
-    report = evaluate_logs(logs, columns, target, reward_model, clip, switch_tau, bootstrap, seed, min_ess)
+        assert args.policy is not None
+        target = args.policy
+    report = evaluate_logs(
+        args.logs,
+        columns,
+        target,
+        args.reward_model,
+        args.clip,
+        args.switch_tau,
+        args.bootstrap,
+        args.seed,
+        args.min_ess,
+    )
     if report.rejected_count:
         err.print(Text(f"{report.rejected_count} rows rejected (first: {'; '.join(report.rejected[:3])})", style="yellow"))
     _print_result(report.overall, f"{report.logs}: {report.rows} logged rows, {report.actions} actions; policy {report.policy}")
@@ -73,9 +91,9 @@ def ope(
             "in the policy file when the logging policy could take every action)",
             highlight=False,
         )
-    if out_file is not None:
-        write_text_atomic(out_file, json.dumps(_as_json(report), indent=2, default=str) + "\n")
-        out.print(f"figures written to {out_file}", highlight=False)
+    if args.out_file is not None:
+        write_text_atomic(args.out_file, json.dumps(_as_json(report), indent=2, default=str) + "\n")
+        out.print(f"figures written to {args.out_file}", highlight=False)
 
 
 def _figure(value, digits: int = 4) -> str:

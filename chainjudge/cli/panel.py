@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chainjudge.cli.app import app
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 from chainjudge.core.store import Store
 from chainjudge.reading import FORMATS
@@ -22,18 +24,24 @@ class Aggregation(str, Enum):
     strictest = "strictest"
 
 
-@app.command()
-def panel(
-    runs_or_annotators: Annotated[list[str], typer.Argument(help="Runs (or label annotators) forming the panel.")],
-    criterion: Annotated[str, typer.Option(help="Criterion id.")],
-    aggregate: Annotated[Aggregation, typer.Option(help="How the panel's labels become one.")] = Aggregation.majority,
+@dataclass(frozen=True, kw_only=True)
+class PanelOptions:
+    """What `panel` is asked: its options, parsed into one request."""
+
+    runs_or_annotators: Annotated[list[str], typer.Argument(help="Runs (or label annotators) forming the panel.")]
+    criterion: Annotated[str, typer.Option(help="Criterion id.")]
+    aggregate: Annotated[Aggregation, typer.Option(help="How the panel's labels become one.")] = Aggregation.majority
     reference: Annotated[
         Optional[str], typer.Option(help="Reference annotator (e.g. human labels) to score the judges and the panel against.")
-    ] = None,
-    order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated.")] = None,
-    failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated.")] = None,
-    db: DbOption = None,
-) -> None:
+    ] = None
+    order: Annotated[Optional[str], typer.Option(help="Label order, low to high, comma-separated.")] = None
+    failing: Annotated[Optional[str], typer.Option(help="Failing labels, comma-separated.")] = None
+    db: DbOption = None
+
+
+@app.command()
+@from_options(PanelOptions)
+def panel(args: PanelOptions) -> None:
     """A judge panel: inter-judge alpha, unanimity (self-consistency for samples of one judge), the
     aggregated verdict, and, against a reference, each judge's and the panel's agreement, pairwise
     error correlation and the effective number of independent judges."""
@@ -41,33 +49,33 @@ def panel(
     from chainjudge.analysis.panel import labels_alpha
     from chainjudge.workflows.agreement import annotator_labels
 
-    with open_store(db) as store:
-        members = [_members_labels(store, name, criterion) for name in runs_or_annotators]
-        ref_labels = annotator_labels(store, reference, criterion) if reference else []
+    with open_store(args.db) as store:
+        members = [_members_labels(store, name, args.criterion) for name in args.runs_or_annotators]
+        ref_labels = annotator_labels(store, args.reference, args.criterion) if args.reference else []
     values = {label.value for m in members for label in m} | {label.value for label in ref_labels}
     try:
-        ordered = order_labels(values, order.split(",") if order else None)
+        ordered = order_labels(values, args.order.split(",") if args.order else None)
     except ValueError as exc:
         fail(str(exc))
-    fail_set = set(failing.split(",")) if failing else {v for v in ordered if v.lower() in DEFAULT_FAILING}
-    combined = aggregate_panel(members, ordered, fail_set, aggregate.value, f"panel:{aggregate.value}")
+    fail_set = set(args.failing.split(",")) if args.failing else {v for v in ordered if v.lower() in DEFAULT_FAILING}
+    combined = aggregate_panel(members, ordered, fail_set, args.aggregate.value, f"panel:{args.aggregate.value}")
     alpha = labels_alpha(members, ordered)
     agree = unanimity(members)
     out.print(
-        f"panel of {len(members)} on {criterion}: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
+        f"panel of {len(members)} on {args.criterion}: Krippendorff's alpha {alpha if alpha is None else round(alpha, 3)}, "
         f"unanimous on {'-' if agree is None else f'{agree:.1%}'} of the steps all labelled",
         highlight=False,
     )
-    if not ref_labels or reference is None:
+    if not ref_labels or args.reference is None:
         out.print("(pass --reference to score each judge and the aggregated panel against people or ground truth)")
         return
-    panel = [*zip(runs_or_annotators, members, strict=True), (f"panel ({aggregate.value})", combined)]
-    out.print(_panel_table(panel, ref_labels, reference, criterion, sorted(fail_set), ordered))
+    panel = [*zip(args.runs_or_annotators, members, strict=True), (f"panel ({args.aggregate.value})", combined)]
+    out.print(_panel_table(panel, ref_labels, args.reference, args.criterion, sorted(fail_set), ordered))
     corr, n_eff = error_correlation(members, ref_labels)
     pairs = [(i, j) for i in range(len(members)) for j in range(i + 1, len(members))]
     out.print(
         "pairwise correlation of errors: "
-        + "; ".join(f"{runs_or_annotators[i]} ~ {runs_or_annotators[j]}: {corr[i, j]:.2f}" for i, j in pairs)
+        + "; ".join(f"{args.runs_or_annotators[i]} ~ {args.runs_or_annotators[j]}: {corr[i, j]:.2f}" for i, j in pairs)
     )
     out.print(f"effective number of independent judges: {'-' if n_eff is None else f'{n_eff:.2f}'} of {len(members)}")
 

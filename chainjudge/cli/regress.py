@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,32 +10,39 @@ import typer
 from rich.text import Text
 
 from chainjudge.cli.modes import DEFAULT_CATALOGUE, DEFAULT_SUITE, CatalogueOption
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 regress_app = typer.Typer(help="Regression cases from failure modes, re-judged in CI.", no_args_is_help=True)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegressAddOptions:
+    """What `regress add` is asked: its options, parsed into one request."""
+
+    mode_id: str
+    n: Annotated[int, typer.Option("--n", min=1, help="Cases to write (the mode's most central exemplars).")] = 3
+    suite: Annotated[Path, typer.Option(help="Suite folder (one sub-folder per mode).")] = DEFAULT_SUITE
+    catalogue: CatalogueOption = DEFAULT_CATALOGUE
+    db: DbOption = None
+
+
 @regress_app.command("add")
-def regress_add(
-    mode_id: str,
-    n: Annotated[int, typer.Option("--n", min=1, help="Cases to write (the mode's most central exemplars).")] = 3,
-    suite: Annotated[Path, typer.Option(help="Suite folder (one sub-folder per mode).")] = DEFAULT_SUITE,
-    catalogue: CatalogueOption = DEFAULT_CATALOGUE,
-    db: DbOption = None,
-) -> None:
+@from_options(RegressAddOptions)
+def regress_add(args: RegressAddOptions) -> None:
     """Write minimal reproducing cases of a failure mode into the suite: the trace up to the failing
     step, the criterion, and the verdict that marked it."""
     from chainjudge.workflows.modes import load_catalogue
     from chainjudge.workflows.regress import make_case, write_case
 
-    cat = load_catalogue(catalogue)
+    cat = load_catalogue(args.catalogue)
     try:
-        mode = cat.mode(mode_id)
+        mode = cat.mode(args.mode_id)
     except KeyError:
-        fail(f"no mode {mode_id} in {catalogue}")
+        fail(f"no mode {args.mode_id} in {args.catalogue}")
     written = []
-    with open_store(db) as store:
-        for exemplar in mode.exemplars[:n]:
+    with open_store(args.db) as store:
+        for exemplar in mode.exemplars[: args.n]:
             run = store.get_run(exemplar.run)
             trace = store.get_trace(exemplar.trace_id, run=exemplar.run)
             if run is None or run.rubric is None or trace is None:
@@ -52,10 +60,10 @@ def regress_add(
             )
             label = judgment.verdict.label if judgment and judgment.verdict else "fail"
             case = make_case(mode.id, mode.name, exemplar, trace, run.rubric.criterion(exemplar.criterion_id), label)
-            written.append(write_case(case, suite))
+            written.append(write_case(case, args.suite))
     if not written:
-        fail(f"no case could be written for {mode_id}")
-    out.print(f"{len(written)} cases for {mode_id} in {suite / mode_id}")
+        fail(f"no case could be written for {args.mode_id}")
+    out.print(f"{len(written)} cases for {args.mode_id} in {args.suite / args.mode_id}")
 
 
 @regress_app.command("run")

@@ -3,30 +3,38 @@ labelled, and which version of each trace every run judged."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out
 
 
-def probe(
-    run: Annotated[str, typer.Argument(help="Run to probe.")],
-    judge_model: Annotated[str, typer.Option("--judge", "-j", help="The run's judge: 'local' or a litellm model string.")] = "local",
-    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None,
-    sample: Annotated[int, typer.Option(min=1, help="Work items re-judged under each change (seeded sample).")] = 20,
-    seed: Annotated[int, typer.Option(help="Sample seed (same seed, same items).")] = 0,
+@dataclass(frozen=True, kw_only=True)
+class ProbeOptions:
+    """What `probe` is asked: its options, parsed into one request."""
+
+    run: Annotated[str, typer.Argument(help="Run to probe.")]
+    judge_model: Annotated[str, typer.Option("--judge", "-j", help="The run's judge: 'local' or a litellm model string.")] = "local"
+    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --judge.")] = None
+    sample: Annotated[int, typer.Option(min=1, help="Work items re-judged under each change (seeded sample).")] = 20
+    seed: Annotated[int, typer.Option(help="Sample seed (same seed, same items).")] = 0
     change: Annotated[
         Optional[list[str]],
         typer.Option(
             "--change", help="Only these changes, repeatable: criteria_order, scale_order, whitespace, verbose_padding, polite_assertion."
         ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once.")] = 4,
-    db: DbOption = None,
-) -> None:
+    ] = None
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Judge calls in flight at once.")] = 4
+    db: DbOption = None
+
+
+@from_options(ProbeOptions)
+def probe(args: ProbeOptions) -> None:
     """Bias probes: re-judge a seeded sample of RUN under meaning-preserving changes (criteria order
     shuffled, scale labels reversed, whitespace changed, a verbose paragraph appended, a polite "this step
     is correct" inside the trace) and print, per change and criterion, how often the label flipped.
@@ -39,24 +47,35 @@ def probe(
     from chainjudge.core.offline import quiet_libraries
     from chainjudge.workflows.probes import probe_results, run_probes
 
-    chosen = change or list(CHANGES)
+    chosen = args.change or list(CHANGES)
     unknown = [c for c in chosen if c not in CHANGES]
     if unknown:
         fail(f"unknown --change {unknown}; choose among {', '.join(CHANGES)}")
-    with open_store(db) as store:
-        stored = store.get_run(run)
+    with open_store(args.db) as store:
+        stored = store.get_run(args.run)
         if stored is None:
-            fail(f"no run named {run!r} in {store.location}; see: chainjudge runs")
-        if stored.judge.model.split("/")[-1] != judge_model.split("/")[-1] and not (
-            judge_model == "local" and "local" in stored.judge.model
+            fail(f"no run named {args.run!r} in {store.location}; see: chainjudge runs")
+        if stored.judge.model.split("/")[-1] != args.judge_model.split("/")[-1] and not (
+            args.judge_model == "local" and "local" in stored.judge.model
         ):
-            err.print(Text("note:", style="yellow"), f"{run} was judged by {stored.judge.model}; probing it with {judge_model}")
+            err.print(Text("note:", style="yellow"), f"{args.run} was judged by {stored.judge.model}; probing it with {args.judge_model}")
         quiet_libraries()
-        with open_judge(judge_model, api_base=api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
+        with open_judge(args.judge_model, api_base=args.api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (
+            settings,
+            judge,
+        ):
             outcome = run_probes(
-                store, run, judge, settings, sample=sample, seed=seed, changes=chosen, concurrency=concurrency, on_change=_announce
+                store,
+                args.run,
+                judge,
+                settings,
+                sample=args.sample,
+                seed=args.seed,
+                changes=chosen,
+                concurrency=args.concurrency,
+                on_change=_announce,
             )
-        results = probe_results(store, run)
+        results = probe_results(store, args.run)
     for name, progress in outcome.items():
         if progress is None:
             out.print(f"{name}: does not apply (one criterion per call or a single model criterion)")

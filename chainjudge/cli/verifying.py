@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import typer
 from rich.table import Table
 
 import chainjudge.cli.verifier_options as opt
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, open_store, out, store_traces
 from chainjudge.core.schema import Verifier
 
@@ -14,37 +17,53 @@ verifier_app = typer.Typer(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class VerifierTrainOptions:
+    """What `verifier train` is asked: its options, parsed into one request."""
+
+    criterion: opt.CriterionOption
+    name: opt.NameOption
+    reference: opt.ReferenceOption = False
+    failing: opt.FailingOption = None
+    target: opt.TargetOption = 0.9
+    risk: opt.RiskOption = 0.1
+    seed: opt.SeedOption = 0
+    traces: opt.TracesOption = None
+    from_run: opt.FromRunOption = None
+    db: DbOption = None
+
+
 @verifier_app.command("train")
-def train_cmd(
-    criterion: opt.CriterionOption,
-    name: opt.NameOption,
-    reference: opt.ReferenceOption = False,
-    failing: opt.FailingOption = None,
-    target: opt.TargetOption = 0.9,
-    risk: opt.RiskOption = 0.1,
-    seed: opt.SeedOption = 0,
-    traces: opt.TracesOption = None,
-    from_run: opt.FromRunOption = None,
-    db: DbOption = None,
-) -> None:
+@from_options(VerifierTrainOptions)
+def train_cmd(args: VerifierTrainOptions) -> None:
     """Learn a calibrated verifier for one criterion from the tune split's reference labels (never the test
     split, never a trace that shares a task with a test trace), cross-validated with whole tasks held out,
     with the confidence above which it decides and below which it abstains (its guarantee)."""
     from chainjudge.analysis.verifier import oof_kappa_text
     from chainjudge.workflows.verifier import train
 
-    with open_store(db) as store:
-        store_traces(store, traces or [])
-        verifier, gathered = train(store, name, criterion, reference, failing, target, risk, seed, from_run)
+    with open_store(args.db) as store:
+        store_traces(store, args.traces or [])
+        verifier, gathered = train(
+            store,
+            args.name,
+            args.criterion,
+            args.reference,
+            args.failing,
+            args.target,
+            args.risk,
+            args.seed,
+            args.from_run,
+        )
     out.print(
-        f"verifier {verifier.tag} for {criterion}: {verifier.tune_items} tune steps ({verifier.tune_failing} failing) "
+        f"verifier {verifier.tag} for {args.criterion}: {verifier.tune_items} tune steps ({verifier.tune_failing} failing) "
         f"in {verifier.tune_groups} tasks; {len(verifier.features)} features "
         f"({'with' if verifier.reference_features else 'without'} reference features)",
         highlight=False,
     )
-    if from_run:
+    if args.from_run:
         out.print(
-            f"judgments of run {from_run}: "
+            f"judgments of run {args.from_run}: "
             + (
                 f"kept as features ({', '.join(verifier.run_criteria)})"
                 if verifier.run_criteria

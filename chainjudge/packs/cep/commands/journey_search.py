@@ -3,12 +3,14 @@ failure rate stays unbiased for the uniform space."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import fail, out
 from chainjudge.core.schema import Trace
 from chainjudge.packs.cep.commands.journeys import journeys_app
@@ -18,35 +20,41 @@ if TYPE_CHECKING:
     from chainjudge.packs.cep.journey_search import SearchState
 
 
-@journeys_app.command("search")
-def search_cmd(
+@dataclass(frozen=True, kw_only=True)
+class JourneySearchOptions:
+    """What `journeys search` is asked: its options, parsed into one request."""
+
     agent: Annotated[
         str,
         typer.Option("--agent", help="module:callable honouring the agent contract (a third `history` argument gets the journey so far)."),
-    ],
-    budget: Annotated[int, typer.Option(min=1, help="How many journeys to record in all.")] = 200,
-    out_file: Annotated[
-        Path, typer.Option("--out", help="Journey trace JSONL; appended to, and a search already there is resumed.")
-    ] = Path("traces/journeys/search.jsonl"),
+    ]
+    budget: Annotated[int, typer.Option(min=1, help="How many journeys to record in all.")] = 200
+    out_file: Annotated[Path, typer.Option("--out", help="Journey trace JSONL; appended to, and a search already there is resumed.")] = (
+        Path("traces/journeys/search.jsonl")
+    )
     strategy: Annotated[
         str, typer.Option(help="thompson: a uniform first pass, then where failures concentrate; uniform: the whole budget uniformly.")
-    ] = "thompson",
-    uniform_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the budget spent uniformly first.")] = 0.3,
-    batch: Annotated[int, typer.Option(min=1, help="Journeys drawn between updates of the proposal.")] = 10,
+    ] = "thompson"
+    uniform_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the budget spent uniformly first.")] = 0.3
+    batch: Annotated[int, typer.Option(min=1, help="Journeys drawn between updates of the proposal.")] = 10
     floor: Annotated[
         float, typer.Option(min=0.01, max=1.0, help="Share of every draw kept uniform, so no cell is starved and weights stay bounded.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option(help="Seed of the draws and of the simulated customer.")] = 0,
+    ] = 0.2
+    seed: Annotated[int, typer.Option(help="Seed of the draws and of the simulated customer.")] = 0
     model: Annotated[
         str, typer.Option(help="'local' (the offline model), 'none' (an agent that calls no model), or a litellm model string.")
-    ] = "none",
-    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --model.")] = None,
+    ] = "none"
+    api_base: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --model.")] = None
     response_model: Annotated[
         Optional[Path],
         typer.Option(help="The simulated customer's response model (YAML from `journeys fit-responses`); default rates otherwise."),
-    ] = None,
-    timeout_s: Annotated[float, typer.Option(help="Per-decision time limit; past it the journey is marked failed.")] = 600.0,
-) -> None:
+    ] = None
+    timeout_s: Annotated[float, typer.Option(help="Per-decision time limit; past it the journey is marked failed.")] = 600.0
+
+
+@journeys_app.command("search")
+@from_options(JourneySearchOptions)
+def search_cmd(args: JourneySearchOptions) -> None:
     """Failure-seeking search over the journey space (kind x perturbation): a uniform first pass, then
     Thompson sampling over the cells where the checks found failures, with a uniform floor. Every journey
     carries the probability it was drawn with, so the failure rate printed (and any rate recomputed from
@@ -55,24 +63,30 @@ def search_cmd(
     from chainjudge.packs.cep.journey_search import SearchState, resume, search
     from chainjudge.packs.cep.recording import load_agent
 
-    if strategy not in ("thompson", "uniform"):
-        fail(f"--strategy is thompson or uniform, not {strategy!r}")
+    if args.strategy not in ("thompson", "uniform"):
+        fail(f"--strategy is thompson or uniform, not {args.strategy!r}")
     try:
-        callable_agent = load_agent(agent)
+        callable_agent = load_agent(args.agent)
     except (ImportError, ValueError, OSError) as exc:
         fail(str(exc))
-    responses = load_response_model(response_model)
-    state = resume(read_journey_traces([out_file]), cells()) if out_file.exists() else SearchState(cells())
-    out.print(f"{len(state.outcomes)} journeys already in {out_file}; budget {budget}")
-    out_file.parent.mkdir(parents=True, exist_ok=True)
+    responses = load_response_model(args.response_model)
+    state = resume(read_journey_traces([args.out_file]), cells()) if args.out_file.exists() else SearchState(cells())
+    out.print(f"{len(state.outcomes)} journeys already in {args.out_file}; budget {args.budget}")
+    args.out_file.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = dict(
-        strategy=strategy, uniform_share=uniform_share, batch=batch, floor=floor, seed=seed, model=responses, timeout_s=timeout_s
+        strategy=args.strategy,
+        uniform_share=args.uniform_share,
+        batch=args.batch,
+        floor=args.floor,
+        seed=args.seed,
+        model=responses,
+        timeout_s=args.timeout_s,
     )
-    with agent_llm(model, api_base, out_file.parent) as llm, out_file.open("a", encoding="utf-8") as handle:
-        for trace in search(callable_agent, llm, budget, state=state, **options):
+    with agent_llm(args.model, args.api_base, args.out_file.parent) as llm, args.out_file.open("a", encoding="utf-8") as handle:
+        for trace in search(callable_agent, llm, args.budget, state=state, **options):
             handle.write(trace.model_dump_json() + "\n")
             handle.flush()
-            _print_draw(trace, state, budget)
+            _print_draw(trace, state, args.budget)
     if not state.outcomes:
         fail("no journey was recorded")
     estimate, low, high = state.estimate()

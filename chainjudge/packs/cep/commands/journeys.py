@@ -4,12 +4,14 @@ customer's response model fitted from logged outcomes (`journeys search` is in j
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 from rich.text import Text
 
 import chainjudge.packs.cep.commands.journey_options as opt
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, err, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 from chainjudge.core.yamlfile import YamlFileError
@@ -40,15 +42,21 @@ def generate(
     out.print(f"{len(journeys)} journeys written to {out_file}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class JourneysImportOptions:
+    """What `journeys import` is asked: its options, parsed into one request."""
+
+    events: opt.EventsOption
+    states: opt.StatesOption
+    mapping_file: opt.MappingFileOption
+    out_file: opt.ImportCmdOutFileOption = Path("imported-journeys.jsonl")
+    show: opt.ShowOption = 20
+    db: DbOption = None
+
+
 @journeys_app.command("import")
-def import_cmd(
-    events: opt.EventsOption,
-    states: opt.StatesOption,
-    mapping_file: opt.MappingFileOption,
-    out_file: opt.ImportCmdOutFileOption = Path("imported-journeys.jsonl"),
-    show: opt.ShowOption = 20,
-    db: DbOption = None,
-) -> None:
+@from_options(JourneysImportOptions)
+def import_cmd(args: JourneysImportOptions) -> None:
     """Journeys from a team's own history: each customer's imported state is the start, the log's events
     after it the script, its decision rows (a campaign's send slot, a next-best-action call) the decision
     points. Ids are pseudonymised with the key `scenarios import` used (kept in the local store), so both
@@ -57,25 +65,25 @@ def import_cmd(
     from chainjudge.packs.cep.journey_history import import_journeys, load_event_mapping
     from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
-    check_output_path(out_file)
-    if not events.is_file():
-        fail(f"{events}: no such file")
+    check_output_path(args.out_file)
+    if not args.events.is_file():
+        fail(f"{args.events}: no such file")
     try:
-        mapping = load_event_mapping(mapping_file)
-        starting = {sid: s.user for sid, s in load_scenarios(states).items()}
+        mapping = load_event_mapping(args.mapping_file)
+        starting = {sid: s.user for sid, s in load_scenarios(args.states).items()}
     except (YamlFileError, ValueError, OSError) as exc:
         fail(str(exc))
 
-    with open_store(db) as store:
+    with open_store(args.db) as store:
         key = store.local_secret(PSEUDONYM_SECRET)
     try:
-        journeys, report = import_journeys(events, mapping, starting, key)
+        journeys, report = import_journeys(args.events, mapping, starting, key)
     except HistoryFileError as exc:
         fail(str(exc))
-    write_text_atomic(out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
+    write_text_atomic(args.out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
     out.print(
         f"{report.journeys} journeys ({report.decisions} decision points, {report.events} script events) from {report.rows} rows "
-        f"written to {out_file}",
+        f"written to {args.out_file}",
         highlight=False,
     )
     out.print(
@@ -84,10 +92,10 @@ def import_cmd(
         + (", ".join(f"{k} {v}" for k, v in report.ignored.most_common()) or "none"),
         highlight=False,
     )
-    for reason in report.rejected[:show]:
+    for reason in report.rejected[: args.show]:
         err.print(Text("journey left out", style="yellow"), reason, highlight=False)
     if report.errors:
-        report_rejected_rows(events, report.errors, out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
+        report_rejected_rows(args.events, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
         raise typer.Exit(1)
 
 

@@ -4,12 +4,14 @@ and the users' states for `record`."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 
@@ -18,9 +20,11 @@ outcomes_app = typer.Typer(
 )
 
 
-@outcomes_app.command("import")
-def import_cmd(
-    source: Annotated[Path, typer.Argument(help="The send log: CSV, JSONL or Parquet, one row per logged decision with the user's state.")],
+@dataclass(frozen=True, kw_only=True)
+class OutcomesImportOptions:
+    """What `outcomes import` is asked: its options, parsed into one request."""
+
+    source: Annotated[Path, typer.Argument(help="The send log: CSV, JSONL or Parquet, one row per logged decision with the user's state.")]
     mapping_file: Annotated[
         Path,
         typer.Option(
@@ -28,16 +32,20 @@ def import_cmd(
             help="The scenarios-import mapping plus logged, propensity (or exploration: uniform) and outcomes sections (see "
             "examples/cdp-sends-mapping.yaml).",
         ),
-    ],
+    ]
     out_file: Annotated[
         Path, typer.Option("--out", help="Logged decisions (JSONL) for chainjudge ope: user, action, propensity, outcomes.")
-    ] = Path("outcomes.jsonl"),
+    ] = Path("outcomes.jsonl")
     states_file: Annotated[
         Path, typer.Option("--states", help="The users' states as scenarios (JSONL), to record the agent on (record --scenarios).")
-    ] = Path("outcome-states.jsonl"),
-    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
-    db: DbOption = None,
-) -> None:
+    ] = Path("outcome-states.jsonl")
+    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20
+    db: DbOption = None
+
+
+@outcomes_app.command("import")
+@from_options(OutcomesImportOptions)
+def import_cmd(args: OutcomesImportOptions) -> None:
     """Import logged outcomes: per row the user state (pseudonymised with the key `scenarios import`
     uses), the logged action, the logging policy's propensity and the outcomes; each row imported whole or
     rejected with its line, column and reason. Writes the logged decisions for `ope` and the users' states
@@ -47,24 +55,24 @@ def import_cmd(
     from chainjudge.packs.cep.policy import load_policy
     from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, HistoryFileError
 
-    for path in (out_file, states_file):
+    for path in (args.out_file, args.states_file):
         check_output_path(path)
-    if not source.is_file():
-        fail(f"{source}: no such file")
+    if not args.source.is_file():
+        fail(f"{args.source}: no such file")
     try:
-        mapping = load_mapping(mapping_file)
+        mapping = load_mapping(args.mapping_file)
     except MappingError as exc:
         fail(str(exc))
-    with open_store(db) as store:
+    with open_store(args.db) as store:
         key = store.local_secret(PSEUDONYM_SECRET)
     try:
-        rows, scenarios, report = import_outcomes(source, mapping, key, load_policy())
+        rows, scenarios, report = import_outcomes(args.source, mapping, key, load_policy())
     except (OutcomeMappingError, HistoryFileError) as exc:
-        fail(f"{mapping_file if isinstance(exc, OutcomeMappingError) else source}: {exc}")
-    write_text_atomic(out_file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    write_text_atomic(states_file, "".join(s.model_dump_json() + "\n" for s in scenarios))
+        fail(f"{args.mapping_file if isinstance(exc, OutcomeMappingError) else args.source}: {exc}")
+    write_text_atomic(args.out_file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text_atomic(args.states_file, "".join(s.model_dump_json() + "\n" for s in scenarios))
     out.print(
-        f"{report.imported} of {report.rows} rows imported to {out_file} ({report.users} users, their states in {states_file}); "
+        f"{report.imported} of {report.rows} rows imported to {args.out_file} ({report.users} users, their states in {args.states_file}); "
         f"{len(report.errors)} rejected; ids pseudonymised ({report.hashed})",
         highlight=False,
     )
@@ -75,10 +83,10 @@ def import_cmd(
     fields = ["--decision-field", *" --decision-field ".join(mapping.granularity).split(" ")]
     reward = next(iter(mapping.outcomes))
     out.print(
-        f"next: chainjudge record --agent MODULE:FUNC --scenarios {states_file} --out agent.jsonl; then "
-        f"chainjudge ope {out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
+        f"next: chainjudge record --agent MODULE:FUNC --scenarios {args.states_file} --out agent.jsonl; then "
+        f"chainjudge ope {args.out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
         highlight=False,
     )
     if report.errors:
-        report_rejected_rows(source, report.errors, out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
+        report_rejected_rows(args.source, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
         raise typer.Exit(1)

@@ -4,12 +4,14 @@ they settled, as scenarios (`scenarios annotated`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
+from chainjudge.cli.options_command import from_options
 from chainjudge.cli.support import DbOption, fail, open_store, out, report_rejected_rows
 from chainjudge.core.atomic import check_output_path, write_text_atomic
 
@@ -38,9 +40,11 @@ def scenarios(
     out.print(f"{len(generated)} scenarios ({adversarial} adversarial) written to {out_file}")
 
 
-@scenarios_app.command("import")
-def scenarios_import(
-    source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)],
+@dataclass(frozen=True, kw_only=True)
+class ScenariosImportOptions:
+    """What `scenarios import` is asked: its options, parsed into one request."""
+
+    source: Annotated[Path, typer.Argument(help="A CDP / warehouse export: CSV, JSONL or Parquet.", exists=True, dir_okay=False)]
     mapping_file: Annotated[
         Path,
         typer.Option(
@@ -49,23 +53,27 @@ def scenarios_import(
             exists=True,
             dir_okay=False,
         ),
-    ],
+    ]
     out_file: Annotated[
         Path,
         typer.Option("--out", help="Scenarios JSONL to write (the policy's expected action, and the file's annotated one, side by side)."),
-    ] = Path("imported.jsonl"),
-    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20,
+    ] = Path("imported.jsonl")
+    show: Annotated[int, typer.Option(min=0, help="Rejected rows to list here; all of them go to the rejects file.")] = 20
     rejects_file: Annotated[
         Optional[Path],
         typer.Option(
             "--rejects", help="JSONL of every rejected row (line, column, kind, reason). Default: beside --out, NAME.rejects.jsonl."
         ),
-    ] = None,
+    ] = None
     annotate: Annotated[
         bool, typer.Option("--annotate", help="Also put the imported states up for strategists in the review app's Ground truth tab.")
-    ] = False,
-    db: DbOption = None,
-) -> None:
+    ] = False
+    db: DbOption = None
+
+
+@scenarios_app.command("import")
+@from_options(ScenariosImportOptions)
+def scenarios_import(args: ScenariosImportOptions) -> None:
     """Import real user states (last month's, say) as scenarios: every row validated whole and either
     imported or reported with its line, column and reason; customer ids pseudonymised with a key kept in
     the local store. Exit 1 when rows were rejected."""
@@ -74,19 +82,25 @@ def scenarios_import(
     from chainjudge.packs.cep.policy import load_policy
     from chainjudge.packs.cep.state_import import PSEUDONYM_SECRET, import_history
 
-    check_output_path(out_file)  # before any work: a folder given as --out is refused at once
+    check_output_path(args.out_file)  # before any work: a folder given as --out is refused at once
     try:
-        mapping = load_mapping(mapping_file)
+        mapping = load_mapping(args.mapping_file)
     except MappingError as exc:
         fail(str(exc))
-    with open_store(db) as store:
+    with open_store(args.db) as store:
         key = store.local_secret(PSEUDONYM_SECRET)
-        imported, report = import_history(source, mapping, key, load_policy())
-        if annotate:
+        imported, report = import_history(args.source, mapping, key, load_policy())
+        if args.annotate:
             new = register(store, imported)
             out.print(f"{new} states put up for annotation (chainjudge review --db {store.location}: Ground truth tab)", highlight=False)
-    write_text_atomic(out_file, "".join(s.model_dump_json() + "\n" for s in imported))
-    _print_import(report, source, out_file, rejects_file or out_file.with_name(out_file.stem + ".rejects.jsonl"), show)
+    write_text_atomic(args.out_file, "".join(s.model_dump_json() + "\n" for s in imported))
+    _print_import(
+        report,
+        args.source,
+        args.out_file,
+        args.rejects_file or args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"),
+        args.show,
+    )
     if report.errors:
         raise typer.Exit(1)
 
