@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chainjudge.core.checks import run_checks
 from chainjudge.core.engine import Executor, Judge, Progress, execute, plan
@@ -142,55 +143,19 @@ def judge_traces(
     process's asyncio engine; `chainjudge.scale.RayExecutor` shards them over Ray workers); planning and
     the deterministic checks always stay here."""
     with store.run_lock(run_name):  # a second `judge --run NAME` at once would make every call again
-        return _judge_locked(
-            traces,
-            rubric,
-            settings,
-            judge,
-            store,
-            run_name,
-            sources,
-            concurrency,
-            limit,
-            retry_errors,
-            on_start,
-            on_progress,
-            select,
-            redactor,
-            examples,
-            executor,
-        )
-
-
-def _judge_locked(
-    traces,
-    rubric,
-    settings,
-    judge,
-    store,
-    run_name,
-    sources,
-    concurrency,
-    limit,
-    retry_errors,
-    on_start,
-    on_progress,
-    select,
-    redactor,
-    examples,
-    executor,
-) -> RunOutcome:
-    job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
-    run = record_plan(store, job)
-    items = job.items
-    if on_start:
-        on_start(len(items))
-    slots = getattr(judge, "max_in_flight", None)  # part of the Judge protocol; a bare third-party judge may lack it
-    effective = min(concurrency, slots) if slots else concurrency
-    if executor is None:
-        progress = asyncio.run(execute(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress))
-    else:
-        progress = executor(items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
+        job = plan_run(traces, rubric, settings, run_name, sources, limit, select, redactor, examples)
+        run = record_plan(store, job)
+        if on_start:
+            on_start(len(job.items))
+        slots = getattr(judge, "max_in_flight", None)  # part of the Judge protocol; a bare third-party judge may lack it
+        effective = min(concurrency, slots) if slots else concurrency
+        run_items = executor or _in_this_process
+        progress = run_items(job.items, judge, store, concurrency=effective, retry_errors=retry_errors, on_progress=on_progress)
     return RunOutcome(
-        run=run, progress=progress, planned=len(items), checked=len(job.checked), concurrency=effective, asked_concurrency=concurrency
+        run=run, progress=progress, planned=len(job.items), checked=len(job.checked), concurrency=effective, asked_concurrency=concurrency
     )
+
+
+def _in_this_process(items: list[WorkItem], judge: Judge, store: Store, **options: Any) -> Progress:
+    """The default executor: this process's asyncio engine."""
+    return asyncio.run(execute(items, judge, store, **options))

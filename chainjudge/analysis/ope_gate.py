@@ -23,44 +23,57 @@ def _estimate(figures: Mapping | None, estimator: str) -> Mapping | None:
 def ope_reasons(policy, value_figures: Mapping | None, harm_figures: Mapping | None) -> list[str]:
     """Reasons the off-policy guardrails of POLICY (a GatePolicy) do not pass; empty when they pass or are unset."""
     reasons = []
-    name = policy.ope_estimator
     if policy.min_value_ratio is not None:
-        found = _estimate(value_figures, name)
-        ratio = (found or {}).get("ratio") or {}
-        if value_figures is None:
-            reasons.append(
-                f"min_value_ratio {policy.min_value_ratio:g} needs off-policy value figures: chainjudge ope ... --out FILE, then gate "
-                f"--ope-value FILE"
-            )
-        elif found is None or found.get("value", {}).get("value") is None:
-            why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
-            reasons.append(f"the agent's off-policy value ({name}) is unknown: {why}")
-        elif ratio.get("low") is None:
-            reasons.append(f"the agent's off-policy value ({name}) has no interval (too few groups to resample)")
-        elif ratio["low"] < policy.min_value_ratio:
-            reasons.append(
-                f"the agent's estimated value is {ratio['value']:.3f}x the logged policy's, lower bound "
-                f"{ratio['low']:.3f} ({name}); needs {policy.min_value_ratio:g}"
-            )
+        reasons.append(_value_reason(policy, value_figures))
     if policy.max_unsubscribe_delta is not None:
-        found = _estimate(harm_figures, name)
-        difference = (found or {}).get("difference") or {}
-        if harm_figures is None:
-            reasons.append(
-                f"max_unsubscribe_delta {policy.max_unsubscribe_delta:g} needs off-policy unsubscribe figures: "
-                "chainjudge ope ... --reward unsubscribed --out FILE, then gate --ope-unsubscribe FILE"
-            )
-        elif found is None or found.get("value", {}).get("value") is None:
-            why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
-            reasons.append(f"the agent's off-policy unsubscribe rate ({name}) is unknown: {why}")
-        elif difference.get("high") is None:
-            reasons.append(f"the agent's off-policy unsubscribe rate ({name}) has no interval (too few groups to resample)")
-        elif difference["high"] > policy.max_unsubscribe_delta:
-            reasons.append(
-                f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
-                f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}"
-            )
-    return reasons
+        reasons.append(_harm_reason(policy, harm_figures))
+    return [r for r in reasons if r is not None]
+
+
+def _value_reason(policy, figures: Mapping | None) -> str | None:
+    """Why min_value_ratio fails (missing figures, unknown value or interval, a lower bound below it), or None."""
+    name = policy.ope_estimator
+    found = _estimate(figures, name)
+    ratio = (found or {}).get("ratio") or {}
+    if figures is None:
+        return (
+            f"min_value_ratio {policy.min_value_ratio:g} needs off-policy value figures: chainjudge ope ... --out FILE, then gate "
+            f"--ope-value FILE"
+        )
+    if found is None or found.get("value", {}).get("value") is None:
+        why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
+        return f"the agent's off-policy value ({name}) is unknown: {why}"
+    if ratio.get("low") is None:
+        return f"the agent's off-policy value ({name}) has no interval (too few groups to resample)"
+    if ratio["low"] < policy.min_value_ratio:
+        return (
+            f"the agent's estimated value is {ratio['value']:.3f}x the logged policy's, lower bound "
+            f"{ratio['low']:.3f} ({name}); needs {policy.min_value_ratio:g}"
+        )
+    return None
+
+
+def _harm_reason(policy, figures: Mapping | None) -> str | None:
+    """Why max_unsubscribe_delta fails (missing figures, unknown rate or interval, an upper bound above it), or None."""
+    name = policy.ope_estimator
+    found = _estimate(figures, name)
+    difference = (found or {}).get("difference") or {}
+    if figures is None:
+        return (
+            f"max_unsubscribe_delta {policy.max_unsubscribe_delta:g} needs off-policy unsubscribe figures: "
+            "chainjudge ope ... --reward unsubscribed --out FILE, then gate --ope-unsubscribe FILE"
+        )
+    if found is None or found.get("value", {}).get("value") is None:
+        why = ((found or {}).get("value") or {}).get("warning") or f"no {name} estimate in the figures"
+        return f"the agent's off-policy unsubscribe rate ({name}) is unknown: {why}"
+    if difference.get("high") is None:
+        return f"the agent's off-policy unsubscribe rate ({name}) has no interval (too few groups to resample)"
+    if difference["high"] > policy.max_unsubscribe_delta:
+        return (
+            f"the agent's estimated unsubscribe rate is {difference['value']:+.4f} against the logged policy's, "
+            f"upper bound {difference['high']:+.4f} ({name}); allowed {policy.max_unsubscribe_delta:+g}"
+        )
+    return None
 
 
 def _figure(raw: Mapping | None, n: int | None = None) -> Estimate:

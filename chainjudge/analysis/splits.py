@@ -44,6 +44,12 @@ def assign_split(
             t: placed.get(group_of(t)) or side_of_new_trace(group_of(t), seed, test_share) for t in sorted(has_failing) if t not in existing
         }
         return {**dict(existing), **new}
+    return _stratified(has_failing, test_share, seed, group_of)
+
+
+def _stratified(has_failing: dict[str, bool], test_share: float, seed: int, group_of: Callable[[str], str]) -> dict[str, str]:
+    """A new split: each stratum of groups (with a failing label, without) shuffled with the seed, and
+    `test_share` of it (rounded; at least one group, and not all, when it has two or more) to test."""
     members: dict[str, list[str]] = {}
     for trace in sorted(has_failing):
         members.setdefault(group_of(trace), []).append(trace)

@@ -70,7 +70,11 @@ def copy(
             except CopyRefused as exc:
                 fail(str(exc))
         where = (src.location, dst.location)
-    table = Table("table", "rows", "checksum (both sides)", title=f"{where[0]} -> {where[1]}")
+    _print_copied(results, *where, with_secrets)
+
+
+def _print_copied(results: list, source: str, target: str, with_secrets: bool) -> None:
+    table = Table("table", "rows", "checksum (both sides)", title=f"{source} -> {target}")
     for r in results:
         table.add_row(r.table, f"{r.rows:,}", r.source_checksum[:16])
     out.print(table)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.text import Text
+from rich.tree import Tree
 
 import chainjudge.cli.files_options as opt
 from chainjudge.cli.app import rubric_app, schema_app, traces_app
@@ -67,8 +68,6 @@ class TracesShowOptions:
 def traces_show(args: TracesShowOptions) -> None:
     """How each trace was decomposed: the step tree with kind, ref, parent, an excerpt and tool pairing,
     so you see what the judge will see before paying for a run."""
-    from rich.tree import Tree
-
     from chainjudge.core.schema import RecordError
     from chainjudge.reading import read_traces
 
@@ -84,24 +83,25 @@ def traces_show(args: TracesShowOptions) -> None:
         if args.as_json:
             print(item.model_dump_json())
             continue
-        root = Tree(f"{item.id}  ({item.format}, {len(item.steps)} steps, from {item.source or '?'})")
-        nodes: dict[str, Tree] = {}
-        for step in item.steps:
-            excerpt = " ".join(step.render().split())
-            excerpt = excerpt[:100] + ("…" if len(excerpt) > 100 else "")
-            pairing = ""
-            if step.kind.value == "tool_call":
-                names = ", ".join(c.name for c in step.tool_calls)
-                pairing = f" calls {names}"
-            elif step.kind.value == "tool_result":
-                pairing = (
-                    f" ← result of {step.parent_ref}"
-                    if step.parent_ref and step.parent_ref in {s.ref for s in item.steps}
-                    else " (unpaired)"
-                )
-            label = f"{step.index} {step.kind.value} ref={step.ref}{pairing}: {excerpt}"
-            parent = nodes.get(step.parent_ref or "") if step.kind.value != "tool_result" else None
-            nodes[step.ref] = (parent or root).add(label)
-        out.print(root)
+        out.print(_step_tree(item))
     if problems:
         raise typer.Exit(1)
+
+
+def _step_tree(trace: Trace) -> Tree:
+    """The trace's steps as a tree: kind, ref, tool pairing and an excerpt, each under its parent."""
+    root = Tree(f"{trace.id}  ({trace.format}, {len(trace.steps)} steps, from {trace.source or '?'})")
+    refs = {s.ref for s in trace.steps}
+    nodes: dict[str, Tree] = {}
+    for step in trace.steps:
+        excerpt = " ".join(step.render().split())
+        excerpt = excerpt[:100] + ("…" if len(excerpt) > 100 else "")
+        pairing = ""
+        if step.kind.value == "tool_call":
+            pairing = f" calls {', '.join(c.name for c in step.tool_calls)}"
+        elif step.kind.value == "tool_result":
+            pairing = f" ← result of {step.parent_ref}" if step.parent_ref and step.parent_ref in refs else " (unpaired)"
+        label = f"{step.index} {step.kind.value} ref={step.ref}{pairing}: {excerpt}"
+        parent = nodes.get(step.parent_ref or "") if step.kind.value != "tool_result" else None
+        nodes[step.ref] = (parent or root).add(label)
+    return root

@@ -53,7 +53,7 @@ class Executor(Protocol):
         concurrency: int = 8,
         retry_errors: bool = True,
         on_progress: Callable[..., Any] | None = None,
-    ) -> object: ...
+    ) -> "Progress": ...
 
 
 class NoCallJudge:

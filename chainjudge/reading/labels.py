@@ -76,37 +76,15 @@ def _from_agentprocessbench(record: dict, source: str, label: str, options: Impo
     kind = options.kind or ("judge" if record.get("annotator") else "human")
     criterion = options.criterion or "step"
     explanations = (record.get("explanations") or {}).get("steps") or {}
-    time = _time(record.get("updated_at"))
-    labels = []
-    for ref, raw in record["step_labels"].items():
-        if raw is None:
-            continue  # the annotator gave no label for this step: missing, not a value
-        labels.append(
-            Label(
-                trace_id=trace,
-                step_ref=str(ref),
-                criterion=criterion,
-                value=_value(raw, options),
-                annotator=annotator,
-                kind=kind,
-                note=explanations.get(str(ref)),
-                created_at=time,
-                source=source,
-            )
-        )
+    common = {"trace_id": trace, "annotator": annotator, "kind": kind, "created_at": _time(record.get("updated_at")), "source": source}
+    labels = [
+        Label(step_ref=str(ref), criterion=criterion, value=_value(raw, options), note=explanations.get(str(ref)), **common)
+        for ref, raw in record["step_labels"].items()
+        if raw is not None  # the annotator gave no label for this step: missing, not a value
+    ]
     if record.get("final_label") is not None:
-        labels.append(
-            Label(
-                trace_id=trace,
-                criterion=FINAL_CRITERION,
-                value=_value(record["final_label"], options),
-                annotator=annotator,
-                kind=kind,
-                note=(record.get("explanations") or {}).get("final"),
-                created_at=time,
-                source=source,
-            )
-        )
+        final_note = (record.get("explanations") or {}).get("final")
+        labels.append(Label(criterion=FINAL_CRITERION, value=_value(record["final_label"], options), note=final_note, **common))
     return labels
 
 

@@ -125,13 +125,9 @@ def _calls_of(message: dict) -> list[Call]:
     return calls
 
 
-def _one(item: object) -> list[Msg]:
-    if isinstance(item, str):
-        return [Msg(role="assistant", text=item)]
-    if not isinstance(item, dict):
-        return []
-    kind = item.get("type")
-    # OpenAI Responses API items
+def _tool_item(item: dict, kind: object) -> list[Msg] | None:
+    """An OpenAI Responses API item (function call, its output, reasoning) or an any-agent tool record
+    ({"tool.name": ..., "tool.args": ...}) as messages; None for anything else."""
     if kind == "function_call":
         return [
             Msg(role="assistant", calls=[Call(name=str(item.get("name")), arguments=_args(item.get("arguments")), id=item.get("call_id"))])
@@ -141,9 +137,20 @@ def _one(item: object) -> list[Msg]:
     if kind == "reasoning":
         summary = item.get("summary") or []
         return [Msg(role="assistant", text=_text(summary))] if summary else []
-    # any-agent: {"tool.name": ..., "tool.args": ...}
     if "tool.name" in item:
         return [Msg(role="assistant", calls=[Call(name=str(item["tool.name"]), arguments=_args(item.get("tool.args")))])]
+    return None
+
+
+def _one(item: object) -> list[Msg]:
+    if isinstance(item, str):
+        return [Msg(role="assistant", text=item)]
+    if not isinstance(item, dict):
+        return []
+    kind = item.get("type")
+    single = _tool_item(item, kind)
+    if single is not None:
+        return single
     # a chat completion / a Responses API response
     if isinstance(item.get("choices"), list):
         return [m for choice in item["choices"] if isinstance(choice, dict) for m in _one(choice.get("message") or {})]

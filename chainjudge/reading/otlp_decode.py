@@ -82,22 +82,17 @@ def _hex_id(value: object) -> str | None:
         return text
 
 
-def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES, signal: str = "traces") -> dict:
-    """An OTLP export request body (`signal`: traces or logs) -> the OTLP JSON structure (hex ids)."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        body = inflate(body, limit)
-    elif encoding not in ("", "identity"):
-        raise BadRequest(f"unsupported Content-Encoding {content_encoding[:40]!r}; send gzip or none")
+def _parse(body: bytes, content_type: str, signal: str) -> Any:
+    """The decompressed body as OTLP JSON, read as its Content-Type says (JSON or protobuf)."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
-            document = json.loads(body)
+            return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadRequest(f"invalid JSON: {exc}") from None
         except RecursionError:
             raise BadRequest("invalid JSON: nested too deeply") from None
-    elif kind in ("application/x-protobuf", "application/protobuf"):
+    if kind in ("application/x-protobuf", "application/protobuf"):
         from google.protobuf.json_format import MessageToDict
         from google.protobuf.message import DecodeError
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -108,9 +103,18 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "", l
             request.ParseFromString(body)
         except DecodeError as exc:
             raise BadRequest(f"invalid protobuf: {exc}") from None
-        document = MessageToDict(request)
-    else:
-        raise BadRequest(f"unsupported Content-Type {content_type!r}; send application/x-protobuf or application/json")
+        return MessageToDict(request)
+    raise BadRequest(f"unsupported Content-Type {content_type!r}; send application/x-protobuf or application/json")
+
+
+def decode_request(body: bytes, content_type: str, content_encoding: str = "", limit: int = MAX_BODY_BYTES, signal: str = "traces") -> dict:
+    """An OTLP export request body (`signal`: traces or logs) -> the OTLP JSON structure (hex ids)."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        body = inflate(body, limit)
+    elif encoding not in ("", "identity"):
+        raise BadRequest(f"unsupported Content-Encoding {content_encoding[:40]!r}; send gzip or none")
+    document = _parse(body, content_type, signal)
     try:
         check_export(document, signal)
     except InvalidExport as exc:

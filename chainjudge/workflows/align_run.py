@@ -198,6 +198,16 @@ class BeforeAfter:
     by_criterion: dict[str, list[Side]] = field(default_factory=dict)
 
 
+def _passes(aligned: AlignedJudge, choice: JudgeChoice, embed) -> list[tuple[str, str, dict[str, Any]]]:
+    """The two judges compared on test: (name, run, judging options) of the plain and the aligned one."""
+    aligned_options = {
+        "aligned": aligned.tag,
+        "examples": Retriever(aligned, embed).examples_for,
+        "thresholds": {c: t.p_fail for c, t in aligned.thresholds.items()},
+    }
+    return [("plain", f"align-{aligned.name}-plain-{choice.slug}", {}), ("aligned", f"align-{aligned.tag}-test", aligned_options)]
+
+
 def before_after(
     store: Store,
     rubric: Rubric,
@@ -214,21 +224,8 @@ def before_after(
     labels = labelled(store, rubric, "test")
     steps = sample_steps(labels, limit, seed)
     reference = [label for label in labels if (label.trace_id, label.step_key) in steps]
-    retriever = Retriever(aligned, embed)
-    passes: list[tuple[str, str, dict[str, Any]]] = [
-        ("plain", f"align-{aligned.name}-plain-{choice.slug}", {}),
-        (
-            "aligned",
-            f"align-{aligned.tag}-test",
-            {
-                "aligned": aligned.tag,
-                "examples": retriever.examples_for,
-                "thresholds": {c: t.p_fail for c, t in aligned.thresholds.items()},
-            },
-        ),
-    ]
     result = BeforeAfter(steps=len(steps))
-    for name, run, options in passes:
+    for name, run, options in _passes(aligned, choice, embed):
         judgments = judge_steps(store, rubric, choice, run, steps, progress=progress, **options)
         stored = store.get_run(run)
         for criterion in (c for c in rubric.criteria if not c.deterministic):

@@ -70,6 +70,23 @@ class RunCalibration:
     corrected: list[CorrectedRate]
 
 
+def _trust_of(run, criterion: str, items: list[Judgment], people, policy: GatePolicy, check: bool, result: RunCalibration):
+    """(status, trust text) of one criterion; a judge's agreement report and corrected rate go into RESULT."""
+    if check:
+        return TrustStatus.trusted, "trusted (deterministic check)"
+    status, report, rate = criterion_trust(run.rubric, criterion, items, people, policy)
+    trust = "unknown (no reference labels)" if status is TrustStatus.unknown else status.value
+    if report is not None:
+        result.reports[criterion] = report
+    if rate is not None:
+        result.corrected.append(rate)
+    scored = sum(1 for j in items if j.passed is not None)
+    unscored = len(items) - scored
+    if status is TrustStatus.trusted and unscored:
+        trust += f" on the {scored}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
+    return status, trust
+
+
 def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None = None, policy: GatePolicy | None = None) -> RunCalibration:
     policy = policy or GatePolicy()
     run = store.get_run(run_name)
@@ -85,18 +102,7 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
         by_criterion[j.criterion_id].append(j)
     for criterion, items in sorted(by_criterion.items()):
         scored = [j for j in items if j.passed is not None]
-        if is_check.get(criterion):
-            status, trust = TrustStatus.trusted, "trusted (deterministic check)"
-        else:
-            status, report, rate = criterion_trust(run.rubric, criterion, items, people, policy)
-            trust = "unknown (no reference labels)" if status is TrustStatus.unknown else status.value
-            if report is not None:
-                result.reports[criterion] = report
-            if rate is not None:
-                result.corrected.append(rate)
-            unscored = len(items) - len(scored)
-            if status is TrustStatus.trusted and unscored:
-                trust += f" on the {len(scored)}/{len(items)} items it decided ({unscored} abstained or errored: unknown)"
+        status, trust = _trust_of(run, criterion, items, people, policy, bool(is_check.get(criterion)), result)
         result.trusted[criterion] = status is TrustStatus.trusted
         result.rows.append(
             CriterionRow(

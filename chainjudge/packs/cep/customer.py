@@ -105,6 +105,27 @@ def react(
     )
 
 
+def _reaction_problems(point: object, reaction: Mapping, decision: Mapping, state: Mapping, unsubscribed: bool) -> list[str]:
+    """What one reaction contradicts: the send it records against the decision, a delivery without a send,
+    consent and reach, or to an unsubscribed customer, and the funnel (opened, clicked, converted) out of order."""
+    problems = []
+    sent = reaction.get("sent", False)
+    if sent != is_send(decision.get("action")):
+        problems.append(f"decision {point}: the customer's record says sent={sent} for action {decision.get('action')!r}")
+    channel = reaction.get("channel")
+    channel_state = (state.get("channels") or {}).get(channel) or {}
+    if reaction.get("delivered") and not sent:
+        problems.append(f"decision {point}: delivered without a send")
+    if reaction.get("delivered") and (unsubscribed or state.get("global_unsubscribe")):
+        problems.append(f"decision {point}: delivered to a customer who had unsubscribed")
+    if reaction.get("delivered") and not (channel_state.get("consent") and channel_state.get("reachable")):
+        problems.append(f"decision {point}: delivered on {channel} without consent and reach")
+    for later, earlier in (("opened", "delivered"), ("clicked", "opened"), ("converted", "clicked")):
+        if reaction.get(later) and not reaction.get(earlier):
+            problems.append(f"decision {point}: {later} without being {earlier}")
+    return problems
+
+
 def inconsistencies(log: Sequence[Mapping]) -> list[str]:
     """What a recorded journey's customer did that the rules forbid (empty: consistent).  `log` is the
     trace's `journey_log`: per decision point the state the agent saw, the events before it and the
@@ -120,23 +141,8 @@ def inconsistencies(log: Sequence[Mapping]) -> list[str]:
                 converted = True
             if event.get("kind") == "unsubscribe":
                 unsubscribed = True
-        state = entry.get("user_state") or {}
         reaction = entry.get("reaction") or {}
-        decision = entry.get("decision") or {}
-        sent = reaction.get("sent", False)
-        if sent != is_send(decision.get("action")):
-            problems.append(f"decision {point}: the customer's record says sent={sent} for action {decision.get('action')!r}")
-        channel = reaction.get("channel")
-        channel_state = (state.get("channels") or {}).get(channel) or {}
-        if reaction.get("delivered") and not sent:
-            problems.append(f"decision {point}: delivered without a send")
-        if reaction.get("delivered") and (unsubscribed or state.get("global_unsubscribe")):
-            problems.append(f"decision {point}: delivered to a customer who had unsubscribed")
-        if reaction.get("delivered") and not (channel_state.get("consent") and channel_state.get("reachable")):
-            problems.append(f"decision {point}: delivered on {channel} without consent and reach")
-        for later, earlier in (("opened", "delivered"), ("clicked", "opened"), ("converted", "clicked")):
-            if reaction.get(later) and not reaction.get(earlier):
-                problems.append(f"decision {point}: {later} without being {earlier}")
+        problems += _reaction_problems(point, reaction, entry.get("decision") or {}, entry.get("user_state") or {}, unsubscribed)
         if reaction.get("converted"):
             if converted:
                 problems.append(f"decision {point}: converted twice")

@@ -75,8 +75,7 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
     mismatches: list[Mismatch] = []
     missing, unknown = [], []
     for trace in traces:
-        scenario_id = str(trace.metadata.get("scenario_id") or trace.id)
-        scenario = scenarios.get(scenario_id)
+        scenario = scenarios.get(str(trace.metadata.get("scenario_id") or trace.id))
         chosen = None if scenario is None else scenario.expected if source == "policy" else scenario.annotated
         if chosen is None or scenario is None:
             unknown.append(trace.id)
@@ -88,13 +87,11 @@ def score(traces: Iterable[Trace], scenarios: dict[str, Scenario], source: str =
             decided = AgentDecision()
         compared = [f for f in _compared(expected) if source == "policy" or f == "action" or expected.get(f) is not None]
         wrong = [f for f in _compare(expected, decided) if f in compared]
-        ok = not wrong
-        outcomes.append(ok)
+        outcomes.append(not wrong)
         for field in compared:
             fields[field].append(field not in wrong)
-        for field in wrong:
-            mismatches.append(Mismatch(trace_id=trace.id, field=field, expected=_s(expected.get(field)), decided=decided.text(field)))
-        _tally(groups, scenario, expected, ok)
+        mismatches += [Mismatch(trace_id=trace.id, field=f, expected=_s(expected.get(f)), decided=decided.text(f)) for f in wrong]
+        _tally(groups, scenario, expected, not wrong)
     return DecisionReport(
         overall=_rate(sum(outcomes), len(outcomes)),
         by={dim: {k: _rate(sum(v), len(v)) for k, v in sorted(values.items())} for dim, values in groups.items()},

@@ -257,7 +257,6 @@ def _print_verifiers(out: Console, store, db_path: Path) -> list:
     """Step 6: per criterion the ground truth settles, a verifier learned from the tune side of a sealed
     split (tasks held out together), the policy checks' outcomes offered as features; what it may decide
     with a guarantee, or why it decides nothing yet.  Returns the verifiers that decide something."""
-    from chainjudge.analysis.selective import labels_for_a_guarantee
     from chainjudge.analysis.verifier import oof_kappa_text
     from chainjudge.workflows.splits import SplitError, make_split
     from chainjudge.workflows.verifier import VerifierError, train
@@ -280,20 +279,24 @@ def _print_verifiers(out: Console, store, db_path: Path) -> list:
         except VerifierError as exc:
             table.add_row(criterion, "-", Text(str(exc)), "nothing (not stored)")
             continue
-        sel = verifier.selective
-        decides = (
-            f"{sel.decided_share:.0%} of tune steps at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
-            if sel.confidence is not None
-            else f"nothing yet: a {sel.target:.0%} guarantee takes >= {labels_for_a_guarantee(sel.target, sel.risk)} decided tune steps"
-        )
-        table.add_row(criterion, f"{verifier.tune_items} ({verifier.tune_failing})", oof_kappa_text(verifier), decides)
-        if sel.confidence is not None:
+        table.add_row(criterion, f"{verifier.tune_items} ({verifier.tune_failing})", oof_kappa_text(verifier), _decides(verifier))
+        if verifier.selective.confidence is not None:
             deciding.append(verifier)
     out.print(table)
     out.print(
         f"   held out: chainjudge verifier test cep-offer_fits --db {db_path} (each look at the test side is counted)", highlight=False
     )
     return deciding
+
+
+def _decides(verifier) -> str:
+    """What the verifier may decide with its guarantee, or how many decided tune steps one would take."""
+    from chainjudge.analysis.selective import labels_for_a_guarantee
+
+    sel = verifier.selective
+    if sel.confidence is not None:
+        return f"{sel.decided_share:.0%} of tune steps at >= {sel.target:.0%} agreement (risk {sel.risk:g})"
+    return f"nothing yet: a {sel.target:.0%} guarantee takes >= {labels_for_a_guarantee(sel.target, sel.risk)} decided tune steps"
 
 
 def _print_golive(out: Console, store, db_path: Path) -> None:

@@ -81,9 +81,17 @@ def import_cmd(args: JourneysImportOptions) -> None:
     except HistoryFileError as exc:
         fail(str(exc))
     write_text_atomic(args.out_file, "".join(j.model_dump_json() + "\n" for j in journeys))
+    _print_imported(report, args.out_file, args.show)
+    if report.errors:
+        report_rejected_rows(args.events, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
+        raise typer.Exit(1)
+
+
+def _print_imported(report, out_file: Path, show: int) -> None:
+    """What the import made, what it left out and why (the first SHOW journeys left out, by reason)."""
     out.print(
         f"{report.journeys} journeys ({report.decisions} decision points, {report.events} script events) from {report.rows} rows "
-        f"written to {args.out_file}",
+        f"written to {out_file}",
         highlight=False,
     )
     out.print(
@@ -92,11 +100,8 @@ def import_cmd(args: JourneysImportOptions) -> None:
         + (", ".join(f"{k} {v}" for k, v in report.ignored.most_common()) or "none"),
         highlight=False,
     )
-    for reason in report.rejected[: args.show]:
+    for reason in report.rejected[:show]:
         err.print(Text("journey left out", style="yellow"), reason, highlight=False)
-    if report.errors:
-        report_rejected_rows(args.events, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
-        raise typer.Exit(1)
 
 
 @journeys_app.command("check")
