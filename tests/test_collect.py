@@ -142,3 +142,32 @@ def test_collect_command_listens_on_loopback_and_reports(tmp_path, started_with_
     assert f"http://127.0.0.1:{port}/v1/traces" in output and "received 5 spans in 1 traces" in output
     with Store(db) as store:
         assert store.trace_ids() == ["0af7651916cd43dd8448eb211c80319c"]
+
+
+def test_a_stop_signal_while_a_connection_thread_starts_still_stops_the_receiver(tmp_path, monkeypatch):
+    """SIGTERM arriving while the server waits for a connection's thread to start (the thread already ran and
+    gave its connection slot back) released the slot a second time: "Semaphore released too many times"
+    replaced the KeyboardInterrupt and the receiver ignored the signal (seen in the full suite, under load)."""
+    import socket
+    import threading
+
+    store = Store(tmp_path / "c.db")
+    server = make_server(Collector(store), "127.0.0.1", 0, max_connections=2)
+    real_start = threading.Thread.start
+
+    def start_then_interrupted(thread):  # the thread runs to its end, then the signal lands in start()
+        real_start(thread)
+        thread.join(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupted)
+    client = socket.create_connection(server.server_address)
+    client.close()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            server._handle_request_noblock()
+    finally:
+        monkeypatch.undo()
+        server.server_close()
+        store.close()
+    assert server._connections._value == 2  # every slot back, none given back twice

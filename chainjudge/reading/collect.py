@@ -279,21 +279,30 @@ class BoundedServer(ThreadingHTTPServer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._connections = threading.BoundedSemaphore(self.max_connections)
+        self._holding: dict[object, bool] = {}  # connections whose slot is not yet given back
 
     def process_request(self, request, client_address) -> None:
         if not self._connections.acquire(blocking=False):
             self.shutdown_request(request)
             return
+        self._holding[request] = True
         try:
             super().process_request(request, client_address)
-        except BaseException:
-            self._connections.release()
+        except BaseException:  # a stop signal can land while the thread starts, or after it has already run
+            self._release(request)
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self._release(request)
+
+    def _release(self, request) -> None:
+        """Give the connection's slot back exactly once, whichever of the server and the connection's thread
+        gets here first (dict.pop is atomic): released twice, the semaphore's ValueError replaced the
+        KeyboardInterrupt of a stop signal and the receiver went on running."""
+        if self._holding.pop(request, False):
             self._connections.release()
 
 
