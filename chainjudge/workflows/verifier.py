@@ -7,9 +7,10 @@ test reads only test traces and records the look, as every look at the test spli
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ from chainjudge.analysis.calibrate import DEFAULT_FAILING, agreement
 from chainjudge.analysis.reference import reference_labels
 from chainjudge.analysis.selective import upper_bound
 from chainjudge.analysis.splits import TEST, TUNE, task_group
-from chainjudge.analysis.verifier import Row, decisions, fit_verifier, p_fail
+from chainjudge.analysis.verifier import Row, VerifierDataError, decisions, fit_verifier, p_fail
 from chainjudge.analysis.verifier_features import feature_names, run_features, step_features
 from chainjudge.core.schema import AgreementReport, Label, Trace, Verifier
 from chainjudge.core.store import Store
@@ -83,6 +84,23 @@ def run_verdicts(store: Store, run: str) -> tuple[RunVerdicts, list[str]]:
     return found, sorted(criteria)
 
 
+class _TraceCache:
+    """Each stored trace read once, and the task it belongs to (its group in the sealed split)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.traces: dict[str, Trace | None] = {}
+
+    def trace_of(self, trace_id: str) -> Trace | None:
+        if trace_id not in self.traces:
+            self.traces[trace_id] = self.store.get_trace(trace_id)
+        return self.traces[trace_id]
+
+    def group_of(self, trace_id: str) -> str:
+        trace = self.trace_of(trace_id)
+        return task_group(trace_id, trace.metadata if trace else None)
+
+
 def gather(
     store: Store,
     criterion: str,
@@ -98,17 +116,8 @@ def gather(
     if not split:
         raise VerifierError(f"no test split in {store.location}: chainjudge labels split (a verifier learns from tune only)")
     fail = {f.lower() for f in failing}
-    traces: dict[str, Trace | None] = {}
-
-    def trace_of(trace_id: str) -> Trace | None:
-        if trace_id not in traces:
-            traces[trace_id] = store.get_trace(trace_id)
-        return traces[trace_id]
-
-    def group_of(trace_id: str) -> str:
-        trace = trace_of(trace_id)
-        return task_group(trace_id, trace.metadata if trace else None)
-
+    traces = _TraceCache(store)
+    trace_of, group_of = traces.trace_of, traces.group_of
     test_groups = {group_of(t) for t, s in split.items() if s == TEST} if side == TUNE else set()
     out = Gathered()
     names = feature_names(reference, run_criteria)
@@ -158,37 +167,34 @@ def train(
     gathered = gather(store, criterion, TUNE, reference, failing, verdicts, run_criteria)
     if not gathered.rows:
         raise VerifierError(f"no reference labels for {criterion!r} on tune traces stored in {store.location}")
-    from chainjudge.analysis.verifier import Row, VerifierDataError
+    fit = functools.partial(fit_verifier, name=name, criterion=criterion, failing=failing, reference_features=reference)
+    fit = functools.partial(fit, group_key="task", target=target, risk=risk, seed=seed)
+    verifier = _best_fit(fit, gathered, reference, run_criteria, from_run, seed)
+    store.save_verifier(verifier)
+    return verifier, gathered
 
-    def fit(rows, criteria):
-        return fit_verifier(
-            rows,
-            name,
-            criterion,
-            failing,
-            feature_names(reference, criteria),
-            reference,
-            group_key="task",
-            target=target,
-            risk=risk,
-            seed=seed,
-        )
 
+def _best_fit(
+    fit: Callable[..., Verifier], gathered: Gathered, reference: bool, run_criteria: list[str], from_run: str | None, seed: int
+) -> Verifier:
+    """The verifier on the step's own features, or on those and the run's verdicts when they help beyond
+    chance; VerifierError when neither can be fitted."""
     base_width = len(feature_names(reference))
     plain_rows = [Row(r.features[:base_width], r.fails, r.group, r.item) for r in gathered.rows]
+    verifier, problem = None, None
     try:
-        verifier = fit(plain_rows, [])
+        verifier = fit(plain_rows, features=feature_names(reference, []))
     except VerifierDataError as exc:
-        verifier, problem = None, exc
+        problem = exc
     if run_criteria and _helps(plain_rows, gathered.rows, seed):
         try:
-            verifier = fit(gathered.rows, run_criteria).model_copy(update={"from_run": from_run, "run_criteria": run_criteria})
+            verifier = fit(gathered.rows, features=feature_names(reference, run_criteria))
+            verifier = verifier.model_copy(update={"from_run": from_run, "run_criteria": run_criteria})
         except VerifierDataError as exc:
             problem = exc
     if verifier is None:
         raise VerifierError(str(problem)) from None
-    store.save_verifier(verifier)
-    return verifier, gathered
+    return verifier
 
 
 def _helps(without: Sequence[Row], with_more: Sequence[Row], seed: int) -> bool:
@@ -221,6 +227,23 @@ def _binary(labels: Sequence[Label], fails: Sequence[bool], annotator: str) -> l
     ]
 
 
+def _agreement_on_test(verifier: Verifier, labels: Sequence[Label], truth: np.ndarray, fails: np.ndarray, bootstrap: int, seed: int):
+    """Every test item decided, fail against pass, beside the reference: agreement with intervals and baselines."""
+    annotator = VERIFIER_ANNOTATOR + verifier.tag
+    reference, candidate = _binary(labels, truth.tolist(), "reference"), _binary(labels, fails.tolist(), annotator)
+    return agreement(
+        reference,
+        candidate,
+        "reference",
+        annotator,
+        verifier.criterion,
+        failing=["fail"],
+        order=["pass", "fail"],
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+
+
 def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outside: RunVerdicts | None = None) -> Evaluation:
     """The verifier on the sealed test split: every item decided (agreement with intervals and baselines),
     and the selective view (what it decides above its cut, and the agreement there).  Records the look.
@@ -237,19 +260,7 @@ def evaluate(store: Store, name: str, bootstrap: int = 1000, seed: int = 0, outs
     seconds = time.perf_counter() - started
     fails, decided = decisions(verifier, probabilities)
     truth = np.array([r.fails for r in gathered.rows])
-    reference = _binary(gathered.labels, truth.tolist(), "reference")
-    candidate = _binary(gathered.labels, fails.tolist(), VERIFIER_ANNOTATOR + verifier.tag)
-    report = agreement(
-        reference,
-        candidate,
-        "reference",
-        VERIFIER_ANNOTATOR + verifier.tag,
-        verifier.criterion,
-        failing=["fail"],
-        order=["pass", "fail"],
-        bootstrap=bootstrap,
-        seed=seed,
-    )
+    report = _agreement_on_test(verifier, gathered.labels, truth, fails, bootstrap, seed)
     n_decided = int(decided.sum())
     errors = int((fails[decided] != truth[decided]).sum())
     looks = store.record_look(VERIFIER_ANNOTATOR + verifier.name, verifier.version, verifier.criterion)

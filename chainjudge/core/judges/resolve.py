@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge
@@ -137,19 +138,51 @@ def open_judge(
     wants_probs = bool(thresholds) if label_probs is None else label_probs
     extra = {"aligned": aligned, "label_probs": wants_probs, "thresholds": dict(thresholds or {})}
     if spec == LOCAL:
-        from chainjudge.core.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
-
-        try:
-            model_path = ensure_model()
-            log_path = (log_dir / "local-judge-server.log") if log_dir else None
-            if log_dir:
-                log_dir.mkdir(parents=True, exist_ok=True)
-            with LocalServer(model_path, log_path=log_path, logits_all=wants_probs) as server:
-                settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update=extra)
-                yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
-        except LocalJudgeUnavailable as exc:
-            raise JudgeSetupError(str(exc)) from None
+        with _local_judge(mode, batch, retry, temperature, sample, redact, log_dir, extra) as opened:
+            yield opened
         return
+    settings, api_key = _remote_settings(spec, api_base, mode, batch, temperature, sample, redact, extra)
+    yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)
+
+
+@contextmanager
+def _local_judge(
+    mode: str | None,
+    batch: bool | None,
+    retry: RetryPolicy | None,
+    temperature: float,
+    sample: int,
+    redact: bool | None,
+    log_dir: Path | None,
+    extra: dict[str, Any],
+) -> Iterator[tuple[JudgeSettings, LiteLLMJudge]]:
+    """The offline judge: its llama.cpp server started for the block (log-probabilities only when asked)."""
+    from chainjudge.core.judges.local import LocalJudgeUnavailable, LocalServer, ensure_model
+
+    try:
+        model_path = ensure_model()
+        log_path = (log_dir / "local-judge-server.log") if log_dir else None
+        if log_dir:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        with LocalServer(model_path, log_path=log_path, logits_all=extra["label_probs"]) as server:
+            settings = local_settings(server.api_base, mode, batch, temperature, sample, redact).model_copy(update=extra)
+            yield settings, LiteLLMJudge(settings, retry=retry, api_key="local", max_in_flight=server.slots)
+    except LocalJudgeUnavailable as exc:
+        raise JudgeSetupError(str(exc)) from None
+
+
+def _remote_settings(
+    spec: str,
+    api_base: str | None,
+    mode: str | None,
+    batch: bool | None,
+    temperature: float,
+    sample: int,
+    redact: bool | None,
+    extra: dict[str, Any],
+) -> tuple[JudgeSettings, str | None]:
+    """A served judge's settings and API key: a server named by --api-base must answer; a hosted model
+    needs its provider's key; redaction defaults to on whenever the judge is not on this machine."""
     if api_base:
         check_reachable(api_base)
         chosen_mode = mode or "json_schema"
@@ -160,16 +193,10 @@ def open_judge(
             raise JudgeSetupError(problem)
         chosen_mode = mode or ("json_schema" if spec.startswith(("hosted_vllm/", "ollama/", "ollama_chat/")) else "tools")
         api_key = None
-    if redact is None:  # on by default whenever the judge is not on this machine
+    if redact is None:
         redact = not is_loopback(api_base)
+    batch = API_BATCH_DEFAULT if batch is None else batch
     settings = JudgeSettings(
-        model=spec,
-        api_base=api_base,
-        mode=chosen_mode,
-        batch=API_BATCH_DEFAULT if batch is None else batch,
-        temperature=temperature,
-        sample=sample,
-        redact_pii=redact,
-        **extra,
+        model=spec, api_base=api_base, mode=chosen_mode, batch=batch, temperature=temperature, sample=sample, redact_pii=redact, **extra
     )
-    yield settings, LiteLLMJudge(settings, retry=retry, api_key=api_key)
+    return settings, api_key
