@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
@@ -11,36 +10,13 @@ from rich.text import Text
 import chainjudge.cli.agreement_options as opt
 from chainjudge.cli.app import app
 from chainjudge.cli.options_command import from_options
-from chainjudge.cli.support import DbOption, err, open_store, out
+from chainjudge.cli.support import err, open_store, out
 from chainjudge.core.schema import TrustPolicy
 
 
-@dataclass(frozen=True, kw_only=True)
-class AgreementOptions:
-    """What `agreement` is asked: its options, parsed into one request."""
-
-    reference: opt.ReferenceOption
-    against: opt.AgainstOption
-    criterion: opt.CriterionOption = "step"
-    order: opt.OrderOption = None
-    failing: opt.FailingOption = None
-    sources: opt.SourcesOption = None
-    bootstrap: opt.BootstrapOption = 1000
-    seed: opt.SeedOption = 0
-    min_failing_labels: opt.MinFailingLabelsOption = 10
-    min_failing_traces: opt.MinFailingTracesOption = 5
-    min_answered: opt.MinAnsweredOption = 0.9
-    min_tpr_low: opt.MinTprLowOption = 0.8
-    min_tnr_low: opt.MinTnrLowOption = 0.8
-    review_kappa: opt.ReviewKappaOption = 0.4
-    as_json: opt.AsJsonOption = False
-    split: opt.SplitOption = None
-    db: DbOption = None
-
-
 @app.command()
-@from_options(AgreementOptions)
-def agreement(args: AgreementOptions) -> None:
+@from_options(opt.AgreementOptions)
+def agreement(args: opt.AgreementOptions) -> None:
     """Agreement of judges (or people) with a reference, per criterion, beside trivial baselines.
 
     Step accuracy is micro-averaged over reference-labelled steps; first-error accuracy compares the
@@ -49,7 +25,20 @@ def agreement(args: AgreementOptions) -> None:
     judge is trusted only with enough evidence: see the trust rule in docs/guides/calibrate-align-verify.md.
     Compare two rubric versions by passing both runs: --against run:v1 --against run:v2.
     """
-    from chainjudge.workflows.agreement import AgreementRequest, measure
+    from chainjudge.workflows.agreement import measure
+
+    policy, request = _request(args)
+    with open_store(args.db) as store:
+        result = measure(store, request, warn=_warn)
+    if args.as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in result.reports]))
+        return
+    _print_reports(result.reports, args.reference, args.criterion, policy, result.panel_alpha)
+
+
+def _request(args: opt.AgreementOptions):
+    """The trust policy the options set, and the agreement request (comma lists split)."""
+    from chainjudge.workflows.agreement import AgreementRequest
 
     policy = TrustPolicy(
         min_failing_labels=args.min_failing_labels,
@@ -71,19 +60,13 @@ def agreement(args: AgreementOptions) -> None:
         policy=policy,
         split=args.split,
     )
-    with open_store(args.db) as store:
-        result = measure(
-            store,
-            request,
-            warn=lambda line, biased: err.print(
-                *([Text("warning:", style="yellow"), f"{line}: figures on it are no longer an unbiased test"] if biased else [line]),
-                highlight=False,
-            ),
-        )
-    if args.as_json:
-        out.print_json(json.dumps([r.model_dump(mode="json") for r in result.reports]))
-        return
-    _print_reports(result.reports, args.reference, args.criterion, policy, result.panel_alpha)
+    return policy, request
+
+
+def _warn(line: str, biased: bool) -> None:
+    """A note from the measurement; a look at the sealed test split says its figures are no longer unbiased."""
+    parts = [Text("warning:", style="yellow"), f"{line}: figures on it are no longer an unbiased test"] if biased else [line]
+    err.print(*parts, highlight=False)
 
 
 def _print_reports(reports: list, reference: str, criterion: str, policy, panel_alpha: float | None) -> None:

@@ -3,9 +3,12 @@ commands' signatures name them)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Optional
 
 import typer
+
+from chainjudge.cli.support import DbOption
 
 AgainstOption = Annotated[
     list[str], typer.Option("--against", help="Annotators to compare, repeatable; run:NAME uses a stored run's judgments.")
@@ -41,3 +44,26 @@ SplitOption = Annotated[
         "--split", help="Only the traces of this side of `labels split`: tune, or test (every look at test is recorded and counted)."
     ),
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgreementOptions:
+    """What `agreement` is asked: its options, parsed into one request."""
+
+    reference: ReferenceOption
+    against: AgainstOption
+    criterion: CriterionOption = "step"
+    order: OrderOption = None
+    failing: FailingOption = None
+    sources: SourcesOption = None
+    bootstrap: BootstrapOption = 1000
+    seed: SeedOption = 0
+    min_failing_labels: MinFailingLabelsOption = 10
+    min_failing_traces: MinFailingTracesOption = 5
+    min_answered: MinAnsweredOption = 0.9
+    min_tpr_low: MinTprLowOption = 0.8
+    min_tnr_low: MinTnrLowOption = 0.8
+    review_kappa: ReviewKappaOption = 0.4
+    as_json: AsJsonOption = False
+    split: SplitOption = None
+    db: DbOption = None

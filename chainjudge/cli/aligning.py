@@ -80,37 +80,49 @@ def align(args: AlignOptions) -> None:
     baselines (a recorded look at the test split).
 
     Judging runs are stored (named align-NAME-...): an interrupted align resumes."""
-    from chainjudge.core.judges.resolve import JudgeSetupError
-    from chainjudge.core.progress import live_progress
-    from chainjudge.workflows.align_run import AlignRequest, JudgeChoice, align_with_judge
-    from chainjudge.workflows.alignment import build_aligned
-
     if args.propose and args.examples_only:
         fail("--propose needs the judge's tune judgments: drop --examples-only")
     try:
         rubric_model = load_rubric(args.rubric)
     except RubricError as exc:
         fail(str(exc))
-    choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=args.concurrency)
-    data = yaml.safe_load(args.rubric.read_text(encoding="utf-8")) if args.propose else None
-    request = AlignRequest(choice, args.tune_steps, args.test_steps, args.evaluate, args.seed, data, str(args.rubric))
     with open_store(args.db) as store:
-        try:
-            aligned, report = build_aligned(store, rubric_model, args.name, args.k)
-        except ValueError as exc:  # labels that cannot make examples (AlignmentError is one)
-            fail(str(exc))
-        print_examples(report)
+        aligned = _worked_examples(store, rubric_model, args)
         if args.examples_only:
             store.save_aligned(aligned)
             use_it(aligned, args.rubric)
             return
-        try:
-            progress = functools.partial(live_progress, err)
-            result = align_with_judge(store, rubric_model, aligned, request, progress, note=lambda line: out.print(line, highlight=False))
-        except JudgeSetupError as exc:
-            fail(f"{exc} (or build the examples alone: --examples-only)")
+        result = _align_with_judge(store, rubric_model, aligned, args)
     if result.proposal is not None:
         write_proposal(result.proposal, args.rubric, args.out_dir or args.rubric.parent)
     if result.comparison is not None:
         print_comparison(result.comparison)
     use_it(result.aligned, args.rubric)
+
+
+def _worked_examples(store, rubric, args: AlignOptions):
+    """Step 1: the aligned judge's worked examples from the tune labels, printed."""
+    from chainjudge.workflows.alignment import build_aligned
+
+    try:
+        aligned, report = build_aligned(store, rubric, args.name, args.k)
+    except ValueError as exc:  # labels that cannot make examples (AlignmentError is one)
+        fail(str(exc))
+    print_examples(report)
+    return aligned
+
+
+def _align_with_judge(store, rubric, aligned, args: AlignOptions):
+    """Steps 2-4: thresholds on tune, proposals, and the before/after on test, with the judge running."""
+    from chainjudge.core.judges.resolve import JudgeSetupError
+    from chainjudge.core.progress import live_progress
+    from chainjudge.workflows.align_run import AlignRequest, JudgeChoice, align_with_judge
+
+    choice = JudgeChoice(spec=args.judge, api_base=args.api_base, concurrency=args.concurrency)
+    data = yaml.safe_load(args.rubric.read_text(encoding="utf-8")) if args.propose else None
+    request = AlignRequest(choice, args.tune_steps, args.test_steps, args.evaluate, args.seed, data, str(args.rubric))
+    try:
+        progress = functools.partial(live_progress, err)
+        return align_with_judge(store, rubric, aligned, request, progress, note=lambda line: out.print(line, highlight=False))
+    except JudgeSetupError as exc:
+        fail(f"{exc} (or build the examples alone: --examples-only)")

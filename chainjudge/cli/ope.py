@@ -57,28 +57,30 @@ def ope(args: OpeOptions) -> None:
     if args.exploration not in (None, "uniform"):
         raise typer.BadParameter("the only declared exploration is 'uniform'", param_hint="--exploration")
     columns = columns_from(args.reward, args.propensity, args.action, args.slot, args.group, args.feature or [], args.by or [])
-    target: Path | dict
-    if args.decisions:
-        from chainjudge.workflows.ope import decisions_policy
+    target = _target_policy(args)
+    options = (args.reward_model, args.clip, args.switch_tau, args.bootstrap, args.seed, args.min_ess)
+    report = evaluate_logs(args.logs, columns, target, *options)
+    _print_report(report)
+    if args.out_file is not None:
+        write_text_atomic(args.out_file, json.dumps(_as_json(report), indent=2, default=str) + "\n")
+        out.print(f"figures written to {args.out_file}", highlight=False)
 
-        target, problems = decisions_policy(args.decisions, args.decision_field or ["channel"], args.trace_key, args.exploration)
-        for problem in problems[:5]:
-            err.print(Text(f"skipped: {problem}", style="yellow"))
-        out.print(f"{len(target['decisions'])} recorded agent decisions are the target policy", highlight=False)
-    else:
+
+def _target_policy(args: OpeOptions) -> Path | dict:
+    """The policy file, or the recorded agent decisions (--decisions) as the target policy."""
+    if not args.decisions:
         assert args.policy is not None
-        target = args.policy
-    report = evaluate_logs(
-        args.logs,
-        columns,
-        target,
-        args.reward_model,
-        args.clip,
-        args.switch_tau,
-        args.bootstrap,
-        args.seed,
-        args.min_ess,
-    )
+        return args.policy
+    from chainjudge.workflows.ope import decisions_policy
+
+    target, problems = decisions_policy(args.decisions, args.decision_field or ["channel"], args.trace_key, args.exploration)
+    for problem in problems[:5]:
+        err.print(Text(f"skipped: {problem}", style="yellow"))
+    out.print(f"{len(target['decisions'])} recorded agent decisions are the target policy", highlight=False)
+    return target
+
+
+def _print_report(report) -> None:
     if report.rejected_count:
         err.print(Text(f"{report.rejected_count} rows rejected (first: {'; '.join(report.rejected[:3])})", style="yellow"))
     _print_result(report.overall, f"{report.logs}: {report.rows} logged rows, {report.actions} actions; policy {report.policy}")
@@ -91,9 +93,6 @@ def ope(args: OpeOptions) -> None:
             "in the policy file when the logging policy could take every action)",
             highlight=False,
         )
-    if args.out_file is not None:
-        write_text_atomic(args.out_file, json.dumps(_as_json(report), indent=2, default=str) + "\n")
-        out.print(f"figures written to {args.out_file}", highlight=False)
 
 
 def _figure(value, digits: int = 4) -> str:

@@ -43,9 +43,7 @@ def probe(args: ProbeOptions) -> None:
     rates and a gate policy can bound them (max_probe_flip_rate)."""
     from chainjudge.analysis.figures import format_estimate as fmt
     from chainjudge.analysis.probe import CHANGES
-    from chainjudge.core.judges.resolve import open_judge  # (a JudgeSetupError or RunMismatch is one line from the CLI's guard)
-    from chainjudge.core.offline import quiet_libraries
-    from chainjudge.workflows.probes import probe_results, run_probes
+    from chainjudge.workflows.probes import probe_results
 
     chosen = args.change or list(CHANGES)
     unknown = [c for c in chosen if c not in CHANGES]
@@ -59,22 +57,7 @@ def probe(args: ProbeOptions) -> None:
             args.judge_model == "local" and "local" in stored.judge.model
         ):
             err.print(Text("note:", style="yellow"), f"{args.run} was judged by {stored.judge.model}; probing it with {args.judge_model}")
-        quiet_libraries()
-        with open_judge(args.judge_model, api_base=args.api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (
-            settings,
-            judge,
-        ):
-            outcome = run_probes(
-                store,
-                args.run,
-                judge,
-                settings,
-                sample=args.sample,
-                seed=args.seed,
-                changes=chosen,
-                concurrency=args.concurrency,
-                on_change=_announce,
-            )
+        outcome = _probe_with_judge(store, stored, args, chosen)
         results = probe_results(store, args.run)
     for name, progress in outcome.items():
         if progress is None:
@@ -83,6 +66,17 @@ def probe(args: ProbeOptions) -> None:
     for r in results:
         table.add_row(r.change, r.criterion, str(r.items), str(r.flips), fmt(r.flip_rate, 1, 2), str(r.errors))
     out.print(table)
+
+
+def _probe_with_judge(store, stored, args: ProbeOptions, chosen: list[str]) -> dict:
+    """Each chosen change judged by the probing judge (opened for the duration); per change, its progress."""
+    from chainjudge.core.judges.resolve import open_judge  # (a JudgeSetupError or RunMismatch is one line from the CLI's guard)
+    from chainjudge.core.offline import quiet_libraries
+    from chainjudge.workflows.probes import run_probes
+
+    quiet_libraries()
+    with open_judge(args.judge_model, api_base=args.api_base, batch=stored.judge.batch, log_dir=store.log_dir) as (settings, judge):
+        return run_probes(store, args.run, judge, settings, args.sample, args.seed, chosen, args.concurrency, on_change=_announce)
 
 
 def labels_agreement(

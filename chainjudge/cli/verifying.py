@@ -44,17 +44,8 @@ def train_cmd(args: VerifierTrainOptions) -> None:
 
     with open_store(args.db) as store:
         store_traces(store, args.traces or [])
-        verifier, gathered = train(
-            store,
-            args.name,
-            args.criterion,
-            args.reference,
-            args.failing,
-            args.target,
-            args.risk,
-            args.seed,
-            args.from_run,
-        )
+        fit = (args.reference, args.failing, args.target, args.risk, args.seed, args.from_run)
+        verifier, gathered = train(store, args.name, args.criterion, *fit)
     out.print(
         f"verifier {verifier.tag} for {args.criterion}: {verifier.tune_items} tune steps ({verifier.tune_failing} failing) "
         f"in {verifier.tune_groups} tasks; {len(verifier.features)} features "
@@ -62,15 +53,8 @@ def train_cmd(args: VerifierTrainOptions) -> None:
         highlight=False,
     )
     if args.from_run:
-        out.print(
-            f"judgments of run {args.from_run}: "
-            + (
-                f"kept as features ({', '.join(verifier.run_criteria)})"
-                if verifier.run_criteria
-                else "left out (they did not raise the out-of-fold kappa)"
-            ),
-            highlight=False,
-        )
+        kept = f"kept as features ({', '.join(verifier.run_criteria)})" if verifier.run_criteria else ""
+        out.print(f"judgments of run {args.from_run}: " + (kept or "left out (they did not raise the out-of-fold kappa)"), highlight=False)
     out.print(f"out of fold (whole tasks held out): {oof_kappa_text(verifier)} at P(fail) >= {verifier.cut:.3f}", highlight=False)
     out.print(_selective_line(verifier), highlight=False)
     if gathered.shares_a_task or gathered.no_trace:

@@ -16,6 +16,21 @@ from chainjudge.core.schema import ProbeResult, Run, Trace
 from chainjudge.core.store import FIXED_SETTINGS, Store, UnknownRun
 
 
+def _judged_items(store: Store, run: Run, settings) -> tuple[dict[str, Trace], list]:
+    """The run's traces still stored, and its work items a model judged (the ones a probe can re-judge)."""
+    judgments = list(store.judgments(run.name))
+    traces = {i: store.get_trace(i, run=run.name) for i in sorted({j.trace_id for j in judgments})}
+    present: dict[str, Trace] = {i: t for i, t in traces.items() if t is not None}
+    judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
+    assert run.rubric is not None
+    items = [
+        i
+        for i in plan(present.values(), run.rubric, settings, run.name)
+        if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)
+    ]
+    return present, items
+
+
 def run_probes(
     store: Store,
     run_name: str,
@@ -31,16 +46,8 @@ def run_probes(
     run = store.get_run(run_name)
     if run is None or run.rubric is None:
         raise UnknownRun(run_name, store.location)
-    judgments = list(store.judgments(run_name))
-    traces = {i: store.get_trace(i, run=run_name) for i in sorted({j.trace_id for j in judgments})}
-    present: dict[str, Trace] = {i: t for i, t in traces.items() if t is not None}
     run_settings = settings.model_copy(update={name: getattr(run.judge, name) for name in FIXED_SETTINGS})
-    judged = {(j.trace_id, j.step_index, j.criterion_id) for j in judgments if j.verdict and j.judge_kind == "model"}
-    items = [
-        i
-        for i in plan(present.values(), run.rubric, run_settings, run_name)
-        if any((i.trace_id, i.step.index, c.id) in judged for c in i.criteria)
-    ]
+    present, items = _judged_items(store, run, run_settings)
     chosen = sample_items(items, sample, seed)
     outcome: dict[str, Progress | None] = {}
     for change in changes:

@@ -73,15 +73,8 @@ def search_cmd(args: JourneySearchOptions) -> None:
     state = resume(read_journey_traces([args.out_file]), cells()) if args.out_file.exists() else SearchState(cells())
     out.print(f"{len(state.outcomes)} journeys already in {args.out_file}; budget {args.budget}")
     args.out_file.parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = dict(
-        strategy=args.strategy,
-        uniform_share=args.uniform_share,
-        batch=args.batch,
-        floor=args.floor,
-        seed=args.seed,
-        model=responses,
-        timeout_s=args.timeout_s,
-    )
+    options: dict[str, Any] = {"strategy": args.strategy, "uniform_share": args.uniform_share, "batch": args.batch, "floor": args.floor}
+    options |= {"seed": args.seed, "model": responses, "timeout_s": args.timeout_s}
     with agent_llm(args.model, args.api_base, args.out_file.parent) as llm, args.out_file.open("a", encoding="utf-8") as handle:
         for trace in search(callable_agent, llm, args.budget, state=state, **options):
             handle.write(trace.model_dump_json() + "\n")
@@ -89,6 +82,11 @@ def search_cmd(args: JourneySearchOptions) -> None:
             _print_draw(trace, state, args.budget)
     if not state.outcomes:
         fail("no journey was recorded")
+    _print_search(state)
+
+
+def _print_search(state: SearchState) -> None:
+    """The weighted failure rate over the uniform space, and where the search looked."""
     estimate, low, high = state.estimate()
     failed = sum(o.failed for o in state.outcomes)
     out.print(

@@ -71,6 +71,14 @@ def import_cmd(args: OutcomesImportOptions) -> None:
         fail(f"{args.mapping_file if isinstance(exc, OutcomeMappingError) else args.source}: {exc}")
     write_text_atomic(args.out_file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_text_atomic(args.states_file, "".join(s.model_dump_json() + "\n" for s in scenarios))
+    _print_imported(report, mapping, args)
+    if report.errors:
+        report_rejected_rows(args.source, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
+        raise typer.Exit(1)
+
+
+def _print_imported(report, mapping, args: OutcomesImportOptions) -> None:
+    """What was imported, the logged actions, and the commands that use the two files next."""
     out.print(
         f"{report.imported} of {report.rows} rows imported to {args.out_file} ({report.users} users, their states in {args.states_file}); "
         f"{len(report.errors)} rejected; ids pseudonymised ({report.hashed})",
@@ -87,6 +95,3 @@ def import_cmd(args: OutcomesImportOptions) -> None:
         f"chainjudge ope {args.out_file} --decisions agent.jsonl {' '.join(fields)} --group user --reward {reward} --out value.json",
         highlight=False,
     )
-    if report.errors:
-        report_rejected_rows(args.source, report.errors, args.out_file.with_name(args.out_file.stem + ".rejects.jsonl"), args.show)
-        raise typer.Exit(1)
