@@ -137,17 +137,13 @@ def agreement(
     """Agreement of a candidate with a reference on one criterion, with trace-clustered intervals, the
     trivial baselines on the same items, and whether the candidate may be trusted (see `decide_trust`)."""
     policy = policy or TrustPolicy()
-    values = {label.value for label in reference if label.step_key} | {label.value for label in candidate if label.step_key}
-    labels = order_labels(values, order)
-    fail = set(failing) if failing else {v for v in labels if v.lower() in DEFAULT_FAILING}
-    code = {v: i for i, v in enumerate(labels)}
+    labels, fail, code = _coding(reference, candidate, failing, order)
     a = _align(reference, candidate, code, fail)
     sums = _trace_sums(a, labels, fail, len(labels))
     figures = _figures(sums, bootstrap, seed, len(labels))
     conf = sums.conf.sum(0)
     paired = a.cand >= 0
     evidence = _trust_evidence(a, paired, np.isin(a.ref, [code[v] for v in fail if v in code]), figures)
-    trust, rule, basis = decide_trust(evidence, policy)
     threshold, threshold_score = suggest_threshold(a, labels, fail)
     return AgreementReport(
         reference=reference_name,
@@ -162,13 +158,29 @@ def agreement(
         baselines=_baselines(a, labels, fail),
         suggested_pass_threshold=threshold,
         threshold_balanced_accuracy=threshold_score,
-        answered_share=evidence.answered,
-        failing_reference_labels=evidence.failing,
-        failing_reference_traces=evidence.failing_traces,
-        trust=trust,
-        trust_rule=rule,
-        trust_basis=basis,
+        **_trust_fields(evidence, policy),
     )
+
+
+def _coding(
+    reference: Sequence[Label], candidate: Sequence[Label], failing: Sequence[str] | None, order: Sequence[str] | None
+) -> tuple[list[str], set[str], dict[str, int]]:
+    """The labels in scale order, the failing ones (given, else the usual failing words), and each label's code."""
+    values = {label.value for label in reference if label.step_key} | {label.value for label in candidate if label.step_key}
+    labels = order_labels(values, order)
+    fail = set(failing) if failing else {v for v in labels if v.lower() in DEFAULT_FAILING}
+    return labels, fail, {v: i for i, v in enumerate(labels)}
+
+
+def _trust_fields(evidence: TrustEvidence, policy: TrustPolicy) -> dict[str, Any]:
+    """The report's trust verdict under POLICY, with the evidence counts it rests on."""
+    trust, rule, basis = decide_trust(evidence, policy)
+    counts = {
+        "answered_share": evidence.answered,
+        "failing_reference_labels": evidence.failing,
+        "failing_reference_traces": evidence.failing_traces,
+    }
+    return {**counts, "trust": trust, "trust_rule": rule, "trust_basis": basis}
 
 
 def _figure_fields(

@@ -31,6 +31,7 @@ from chainjudge.core.schema import (
     Guardrail,
     Judgment,
     OpenMode,
+    Run,
     ScenarioSpace,
     Trace,
     TrustStatus,
@@ -119,6 +120,21 @@ def calibrate_run(store: Store, run_name: str, judgments: list[Judgment] | None 
     return result
 
 
+def _stored(store: Store, run_name: str, space: ScenarioSpace | None) -> tuple[Run, ScenarioSpace, list[Judgment], list[Trace]]:
+    """The run, its scenario space (given, else the one it was judged against), its judgments and the
+    traces they judged, as stored."""
+    run = store.get_run(run_name)
+    if run is None:
+        raise UnknownRun(run_name, store.location)
+    space = space or run_space(store, run_name)
+    if space is None:
+        raise ValueError(f"run {run_name!r} carries no scenario space; pass one (--space)")
+    judgments = list(store.judgments(run_name))
+    trace_ids = sorted({j.trace_id for j in judgments})
+    traces = [t for t in (store.get_trace(i, run=run_name) for i in trace_ids) if t is not None]
+    return run, space, judgments, traces
+
+
 def gather_evidence(
     store: Store,
     run_name: str,
@@ -130,15 +146,7 @@ def gather_evidence(
 ) -> Evidence:
     """Everything the gate, the report and the app read about one run, from the store and the files named."""
     policy = policy or GatePolicy(high_weight=high_weight)
-    run = store.get_run(run_name)
-    if run is None:
-        raise UnknownRun(run_name, store.location)
-    space = space or run_space(store, run_name)
-    if space is None:
-        raise ValueError(f"run {run_name!r} carries no scenario space; pass one (--space)")
-    judgments = list(store.judgments(run_name))
-    trace_ids = sorted({j.trace_id for j in judgments})
-    traces = [t for t in (store.get_trace(i, run=run_name) for i in trace_ids) if t is not None]
+    run, space, judgments, traces = _stored(store, run_name, space)
     severity = {c.id: c.severity for c in run.rubric.criteria} if run.rubric else {}
     calibrated = calibrate_run(store, run_name, judgments, policy)
     critical = _critical(judgments, severity, calibrated.trusted)

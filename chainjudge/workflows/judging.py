@@ -288,6 +288,21 @@ def run_names(request: JudgeRequest, rubric: Rubric) -> list[tuple[str, str, int
     ]
 
 
+def _judge_options(request: JudgeRequest, sample: int, log_dir: Any, tag: str | None, thresholds: Any) -> dict[str, Any]:
+    """What `open_judge` is given for one run of the request (its sample number; an aligned judge's tag)."""
+    return dict(
+        api_base=request.api_base,
+        mode=request.mode,
+        batch=request.batch,
+        temperature=request.temperature,
+        sample=sample,
+        redact=request.redact,
+        log_dir=log_dir,
+        aligned=tag,
+        thresholds=thresholds,
+    )
+
+
 def judge(
     request: JudgeRequest,
     store: Store,
@@ -317,21 +332,12 @@ def judge(
         tag, thresholds, run_options["examples"] = aligned_retriever(store, request.aligned, rubric, note)
     chosen = chosen_verifiers(store, request.verifiers, rubric)
     if chosen and not request.judges:  # the verifiers alone: their criteria (and the checks), no model
-        mine = {v.criterion for v in chosen}
-        rubric = rubric.model_copy(update={"criteria": [c for c in rubric.criteria if c.id in mine or c.deterministic]})
+        rubric = rubric.model_copy(
+            update={"criteria": [c for c in rubric.criteria if c.id in {v.criterion for v in chosen} or c.deterministic]}
+        )
     runs = []
     for spec, name, sample in run_names(request, rubric):
-        options = dict(
-            api_base=request.api_base,
-            mode=request.mode,
-            batch=request.batch,
-            temperature=request.temperature,
-            sample=sample,
-            redact=request.redact,
-            log_dir=store.log_dir,
-            aligned=tag,
-            thresholds=thresholds,
-        )
+        options = _judge_options(request, sample, store.log_dir, tag, thresholds)
         judged = judge_one(store, loaded, rubric, spec, options, name, run_options, chosen, progress)
         if request.expected or request.space:
             attach_context(store, name, request.space, request.expected)
