@@ -164,6 +164,16 @@ def _group_sums(values: np.ndarray, inverse: np.ndarray, groups: int) -> np.ndar
     return np.bincount(inverse, weights=values, minlength=groups)
 
 
+def _value(name: str, point: dict[str, float], samples: dict[str, np.ndarray]) -> PolicyValue:
+    """One estimator's value, its difference from the logged policy's and its ratio to it, each with its interval."""
+    value = Figure(point[name], *_interval(samples.get(name)))
+    difference = Figure(point[name] - point["incumbent"], *_interval(None if name not in samples else samples[name] - samples["incumbent"]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = None if name not in samples else samples[name] / samples["incumbent"]
+    ratio = Figure(_ratio(point[name], point["incumbent"]), *_interval(ratios))
+    return PolicyValue(name, value, difference, ratio)
+
+
 def estimate(
     logged: Logged,
     clip: float | None = None,
@@ -183,22 +193,11 @@ def estimate(
     samples = _bootstrap(sums, n_groups, bootstrap, seed)
     withheld = "; ".join(diag.warnings) or None
     weighted = {"ips", "snips", "dr", "switch-dr"}
-    estimates = []
-    for name in ESTIMATORS:
-        if name not in sums:
-            continue
-        if name in weighted and withheld:
-            none = Figure(None, None, None, withheld)
-            estimates.append(PolicyValue(name, none, none, none))
-            continue
-        value = Figure(point[name], *_interval(samples.get(name)))
-        difference = Figure(
-            point[name] - point["incumbent"], *_interval(None if name not in samples else samples[name] - samples["incumbent"])
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratios = None if name not in samples else samples[name] / samples["incumbent"]
-        ratio = Figure(_ratio(point[name], point["incumbent"]), *_interval(ratios))
-        estimates.append(PolicyValue(name, value, difference, ratio))
+    estimates = [
+        PolicyValue(name, *[Figure(None, None, None, withheld)] * 3) if name in weighted and withheld else _value(name, point, samples)
+        for name in ESTIMATORS
+        if name in sums
+    ]
     incumbent = Figure(point["incumbent"], *_interval(samples.get("incumbent")))
     notes = (
         ["DM's interval holds the fitted reward model fixed (it resamples users, not the fit): it understates DM's uncertainty"]

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -184,6 +185,26 @@ def _selective(p_oof: np.ndarray, cut: float, y: np.ndarray, target: float, risk
     )
 
 
+def _skill_shown(y: np.ndarray, decided_fail: np.ndarray, groups: Sequence[str], seed: int, kappa: float, where: str) -> float:
+    """The out-of-fold kappa's 95% lower bound (resampling whole groups); VerifierDataError unless it is
+    above 0: a verifier must show skill before it decides anything."""
+    low = grouped_kappa_low(y, decided_fail, groups, seed)
+    if low is None or low <= 0:
+        raise VerifierDataError(
+            f"{where} its kappa is {kappa:.3f} with a 95% "
+            f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
+            "labels, so it was not stored (a verifier must show skill before it decides anything)"
+        )
+    return low
+
+
+def _final_model(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
+    """The logistic model on all tune rows, standardised: the verifier's mean, scale, coefficients and intercept."""
+    mean, scale = _standardise(x)
+    final = _fit_logistic((x - mean) / scale, y, seed)
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": final.coef_[0].tolist(), "intercept": float(final.intercept_[0])}
+
+
 def fit_verifier(
     rows: Sequence[Row],
     name: str,
@@ -202,25 +223,14 @@ def fit_verifier(
     _check_teachable(y, groups, criterion, group_key)
     x = np.array([r.features for r in rows], dtype=float)
     a, b, p_oof, cut, kappa = _out_of_fold(x, y, groups, seed)
-    low = grouped_kappa_low(y, p_oof >= cut, groups, seed)
-    if low is None or low <= 0:
-        raise VerifierDataError(
-            f"{criterion}: out of fold (whole {group_key}s held out) its kappa is {kappa:.3f} with a 95% "
-            f"lower bound of {'-' if low is None else f'{low:.3f}'}: no better than chance on these "
-            "labels, so it was not stored (a verifier must show skill before it decides anything)"
-        )
-    mean, scale = _standardise(x)
-    final = _fit_logistic((x - mean) / scale, y, seed)
+    low = _skill_shown(y, p_oof >= cut, groups, seed, kappa, f"{criterion}: out of fold (whole {group_key}s held out)")
     return Verifier(
         name=name,
         criterion=criterion,
         failing=sorted(failing),
         features=list(features),
         reference_features=reference_features,
-        mean=mean.tolist(),
-        scale=scale.tolist(),
-        coef=final.coef_[0].tolist(),
-        intercept=float(final.intercept_[0]),
+        **_final_model(x, y, seed),
         platt_a=a,
         platt_b=b,
         cut=float(cut),
