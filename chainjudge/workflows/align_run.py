@@ -90,12 +90,9 @@ def judge_steps(
     progress: Hooks | None = None,
     label_probs: bool | None = None,
 ) -> list[Judgment]:
-    """Judge the chosen steps in a stored run (resumed if it exists); the run's model judgments of them."""
-    # a resumed run judges the trace versions it pinned (a trace re-imported since would otherwise be refused)
+    """Judge the chosen steps in a stored run (resumed if it exists: on the trace versions it pinned, as a
+    trace re-imported since would otherwise be refused); the run's model judgments of them."""
     traces = [t for t in (store.get_trace(tid, run=run) for tid in sorted({tid for tid, _ in steps})) if t is not None]
-
-    def select(items):
-        return [i for i in items if (i.trace_id, i.step.ref) in steps]
 
     with open_judge(
         choice.spec,
@@ -115,7 +112,7 @@ def judge_steps(
                 judge,
                 store,
                 run,
-                select=select,
+                select=lambda items: [i for i in items if (i.trace_id, i.step.ref) in steps],
                 examples=examples,
                 concurrency=choice.concurrency,
                 on_start=on_start,
@@ -132,6 +129,21 @@ class Fitted:
     reference: list[Label]
 
 
+def _points(criterion, judgments: list[Judgment], reference: dict) -> tuple[list[Point], set[str]]:
+    """Per judged labelled step of CRITERION: the judge's P(fail), the reference's and the judge's verdicts;
+    and what graded them (label log-probabilities, or the verdict's confidence)."""
+    points, graded_by = [], set()
+    for j in judgments:
+        ref = reference.get((j.trace_id, j.step_ref, criterion.id))
+        if j.criterion_id != criterion.id or ref is None or not j.scored or j.verdict is None:
+            continue
+        p = fail_probability(j.verdict, j.label_probs, criterion.scale)
+        if p is not None:
+            graded_by.add("label log-probabilities" if j.label_probs else "verdict confidence")
+            points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label), group=j.trace_id))
+    return points, graded_by
+
+
 def fit_thresholds(
     store: Store,
     rubric: Rubric,
@@ -146,30 +158,13 @@ def fit_thresholds(
     criterion, the cut on P(fail) that maximises kappa there."""
     labels = labelled(store, rubric, "tune")
     steps = sample_steps(labels, limit, seed)
-    retriever = Retriever(aligned, embed, exclude_same_trace=True)
-    judgments = judge_steps(
-        store,
-        rubric,
-        choice,
-        f"align-{aligned.name}-{aligned.version}-tune",
-        steps,
-        aligned=aligned.tag,
-        examples=retriever.examples_for,
-        progress=progress,
-        label_probs=True,
-    )
+    examples = Retriever(aligned, embed, exclude_same_trace=True).examples_for
+    run = f"align-{aligned.name}-{aligned.version}-tune"
+    judgments = judge_steps(store, rubric, choice, run, steps, aligned=aligned.tag, examples=examples, progress=progress, label_probs=True)
     reference = {(label.trace_id, label.step_key, label.criterion): label.value for label in labels}
     thresholds, notes = {}, {}
     for criterion in (c for c in rubric.criteria if not c.deterministic):
-        points, graded_by = [], set()
-        for j in judgments:
-            ref = reference.get((j.trace_id, j.step_ref, criterion.id))
-            if j.criterion_id != criterion.id or ref is None or not j.scored or j.verdict is None:
-                continue
-            p = fail_probability(j.verdict, j.label_probs, criterion.scale)
-            if p is not None:
-                graded_by.add("label log-probabilities" if j.label_probs else "verdict confidence")
-                points.append(Point(p, not criterion.scale.passes(ref), not criterion.scale.passes(j.verdict.label), group=j.trace_id))
+        points, graded_by = _points(criterion, judgments, reference)
         if not points:
             notes[criterion.id] = "no threshold: the judge returned neither label log-probabilities nor a confidence"
             continue

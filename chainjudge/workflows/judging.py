@@ -303,6 +303,11 @@ def _judge_options(request: JudgeRequest, sample: int, log_dir: Any, tag: str | 
     )
 
 
+def _verifiers_only(rubric: Rubric, criteria: set[str]) -> Rubric:
+    """The rubric cut to the verifiers' criteria and the deterministic checks: what runs with no model."""
+    return rubric.model_copy(update={"criteria": [c for c in rubric.criteria if c.id in criteria or c.deterministic]})
+
+
 def judge(
     request: JudgeRequest,
     store: Store,
@@ -332,9 +337,7 @@ def judge(
         tag, thresholds, run_options["examples"] = aligned_retriever(store, request.aligned, rubric, note)
     chosen = chosen_verifiers(store, request.verifiers, rubric)
     if chosen and not request.judges:  # the verifiers alone: their criteria (and the checks), no model
-        rubric = rubric.model_copy(
-            update={"criteria": [c for c in rubric.criteria if c.id in {v.criterion for v in chosen} or c.deterministic]}
-        )
+        rubric = _verifiers_only(rubric, {v.criterion for v in chosen})
     runs = []
     for spec, name, sample in run_names(request, rubric):
         options = _judge_options(request, sample, store.log_dir, tag, thresholds)
