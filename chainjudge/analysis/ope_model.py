@@ -10,6 +10,8 @@ probability; other rewards a regressor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 MODELS = ("boosting", "logistic")
@@ -71,12 +73,16 @@ def cross_fitted_rewards(
             continue
         model = _model(kind, binary, seed).fit(_design(x[train], actions[train], n_actions), reward[train])
         q_logged[held] = _predict(model, _design(x[held], actions[held], n_actions), binary)
-        expected = np.zeros(int(held.sum()))
-        rows = x[held]
-        for a in range(n_actions):
-            p = target_probs[held, a]
-            if not p.any():
-                continue
-            expected += p * _predict(model, _design(rows, np.full(len(rows), a), n_actions), binary)
-        q_target[held] = expected
+        q_target[held] = _expected_under_target(model, x[held], target_probs[held], binary)
     return q_logged, q_target
+
+
+def _expected_under_target(model: Any, rows: np.ndarray, target_probs: np.ndarray, binary: bool) -> np.ndarray:
+    """sum_a target(a|x) q(x, a) per row (actions the target never takes there are not predicted)."""
+    n_actions = target_probs.shape[1]
+    expected = np.zeros(len(rows))
+    for a in range(n_actions):
+        p = target_probs[:, a]
+        if p.any():
+            expected += p * _predict(model, _design(rows, np.full(len(rows), a), n_actions), binary)
+    return expected

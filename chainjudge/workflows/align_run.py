@@ -90,8 +90,7 @@ def judge_steps(
     progress: Hooks | None = None,
     label_probs: bool | None = None,
 ) -> list[Judgment]:
-    """Judge the chosen steps in a stored run (resumed if it exists: on the trace versions it pinned, as a
-    trace re-imported since would otherwise be refused); the run's model judgments of them."""
+    """Judge the chosen steps in a stored run (resumed on the trace versions it pinned); its model judgments of them."""
     traces = [t for t in (store.get_trace(tid, run=run) for tid in sorted({tid for tid, _ in steps})) if t is not None]
 
     with open_judge(

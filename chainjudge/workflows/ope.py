@@ -247,6 +247,22 @@ def _logged(logs: Any, columns: Columns, actions: list, probs: np.ndarray, rewar
     )
 
 
+def _target(policy_path: str | Path | dict) -> tuple[dict, Path]:
+    """The target policy and what to call it: a policy file read, or a policy already built."""
+    if isinstance(policy_path, dict):
+        return policy_path, Path("(recorded decisions)")
+    return _load_policy_file(Path(policy_path)), Path(policy_path)
+
+
+def _at_most_one(probs: np.ndarray, policy_path: Path) -> np.ndarray:
+    """The target probabilities, refused when a row's sum to more than 1."""
+    sums = probs.sum(axis=1)
+    over = np.flatnonzero(sums > 1 + 1e-6)
+    if over.size:
+        raise OpeInputError(f"{policy_path}: the target probabilities of row {int(over[0])} sum to {sums[over[0]]:.3f} (> 1)")
+    return probs
+
+
 def evaluate_logs(
     path: str | Path,
     columns: Columns,
@@ -259,20 +275,12 @@ def evaluate_logs(
     min_ess: float = 100.0,
 ) -> OpeReport:
     """POLICY_PATH: a policy file, or a policy already built (`decisions_policy`)."""
-    if isinstance(policy_path, dict):
-        policy, policy_path = policy_path, Path("(recorded decisions)")
-    else:
-        policy_path = Path(policy_path)
-        policy = _load_policy_file(policy_path)
+    policy, policy_path = _target(policy_path)
     logs, rejected, rejected_count = read_logs(path, columns)
     if logs.empty:
         raise OpeInputError(f"{path}: no readable logged rows" + (f" (first: {rejected[0]})" if rejected else ""))
     actions = sorted(set(logs["action"]))
-    probs = target_probabilities(policy, logs, actions, str(policy_path))
-    sums = probs.sum(axis=1)
-    over = np.flatnonzero(sums > 1 + 1e-6)
-    if over.size:
-        raise OpeInputError(f"{policy_path}: the target probabilities of row {int(over[0])} sum to {sums[over[0]]:.3f} (> 1)")
+    probs = _at_most_one(target_probabilities(policy, logs, actions, str(policy_path)), policy_path)
     support_known = policy.get("exploration") == "uniform"
     logged = _logged(logs, columns, actions, probs, reward_model, seed, support_known)
     options: dict[str, Any] = dict(clip=clip, switch_tau=switch_tau, bootstrap=bootstrap, seed=seed, min_ess=min_ess)

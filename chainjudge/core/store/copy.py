@@ -153,35 +153,41 @@ def copy_store(source: Any, target: Any, progress: Callable[[str, int], None] | 
     }
     missing = sorted(set(names) - set(tables(target)))
     if missing:
-        raise CopyRefused(f"the target lacks table(s) {', '.join(missing)}: is it at an older chainjudge?")
+        raise CopyRefused(
+            f"the target lacks table(s) {', '.join(missing)}: is it at an older chainjudge, or is the pack that makes them "
+            "not installed here?"
+        )
     busy = [t for t in names if target._db.execute(f'SELECT 1 FROM "{t}" LIMIT 1')]
     if busy:
         raise CopyRefused(f"the target {target.location} is not empty ({', '.join(busy[:3])} hold rows); copy into a new store")
-    results = []
     with source._lock, target.transaction():
         source._db.execute(_snapshot(source))
         try:
-            for table, cols in names.items():
-                target_cols = [c for c in cols if c in columns(target, table)]
-                marks = ", ".join("?" * len(target_cols))
-                insert = f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in target_cols)}) VALUES ({marks})'
-                copied = 0
-                for page in _pages(source, table, target_cols):
-                    target._db.executemany(insert, page)
-                    copied += len(page)
-                    if progress:
-                        progress(table, copied)
-                if target.dialect is POSTGRES and _order_column(target, table) == "id":
-                    target._db.execute(
-                        f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                        f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)'
-                    )
-                count, source_sum = _table_checksum(source, table, target_cols)
-                target_count, target_sum = _table_checksum(target, table, target_cols)
-                results.append(TableCopy(table, count, source_sum, target_sum if target_count == count else "count differs"))
+            results = [_copy_table(source, target, table, cols, progress) for table, cols in names.items()]
             bad = [r.table for r in results if not r.ok]
             if bad:  # raised inside the target's transaction: it rolls back, the target stays empty
                 raise CopyRefused(f"the copy of {', '.join(bad)} does not match its source; the target was left unchanged")
         finally:
             source._db.execute("COMMIT")
     return results
+
+
+def _copy_table(source: Any, target: Any, table: str, cols: list[str], progress: Callable[[str, int], None] | None) -> TableCopy:
+    """One table's rows, page by page, with its count and checksum on both sides (a PostgreSQL id sequence
+    set past the copied ids, so new rows get new ids)."""
+    target_cols = [c for c in cols if c in columns(target, table)]
+    marks = ", ".join("?" * len(target_cols))
+    insert = f'INSERT INTO "{table}" ({", ".join(chr(34) + c + chr(34) for c in target_cols)}) VALUES ({marks})'
+    copied = 0
+    for page in _pages(source, table, target_cols):
+        target._db.executemany(insert, page)
+        copied += len(page)
+        if progress:
+            progress(table, copied)
+    if target.dialect is POSTGRES and _order_column(target, table) == "id":
+        target._db.execute(
+            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), COALESCE((SELECT MAX(id) FROM \"{table}\"), 0) + 1, false)"
+        )
+    count, source_sum = _table_checksum(source, table, target_cols)
+    target_count, target_sum = _table_checksum(target, table, target_cols)
+    return TableCopy(table, count, source_sum, target_sum if target_count == count else "count differs")

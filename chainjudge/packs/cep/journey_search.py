@@ -85,6 +85,15 @@ def resume(traces: Sequence[Trace], cells: list[Cell]) -> SearchState:
     return state
 
 
+def _batch_proposal(state: SearchState, n: int, first_pass: int, batch: int, seed: int, floor: float) -> tuple[dict, int]:
+    """The Thompson proposal of the batch draw N belongs to, and where that batch ends.  Batches start at
+    fixed draw numbers (the first pass's end, then every `batch`), and a batch's proposal is computed from
+    the draws before its start: a resumed search draws what an uninterrupted one would have."""
+    start = first_pass + (n - first_pass) // batch * batch
+    proposal = thompson_proposal(state.counts_before(start), np.random.default_rng([seed, start, 1]), floor=floor)
+    return proposal, start + batch
+
+
 def search(
     agent: Agent,
     llm: LLMConfig,
@@ -111,17 +120,13 @@ def search(
     first_pass = int(round(budget * uniform_share))
     while len(state.outcomes) < budget:
         n = len(state.outcomes)
-        # batches start at fixed draw numbers (the first pass's end, then every `batch`), and a batch's
-        # proposal is computed from the draws before its start: a resumed search draws what an
-        # uninterrupted one would have
-        if strategy == "uniform" or n < first_pass:
-            proposal, start, end = dict(target), n, (first_pass if strategy == "thompson" else budget)
+        uniform_now = strategy == "uniform" or n < first_pass
+        if uniform_now:
+            proposal, end = dict(target), (first_pass if strategy == "thompson" else budget)
         else:
-            start = first_pass + (n - first_pass) // batch * batch
-            end = start + batch
-            proposal = thompson_proposal(state.counts_before(start), np.random.default_rng([seed, start, 1]), floor=floor)
+            proposal, end = _batch_proposal(state, n, first_pass, batch, seed, floor)
         state.last_proposal = proposal  # type: ignore[assignment]
-        phase = "uniform" if strategy == "uniform" or n < first_pass else "search"
+        phase = "uniform" if uniform_now else "search"
         for number in range(n, min(end, budget)):
             trace, cell, outcome, q, p = draw.one(number, state.cells, proposal, target, phase)
             state.add(cell, outcome, q, p)
