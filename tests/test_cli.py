@@ -191,3 +191,40 @@ def test_every_judge_request_field_is_a_judge_option_of_the_same_name():
     from chainjudge.workflows.judging import JudgeRequest
 
     assert {f.name for f in dataclasses.fields(JudgeRequest)} == set(inspect.signature(judge).parameters) - {"db"}
+
+
+def test_a_command_from_options_gets_one_filled_in_request():
+    """from_options: the dataclass's annotated fields are the command's options (required stays required,
+    defaults and help as declared), and the function receives the filled-in dataclass."""
+    import dataclasses
+    from typing import Annotated
+
+    import pytest
+    import typer
+    from typer.testing import CliRunner as Runner
+
+    from chainjudge.cli.options_command import from_options
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Asked:
+        name: Annotated[str, typer.Argument(help="Who.")]
+        times: Annotated[int, typer.Option(min=1, help="How often.")] = 2
+
+    got = []
+    tiny = typer.Typer()
+
+    @tiny.command()
+    @from_options(Asked)
+    def greet(args: Asked) -> None:
+        """Greet NAME."""
+        got.append(args)
+
+    assert Runner().invoke(tiny, ["ana", "--times", "3"]).exit_code == 0 and got == [Asked(name="ana", times=3)]
+    assert Runner().invoke(tiny, ["bo"]).exit_code == 0 and got[-1] == Asked(name="bo", times=2)
+    missing = Runner().invoke(tiny, [])
+    assert missing.exit_code == 2 and "Missing argument" in missing.output
+    assert Runner().invoke(tiny, ["ana", "--times", "0"]).exit_code == 2  # the option's own bounds hold
+    shown = Runner().invoke(tiny, ["--help"], env={"COLUMNS": "120"}).output
+    assert "Greet NAME." in shown and "How often." in shown
+    with pytest.raises(TypeError, match="not a dataclass"):
+        from_options(int)
