@@ -22,7 +22,7 @@ class ReviewOptions:
     catalogue: Annotated[Path, typer.Option(help="Failure-mode catalogue shown in the app.")] = Path("failure-modes.yaml")
     space: Annotated[
         Optional[list[Path]],
-        typer.Option(help="Scenario-space file(s) the Go-live tab may use, repeatable (default: the bundled CEP space)."),
+        typer.Option(help="Scenario-space files the Go-live tab may use, repeatable (default: an installed pack's, e.g. the CEP pack's)."),
     ] = None
     scenarios: Annotated[
         Optional[list[Path]], typer.Option(help="Scenario files with expected actions the Go-live tab may use, repeatable.")
