@@ -71,3 +71,18 @@ def test_db_copy_of_an_old_store_keeps_the_packs_rows(tmp_path):
     with Store(target) as store:
         assert [row[0] for row in StateTables(store).states()] == ["u1", "u2"]
         assert StateTables(store).state_annotations() == [("u1", "ana", '{"action":"wait"}')]
+
+
+def test_a_pack_migration_that_fails_is_named_and_not_recorded(tmp_path, monkeypatch):
+    import chainjudge.core.plugins as plugins
+    from chainjudge.core.store import StoreUnavailable
+
+    broken = [("001_ok", "CREATE TABLE tidy (id TEXT PRIMARY KEY)"), ("002_broken", "CREATE TABLE oops (")]
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(StoreUnavailable, match="migration 002_broken of the 'tidy' pack failed"):
+            store.apply_migrations("tidy", broken)
+        assert "tidy:001_ok" in store.migrations() and "tidy:002_broken" not in store.migrations()
+    monkeypatch.setattr(plugins, "pack_migrations", lambda: {"tidy": broken})
+    result = cli.invoke(app, ["db", "migrate", "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 2 and "migration 002_broken of the 'tidy' pack failed" in result.output, result.output
+    assert "Traceback" not in result.output

@@ -158,12 +158,13 @@ class Store(TraceStore, PeopleStore, ReviewStore, SplitStore):
             return
         if not _OWNER.fullmatch(owner):
             raise ValueError(f"a migration owner is a pack name of lower-case letters, digits and '_', not {owner!r}")
-        self._apply_all([(f"{owner}:{name}", sql) for name, sql in migrations])
+        self._apply_all([(f"{owner}:{name}", sql) for name, sql in migrations], owner)
         self._owners_current.add(owner)
 
-    def _apply_all(self, migrations: Sequence[tuple[str, object]]) -> None:
+    def _apply_all(self, migrations: Sequence[tuple[str, object]], owner: str | None = None) -> None:
         """Apply the named migrations the ledger lacks, each in its own transaction.  On PostgreSQL every
-        process takes one advisory lock first, so two starting at once never apply the same one twice."""
+        process takes one advisory lock first, so two starting at once never apply the same one twice.  A
+        pack's migration that fails is named (its transaction rolled back, nothing recorded)."""
         postgres = self.dialect is POSTGRES
         if postgres:
             self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
@@ -172,7 +173,14 @@ class Store(TraceStore, PeopleStore, ReviewStore, SplitStore):
             applied = {row[0] for row in self._db.execute("SELECT name FROM migrations")}
             for name, sql in migrations:
                 if name not in applied:
-                    self._apply(name, sql)
+                    try:
+                        self._apply(name, sql)
+                    except Exception as exc:
+                        if owner is None:
+                            raise
+                        raise StoreUnavailable(
+                            f"{self.location}: migration {name.split(':', 1)[1]} of the {owner!r} pack failed: {exc}"
+                        ) from None
         finally:
             if postgres:
                 self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
