@@ -7,6 +7,7 @@ a new row)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from chainjudge.core.schema import utc_now
 from chainjudge.core.store import Store
@@ -33,6 +34,18 @@ MIGRATIONS: list[tuple[str, object]] = [
 ]
 
 
+class StateRow(NamedTuple):
+    id: str
+    origin: str
+    data: str  # the pack's JSON of the state (a Scenario)
+
+
+class StateAnnotation(NamedTuple):
+    state_id: str
+    annotator: str
+    data: str  # the pack's JSON of the expected action
+
+
 class StateTables:
     """The states and their annotations in one store (its tables created on first use)."""
 
@@ -45,11 +58,11 @@ class StateTables:
         now = utc_now().isoformat()
         return self.store.write_many("INSERT OR IGNORE INTO states VALUES (?, ?, ?, ?)", [(*row, now) for row in states])
 
-    def states(self, ids: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
-        """(id, origin, JSON), in the order they were stored."""
+    def states(self, ids: Sequence[str] | None = None) -> list[StateRow]:
+        """Every state (or those with the IDS), in the order they were stored."""
         rows = self.store.query("SELECT id, origin, data FROM states ORDER BY rowid")
         wanted = set(ids) if ids is not None else None
-        return [(r[0], r[1], r[2]) for r in rows if wanted is None or r[0] in wanted]
+        return [StateRow(*r) for r in rows if wanted is None or r[0] in wanted]
 
     def add_state_annotation(self, state_id: str, annotator: str, data: str) -> None:
         with self.store.transaction():
@@ -60,10 +73,10 @@ class StateTables:
                 [(state_id, annotator, data, utc_now().isoformat())],
             )
 
-    def state_annotations(self) -> list[tuple[str, str, str]]:
-        """The newest annotation per (state, annotator): (state id, annotator, JSON), oldest first."""
+    def state_annotations(self) -> list[StateAnnotation]:
+        """The newest annotation per (state, annotator), oldest first."""
         rows = self.store.query(
             "SELECT state_id, annotator, data FROM state_annotations a WHERE id = (SELECT MAX(id) FROM state_annotations b "
             "WHERE b.state_id = a.state_id AND b.annotator = a.annotator) ORDER BY id"
         )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [StateAnnotation(*r) for r in rows]
