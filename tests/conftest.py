@@ -171,3 +171,10 @@ def _fresh_review_sessions():
         sessions.SESSIONS._seen.clear()
         sessions.LIMITER._failures.clear()
     yield
+
+
+def fake_judge_args(traces, rubric, url: str, db, run: str, *extra) -> list[str]:
+    """The `chainjudge judge` arguments most CLI tests start from: TRACES against RUBRIC, judged by the scripted
+    fake judge server at URL into the store DB under RUN, then EXTRA options."""
+    base = ["judge", str(traces), "--rubric", str(rubric), "--judge", "openai/fake", "--api-base", url, "--db", str(db), "--run", run]
+    return base + [str(e) for e in extra]

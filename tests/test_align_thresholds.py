@@ -15,7 +15,7 @@ import re
 
 import pytest
 import yaml
-from conftest import HOTPOTQA
+from conftest import HOTPOTQA, fake_judge_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_alignment import MAP, RUBRIC
@@ -198,20 +198,7 @@ def shy_db(tmp_path_factory):
         assert (
             cli.invoke(
                 app,
-                [
-                    "judge",
-                    str(traces),
-                    "--rubric",
-                    str(rubric),
-                    "--judge",
-                    "openai/fake",
-                    "--api-base",
-                    server.url,
-                    "--db",
-                    str(db),
-                    "--run",
-                    "seen",
-                ],
+                fake_judge_args(traces, rubric, server.url, db, "seen"),
             ).exit_code
             == 0
         )
@@ -345,24 +332,7 @@ def test_judge_aligned_decides_by_the_threshold(shy_db):
         assert setup.exit_code == 0, setup.output
         result = CliRunner().invoke(
             app,
-            [
-                "judge",
-                str(traces),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                server.url,
-                "--db",
-                str(db),
-                "--run",
-                "with-threshold",
-                "--aligned",
-                "shy2",
-                "--limit",
-                "30",
-            ],
+            fake_judge_args(traces, rubric, server.url, db, "with-threshold", "--aligned", "shy2", "--limit", "30"),
         )
     assert result.exit_code == 0, result.output
     assert "decision thresholds: step fails at P >= 0.3" in " ".join(result.output.split())
@@ -457,24 +427,7 @@ def test_the_review_app_re_aligns_with_thresholds_in_the_background(shy_db, tmp_
         assert cli.invoke(app, ["align", "--rubric", str(rubric), "--name", "bg", "--examples-only", "--db", str(copy)]).exit_code == 0
         used = cli.invoke(
             app,
-            [
-                "judge",
-                str(traces),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                server.url,
-                "--db",
-                str(copy),
-                "--run",
-                "bg-run",
-                "--aligned",
-                "bg",
-                "--limit",
-                "5",
-            ],
+            fake_judge_args(traces, rubric, server.url, copy, "bg-run", "--aligned", "bg", "--limit", "5"),
         )
         assert used.exit_code == 0, used.output
         os.environ["CHAINJUDGE_DB"] = str(copy)

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import HOTPOTQA
+from conftest import HOTPOTQA, fake_judge_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -70,24 +70,7 @@ def test_examples_come_from_tune_only_and_reach_the_prompt(aligned_db):
     with FakeJudgeServer(answer=copy_nearest) as server:
         result = CliRunner().invoke(
             app,
-            [
-                "judge",
-                str(traces),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                server.url,
-                "--db",
-                str(db),
-                "--run",
-                "aligned",
-                "--aligned",
-                "apb",
-                "--limit",
-                "12",
-            ],
+            fake_judge_args(traces, rubric, server.url, db, "aligned", "--aligned", "apb", "--limit", "12"),
         )
         prompts = [r["body"]["messages"][-1]["content"] for r in server.requests]
     assert result.exit_code == 0, result.output
@@ -110,22 +93,7 @@ def test_a_copy_the_nearest_judge_reaches_the_agreement_retrieval_predicts(align
     with FakeJudgeServer(answer=copy_nearest) as server:
         result = CliRunner().invoke(
             app,
-            [
-                "judge",
-                str(traces),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                server.url,
-                "--db",
-                str(db),
-                "--run",
-                "copier",
-                "--aligned",
-                "apb",
-            ],
+            fake_judge_args(traces, rubric, server.url, db, "copier", "--aligned", "apb"),
         )
     assert result.exit_code == 0, result.output
     with Store(db) as store:
@@ -161,22 +129,7 @@ def test_resuming_a_plain_run_as_aligned_is_refused(aligned_db):
     with FakeJudgeServer() as server:
         result = CliRunner().invoke(
             app,
-            [
-                "judge",
-                str(traces),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                server.url,
-                "--db",
-                str(db),
-                "--run",
-                "plain",
-                "--aligned",
-                "apb",
-            ],
+            fake_judge_args(traces, rubric, server.url, db, "plain", "--aligned", "apb"),
         )
     assert result.exit_code == 2 and "aligned" in result.output
 

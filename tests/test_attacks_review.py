@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for_http
+from conftest import fake_judge_args, wait_for_http
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -250,20 +250,7 @@ def test_csv_export_escapes_formulas(tmp_path, fake_judge):
     db = tmp_path / "x.db"
     result = cli.invoke(
         app,
-        [
-            "judge",
-            str(hostile),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(db),
-            "--run",
-            "r",
-        ],
+        fake_judge_args(hostile, ROOT / "rubrics" / "step-quality.yaml", fake_judge.url, db, "r"),
     )
     assert result.exit_code in (0, 1), result.output
     out = tmp_path / "r.csv"
@@ -350,20 +337,7 @@ def test_trace_text_and_rationales_are_shown_as_text_never_markdown(tmp_path, fa
     cli = CliRunner()
     result = cli.invoke(
         app,
-        [
-            "judge",
-            str(traces),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(db),
-            "--run",
-            "r",
-        ],
+        fake_judge_args(traces, ROOT / "rubrics" / "step-quality.yaml", fake_judge.url, db, "r"),
     )
     assert result.exit_code in (0, 1), result.output
     labels = tmp_path / "labels.jsonl"

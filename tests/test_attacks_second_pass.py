@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TAU_BENCH
+from conftest import ROOT, TAU_BENCH, fake_judge_args
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -192,22 +192,7 @@ def test_judge_skips_one_deeply_nested_line_and_judges_the_rest(tmp_path, fake_j
     traces.write_bytes(traces.read_bytes().replace("\xff".encode(), b"\xff\xfe"))
     result = cli.invoke(
         app,
-        [
-            "judge",
-            str(traces),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(tmp_path / "s.db"),
-            "--run",
-            "t",
-            "--limit",
-            "3",
-        ],
+        fake_judge_args(traces, ROOT / "rubrics" / "step-quality.yaml", fake_judge.url, tmp_path / "s.db", "t", "--limit", "3"),
     )
     assert result.exit_code == 1, result.output
     assert "line 2" in result.output and "nested too deeply" in result.output
@@ -778,20 +763,7 @@ def scored_store(tmp_path, fake_judge):
     db = tmp_path / "e.db"
     result = cli.invoke(
         app,
-        [
-            "judge",
-            str(span_file),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(db),
-            "--run",
-            "r",
-        ],
+        fake_judge_args(span_file, ROOT / "rubrics" / "step-quality.yaml", fake_judge.url, db, "r"),
     )
     assert result.exit_code == 0, result.output
     return db

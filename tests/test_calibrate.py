@@ -5,7 +5,7 @@ import json
 import krippendorff
 import numpy as np
 import pytest
-from conftest import HOTPOTQA, SHARED, TAU_BENCH
+from conftest import HOTPOTQA, SHARED, TAU_BENCH, fake_judge_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
@@ -209,20 +209,7 @@ def test_run_judgments_compared_with_imported_labels(tmp_path, fake_judge):
     cli = CliRunner()
     judged = cli.invoke(
         app,
-        [
-            "judge",
-            str(BUNDLED_SAMPLE),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(db),
-            "--run",
-            "fake",
-        ],
+        fake_judge_args(BUNDLED_SAMPLE, ROOT / "rubrics" / "step-quality.yaml", fake_judge.url, db, "fake"),
     )
     assert judged.exit_code == 0, judged.output
     imported = cli.invoke(

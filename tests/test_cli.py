@@ -7,7 +7,7 @@ import re
 
 import jsonschema
 import pytest
-from conftest import BUNDLED_SAMPLE, ROOT
+from conftest import BUNDLED_SAMPLE, ROOT, fake_judge_args
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -30,21 +30,7 @@ def two_traces_and_a_bad_line(tmp_path):
 
 
 def judge_args(traces, server, db, *extra):
-    return [
-        "judge",
-        str(traces),
-        "--rubric",
-        str(RUBRIC),
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        server.url,
-        "--db",
-        str(db),
-        "--run",
-        "t",
-        *extra,
-    ]
+    return fake_judge_args(traces, RUBRIC, server.url, db, "t", *extra)
 
 
 def test_bad_record_named_others_judged_exit_nonzero(cli, fake_judge, tmp_path, two_traces_and_a_bad_line):

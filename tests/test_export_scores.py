@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, fake_judge_args
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -61,20 +61,7 @@ def judged(tmp_path_factory):
         for i, path in enumerate(SPAN_FILES):
             result = CliRunner().invoke(
                 app,
-                [
-                    "judge",
-                    str(path),
-                    "--rubric",
-                    str(RUBRIC),
-                    "--judge",
-                    "openai/fake",
-                    "--api-base",
-                    server.url,
-                    "--db",
-                    str(db),
-                    "--run",
-                    f"r{i}",
-                ],
+                fake_judge_args(path, RUBRIC, server.url, db, f"r{i}"),
             )
             assert result.exit_code == 0, result.output
     return db

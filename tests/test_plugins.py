@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from conftest import fake_judge_args
 
 from chainjudge.core.store import Store
 from chainjudge.testing.fakejudge import FakeJudgeServer
@@ -216,20 +217,7 @@ def test_without_the_pack_its_check_is_unknown_not_a_crash(tmp_path, fake_judge)
     )
     result = CliRunner().invoke(
         app,
-        [
-            "judge",
-            str(traces),
-            "--rubric",
-            str(rubric),
-            "--judge",
-            "openai/fake",
-            "--api-base",
-            fake_judge.url,
-            "--db",
-            str(tmp_path / "x.db"),
-            "--run",
-            "r",
-        ],
+        fake_judge_args(traces, rubric, fake_judge.url, tmp_path / "x.db", "r"),
     )
     assert result.exit_code == 0  # stored as a harness error, counted as unscored
     from chainjudge.core.store import Store

@@ -9,7 +9,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from conftest import BUNDLED_SAMPLE, ROOT
+from conftest import BUNDLED_SAMPLE, ROOT, fake_judge_args
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -210,22 +210,7 @@ def test_judge_on_a_postgresql_url_matches_sqlite(fake_judge, postgres, tmp_path
     for name, db in (("sqlite", str(tmp_path / "s.db")), ("postgresql", url)):
         result = cli.invoke(
             app,
-            [
-                "judge",
-                str(BUNDLED_SAMPLE),
-                "--rubric",
-                str(rubric),
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                fake_judge.url,
-                "--db",
-                db,
-                "--run",
-                "r",
-                "--limit",
-                "3",
-            ],
+            fake_judge_args(BUNDLED_SAMPLE, rubric, fake_judge.url, db, "r", "--limit", "3"),
         )
         assert result.exit_code == 0, result.output
         with Store(db) as store:

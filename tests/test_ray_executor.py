@@ -12,7 +12,7 @@ import pytest
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
-from conftest import BACKENDS, BUNDLED_SAMPLE, new_store_location  # noqa: E402
+from conftest import BACKENDS, BUNDLED_SAMPLE, fake_judge_args, new_store_location  # noqa: E402
 
 from chainjudge.core.judges.litellm_judge import LiteLLMJudge  # noqa: E402
 from chainjudge.core.judges.retry import NO_WAIT  # noqa: E402
@@ -88,18 +88,11 @@ def test_judge_executor_ray_from_the_cli(fake_judge, tmp_path):
     db = tmp_path / "cli.db"
     result = CliRunner().invoke(
         app,
-        [
-            "judge",
-            str(BUNDLED_SAMPLE),
-            "--rubric",
-            str(ROOT / "rubrics" / "step-quality.yaml"),
-            "--judge",
-            "openai/fake",
-            "--api-base",
+        fake_judge_args(
+            BUNDLED_SAMPLE,
+            ROOT / "rubrics" / "step-quality.yaml",
             fake_judge.url,
-            "--db",
-            str(db),
-            "--run",
+            db,
             "r",
             "--limit",
             "6",
@@ -107,7 +100,7 @@ def test_judge_executor_ray_from_the_cli(fake_judge, tmp_path):
             "ray",
             "--workers",
             "2",
-        ],
+        ),
     )
     assert result.exit_code == 0, result.output
     assert "6 judge calls" in result.output

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import fake_judge_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -134,21 +135,7 @@ def test_identical_steps_in_two_traces_keep_two_judgments_for_one_call(tmp_path,
     ]
     traces = write_jsonl(tmp_path / "t.jsonl", [Trace(id=f"searchR1:4:{k}", steps=steps).model_dump_json() for k in range(2)])
     db = tmp_path / "e.db"
-    result = invoke(
-        "judge",
-        traces,
-        "--rubric",
-        STEP_RUBRIC,
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        fake_judge.url,
-        "--db",
-        db,
-        "--run",
-        "r",
-        "--one-per-criterion",
-    )
+    result = invoke(*fake_judge_args(traces, STEP_RUBRIC, fake_judge.url, db, "r", "--one-per-criterion"))
     assert result.exit_code == 0, result.output
     with Store(db) as store:
         stored = [(j.trace_id, j.step_index, j.criterion_id, j.reused) for j in store.judgments("r")]
@@ -156,21 +143,7 @@ def test_identical_steps_in_two_traces_keep_two_judgments_for_one_call(tmp_path,
     assert per_trace == {"searchR1:4:0", "searchR1:4:1"}  # the second used to be dropped
     assert len(stored) == 2 * len([s for s in stored if s[0] == "searchR1:4:0"])
     assert len(fake_judge.requests) == len(stored) // 2  # identical prompts: asked once, copied
-    again = invoke(
-        "judge",
-        traces,
-        "--rubric",
-        STEP_RUBRIC,
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        fake_judge.url,
-        "--db",
-        db,
-        "--run",
-        "r",
-        "--one-per-criterion",
-    )
+    again = invoke(*fake_judge_args(traces, STEP_RUBRIC, fake_judge.url, db, "r", "--one-per-criterion"))
     assert again.exit_code == 0 and len(fake_judge.requests) == len(stored) // 2  # a re-run asks nothing
 
 
@@ -201,26 +174,7 @@ def test_first_error_accuracy_with_text_step_refs(tmp_path, fake_judge):
         return {"rationale": "r", "label": label if "correct" in json.dumps(body.get("tools") or body.get("response_format")) else "pass"}
 
     with FakeJudgeServer(answer=answer) as judge:
-        assert (
-            invoke(
-                "judge",
-                traces,
-                "--rubric",
-                STEP_RUBRIC,
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                judge.url,
-                "--db",
-                db,
-                "--run",
-                "r",
-                "--concurrency",
-                "1",
-                "--one-per-criterion",
-            ).exit_code
-            == 0
-        )
+        assert invoke(*fake_judge_args(traces, STEP_RUBRIC, judge.url, db, "r", "--concurrency", "1", "--one-per-criterion")).exit_code == 0
     with Store(db) as store:  # people agree with the judge exactly, labels keyed by ref only (no index)
         rows = [(j.trace_id, j.step_ref, j.verdict.label) for j in store.judgments("r") if j.criterion_id == "step_correct"]
     write_jsonl(tmp_path / "h.jsonl", label_rows(rows, "people", criterion="step_correct"))
@@ -252,9 +206,7 @@ def test_a_rerecorded_trace_does_not_change_what_an_older_run_judged(tmp_path, f
 
     db = tmp_path / "g.db"
     for run, text in (("old", "send push now"), ("new", "hold until tomorrow")):
-        result = invoke(
-            "judge", record(text), "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", db, "--run", run
-        )
+        result = invoke(*fake_judge_args(record(text), STEP_RUBRIC, fake_judge.url, db, run))
         assert result.exit_code == 0, result.output
     with Store(db) as store:
         assert store.get_trace("cep-u1", run="old").steps[1].text == "send push now"  # was the new text
@@ -279,20 +231,7 @@ def test_a_rerecorded_trace_does_not_change_what_an_older_run_judged(tmp_path, f
         assert review.item_context(store, item).trace.steps[1].text == "send push now"  # the app shows what was judged
     listing = invoke("traces", "list", "--db", db).output
     assert "cep-u1" in listing and " 2 " in listing and "old@" in listing and "new@" in listing
-    resumed = invoke(
-        "judge",
-        record("something else"),
-        "--rubric",
-        STEP_RUBRIC,
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        fake_judge.url,
-        "--db",
-        db,
-        "--run",
-        "old",
-    )
+    resumed = invoke(*fake_judge_args(record("something else"), STEP_RUBRIC, fake_judge.url, db, "old"))
     assert resumed.exit_code == 2 and "give a new --run" in resumed.output
 
 
@@ -306,20 +245,7 @@ def test_resuming_a_run_with_other_judge_settings_is_refused(tmp_path, fake_judg
     traces = write_jsonl(
         tmp_path / "t.jsonl", [Trace(id="t", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": "x"}]).model_dump_json()]
     )
-    base = [
-        "judge",
-        traces,
-        "--rubric",
-        STEP_RUBRIC,
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        fake_judge.url,
-        "--db",
-        tmp_path / "h.db",
-        "--run",
-        "r",
-    ]
+    base = fake_judge_args(traces, STEP_RUBRIC, fake_judge.url, tmp_path / "h.db", "r")
     assert invoke(*base).exit_code == 0
     result = invoke(*base, *changed)
     assert result.exit_code == 2 and setting in result.output and "new --run" in result.output
@@ -539,12 +465,7 @@ def test_the_app_shows_too_few_instead_of_a_number(tmp_path, fake_judge):
         tmp_path / "t.jsonl",
         [Trace(id=f"t{k}", steps=[{"index": 0, "ref": "0", "kind": "decision", "text": f"x{k}"}]).model_dump_json() for k in range(30)],
     )
-    assert (
-        invoke(
-            "judge", traces, "--rubric", STEP_RUBRIC, "--judge", "openai/fake", "--api-base", fake_judge.url, "--db", db, "--run", "r"
-        ).exit_code
-        == 0
-    )
+    assert invoke(*fake_judge_args(traces, STEP_RUBRIC, fake_judge.url, db, "r")).exit_code == 0
     write_jsonl(tmp_path / "h.jsonl", label_rows([("t0", "0", "correct"), ("t1", "0", "error")], "people", criterion="step_correct"))
     assert invoke("labels", "import", tmp_path / "h.jsonl", "--db", db).exit_code == 0
     os.environ["CHAINJUDGE_DB"] = str(db)
@@ -593,24 +514,7 @@ def _probe_store(tmp_path: Path, answer=None) -> Path:
     )
     db = tmp_path / "probe.db"
     with FakeJudgeServer(answer=answer) as judge:
-        assert (
-            invoke(
-                "judge",
-                traces,
-                "--rubric",
-                STEP_RUBRIC,
-                "--judge",
-                "openai/fake",
-                "--api-base",
-                judge.url,
-                "--db",
-                db,
-                "--run",
-                "r",
-                "--one-per-criterion",
-            ).exit_code
-            == 0
-        )
+        assert invoke(*fake_judge_args(traces, STEP_RUBRIC, judge.url, db, "r", "--one-per-criterion")).exit_code == 0
         result = invoke("probe", "r", "--judge", "openai/fake", "--api-base", judge.url, "--sample", "8", "--seed", "1", "--db", db)
         assert result.exit_code == 0, result.output
     return db
