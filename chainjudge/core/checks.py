@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chainjudge.core.rubric import rubric_hash
 from chainjudge.core.schema import Criterion, Judgment, Rubric, Step, Trace, Verdict
@@ -67,6 +68,27 @@ def run_checks(traces: Sequence[Trace], rubric: Rubric, run: str, extra: dict[st
     return judgments
 
 
+def _identity(
+    material: str, trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str, judge: str
+) -> dict[str, Any]:
+    """What a check's judgment carries: its place, the check as its judge, and a cache key hashed from MATERIAL
+    (everything the outcome depends on)."""
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    return {
+        "run": run,
+        "trace_id": trace.id,
+        "step_index": step.index,
+        "step_ref": step.ref,
+        "criterion_id": criterion.id,
+        "judge": judge,
+        "judge_kind": "check",
+        "rubric_id": rubric_id,
+        "rubric_hash": version,
+        "prompt_hash": key[:16],
+        "cache_key": key,
+    }
+
+
 def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: str, version: str) -> Judgment:
     """A trajectory assertion's judgment; its cache key covers the whole trace it reads."""
     if criterion.assertion is None:
@@ -83,20 +105,7 @@ def _assert(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id:
         sort_keys=True,
         default=str,
     )
-    key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    fields = dict(
-        run=run,
-        trace_id=trace.id,
-        step_index=step.index,
-        step_ref=step.ref,
-        criterion_id=criterion.id,
-        judge=f"assert:{criterion.assertion.kind}",
-        judge_kind="check",
-        rubric_id=rubric_id,
-        rubric_hash=version,
-        prompt_hash=key[:16],
-        cache_key=key,
-    )
+    fields = _identity(material, trace, step, criterion, run, rubric_id, version, f"assert:{criterion.assertion.kind}")
     try:
         outcome = evaluate(criterion, trace, step)
     except ReferenceMissing as exc:
@@ -109,20 +118,7 @@ def _judge(trace: Trace, step: Step, criterion: Criterion, run: str, rubric_id: 
     material = json.dumps(
         [criterion.check, version, criterion.id, step.render(), trace.metadata.get("user_state")], sort_keys=True, default=str
     )
-    key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    fields = dict(
-        run=run,
-        trace_id=trace.id,
-        step_index=step.index,
-        step_ref=step.ref,
-        criterion_id=criterion.id,
-        judge=f"check:{criterion.check}",
-        judge_kind="check",
-        rubric_id=rubric_id,
-        rubric_hash=version,
-        prompt_hash=key[:16],
-        cache_key=key,
-    )
+    fields = _identity(material, trace, step, criterion, run, rubric_id, version, f"check:{criterion.check}")
     check = registry.get(criterion.check or "")
     if check is None:
         return Judgment(

@@ -46,16 +46,7 @@ class MockJudge:
         if isinstance(given, str) and ":" not in given:
             given = Verdict(rationale="scripted", label=given)
         common = dict(
-            run=item.run,
-            trace_id=item.trace_id,
-            step_index=item.step.index,
-            step_ref=item.step.ref,
-            criterion_id=criterion.id,
-            judge=self.name,
-            rubric_id=item.rubric_id,
-            rubric_hash=item.rubric_hash,
-            prompt_hash=item.prompt_hash,
-            cache_key=item.cache_keys[criterion.id],
+            **item.identity(criterion.id, self.name),
             flags=item.flags,
         )
         if isinstance(given, str):

@@ -79,16 +79,7 @@ class CascadeJudge:
         fail_label, pass_label = _labels_for(criterion)
         sure = float(confidence(np.array([probability]), verifier.cut)[0])
         common = dict(
-            run=item.run,
-            trace_id=item.trace_id,
-            step_index=item.step.index,
-            step_ref=item.step.ref,
-            criterion_id=criterion.id,
-            judge=f"verifier:{verifier.tag}",
-            rubric_id=item.rubric_id,
-            rubric_hash=item.rubric_hash,
-            prompt_hash=item.prompt_hash,
-            cache_key=item.cache_keys[criterion.id],
+            **item.identity(criterion.id, f"verifier:{verifier.tag}"),
             label_probs={fail_label: round(probability, 6), pass_label: round(1 - probability, 6)},
             flags=list(item.flags),
             attempts=0,
@@ -141,16 +132,7 @@ class CascadeJudge:
     def _no_verifier(self, item: WorkItem, criterion: Criterion) -> Judgment:
         """An abstention for a criterion no verifier judges, when no model judge was given to fall back on."""
         return Judgment(
-            run=item.run,
-            trace_id=item.trace_id,
-            step_index=item.step.index,
-            step_ref=item.step.ref,
-            criterion_id=criterion.id,
-            judge=self.name,
-            rubric_id=item.rubric_id,
-            rubric_hash=item.rubric_hash,
-            prompt_hash=item.prompt_hash,
-            cache_key=item.cache_keys[criterion.id],
+            **item.identity(criterion.id, self.name),
             error_kind=ABSTAINED,
             error=f"{ABSTAINED}: no verifier judges {criterion.id} and no model judge was given",
         )

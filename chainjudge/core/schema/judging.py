@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -142,6 +142,22 @@ class WorkItem(BaseModel):
     rubric_id: str
     rubric_hash: str
     flags: list[str] = Field(default_factory=list, description="Possible prompt injection found in the step.")
+
+    def identity(self, criterion_id: str, judge: str) -> dict[str, Any]:
+        """What every Judgment of this item on CRITERION_ID by JUDGE carries, whoever made it (a model, a
+        verifier, a scripted judge): run, trace, step, criterion, judge, rubric version, prompt hash, cache key."""
+        return {
+            "run": self.run,
+            "trace_id": self.trace_id,
+            "step_index": self.step.index,
+            "step_ref": self.step.ref,
+            "criterion_id": criterion_id,
+            "judge": judge,
+            "rubric_id": self.rubric_id,
+            "rubric_hash": self.rubric_hash,
+            "prompt_hash": self.prompt_hash,
+            "cache_key": self.cache_keys[criterion_id],
+        }
 
 
 class Label(BaseModel):
