@@ -44,25 +44,31 @@ OBD_COLUMNS = Columns(
 )
 
 
+def bts_policy(folder: Path, campaign: str) -> Path:
+    """The Open Bandit Dataset's Bernoulli Thompson sampling policy for CAMPAIGN (its published prior, 3
+    slots) as a policy file in FOLDER; the logging policy of the random logs explored uniformly."""
+    p = yaml.safe_load((OBD / "prior_bts.yaml").read_text())[campaign]
+    policy = folder / f"bts-{campaign}.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "thompson",
+                "actions": list(range(len(p["alpha"]))),
+                "alpha": p["alpha"],
+                "beta": p["beta"],
+                "slots": 3,
+                "samples": 100_000,
+                "exploration": "uniform",
+            }
+        )
+    )
+    return policy
+
+
 def open_bandit(folder: Path) -> None:
     print("\n1. Open Bandit Dataset: Thompson sampling estimated from the random logs vs its own logs")
-    prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())
     for campaign in ("men", "women"):
-        policy = folder / f"bts-{campaign}.yaml"
-        p = prior[campaign]
-        policy.write_text(
-            yaml.safe_dump(
-                {
-                    "kind": "thompson",
-                    "actions": list(range(len(p["alpha"]))),
-                    "alpha": p["alpha"],
-                    "beta": p["beta"],
-                    "slots": 3,
-                    "samples": 100_000,
-                    "exploration": "uniform",
-                }
-            )
-        )
+        policy = bts_policy(folder, campaign)
         report = evaluate_logs(OBD / "random" / f"{campaign}.csv", OBD_COLUMNS, policy, bootstrap=1000)
         own = pd.read_csv(OBD / "bts" / f"{campaign}.csv").click
         low, high = wilson_interval(int(own.sum()), len(own))

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine  # noqa: E402
-from ope import OBD, OBD_COLUMNS  # noqa: E402
+from ope import OBD, OBD_COLUMNS, bts_policy  # noqa: E402
 
 from chainjudge.workflows.ope import evaluate_logs  # noqa: E402
 
@@ -41,32 +41,16 @@ def obp_python() -> Path:
 
 
 def main() -> None:
-    import yaml
 
     print(f"machine: {machine()}")
     python = obp_python()
-    prior = yaml.safe_load((OBD / "prior_bts.yaml").read_text())
     with tempfile.TemporaryDirectory() as folder:
         for campaign in ("men", "women"):
             done = subprocess.run(
                 [str(python), str(Path(__file__).parent / "obp" / "run_obp.py"), campaign], capture_output=True, text=True, check=True
             )
             theirs = json.loads(done.stdout.strip().splitlines()[-1])
-            policy = Path(folder) / f"bts-{campaign}.yaml"
-            p = prior[campaign]
-            policy.write_text(
-                yaml.safe_dump(
-                    {
-                        "kind": "thompson",
-                        "actions": list(range(len(p["alpha"]))),
-                        "alpha": p["alpha"],
-                        "beta": p["beta"],
-                        "slots": 3,
-                        "samples": 100_000,
-                        "exploration": "uniform",
-                    }
-                )
-            )
+            policy = bts_policy(Path(folder), campaign)
             ours = evaluate_logs(OBD / "random" / f"{campaign}.csv", OBD_COLUMNS, policy, reward_model="logistic", bootstrap=1000)
             print(
                 f"\n{campaign}: {theirs['rows']} rows; random policy's click rate: pipeline {theirs['random_click_rate']:.4f}, "

@@ -3,6 +3,7 @@ and a step flagged as possible prompt injection."""
 
 from pathlib import Path
 
+from conftest import fake_judge_args
 from typer.testing import CliRunner
 
 from chainjudge.cli import app
@@ -34,22 +35,7 @@ def build_review_db(directory: Path) -> Path:
         for path, run in ((SAMPLE, "nightly"), (hostile, "nightly-hostile")):
             result = cli.invoke(
                 app,
-                [
-                    "judge",
-                    str(path),
-                    "--rubric",
-                    str(RUBRIC),
-                    "--judge",
-                    "openai/fake",
-                    "--api-base",
-                    server.url,
-                    "--db",
-                    str(db),
-                    "--run",
-                    run,
-                    "--concurrency",
-                    "1",
-                ],
+                fake_judge_args(path, RUBRIC, server.url, db, run, "--concurrency", "1"),
             )
             assert result.exit_code in (0, 1), result.output
     result = cli.invoke(

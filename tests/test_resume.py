@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import BUNDLED_SAMPLE, ROOT
+from conftest import BUNDLED_SAMPLE, ROOT, fake_judge_args
 
 from chainjudge.core.engine import plan
 from chainjudge.core.rubric import load_rubric
@@ -31,26 +31,9 @@ def stored_count(db) -> int:
 
 
 def command(server, db):
-    return [
-        sys.executable,
-        "-m",
-        "chainjudge.cli",
-        "judge",
-        str(BUNDLED_SAMPLE),
-        "--rubric",
-        str(RUBRIC),
-        "--judge",
-        "openai/fake",
-        "--api-base",
-        server.url,
-        "--db",
-        str(db),
-        "--run",
-        "resume",
-        "--concurrency",
-        "3",
-        "--one-per-criterion",
-    ]  # one call per judgment: the kill lands between judgments, as fine-grained as it gets
+    # one call per judgment: the kill lands between judgments, as fine-grained as it gets
+    judging = fake_judge_args(BUNDLED_SAMPLE, RUBRIC, server.url, db, "resume", "--concurrency", "3", "--one-per-criterion")
+    return [sys.executable, "-m", "chainjudge.cli", *judging]
 
 
 def expected_keys(server) -> set[str]:
